@@ -1,0 +1,30 @@
+# evc_add_criterion_test(<name> SOURCES ... [LIBS ...] [LABELS ...] [TIMEOUT s]
+#                        [ENV VAR=value ...])
+#
+# Builds a Criterion test executable and registers it with ctest. Criterion
+# runs each test in a forked child of a fresh exec; --jobs is left to the
+# default (one worker per core) unless a suite sets EVC_TEST_JOBS.
+function(evc_add_criterion_test name)
+  cmake_parse_arguments(T "" "TIMEOUT;JOBS" "SOURCES;LIBS;LABELS;ENV" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE evc_core PkgConfig::CRITERION ${T_LIBS})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_compile_definitions(${name} PRIVATE
+    EVC_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+    EVC_TEST_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  set(args --short-filename)
+  if(T_JOBS)
+    list(APPEND args --jobs ${T_JOBS})
+  endif()
+  add_test(NAME ${name} COMMAND ${name} ${args})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+  if(T_ENV)
+    set_tests_properties(${name} PROPERTIES ENVIRONMENT "${T_ENV}")
+  endif()
+endfunction()

@@ -1,0 +1,103 @@
+/* evc/app.h: the program skeleton every role's main() uses.
+ *
+ * evc_app_main parses the common options (--config, --check-config,
+ * --log-level, --log-format, --plugin-dir, --help, --version) and the role's
+ * own options, loads the YAML config (or an empty one), applies positional
+ * arguments as overrides of config keys, validates the whole config (core
+ * keys, the role's section, the chosen plugins' sections), loads and creates
+ * the transport and store plugins the role needs, then either stops there
+ * (--check-config: exit 0, or every problem printed and exit 3) or starts
+ * everything and runs the loop until SIGINT/SIGTERM or evc_app_quit.
+ *
+ * Exit codes: 0 success; 1 runtime failure; 2 bad command line; 3 invalid
+ * config; 21..31 plugin refused (20 + evc_plugin_refusal, see evc/plugin.h).
+ */
+#ifndef EVC_APP_H
+#define EVC_APP_H
+
+#include <stdbool.h>
+
+#include "evc/bus.h"
+#include "evc/config.h"
+#include "evc/error.h"
+#include "evc/loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum evc_exit_code {
+    EVC_EXIT_OK = 0,
+    EVC_EXIT_FAILURE = 1,
+    EVC_EXIT_USAGE = 2,
+    EVC_EXIT_CONFIG = 3,
+    /* 21..31: plugin refusals, evc_plugin_refusal_exit_code() */
+};
+
+typedef struct evc_app evc_app;
+struct evc_store; /* evc/store.h */
+
+/* A positional argument of the program: its value overrides `config_path`
+ * (dotted, e.g. "transport.endpoint"). */
+typedef struct evc_role_positional {
+    const char *name;        /* as shown in usage: "bus_endpoint" */
+    const char *config_path; /* key it overrides */
+    bool required;
+    const char *help;
+} evc_role_positional;
+
+/* A role-specific --option. With config_path set, its value overrides that
+ * key (a flag without argument sets it to "true"); without, the role reads it
+ * back with evc_app_option. */
+typedef struct evc_role_option {
+    const char *name;        /* long name without dashes: "init-db" */
+    bool has_arg;
+    const char *arg_name;    /* for help: "PATH" */
+    const char *config_path; /* may be NULL */
+    const char *help;
+} evc_role_option;
+
+typedef struct evc_role {
+    const char *program;     /* "EV_Central" */
+    const char *name;        /* "central": config section and log component */
+    const char *summary;     /* one line for --help */
+    const evc_role_positional *positionals; /* terminated by name == NULL; may be NULL */
+    const evc_role_option *options;         /* terminated by name == NULL; may be NULL */
+    const evc_cfg_field *schema;            /* the role's section; may be NULL */
+    bool needs_transport;
+    bool needs_store;
+    /* Optional: runs after config validation and before plugins load. Return
+     * a value >= 0 to end the program with that exit code (one-shot commands
+     * such as --init-db); return -1 to go on. */
+    int (*command)(evc_app *app);
+    /* Builds the role's state once plugins exist (nothing started yet). Also
+     * run by --check-config, so it must not act on the world. */
+    int (*create)(evc_app *app, void **state, evc_error *err);
+    /* Starts acting: subscriptions, listeners, timers. */
+    int (*start)(void *state, evc_error *err);
+    /* Graceful stop, on the loop thread, before plugins stop. */
+    void (*stop)(void *state);
+    void (*destroy)(void *state);
+} evc_role;
+
+/* Runs the program; returns the process exit code (see above). */
+int evc_app_main(const evc_role *role, int argc, char **argv);
+
+/* Accessors for role code; all borrowed for the app's life. */
+evc_loop *evc_app_loop(evc_app *app);
+evc_bus *evc_app_bus(evc_app *app);              /* NULL if the role needs none */
+struct evc_store *evc_app_store(evc_app *app);   /* NULL if the role needs none */
+const evc_cfg_node *evc_app_config_root(evc_app *app);
+const evc_cfg_node *evc_app_section(evc_app *app); /* the role's section, NULL if absent */
+/* Value of a role option without config_path: its argument, "" for a given
+ * flag, NULL when absent. */
+const char *evc_app_option(evc_app *app, const char *name);
+bool evc_app_checking(evc_app *app); /* true under --check-config */
+
+/* Ends evc_app_main's loop gracefully with `exit_code`. Loop thread. */
+void evc_app_quit(evc_app *app, int exit_code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,69 @@
+/* evc/bus.h: the event bus as roles see it -- a loaded transport plugin
+ * instance bound to the process's loop. Roles publish and subscribe here and
+ * never learn which transport runs underneath.
+ *
+ * Threads: loop thread only. Ownership: an evc_bus borrows its loop and its
+ * plugin (both must outlive it).
+ */
+#ifndef EVC_BUS_H
+#define EVC_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evc/error.h"
+#include "evc/loop.h"
+#include "evc/plugin.h"
+#include "evc/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evc_bus evc_bus;
+
+/* Called for each inbound message of a subscribed topic; `msg` is borrowed for
+ * the call. Return EVC_OK when handled; anything else asks the transport to
+ * redeliver (honoured only by transports whose guarantees say redelivery). */
+typedef int (*evc_bus_handler)(void *arg, const evc_message *msg);
+
+/* The outcome of one accepted publish, called exactly once on the loop
+ * thread. `detail` (may be NULL) is borrowed for the call. */
+typedef void (*evc_bus_outcome_cb)(void *arg, evc_outcome_status status, const char *detail);
+
+/* Creates a transport instance from a loaded plugin of kind
+ * EVC_PLUGIN_TRANSPORT. The plugin's create op validates params->config.
+ * On failure returns the create op's status with its message. */
+int evc_bus_open(evc_loop *loop, evc_plugin *transport, const evc_transport_params *params,
+                 evc_bus **out, evc_error *err);
+
+/* Adds a handler for `topic`; several handlers may share a topic, called in
+ * the order added. The first handler that fails stops the chain and makes the
+ * message count as not handled. Before or after start. */
+int evc_bus_subscribe(evc_bus *bus, const char *topic, evc_bus_handler handler, void *arg,
+                      evc_error *err);
+
+int evc_bus_start(evc_bus *bus, evc_error *err);
+
+/* Publishes `payload` (copied as needed by the transport) on `topic` with
+ * `key`. EVC_OK: accepted; `cb` (may be NULL) gets the outcome later, exactly
+ * once. EVC_EAGAIN: back-pressure, nothing accepted, `cb` never called. */
+int evc_bus_publish(evc_bus *bus, const char *topic, const char *key, const void *payload,
+                    size_t payload_len, evc_bus_outcome_cb cb, void *cb_arg, evc_error *err);
+
+/* Waits up to timeout_ms for every accepted publish to get its outcome. */
+int evc_bus_flush(evc_bus *bus, uint64_t timeout_ms, evc_error *err);
+
+void evc_bus_guarantees(evc_bus *bus, evc_transport_guarantees *out);
+void evc_bus_stats(evc_bus *bus, evc_transport_stats *out);
+/* Number of accepted publishes whose outcome has not arrived yet. */
+size_t evc_bus_pending(const evc_bus *bus);
+
+/* Stops and destroys the transport instance; outcomes still pending are
+ * reported as EVC_OUTCOME_NOT_SENT by the transport's stop. NULL is a no-op. */
+void evc_bus_close(evc_bus *bus);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
