@@ -8,6 +8,8 @@
 static fake_host *fake_of(evc_host *h) { return (fake_host *)(void *)h; }
 
 static void fake_log(evc_host *h, evc_log_level level, const evc_log_ids *ids, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+static void fake_log(evc_host *h, evc_log_level level, const evc_log_ids *ids, const char *fmt,
                      ...)
 {
     va_list ap;
