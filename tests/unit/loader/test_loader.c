@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evc/host.h"
+#include "evc/loop.h"
 #include "evc/plugin.h"
 #include "evc/transport.h"
 #include "fake_host.h"
@@ -288,5 +290,62 @@ Test(loader, good_loopback_delivers_to_subscribers_and_acks)
     cr_assert(g.per_key_order);
     cr_assert_not(g.durable);
     ops->destroy(t);
+    evc_plugin_unload(p);
+}
+
+/* ---- the loopback plugin on the real loop and host table --------------- */
+
+typedef struct real_sink {
+    int outcomes, acked, dispatched;
+    char last_payload[16];
+} real_sink;
+
+static void real_outcome(void *arg, uint64_t token, evc_outcome_status status, const char *detail)
+{
+    real_sink *s = arg;
+    s->outcomes++;
+    if (status == EVC_OUTCOME_ACKED)
+        s->acked++;
+}
+
+static int real_dispatch(void *arg, const evc_message *msg)
+{
+    real_sink *s = arg;
+    s->dispatched++;
+    size_t n = msg->payload_len < sizeof s->last_payload - 1 ? msg->payload_len
+                                                             : sizeof s->last_payload - 1;
+    memcpy(s->last_payload, msg->payload, n);
+    s->last_payload[n] = '\0';
+    return EVC_OK;
+}
+
+static bool two_outcomes(void *arg) { return ((real_sink *)arg)->outcomes == 2; }
+
+Test(loader, good_loopback_on_the_real_loop)
+{
+    evc_plugin *p = NULL;
+    const evc_transport_ops *ops = load_ok("good", &p)->ops;
+    evc_loop *loop = NULL;
+    evc_error err = {0};
+    cr_assert_eq(evc_loop_new(&loop, &err), EVC_OK, "%s", err.msg);
+    real_sink rs = {0};
+    evc_host_sink sink = {.arg = &rs, .outcome = real_outcome, .dispatch = real_dispatch};
+    evc_host_api *host = NULL;
+    cr_assert_eq(evc_host_new(loop, "zmq", &sink, &host, &err), EVC_OK, "%s", err.msg);
+    evc_transport_params params = {.struct_size = sizeof params, .endpoint = "loopback"};
+    evc_transport *t = NULL;
+    cr_assert_eq(ops->create(host, &params, &t, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(ops->subscribe(t, "driver.requests", &err), EVC_OK);
+    cr_assert_eq(ops->start(t, &err), EVC_OK);
+    evc_message m = {.topic = "driver.requests", .key = "D1", .payload = "charge", .payload_len = 6};
+    cr_assert_eq(ops->publish(t, &m, 1, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(ops->publish(t, &m, 2, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_loop_run_until(loop, two_outcomes, &rs, 2000), EVC_OK);
+    cr_assert_eq(rs.acked, 2);
+    cr_assert_eq(rs.dispatched, 2);
+    cr_assert_str_eq(rs.last_payload, "charge");
+    ops->destroy(t);
+    evc_host_free(host);
+    evc_loop_free(loop);
     evc_plugin_unload(p);
 }
