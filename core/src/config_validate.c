@@ -27,7 +27,7 @@ static void report(vctx *v, evc_cfg_pos pos, const char *fmt, ...)
     if (!v->fn)
         return;
     char line[LINE_MAX_LEN];
-    evc_cfg__pos_str(pos, line, sizeof line);
+    evc_cfg_pos_format(pos, line, sizeof line);
     size_t n = strlen(line);
     if (n + 2 < sizeof line) {
         memcpy(line + n, ": ", 3);
