@@ -82,10 +82,16 @@ static int parser_failed(loader *ld)
         return evc_error_set(ld->err, EVC_ENOMEM, "%s: out of memory parsing YAML", ld->file);
     if (p->error == YAML_READER_ERROR) {
         evc_cfg_pos pos = offset_pos(ld, p->problem_offset);
-        if (p->problem_value != -1)
+        /* problem_value is an octet for encoding errors, a code point for
+         * characters YAML forbids. */
+        if (p->problem_value > 0xFF)
+            return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s (character U+%04X)",
+                                 evc_cfg_pos_format(pos, at, sizeof at), problem,
+                                 (unsigned)p->problem_value);
+        if (p->problem_value >= 0)
             return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s (byte 0x%02X)",
                                  evc_cfg_pos_format(pos, at, sizeof at), problem,
-                                 (unsigned)p->problem_value & 0xFFu);
+                                 (unsigned)p->problem_value);
         return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s",
                              evc_cfg_pos_format(pos, at, sizeof at), problem);
     }
