@@ -9,7 +9,7 @@
 
 #define LINE_MAX_LEN 4096
 #define WHERE_MAX 512
-#define GOT_MAX 128
+#define GOT_MAX 128 /* room for a quoted value in a message */
 #define DIST_MAX_LEN 128
 
 typedef struct vctx {
@@ -39,18 +39,38 @@ static void report(vctx *v, evc_cfg_pos pos, const char *fmt, ...)
     v->fn(v->arg, line);
 }
 
-/* "'text'" for a scalar (long values shortened), "a map", "a list". */
+/* Copies s into buf for a one-line message: control characters become
+ * escapes (a block scalar's newlines would split the line) and long text is
+ * cut with "...". */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *s && n + 5 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n' || c == '\t' || c == '\r') {
+            buf[n++] = '\\';
+            buf[n++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+        } else if (c < 0x20 || c == 0x7F) {
+            buf[n++] = '?';
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    if (*s)
+        memcpy(buf + n, "...", 3), n += 3;
+    buf[n] = '\0';
+    return buf;
+}
+
+/* "'text'" for a scalar, "a map", "a list". */
 static const char *got(const evc_cfg_node *node, char *buf, size_t size)
 {
     if (node->kind == EVC_CFG_NODE_MAP)
         return "a map";
     if (node->kind == EVC_CFG_NODE_SEQ)
         return "a list";
-    size_t len = strlen(node->scalar);
-    if (len + 3 > size)
-        snprintf(buf, size, "'%.*s...'", (int)(size - 6), node->scalar);
-    else
-        snprintf(buf, size, "'%s'", node->scalar);
+    char text[GOT_MAX];
+    snprintf(buf, size, "'%s'", printable(node->scalar, text, sizeof text));
     return buf;
 }
 
@@ -107,7 +127,7 @@ static const evc_cfg_field *find_field(const evc_cfg_field *schema, const char *
 static void unknown_key(vctx *v, const evc_cfg_entry *e, const evc_cfg_field *schema,
                         const char *where)
 {
-    char keys[LINE_MAX_LEN / 2] = "", w[WHERE_MAX];
+    char keys[LINE_MAX_LEN / 2] = "", w[WHERE_MAX], kp[GOT_MAX];
     size_t n = 0;
     const char *best = NULL;
     size_t best_d = 3;
@@ -125,10 +145,10 @@ static void unknown_key(vctx *v, const evc_cfg_entry *e, const evc_cfg_field *sc
         snprintf(keys, sizeof keys, "(none)");
     if (best)
         report(v, e->key_pos, "unknown key '%s' %s; valid keys: %s (did you mean '%s'?)",
-               e->key, in_where(where, w, sizeof w), keys, best);
+               printable(e->key, kp, sizeof kp), in_where(where, w, sizeof w), keys, best);
     else
-        report(v, e->key_pos, "unknown key '%s' %s; valid keys: %s", e->key,
-               in_where(where, w, sizeof w), keys);
+        report(v, e->key_pos, "unknown key '%s' %s; valid keys: %s",
+               printable(e->key, kp, sizeof kp), in_where(where, w, sizeof w), keys);
 }
 
 static void validate_map(vctx *v, const evc_cfg_node *map, const evc_cfg_field *schema,
@@ -136,14 +156,14 @@ static void validate_map(vctx *v, const evc_cfg_node *map, const evc_cfg_field *
 
 static void must_be(vctx *v, const evc_cfg_field *f, const evc_cfg_node *node, const char *what)
 {
-    char g[GOT_MAX];
+    char g[GOT_MAX + 4];
     report(v, node->pos, "key '%s' must be %s, got %s", f->key, what, got(node, g, sizeof g));
 }
 
 static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *node,
                            const char *where)
 {
-    char g[GOT_MAX];
+    char g[GOT_MAX + 4];
     switch (f->type) {
     case EVC_CFG_STRING:
         if (node->kind != EVC_CFG_NODE_SCALAR)
@@ -195,7 +215,8 @@ static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *
         else if (f->children)
             validate_map(v, node, f->children, where);
         return;
-    case EVC_CFG_STRMAP:
+    case EVC_CFG_STRMAP: {
+        char k[GOT_MAX];
         if (node->kind != EVC_CFG_NODE_MAP) {
             must_be(v, f, node, "a map of scalars");
             return;
@@ -204,9 +225,10 @@ static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *
             const evc_cfg_entry *e = &node->entries[i];
             if (e->value->kind != EVC_CFG_NODE_SCALAR)
                 report(v, e->value->pos, "key '%s' must be a map of scalars; '%s' is %s",
-                       f->key, e->key, got(e->value, g, sizeof g));
+                       f->key, printable(e->key, k, sizeof k), got(e->value, g, sizeof g));
         }
         return;
+    }
     case EVC_CFG_STRLIST:
         if (node->kind != EVC_CFG_NODE_SEQ) {
             must_be(v, f, node, "a list of scalars");
@@ -255,7 +277,7 @@ size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema, co
     if (map && map->kind == EVC_CFG_NODE_MAP) {
         validate_map(&v, map, schema, where);
     } else if (map) {
-        char g[GOT_MAX];
+        char g[GOT_MAX + 4];
         if (where && *where)
             report(&v, map->pos, "'%s' must be a map, got %s", where, got(map, g, sizeof g));
         else

@@ -199,3 +199,12 @@ Test(set, bad_paths_change_nothing)
     cr_expect_str_eq(evc_cfg_scalar(evc_cfg_path(evc_cfg_root(cfg), "a.b")), "1");
     evc_cfg_free(cfg);
 }
+
+Test(validate, every_problem_is_one_line)
+{
+    evc_cfg *cfg = load("port: |\n  a\n  b\n\"x\\ty\": 1\n");
+    cr_expect_str_eq(validate(evc_cfg_root(cfg), SMALL, ""),
+                     "v.yaml:1:7: key 'port' must be an integer, got 'a\\nb\\n'\n"
+                     "v.yaml:4:1: unknown key 'x\\ty' at top level; valid keys: port, host, a\n");
+    evc_cfg_free(cfg);
+}
