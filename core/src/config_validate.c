@@ -154,6 +154,24 @@ static void unknown_key(vctx *v, const evc_cfg_entry *e, const evc_cfg_field *sc
 static void validate_map(vctx *v, const evc_cfg_node *map, const evc_cfg_field *schema,
                          const char *where);
 
+/* `key:` with nothing after it: YAML's way of writing a section whose keys
+ * are all commented out, so it passes for an empty map or list. */
+static int is_empty(const evc_cfg_node *node)
+{
+    return node->kind == EVC_CFG_NODE_SCALAR && node->scalar[0] == '\0';
+}
+
+/* Reports the required keys of `schema` absent from `map` (NULL: all of
+ * them), positioned at `pos`. */
+static void missing_keys(vctx *v, const evc_cfg_node *map, const evc_cfg_field *schema,
+                         const char *where, evc_cfg_pos pos)
+{
+    char w[WHERE_MAX];
+    for (const evc_cfg_field *f = schema; f && f->key; f++)
+        if (f->required && !evc_cfg__map_find(map, f->key))
+            report(v, pos, "missing required key '%s' %s", f->key, in_where(where, w, sizeof w));
+}
+
 static void must_be(vctx *v, const evc_cfg_field *f, const evc_cfg_node *node, const char *what)
 {
     char g[GOT_MAX + 4];
@@ -210,13 +228,17 @@ static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *
         return;
     }
     case EVC_CFG_MAP:
-        if (node->kind != EVC_CFG_NODE_MAP)
+        if (is_empty(node))
+            missing_keys(v, NULL, f->children, where, node->pos);
+        else if (node->kind != EVC_CFG_NODE_MAP)
             must_be(v, f, node, "a map");
         else if (f->children)
             validate_map(v, node, f->children, where);
         return;
     case EVC_CFG_STRMAP: {
         char k[GOT_MAX];
+        if (is_empty(node))
+            return;
         if (node->kind != EVC_CFG_NODE_MAP) {
             must_be(v, f, node, "a map of scalars");
             return;
@@ -230,6 +252,8 @@ static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *
         return;
     }
     case EVC_CFG_STRLIST:
+        if (is_empty(node))
+            return;
         if (node->kind != EVC_CFG_NODE_SEQ) {
             must_be(v, f, node, "a list of scalars");
             return;
@@ -250,7 +274,7 @@ static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *
 static void validate_map(vctx *v, const evc_cfg_node *map, const evc_cfg_field *schema,
                          const char *where)
 {
-    char w[WHERE_MAX], sub[WHERE_MAX];
+    char sub[WHERE_MAX];
     for (size_t i = 0; i < map->count; i++) {
         const evc_cfg_entry *e = &map->entries[i];
         const evc_cfg_field *f = find_field(schema, e->key);
@@ -264,10 +288,7 @@ static void validate_map(vctx *v, const evc_cfg_node *map, const evc_cfg_field *
             snprintf(sub, sizeof sub, "%s", e->key);
         validate_value(v, f, e->value, sub);
     }
-    for (const evc_cfg_field *f = schema; f && f->key; f++)
-        if (f->required && !evc_cfg__map_find(map, f->key))
-            report(v, map->pos, "missing required key '%s' %s", f->key,
-                   in_where(where, w, sizeof w));
+    missing_keys(v, map, schema, where, map->pos);
 }
 
 size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema, const char *where,
@@ -276,6 +297,8 @@ size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema, co
     vctx v = {problem, arg, 0};
     if (map && map->kind == EVC_CFG_NODE_MAP) {
         validate_map(&v, map, schema, where);
+    } else if (map && is_empty(map)) {
+        missing_keys(&v, NULL, schema, where, map->pos);
     } else if (map) {
         char g[GOT_MAX + 4];
         if (where && *where)
@@ -283,15 +306,10 @@ size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema, co
         else
             report(&v, map->pos, "the top level must be a map, got %s", got(map, g, sizeof g));
     } else {
-        /* No map at all: the only possible problems are missing required
-         * keys, and there is no position to give but the map's name. */
-        char name[WHERE_MAX], w[WHERE_MAX];
+        /* No map at all: there is no position to give but the map's name. */
+        char name[WHERE_MAX];
         snprintf(name, sizeof name, "<%s>", where && *where ? where : "config");
-        evc_cfg_pos pos = {name, 0, 0};
-        for (const evc_cfg_field *f = schema; f && f->key; f++)
-            if (f->required)
-                report(&v, pos, "missing required key '%s' %s", f->key,
-                       in_where(where, w, sizeof w));
+        missing_keys(&v, NULL, schema, where, (evc_cfg_pos){name, 0, 0});
     }
     return v.count;
 }

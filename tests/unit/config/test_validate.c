@@ -69,6 +69,12 @@ Test(validate, a_non_map_is_reported_as_such)
                      "v.yaml:1:12: 'transport' must be a map, got 'zmq'\n");
     cr_expect_str_eq(validate(t, SMALL, ""), "v.yaml:1:12: the top level must be a map, got 'zmq'\n");
     evc_cfg_free(cfg);
+    /* An empty value is an empty section. */
+    cfg = load("transport:\n");
+    t = evc_cfg_get(evc_cfg_root(cfg), "transport");
+    cr_expect_str_eq(validate(t, SMALL, "transport"),
+                     "v.yaml:1:11: missing required key 'port' in transport\n");
+    evc_cfg_free(cfg);
 }
 
 Test(validate, suggestions_only_within_two_edits)
