@@ -39,6 +39,8 @@ evc_frame_decoder *evc_frame_decoder_new(const evc_frame_limits *limits, evc_err
     size_t max_data = limits && limits->max_data ? limits->max_data : EVC_FRAME_DEFAULT_MAX_DATA;
     size_t max_fields = limits && limits->max_fields ? limits->max_fields
                                                      : EVC_FRAME_DEFAULT_MAX_FIELDS;
+    if (!(limits && limits->max_fields) && max_fields > max_data)
+        max_fields = max_data; /* a small max_data with the default field count */
     if (max_data > EVC_FRAME_MAX_DATA_LIMIT) {
         evc_error_set(err, EVC_EINVAL, "frame decoder: max_data %zu exceeds the limit of %u bytes",
                       max_data, EVC_FRAME_MAX_DATA_LIMIT);
