@@ -155,9 +155,20 @@ static int create_instances(evc_app *app)
     evc_error err = {0};
     if (app->store_plugin) {
         const evc_cfg_node *s = evc_cfg_get(root, "store");
+        char dflt[1024];
+        const char *database = evc_cfg_get_str(s, "database", "evcharging.db");
+        if (app->role->database_key) {
+            const char *own = evc_cfg_scalar(evc_cfg_path(root, app->role->database_key));
+            if (own) {
+                database = own;
+            } else if (app->role->default_database) {
+                app->role->default_database(app, dflt, sizeof dflt);
+                database = dflt;
+            }
+        }
         evc_store_params p = {
             .struct_size = sizeof p,
-            .database = evc_cfg_get_str(s, "database", "evcharging.db"),
+            .database = database,
             .config = evc_cfg_get(s, evc_plugin_descriptor_of(app->store_plugin)->name),
         };
         if (evc_store_open(app->loop, app->store_plugin, &p, &app->store, &err) != EVC_OK)

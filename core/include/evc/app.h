@@ -69,6 +69,13 @@ typedef struct evc_role {
     const evc_cfg_field *schema;            /* the role's section; may be NULL */
     bool needs_transport;
     bool needs_store;
+    /* Roles with a store of their own (the engine's journal) name the config
+     * key of its database here ("cp_engine.database"); it replaces
+     * store.database. When that key is absent, default_database (optional)
+     * writes the path to use into buf (cap bytes); without it the app falls
+     * back to store.database. */
+    const char *database_key;
+    void (*default_database)(evc_app *app, char *buf, size_t cap);
     /* Dotted config key whose value names this instance ("driver.id"); the
      * transport's client_id and group_id default to "<name>-<value>" so that a
      * restarted instance resumes where it left off. NULL: "<name>". */
