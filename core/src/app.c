@@ -49,6 +49,16 @@ const char *evc_app_option(evc_app *app, const char *name)
     return NULL;
 }
 
+const char *evc_app_topic(evc_app *app, evc_topic topic)
+{
+    static const char *const KEYS[] = {"driver_events", "cp_events", "central_events"};
+    static const char *const DEFAULTS[] = {"driver-events", "cp-events", "central-events"};
+    if ((int)topic < 0 || topic > EVC_TOPIC_CENTRAL_EVENTS)
+        return "";
+    const evc_cfg_node *t = evc_cfg_get(evc_cfg_root(app->cfg), "topics");
+    return evc_cfg_get_str(t, KEYS[topic], DEFAULTS[topic]);
+}
+
 void evc_app_quit(evc_app *app, int exit_code)
 {
     app->exit_code = exit_code;

@@ -17,6 +17,16 @@ static const evc_cfg_field LOG_SCHEMA[] = {
     {0},
 };
 
+static const evc_cfg_field TOPICS_SCHEMA[] = {
+    {.key = "driver_events", .type = EVC_CFG_STRING, .default_text = "driver-events",
+     .help = "drivers publish, Central consumes"},
+    {.key = "cp_events", .type = EVC_CFG_STRING, .default_text = "cp-events",
+     .help = "CP engines publish, Central consumes"},
+    {.key = "central_events", .type = EVC_CFG_STRING, .default_text = "central-events",
+     .help = "Central publishes, engines and drivers consume"},
+    {0},
+};
+
 /* The sections a plugin-hosting map may hold besides its own keys: the
  * sections of the plugins shipped with the product, so that switching plugin
  * is one changed line and the other plugin's settings may stay in the file. */
@@ -46,6 +56,7 @@ static const evc_cfg_field STORE_CORE[] = {
 static const evc_cfg_field ROOT_SCHEMA_BASE[] = {
     {.key = "log", .type = EVC_CFG_MAP, .children = LOG_SCHEMA, .help = "logging"},
     {.key = "plugin_dir", .type = EVC_CFG_STRING, .help = "extra plugin search directory"},
+    {.key = "topics", .type = EVC_CFG_MAP, .children = TOPICS_SCHEMA, .help = "bus topic names"},
     {.key = "transport", .type = EVC_CFG_ANY, .help = "event bus (see docs/TRANSPORTS.md)"},
     {.key = "store", .type = EVC_CFG_ANY, .help = "database (see docs/DATABASE.md)"},
     {.key = "web", .type = EVC_CFG_ANY, .help = "dashboards"},

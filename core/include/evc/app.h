@@ -109,6 +109,15 @@ const evc_cfg_node *evc_app_section(evc_app *app); /* the role's section, NULL i
 const char *evc_app_option(evc_app *app, const char *name);
 bool evc_app_checking(evc_app *app); /* true under --check-config */
 
+/* The bus topics of the product, from the config's `topics` section. */
+typedef enum evc_topic {
+    EVC_TOPIC_DRIVER_EVENTS = 0,  /* topics.driver_events, default "driver-events" */
+    EVC_TOPIC_CP_EVENTS = 1,      /* topics.cp_events, default "cp-events" */
+    EVC_TOPIC_CENTRAL_EVENTS = 2, /* topics.central_events, default "central-events" */
+} evc_topic;
+/* Topic name; borrowed for the app's life. */
+const char *evc_app_topic(evc_app *app, evc_topic topic);
+
 /* Ends evc_app_main's loop gracefully with `exit_code`. Loop thread. */
 void evc_app_quit(evc_app *app, int exit_code);
 
