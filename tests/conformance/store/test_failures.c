@@ -29,6 +29,18 @@ static void add_event(st_ctx *c, const char *id, const char *corr, int expect)
     cr_assert_eq(rc, expect, "append %s: %s %s", id, evc_status_name(rc), err.msg);
 }
 
+Test(store_failures, bad_config_is_refused_with_its_position)
+{
+    evc_error err = {0};
+    int rc = st_open(&C, "bad_key", &err);
+    cr_assert_eq(rc, EVC_ECONFIG, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, "<test>:2:"), "names file:line: %s", err.msg);
+    rc = st_open(&C, "bad_value", &err);
+    cr_assert_eq(rc, EVC_ECONFIG, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, "<test>:1:"), "names file:line: %s", err.msg);
+    cr_assert_eq(access(C.db, F_OK), -1, "nothing created on a refused config");
+}
+
 Test(store_failures, busy_another_process_holds_the_write_lock)
 {
     st_open_ok(&C, "busy");
