@@ -55,6 +55,9 @@ typedef struct evc_role_option {
     const char *arg_name;    /* for help: "PATH" */
     const char *config_path; /* may be NULL */
     const char *help;
+    /* A one-shot command (--init-db): when given, the positional arguments
+     * are not required, since the program does not run its role. */
+    bool one_shot;
 } evc_role_option;
 
 typedef struct evc_role {
