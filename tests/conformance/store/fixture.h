@@ -22,6 +22,7 @@ typedef struct store_fixture {
      *   "full"      a size quota a few dozen KiB above an empty database
      *   "read_only" open read-only
      *   "batch"     batches of at most 5 rows, at most 50 ms late
+     *   "batch_rows" batches of exactly 10 rows (the delay is a minute)
      *   "bad_key"   a misspelt key on line 2
      *   "bad_value" a valid key with a value outside its enum, on line 1 */
     const char *(*yaml)(const char *variant);

@@ -26,6 +26,8 @@ static const char *sq_yaml(const char *variant)
         return "busy_timeout_ms: 100\nbusy_timout: 5\n";
     if (strcmp(variant, "bad_value") == 0)
         return "synchronous: OFF\n";
+    if (strcmp(variant, "batch_rows") == 0)
+        return "batch_max_rows: 10\nbatch_max_delay_ms: 60000\n";
     if (strcmp(variant, "batch") == 0)
         return "batch_max_rows: 5\nbatch_max_delay_ms: 50\n";
     return "busy_timeout_ms: 2000\n";
