@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,27 +154,26 @@ void evc_web_stop(evc_web *web)
 
 /* lws says only "failed to bind": try the same bind ourselves to name the
  * cause (address in use, not an address of this host...). */
-static int web_bind_error(const evc_web *web, evc_error *err)
+static int web_bind_error(const evc_web *web, const char *iface, evc_error *err)
 {
     const char *host = web->host ? web->host : "0.0.0.0";
+    const char *addr = iface ? iface : "0.0.0.0";
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     socklen_t sl;
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
         s4->sin_family = AF_INET;
         s4->sin_port = htons(web->port);
         sl = sizeof *s4;
-    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+    } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons(web->port);
         sl = sizeof *s6;
     } else {
-        return evc_error_set(err, EVC_EIO,
-                             "web %s:%u: cannot listen (host must be an IP address or an "
-                             "interface name of this machine)",
-                             host, web->port);
+        return evc_error_set(err, EVC_EIO, "web %s:%u: cannot listen on interface %s (see log)",
+                             host, web->port, addr);
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -187,6 +188,39 @@ static int web_bind_error(const evc_web *web, evc_error *err)
         return evc_error_set(err, EVC_EIO, "web %s:%u: %s", host, web->port, strerror(e));
     return evc_error_set(err, EVC_EIO, "web %s:%u: libwebsockets could not listen (see log)",
                          host, web->port);
+}
+
+/* What lws gets as "iface": an IP literal or an interface name pass as they
+ * are; a host name is resolved here (lws 4.1 does not), IPv4 first. */
+static int web_resolve(const char *host, char *out, size_t cap, evc_error *err)
+{
+    unsigned char tmp[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1 ||
+        if_nametoindex(host) != 0) {
+        snprintf(out, cap, "%s", host);
+        return EVC_OK;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0)
+        return evc_error_set(err, EVC_EINVAL, "web host %s: %s", host, gai_strerror(rc));
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+    const void *a = pick->ai_family == AF_INET
+                        ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+                        : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+    const char *ok = inet_ntop(pick->ai_family, a, out, (socklen_t)cap);
+    freeaddrinfo(res);
+    if (!ok)
+        return evc_error_set(err, EVC_EINVAL, "web host %s: cannot use its address", host);
+    return EVC_OK;
 }
 
 static int web_copy_opts(evc_web *web, const evc_web_opts *o, evc_error *err)
@@ -259,6 +293,11 @@ int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_e
     web_fill_protocols_mounts(web);
 
     lws_set_log_level(LLL_ERR | LLL_WARN, web_lws_log);
+    char iface[INET6_ADDRSTRLEN + IF_NAMESIZE];
+    if (web->host && (rc = web_resolve(web->host, iface, sizeof iface, err)) != EVC_OK) {
+        evc_web_stop(web);
+        return rc;
+    }
     void *foreign[1] = {evc_loop_native(loop)};
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof ci);
@@ -277,22 +316,28 @@ int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_e
     struct lws_context_creation_info vi;
     memset(&vi, 0, sizeof vi);
     vi.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* lws 4.1 with IPv6 puts an IPv4 address into its IPv6 socket wrongly
+     * and ends up listening on every interface: an IPv4 host gets an IPv4
+     * socket. */
+    struct in_addr a4;
+    if (web->host && inet_pton(AF_INET, iface, &a4) == 1)
+        vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     if (opts->security_headers)
         vi.options |= LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
     vi.port = web->port;
-    vi.iface = web->host;
+    vi.iface = web->host ? iface : NULL;
     vi.protocols = web->protocols;
     vi.mounts = &web->mount_api;
     vi.vhost_name = "evc";
     web->vh = lws_create_vhost(web->ctx, &vi);
-    if (!web->vh) {
-        rc = web_bind_error(web, err);
+    /* An address lws cannot bind still gives a vhost, listening nowhere. */
+    int port = web->vh ? lws_get_vhost_listen_port(web->vh) : 0;
+    if (port <= 0 || port > 65535) {
+        rc = web_bind_error(web, web->host ? iface : NULL, err);
         evc_web_stop(web);
         return rc;
     }
-    int port = lws_get_vhost_listen_port(web->vh);
-    if (port > 0)
-        web->port = (uint16_t)port;
+    web->port = (uint16_t)port;
     EVC_LOGI(WEB_LOG, "listening on %s:%u%s%s", web->host ? web->host : "*", web->port,
              web->static_dir ? ", static files from " : "",
              web->static_dir ? web->static_dir : "");

@@ -41,7 +41,7 @@ typedef struct evc_web_client evc_web_client;
 
 typedef struct evc_web_opts {
     size_t struct_size;      /* sizeof(evc_web_opts): lets the struct grow */
-    const char *host;        /* IP address or interface to listen on; NULL/"" = all */
+    const char *host;        /* IP, interface or host name to listen on; NULL/"" = all */
     uint16_t port;           /* 0 = chosen by the OS, see evc_web_port */
     const char *static_dir;  /* served at "/" (index.html for directories); NULL = none */
     size_t max_body;         /* POST body and client WS message bound; 0 = 64 KiB */
@@ -73,8 +73,8 @@ typedef void (*evc_web_handler)(const evc_web_request *req, evc_web_response *re
 
 /* Starts the server on `loop`. `opts` and its strings are copied. *out owned
  * by the caller: evc_web_stop. Errors: EVC_EINVAL (bad opts, static_dir not a
- * directory), EVC_EIO naming the address ("web 0.0.0.0:8002: Address already
- * in use"), EVC_ENOMEM. */
+ * directory, host name that does not resolve), EVC_EIO naming the address
+ * ("web 0.0.0.0:8002: Address already in use"), EVC_ENOMEM. */
 int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_error *err);
 
 /* The port actually listened on (useful with opts.port 0). */

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "evc/loop.h"
 #include "evc/web.h"
@@ -288,4 +291,38 @@ Test(web, bad_static_dir_is_einval)
     cr_expect(strstr(err.msg, "/nonexistent/dir"), "%s", err.msg);
     o.struct_size = 4;
     cr_expect_eq(evc_web_start(loop, &o, &w, &err), EVC_EINVAL);
+}
+
+Test(web, ipv4_host_listens_on_that_address_only)
+{
+    evc_web *web = start(NULL, 0, 0); /* host 127.0.0.1 */
+    uint16_t port = evc_web_port(web);
+    /* lws 4.1 would listen on every interface if handed "127.0.0.1" on its
+     * IPv6 socket; then 127.0.0.2:port (also loopback) could not be bound. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.2", &sa.sin_addr);
+    cr_expect_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "bind 127.0.0.2:%u: %s", port,
+                 strerror(errno));
+    close(fd);
+    evc_web_stop(web);
+}
+
+Test(web, host_names_resolve_and_bad_hosts_fail_clearly)
+{
+    evc_web_opts o = {.struct_size = sizeof o, .host = "localhost"};
+    evc_web *w = NULL;
+    evc_error err;
+    cr_assert_eq(evc_web_start(loop, &o, &w, &err), EVC_OK, "%s", err.msg);
+    rc_conn c;
+    cr_expect_eq(rc_connect(&c, evc_web_port(w), 0), 0);
+    rc_close(&c);
+    evc_web_stop(w);
+    o.host = "no-such-host.invalid";
+    cr_expect_eq(evc_web_start(loop, &o, &w, &err), EVC_EINVAL);
+    cr_expect(strstr(err.msg, "no-such-host.invalid"), "%s", err.msg);
+    o.host = "192.0.2.1"; /* TEST-NET-1: not an address of this machine */
+    cr_expect_eq(evc_web_start(loop, &o, &w, &err), EVC_EIO);
+    cr_expect(strstr(err.msg, "192.0.2.1"), "%s", err.msg);
+    cr_expect_null(w);
 }
