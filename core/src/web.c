@@ -61,6 +61,8 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     struct lws_context *ctx = lws_get_context(wsi);
     evc_web *web = ctx ? lws_context_user(ctx) : NULL;
     web_pss *pss = user;
+    if (!pss || !web) /* context- and vhost-level events: lws defaults */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
@@ -70,10 +72,10 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         return web_http_body_done(web, wsi, pss);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return pss ? web_http_writable(wsi, pss) : 0;
+        return web_http_writable(wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (pss && pss->kind == PSS_HTTP)
+        if (pss->kind == PSS_HTTP)
             web_http_reset(pss);
         return 0;
 
@@ -131,8 +133,16 @@ static void web_ctx_destroy(evc_web *web)
         return;
     lws_context_destroy(web->ctx);
     uv_loop_t *uv = evc_loop_native(web->loop);
-    if (evc_loop_run_until(web->loop, no_closing_handles, uv, WEB_STOP_DRAIN_MS) != EVC_OK)
-        EVC_LOGW(WEB_LOG, "stop: handles still closing after %d ms", WEB_STOP_DRAIN_MS);
+    if (evc_loop_run_until(web->loop, no_closing_handles, uv, WEB_STOP_DRAIN_MS) != EVC_OK) {
+        /* Freeing now would leave libuv a close callback into freed
+         * memory: leak the context instead. */
+        EVC_LOGE(WEB_LOG, "stop: handles still closing after %d ms; libwebsockets context "
+                          "leaked on purpose",
+                 WEB_STOP_DRAIN_MS);
+        web->ctx = NULL;
+        web->vh = NULL;
+        return;
+    }
     lws_context_destroy(web->ctx);
     web->ctx = NULL;
     web->vh = NULL;

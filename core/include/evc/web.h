@@ -82,8 +82,9 @@ uint16_t evc_web_port(const evc_web *web);
 
 /* Stops the server: disconnects every client, closes libwebsockets' handles
  * (never the loop's other handles), runs the loop briefly until those closes
- * complete, frees everything. Call it outside of web callbacks, e.g. after
- * evc_loop_run returned, before evc_loop_free. NULL is a no-op. */
+ * complete, frees everything. Call it before evc_loop_free, from outside the
+ * web's own callbacks: after evc_loop_run returned, or from a timer or signal
+ * callback. NULL is a no-op. */
 void evc_web_stop(evc_web *web);
 
 /* Registers handler for `method` ("GET" or "POST") on an exact `path`, which

@@ -376,3 +376,32 @@ Test(web_ws, idle_server_sleeps_and_timers_keep_running)
     evc_web_stop(web);
     evc_timer_close(t);
 }
+
+typedef struct stopper {
+    evc_web *web;
+    bool done;
+} stopper;
+
+static void stop_from_timer(evc_timer *t, void *arg)
+{
+    stopper *s = arg;
+    evc_web_stop(s->web);
+    s->done = true;
+    evc_loop_stop(loop);
+}
+
+Test(web_ws, stop_from_a_timer_callback_inside_loop_run)
+{
+    evc_web *web = start(NULL, 0);
+    evc_web_ws_channel(web, "/ws/events", NULL, NULL, NULL, NULL);
+    rc_conn a;
+    cr_assert_eq(rc_ws_open(loop, &a, evc_web_port(web), "/ws/events", 0), 0);
+    clients_wait cw = {web, "/ws/events", 1};
+    cr_assert_eq(evc_loop_run_until(loop, have_clients, &cw, 5000), EVC_OK);
+    stopper s = {web, false};
+    evc_timer *t;
+    cr_assert_eq(evc_loop_timer(loop, 20, 0, stop_from_timer, &s, &t, NULL), EVC_OK);
+    evc_loop_run(loop); /* returns once the timer stopped the web and the loop */
+    cr_expect(s.done);
+    rc_close(&a);
+}
