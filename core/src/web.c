@@ -157,6 +157,7 @@ void evc_web_stop(evc_web *web)
     web_channels_free(web);
     free(web->host);
     free(web->static_dir);
+    free(web->post_token);
     free(web);
 }
 
@@ -242,6 +243,8 @@ static int web_copy_opts(evc_web *web, const evc_web_opts *o, evc_error *err)
     if (web->max_body > (size_t)INT_MAX / 2)
         return evc_error_set(err, EVC_EINVAL, "web: max_body %zu too large", web->max_body);
     if (o->host && o->host[0] && !(web->host = strdup(o->host)))
+        return evc_error_set(err, EVC_ENOMEM, "web: out of memory");
+    if (o->post_token && o->post_token[0] && !(web->post_token = strdup(o->post_token)))
         return evc_error_set(err, EVC_ENOMEM, "web: out of memory");
     if (o->static_dir && o->static_dir[0]) {
         char real[PATH_MAX];

@@ -141,6 +141,12 @@ static int web_send(struct lws *wsi, web_pss *pss)
                                     (const unsigned char *)pss->allow, (int)strlen(pss->allow),
                                     &p, end))
         return -1;
+    static const char bearer[] = "Bearer";
+    if (pss->unauthorized &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                    (const unsigned char *)bearer, (int)sizeof bearer - 1, &p,
+                                    end))
+        return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     pss->responding = true;
@@ -189,6 +195,24 @@ static void web_call(evc_web *web, web_pss *pss)
     rt->handler(&req, &pss->res, rt->arg);
     if (!pss->res.set)
         web_fail(pss, 500, "handler of %s %s gave no response", pss->method, pss->path);
+}
+
+/* Compares in time independent of where the first difference is. */
+static bool token_ok(const char *want, const char *got)
+{
+    size_t wl = strlen(want), gl = strlen(got);
+    unsigned char d = (unsigned char)(wl != gl);
+    for (size_t i = 0; i < wl; i++)
+        d |= (unsigned char)(want[i] ^ (i < gl ? got[i] : 0));
+    return d == 0;
+}
+
+static bool authorized(const evc_web *web, struct lws *wsi)
+{
+    char *h = web_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    bool ok = h && strncmp(h, "Bearer ", 7) == 0 && token_ok(web->post_token, h + 7);
+    free(h);
+    return ok;
 }
 
 static bool is_api_path(const char *p)
@@ -252,6 +276,12 @@ int web_http_begin(evc_web *web, struct lws *wsi, web_pss *pss)
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
             lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
         unsigned long long n = strtoull(cl, NULL, 10);
+        if (web->post_token && !authorized(web, wsi)) {
+            pss->close_after = n > 0; /* the body stays unread */
+            pss->unauthorized = true;
+            web_fail(pss, 401, "%s %s needs a valid bearer token", pss->method, pss->path);
+            return web_send(wsi, pss);
+        }
         if (n > web->max_body) {
             /* The body stays unread: answer and close. */
             pss->close_after = true;

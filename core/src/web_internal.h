@@ -74,6 +74,7 @@ typedef struct web_pss {
     bool responding;
     size_t sent;
     char allow[16];
+    bool unauthorized; /* adds WWW-Authenticate */
     evc_web_response res;
     /* WebSocket */
     evc_web_client *client;
@@ -87,6 +88,7 @@ struct evc_web {
     size_t max_body, q_msgs, q_bytes;
     char *host;
     char *static_dir;
+    char *post_token;
     struct lws_http_mount mount_api, mount_static;
     struct lws_protocols protocols[2];
     web_route *routes;

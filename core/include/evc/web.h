@@ -51,6 +51,10 @@ typedef struct evc_web_opts {
      * best practices). The CSP forbids inline <script> and <style>: keep
      * JavaScript and CSS in files. */
     bool security_headers;
+    /* When set, POST routes require "Authorization: Bearer <post_token>"
+     * (else 401 without calling the handler). GET routes, static files and
+     * WebSocket channels stay open. NULL/"" = no check. */
+    const char *post_token;
 } evc_web_opts;
 
 /* A request, borrowed by the handler until it returns. Strings are
