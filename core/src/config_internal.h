@@ -57,10 +57,6 @@ EVC_CFG_HIDDEN evc_cfg_entry *evc_cfg__map_find(const evc_cfg_node *map, const c
 EVC_CFG_HIDDEN const char *evc_cfg__intern(evc_cfg *cfg, const char *name);
 /* Allocates an evc_cfg with an empty root map at `pos` (file interned). */
 EVC_CFG_HIDDEN evc_cfg *evc_cfg__alloc(const char *file, unsigned line, unsigned column);
-/* Writes "file:line:column", or just "file" for positions without a line
- * (overrides, defaults), into buf. Returns buf. */
-EVC_CFG_HIDDEN const char *evc_cfg__pos_str(evc_cfg_pos pos, char *buf, size_t size);
-
 /* Replaces every ${VAR} / ${VAR:-default} / $$ in `text`. On success *out is
  * a new malloc'd string (caller frees); on failure returns EVC_ECONFIG or
  * EVC_ENOMEM with a message positioned at `pos`. */

@@ -55,7 +55,7 @@ static int fail_at(loader *ld, evc_cfg_pos pos, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s", evc_cfg__pos_str(pos, at, sizeof at),
+    return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s", evc_cfg_pos_format(pos, at, sizeof at),
                          msg);
 }
 
@@ -82,12 +82,18 @@ static int parser_failed(loader *ld)
         return evc_error_set(ld->err, EVC_ENOMEM, "%s: out of memory parsing YAML", ld->file);
     if (p->error == YAML_READER_ERROR) {
         evc_cfg_pos pos = offset_pos(ld, p->problem_offset);
-        if (p->problem_value != -1)
+        /* problem_value is an octet for encoding errors, a code point for
+         * characters YAML forbids. */
+        if (p->problem_value > 0xFF)
+            return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s (character U+%04X)",
+                                 evc_cfg_pos_format(pos, at, sizeof at), problem,
+                                 (unsigned)p->problem_value);
+        if (p->problem_value >= 0)
             return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s (byte 0x%02X)",
-                                 evc_cfg__pos_str(pos, at, sizeof at), problem,
-                                 (unsigned)p->problem_value & 0xFFu);
+                                 evc_cfg_pos_format(pos, at, sizeof at), problem,
+                                 (unsigned)p->problem_value);
         return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s",
-                             evc_cfg__pos_str(pos, at, sizeof at), problem);
+                             evc_cfg_pos_format(pos, at, sizeof at), problem);
     }
     evc_cfg_pos pos = mark_pos(ld, p->problem_mark);
     const char *hint = tab_indented(ld, p->problem_mark.line)
@@ -95,9 +101,9 @@ static int parser_failed(loader *ld)
                            : "";
     if (p->context)
         return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s (%s at %zu:%zu)%s",
-                             evc_cfg__pos_str(pos, at, sizeof at), problem, p->context,
+                             evc_cfg_pos_format(pos, at, sizeof at), problem, p->context,
                              p->context_mark.line + 1, p->context_mark.column + 1, hint);
-    return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s%s", evc_cfg__pos_str(pos, at, sizeof at),
+    return evc_error_set(ld->err, EVC_ECONFIG, "%s: %s%s", evc_cfg_pos_format(pos, at, sizeof at),
                          problem, hint);
 }
 
@@ -177,7 +183,7 @@ static int parse_map(loader *ld, evc_cfg_node *map, int depth)
         const evc_cfg_entry *dup = evc_cfg__map_find(map, key);
         if (dup) {
             char first[EVC_CFG_POS_MAX];
-            evc_cfg__pos_str(dup->key_pos, first, sizeof first);
+            evc_cfg_pos_format(dup->key_pos, first, sizeof first);
             rc = fail_at(ld, kpos, "duplicate key '%s' (first defined at %s)", key, first);
             free(key);
             return rc;

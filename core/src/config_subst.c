@@ -78,7 +78,7 @@ int evc_cfg__substitute(const char *text, evc_cfg_pos pos, char **out, evc_error
             free(b.p);
             return evc_error_set(err, EVC_ECONFIG,
                                  "%s: unterminated '${' in '%s' (write '$$' for a literal '$')",
-                                 evc_cfg__pos_str(pos, at, sizeof at), text);
+                                 evc_cfg_pos_format(pos, at, sizeof at), text);
         }
         const char *q = name;
         if (is_name_start(*q))
@@ -93,7 +93,7 @@ int evc_cfg__substitute(const char *text, evc_cfg_pos pos, char **out, evc_error
             return evc_error_set(err, EVC_ECONFIG,
                                  "%s: bad variable reference '%.*s' (expected ${NAME} or "
                                  "${NAME:-default}, NAME made of letters, digits and '_')",
-                                 evc_cfg__pos_str(pos, at, sizeof at),
+                                 evc_cfg_pos_format(pos, at, sizeof at),
                                  (int)(close - dollar + 1), dollar);
         }
         char *var = strndup(name, nlen);
@@ -110,7 +110,7 @@ int evc_cfg__substitute(const char *text, evc_cfg_pos pos, char **out, evc_error
             evc_error_set(err, EVC_ECONFIG,
                           "%s: environment variable '%s' is not set (write ${%s:-default} to "
                           "give a default)",
-                          evc_cfg__pos_str(pos, at, sizeof at), var, var);
+                          evc_cfg_pos_format(pos, at, sizeof at), var, var);
             free(var);
             free(b.p);
             return EVC_ECONFIG;
@@ -123,7 +123,7 @@ int evc_cfg__substitute(const char *text, evc_cfg_pos pos, char **out, evc_error
     if (rc != EVC_OK) {
         free(b.p);
         return evc_error_set(err, EVC_ENOMEM, "%s: out of memory substituting variables",
-                             evc_cfg__pos_str(pos, at, sizeof at));
+                             evc_cfg_pos_format(pos, at, sizeof at));
     }
     *out = b.p;
     return EVC_OK;

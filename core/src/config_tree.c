@@ -85,16 +85,6 @@ evc_cfg_entry *evc_cfg__map_find(const evc_cfg_node *map, const char *key)
     return NULL;
 }
 
-const char *evc_cfg__pos_str(evc_cfg_pos pos, char *buf, size_t size)
-{
-    const char *file = pos.file ? pos.file : "<config>";
-    if (pos.line == 0)
-        snprintf(buf, size, "%s", file);
-    else
-        snprintf(buf, size, "%s:%u:%u", file, pos.line, pos.column);
-    return buf;
-}
-
 /* ---- the cfg object --------------------------------------------------- */
 
 const char *evc_cfg__intern(evc_cfg *cfg, const char *name)
@@ -223,7 +213,7 @@ static int not_scalar(const evc_cfg_node *node, const char *what, evc_error *err
     if (!node)
         return evc_error_set(err, EVC_ECONFIG, "expected %s, got nothing", what);
     return evc_error_set(err, EVC_ECONFIG, "%s: expected %s, got a %s",
-                         evc_cfg__pos_str(node->pos, at, sizeof at), what,
+                         evc_cfg_pos_format(node->pos, at, sizeof at), what,
                          node->kind == EVC_CFG_NODE_MAP ? "map" : "list");
 }
 
@@ -245,12 +235,12 @@ int evc_cfg_to_int(const evc_cfg_node *node, int64_t *out, evc_error *err)
     long long v = strtoll(s, NULL, 10);
     if (errno == ERANGE)
         return evc_error_set(err, EVC_ECONFIG, "%s: integer '%s' is out of the 64-bit range",
-                             evc_cfg__pos_str(node->pos, at, sizeof at), s);
+                             evc_cfg_pos_format(node->pos, at, sizeof at), s);
     *out = (int64_t)v;
     return EVC_OK;
 bad:
     return evc_error_set(err, EVC_ECONFIG, "%s: expected an integer, got '%s'",
-                         evc_cfg__pos_str(node->pos, at, sizeof at), s);
+                         evc_cfg_pos_format(node->pos, at, sizeof at), s);
 }
 
 int evc_cfg_to_bool(const evc_cfg_node *node, bool *out, evc_error *err)
@@ -273,7 +263,7 @@ int evc_cfg_to_bool(const evc_cfg_node *node, bool *out, evc_error *err)
     char at[EVC_CFG_POS_MAX];
     return evc_error_set(err, EVC_ECONFIG,
                          "%s: expected a boolean (true/false/yes/no/on/off), got '%s'",
-                         evc_cfg__pos_str(node->pos, at, sizeof at), s);
+                         evc_cfg_pos_format(node->pos, at, sizeof at), s);
 }
 
 int evc_cfg_to_double(const evc_cfg_node *node, double *out, evc_error *err)
@@ -292,7 +282,7 @@ int evc_cfg_to_double(const evc_cfg_node *node, double *out, evc_error *err)
     char at[EVC_CFG_POS_MAX];
     if (!end || end == s || *end != '\0' || !isfinite(v))
         return evc_error_set(err, EVC_ECONFIG, "%s: expected a number, got '%s'",
-                             evc_cfg__pos_str(node->pos, at, sizeof at), s);
+                             evc_cfg_pos_format(node->pos, at, sizeof at), s);
     *out = v;
     return EVC_OK;
 }

@@ -9,7 +9,7 @@
 
 #define LINE_MAX_LEN 4096
 #define WHERE_MAX 512
-#define GOT_MAX 128
+#define GOT_MAX 128 /* room for a quoted value in a message */
 #define DIST_MAX_LEN 128
 
 typedef struct vctx {
@@ -27,7 +27,7 @@ static void report(vctx *v, evc_cfg_pos pos, const char *fmt, ...)
     if (!v->fn)
         return;
     char line[LINE_MAX_LEN];
-    evc_cfg__pos_str(pos, line, sizeof line);
+    evc_cfg_pos_format(pos, line, sizeof line);
     size_t n = strlen(line);
     if (n + 2 < sizeof line) {
         memcpy(line + n, ": ", 3);
@@ -39,18 +39,38 @@ static void report(vctx *v, evc_cfg_pos pos, const char *fmt, ...)
     v->fn(v->arg, line);
 }
 
-/* "'text'" for a scalar (long values shortened), "a map", "a list". */
+/* Copies s into buf for a one-line message: control characters become
+ * escapes (a block scalar's newlines would split the line) and long text is
+ * cut with "...". */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *s && n + 5 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n' || c == '\t' || c == '\r') {
+            buf[n++] = '\\';
+            buf[n++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+        } else if (c < 0x20 || c == 0x7F) {
+            buf[n++] = '?';
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    if (*s)
+        memcpy(buf + n, "...", 3), n += 3;
+    buf[n] = '\0';
+    return buf;
+}
+
+/* "'text'" for a scalar, "a map", "a list". */
 static const char *got(const evc_cfg_node *node, char *buf, size_t size)
 {
     if (node->kind == EVC_CFG_NODE_MAP)
         return "a map";
     if (node->kind == EVC_CFG_NODE_SEQ)
         return "a list";
-    size_t len = strlen(node->scalar);
-    if (len + 3 > size)
-        snprintf(buf, size, "'%.*s...'", (int)(size - 6), node->scalar);
-    else
-        snprintf(buf, size, "'%s'", node->scalar);
+    char text[GOT_MAX];
+    snprintf(buf, size, "'%s'", printable(node->scalar, text, sizeof text));
     return buf;
 }
 
@@ -107,7 +127,7 @@ static const evc_cfg_field *find_field(const evc_cfg_field *schema, const char *
 static void unknown_key(vctx *v, const evc_cfg_entry *e, const evc_cfg_field *schema,
                         const char *where)
 {
-    char keys[LINE_MAX_LEN / 2] = "", w[WHERE_MAX];
+    char keys[LINE_MAX_LEN / 2] = "", w[WHERE_MAX], kp[GOT_MAX];
     size_t n = 0;
     const char *best = NULL;
     size_t best_d = 3;
@@ -125,25 +145,43 @@ static void unknown_key(vctx *v, const evc_cfg_entry *e, const evc_cfg_field *sc
         snprintf(keys, sizeof keys, "(none)");
     if (best)
         report(v, e->key_pos, "unknown key '%s' %s; valid keys: %s (did you mean '%s'?)",
-               e->key, in_where(where, w, sizeof w), keys, best);
+               printable(e->key, kp, sizeof kp), in_where(where, w, sizeof w), keys, best);
     else
-        report(v, e->key_pos, "unknown key '%s' %s; valid keys: %s", e->key,
-               in_where(where, w, sizeof w), keys);
+        report(v, e->key_pos, "unknown key '%s' %s; valid keys: %s",
+               printable(e->key, kp, sizeof kp), in_where(where, w, sizeof w), keys);
 }
 
 static void validate_map(vctx *v, const evc_cfg_node *map, const evc_cfg_field *schema,
                          const char *where);
 
+/* `key:` with nothing after it: YAML's way of writing a section whose keys
+ * are all commented out, so it passes for an empty map or list. */
+static int is_empty(const evc_cfg_node *node)
+{
+    return node->kind == EVC_CFG_NODE_SCALAR && node->scalar[0] == '\0';
+}
+
+/* Reports the required keys of `schema` absent from `map` (NULL: all of
+ * them), positioned at `pos`. */
+static void missing_keys(vctx *v, const evc_cfg_node *map, const evc_cfg_field *schema,
+                         const char *where, evc_cfg_pos pos)
+{
+    char w[WHERE_MAX];
+    for (const evc_cfg_field *f = schema; f && f->key; f++)
+        if (f->required && !evc_cfg__map_find(map, f->key))
+            report(v, pos, "missing required key '%s' %s", f->key, in_where(where, w, sizeof w));
+}
+
 static void must_be(vctx *v, const evc_cfg_field *f, const evc_cfg_node *node, const char *what)
 {
-    char g[GOT_MAX];
+    char g[GOT_MAX + 4];
     report(v, node->pos, "key '%s' must be %s, got %s", f->key, what, got(node, g, sizeof g));
 }
 
 static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *node,
                            const char *where)
 {
-    char g[GOT_MAX];
+    char g[GOT_MAX + 4];
     switch (f->type) {
     case EVC_CFG_STRING:
         if (node->kind != EVC_CFG_NODE_SCALAR)
@@ -190,12 +228,17 @@ static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *
         return;
     }
     case EVC_CFG_MAP:
-        if (node->kind != EVC_CFG_NODE_MAP)
+        if (is_empty(node))
+            missing_keys(v, NULL, f->children, where, node->pos);
+        else if (node->kind != EVC_CFG_NODE_MAP)
             must_be(v, f, node, "a map");
         else if (f->children)
             validate_map(v, node, f->children, where);
         return;
-    case EVC_CFG_STRMAP:
+    case EVC_CFG_STRMAP: {
+        char k[GOT_MAX];
+        if (is_empty(node))
+            return;
         if (node->kind != EVC_CFG_NODE_MAP) {
             must_be(v, f, node, "a map of scalars");
             return;
@@ -204,10 +247,13 @@ static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *
             const evc_cfg_entry *e = &node->entries[i];
             if (e->value->kind != EVC_CFG_NODE_SCALAR)
                 report(v, e->value->pos, "key '%s' must be a map of scalars; '%s' is %s",
-                       f->key, e->key, got(e->value, g, sizeof g));
+                       f->key, printable(e->key, k, sizeof k), got(e->value, g, sizeof g));
         }
         return;
+    }
     case EVC_CFG_STRLIST:
+        if (is_empty(node))
+            return;
         if (node->kind != EVC_CFG_NODE_SEQ) {
             must_be(v, f, node, "a list of scalars");
             return;
@@ -228,7 +274,7 @@ static void validate_value(vctx *v, const evc_cfg_field *f, const evc_cfg_node *
 static void validate_map(vctx *v, const evc_cfg_node *map, const evc_cfg_field *schema,
                          const char *where)
 {
-    char w[WHERE_MAX], sub[WHERE_MAX];
+    char sub[WHERE_MAX];
     for (size_t i = 0; i < map->count; i++) {
         const evc_cfg_entry *e = &map->entries[i];
         const evc_cfg_field *f = find_field(schema, e->key);
@@ -242,10 +288,7 @@ static void validate_map(vctx *v, const evc_cfg_node *map, const evc_cfg_field *
             snprintf(sub, sizeof sub, "%s", e->key);
         validate_value(v, f, e->value, sub);
     }
-    for (const evc_cfg_field *f = schema; f && f->key; f++)
-        if (f->required && !evc_cfg__map_find(map, f->key))
-            report(v, map->pos, "missing required key '%s' %s", f->key,
-                   in_where(where, w, sizeof w));
+    missing_keys(v, map, schema, where, map->pos);
 }
 
 size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema, const char *where,
@@ -254,22 +297,19 @@ size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema, co
     vctx v = {problem, arg, 0};
     if (map && map->kind == EVC_CFG_NODE_MAP) {
         validate_map(&v, map, schema, where);
+    } else if (map && is_empty(map)) {
+        missing_keys(&v, NULL, schema, where, map->pos);
     } else if (map) {
-        char g[GOT_MAX];
+        char g[GOT_MAX + 4];
         if (where && *where)
             report(&v, map->pos, "'%s' must be a map, got %s", where, got(map, g, sizeof g));
         else
             report(&v, map->pos, "the top level must be a map, got %s", got(map, g, sizeof g));
     } else {
-        /* No map at all: the only possible problems are missing required
-         * keys, and there is no position to give but the map's name. */
-        char name[WHERE_MAX], w[WHERE_MAX];
+        /* No map at all: there is no position to give but the map's name. */
+        char name[WHERE_MAX];
         snprintf(name, sizeof name, "<%s>", where && *where ? where : "config");
-        evc_cfg_pos pos = {name, 0, 0};
-        for (const evc_cfg_field *f = schema; f && f->key; f++)
-            if (f->required)
-                report(&v, pos, "missing required key '%s' %s", f->key,
-                       in_where(where, w, sizeof w));
+        missing_keys(&v, NULL, schema, where, (evc_cfg_pos){name, 0, 0});
     }
     return v.count;
 }

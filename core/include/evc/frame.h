@@ -79,7 +79,7 @@ int evc_frame_encode_alloc(const char *opcode, const evc_frame_field *fields, si
 
 typedef struct evc_frame_limits {
     size_t max_data;    /* max DATA bytes (escaped, between STX and ETX); 0 = default */
-    size_t max_fields;  /* max fields after the opcode; 0 = default */
+    size_t max_fields;  /* max fields after the opcode; 0 = default (capped at max_data) */
 } evc_frame_limits;
 
 typedef enum evc_frame_event_kind {

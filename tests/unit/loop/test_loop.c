@@ -274,7 +274,7 @@ static void *poster(void *arg)
     return NULL;
 }
 
-Test(loop, post_from_threads_all_run_in_order, .timeout = 60)
+Test(loop, post_from_threads_all_run_in_order)
 {
     P.want = POST_THREADS * POSTS_PER_THREAD;
     pthread_t th[POST_THREADS];
