@@ -123,6 +123,8 @@ typedef struct ws_side {
     int opened;
     int messages;
     char last[128];
+    size_t last_len;
+    bool last_intact; /* every byte as the big-message test sent it */
 } ws_side;
 
 static void on_open(evc_web *web, evc_web_client *c, void *arg)
@@ -137,9 +139,15 @@ static void on_msg(evc_web *web, evc_web_client *c, const char *data, size_t len
     ws_side *s = arg;
     s->messages++;
     snprintf(s->last, sizeof s->last, "%.*s", (int)len, data);
+    s->last_len = len;
+    s->last_intact = data[len] == '\0';
+    for (size_t i = 0; i < len; i++)
+        if (data[i] != (char)('a' + i % 26))
+            s->last_intact = false;
     char reply[160];
     int n = snprintf(reply, sizeof reply, "echo:%.*s", (int)len, data);
-    evc_web_ws_send(c, reply, (size_t)n);
+    size_t rl = (size_t)n < sizeof reply ? (size_t)n : sizeof reply - 1;
+    evc_web_ws_send(c, reply, rl);
 }
 
 typedef struct clients_wait {
@@ -213,11 +221,69 @@ Test(web_ws, broadcast_reaches_two_clients_and_client_messages_arrive)
     free(t);
     cr_expect_eq(side.messages, 1);
     cr_expect_str_eq(side.last, "stop CP1");
+    /* A message larger than lws's receive buffer is reassembled. */
+    size_t big = 40000;
+    char *bt = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        bt[i] = (char)('a' + i % 26);
+    cr_assert_eq(rc_ws_send_text(&a, bt, big), 0);
+    t = next_frame(&a);
+    cr_assert_not_null(t);
+    free(t);
+    cr_expect_eq(side.messages, 2);
+    cr_expect_eq(side.last_len, big);
+    cr_expect(side.last_intact, "big client message altered");
+    free(bt);
     /* A disconnect is noticed. */
     rc_close(&b);
     cw.want = 1;
     cr_assert_eq(evc_loop_run_until(loop, have_clients, &cw, 5000), EVC_OK);
     rc_close(&a);
+    evc_web_stop(web);
+}
+
+/* True once the server sent a close frame (status in close_status) or
+ * dropped the connection. */
+static int close_status;
+
+static bool conn_closed(void *arg)
+{
+    rc_conn *c = arg;
+    rc_pump(c);
+    int op;
+    char *p;
+    size_t n;
+    while (rc_ws_take(c, &op, &p, &n) == 1) {
+        if (op == 8 && n >= 2)
+            close_status = (unsigned char)p[0] << 8 | (unsigned char)p[1];
+        free(p);
+        if (op == 8)
+            return true;
+    }
+    return c->eof;
+}
+
+Test(web_ws, oversized_messages_are_refused)
+{
+    evc_web_opts o = {.struct_size = sizeof o, .host = "127.0.0.1", .max_body = 1000,
+                      .ws_queue_bytes = 5000};
+    evc_web *web = NULL;
+    cr_assert_eq(evc_web_start(loop, &o, &web, NULL), EVC_OK);
+    ws_side side = {0};
+    evc_web_ws_channel(web, "/ws/events", on_msg, NULL, &side, NULL);
+    char big[6000];
+    memset(big, 'a', sizeof big);
+    cr_expect_eq(evc_web_broadcast(web, "/ws/events", big, 5001), EVC_ETOOBIG);
+    rc_conn a;
+    cr_assert_eq(rc_ws_open(loop, &a, evc_web_port(web), "/ws/events", 0), 0);
+    /* Client -> server over max_body: the server closes that client. */
+    cr_assert_eq(rc_ws_send_text(&a, big, 1001), 0);
+    cr_expect_eq(evc_loop_run_until(loop, conn_closed, &a, 5000), EVC_OK);
+    cr_expect_eq(close_status, 1009);
+    cr_expect_eq(side.messages, 0);
+    rc_close(&a); /* lws waits for our close reply; closing the socket ends it */
+    clients_wait cw = {web, "/ws/events", 0};
+    cr_expect_eq(evc_loop_run_until(loop, have_clients, &cw, 5000), EVC_OK);
     evc_web_stop(web);
 }
 
