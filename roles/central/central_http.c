@@ -5,9 +5,7 @@
  *   GET  /api/cps, /api/sessions, /api/health
  *   POST /api/cps/<CP_ID>/stop, /api/cps/<CP_ID>/resume,
  *        /api/cps/stop-all, /api/cps/resume-all
- *
- * The web bridge lands in the core separately: until evc/web.h is in the
- * tree, this file builds without it and Central says that it serves no HTTP. */
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +13,6 @@
 #include "central_int.h"
 #include "evc/log.h"
 
-#if defined(__has_include)
-#if __has_include("evc/web.h")
-#define CENTRAL_HAVE_WEB 1
-#endif
-#endif
-
-#ifdef CENTRAL_HAVE_WEB
 #include "evc/web.h"
 
 static void reply(evc_web_response *res, char *json)
@@ -128,20 +119,3 @@ void central_http_stop(central *c)
     evc_web_stop(c->web);
     c->web = NULL;
 }
-
-#else /* no evc/web.h in this tree yet */
-
-void central_http_cp_added(central *c, const char *id) { (void)c; (void)id; }
-
-int central_http_start(central *c, evc_error *err)
-{
-    (void)err;
-    evc_log(EVC_LOG_WARN, "central", NULL,
-            "this build has no web bridge (evc/web.h): HTTP port %d is not served",
-            c->http_port);
-    return EVC_OK;
-}
-
-void central_http_stop(central *c) { (void)c; }
-
-#endif

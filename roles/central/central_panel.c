@@ -175,7 +175,7 @@ int central_panel_start(central *c, evc_error *err)
     evc_error e2 = {0};
     if (evc_loop_watch_fd(c->loop, STDIN_FILENO, EVC_WATCH_READ, on_stdin, c, &c->stdin_watch,
                           &e2) != EVC_OK)
-        evc_log(EVC_LOG_INFO, "central", NULL, "no operator commands (stdin: %s)", e2.msg);
+        evc_log(EVC_LOG_DEBUG, "central", NULL, "no operator commands (stdin: %s)", e2.msg);
     (void)err;
     if (c->tty)
         redraw(c);
