@@ -92,6 +92,7 @@ typedef struct central {
     evc_watch *stdin_watch;
     char inbuf[512];
     size_t inlen;
+    bool in_discard;              /* skipping the rest of an overlong line */
     bool panel_dirty;
     void *web;                    /* central_http.c */
 } central;

@@ -146,8 +146,10 @@ static void run_line(central *c, const char *line)
 static void on_stdin(evc_watch *w, int fd, unsigned events, void *arg)
 {
     central *c = arg;
-    if (c->inlen >= sizeof c->inbuf - 1)
-        c->inlen = 0; /* an overlong line is dropped whole */
+    if (c->inlen >= sizeof c->inbuf - 1) {
+        c->inlen = 0; /* an overlong line is dropped whole, up to its newline */
+        c->in_discard = true;
+    }
     ssize_t n = read(fd, c->inbuf + c->inlen, sizeof c->inbuf - 1 - c->inlen);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -162,7 +164,11 @@ static void on_stdin(evc_watch *w, int fd, unsigned events, void *arg)
     char *start = c->inbuf, *nl;
     while ((nl = memchr(start, '\n', c->inlen - (size_t)(start - c->inbuf)))) {
         *nl = '\0';
-        run_line(c, start);
+        if (c->in_discard)
+            central_say(c, "Command error: line too long, ignored");
+        else
+            run_line(c, start);
+        c->in_discard = false;
         start = nl + 1;
     }
     size_t rest = c->inlen - (size_t)(start - c->inbuf);
