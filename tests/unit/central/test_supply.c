@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "central_int.h"
+#include "central_session.h"
 #include "evc/plugin.h"
 #include "fixture.h"
 
@@ -372,6 +373,63 @@ Test(supply, a_fault_interrupts_at_once_and_the_end_report_bills)
     cr_assert_str_eq(tk->reason, "fault");
     cr_assert_eq(balance(x, "driver2"), 20000 - evc_bill_cents(333, 30));
     cr_assert_eq(central_cp_find(&x->c, "CP_002")->state, CENTRAL_CP_BROKEN);
+    sx_close(x);
+    free(x);
+}
+
+Test(supply, sessions_open_at_a_restart_are_billed_when_their_end_arrives)
+{
+    sx *x = calloc(1, sizeof *x);
+    sx_open(x);
+    /* What a previous Central left: one supply running on CP_007. */
+    const char *sid = "2f8fad5b-d9cb-469f-a165-70867728950e";
+    fx_session(&x->f, sid, "driver1", "CP_007", EVC_SESSION_SUPPLYING);
+    evc_error err = {0};
+    cr_assert_eq(central_session_restore(&x->c, &err), EVC_OK, "%s", err.msg);
+    cr_assert_not_null(central_supply_find(&x->c, sid));
+    heartbeat(x, "CP_007", CENTRAL_HEALTH_OK);
+    cr_assert_eq(central_cp_find(&x->c, "CP_007")->state, CENTRAL_CP_SUPPLYING);
+    int from = x->nout;
+    cp_says(x, "CP_007", "supply.ended", sid,
+            "{\"cp_id\":\"CP_007\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"wh\":4000,"
+            "\"started_at\":1000,\"ended_at\":2000,\"reason\":\"unplugged\"}", sid);
+    out_msg *tk = await(x, from, "supply.ticket", NULL);
+    cr_assert_eq(tk->cents, evc_bill_cents(4000, 29));
+    await(x, from, "supply.end_ack", NULL);
+    cr_assert_eq(central_cp_find(&x->c, "CP_007")->state, CENTRAL_CP_ACTIVATED);
+    cr_assert_null(central_supply_find(&x->c, sid));
+    sx_close(x);
+    free(x);
+}
+
+Test(supply, operator_stop_during_a_supply)
+{
+    sx *x = calloc(1, sizeof *x);
+    sx_open(x);
+    heartbeat(x, "CP_001", CENTRAL_HEALTH_OK);
+    hello(x, "driver1", "pass123", true);
+    char corr[EVC_UUID_STR_SIZE];
+    cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "authorising");
+    int from = x->nout;
+    cp_says(x, "CP_001", "cp.authorise_reply", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"accepted\":true,\"reason\":null}", corr);
+    await(x, from, "supply.update", "plug_in");
+    from = x->nout;
+    cr_assert_eq(central_cp_admin(&x->c, NULL, true), 10, "stop all");
+    await(x, from, "cp.command", NULL);
+    out_msg *i = await(x, from, "supply.update", "interrupted");
+    cr_assert_str_eq(i->reason, "stopped");
+    cr_assert_eq(central_cp_find(&x->c, "CP_001")->state, CENTRAL_CP_STOPPED);
+    evc_charging_point row;
+    cr_assert_eq(evc_store_cp_get(x->f.store, "CP_001", &row, NULL), EVC_OK);
+    cr_assert_eq(row.admin_state, EVC_CP_STOPPED, "persisted");
+    cp_says(x, "CP_001", "supply.ended", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"wh\":0,"
+            "\"started_at\":0,\"ended_at\":2000,\"reason\":\"stopped\"}", corr);
+    out_msg *tk = await(x, from, "supply.ticket", NULL);
+    cr_assert_str_eq(tk->reason, "stopped");
+    cr_assert_eq(central_cp_admin(&x->c, NULL, false), 10, "resume all");
+    cr_assert_eq(central_cp_find(&x->c, "CP_001")->state, CENTRAL_CP_ACTIVATED);
     sx_close(x);
     free(x);
 }
