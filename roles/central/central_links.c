@@ -112,9 +112,11 @@ static const char *auth_check(central *c, const evc_frame_event *ev, evc_chargin
         row->admin_state = EVC_CP_IN_SERVICE;
         memcpy(row->secret_hash, hash, sizeof row->secret_hash);
         rc = evc_store_cp_insert(c->store, row, &err);
-        if (rc == EVC_OK)
+        if (rc == EVC_OK) {
             central_event(c, "cp.registered", NULL, id, NULL, "registered at %s, %lld c/kWh",
                           row->location, (long long)p);
+            central_say(c, "CP %s registered (%s, %lld c/kWh)", id, row->location, (long long)p);
+        }
     }
     if (rc != EVC_OK) {
         evc_log(EVC_LOG_ERROR, "central", NULL, "AUTH %s: %s", id, err.msg);

@@ -92,7 +92,7 @@ const char *central_reason_text(const char *reason)
         const char *reason, *text;
     } texts[] = {
         {"unknown_driver", "unknown driver"},
-        {"not_authenticated", "driver not authenticated (wrong or missing password)"},
+        {"not_authenticated", "driver not authenticated: wrong or missing password"},
         {"unknown_cp", "unknown charging point"},
         {"cp_disconnected", "charging point disconnected"},
         {"cp_broken", "charging point out of order (fault)"},

@@ -33,7 +33,7 @@ static void mark_started(central *c, central_supply *s, int64_t started_at)
     s->started_at = started_at ? started_at : (int64_t)evc_wall_ms();
     central_update(c, s->driver_id, s->cp_id, s->id, "supplying", NULL, "supplying");
     central_event(c, "supply.started", s->id, s->cp_id, s->driver_id, "supplying");
-    central_say(c, "Supply %.8s %s @ %s started", s->id, s->driver_id, s->cp_id);
+    central_say(c, "Supply %s %s @ %s started", s->id, s->driver_id, s->cp_id);
     c->panel_dirty = true;
     central_cp *cp = central_cp_find(c, s->cp_id);
     if (cp)
@@ -175,7 +175,7 @@ int central_session_ended(central *c, const evc_envelope *env)
         central_event(c, "supply.billed", sid, t.cp_id, t.driver_id,
                       "%lld Wh, %lld cents, reason %s", (long long)t.energy_wh,
                       (long long)t.amount_cents, t.end_reason);
-        central_say(c, "Supply %.8s %s @ %s ended (%s): %lld Wh, %s EUR", sid, t.driver_id,
+        central_say(c, "Supply %s %s @ %s ended (%s): %lld Wh, %s EUR", sid, t.driver_id,
                     t.cp_id, t.end_reason, (long long)t.energy_wh, eur);
         central_update(c, t.driver_id, t.cp_id, sid, "ended", t.end_reason,
                        central_reason_text(t.end_reason));
@@ -294,7 +294,7 @@ static int restore_cb(void *arg, const evc_session *se)
     s.deadline_ms = evc_loop_now_ms(c->loop) + c->authorise_timeout_ms;
     if (!central_supply_add(c, &s))
         return 1;
-    central_say(c, "Supply %.8s %s @ %s restored (%s)", s.id, s.driver_id, s.cp_id,
+    central_say(c, "Supply %s %s @ %s restored (%s)", s.id, s.driver_id, s.cp_id,
                 evc_session_state_name(se->state));
     return 0;
 }

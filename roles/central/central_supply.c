@@ -120,7 +120,8 @@ static void supply_deny(central *c, central_supply *s, const char *reason, const
     central_update(c, s->driver_id, s->cp_id, s->id, "denied", reason, text);
     central_event(c, "supply.denied", s->id, s->cp_id, s->driver_id, "denied: %s (%s)", reason,
                   text);
-    central_say(c, "Supply %.8s %s @ %s denied: %s", s->id, s->driver_id, s->cp_id, text);
+    central_say(c, "Supply %s %s @ %s denied: %s (%s)", s->id, s->driver_id, s->cp_id, reason,
+                text);
     central_supply_close(c, s, CENTRAL_SUPPLY_DENIED, reason);
 }
 
@@ -135,8 +136,8 @@ void central_supply_interrupt(central *c, central_cp *cp, const char *reason)
                    central_reason_text(reason));
     central_event(c, "supply.interrupted", s->id, s->cp_id, s->driver_id, "interrupted: %s",
                   reason);
-    central_say(c, "Supply %.8s %s @ %s interrupted: %s", s->id, s->driver_id, s->cp_id,
-                central_reason_text(reason));
+    central_say(c, "Supply %s %s @ %s interrupted: %s (%s)", s->id, s->driver_id, s->cp_id,
+                reason, central_reason_text(reason));
 }
 
 /* The checks of F4 and, when they pass, cp.authorise. `corr` may be NULL
@@ -192,7 +193,7 @@ static void supply_request(central *c, const char *driver, const char *cp_id, co
     if (reason) {
         central_update(c, driver, cp_id, id, "denied", reason, central_reason_text(reason));
         central_event(c, "supply.denied", id, cp_id, driver, "denied: %s", reason);
-        central_say(c, "Supply %.8s %s @ %s denied: %s", id, driver, cp_id,
+        central_say(c, "Supply %s %s @ %s denied: %s (%s)", id, driver, cp_id, reason,
                     central_reason_text(reason));
         s.phase = CENTRAL_SUPPLY_DENIED;
         s.ended_at = s.requested_at;
@@ -215,7 +216,7 @@ static void supply_request(central *c, const char *driver, const char *cp_id, co
     if (!central_supply_add(c, &s))
         return;
     central_event(c, "supply.requested", id, cp_id, driver, "checks passed; asking the CP");
-    central_say(c, "Supply %.8s %s @ %s: checks passed, asking the CP", id, driver, cp_id);
+    central_say(c, "Supply %s %s @ %s: checks passed, asking the CP", id, driver, cp_id);
     evc_payload *p = evc_payload_new();
     evc_payload_str(p, "cp_id", cp_id);
     evc_payload_str(p, "session_id", id);
@@ -252,7 +253,7 @@ static void on_authorise_reply(central *c, const evc_envelope *env)
     central_update(c, s->driver_id, s->cp_id, s->id, "plug_in", NULL,
                    "plug your vehicle in at the charging point");
     central_event(c, "supply.authorised", s->id, s->cp_id, s->driver_id, "authorised");
-    central_say(c, "Supply %.8s %s @ %s authorised", s->id, s->driver_id, s->cp_id);
+    central_say(c, "Supply %s %s @ %s authorised", s->id, s->driver_id, s->cp_id);
     central_cp *cp = central_cp_find(c, s->cp_id);
     if (cp)
         central_cp_refresh(c, cp, "supply authorised");
