@@ -137,6 +137,8 @@ int central_start(void *state, evc_error *err)
         rc = evc_loop_timer(c->loop, 250, 250, on_tick, c, &c->tick, err);
     if (rc == EVC_OK)
         rc = central_panel_start(c, err);
+    if (rc != EVC_OK)
+        central_stop(c); /* the app calls stop only after a good start */
     return rc;
 }
 
