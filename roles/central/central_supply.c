@@ -334,7 +334,10 @@ static void on_list_cps(central *c, const evc_envelope *env)
     central_publish(c, driver, "driver.cps", NULL, evc_payload_finish(p, NULL));
 }
 
-/* Decodes, drops duplicates and malformed input (counted). NULL: drop. */
+/* Decodes, drops duplicates and malformed input (counted). NULL: drop.
+ * supply.ended is never dropped as a duplicate: an engine's outbox re-sends
+ * the very same envelope until it gets its supply.end_ack, and billing is
+ * idempotent by session, so a repeat must be acknowledged again. */
 static evc_envelope *decode(central *c, const evc_message *m)
 {
     evc_envelope *env = NULL;
@@ -345,7 +348,7 @@ static evc_envelope *decode(central *c, const evc_message *m)
                 err.msg);
         return NULL;
     }
-    if (!evc_msg_dedup_first(c->dedup, env->id)) {
+    if (strcmp(env->type, "supply.ended") != 0 && !evc_msg_dedup_first(c->dedup, env->id)) {
         evc_envelope_free(env);
         return NULL;
     }

@@ -257,6 +257,25 @@ Test(supply, a_supply_end_to_end_is_billed_once)
     cr_assert_str_eq(tk->corr, corr);
     settle(x);
     cr_assert_eq(count(x, from, "supply.end_ack"), 3, "every report acknowledged");
+    /* An outbox re-sends the very same envelope (same message id): still
+     * acknowledged, still billed once. */
+    char pl[300];
+    snprintf(pl, sizeof pl,
+             "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\","
+             "\"wh\":2000,\"started_at\":1000,\"ended_at\":61000,\"reason\":\"unplugged\"}",
+             corr);
+    char eid[EVC_UUID_STR_SIZE], *bytes = NULL;
+    size_t blen = 0;
+    evc_envelope env = {.type = "supply.ended", .correlation_id = corr, .source = "CP_001",
+                        .payload = pl};
+    cr_assert_eq(evc_envelope_stamp(&env, eid, NULL), EVC_OK);
+    cr_assert_eq(evc_envelope_encode(&env, &bytes, &blen, NULL), EVC_OK);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(evc_bus_publish(x->bus, "cp-events", "CP_001", bytes, blen, NULL, NULL,
+                                     NULL), EVC_OK);
+    free(bytes);
+    settle(x);
+    cr_assert_eq(count(x, from, "supply.end_ack"), 5, "the same envelope twice: acked twice");
     cr_assert_eq(count(x, from, "supply.ticket"), 1, "one ticket");
     cr_assert_eq(balance(x, "driver1"), 15000 - 70);
     cr_assert_eq(central_cp_find(&x->c, "CP_001")->state, CENTRAL_CP_ACTIVATED);
