@@ -73,6 +73,7 @@ typedef struct central {
     const char *t_driver, *t_cp, *t_central; /* topic names, borrowed from the app */
     /* runtime */
     evc_link_server *server;
+    struct central_link_ctx *links; /* every open monitor link's context (central_links.c) */
     evc_timer *tick, *hb_timer;
     unsigned ticks;
     int64_t started_at;

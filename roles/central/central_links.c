@@ -11,9 +11,10 @@
 /* What Central knows about one monitor link; owned by the link's data,
  * freed in on_close. Holds the CP id, not a pointer: the CP table grows. */
 typedef struct central_link_ctx {
-    central *c;
+    central *c;  /* NULL once Central stopped: a late on_close only frees */
     bool authed;
     char cp_id[EVC_STORE_ID_MAX];
+    struct central_link_ctx *prev, *next; /* c->links */
 } central_link_ctx;
 
 static void link_reply(evc_link *link, const char *op, const char *a, const char *b,
@@ -199,15 +200,19 @@ static void on_open(evc_link *link, void *arg)
         return;
     }
     x->c = arg;
+    x->next = x->c->links;
+    if (x->next)
+        x->next->prev = x;
+    x->c->links = x;
     evc_link_set_data(link, x);
     evc_log(EVC_LOG_DEBUG, "central", NULL, "monitor connection from %s", evc_link_peer(link));
 }
 
 static void on_frame(evc_link *link, const evc_frame_event *ev, void *arg)
 {
-    central *c = arg;
     central_link_ctx *x = evc_link_data(link);
-    if (!x)
+    central *c = x ? x->c : NULL;
+    if (!c)
         return;
     if (strcmp(ev->opcode, "AUTH") == 0)
         on_auth(c, link, x, ev);
@@ -220,10 +225,20 @@ static void on_frame(evc_link *link, const evc_frame_event *ev, void *arg)
 
 static void on_close(evc_link *link, const char *reason, void *arg)
 {
-    central *c = arg;
     central_link_ctx *x = evc_link_data(link);
+    central *c = x ? x->c : NULL;
     evc_link_set_data(link, NULL);
-    if (x && x->authed) {
+    if (!c) { /* after central_links_stop: Central may be gone */
+        free(x);
+        return;
+    }
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        c->links = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    if (x->authed) {
         central_cp *cp = central_cp_find(c, x->cp_id);
         if (cp && cp->link == link) {
             cp->link = NULL;
@@ -246,8 +261,16 @@ int central_links_start(central *c, evc_error *err)
     return rc;
 }
 
+/* Link closes complete later, from the loop, possibly after Central's
+ * state is freed: detach every context first, their on_close then only
+ * frees them. */
 void central_links_stop(central *c)
 {
+    for (central_link_ctx *x = c->links; x; x = x->next)
+        x->c = NULL;
+    c->links = NULL;
+    for (size_t i = 0; i < c->ncps; i++)
+        c->cps[i].link = NULL;
     evc_link_server_close(c->server);
     c->server = NULL;
 }
