@@ -66,9 +66,14 @@ typedef struct evc_role {
     const evc_cfg_field *schema;            /* the role's section; may be NULL */
     bool needs_transport;
     bool needs_store;
-    /* Optional: runs after config validation and before plugins load. Return
-     * a value >= 0 to end the program with that exit code (one-shot commands
-     * such as --init-db); return -1 to go on. */
+    /* Dotted config key whose value names this instance ("driver.id"); the
+     * transport's client_id and group_id default to "<name>-<value>" so that a
+     * restarted instance resumes where it left off. NULL: "<name>". */
+    const char *instance_key;
+    /* Optional one-shot commands (such as --init-db): runs after the plugins
+     * are created and the store is started, before the transport starts and
+     * never under --check-config. Return an exit code >= 0 to end the program
+     * there; return -1 to go on. */
     int (*command)(evc_app *app);
     /* Builds the role's state once plugins exist (nothing started yet). Also
      * run by --check-config, so it must not act on the world. */
