@@ -56,6 +56,7 @@ struct evc_transport {
     bool in_drain;
 
     char **topics;            /* exact subscriptions, owned copies */
+    size_t *topic_lens;
     size_t ntopics, cap_topics;
 
     /* Tokens of accepted publishes whose outcome is not delivered yet, FIFO
@@ -66,6 +67,15 @@ struct evc_transport {
     unsigned char pub_id[ZMQT_ID_LEN]; /* random per instance */
     zmqt_seqmap pub_seq;               /* topic -> last sequence number sent */
     zmqt_seqmap sub_seq;               /* publisher id + topic -> last seen */
+    /* Traffic comes in runs of one topic from one publisher: the last slot of
+     * each map is kept, valid until that map next creates an entry (which
+     * only the function using the cache does, re-filling it). */
+    uint64_t *pub_cache;
+    size_t pub_cache_len;
+    char pub_cache_topic[ZMQT_TOPIC_MAX];
+    uint64_t *sub_cache;
+    size_t sub_cache_len;
+    unsigned char sub_cache_key[ZMQT_ID_LEN + ZMQT_TOPIC_MAX];
 
     evc_transport_stats stats;
 

@@ -90,7 +90,7 @@ static void zmqt_arm_outcomes(evc_transport *t)
 static bool zmqt_subscribed(const evc_transport *t, const void *topic, size_t len)
 {
     for (size_t i = 0; i < t->ntopics; i++)
-        if (strlen(t->topics[i]) == len && memcmp(t->topics[i], topic, len) == 0)
+        if (t->topic_lens[i] == len && memcmp(t->topics[i], topic, len) == 0)
             return true;
     return false;
 }
@@ -117,15 +117,25 @@ static void zmqt_put_be64(unsigned char *p, uint64_t v)
 static void zmqt_track_seq(evc_transport *t, const unsigned char *id, const char *topic,
                            size_t tlen, uint64_t seq)
 {
-    unsigned char k[ZMQT_ID_LEN + ZMQT_TOPIC_MAX];
-    memcpy(k, id, ZMQT_ID_LEN);
-    memcpy(k + ZMQT_ID_LEN, topic, tlen);
-    if (zmqt_seqmap_count(&t->sub_seq) >= ZMQT_SEQ_MAX_ENTRIES)
-        zmqt_seqmap_clear(&t->sub_seq);
+    size_t klen = ZMQT_ID_LEN + tlen;
+    uint64_t *last = NULL;
     bool created = false;
-    uint64_t *last = zmqt_seqmap_get(&t->sub_seq, k, ZMQT_ID_LEN + tlen, &created);
-    if (last == NULL)
-        return; /* out of memory: gap detection for this pair resumes later */
+    if (t->sub_cache != NULL && t->sub_cache_len == klen &&
+        memcmp(t->sub_cache_key, id, ZMQT_ID_LEN) == 0 &&
+        memcmp(t->sub_cache_key + ZMQT_ID_LEN, topic, tlen) == 0) {
+        last = t->sub_cache;
+    } else {
+        unsigned char *k = t->sub_cache_key;
+        memcpy(k, id, ZMQT_ID_LEN);
+        memcpy(k + ZMQT_ID_LEN, topic, tlen);
+        if (zmqt_seqmap_count(&t->sub_seq) >= ZMQT_SEQ_MAX_ENTRIES)
+            zmqt_seqmap_clear(&t->sub_seq);
+        last = zmqt_seqmap_get(&t->sub_seq, k, klen, &created);
+        t->sub_cache = last;
+        t->sub_cache_len = klen;
+        if (last == NULL)
+            return; /* out of memory: gap detection for this pair resumes later */
+    }
     if (!created && seq > *last + 1) {
         uint64_t gap = seq - *last - 1;
         t->stats.lost += gap;
@@ -431,6 +441,10 @@ int zmqt_io_subscribe(evc_transport *t, const char *topic, evc_error *err)
         if (nt == NULL)
             return evc_error_set(err, EVC_ENOMEM, "zmq: subscribe to %s: out of memory", topic);
         t->topics = nt;
+        size_t *nl = realloc(t->topic_lens, ncap * sizeof *nl);
+        if (nl == NULL)
+            return evc_error_set(err, EVC_ENOMEM, "zmq: subscribe to %s: out of memory", topic);
+        t->topic_lens = nl;
         t->cap_topics = ncap;
     }
     char *copy = strdup(topic);
@@ -445,6 +459,7 @@ int zmqt_io_subscribe(evc_transport *t, const char *topic, evc_error *err)
         /* setsockopt processes the socket's commands and can eat an edge. */
         zmqt_arm_drain(t);
     }
+    t->topic_lens[t->ntopics] = strlen(copy);
     t->topics[t->ntopics++] = copy;
     return EVC_OK;
 }
@@ -478,10 +493,17 @@ int zmqt_io_publish(evc_transport *t, const evc_message *msg, uint64_t token, ev
         t->pending = np;
         t->cap_pending = ncap;
     }
-    bool created = false;
-    uint64_t *seq = zmqt_seqmap_get(&t->pub_seq, msg->topic, tlen, &created);
-    if (seq == NULL)
-        return evc_error_set(err, EVC_ENOMEM, "zmq: publish on %s: out of memory", msg->topic);
+    uint64_t *seq = t->pub_cache;
+    if (seq == NULL || t->pub_cache_len != tlen || memcmp(t->pub_cache_topic, msg->topic, tlen)) {
+        bool created = false;
+        seq = zmqt_seqmap_get(&t->pub_seq, msg->topic, tlen, &created);
+        t->pub_cache = seq;
+        if (seq == NULL)
+            return evc_error_set(err, EVC_ENOMEM, "zmq: publish on %s: out of memory",
+                                 msg->topic);
+        memcpy(t->pub_cache_topic, msg->topic, tlen);
+        t->pub_cache_len = tlen;
+    }
 
     unsigned char hdr[ZMQT_HDR_LEN + ZMQT_KEY_MAX];
     hdr[0] = ZMQT_HDR_VERSION;

@@ -63,6 +63,7 @@ static void zmqt_destroy(evc_transport *t)
     for (size_t i = 0; i < t->ntopics; i++)
         free(t->topics[i]);
     free(t->topics);
+    free(t->topic_lens);
     free(t->pending);
     zmqt_seqmap_free(&t->pub_seq);
     zmqt_seqmap_free(&t->sub_seq);
