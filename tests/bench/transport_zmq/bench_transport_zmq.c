@@ -29,9 +29,11 @@
 #define N_MSGS 200000
 #define PAYLOAD 200
 #define RUNS 5
-/* Two topics, neither a prefix of the other, so each side gets only its own. */
-#define TOPIC "bench-plugin"
+/* Three topics, none a prefix of another (SUB matches prefixes), so each
+ * subscriber gets only its own traffic. */
+#define TOPIC "bench-bus"
 #define RAW_TOPIC "bench-raw"
+#define OPS_TOPIC "bench-ops"
 #define KEY "CP_001"
 
 static double now_s(void)
@@ -163,7 +165,7 @@ static double ops_run(evc_loop *loop, const evc_transport_ops *ops, evc_transpor
 {
     unsigned char p[PAYLOAD];
     memset(p, 'o', sizeof p);
-    evc_message m = {.topic = TOPIC "-ops", .key = KEY, .payload = p, .payload_len = sizeof p,
+    evc_message m = {.topic = OPS_TOPIC, .key = KEY, .payload = p, .payload_len = sizeof p,
                      .partition = -1, .offset = -1};
     evc_error err = {0};
     uint64_t want = received + N_MSGS;
@@ -240,9 +242,9 @@ Test(bench, transport_zmq_vs_raw)
     evc_transport *t = NULL;
     cr_assert_eq(evc_host_new(loop, "zmq", &sink, &host, &err), EVC_OK, "%s", err.msg);
     cr_assert_eq(ops->create(host, &params, &t, &err), EVC_OK, "%s", err.msg);
-    cr_assert_eq(ops->subscribe(t, TOPIC "-ops", &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(ops->subscribe(t, OPS_TOPIC, &err), EVC_OK, "%s", err.msg);
     cr_assert_eq(ops->start(t, &err), EVC_OK, "%s", err.msg);
-    evc_message wm = {.topic = TOPIC "-ops", .key = KEY, .payload = p, .payload_len = sizeof p,
+    evc_message wm = {.topic = OPS_TOPIC, .key = KEY, .payload = p, .payload_len = sizeof p,
                       .partition = -1, .offset = -1};
     received = 0;
     deadline = now_s() + 10;
@@ -269,16 +271,26 @@ Test(bench, transport_zmq_vs_raw)
     evc_transport_stats st = {.struct_size = sizeof st}, st2 = {.struct_size = sizeof st2};
     evc_bus_stats(bus, &st);
     ops->stats(t, &st2);
+    /* The machine is shared: besides the ratio of the medians, the median of
+     * the per-round ratios (the three measured back to back) is less sensitive
+     * to load that comes and goes between rounds. */
+    double rops[RUNS], rbus[RUNS];
+    for (int i = 0; i < RUNS; i++) {
+        rops[i] = vops[i] / vraw[i];
+        rbus[i] = vbus[i] / vraw[i];
+    }
     double mr = median(vraw, RUNS), mo = median(vops, RUNS), mb = median(vbus, RUNS);
+    double qo = median(rops, RUNS), qb = median(rbus, RUNS);
     fprintf(stderr,
             "bench transport_zmq: %d x %d-byte messages, PUB -> XSUB/XPUB proxy -> SUB, "
             "median of %d runs each\n"
             "  raw libzmq           : %10.0f msg/s\n"
-            "  zmq plugin (ops)     : %10.0f msg/s  ratio %.3f  plugin cost %5.1f%% "
-            "(target < 10%%)%s\n"
-            "  zmq plugin (evc_bus) : %10.0f msg/s  ratio %.3f  plugin+bus cost %5.1f%%\n",
-            N_MSGS, PAYLOAD, RUNS, mr, mo, mo / mr, (1.0 - mo / mr) * 100.0,
-            mo / mr < 0.9 ? "  ABOVE TARGET" : "", mb, mb / mr, (1.0 - mb / mr) * 100.0);
+            "  zmq plugin (ops)     : %10.0f msg/s  ratio %.3f (per round %.3f)  plugin cost "
+            "%5.1f%% (target < 10%%)%s\n"
+            "  zmq plugin (evc_bus) : %10.0f msg/s  ratio %.3f (per round %.3f)  plugin+bus "
+            "cost %5.1f%%\n",
+            N_MSGS, PAYLOAD, RUNS, mr, mo, mo / mr, qo, (1.0 - qo) * 100.0,
+            qo < 0.9 ? "  ABOVE TARGET" : "", mb, mb / mr, qb, (1.0 - qb) * 100.0);
     cr_assert_eq(st.lost, 0);
     cr_assert_eq(st2.lost, 0);
     cr_assert_eq(ops_outcomes, st2.published, "ops: one outcome per publish");
