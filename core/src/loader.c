@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "evc/store.h"
 #include "evc/transport.h"
 
 struct evc_plugin {
@@ -39,16 +40,8 @@ struct evc_plugin {
 #define DESC_MIN_1_0 (offsetof(evc_plugin_descriptor, ops) + sizeof(const void *))
 /* The ABI 1.0 transport ops table ends with `stats`. */
 #define TRANSPORT_OPS_MIN_1_0 (offsetof(evc_transport_ops, stats) + sizeof(void (*)(void)))
-/* Placeholder until evc/store.h lands: the store ops table is being written
- * in parallel. Every store plugin has at least struct_size and four ops
- * (open, close, begin, commit or the like); the lead replaces this with
- * offsetof(evc_store_ops, <last 1.0 op>) + sizeof(pointer) when store.h is
- * merged. */
-struct store_ops_min_placeholder {
-    uint32_t struct_size;
-    void (*op[4])(void);
-};
-#define STORE_OPS_MIN_1_0 sizeof(struct store_ops_min_placeholder)
+/* The ABI 1.0 store ops table ends with `kv_list`. */
+#define STORE_OPS_MIN_1_0 (offsetof(evc_store_ops, kv_list) + sizeof(void (*)(void)))
 
 /* Longest plugin name or string field the loader reads from a descriptor. */
 #define NAME_MAX_LEN 128
@@ -245,7 +238,7 @@ static int check_and_keep(evc_plugin_kind kind, const char *path, const char *ex
         return refuse_close(h, refusal, EVC_REFUSE_SHORT, err,
                             "plugin %s: descriptor has no ops table (ops is NULL)", path);
     uint32_t ops_size;
-    unsigned char ops_probe[256];
+    unsigned char ops_probe[1024]; /* >= every kind's 1.0 ops table */
     if (!evc_loader_copy_mem(&ops_size, d.ops, sizeof ops_size))
         return refuse_close(h, refusal, EVC_REFUSE_BAD_MAGIC, err,
                             "plugin %s: ops pointer %p is not readable memory", path, d.ops);
@@ -374,3 +367,6 @@ const evc_plugin_descriptor *evc_plugin_descriptor_of(const evc_plugin *p)
 }
 
 const char *evc_plugin_path(const evc_plugin *p) { return p ? p->path : NULL; }
+
+_Static_assert(TRANSPORT_OPS_MIN_1_0 <= 1024 && STORE_OPS_MIN_1_0 <= 1024,
+               "ops_probe in evc_plugin_load must hold every kind's 1.0 ops table");

@@ -80,8 +80,7 @@ struct evc_loop {
     unsigned run_depth;
     bool stop_requested;
 
-    evc_internal *signals[LOOP_MAX_SIGNALS];
-    size_t nsignals;
+    size_t nsignals; /* signal handlers registered (LOOP_MAX_SIGNALS at most) */
 };
 
 /* ---- handle list -------------------------------------------------------- */
@@ -217,12 +216,13 @@ int evc_loop_post(evc_loop *loop, evc_post_cb cb, void *arg)
 
 static void on_tick(uv_timer_t *t) { (void)t; /* only wakes the loop */ }
 
-static evc_internal *internal_new(evc_loop *loop)
+static evc_internal *internal_new(void) { return calloc(1, sizeof(evc_internal)); }
+
+/* Links an initialised internal handle to the loop's list. */
+static void internal_link(evc_loop *loop, evc_internal *in)
 {
-    evc_internal *in = calloc(1, sizeof *in);
-    if (in)
-        in->u.handle.data = in;
-    return in;
+    in->u.handle.data = in;
+    hnd_link(loop, &in->h, HND_INTERNAL);
 }
 
 int evc_loop_new(evc_loop **out, evc_error *err)
@@ -242,8 +242,8 @@ int evc_loop_new(evc_loop **out, evc_error *err)
         free(loop);
         return evc_error_set(err, EVC_EIO, "event loop: pthread_mutex_init failed");
     }
-    loop->wakeup = internal_new(loop);
-    loop->tick = internal_new(loop);
+    loop->wakeup = internal_new();
+    loop->tick = internal_new();
     if (!loop->wakeup || !loop->tick) {
         free(loop->wakeup);
         free(loop->tick);
@@ -254,10 +254,10 @@ int evc_loop_new(evc_loop **out, evc_error *err)
     }
     rc = uv_async_init(&loop->uv, &loop->wakeup->u.async, on_wakeup);
     if (rc == 0) {
-        hnd_link(loop, &loop->wakeup->h, HND_INTERNAL);
+        internal_link(loop, loop->wakeup);
         rc = uv_timer_init(&loop->uv, &loop->tick->u.timer);
         if (rc == 0) {
-            hnd_link(loop, &loop->tick->h, HND_INTERNAL);
+            internal_link(loop, loop->tick);
             /* The tick only bounds run_until's sleep: it must never keep
              * the loop alive by itself. */
             uv_unref(&loop->tick->u.handle);
@@ -495,7 +495,7 @@ int evc_loop_on_signal(evc_loop *loop, int signum, evc_signal_cb cb, void *arg,
     if (loop->nsignals >= LOOP_MAX_SIGNALS)
         return evc_error_set(err, EVC_ETOOBIG, "signal %d: at most %d signal handlers per loop",
                              signum, LOOP_MAX_SIGNALS);
-    evc_internal *in = internal_new(loop);
+    evc_internal *in = internal_new();
     if (!in)
         return evc_error_set(err, EVC_ENOMEM, "signal %d: out of memory", signum);
     int rc = uv_signal_init(&loop->uv, &in->u.signal);
@@ -506,7 +506,7 @@ int evc_loop_on_signal(evc_loop *loop, int signum, evc_signal_cb cb, void *arg,
     }
     in->sig_cb = cb;
     in->sig_arg = arg;
-    hnd_link(loop, &in->h, HND_INTERNAL);
+    internal_link(loop, in);
     rc = uv_signal_start(&in->u.signal, on_signal, signum);
     if (rc != 0) {
         hnd_close(&in->h);
@@ -516,7 +516,7 @@ int evc_loop_on_signal(evc_loop *loop, int signum, evc_signal_cb cb, void *arg,
     /* A signal handler alone must not keep evc_loop_free's drain or a
      * run-to-completion alive. */
     uv_unref(&in->u.handle);
-    loop->signals[loop->nsignals++] = in;
+    loop->nsignals++;
     return EVC_OK;
 }
 

@@ -55,6 +55,9 @@ typedef struct evc_role_option {
     const char *arg_name;    /* for help: "PATH" */
     const char *config_path; /* may be NULL */
     const char *help;
+    /* A one-shot command (--init-db): when given, the positional arguments
+     * are not required, since the program does not run its role. */
+    bool one_shot;
 } evc_role_option;
 
 typedef struct evc_role {
@@ -66,6 +69,13 @@ typedef struct evc_role {
     const evc_cfg_field *schema;            /* the role's section; may be NULL */
     bool needs_transport;
     bool needs_store;
+    /* Roles with a store of their own (the engine's journal) name the config
+     * key of its database here ("cp_engine.database"); it replaces
+     * store.database. When that key is absent, default_database (optional)
+     * writes the path to use into buf (cap bytes); without it the app falls
+     * back to store.database. */
+    const char *database_key;
+    void (*default_database)(evc_app *app, char *buf, size_t cap);
     /* Dotted config key whose value names this instance ("driver.id"); the
      * transport's client_id and group_id default to "<name>-<value>" so that a
      * restarted instance resumes where it left off. NULL: "<name>". */
@@ -98,6 +108,15 @@ const evc_cfg_node *evc_app_section(evc_app *app); /* the role's section, NULL i
  * flag, NULL when absent. */
 const char *evc_app_option(evc_app *app, const char *name);
 bool evc_app_checking(evc_app *app); /* true under --check-config */
+
+/* The bus topics of the product, from the config's `topics` section. */
+typedef enum evc_topic {
+    EVC_TOPIC_DRIVER_EVENTS = 0,  /* topics.driver_events, default "driver-events" */
+    EVC_TOPIC_CP_EVENTS = 1,      /* topics.cp_events, default "cp-events" */
+    EVC_TOPIC_CENTRAL_EVENTS = 2, /* topics.central_events, default "central-events" */
+} evc_topic;
+/* Topic name; borrowed for the app's life. */
+const char *evc_app_topic(evc_app *app, evc_topic topic);
 
 /* Ends evc_app_main's loop gracefully with `exit_code`. Loop thread. */
 void evc_app_quit(evc_app *app, int exit_code);

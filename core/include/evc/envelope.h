@@ -84,7 +84,8 @@ struct json_t *evc_envelope_payload_json(const evc_envelope *env);
  * UTF-8, duplicate key, non-finite number, invalid raw JSON, no memory) is
  * kept and reported by evc_payload_finish, which then returns NULL. Each
  * adder also returns that status (EVC_OK or the sticky error). Keys and
- * values are copied; nothing is borrowed past the call. */
+ * values are copied; nothing is borrowed past the call. A builder is used by
+ * one thread at a time; separate builders are independent. */
 typedef struct evc_payload evc_payload;
 
 evc_payload *evc_payload_new(void);   /* NULL on out of memory */
