@@ -7,14 +7,17 @@
 
 #include "zmqt_internal.h"
 
-static const char *const zmqt_proxy_values[] = {"none", "embedded", NULL};
+static const char *const zmqt_proxy_values[] = {"none", "embedded", "owner", NULL};
 static const char *const zmqt_on_hwm_values[] = {"eagain", "drop", NULL};
 
 /* Documented in README.md and docs/TRANSPORTS.md: keep the three in step. */
 const evc_cfg_field zmqt_schema[] = {
     {.key = "proxy", .type = EVC_CFG_ENUM, .default_text = "none",
-     .help = "embedded: this process binds and runs the XSUB/XPUB proxy in a thread of its own",
+     .help = "embedded: this process binds and runs the XSUB/XPUB proxy in a thread of its own; "
+             "owner: only the process whose transport.client_id is proxy_owner does",
      .enum_values = zmqt_proxy_values},
+    {.key = "proxy_owner", .type = EVC_CFG_STRING, .default_text = "central",
+     .help = "with proxy: owner, the client id of the process that hosts the proxy"},
     {.key = "pub_endpoint", .type = EVC_CFG_STRING, .default_text = "tcp://<transport.endpoint>",
      .help = "ZeroMQ endpoint of the proxy's XSUB socket (publishers connect there)"},
     {.key = "sub_endpoint", .type = EVC_CFG_STRING, .default_text = "tcp://<host>:<port+1>",
@@ -147,7 +150,8 @@ static int zmqt_endpoint_key(const evc_cfg_node *section, const char *key, char 
     return 1;
 }
 
-int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, zmqt_config *cfg,
+int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, const char *client_id,
+                      zmqt_config *cfg,
                       evc_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -175,7 +179,12 @@ int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, zmqt_co
     }
 
     const char *proxy = evc_cfg_get_str(section, "proxy", "none");
-    cfg->proxy = strcmp(proxy, "embedded") == 0 ? ZMQT_PROXY_EMBEDDED : ZMQT_PROXY_NONE;
+    /* `owner` lets one shared config file serve every program: the one whose
+     * client id is proxy_owner (Central by default) hosts the proxy. */
+    const char *owner = evc_cfg_get_str(section, "proxy_owner", "central");
+    bool embed = strcmp(proxy, "embedded") == 0 ||
+                 (strcmp(proxy, "owner") == 0 && client_id && strcmp(client_id, owner) == 0);
+    cfg->proxy = embed ? ZMQT_PROXY_EMBEDDED : ZMQT_PROXY_NONE;
     const char *on_hwm = evc_cfg_get_str(section, "on_hwm", "eagain");
     cfg->on_hwm = strcmp(on_hwm, "drop") == 0 ? ZMQT_ON_HWM_DROP : ZMQT_ON_HWM_EAGAIN;
     /* The schema bounds every int to int range, so the casts are exact. */

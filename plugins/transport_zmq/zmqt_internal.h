@@ -91,8 +91,8 @@ struct evc_transport {
 extern const evc_cfg_field zmqt_schema[];
 /* Validates `section` (may be NULL) and fills cfg from it and from the
  * transport endpoint. EVC_ECONFIG with file:line:column messages. */
-int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, zmqt_config *cfg,
-                      evc_error *err);
+int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, const char *client_id,
+                      zmqt_config *cfg, evc_error *err);
 
 /* zmqt_io.c */
 int zmqt_io_start(evc_transport *t, evc_error *err);

@@ -15,7 +15,7 @@ static int zmqt_create(const evc_host_api *host, const evc_transport_params *par
     evc_transport *t = calloc(1, sizeof *t);
     if (t == NULL)
         return evc_error_set(err, EVC_ENOMEM, "zmq: create: out of memory");
-    int rc = zmqt_config_parse(params->config, params->endpoint, &t->cfg, err);
+    int rc = zmqt_config_parse(params->config, params->endpoint, params->client_id, &t->cfg, err);
     if (rc != EVC_OK) {
         free(t);
         return rc;

@@ -68,6 +68,9 @@ static int free_port_pair(void)
 
 /* Opens a bus with `section` (YAML lines of transport.zmq, may be "") in a
  * file named "zmq.yaml". Returns the status. */
+/* Client id given to the next open_bus (proxy: owner picks by it). */
+static const char *next_client_id = "unit-zmq";
+
 static int open_bus(const char *endpoint, const char *section, evc_bus **out, evc_error *err)
 {
     char yaml[2048];
@@ -90,8 +93,8 @@ static int open_bus(const char *endpoint, const char *section, evc_bus **out, ev
     evc_transport_params params = {
         .struct_size = sizeof params,
         .endpoint = endpoint,
-        .client_id = "unit-zmq",
-        .group_id = "unit-zmq",
+        .client_id = next_client_id,
+        .group_id = next_client_id,
         .config = evc_cfg_path(evc_cfg_root(cfg), "transport.zmq"),
     };
     return evc_bus_open(loop, plugin, &params, out, err);
@@ -144,6 +147,28 @@ Test(zmq, embedded_proxy_serves_itself_and_others)
     until_received(host, "to-peer", "hello peer", &at_peer);
     evc_bus_close(peer);
     evc_bus_close(host);
+}
+
+Test(zmq, proxy_owner_hosts_the_proxy_and_only_it)
+{
+    /* One shared section for both: only the client id "central" binds. */
+    char ep[64];
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", free_port_pair());
+    evc_bus *central = NULL, *other = NULL;
+    evc_error err = {0};
+    next_client_id = "central";
+    cr_assert_eq(open_bus(ep, "proxy: owner\nlinger_ms: 0", &central, &err), EVC_OK, "%s",
+                 err.msg);
+    next_client_id = "driver-driver1";
+    cr_assert_eq(open_bus(ep, "proxy: owner\nlinger_ms: 0", &other, &err), EVC_OK, "%s",
+                 err.msg);
+    inbox at_central = {0};
+    cr_assert_eq(evc_bus_subscribe(central, "to-central", on_msg, &at_central, &err), EVC_OK);
+    cr_assert_eq(evc_bus_start(central, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_bus_start(other, &err), EVC_OK, "a second proxy was bound: %s", err.msg);
+    until_received(other, "to-central", "hello central", &at_central);
+    evc_bus_close(other);
+    evc_bus_close(central);
 }
 
 Test(zmq, embedded_proxy_port_in_use_names_the_address)
