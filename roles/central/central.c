@@ -17,8 +17,8 @@ static const char *const REGISTRATION[] = {"open", "closed", NULL};
 static const char *const PANEL[] = {"auto", "tty", "plain", NULL};
 
 const evc_cfg_field central_schema[] = {
-    {.key = "listen_port", .type = EVC_CFG_INT, .min = 0, .max = 65535,
-     .help = "TCP port where CP monitors connect (first argument; 0 = any free port)"},
+    {.key = "listen_port", .type = EVC_CFG_INT, .min = 1, .max = 65535,
+     .help = "TCP port where CP monitors connect (first argument)"},
     {.key = "password_cost", .type = EVC_CFG_ENUM, .enum_values = PASSWORD_COSTS,
      .default_text = "interactive",
      .help = "argon2id cost of new password and secret hashes (min: tests only)"},
