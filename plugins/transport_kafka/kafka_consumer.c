@@ -225,8 +225,10 @@ int kafka_consumer_resubscribe(evc_transport *t, evc_error *err)
 int kafka_consumer_start(evc_transport *t, evc_error *err)
 {
     char es[512];
-    if (t->consumer || t->n_subs == 0)
+    if (t->n_subs == 0)
         return EVC_OK;
+    if (t->consumer) /* a start that failed half-way, retried */
+        return kafka_consumer_resubscribe(t, err);
     if (!t->set.group_id)
         return evc_error_set(err, EVC_ECONFIG,
                              "transport.kafka: subscribing to %s needs a consumer group "

@@ -138,7 +138,8 @@ static int kafka_start(evc_transport *t, evc_error *err)
         return evc_error_set(err, EVC_ESTATE, "transport.kafka: start after stop");
     if (t->started)
         return EVC_OK;
-    int rc = kafka_producer_start(t, err);
+    /* A start that failed half-way may be retried: keep what was built. */
+    int rc = t->producer ? EVC_OK : kafka_producer_start(t, err);
     if (rc != EVC_OK)
         return rc;
     size_t n = t->n_subs + t->set.n_topic_names;
