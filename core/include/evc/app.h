@@ -55,6 +55,9 @@ typedef struct evc_role_option {
     const char *arg_name;    /* for help: "PATH" */
     const char *config_path; /* may be NULL */
     const char *help;
+    /* A one-shot command (--init-db): when given, the positional arguments
+     * are not required, since the program does not run its role. */
+    bool one_shot;
 } evc_role_option;
 
 typedef struct evc_role {
@@ -66,9 +69,21 @@ typedef struct evc_role {
     const evc_cfg_field *schema;            /* the role's section; may be NULL */
     bool needs_transport;
     bool needs_store;
-    /* Optional: runs after config validation and before plugins load. Return
-     * a value >= 0 to end the program with that exit code (one-shot commands
-     * such as --init-db); return -1 to go on. */
+    /* Roles with a store of their own (the engine's journal) name the config
+     * key of its database here ("cp_engine.database"); it replaces
+     * store.database. When that key is absent, default_database (optional)
+     * writes the path to use into buf (cap bytes); without it the app falls
+     * back to store.database. */
+    const char *database_key;
+    void (*default_database)(evc_app *app, char *buf, size_t cap);
+    /* Dotted config key whose value names this instance ("driver.id"); the
+     * transport's client_id and group_id default to "<name>-<value>" so that a
+     * restarted instance resumes where it left off. NULL: "<name>". */
+    const char *instance_key;
+    /* Optional one-shot commands (such as --init-db): runs after the plugins
+     * are created and the store is started, before the transport starts and
+     * never under --check-config. Return an exit code >= 0 to end the program
+     * there; return -1 to go on. */
     int (*command)(evc_app *app);
     /* Builds the role's state once plugins exist (nothing started yet). Also
      * run by --check-config, so it must not act on the world. */

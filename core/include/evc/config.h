@@ -37,6 +37,11 @@ typedef struct evc_cfg_pos {
     unsigned column;
 } evc_cfg_pos;
 
+/* Formats a position as "file:line:column", or just "file" when line is 0
+ * (values that came from the command line: "<argument 1: listen_port>").
+ * Returns buf. */
+char *evc_cfg_pos_format(evc_cfg_pos pos, char *buf, size_t cap);
+
 /* ---- loading ---------------------------------------------------------- */
 
 /* Parses a YAML file into a tree, substituting ${VAR} and ${VAR:-default} in

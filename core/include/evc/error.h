@@ -52,7 +52,8 @@ typedef struct evc_error {
  * message is truncated (with "...") when longer than EVC_ERROR_MSG_MAX-1. */
 int evc_error_set(evc_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int evc_error_setv(evc_error *err, int code, const char *fmt, va_list ap);
+int evc_error_setv(evc_error *err, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Prefixes err->msg with a printf-formatted context and ": ", keeping the code.
  * Used when a lower layer's message lacks the outer context. No-op on NULL. */

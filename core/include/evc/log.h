@@ -49,7 +49,7 @@ int evc_log_enabled(evc_log_level level);
 void evc_log(evc_log_level level, const char *component, const evc_log_ids *ids,
              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void evc_logv(evc_log_level level, const char *component, const evc_log_ids *ids,
-              const char *fmt, va_list ap);
+              const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 #define EVC_LOGE(comp, ...) evc_log(EVC_LOG_ERROR, (comp), NULL, __VA_ARGS__)
 #define EVC_LOGW(comp, ...) evc_log(EVC_LOG_WARN, (comp), NULL, __VA_ARGS__)

@@ -1,0 +1,104 @@
+/* evc/link.h: framed TCP links (monitor<->engine, monitor<->Central) on the
+ * process's loop.
+ *
+ * A link carries frames of evc/frame.h. It answers every frame it receives
+ * with ACK (valid) or NACK (bad) by itself, and keeps the frames it sent in a
+ * FIFO until the peer ACKs them: a NACK makes it re-send the oldest one (at
+ * most EVC_LINK_MAX_RESENDS times, then it closes the link, since a peer that
+ * refuses the same frame again and again is broken). Garbage between frames
+ * is skipped and counted, never fatal. A server serves any number of links
+ * concurrently on the one loop thread.
+ *
+ * Threads: loop thread only. Ownership: links belong to their server or
+ * client; a role never frees a link, it only closes it.
+ */
+#ifndef EVC_LINK_H
+#define EVC_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evc/error.h"
+#include "evc/frame.h"
+#include "evc/loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVC_LINK_MAX_RESENDS 3
+#define EVC_LINK_MAX_UNACKED 256 /* frames sent and not yet ACKed; more is back-pressure */
+
+typedef struct evc_link evc_link;
+typedef struct evc_link_server evc_link_server;
+typedef struct evc_link_client evc_link_client;
+
+typedef struct evc_link_handlers {
+    /* The link is up (accepted by a server, or connected by a client). */
+    void (*on_open)(evc_link *link, void *arg);
+    /* A valid frame arrived (ACK already queued). `ev` is borrowed until the
+     * callback returns. The link may be closed inside. */
+    void (*on_frame)(evc_link *link, const evc_frame_event *ev, void *arg);
+    /* A bad frame arrived (NACK already queued). Optional. */
+    void (*on_bad_frame)(evc_link *link, evc_frame_error_kind kind, void *arg);
+    /* The link is gone; `reason` is borrowed for the call ("closed by peer",
+     * "connection refused", ...). The link's memory is released after the
+     * callback returns: forget the pointer. Not called for a client's failed
+     * connection attempts (see on_connect_failed). */
+    void (*on_close)(evc_link *link, const char *reason, void *arg);
+    /* Client only: an attempt to connect failed; the next one follows after
+     * `retry_in_ms`. Optional. `reason` borrowed for the call. */
+    void (*on_connect_failed)(const char *reason, uint64_t retry_in_ms, void *arg);
+} evc_link_handlers;
+
+/* Listens on host:port (host "" or NULL = all interfaces; port 0 = chosen by
+ * the OS, see evc_link_server_port). `handlers` is copied; `arg` is passed
+ * back. *out owned by the caller: evc_link_server_close. EVC_EIO naming the
+ * address when binding fails. */
+int evc_link_listen(evc_loop *loop, const char *host, uint16_t port,
+                    const evc_link_handlers *handlers, void *arg, evc_link_server **out,
+                    evc_error *err);
+uint16_t evc_link_server_port(const evc_link_server *srv);
+/* Number of open links of the server. */
+size_t evc_link_server_count(const evc_link_server *srv);
+/* Closes the listener and every link of it (their on_close is called). */
+void evc_link_server_close(evc_link_server *srv);
+
+typedef struct evc_link_client_opts {
+    uint64_t backoff_min_ms; /* first retry delay; 0 = 250 ms */
+    uint64_t backoff_max_ms; /* delay cap (doubles up to it); 0 = 5000 ms */
+} evc_link_client_opts;
+
+/* Connects to host:port and keeps reconnecting, with capped exponential
+ * backoff, whenever the link is lost or an attempt fails. Name resolution
+ * happens at each attempt. `handlers` and `opts` (may be NULL) are copied.
+ * *out owned by the caller: evc_link_client_close. */
+int evc_link_connect(evc_loop *loop, const char *host, uint16_t port,
+                     const evc_link_client_opts *opts, const evc_link_handlers *handlers,
+                     void *arg, evc_link_client **out, evc_error *err);
+/* The current link, or NULL while disconnected. Borrowed. */
+evc_link *evc_link_client_link(evc_link_client *c);
+/* Stops reconnecting and closes the link (its on_close is called). */
+void evc_link_client_close(evc_link_client *c);
+
+/* Sends one frame (copied). EVC_EAGAIN when EVC_LINK_MAX_UNACKED frames wait
+ * for their ACK; EVC_ECLOSED on a closing link; EVC_EINVAL bad opcode. */
+int evc_link_send(evc_link *link, const char *opcode, const evc_frame_field *fields,
+                  size_t nfields, evc_error *err);
+/* Number of frames sent and not yet ACKed. */
+size_t evc_link_unacked(const evc_link *link);
+/* "ip:port" of the peer; borrowed for the link's life. */
+const char *evc_link_peer(const evc_link *link);
+/* Closes the link; on_close follows (from the loop, not from inside this
+ * call). `reason` copied. Safe to call more than once. */
+void evc_link_close(evc_link *link, const char *reason);
+/* A role's pointer attached to the link (not owned by the link). */
+void evc_link_set_data(evc_link *link, void *data);
+void *evc_link_data(const evc_link *link);
+/* The decoder's counters for this link (garbage bytes, errors, frames). */
+void evc_link_stats(const evc_link *link, evc_frame_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,36 @@
+/* evc/uuid.h: random (version 4) UUIDs for message and correlation ids.
+ *
+ * Text form: 36 characters, lowercase hex, 8-4-4-4-12
+ * ("0f8fad5b-d9cb-469f-a165-70867728950e"), held in a 37-byte buffer with
+ * its NUL. Randomness comes from libsodium's randombytes_buf (the OS CSPRNG).
+ */
+#ifndef EVC_UUID_H
+#define EVC_UUID_H
+
+#include <stdbool.h>
+
+#include "evc/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVC_UUID_STR_LEN 36
+#define EVC_UUID_STR_SIZE 37   /* with the NUL */
+
+/* Writes a new random UUIDv4 (version nibble 4, RFC 4122 variant 10xx) into
+ * out, NUL-terminated. Initialises libsodium once per process (thread-safe).
+ * Errors: EVC_EIO when libsodium cannot initialise (out is then ""). Thread:
+ * any. */
+int evc_uuid_generate(char out[EVC_UUID_STR_SIZE], evc_error *err);
+
+/* True when s is exactly 36 characters of lowercase hex with hyphens at
+ * offsets 8, 13, 18 and 23 (any version and variant; uppercase is refused
+ * so that one id has one spelling, which idempotent consumers rely on).
+ * NULL gives false. */
+bool evc_uuid_valid(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

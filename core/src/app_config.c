@@ -1,0 +1,125 @@
+/* app_config.c: the core's own config keys and the validation of the
+ * transport/store sections once their plugin is known. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app_internal.h"
+
+static const char *const LOG_LEVELS[] = {"error", "warn", "info", "debug", "trace", NULL};
+static const char *const LOG_FORMATS[] = {"text", "json", NULL};
+
+static const evc_cfg_field LOG_SCHEMA[] = {
+    {.key = "level", .type = EVC_CFG_ENUM, .enum_values = LOG_LEVELS, .default_text = "info",
+     .help = "lowest level written"},
+    {.key = "format", .type = EVC_CFG_ENUM, .enum_values = LOG_FORMATS, .default_text = "text",
+     .help = "text lines or JSON lines"},
+    {0},
+};
+
+/* The sections a plugin-hosting map may hold besides its own keys: the
+ * sections of the plugins shipped with the product, so that switching plugin
+ * is one changed line and the other plugin's settings may stay in the file. */
+static const char *const SHIPPED_TRANSPORTS[] = {"zmq", "kafka", NULL};
+static const char *const SHIPPED_STORES[] = {"sqlite", NULL};
+
+/* Core keys of `transport` and `store`, without the plugin sections. */
+static const evc_cfg_field TRANSPORT_CORE[] = {
+    {.key = "plugin", .type = EVC_CFG_STRING, .default_text = "zmq",
+     .help = "transport plugin name (file evc_transport_<name>.so) or a path"},
+    {.key = "endpoint", .type = EVC_CFG_STRING, .default_text = "127.0.0.1:5555",
+     .help = "bus address: host:port of the ZeroMQ proxy or Kafka bootstrap servers"},
+    {.key = "client_id", .type = EVC_CFG_STRING, .default_text = "<role>-<instance>",
+     .help = "stable id of this process on the bus"},
+    {.key = "group_id", .type = EVC_CFG_STRING, .default_text = "evc-<client_id>",
+     .help = "consumer group (at-least-once transports)"},
+};
+static const evc_cfg_field STORE_CORE[] = {
+    {.key = "plugin", .type = EVC_CFG_STRING, .default_text = "sqlite",
+     .help = "store plugin name (file evc_store_<name>.so) or a path"},
+    {.key = "database", .type = EVC_CFG_STRING, .default_text = "evcharging.db",
+     .help = "database: a file path for SQLite, a connection string for others"},
+};
+
+/* The core's top level. Role sections other than the running role's are
+ * accepted as they are: each is validated by its own program. */
+static const evc_cfg_field ROOT_SCHEMA_BASE[] = {
+    {.key = "log", .type = EVC_CFG_MAP, .children = LOG_SCHEMA, .help = "logging"},
+    {.key = "plugin_dir", .type = EVC_CFG_STRING, .help = "extra plugin search directory"},
+    {.key = "transport", .type = EVC_CFG_ANY, .help = "event bus (see docs/TRANSPORTS.md)"},
+    {.key = "store", .type = EVC_CFG_ANY, .help = "database (see docs/DATABASE.md)"},
+    {.key = "web", .type = EVC_CFG_ANY, .help = "dashboards"},
+    {.key = "central", .type = EVC_CFG_ANY, .help = "EV_Central"},
+    {.key = "cp_engine", .type = EVC_CFG_ANY, .help = "EV_CP_E"},
+    {.key = "cp_monitor", .type = EVC_CFG_ANY, .help = "EV_CP_M"},
+    {.key = "driver", .type = EVC_CFG_ANY, .help = "EV_Driver"},
+};
+#define ROOT_COUNT (sizeof ROOT_SCHEMA_BASE / sizeof ROOT_SCHEMA_BASE[0])
+
+void app_print_problem(void *count, const char *msg)
+{
+    fprintf(stderr, "%s\n", msg);
+    if (count)
+        (*(size_t *)count)++;
+}
+
+size_t app_validate_core(const evc_role *role, const evc_cfg_node *root)
+{
+    /* The running role's section gets the role's schema; the others stay ANY. */
+    evc_cfg_field schema[ROOT_COUNT + 1];
+    memcpy(schema, ROOT_SCHEMA_BASE, sizeof ROOT_SCHEMA_BASE);
+    memset(&schema[ROOT_COUNT], 0, sizeof schema[0]);
+    for (size_t i = 0; i < ROOT_COUNT; i++) {
+        if (role->schema && strcmp(schema[i].key, role->name) == 0) {
+            schema[i].type = EVC_CFG_MAP;
+            schema[i].children = role->schema;
+        }
+    }
+    return evc_cfg_validate(root, schema, "", app_print_problem, NULL);
+}
+
+size_t app_validate_plugin_section(const char *where, const evc_cfg_node *section,
+                                   const evc_plugin_descriptor *desc)
+{
+    bool is_transport = strcmp(where, "transport") == 0;
+    const evc_cfg_field *core = is_transport ? TRANSPORT_CORE : STORE_CORE;
+    size_t ncore = is_transport ? sizeof TRANSPORT_CORE / sizeof TRANSPORT_CORE[0]
+                                : sizeof STORE_CORE / sizeof STORE_CORE[0];
+    const char *const *shipped = is_transport ? SHIPPED_TRANSPORTS : SHIPPED_STORES;
+    size_t nshipped = 0;
+    while (shipped[nshipped])
+        nshipped++;
+
+    size_t cap = ncore + nshipped + 2;
+    evc_cfg_field *schema = calloc(cap, sizeof *schema);
+    if (!schema) {
+        fprintf(stderr, "%s: out of memory validating the config\n", where);
+        return 1;
+    }
+    size_t n = 0;
+    memcpy(schema, core, ncore * sizeof *core);
+    n = ncore;
+    bool own_listed = false;
+    for (size_t i = 0; i < nshipped; i++) {
+        schema[n] = (evc_cfg_field){.key = shipped[i], .type = EVC_CFG_ANY,
+                                    .help = "settings of that plugin"};
+        if (desc && strcmp(shipped[i], desc->name) == 0) {
+            own_listed = true;
+            if (desc->config_schema) {
+                schema[n].type = EVC_CFG_MAP;
+                schema[n].children = desc->config_schema;
+            }
+        }
+        n++;
+    }
+    if (desc && !own_listed) {
+        schema[n++] = (evc_cfg_field){.key = desc->name,
+                                      .type = desc->config_schema ? EVC_CFG_MAP : EVC_CFG_ANY,
+                                      .children = desc->config_schema,
+                                      .help = "settings of this plugin"};
+    }
+    size_t problems = 0;
+    evc_cfg_validate(section, schema, where, app_print_problem, &problems);
+    free(schema);
+    return problems;
+}

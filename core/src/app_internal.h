@@ -1,0 +1,60 @@
+/* app_internal.h: pieces of evc_app_main shared between its files. */
+#ifndef EVC_APP_INTERNAL_H
+#define EVC_APP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "evc/app.h"
+#include "evc/config.h"
+#include "evc/plugin.h"
+
+#define APP_MAX_ROLE_OPTIONS 32
+#define APP_MAX_POSITIONALS 8
+
+/* What the command line said. Strings are borrowed from argv. */
+typedef struct app_cli {
+    const char *config_path;
+    const char *log_level;
+    const char *log_format;
+    const char *plugin_dir;
+    bool check_config;
+    bool help;
+    bool version;
+    const char *positional[APP_MAX_POSITIONALS];
+    size_t positional_count;
+    /* Role options: value ("" for flags) or NULL when absent, by index into
+     * role->options. */
+    const char *role_value[APP_MAX_ROLE_OPTIONS];
+    bool one_shot; /* a one-shot command option was given: no role, no transport */
+} app_cli;
+
+/* Parses argv. Returns EVC_EXIT_OK, or EVC_EXIT_USAGE after printing one line
+ * naming the problem and a hint to --help. */
+int app_cli_parse(const evc_role *role, int argc, char **argv, app_cli *cli);
+void app_cli_print_help(const evc_role *role, FILE *out);
+void app_cli_print_version(const evc_role *role, FILE *out);
+
+/* Checks that every required positional was given or is set in the config;
+ * prints a usage line and returns EVC_EXIT_USAGE otherwise. */
+int app_cli_check_required(const evc_role *role, const app_cli *cli, const evc_cfg *cfg);
+
+/* Applies positional arguments and role options that map to config keys. */
+int app_cli_apply(const evc_role *role, const app_cli *cli, evc_cfg *cfg, evc_error *err);
+
+/* Validates the core's keys and the role's section; prints every problem to
+ * stderr and returns their number. */
+size_t app_validate_core(const evc_role *role, const evc_cfg_node *root);
+
+/* Validates the section `where` ("transport"/"store") now that its plugin is
+ * known: core keys, the plugin's own sub-section against its schema, and the
+ * sub-sections of the plugins shipped with the product (tolerated, so that
+ * switching plugin is one changed line). Prints problems; returns count. */
+size_t app_validate_plugin_section(const char *where, const evc_cfg_node *section,
+                                   const evc_plugin_descriptor *desc);
+
+/* Prints a problem line to stderr (evc_cfg_problem_fn). */
+void app_print_problem(void *count, const char *msg);
+
+#endif

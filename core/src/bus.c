@@ -1,0 +1,511 @@
+/* bus.c: the event-bus facade over one transport plugin instance.
+ *
+ * Tokens: every accepted publish gets the next value of a 64-bit counter and
+ * a slot in an open-addressing hash table (linear probing, backward-shift
+ * deletion, grown at half load), so the hot path allocates nothing. The
+ * transport's outcome removes the slot and calls the publisher's callback;
+ * an outcome for an unknown token, or a second one, is a plugin bug: logged
+ * and ignored, so the publisher still sees exactly one outcome.
+ *
+ * Outcomes never run inside evc_bus_publish: a transport that knows the
+ * outcome at once (ZeroMQ) may report it from within its publish op, and
+ * a publisher callback re-entering publish there would re-enter the
+ * transport. Such outcomes are kept in their slot and delivered from a
+ * 0 ms timer on the next loop iteration.
+ */
+#include "evc/bus.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus_internal.h"
+#include "evc/host.h"
+#include "evc/log.h"
+
+#define BUS_LOG "bus"
+#define PEND_MIN_CAP 64u
+
+/* Until the loader (plugin.c) is part of libevc_core, evc_bus_open reports
+ * EVC_ENOTSUP instead of leaving an undefined symbol. */
+#pragma weak evc_plugin_descriptor_of
+
+typedef struct pend_slot {
+    uint64_t token; /* 0 = empty */
+    evc_bus_outcome_cb cb;
+    void *arg;
+    int status;   /* 0 = waiting; else an outcome held back (see top) */
+    char *detail; /* owned copy for a held-back outcome, may be NULL */
+} pend_slot;
+
+typedef struct bus_handler {
+    evc_bus_handler fn;
+    void *arg;
+} bus_handler;
+
+typedef struct bus_topic {
+    char *name; /* owned */
+    bus_handler *handlers;
+    size_t n, cap;
+} bus_topic;
+
+struct evc_bus {
+    evc_loop *loop;               /* borrowed */
+    const evc_transport_ops *ops; /* borrowed from the plugin */
+    evc_transport *t;             /* owned through ops->destroy */
+    evc_host_api *host;           /* owned */
+
+    uint64_t last_token;
+    pend_slot *slots; /* power-of-two capacity */
+    size_t cap, count;
+
+    bool in_publish;
+    uint64_t *held; /* tokens whose outcome is held back, in arrival order */
+    size_t nheld, held_cap;
+    evc_timer *held_timer;
+
+    bus_topic *topics; /* few topics: a linear scan beats hashing */
+    size_t ntopics, topics_cap;
+    bool started;
+    bool closing; /* publishes are refused: the transport is going away */
+};
+
+/* ---- pending table ------------------------------------------------------- */
+
+/* Fibonacci hashing: sequential tokens spread over the whole table. */
+static size_t home_of(uint64_t token, size_t cap)
+{
+    return (size_t)((token * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+static pend_slot *pend_find(const evc_bus *b, uint64_t token)
+{
+    if (token == 0 || b->cap == 0)
+        return NULL;
+    for (size_t i = home_of(token, b->cap);; i = (i + 1) & (b->cap - 1)) {
+        if (b->slots[i].token == token)
+            return &b->slots[i];
+        if (b->slots[i].token == 0)
+            return NULL;
+    }
+}
+
+static void pend_put(pend_slot *slots, size_t cap, const pend_slot *s)
+{
+    size_t i = home_of(s->token, cap);
+    while (slots[i].token != 0)
+        i = (i + 1) & (cap - 1);
+    slots[i] = *s;
+}
+
+static int pend_reserve(evc_bus *b)
+{
+    if ((b->count + 1) * 2 <= b->cap)
+        return EVC_OK;
+    size_t ncap = b->cap ? b->cap * 2 : PEND_MIN_CAP;
+    pend_slot *n = calloc(ncap, sizeof *n);
+    if (!n)
+        return EVC_ENOMEM;
+    for (size_t i = 0; i < b->cap; i++)
+        if (b->slots[i].token != 0)
+            pend_put(n, ncap, &b->slots[i]);
+    free(b->slots);
+    b->slots = n;
+    b->cap = ncap;
+    return EVC_OK;
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones. */
+static void pend_remove(evc_bus *b, pend_slot *s)
+{
+    size_t mask = b->cap - 1;
+    size_t i = (size_t)(s - b->slots);
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (b->slots[j].token == 0)
+            break;
+        size_t home = home_of(b->slots[j].token, b->cap);
+        /* move j back into the hole at i unless its home lies in (i, j] */
+        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) {
+            b->slots[i] = b->slots[j];
+            i = j;
+        }
+    }
+    b->slots[i] = (pend_slot){0};
+    b->count--;
+}
+
+static const char *status_name(int s)
+{
+    switch (s) {
+    case EVC_OUTCOME_ACKED: return "ACKED";
+    case EVC_OUTCOME_SENT_UNCONFIRMED: return "SENT_UNCONFIRMED";
+    case EVC_OUTCOME_NOT_SENT: return "NOT_SENT";
+    default: return "?";
+    }
+}
+
+/* Removes the slot, then calls its callback: the callback may publish. */
+static void pend_complete(evc_bus *b, pend_slot *s, evc_outcome_status status, const char *detail)
+{
+    evc_bus_outcome_cb cb = s->cb;
+    void *arg = s->arg;
+    pend_remove(b, s);
+    if (cb)
+        cb(arg, status, detail);
+}
+
+static void deliver_held(evc_bus *b)
+{
+    /* Callbacks may publish and so append to (and move) held: index it anew
+     * each turn. A token already delivered is no longer found. */
+    for (size_t i = 0; i < b->nheld; i++) {
+        uint64_t token = b->held[i];
+        pend_slot *s = pend_find(b, token);
+        if (!s || s->status == 0)
+            continue; /* refused after all (plugin bug already logged) */
+        char *detail = s->detail;
+        s->detail = NULL;
+        pend_complete(b, s, (evc_outcome_status)s->status, detail);
+        free(detail);
+    }
+    b->nheld = 0;
+}
+
+static void on_held_timer(evc_timer *t, void *arg) { deliver_held(arg); }
+
+static int hold_outcome(evc_bus *b, pend_slot *s, evc_outcome_status status, const char *detail)
+{
+    if (b->nheld == b->held_cap) {
+        size_t ncap = b->held_cap ? b->held_cap * 2 : 16;
+        uint64_t *n = realloc(b->held, ncap * sizeof *n);
+        if (!n)
+            return EVC_ENOMEM;
+        b->held = n;
+        b->held_cap = ncap;
+    }
+    s->status = (int)status;
+    s->detail = detail ? strdup(detail) : NULL; /* lost detail on ENOMEM: status still exact */
+    b->held[b->nheld++] = s->token;
+    return EVC_OK;
+}
+
+/* ---- host sink: what the transport reports ------------------------------ */
+
+static void sink_outcome(void *arg, uint64_t token, evc_outcome_status status, const char *detail)
+{
+    evc_bus *b = arg;
+    pend_slot *s = pend_find(b, token);
+    if (!s || s->status != 0) {
+        EVC_LOGE(BUS_LOG, "transport bug: %s outcome %s for token %llu ignored%s%s",
+                 s ? "second" : "unexpected", status_name((int)status), (unsigned long long)token,
+                 detail ? ": " : "", detail ? detail : "");
+        return;
+    }
+    if (status != EVC_OUTCOME_ACKED && status != EVC_OUTCOME_SENT_UNCONFIRMED &&
+        status != EVC_OUTCOME_NOT_SENT) {
+        EVC_LOGE(BUS_LOG, "transport bug: invalid outcome status %d for token %llu, taken as "
+                          "NOT_SENT",
+                 (int)status, (unsigned long long)token);
+        status = EVC_OUTCOME_NOT_SENT;
+    }
+    if (b->in_publish && hold_outcome(b, s, status, detail) == EVC_OK)
+        return;
+    pend_complete(b, s, status, detail);
+}
+
+static int sink_dispatch(void *arg, const evc_message *msg)
+{
+    evc_bus *b = arg;
+    if (!msg || !msg->topic) {
+        EVC_LOGE(BUS_LOG, "transport bug: dispatch of a message without topic");
+        return EVC_EINVAL;
+    }
+    size_t ti = 0;
+    while (ti < b->ntopics && strcmp(b->topics[ti].name, msg->topic) != 0)
+        ti++;
+    if (ti == b->ntopics) {
+        EVC_LOGD(BUS_LOG, "message on unsubscribed topic '%s' ignored", msg->topic);
+        return EVC_OK;
+    }
+    /* Indexes, not pointers: a handler may subscribe and grow the arrays. */
+    for (size_t i = 0; i < b->topics[ti].n; i++) {
+        bus_handler h = b->topics[ti].handlers[i];
+        int rc = h.fn(h.arg, msg);
+        if (rc != EVC_OK)
+            return rc;
+    }
+    return EVC_OK;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+static bool ops_usable(const evc_transport_ops *ops)
+{
+    return ops && EVC_HAS_FIELD(ops, create) && EVC_HAS_FIELD(ops, subscribe) &&
+           EVC_HAS_FIELD(ops, start) && EVC_HAS_FIELD(ops, publish) &&
+           EVC_HAS_FIELD(ops, destroy);
+}
+
+static void bus_free(evc_bus *b)
+{
+    for (size_t i = 0; i < b->ntopics; i++) {
+        free(b->topics[i].name);
+        free(b->topics[i].handlers);
+    }
+    free(b->topics);
+    for (size_t i = 0; i < b->cap; i++)
+        free(b->slots[i].detail);
+    free(b->slots);
+    free(b->held);
+    evc_timer_close(b->held_timer);
+    evc_host_free(b->host);
+    free(b);
+}
+
+static int bus_open_with(evc_loop *loop, const evc_transport_ops *ops, const char *component,
+                         const evc_transport_params *params, evc_bus **out, evc_error *err)
+{
+    *out = NULL;
+    if (!loop || !params)
+        return evc_error_set(err, EVC_EINVAL, "bus: a loop and transport params are required");
+    if (!ops_usable(ops))
+        return evc_error_set(err, EVC_EPLUGIN,
+                             "transport '%s': ops table lacks create, subscribe, start, publish "
+                             "or destroy",
+                             component);
+    evc_bus *b = calloc(1, sizeof *b);
+    if (!b)
+        return evc_error_set(err, EVC_ENOMEM, "bus: out of memory");
+    b->loop = loop;
+    b->ops = ops;
+    evc_host_sink sink = {.arg = b, .outcome = sink_outcome, .dispatch = sink_dispatch};
+    int rc = evc_host_new(loop, component, &sink, &b->host, err);
+    if (rc == EVC_OK)
+        rc = pend_reserve(b) == EVC_OK
+                 ? EVC_OK
+                 : evc_error_set(err, EVC_ENOMEM, "bus: out of memory");
+    if (rc == EVC_OK) {
+        evc_error_clear(err);
+        rc = ops->create(b->host, params, &b->t, err);
+        if (rc != EVC_OK && err && err->msg[0] == '\0')
+            evc_error_set(err, rc, "transport '%s': create failed (%s)", component,
+                          evc_status_name(rc));
+        if (rc == EVC_OK && !b->t)
+            rc = evc_error_set(err, EVC_EPLUGIN, "transport '%s': create returned no instance",
+                               component);
+    }
+    if (rc != EVC_OK) {
+        bus_free(b);
+        return rc;
+    }
+    *out = b;
+    return EVC_OK;
+}
+
+int evc_bus_open_ops(evc_loop *loop, const evc_transport_ops *ops,
+                     const evc_transport_params *params, evc_bus **out, evc_error *err)
+{
+    return bus_open_with(loop, ops, "transport", params, out, err);
+}
+
+int evc_bus_open(evc_loop *loop, evc_plugin *transport, const evc_transport_params *params,
+                 evc_bus **out, evc_error *err)
+{
+    *out = NULL;
+    if (!transport)
+        return evc_error_set(err, EVC_EINVAL, "bus: no transport plugin given");
+    if (!evc_plugin_descriptor_of)
+        return evc_error_set(err, EVC_ENOTSUP, "bus: this libevc_core has no plugin loader");
+    const evc_plugin_descriptor *d = evc_plugin_descriptor_of(transport);
+    const char *name = d && d->name ? d->name : "?";
+    if (!d || d->kind != EVC_PLUGIN_TRANSPORT)
+        return evc_error_set(err, EVC_EPLUGIN, "plugin '%s' is not a transport plugin", name);
+    return bus_open_with(loop, d->ops, name, params, out, err);
+}
+
+void evc_bus_close(evc_bus *b)
+{
+    if (!b)
+        return;
+    b->closing = true;
+    /* stop reports what is still pending (NOT_SENT at worst) */
+    if (EVC_HAS_FIELD(b->ops, stop))
+        b->ops->stop(b->t);
+    deliver_held(b);
+    b->ops->destroy(b->t);
+    b->t = NULL;
+    deliver_held(b);
+    if (b->count > 0) {
+        EVC_LOGE(BUS_LOG, "transport bug: %zu publishes had no outcome at close; reported as "
+                          "NOT_SENT",
+                 b->count);
+        for (size_t i = 0; i < b->cap; i++) {
+            if (b->slots[i].token != 0) {
+                pend_complete(b, &b->slots[i], EVC_OUTCOME_NOT_SENT, "bus closed");
+                i--; /* backward shift may have moved another slot into i */
+            }
+        }
+    }
+    bus_free(b);
+}
+
+/* ---- roles' API ------------------------------------------------------- */
+
+int evc_bus_subscribe(evc_bus *b, const char *topic, evc_bus_handler handler, void *arg,
+                      evc_error *err)
+{
+    if (!b || !topic || !*topic || !handler)
+        return evc_error_set(err, EVC_EINVAL, "subscribe: a topic and a handler are required");
+    size_t ti = 0;
+    while (ti < b->ntopics && strcmp(b->topics[ti].name, topic) != 0)
+        ti++;
+    if (ti == b->ntopics) {
+        if (b->ntopics == b->topics_cap) {
+            size_t ncap = b->topics_cap ? b->topics_cap * 2 : 8;
+            bus_topic *n = realloc(b->topics, ncap * sizeof *n);
+            if (!n)
+                return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
+            b->topics = n;
+            b->topics_cap = ncap;
+        }
+        char *name = strdup(topic);
+        if (!name)
+            return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
+        evc_error_clear(err);
+        int rc = b->ops->subscribe(b->t, topic, err);
+        if (rc != EVC_OK) {
+            free(name);
+            if (err && err->msg[0] == '\0')
+                evc_error_set(err, rc, "subscribe '%s': refused by the transport", topic);
+            return rc;
+        }
+        b->topics[b->ntopics++] = (bus_topic){.name = name};
+    }
+    bus_topic *tp = &b->topics[ti];
+    if (tp->n == tp->cap) {
+        size_t ncap = tp->cap ? tp->cap * 2 : 2;
+        bus_handler *n = realloc(tp->handlers, ncap * sizeof *n);
+        if (!n)
+            return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
+        tp->handlers = n;
+        tp->cap = ncap;
+    }
+    tp->handlers[tp->n++] = (bus_handler){handler, arg};
+    return EVC_OK;
+}
+
+int evc_bus_start(evc_bus *b, evc_error *err)
+{
+    if (!b)
+        return evc_error_set(err, EVC_EINVAL, "bus start: no bus");
+    if (b->started)
+        return evc_error_set(err, EVC_ESTATE, "bus start: already started");
+    evc_error_clear(err);
+    int rc = b->ops->start(b->t, err);
+    if (rc != EVC_OK) {
+        if (err && err->msg[0] == '\0')
+            evc_error_set(err, rc, "bus start: transport failed to start (%s)",
+                          evc_status_name(rc));
+        return rc;
+    }
+    b->started = true;
+    return EVC_OK;
+}
+
+int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *payload,
+                    size_t payload_len, evc_bus_outcome_cb cb, void *cb_arg, evc_error *err)
+{
+    if (!b || !topic || !*topic || (!payload && payload_len > 0))
+        return evc_error_set(err, EVC_EINVAL, "publish on '%s': bad arguments",
+                             topic ? topic : "(null)");
+    if (b->in_publish || b->closing)
+        return evc_error_set(err, EVC_ESTATE, "publish on '%s': %s", topic,
+                             b->closing ? "bus is closing"
+                                        : "called from inside the transport's publish");
+    if (pend_reserve(b) != EVC_OK)
+        return evc_error_set(err, EVC_ENOMEM, "publish on '%s': out of memory", topic);
+    uint64_t token = ++b->last_token;
+    pend_put(b->slots, b->cap, &(pend_slot){.token = token, .cb = cb, .arg = cb_arg});
+    b->count++;
+
+    evc_message msg = {.topic = topic, .key = key ? key : "", .payload = payload,
+                       .payload_len = payload_len, .partition = -1, .offset = -1};
+    evc_error_clear(err);
+    b->in_publish = true;
+    int rc = b->ops->publish(b->t, &msg, token, err);
+    b->in_publish = false;
+
+    if (rc != EVC_OK) {
+        pend_slot *s = pend_find(b, token);
+        if (!s) {
+            EVC_LOGE(BUS_LOG, "transport bug: publish on '%s' returned %s after delivering "
+                              "its outcome", topic, evc_status_name(rc));
+        } else {
+            if (s->status != 0)
+                EVC_LOGE(BUS_LOG, "transport bug: publish on '%s' returned %s but reported "
+                                  "an outcome; outcome dropped", topic, evc_status_name(rc));
+            free(s->detail);
+            s->detail = NULL;
+            pend_remove(b, s);
+        }
+        if (err && err->msg[0] == '\0')
+            evc_error_set(err, rc, "publish on '%s': %s", topic,
+                          rc == EVC_EAGAIN ? "transport is back-pressuring" : "refused");
+    }
+    if (b->nheld > 0) {
+        evc_error e2;
+        if (!b->held_timer) {
+            if (evc_loop_timer(b->loop, 0, 0, on_held_timer, b, &b->held_timer, &e2) != EVC_OK)
+                EVC_LOGE(BUS_LOG, "cannot schedule held outcomes: %s", e2.msg);
+        } else {
+            evc_timer_restart(b->held_timer, 0, 0);
+        }
+    }
+    return rc;
+}
+
+static bool nothing_pending(void *arg) { return ((evc_bus *)arg)->count == 0; }
+
+int evc_bus_flush(evc_bus *b, uint64_t timeout_ms, evc_error *err)
+{
+    if (!b)
+        return evc_error_set(err, EVC_EINVAL, "bus flush: no bus");
+    int rc;
+    uint64_t t0 = evc_loop_now_ms(b->loop);
+    evc_error_clear(err);
+    if (EVC_HAS_FIELD(b->ops, flush)) {
+        rc = b->ops->flush(b->t, timeout_ms, err);
+    } else {
+        rc = evc_loop_run_until(b->loop, nothing_pending, b, timeout_ms);
+    }
+    deliver_held(b);
+    if (rc == EVC_OK && b->count > 0) {
+        /* the transport flushed but outcomes are still owed */
+        uint64_t spent = evc_loop_now_ms(b->loop) - t0;
+        rc = evc_loop_run_until(b->loop, nothing_pending, b,
+                                spent < timeout_ms ? timeout_ms - spent : 0);
+    }
+    if (rc != EVC_OK && err && err->msg[0] == '\0')
+        evc_error_set(err, rc, "bus flush: %zu publishes still without outcome after %llu ms",
+                      b->count, (unsigned long long)timeout_ms);
+    return rc;
+}
+
+void evc_bus_guarantees(evc_bus *b, evc_transport_guarantees *out)
+{
+    *out = (evc_transport_guarantees){.struct_size = sizeof *out,
+                                      .delivery = EVC_DELIVERY_AT_MOST_ONCE};
+    if (EVC_HAS_FIELD(b->ops, guarantees))
+        b->ops->guarantees(b->t, out);
+}
+
+void evc_bus_stats(evc_bus *b, evc_transport_stats *out)
+{
+    *out = (evc_transport_stats){.struct_size = sizeof *out};
+    if (EVC_HAS_FIELD(b->ops, stats))
+        b->ops->stats(b->t, out);
+}
+
+size_t evc_bus_pending(const evc_bus *b) { return b ? b->count : 0; }

@@ -1,0 +1,306 @@
+/* frame_decode.c: the streaming frame decoder, a byte-at-a-time state
+ * machine. Every decision depends only on the current state and the byte, so
+ * the events are the same however the stream is split across calls. At most
+ * one event completes per byte, which is what lets evc_frame_decode return
+ * right after it with the frame still intact in the buffer. */
+#include "frame_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum state {
+    ST_IDLE,      /* outside frames: hunting for STX, ACK, NACK */
+    ST_OPCODE,    /* after STX, inside the opcode */
+    ST_FIELD,     /* inside a field */
+    ST_FIELD_ESC, /* inside a field, right after the escape byte */
+    ST_LRC,       /* after ETX of a well-formed DATA, the next byte is the LRC */
+    ST_DISCARD,   /* inside a frame already reported bad: skip to ETX or STX */
+    ST_SKIP_LRC,  /* after the ETX of a bad frame: skip its LRC byte */
+};
+
+struct evc_frame_decoder {
+    size_t max_data;
+    size_t max_fields;
+    enum state state;
+    unsigned char lrc;      /* XOR of the DATA bytes so far */
+    size_t wire_len;        /* DATA bytes (escaped) of the current frame */
+    size_t out_len;         /* decoded bytes in buf, NULs included */
+    size_t opcode_len;
+    size_t nfields;
+    uint64_t pos;           /* stream offset of the next byte */
+    uint64_t frame_offset;  /* stream offset of the current frame's STX */
+    evc_frame_stats st;
+    evc_frame_field *fields; /* max_fields slots */
+    char *buf;               /* max_data + 1 bytes: decoded DATA never grows */
+};
+
+evc_frame_decoder *evc_frame_decoder_new(const evc_frame_limits *limits, evc_error *err)
+{
+    size_t max_data = limits && limits->max_data ? limits->max_data : EVC_FRAME_DEFAULT_MAX_DATA;
+    size_t max_fields = limits && limits->max_fields ? limits->max_fields
+                                                     : EVC_FRAME_DEFAULT_MAX_FIELDS;
+    if (!(limits && limits->max_fields) && max_fields > max_data)
+        max_fields = max_data; /* a small max_data with the default field count */
+    if (max_data > EVC_FRAME_MAX_DATA_LIMIT) {
+        evc_error_set(err, EVC_EINVAL, "frame decoder: max_data %zu exceeds the limit of %u bytes",
+                      max_data, EVC_FRAME_MAX_DATA_LIMIT);
+        return NULL;
+    }
+    if (max_fields > max_data) {
+        evc_error_set(err, EVC_EINVAL,
+                      "frame decoder: max_fields %zu exceeds max_data %zu (a field takes a byte at least)",
+                      max_fields, max_data);
+        return NULL;
+    }
+    evc_frame_decoder *d = calloc(1, sizeof *d);
+    if (d) {
+        d->fields = calloc(max_fields, sizeof *d->fields);
+        d->buf = malloc(max_data + 1);
+    }
+    if (!d || !d->fields || !d->buf) {
+        evc_frame_decoder_free(d);
+        evc_error_set(err, EVC_ENOMEM, "frame decoder: out of memory for %zu bytes", max_data);
+        return NULL;
+    }
+    d->max_data = max_data;
+    d->max_fields = max_fields;
+    d->state = ST_IDLE;
+    return d;
+}
+
+void evc_frame_decoder_free(evc_frame_decoder *d)
+{
+    if (!d)
+        return;
+    free(d->fields);
+    free(d->buf);
+    free(d);
+}
+
+void evc_frame_decoder_reset(evc_frame_decoder *d)
+{
+    if (d)
+        d->state = ST_IDLE;
+}
+
+void evc_frame_decoder_stats(const evc_frame_decoder *d, evc_frame_stats *out)
+{
+    if (d && out)
+        *out = d->st;
+}
+
+const char *evc_frame_error_str(evc_frame_error_kind kind)
+{
+    switch (kind) {
+    case EVC_FRAME_ERR_NONE: return "no error";
+    case EVC_FRAME_ERR_BAD_LRC: return "bad LRC";
+    case EVC_FRAME_ERR_MISSING_ETX: return "missing ETX (STX before ETX)";
+    case EVC_FRAME_ERR_OVERSIZE: return "frame too big";
+    case EVC_FRAME_ERR_BAD_OPCODE: return "bad opcode";
+    case EVC_FRAME_ERR_BAD_ESCAPE: return "bad escape";
+    case EVC_FRAME_ERR_TOO_MANY_FIELDS: return "too many fields";
+    case EVC_FRAME_ERR_CONTROL_BYTE: return "unescaped control byte in frame";
+    }
+    return "unknown frame error";
+}
+
+static void start_frame(evc_frame_decoder *d)
+{
+    d->state = ST_OPCODE;
+    d->lrc = 0;
+    d->wire_len = 0;
+    d->out_len = 0;
+    d->opcode_len = 0;
+    d->nfields = 0;
+    d->frame_offset = d->pos;
+}
+
+/* Reports the current frame as bad and moves to `next` (ST_DISCARD or
+ * ST_SKIP_LRC, or ST_IDLE once the frame is fully read). */
+static evc_frame_event_kind frame_error(evc_frame_decoder *d, evc_frame_event *ev,
+                                        evc_frame_error_kind kind, enum state next)
+{
+    ev->kind = EVC_FRAME_EV_ERROR;
+    ev->error = kind;
+    ev->offset = d->frame_offset;
+    d->st.errors++;
+    d->state = next;
+    return EVC_FRAME_EV_ERROR;
+}
+
+/* Ends the piece in progress (opcode or field) with a NUL. */
+static void close_piece(evc_frame_decoder *d)
+{
+    if (d->state == ST_OPCODE)
+        d->opcode_len = d->out_len;
+    else
+        d->fields[d->nfields - 1].len =
+            (size_t)(d->buf + d->out_len - d->fields[d->nfields - 1].data);
+    d->buf[d->out_len++] = '\0';
+}
+
+/* A byte inside DATA that is not STX or ETX. */
+static evc_frame_event_kind data_byte(evc_frame_decoder *d, unsigned char b, evc_frame_event *ev)
+{
+    if (++d->wire_len > d->max_data)
+        return frame_error(d, ev, EVC_FRAME_ERR_OVERSIZE, ST_DISCARD);
+    d->lrc ^= b;
+    if (d->state == ST_FIELD_ESC) {
+        int u = evc_frame_unescape(b);
+        if (u < 0)
+            return frame_error(d, ev, EVC_FRAME_ERR_BAD_ESCAPE, ST_DISCARD);
+        d->buf[d->out_len++] = (char)u;
+        d->state = ST_FIELD;
+        return EVC_FRAME_EV_NONE;
+    }
+    if (b == EVC_FRAME_ACK || b == EVC_FRAME_NACK)
+        return frame_error(d, ev, EVC_FRAME_ERR_CONTROL_BYTE, ST_DISCARD);
+    if (b == EVC_FRAME_SEP) {
+        if (d->state == ST_OPCODE && d->out_len == 0)
+            return frame_error(d, ev, EVC_FRAME_ERR_BAD_OPCODE, ST_DISCARD);
+        if (d->nfields == d->max_fields)
+            return frame_error(d, ev, EVC_FRAME_ERR_TOO_MANY_FIELDS, ST_DISCARD);
+        close_piece(d);
+        d->fields[d->nfields].data = d->buf + d->out_len;
+        d->fields[d->nfields].len = 0;
+        d->nfields++;
+        d->state = ST_FIELD;
+        return EVC_FRAME_EV_NONE;
+    }
+    if (d->state == ST_OPCODE) {
+        if (!evc_frame_opcode_byte(b))
+            return frame_error(d, ev, EVC_FRAME_ERR_BAD_OPCODE, ST_DISCARD);
+    } else if (b == EVC_FRAME_ESC) {
+        d->state = ST_FIELD_ESC;
+        return EVC_FRAME_EV_NONE;
+    }
+    d->buf[d->out_len++] = (char)b;
+    return EVC_FRAME_EV_NONE;
+}
+
+static evc_frame_event_kind step(evc_frame_decoder *d, unsigned char b, evc_frame_event *ev)
+{
+    switch (d->state) {
+    case ST_IDLE:
+        if (b == EVC_FRAME_STX) {
+            start_frame(d);
+        } else if (b == EVC_FRAME_ACK || b == EVC_FRAME_NACK) {
+            ev->kind = b == EVC_FRAME_ACK ? EVC_FRAME_EV_ACK : EVC_FRAME_EV_NACK;
+            ev->offset = d->pos;
+            if (b == EVC_FRAME_ACK)
+                d->st.acks++;
+            else
+                d->st.nacks++;
+            return ev->kind;
+        } else {
+            d->st.garbage_bytes++;
+        }
+        return EVC_FRAME_EV_NONE;
+    case ST_OPCODE:
+    case ST_FIELD:
+    case ST_FIELD_ESC:
+        if (b == EVC_FRAME_STX) {
+            frame_error(d, ev, EVC_FRAME_ERR_MISSING_ETX, ST_IDLE);
+            start_frame(d);
+            return EVC_FRAME_EV_ERROR;
+        }
+        if (b == EVC_FRAME_ETX) {
+            d->lrc ^= b;
+            if (d->state == ST_FIELD_ESC)
+                return frame_error(d, ev, EVC_FRAME_ERR_BAD_ESCAPE, ST_SKIP_LRC);
+            if (d->state == ST_OPCODE && d->out_len == 0)
+                return frame_error(d, ev, EVC_FRAME_ERR_BAD_OPCODE, ST_SKIP_LRC);
+            close_piece(d);
+            d->state = ST_LRC;
+            return EVC_FRAME_EV_NONE;
+        }
+        return data_byte(d, b, ev);
+    case ST_LRC:
+        if (b != d->lrc)
+            return frame_error(d, ev, EVC_FRAME_ERR_BAD_LRC, ST_IDLE);
+        d->state = ST_IDLE;
+        d->st.frames++;
+        ev->kind = EVC_FRAME_EV_FRAME;
+        ev->offset = d->frame_offset;
+        ev->opcode = d->buf;
+        ev->opcode_len = d->opcode_len;
+        ev->fields = d->fields;
+        ev->nfields = d->nfields;
+        return EVC_FRAME_EV_FRAME;
+    case ST_DISCARD:
+        if (b == EVC_FRAME_STX) {
+            start_frame(d);
+            return EVC_FRAME_EV_NONE;
+        }
+        d->st.discarded_bytes++;
+        if (b == EVC_FRAME_ETX)
+            d->state = ST_SKIP_LRC;
+        return EVC_FRAME_EV_NONE;
+    case ST_SKIP_LRC:
+        d->st.discarded_bytes++;
+        d->state = ST_IDLE;
+        return EVC_FRAME_EV_NONE;
+    }
+    return EVC_FRAME_EV_NONE;
+}
+
+/* Fast path for the bulk of a frame: a run of field bytes that need no
+ * decision (not STX/ETX/ACK/NACK/'#'/'\\'), up to the size limit. Same
+ * effect as feeding them one by one through step(), in one tight loop. */
+static size_t field_run(evc_frame_decoder *d, const unsigned char *p, size_t len)
+{
+    static const unsigned char special[256] = {
+        [EVC_FRAME_STX] = 1, [EVC_FRAME_ETX] = 1, [EVC_FRAME_ACK] = 1,
+        [EVC_FRAME_NACK] = 1, [EVC_FRAME_SEP] = 1, [EVC_FRAME_ESC] = 1,
+    };
+    size_t room = d->max_data - d->wire_len;
+    size_t lim = len < room ? len : room;
+    char *out = d->buf + d->out_len;
+    unsigned char lrc = d->lrc;
+    size_t n = 0;
+    while (n < lim && !special[p[n]]) {
+        out[n] = (char)p[n];
+        lrc ^= p[n];
+        n++;
+    }
+    d->lrc = lrc;
+    d->wire_len += n;
+    d->out_len += n;
+    d->pos += n;
+    d->st.bytes += n;
+    return n;
+}
+
+size_t evc_frame_decode(evc_frame_decoder *d, const void *data, size_t len, evc_frame_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    const unsigned char *p = data;
+    size_t i = 0;
+    while (i < len) {
+        if (d->state == ST_FIELD) {
+            i += field_run(d, p + i, len - i);
+            if (i == len)
+                break;
+        }
+        evc_frame_event_kind k = step(d, p[i++], ev);
+        d->pos++;
+        d->st.bytes++;
+        if (k != EVC_FRAME_EV_NONE)
+            break;
+    }
+    return i;
+}
+
+size_t evc_frame_decoder_feed(evc_frame_decoder *d, const void *data, size_t len,
+                              evc_frame_event_cb cb, void *arg)
+{
+    const char *p = data;
+    size_t off = 0;
+    evc_frame_event ev;
+    while (off < len) {
+        off += evc_frame_decode(d, p + off, len - off, &ev);
+        if (ev.kind != EVC_FRAME_EV_NONE && cb && cb(arg, &ev) != 0)
+            return off;
+    }
+    return off;
+}

@@ -1,0 +1,525 @@
+/* link.c: framed TCP links over libuv. See evc/link.h for the contract. */
+#include "evc/link.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "evc/log.h"
+
+#define LINK_READ_CHUNK 16384
+
+typedef struct sent_frame {
+    char *bytes;
+    size_t len;
+    int resends;
+} sent_frame;
+
+struct evc_link {
+    uv_tcp_t tcp;
+    evc_link_handlers h;
+    void *arg;
+    evc_link_server *server; /* owner, or NULL */
+    evc_link_client *client; /* owner, or NULL */
+    evc_link *prev, *next;   /* in the server's list */
+    evc_frame_decoder *dec;
+    char peer[64];
+    void *data;
+    sent_frame *unacked;     /* ring buffer of EVC_LINK_MAX_UNACKED */
+    size_t head, count;
+    bool open;               /* on_open was called: on_close is owed */
+    bool closing;
+    char reason[400];
+    char rbuf[LINK_READ_CHUNK];
+};
+
+struct evc_link_server {
+    uv_tcp_t tcp;
+    evc_loop *loop;
+    evc_link_handlers h;
+    void *arg;
+    evc_link *links;
+    size_t nlinks;
+    uint16_t port;
+};
+
+struct evc_link_client {
+    evc_loop *loop;
+    evc_link_handlers h;
+    void *arg;
+    char host[256];
+    uint16_t port;
+    uint64_t backoff_min, backoff_max, backoff;
+    uv_timer_t timer;
+    uv_getaddrinfo_t gai;
+    bool resolving;
+    bool timer_closed;
+    bool closing;
+    evc_link *link; /* connecting or connected */
+};
+
+typedef struct write_req {
+    uv_write_t req;
+    char *owned; /* freed after the write, NULL for borrowed bytes */
+} write_req;
+
+static const char ACK_BYTE = EVC_FRAME_ACK;
+static const char NACK_BYTE = EVC_FRAME_NACK;
+
+static void client_schedule(evc_link_client *c);
+static void client_maybe_free(evc_link_client *c);
+
+/* ---- writing ----------------------------------------------------------- */
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    free(w->owned);
+    free(w);
+    (void)status; /* a failed write shows up as a read error/EOF: handled there */
+}
+
+static int write_bytes(evc_link *l, const char *bytes, size_t len, bool copy)
+{
+    write_req *w = calloc(1, sizeof *w);
+    if (!w)
+        return EVC_ENOMEM;
+    uv_buf_t b;
+    if (copy) {
+        w->owned = malloc(len);
+        if (!w->owned) {
+            free(w);
+            return EVC_ENOMEM;
+        }
+        memcpy(w->owned, bytes, len);
+        b = uv_buf_init(w->owned, (unsigned)len);
+    } else {
+        b = uv_buf_init((char *)bytes, (unsigned)len);
+    }
+    if (uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_written) != 0) {
+        free(w->owned);
+        free(w);
+        return EVC_EIO;
+    }
+    return EVC_OK;
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+static void link_free(evc_link *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->unacked[(l->head + i) % EVC_LINK_MAX_UNACKED].bytes);
+    free(l->unacked);
+    evc_frame_decoder_free(l->dec);
+    free(l);
+}
+
+static void on_link_closed(uv_handle_t *h)
+{
+    evc_link *l = h->data;
+    evc_link_server *s = l->server;
+    if (s) {
+        if (l->prev)
+            l->prev->next = l->next;
+        else
+            s->links = l->next;
+        if (l->next)
+            l->next->prev = l->prev;
+        s->nlinks--;
+    }
+    if (l->open && l->h.on_close)
+        l->h.on_close(l, l->reason, l->arg);
+    evc_link_client *c = l->client;
+    link_free(l);
+    if (c) {
+        c->link = NULL;
+        if (c->closing)
+            client_maybe_free(c);
+        else
+            client_schedule(c);
+    }
+}
+
+void evc_link_close(evc_link *l, const char *reason)
+{
+    if (!l || l->closing)
+        return;
+    l->closing = true;
+    snprintf(l->reason, sizeof l->reason, "%s", reason ? reason : "closed");
+    uv_read_stop((uv_stream_t *)&l->tcp);
+    uv_close((uv_handle_t *)&l->tcp, on_link_closed);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static void resend_head(evc_link *l)
+{
+    sent_frame *f = &l->unacked[l->head];
+    if (++f->resends > EVC_LINK_MAX_RESENDS) {
+        evc_link_close(l, "peer refused the same frame too many times (NACK)");
+        return;
+    }
+    write_bytes(l, f->bytes, f->len, true);
+}
+
+static int on_event(void *arg, const evc_frame_event *ev)
+{
+    evc_link *l = arg;
+    switch (ev->kind) {
+    case EVC_FRAME_EV_FRAME:
+        write_bytes(l, &ACK_BYTE, 1, false);
+        if (l->h.on_frame)
+            l->h.on_frame(l, ev, l->arg);
+        break;
+    case EVC_FRAME_EV_ERROR:
+        write_bytes(l, &NACK_BYTE, 1, false);
+        evc_log(EVC_LOG_DEBUG, "link", NULL, "%s sent a bad frame: %s", l->peer,
+                evc_frame_error_str(ev->error));
+        if (l->h.on_bad_frame)
+            l->h.on_bad_frame(l, ev->error, l->arg);
+        break;
+    case EVC_FRAME_EV_ACK:
+        if (l->count > 0) {
+            free(l->unacked[l->head].bytes);
+            l->head = (l->head + 1) % EVC_LINK_MAX_UNACKED;
+            l->count--;
+        }
+        break;
+    case EVC_FRAME_EV_NACK:
+        if (l->count > 0)
+            resend_head(l);
+        break;
+    default:
+        break;
+    }
+    return l->closing ? 1 : 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    evc_link *l = h->data;
+    *buf = uv_buf_init(l->rbuf, sizeof l->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    evc_link *l = s->data;
+    if (nread < 0) {
+        evc_link_close(l, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread > 0)
+        evc_frame_decoder_feed(l->dec, buf->base, (size_t)nread, on_event, l);
+}
+
+/* ---- links ------------------------------------------------------------- */
+
+static evc_link *link_new(evc_loop *loop, const evc_link_handlers *h, void *arg)
+{
+    evc_link *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->unacked = calloc(EVC_LINK_MAX_UNACKED, sizeof *l->unacked);
+    l->dec = evc_frame_decoder_new(NULL, NULL);
+    if (!l->unacked || !l->dec || uv_tcp_init(evc_loop_native(loop), &l->tcp) != 0) {
+        evc_frame_decoder_free(l->dec);
+        free(l->unacked);
+        free(l);
+        return NULL;
+    }
+    l->tcp.data = l;
+    l->h = *h;
+    l->arg = arg;
+    snprintf(l->peer, sizeof l->peer, "?");
+    return l;
+}
+
+static void link_set_peer(evc_link *l)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&l->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(l->peer, sizeof l->peer, "%s:%d", ip, port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        snprintf(l->peer, sizeof l->peer, "[%s]:%d", ip, port);
+    }
+}
+
+static void link_go(evc_link *l)
+{
+    uv_tcp_nodelay(&l->tcp, 1);
+    link_set_peer(l);
+    l->open = true;
+    uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
+    if (l->h.on_open)
+        l->h.on_open(l, l->arg);
+}
+
+int evc_link_send(evc_link *l, const char *opcode, const evc_frame_field *fields, size_t nfields,
+                  evc_error *err)
+{
+    if (!l || l->closing)
+        return evc_error_set(err, EVC_ECLOSED, "link %s is closed", l ? l->peer : "?");
+    if (l->count >= EVC_LINK_MAX_UNACKED)
+        return evc_error_set(err, EVC_EAGAIN, "link %s: %d frames wait for their ACK", l->peer,
+                             EVC_LINK_MAX_UNACKED);
+    char *bytes = NULL;
+    size_t len = 0;
+    int rc = evc_frame_encode_alloc(opcode, fields, nfields, &bytes, &len, err);
+    if (rc != EVC_OK)
+        return rc;
+    /* The write gets its own copy: the FIFO keeps `bytes` until the ACK, and
+     * an ACK may be read before libuv reports the write done. */
+    rc = write_bytes(l, bytes, len, true);
+    if (rc != EVC_OK) {
+        free(bytes);
+        return evc_error_set(err, rc, "link %s: write failed", l->peer);
+    }
+    sent_frame *f = &l->unacked[(l->head + l->count) % EVC_LINK_MAX_UNACKED];
+    *f = (sent_frame){.bytes = bytes, .len = len};
+    l->count++;
+    return EVC_OK;
+}
+
+size_t evc_link_unacked(const evc_link *l) { return l->count; }
+const char *evc_link_peer(const evc_link *l) { return l->peer; }
+void evc_link_set_data(evc_link *l, void *data) { l->data = data; }
+void *evc_link_data(const evc_link *l) { return l->data; }
+void evc_link_stats(const evc_link *l, evc_frame_stats *out) { evc_frame_decoder_stats(l->dec, out); }
+
+/* ---- server ------------------------------------------------------------ */
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    evc_link_server *s = listener->data;
+    if (status != 0) {
+        evc_log(EVC_LOG_WARN, "link", NULL, "accept on port %u: %s", s->port, uv_strerror(status));
+        return;
+    }
+    evc_link *l = link_new(s->loop, &s->h, s->arg);
+    if (!l) {
+        evc_log(EVC_LOG_ERROR, "link", NULL, "accept on port %u: out of memory", s->port);
+        return;
+    }
+    if (uv_accept(listener, (uv_stream_t *)&l->tcp) != 0) {
+        l->open = false;
+        evc_link_close(l, "accept failed");
+        return;
+    }
+    l->server = s;
+    l->next = s->links;
+    if (s->links)
+        s->links->prev = l;
+    s->links = l;
+    s->nlinks++;
+    link_go(l);
+}
+
+int evc_link_listen(evc_loop *loop, const char *host, uint16_t port, const evc_link_handlers *h,
+                    void *arg, evc_link_server **out, evc_error *err)
+{
+    *out = NULL;
+    const char *bind_host = host && *host ? host : "0.0.0.0";
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(bind_host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(bind_host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return evc_error_set(err, EVC_EINVAL, "cannot listen on %s:%u: not an IP address",
+                             bind_host, port);
+    evc_link_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return evc_error_set(err, EVC_ENOMEM, "out of memory");
+    s->loop = loop;
+    s->h = *h;
+    s->arg = arg;
+    uv_tcp_init(evc_loop_native(loop), &s->tcp);
+    s->tcp.data = s;
+    int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->tcp, 128, on_connection);
+    if (rc != 0) {
+        evc_error_set(err, EVC_EIO, "cannot listen on %s:%u: %s", bind_host, port,
+                      uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+        return EVC_EIO;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&bound, &len);
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                 : ((struct sockaddr_in *)&bound)->sin_port);
+    *out = s;
+    return EVC_OK;
+}
+
+uint16_t evc_link_server_port(const evc_link_server *s) { return s->port; }
+size_t evc_link_server_count(const evc_link_server *s) { return s->nlinks; }
+
+void evc_link_server_close(evc_link_server *s)
+{
+    if (!s)
+        return;
+    for (evc_link *l = s->links; l; l = l->next) {
+        evc_link_close(l, "server shutting down");
+        l->server = NULL; /* the server goes first; links finish on their own */
+    }
+    s->links = NULL;
+    uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+}
+
+/* ---- client ------------------------------------------------------------ */
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    evc_link *l = req->data;
+    free(req);
+    evc_link_client *c = l->client;
+    if (status != 0 || c->closing) {
+        char reason[400];
+        snprintf(reason, sizeof reason, "cannot connect to %s:%u: %s", c->host, c->port,
+                 status ? uv_strerror(status) : "closing");
+        if (!c->closing && c->h.on_connect_failed)
+            c->h.on_connect_failed(reason, c->backoff, c->arg);
+        evc_link_close(l, reason); /* not open: no on_close; schedules a retry */
+        return;
+    }
+    c->backoff = c->backoff_min;
+    link_go(l);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    evc_link_client *c = req->data;
+    c->resolving = false;
+    if (c->closing) {
+        uv_freeaddrinfo(res);
+        client_maybe_free(c);
+        return;
+    }
+    char reason[400];
+    if (status != 0 || !res) {
+        snprintf(reason, sizeof reason, "cannot resolve %s: %s", c->host, uv_strerror(status));
+        goto failed;
+    }
+    evc_link *l = link_new(c->loop, &c->h, c->arg);
+    uv_connect_t *cr = malloc(sizeof *cr);
+    if (!l || !cr) {
+        free(cr);
+        if (l)
+            evc_link_close(l, "out of memory");
+        snprintf(reason, sizeof reason, "cannot connect to %s:%u: out of memory", c->host, c->port);
+        goto failed;
+    }
+    l->client = c;
+    c->link = l;
+    cr->data = l;
+    int rc = uv_tcp_connect(cr, &l->tcp, res->ai_addr, on_connected);
+    uv_freeaddrinfo(res);
+    if (rc != 0) {
+        free(cr);
+        snprintf(reason, sizeof reason, "cannot connect to %s:%u: %s", c->host, c->port,
+                 uv_strerror(rc));
+        if (c->h.on_connect_failed)
+            c->h.on_connect_failed(reason, c->backoff, c->arg);
+        evc_link_close(l, reason);
+    }
+    return;
+failed:
+    uv_freeaddrinfo(res);
+    if (c->h.on_connect_failed)
+        c->h.on_connect_failed(reason, c->backoff, c->arg);
+    client_schedule(c);
+}
+
+static void client_attempt(uv_timer_t *t)
+{
+    evc_link_client *c = t->data;
+    char port[8];
+    snprintf(port, sizeof port, "%u", c->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->gai.data = c;
+    if (uv_getaddrinfo(evc_loop_native(c->loop), &c->gai, on_resolved, c->host, port, &hints) == 0)
+        c->resolving = true;
+    else
+        client_schedule(c);
+}
+
+/* Arms the next attempt after the current backoff, then doubles it. */
+static void client_schedule(evc_link_client *c)
+{
+    if (c->closing)
+        return;
+    uint64_t delay = c->backoff;
+    c->backoff = c->backoff * 2 > c->backoff_max ? c->backoff_max : c->backoff * 2;
+    uv_timer_start(&c->timer, client_attempt, delay, 0);
+}
+
+int evc_link_connect(evc_loop *loop, const char *host, uint16_t port,
+                     const evc_link_client_opts *opts, const evc_link_handlers *h, void *arg,
+                     evc_link_client **out, evc_error *err)
+{
+    *out = NULL;
+    if (!host || !*host || strlen(host) >= sizeof((evc_link_client *)0)->host || port == 0)
+        return evc_error_set(err, EVC_EINVAL, "bad address %s:%u", host ? host : "", port);
+    evc_link_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return evc_error_set(err, EVC_ENOMEM, "out of memory");
+    c->loop = loop;
+    c->h = *h;
+    c->arg = arg;
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
+    c->backoff_min = opts && opts->backoff_min_ms ? opts->backoff_min_ms : 250;
+    c->backoff_max = opts && opts->backoff_max_ms ? opts->backoff_max_ms : 5000;
+    if (c->backoff_max < c->backoff_min)
+        c->backoff_max = c->backoff_min;
+    c->backoff = c->backoff_min;
+    uv_timer_init(evc_loop_native(loop), &c->timer);
+    c->timer.data = c;
+    uv_timer_start(&c->timer, client_attempt, 0, 0);
+    *out = c;
+    return EVC_OK;
+}
+
+evc_link *evc_link_client_link(evc_link_client *c)
+{
+    return c->link && c->link->open && !c->link->closing ? c->link : NULL;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    evc_link_client *c = h->data;
+    c->timer_closed = true;
+    client_maybe_free(c);
+}
+
+static void client_maybe_free(evc_link_client *c)
+{
+    if (c->closing && c->timer_closed && !c->resolving && !c->link)
+        free(c);
+}
+
+void evc_link_client_close(evc_link_client *c)
+{
+    if (!c || c->closing)
+        return;
+    c->closing = true;
+    uv_timer_stop(&c->timer);
+    if (c->resolving)
+        uv_cancel((uv_req_t *)&c->gai);
+    if (c->link)
+        evc_link_close(c->link, "closed by this side");
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}

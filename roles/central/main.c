@@ -1,0 +1,45 @@
+/* EV_Central: the control centre. This file is the program's entry: the role
+ * table for the core's program skeleton. */
+#include <stdlib.h>
+
+#include "central.h"
+#include "evc/app.h"
+
+static const evc_role_positional CENTRAL_POSITIONALS[] = {
+    {.name = "listen_port", .config_path = "central.listen_port", .required = true,
+     .help = "TCP port where CP monitors connect"},
+    {.name = "bus_endpoint", .config_path = "transport.endpoint", .required = true,
+     .help = "event bus host:port"},
+    {.name = "db", .config_path = "store.database", .required = false,
+     .help = "database path (SQLite file)"},
+    {0},
+};
+
+static const evc_role_option CENTRAL_OPTIONS[] = {
+    {.name = "db", .has_arg = true, .arg_name = "PATH", .config_path = "store.database",
+     .help = "database path (same as the third argument)"},
+    {.name = "init-db", .one_shot = true, .help = "create the database's schema, then exit (with --seed: add the "
+                                "seed users and CPs)"},
+    {.name = "seed", .help = "with --init-db: insert the seed data (docs/DATABASE.md)"},
+    {.name = "force", .help = "with --init-db: wipe a database that already holds data"},
+    {0},
+};
+
+static const evc_role CENTRAL_ROLE = {
+    .program = "EV_Central",
+    .name = "central",
+    .summary = "EVCharging control centre: registers and supervises charging points,\n"
+               "authorises supplies, bills them, serves the admin panel.",
+    .positionals = CENTRAL_POSITIONALS,
+    .options = CENTRAL_OPTIONS,
+    .schema = central_schema,
+    .needs_transport = true,
+    .needs_store = true,
+    .command = central_command,
+    .create = central_create,
+    .start = central_start,
+    .stop = central_stop,
+    .destroy = central_destroy,
+};
+
+int main(int argc, char **argv) { return evc_app_main(&CENTRAL_ROLE, argc, argv); }

@@ -1,0 +1,342 @@
+/* test_failures.c: each failure is a clear error and loses no committed data:
+ * a lock held by another process, a full disk, a read-only database, a
+ * corrupt file, old and new schema versions, SIGKILL in the middle of
+ * transactions. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_test.h"
+
+static st_ctx C;
+static void setup(void) { st_setup(&C); }
+static void teardown(void) { st_teardown(&C); }
+TestSuite(store_failures, .init = setup, .fini = teardown, .timeout = 60);
+
+static void add_event(st_ctx *c, const char *id, const char *corr, int expect)
+{
+    evc_error err = {0};
+    evc_event e = {.message_id = id, .correlation_id = corr, .type = "t", .source = "test"};
+    int rc = evc_store_event_append(c->store, &e, 0, NULL, &err);
+    cr_assert_eq(rc, expect, "append %s: %s %s", id, evc_status_name(rc), err.msg);
+}
+
+Test(store_failures, busy_another_process_holds_the_write_lock)
+{
+    st_open_ok(&C, "busy");
+    add_event(&C, "before", "c", EVC_OK);
+    int release = -1;
+    pid_t holder = FX->lock_hold(C.db, &release);
+    cr_assert_gt(holder, 0, "lock holder");
+
+    evc_error err = {0};
+    uint64_t t0 = evc_wall_ms();
+    evc_event e = {.message_id = "during", .correlation_id = "c", .type = "t", .source = "x"};
+    int rc = evc_store_event_append(C.store, &e, 0, NULL, &err);
+    uint64_t waited = evc_wall_ms() - t0;
+    cr_assert_eq(rc, EVC_EBUSY, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, C.db), "names the database: %s", err.msg);
+    cr_assert_geq(waited, 250, "waited the busy timeout (%llu ms)", (unsigned long long)waited);
+    cr_assert_eq(evc_store_begin(C.store, &err), EVC_EBUSY, "%s", err.msg);
+    cr_assert_eq(st_count_events(&C, "c"), 1, "reads go on while another process writes");
+
+    close(release);
+    int status = 0;
+    cr_assert_eq(waitpid(holder, &status, 0), holder);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    add_event(&C, "during", "c", EVC_OK); /* the same write, retried, succeeds */
+    evc_store_stats stats;
+    evc_store_stats_get(C.store, &stats);
+    cr_assert_geq(stats.busy, 1);
+    st_close(&C);
+    st_open_ok(&C, "default");
+    cr_assert_eq(st_count_events(&C, "c"), 2, "nothing lost");
+}
+
+Test(store_failures, disk_full_keeps_committed_data)
+{
+    st_open_ok(&C, "full");
+    evc_error err = {0};
+    char value[2048];
+    memset(value, 'v', sizeof value);
+    int stored = 0, rc = EVC_OK;
+    for (int i = 0; i < 1000 && rc == EVC_OK; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%04d", i);
+        rc = evc_store_kv_put(C.store, "t", key, value, sizeof value, &err);
+        if (rc == EVC_OK)
+            stored++;
+    }
+    cr_assert_eq(rc, EVC_EFULL, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, C.db), "%s", err.msg);
+    cr_assert_gt(stored, 0);
+
+    /* a transaction that fills the disk is rolled back whole */
+    cr_assert_eq(evc_store_begin(C.store, &err), EVC_OK, "%s", err.msg);
+    rc = EVC_OK;
+    for (int i = 0; i < 100 && rc == EVC_OK; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "tx%04d", i);
+        rc = evc_store_kv_put(C.store, "tx", key, value, sizeof value, &err);
+    }
+    cr_assert_eq(rc, EVC_EFULL);
+    evc_store_rollback(C.store, &err);
+    cr_assert_eq(evc_store_begin(C.store, &err), EVC_OK, "usable after rollback: %s", err.msg);
+    cr_assert_eq(evc_store_rollback(C.store, &err), EVC_OK);
+
+    st_close(&C);
+    st_open_ok(&C, "default"); /* no quota */
+    size_t len = 0;
+    char buf[4096];
+    for (int i = 0; i < stored; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%04d", i);
+        cr_assert_eq(evc_store_kv_get(C.store, "t", key, buf, sizeof buf, &len, &err), EVC_OK,
+                     "committed %s lost: %s", key, err.msg);
+    }
+    cr_assert_eq(evc_store_kv_get(C.store, "tx", "tx0000", buf, sizeof buf, &len, &err),
+                 EVC_ENOTFOUND);
+}
+
+Test(store_failures, read_only_store_reads_and_refuses_writes)
+{
+    st_open_ok(&C, "default");
+    st_add_driver(&C, "d1", 500);
+    st_close(&C);
+    st_open_ok(&C, "read_only");
+    evc_error err = {0};
+    evc_user u;
+    cr_assert_eq(evc_store_user_get(C.store, "d1", &u, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_store_user_add_balance(C.store, "d1", 1, NULL, &err), EVC_EREADONLY, "%s",
+                 err.msg);
+    cr_assert(strstr(err.msg, C.db), "%s", err.msg);
+    cr_assert_eq(evc_store_begin(C.store, &err), EVC_EREADONLY, "%s", err.msg);
+    cr_assert_eq(evc_store_user_get(C.store, "d1", &u, &err), EVC_OK);
+    cr_assert_eq(u.balance_cents, 500);
+}
+
+Test(store_failures, read_only_needing_migration_is_refused)
+{
+    cr_assert_eq(FX->make_version(C.db, 1), 0);
+    evc_error err = {0};
+    int rc = st_open(&C, "read_only", &err);
+    cr_assert_eq(rc, EVC_EREADONLY, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, "migrat"), "%s", err.msg);
+}
+
+/* chmod 0444 protects nothing from root (tests run as root here): the child
+ * drops to an unprivileged user first, then opens the 0444 file normally. */
+Test(store_failures, file_mode_0444_makes_writes_fail_readonly)
+{
+    st_open_ok(&C, "default");
+    st_add_driver(&C, "d1", 500);
+    st_close(&C);
+    cr_assert_eq(chmod(C.db, 0444), 0);
+    cr_assert_eq(chmod(C.dir, 0777), 0); /* the -shm/-wal files may be created */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        if (geteuid() == 0) {
+            struct passwd *pw = getpwnam("nobody");
+            if (!pw || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+                _exit(10);
+        }
+        st_ctx k;
+        st_attach(&k, C.db);
+        evc_error err = {0};
+        if (st_open(&k, "default", &err) != EVC_OK) {
+            fprintf(stderr, "open: %s\n", err.msg);
+            _exit(11);
+        }
+        evc_user u;
+        if (evc_store_user_get(k.store, "d1", &u, &err) != EVC_OK)
+            _exit(12);
+        int rc = evc_store_user_add_balance(k.store, "d1", 1, NULL, &err);
+        if (rc != EVC_EREADONLY || !strstr(err.msg, C.db)) {
+            fprintf(stderr, "write: %s %s\n", evc_status_name(rc), err.msg);
+            _exit(13);
+        }
+        st_close(&k);
+        _exit(0);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d",
+              WEXITSTATUS(status));
+    cr_assert_eq(chmod(C.db, 0644), 0);
+    st_open_ok(&C, "default");
+    evc_error err = {0};
+    evc_user u;
+    cr_assert_eq(evc_store_user_get(C.store, "d1", &u, &err), EVC_OK);
+    cr_assert_eq(u.balance_cents, 500);
+}
+
+Test(store_failures, corrupt_file_is_a_clear_error)
+{
+    st_open_ok(&C, "default");
+    st_add_driver(&C, "d1", 500);
+    st_close(&C);
+    cr_assert_eq(FX->corrupt(C.db), 0);
+    evc_error err = {0};
+    int rc = st_open(&C, "default", &err);
+    cr_assert_eq(rc, EVC_ECORRUPT, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, C.db), "names the file: %s", err.msg);
+    cr_assert(strstr(err.msg, "corrupt"), "%s", err.msg);
+}
+
+Test(store_failures, newer_schema_is_refused_and_left_alone)
+{
+    st_open_ok(&C, "default");
+    st_add_driver(&C, "d1", 500);
+    st_close(&C);
+    int newer = FX->schema_version + 7;
+    cr_assert_eq(FX->set_version(C.db, newer), 0);
+    evc_error err = {0};
+    int rc = st_open(&C, "default", &err);
+    cr_assert_eq(rc, EVC_ECONFLICT, "%s %s", evc_status_name(rc), err.msg);
+    char want[128];
+    snprintf(want, sizeof want, "has schema version %d, this build supports up to %d", newer,
+             FX->schema_version);
+    cr_assert(strstr(err.msg, want) && strstr(err.msg, C.db), "%s", err.msg);
+    cr_assert_eq(FX->set_version(C.db, FX->schema_version), 0);
+    st_open_ok(&C, "default");
+    evc_user u;
+    cr_assert_eq(evc_store_user_get(C.store, "d1", &u, &err), EVC_OK, "data untouched");
+}
+
+static void check_migrated(st_ctx *c, bool has_old_rows)
+{
+    evc_error err = {0};
+    int cur = 0, sup = 0;
+    cr_assert_eq(evc_store_schema_version(c->store, &cur, &sup, &err), EVC_OK);
+    cr_assert_eq(cur, FX->schema_version);
+    evc_user u;
+    if (has_old_rows) {
+        cr_assert_eq(evc_store_user_get(c->store, "old_driver", &u, &err), EVC_OK, "%s",
+                     err.msg);
+        cr_assert_eq(u.balance_cents, 4200);
+        evc_charging_point cp;
+        cr_assert_eq(evc_store_cp_get(c->store, "OLD_CP", &cp, &err), EVC_OK);
+        cr_assert_eq(cp.price_cents_per_kwh, 30);
+    }
+    /* every table of the current schema works */
+    add_event(c, "m1", "c1", EVC_OK);
+    cr_assert_eq(evc_store_outbox_add(c->store, "t", "k", "p", 1, NULL, &err), EVC_OK);
+    cr_assert_eq(evc_store_kv_put(c->store, "ns", "k", "v", 1, &err), EVC_OK);
+}
+
+Test(store_failures, migrates_from_every_older_version)
+{
+    for (int v = 0; v < FX->schema_version; v++) {
+        char db[600];
+        snprintf(db, sizeof db, "%s/v%d.db", C.dir, v);
+        cr_assert_eq(FX->make_version(db, v), 0, "make version %d", v);
+        st_ctx k;
+        st_attach(&k, db);
+        st_open_ok(&k, "default");
+        check_migrated(&k, v >= 1);
+        st_close(&k);
+        st_open_ok(&k, "default"); /* reopening migrates nothing and keeps everything */
+        cr_assert_eq(st_count_events(&k, "c1"), 1);
+        st_teardown(&k);
+    }
+}
+
+/* A child writes transactions of N events in a loop; it is killed with
+ * SIGKILL at a random moment. Every transaction must be whole or absent. */
+#define N_PER_TX 10
+
+static void writer_child(const char *db, int round, int ready_fd)
+{
+    st_ctx k;
+    st_attach(&k, db);
+    evc_error err = {0};
+    if (st_open(&k, "default", &err) != EVC_OK)
+        _exit(3);
+    for (int tx = 0;; tx++) {
+        char corr[32], id[48];
+        snprintf(corr, sizeof corr, "r%d-tx%d", round, tx);
+        if (evc_store_begin(k.store, &err) != EVC_OK)
+            _exit(4);
+        for (int i = 0; i < N_PER_TX; i++) {
+            snprintf(id, sizeof id, "%s-%d", corr, i);
+            evc_event e = {.message_id = id, .correlation_id = corr, .type = "kill-test",
+                           .source = "child", .detail_json = "{\"pad\":\"xxxxxxxxxxxxxxxx\"}"};
+            if (evc_store_event_append(k.store, &e, 0, NULL, &err) != EVC_OK)
+                _exit(5);
+        }
+        if (evc_store_commit(k.store, &err) != EVC_OK)
+            _exit(6);
+        if (tx == 20 && write(ready_fd, "r", 1) != 1)
+            _exit(7);
+    }
+}
+
+typedef struct round_count {
+    char prefix[16];
+    int rows;
+} round_count;
+
+static int count_round(void *arg, const evc_event *e)
+{
+    round_count *rc = arg;
+    if (strncmp(e->correlation_id, rc->prefix, strlen(rc->prefix)) == 0)
+        rc->rows++;
+    return 0;
+}
+
+Test(store_failures, sigkill_never_leaves_half_a_transaction)
+{
+    st_open_ok(&C, "default");
+    st_close(&C);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    for (int round = 0; round < 3; round++) {
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            close(fds[0]);
+            writer_child(C.db, round, fds[1]);
+        }
+        close(fds[1]);
+        char c;
+        cr_assert_eq(read(fds[0], &c, 1), 1, "child wrote 20 transactions");
+        close(fds[0]);
+        struct timespec ts = {0, (long)(rand() % 40) * 1000000L}; /* a random moment */
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status = 0;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFSIGNALED(status), "child was killed, not exited (%d)", status);
+
+        st_open_ok(&C, "default");
+        evc_error err = {0};
+        char corr[32];
+        int whole = 0;
+        for (int tx = 0; tx < 100000; tx++) {
+            snprintf(corr, sizeof corr, "r%d-tx%d", round, tx);
+            int n = st_count_events(&C, corr);
+            if (n == 0)
+                break; /* transactions commit in order: the first absent one ends it */
+            cr_assert_eq(n, N_PER_TX, "round %d tx %d has %d of %d rows", round, tx, n,
+                         N_PER_TX);
+            whole++;
+        }
+        cr_assert_geq(whole, 21, "the 21 acknowledged transactions are there");
+        round_count all = {.rows = 0};
+        snprintf(all.prefix, sizeof all.prefix, "r%d-", round);
+        cr_assert_eq(evc_store_event_list(C.store, 0, 0, count_round, &all, &err), EVC_OK);
+        cr_assert_eq(all.rows, whole * N_PER_TX, "round %d: %d rows, not %d whole transactions",
+                     round, all.rows, whole);
+        st_close(&C);
+    }
+}
