@@ -194,6 +194,7 @@ int kafka_confs_build(evc_transport *t, const evc_transport_params *p, evc_error
     for (int i = 0; i < 2; i++) {
         rd_kafka_conf_set_opaque(both[i], t);
         rd_kafka_conf_set_log_cb(both[i], kafka_log_cb);
+        rd_kafka_conf_set_error_cb(both[i], kafka_error_cb);
         if ((rc = kafka_set(both[i], "bootstrap.servers", t->endpoint, err)) != EVC_OK)
             return rc;
         if (t->client_id && *t->client_id &&

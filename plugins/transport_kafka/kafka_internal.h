@@ -91,6 +91,7 @@ void kafka_io_detach(evc_transport *t, kafka_io *io);
 int kafka_io_drain_pipe(kafka_io *io);
 void kafka_io_continue(evc_transport *t, kafka_io *io, evc_timer_cb cb);
 void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 
 /* kafka_producer.c */
 int kafka_producer_start(evc_transport *t, evc_error *err);

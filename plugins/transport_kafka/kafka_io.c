@@ -91,7 +91,9 @@ void kafka_io_continue(evc_transport *t, kafka_io *io, evc_timer_cb cb)
         t->host->log(t->host->host, EVC_LOG_ERROR, NULL, "cannot schedule polling: %s", e.msg);
 }
 
-/* librdkafka's own log lines, from its threads. CONFWARN (a consumer property
+/* librdkafka's own log lines, from its threads. Connection failures
+ * ("FAIL") also arrive through kafka_error_cb, which logs them once as
+ * warnings (librdkafka retries them itself), so here they are debug. CONFWARN (a consumer property
  * given to the producer, and the reverse) is expected with the shared
  * `properties` map, so it is only informational. */
 void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -99,11 +101,23 @@ void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *
     evc_transport *t = rd_kafka_opaque(rk);
     if (!t)
         return;
-    evc_log_level l = level <= 3 ? EVC_LOG_ERROR
-                      : level == 4 ? EVC_LOG_WARN
+    evc_log_level l = level <= 2 ? EVC_LOG_ERROR
+                      : level <= 4 ? EVC_LOG_WARN
                       : level <= 6 ? EVC_LOG_INFO
                                    : EVC_LOG_DEBUG;
     if (l == EVC_LOG_WARN && strcmp(fac, "CONFWARN") == 0)
         l = EVC_LOG_INFO;
+    else if (strcmp(fac, "FAIL") == 0)
+        l = EVC_LOG_DEBUG;
     t->host->log(t->host->host, l, NULL, "librdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+/* Errors librdkafka reports besides log lines (from its threads). Without
+ * this callback it would log each of them a second time. */
+void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    evc_transport *t = opaque;
+    bool fatal = err == RD_KAFKA_RESP_ERR__FATAL;
+    t->host->log(t->host->host, fatal ? EVC_LOG_ERROR : EVC_LOG_WARN, NULL, "librdkafka %s: %s%s",
+                 rd_kafka_name(rk), fatal ? "fatal: " : "", reason);
 }

@@ -1,29 +1,63 @@
 /* Interoperability with a stock Kafka client (kcat 1.7 at /usr/bin/kcat):
- * what the plugin publishes is exactly what kcat reads (key and JSON
- * envelope), and what kcat produces reaches a subscriber intact. */
+ * what the plugin publishes is exactly what kcat reads (key and the JSON
+ * envelope of evc/envelope.h, decoded back), and what kcat produces reaches
+ * a subscriber intact. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include "../transport/fixture.h"
+#include "evc/envelope.h"
 #include "kt_harness.h"
 
 #define KCAT "/usr/bin/kcat"
 
-/* A bus envelope as the roles publish it: {type, id, correlation_id, ts,
- * source, payload}. */
-static const char kt_envelope[] =
-    "{\"type\":\"cp.telemetry\",\"id\":\"5f0c6a9e-1b2d-4c3e-8f4a-0d1e2f3a4b5c\","
-    "\"correlation_id\":\"9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d\",\"ts\":1795000000123,"
-    "\"source\":\"EV_CP_E/cp-1\",\"payload\":{\"cp\":\"cp-1\",\"kw\":11.5,\"eur\":0.42}}";
+/* A bus envelope as the roles publish it, built with the core's codec:
+ * {type, id, correlation_id, ts, source, payload}. Caller frees. */
+static char *kt_envelope(const char *type, const char *source, char id[EVC_UUID_STR_SIZE])
+{
+    evc_error err = {0};
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "cp_id", "CP_001");
+    evc_payload_real(p, "kw", 11.5);
+    evc_payload_real(p, "eur", 0.42);
+    char *payload = evc_payload_finish(p, &err);
+    cr_assert_not_null(payload, "%s", err.msg);
+    evc_envelope env = {.type = type, .correlation_id = NULL, .source = source,
+                        .payload = payload};
+    cr_assert_eq(evc_envelope_stamp(&env, id, &err), EVC_OK, "%s", err.msg);
+    char *text = NULL;
+    size_t len = 0;
+    cr_assert_eq(evc_envelope_encode(&env, &text, &len, &err), EVC_OK, "%s", err.msg);
+    free(payload);
+    return text;
+}
+
+static void kt_expect_envelope(const char *text, size_t len, const char *type,
+                               const char *source, const char *id)
+{
+    evc_error err = {0};
+    evc_envelope *env = NULL;
+    cr_assert_eq(evc_envelope_decode(text, len, NULL, &env, &err), EVC_OK, "%s: %s", err.msg,
+                 text);
+    cr_expect_str_eq(env->type, type);
+    cr_expect_str_eq(env->source, source);
+    cr_expect_str_eq(env->id, id);
+    cr_expect_null(env->correlation_id);
+    json_t *payload = (json_t *)evc_envelope_payload_json(env);
+    cr_expect_str_eq(json_string_value(json_object_get(payload, "cp_id")), "CP_001");
+    cr_expect_float_eq(json_real_value(json_object_get(payload, "kw")), 11.5, 1e-9);
+    evc_envelope_free(env);
+}
 
 Test(kafka_kcat, kcat_reads_what_the_plugin_published, .timeout = 60)
 {
     conformance_peer *peer;
-    char boot[512], topic[96], line[4096];
+    char boot[512], topic[96], line[4096], id[EVC_UUID_STR_SIZE];
     cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "to-kcat");
     kt_node n;
@@ -32,7 +66,8 @@ Test(kafka_kcat, kcat_reads_what_the_plugin_published, .timeout = 60)
                          &err),
                  EVC_OK, "%s", err.msg);
     cr_assert_eq(n.ops->start(n.t, &err), EVC_OK, "%s", err.msg);
-    cr_assert_eq(kt_publish(&n, topic, "cp-1", kt_envelope, 1, &err), EVC_OK, "%s", err.msg);
+    char *env = kt_envelope("cp.telemetry", "CP_001", id);
+    cr_assert_eq(kt_publish(&n, topic, "CP_001", env, 1, &err), EVC_OK, "%s", err.msg);
     cr_assert(kt_wait_outcomes(&n, 1, 10000));
     cr_assert_eq(n.outcome[EVC_OUTCOME_ACKED], 1);
 
@@ -45,20 +80,10 @@ Test(kafka_kcat, kcat_reads_what_the_plugin_published, .timeout = 60)
     char *tab = strchr(line, '\t');
     cr_assert_not_null(tab, "kcat printed '%s' (status %d)", line, status);
     *tab = '\0';
-    cr_expect_str_eq(line, "cp-1");
-    cr_expect_str_eq(tab + 1, kt_envelope); /* byte for byte */
-    json_error_t je;
-    json_t *env = json_loads(tab + 1, 0, &je);
-    cr_assert_not_null(env, "not JSON: %s", je.text);
-    cr_expect_str_eq(json_string_value(json_object_get(env, "type")), "cp.telemetry");
-    cr_expect_str_eq(json_string_value(json_object_get(env, "id")),
-                     "5f0c6a9e-1b2d-4c3e-8f4a-0d1e2f3a4b5c");
-    cr_expect_str_eq(json_string_value(json_object_get(env, "source")), "EV_CP_E/cp-1");
-    cr_expect_eq(json_integer_value(json_object_get(env, "ts")), 1795000000123LL);
-    json_t *payload = json_object_get(env, "payload");
-    cr_expect_str_eq(json_string_value(json_object_get(payload, "cp")), "cp-1");
-    cr_expect_float_eq(json_real_value(json_object_get(payload, "kw")), 11.5, 1e-9);
-    json_decref(env);
+    cr_expect_str_eq(line, "CP_001");
+    cr_expect_str_eq(tab + 1, env); /* byte for byte */
+    kt_expect_envelope(tab + 1, strlen(tab + 1), "cp.telemetry", "CP_001", id);
+    free(env);
     kt_close(&n);
     conformance_fixture_impl.peer_stop(peer);
 }
@@ -66,7 +91,7 @@ Test(kafka_kcat, kcat_reads_what_the_plugin_published, .timeout = 60)
 Test(kafka_kcat, a_kcat_message_reaches_a_subscriber, .timeout = 60)
 {
     conformance_peer *peer;
-    char boot[512], topic[96], group[96], cmd[1024];
+    char boot[512], topic[96], group[96], cmd[1024], id[EVC_UUID_STR_SIZE];
     cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "from-kcat");
     kt_unique(group, sizeof group, "g");
@@ -81,13 +106,16 @@ Test(kafka_kcat, a_kcat_message_reaches_a_subscriber, .timeout = 60)
     snprintf(cmd, sizeof cmd, KCAT " -b '%s' -P -t '%s' -k 'driver-42'", boot, topic);
     FILE *kc = popen(cmd, "w");
     cr_assert_not_null(kc);
-    fputs("{\"type\":\"driver.request\",\"payload\":{\"cp\":\"cp-3\"}}\n", kc);
+    char *env = kt_envelope("supply.request", "driver-42", id);
+    fprintf(kc, "%s\n", env); /* kcat -P: one message per line */
     cr_assert_eq(pclose(kc), 0, "kcat failed");
 
     cr_assert(kt_wait_msgs(&n, 1, 20000), "nothing arrived from kcat");
     cr_expect_str_eq(n.msgs[0].topic, topic);
     cr_expect_str_eq(n.msgs[0].key, "driver-42");
-    cr_expect_str_eq(n.msgs[0].payload, "{\"type\":\"driver.request\",\"payload\":{\"cp\":\"cp-3\"}}");
+    cr_expect_str_eq(n.msgs[0].payload, env);
+    kt_expect_envelope(n.msgs[0].payload, n.msgs[0].len, "supply.request", "driver-42", id);
+    free(env);
     cr_expect_geq(n.msgs[0].partition, 0);
     cr_expect_eq(n.msgs[0].offset, 0);
     kt_close(&n);
