@@ -234,7 +234,7 @@ static void b_raw_close(b_raw *r)
     rd_kafka_destroy(r->p);
 }
 
-Test(bench, kafka_plugin_vs_raw_librdkafka, .timeout = 120)
+Test(bench, kafka_plugin_vs_raw_librdkafka)
 {
     memset(b_payload, 'x', sizeof b_payload);
     for (int i = 0; i < B_KEYS; i++)

@@ -4,7 +4,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
-#include <spawn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +14,6 @@
 #include <unistd.h>
 
 #include "evc/plugin.h"
-
-extern char **environ;
 
 void kt_unique(char *buf, size_t cap, const char *prefix)
 {
@@ -191,19 +191,23 @@ int kt_publish(kt_node *n, const char *topic, const char *key, const char *paylo
 pid_t kt_spawn_line(char *const argv[], char *line, size_t cap, uint64_t timeout_ms)
 {
     int fds[2];
-    if (pipe(fds) != 0)
+    line[0] = '\0';
+    if (pipe2(fds, O_CLOEXEC) != 0)
         return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    pid_t pid = -1;
-    int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    /* fork + exec rather than posix_spawn so that the child dies with the
+     * test (PR_SET_PDEATHSIG) even when an assertion ends the test before it
+     * reaps the child. Only async-signal-safe calls before exec. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fds[1], 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
     close(fds[1]);
-    if (e != 0) {
+    if (pid < 0) {
         close(fds[0]);
-        fprintf(stderr, "spawn %s: %s\n", argv[0], strerror(e));
+        fprintf(stderr, "fork for %s: %s\n", argv[0], strerror(errno));
         return -1;
     }
     size_t len = 0;

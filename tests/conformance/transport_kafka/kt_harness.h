@@ -67,7 +67,8 @@ int kt_publish(kt_node *n, const char *topic, const char *key, const char *paylo
                uint64_t token, evc_error *err);
 
 /* Starts argv[0] (a path) with stdout on a pipe and reads its first line into
- * line (newline stripped) within timeout_ms. Returns the pid or -1. */
+ * line (newline stripped; "" if none came) within timeout_ms. The child is
+ * killed if the test process dies. Returns the pid (caller reaps) or -1. */
 pid_t kt_spawn_line(char *const argv[], char *line, size_t cap, uint64_t timeout_ms);
 
 #endif

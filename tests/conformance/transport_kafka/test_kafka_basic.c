@@ -29,7 +29,7 @@ static int kt_fail_first(kt_node *n, const evc_message *m)
     return EVC_OK;
 }
 
-Test(kafka, redelivery_after_handler_failure, .timeout = 60)
+Test(kafka, redelivery_after_handler_failure)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96], buf[32];
@@ -131,7 +131,7 @@ Test(kafka, guarantees_follow_the_producer_settings)
     kt_close(&n);
 }
 
-Test(kafka, missing_topic_with_create_false_fails_start, .timeout = 30)
+Test(kafka, missing_topic_with_create_false_fails_start)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96];
@@ -152,7 +152,7 @@ Test(kafka, missing_topic_with_create_false_fails_start, .timeout = 30)
 /* The mock cluster has no controller, so the plugin falls back to broker
  * auto-creation there (partitions: the broker's default); against a real
  * cluster the Admin API path applies topics.partitions. */
-Test(kafka, listed_topics_are_created_at_start, .timeout = 30)
+Test(kafka, listed_topics_are_created_at_start)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96];
@@ -174,7 +174,7 @@ Test(kafka, listed_topics_are_created_at_start, .timeout = 30)
     conformance_fixture_impl.peer_stop(peer);
 }
 
-Test(kafka, stop_gives_every_pending_publish_one_outcome, .timeout = 30)
+Test(kafka, stop_gives_every_pending_publish_one_outcome)
 {
     conformance_peer *peer;
     char boot[512], topic[96];

@@ -54,7 +54,7 @@ static void kt_expect_envelope(const char *text, size_t len, const char *type,
     evc_envelope_free(env);
 }
 
-Test(kafka_kcat, kcat_reads_what_the_plugin_published, .timeout = 60)
+Test(kafka_kcat, kcat_reads_what_the_plugin_published)
 {
     conformance_peer *peer;
     char boot[512], topic[96], line[4096], id[EVC_UUID_STR_SIZE];
@@ -88,7 +88,7 @@ Test(kafka_kcat, kcat_reads_what_the_plugin_published, .timeout = 60)
     conformance_fixture_impl.peer_stop(peer);
 }
 
-Test(kafka_kcat, a_kcat_message_reaches_a_subscriber, .timeout = 60)
+Test(kafka_kcat, a_kcat_message_reaches_a_subscriber)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96], cmd[1024], id[EVC_UUID_STR_SIZE];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,7 +71,7 @@ static bool kt_file_has(void *arg)
     return fstat(f->fd, &st) == 0 && st.st_size >= f->want;
 }
 
-Test(kafka_recovery, killed_consumer_resumes_from_committed_offset, .timeout = 90)
+Test(kafka_recovery, killed_consumer_resumes_from_committed_offset)
 {
     char mock[] = EVC_TEST_BINARY_DIR "/bin/evc-kafka-mock";
     char *argv[] = {mock, "--brokers", "1", NULL};
@@ -87,8 +88,10 @@ Test(kafka_recovery, killed_consumer_resumes_from_committed_offset, .timeout = 9
     /* Fork before this process starts any librdkafka thread. */
     pid_t child = fork();
     cr_assert(child >= 0);
-    if (child == 0)
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
         kt_child(boot, group, topic, fd);
+    }
 
     kt_node p;
     evc_error err = {0};
@@ -178,7 +181,7 @@ Test(kafka_recovery, killed_consumer_resumes_from_committed_offset, .timeout = 9
     waitpid(mock_pid, NULL, 0);
 }
 
-Test(kafka_recovery, broker_down_mid_stream_loses_nothing, .timeout = 90)
+Test(kafka_recovery, broker_down_mid_stream_loses_nothing)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96], buf[32], key[16];
