@@ -91,11 +91,11 @@ static int kafka_fixture_restart(conformance_peer *peer)
  * commits, and room for the suite's 1 MiB payload. */
 #define KAFKA_FIXTURE_COMMON                                                                   \
     "properties:\n"                                                                            \
-    "  fetch.wait.max.ms: \"5\"\n"                                                             \
     "  message.max.bytes: \"4194304\"\n"                                                       \
     "  reconnect.backoff.ms: \"20\"\n"                                                         \
     "  reconnect.backoff.max.ms: \"500\"\n"                                                    \
     "consumer_properties:\n"                                                                   \
+    "  fetch.wait.max.ms: \"5\"\n"                                                             \
     "  session.timeout.ms: \"6000\"\n"                                                         \
     "  heartbeat.interval.ms: \"500\"\n"                                                       \
     "  auto.commit.interval.ms: \"200\"\n"                                                     \
