@@ -8,7 +8,13 @@
  * retry_delay_ms a host timer seeks the partition back to that offset and
  * resumes it, so the message is delivered again. Messages of that partition
  * still buffered past the failed offset are dropped meanwhile (they are
- * fetched again after the seek), which keeps per-partition order. */
+ * fetched again after the seek), which keeps per-partition order.
+ *
+ * Loss made visible: the plugin remembers the next offset of each partition;
+ * a message beyond it means the messages between were deleted by retention
+ * before this consumer read them (librdkafka then resets to
+ * auto.offset.reset silently). They are counted in stats.lost and logged. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +115,25 @@ static void kafka_retry_schedule(evc_transport *t, const rd_kafka_message_t *m, 
     t->stats.redelivered++;
 }
 
+/* Index of the partition's position, created (next = -1: unknown) if new;
+ * SIZE_MAX when out of memory (gap detection skipped). */
+static size_t kafka_pos_find(evc_transport *t, const rd_kafka_message_t *m)
+{
+    for (size_t i = 0; i < t->n_pos; i++)
+        if (t->pos[i].rkt == m->rkt && t->pos[i].partition == m->partition)
+            return i;
+    if (t->n_pos == t->cap_pos) {
+        size_t cap = t->cap_pos ? t->cap_pos * 2 : 16;
+        kafka_pos *v = realloc(t->pos, cap * sizeof *v);
+        if (!v)
+            return SIZE_MAX;
+        t->pos = v;
+        t->cap_pos = cap;
+    }
+    t->pos[t->n_pos] = (kafka_pos){m->rkt, m->partition, -1};
+    return t->n_pos++;
+}
+
 static void kafka_consumer_handle(evc_transport *t, rd_kafka_message_t *m)
 {
     if (m->err) {
@@ -125,6 +150,16 @@ static void kafka_consumer_handle(evc_transport *t, rd_kafka_message_t *m)
         if (r->timer || m->offset > r->offset)
             return; /* buffered before the rewind; comes again after it */
         kafka_retry_remove(t, r);
+    }
+    size_t pi = kafka_pos_find(t, m);
+    if (pi != SIZE_MAX && t->pos[pi].next >= 0 && m->offset > t->pos[pi].next) {
+        uint64_t gap = (uint64_t)(m->offset - t->pos[pi].next);
+        t->stats.lost += gap;
+        t->host->log(t->host->host, EVC_LOG_WARN, NULL,
+                     "%s[%d]: offsets %lld..%lld were deleted before they were read "
+                     "(retention): %llu messages lost",
+                     topic, (int)m->partition, (long long)t->pos[pi].next,
+                     (long long)m->offset - 1, (unsigned long long)gap);
     }
     char kbuf[256];
     char *key = kbuf;
@@ -149,6 +184,8 @@ static void kafka_consumer_handle(evc_transport *t, rd_kafka_message_t *m)
         free(key);
     if (t->stopped)
         return;
+    if (pi != SIZE_MAX) /* the failed message itself comes back next */
+        t->pos[pi].next = rc == EVC_OK ? m->offset + 1 : m->offset;
     if (rc == EVC_OK) {
         rd_kafka_resp_err_t e = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
         if (e)
@@ -183,6 +220,7 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     evc_transport *t = opaque;
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    t->n_pos = 0; /* a partition may come back at its committed offset */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (coop) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);

@@ -55,6 +55,14 @@ typedef struct kafka_retry {
     struct kafka_retry *next;
 } kafka_retry;
 
+/* Where the next message of a partition should be: a message further on
+ * means the offsets between were deleted (retention) before we read them. */
+typedef struct kafka_pos {
+    const rd_kafka_topic_t *rkt; /* librdkafka's topic object, lives with the handle */
+    int32_t partition;
+    int64_t next;
+} kafka_pos;
+
 struct evc_transport {
     const evc_host_api *host; /* borrowed for the instance's life */
     kafka_settings set;
@@ -70,6 +78,8 @@ struct evc_transport {
     size_t n_subs, cap_subs;
 
     kafka_retry *retries; /* owned list */
+    kafka_pos *pos;       /* owned array, reset at every rebalance */
+    size_t n_pos, cap_pos;
 
     bool started, stopped;
     bool acks_zero, acks_all, idempotent, ordered; /* what the producer settings guarantee */

@@ -31,6 +31,7 @@ static void kafka_destroy(evc_transport *t)
     for (size_t i = 0; i < t->n_subs; i++)
         free(t->subs[i]);
     free(t->subs);
+    free(t->pos);
     kafka_settings_free(&t->set);
     free(t->endpoint);
     free(t->client_id);

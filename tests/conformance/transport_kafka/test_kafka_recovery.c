@@ -238,3 +238,75 @@ Test(kafka_recovery, broker_down_mid_stream_loses_nothing)
     kt_close(&n);
     conformance_fixture_impl.peer_stop(peer);
 }
+
+typedef struct kt_lossy {
+    kt_node *n;
+    uint64_t want;
+} kt_lossy;
+
+static bool kt_all_accounted(void *arg)
+{
+    kt_lossy *l = arg;
+    evc_transport_stats st = {.struct_size = sizeof st};
+    l->n->ops->stats(l->n->t, &st);
+    return l->n->n_msgs + st.lost >= l->want;
+}
+
+/* The mock keeps ~5 MB per partition: a consumer that falls 12 MB behind on
+ * one partition finds the oldest messages deleted. librdkafka would resume
+ * at the earliest offset silently; the plugin counts the gap as lost, so
+ * every published message is either handled or counted. */
+Test(kafka_recovery, messages_deleted_before_read_are_counted_as_lost)
+{
+    enum { M = 12000, SIZE = 1000 };
+    conformance_peer *peer;
+    char boot[512], topic[96], group[96];
+    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    kt_unique(topic, sizeof topic, "retention");
+    kt_unique(group, sizeof group, "g");
+    kt_node c, p;
+    evc_error err = {0};
+    /* A consumer that prefetches little, so that while its loop does not run
+     * it stops fetching and falls behind. */
+    cr_assert_eq(kt_open(&c, boot, group,
+                         "consumer_properties:\n"
+                         "  fetch.wait.max.ms: \"5\"\n"
+                         "  queued.max.messages.kbytes: \"256\"\n"
+                         "  fetch.max.bytes: \"1048576\"\n"
+                         "  max.partition.fetch.bytes: \"131072\"\n",
+                         1, &err),
+                 EVC_OK, "%s", err.msg);
+    cr_assert_eq(c.ops->subscribe(c.t, topic, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(c.ops->start(c.t, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(kt_open(&p, boot, NULL, conformance_fixture_impl.plugin_yaml("burst"), M + 1,
+                         &err),
+                 EVC_OK, "%s", err.msg);
+    cr_assert_eq(p.ops->start(p.t, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(kt_publish(&p, topic, "k", "first", 1, &err), EVC_OK, "%s", err.msg);
+    cr_assert(kt_wait_msgs(&c, 1, 20000), "first message not consumed");
+
+    char *big = malloc(SIZE + 1);
+    memset(big, 'z', SIZE);
+    big[SIZE] = '\0';
+    for (uint64_t i = 0; i < M; i++)
+        cr_assert_eq(kt_publish(&p, topic, "k", big, i + 2, &err), EVC_OK, "%s", err.msg);
+    free(big);
+    cr_assert(kt_wait_outcomes(&p, M + 1, 30000));
+    cr_assert_eq(p.outcome[EVC_OUTCOME_ACKED], M + 1);
+
+    kt_lossy l = {&c, M + 1};
+    bool all = kt_wait(&c, kt_all_accounted, &l, 30000);
+    evc_transport_stats st = {.struct_size = sizeof st};
+    c.ops->stats(c.t, &st);
+    fprintf(stderr, "retention: %d published, %zu handled, %llu counted lost\n", M + 1, c.n_msgs,
+            (unsigned long long)st.lost);
+    cr_assert(all, "handled %zu + lost %llu != %d published", c.n_msgs,
+              (unsigned long long)st.lost, M + 1);
+    cr_expect_gt(st.lost, 0, "the mock deleted nothing: the test proves nothing");
+    cr_expect_eq(c.n_msgs + st.lost, M + 1, "handled + lost must equal published exactly");
+    for (size_t i = 1; i < c.n_msgs; i++)
+        cr_expect_gt(c.msgs[i].offset, c.msgs[i - 1].offset);
+    kt_close(&p);
+    kt_close(&c);
+    conformance_fixture_impl.peer_stop(peer);
+}
