@@ -8,7 +8,11 @@
  * retry_delay_ms a host timer seeks the partition back to that offset and
  * resumes it, so the message is delivered again. Messages of that partition
  * still buffered past the failed offset are dropped meanwhile (they are
- * fetched again after the seek), which keeps per-partition order.
+ * fetched again after the seek), which keeps per-partition order. The seek
+ * waits (bounded) for librdkafka's fetcher to take the new position, which
+ * guarantees that nothing fetched from the old position is handed out after
+ * it; so the retry entry ends at the rewind, and a failed message deleted by
+ * retention meanwhile cannot block its partition forever.
  *
  * Loss made visible: the plugin remembers the next offset of each partition;
  * a message beyond it means the messages between were deleted by retention
@@ -20,6 +24,9 @@
 #include <string.h>
 
 #include "kafka_internal.h"
+
+/* Bound of the wait for librdkafka's fetcher at a rewind. */
+#define KAFKA_SEEK_WAIT_MS 2000
 
 static void kafka_consumer_serve(evc_transport *t);
 
@@ -65,9 +72,10 @@ static void kafka_retry_partition(evc_transport *t, kafka_retry *r, bool pause)
         rd_kafka_pause_partitions(t->consumer, l);
     } else {
         /* Explicit position: resuming alone would continue after the
-         * messages already handed out. The seek also makes librdkafka
-         * discard what it prefetched from the old position. */
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, l, 0);
+         * messages already handed out. Waiting for the fetcher (an internal
+         * round trip, no network) makes librdkafka discard everything it
+         * prefetched from the old position. */
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, l, KAFKA_SEEK_WAIT_MS);
         if (e) {
             t->host->log(t->host->host, EVC_LOG_WARN, NULL, "rewind %s[%d]@%lld: %s",
                          r->topic, (int)r->partition, (long long)r->offset,
@@ -86,8 +94,7 @@ static void kafka_retry_fire(evc_timer *tm, void *arg)
     t->host->timer_stop(tm);
     r->timer = NULL;
     kafka_retry_partition(t, r, false);
-    /* The entry stays until the failed offset comes back, to drop stale
-     * buffered messages beyond it. */
+    kafka_retry_remove(t, r);
 }
 
 static void kafka_retry_schedule(evc_transport *t, const rd_kafka_message_t *m, const char *topic)
@@ -95,9 +102,10 @@ static void kafka_retry_schedule(evc_transport *t, const rd_kafka_message_t *m, 
     kafka_retry *r = calloc(1, sizeof *r);
     if (!r || !(r->topic = strdup(topic))) {
         free(r);
+        t->stats.lost++;
         t->host->log(t->host->host, EVC_LOG_ERROR, NULL,
-                     "out of memory: %s[%d]@%lld will be redelivered only after a restart",
-                     topic, (int)m->partition, (long long)m->offset);
+                     "out of memory: %s[%d]@%lld cannot be retried; counted as lost", topic,
+                     (int)m->partition, (long long)m->offset);
         return;
     }
     r->t = t;
@@ -107,12 +115,13 @@ static void kafka_retry_schedule(evc_transport *t, const rd_kafka_message_t *m, 
     t->retries = r;
     kafka_retry_partition(t, r, true);
     evc_error e;
+    t->stats.redelivered++;
     if (t->host->timer_start(t->host->host, t->set.retry_delay_ms, 0, kafka_retry_fire, r,
                              &r->timer, &e) != EVC_OK) {
-        r->timer = NULL;
+        r->timer = NULL; /* rewind now rather than never */
         kafka_retry_partition(t, r, false);
+        kafka_retry_remove(t, r);
     }
-    t->stats.redelivered++;
 }
 
 /* Index of the partition's position, created (next = -1: unknown) if new;
@@ -145,12 +154,8 @@ static void kafka_consumer_handle(evc_transport *t, rd_kafka_message_t *m)
         return;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
-    kafka_retry *r = kafka_retry_find(t, topic, m->partition);
-    if (r) {
-        if (r->timer || m->offset > r->offset)
-            return; /* buffered before the rewind; comes again after it */
-        kafka_retry_remove(t, r);
-    }
+    if (t->retries && kafka_retry_find(t, topic, m->partition))
+        return; /* buffered before the pause; comes again after the rewind */
     size_t pi = kafka_pos_find(t, m);
     if (pi != SIZE_MAX && t->pos[pi].next >= 0 && m->offset > t->pos[pi].next) {
         uint64_t gap = (uint64_t)(m->offset - t->pos[pi].next);

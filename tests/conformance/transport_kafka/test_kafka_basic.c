@@ -3,6 +3,7 @@
  * guarantees, and outcomes when the cluster is unreachable at stop. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../transport/fixture.h"
@@ -65,6 +66,66 @@ Test(kafka, redelivery_after_handler_failure)
     cr_expect_eq(kt_outcomes(&n), 10);
     cr_expect_eq(n.outcome[EVC_OUTCOME_ACKED], 10);
     cr_expect_eq(n.dup_outcomes + n.bad_tokens, 0);
+    kt_close(&n);
+    conformance_fixture_impl.peer_stop(peer);
+}
+
+/* Every 100th message fails twice before it succeeds. */
+static int kt_fail_hundredths(kt_node *n, const evc_message *m)
+{
+    uint8_t *fails = n->user;
+    char buf[16];
+    size_t len = m->payload_len < sizeof buf - 1 ? m->payload_len : sizeof buf - 1;
+    memcpy(buf, m->payload, len);
+    buf[len] = '\0';
+    int seq = atoi(buf + 1);
+    if (seq % 100 == 0 && fails[seq / 100] < 2) {
+        fails[seq / 100]++;
+        return EVC_EIO;
+    }
+    return EVC_OK;
+}
+
+/* Many failures while the partitions have prefetched messages behind the
+ * failed ones: each message is handled exactly once, each key in order. */
+Test(kafka, redelivery_keeps_per_key_order_under_load)
+{
+    enum { N = 2000, KEYS = 8 };
+    conformance_peer *peer;
+    char boot[512], topic[96], group[96], buf[32], key[16];
+    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    kt_unique(topic, sizeof topic, "redeliver-load");
+    kt_unique(group, sizeof group, "g");
+    kt_node n;
+    evc_error err = {0};
+    cr_assert_eq(kt_open(&n, boot, group, kt_yaml(), N, &err), EVC_OK, "%s", err.msg);
+    uint8_t fails[N / 100] = {0};
+    n.handler = kt_fail_hundredths;
+    n.user = fails;
+    cr_assert_eq(n.ops->subscribe(n.t, topic, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(n.ops->start(n.t, &err), EVC_OK, "%s", err.msg);
+    for (int i = 0; i < N; i++) {
+        snprintf(buf, sizeof buf, "n%d", i);
+        snprintf(key, sizeof key, "cp-%d", i % KEYS);
+        cr_assert_eq(kt_publish(&n, topic, key, buf, (uint64_t)i + 1, &err), EVC_OK, "%s",
+                     err.msg);
+    }
+    cr_assert(kt_wait_msgs(&n, N, 30000), "handled %zu of %d", n.n_msgs, N);
+    kt_wait_msgs(&n, N + 1, 300); /* anything extra would be a duplicate */
+    cr_expect_eq(n.n_msgs, N, "handled %zu, expected each of %d once", n.n_msgs, N);
+    int last[KEYS];
+    for (int k = 0; k < KEYS; k++)
+        last[k] = -1;
+    for (size_t i = 0; i < n.n_msgs; i++) {
+        int seq = atoi(n.msgs[i].payload + 1);
+        int k = seq % KEYS;
+        cr_expect_gt(seq, last[k], "key cp-%d: n%d after n%d", k, seq, last[k]);
+        last[k] = seq;
+    }
+    evc_transport_stats st = {.struct_size = sizeof st};
+    n.ops->stats(n.t, &st);
+    cr_expect_eq(st.redelivered, 2 * (N / 100));
+    cr_expect_eq(st.lost, 0);
     kt_close(&n);
     conformance_fixture_impl.peer_stop(peer);
 }
