@@ -67,7 +67,7 @@ Test(cli, too_many_arguments_is_a_usage_error)
 
 Test(cli, shipped_configs_check_ok)
 {
-    static const char *const files[] = {SRC "/config/evcharging.yaml"};
+    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         for (size_t i = 0; i < 4; i++) {
             char path[4096];
@@ -204,10 +204,6 @@ Test(cli, every_config_key_is_documented)
     static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
     size_t rows = 0;
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
-        FILE *probe = fopen(files[f], "r");
-        if (!probe)
-            continue; /* a transport not shipped yet */
-        fclose(probe);
         for (size_t i = 0; i < 4; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s", proc_bin(PROGRAMS[i]));
