@@ -159,15 +159,16 @@ void driver_fsm_pump(driver_fsm *f, uint64_t now)
 {
     if (!f->alive)
         return;
-    if (f->hello_needed || (!f->auth_answered && f->hello_sent_ms &&
-                            now - f->hello_sent_ms >= f->cfg.request_timeout_ms)) {
+    if (f->hello_needed || (!f->auth_answered && f->hello_sent &&
+                            now >= f->hello_sent_ms + f->cfg.request_timeout_ms)) {
         if (!f->hello_needed)
             evc_log(EVC_LOG_WARN, "driver", LOG_IDS(f, NULL),
                     "no driver.auth_reply within %" PRIu64 " ms; sending driver.hello again",
                     f->cfg.request_timeout_ms);
         if (f->ops.send(f->ops.arg, DRIVER_SEND_HELLO, NULL, NULL) == EVC_OK) {
             f->hello_needed = false;
-            f->hello_sent_ms = now ? now : 1;
+            f->hello_sent = true;
+            f->hello_sent_ms = now;
         }
     }
     if (f->state == DRIVER_REQ_QUEUED && f->auth_answered) {
@@ -184,7 +185,10 @@ void driver_fsm_pump(driver_fsm *f, uint64_t now)
  * the end. */
 static void run_step(driver_fsm *f, uint64_t now)
 {
-    if (!f->run_active || f->state != DRIVER_REQ_IDLE || now < f->next_at_ms)
+    if (!f->run_active || f->state != DRIVER_REQ_IDLE)
+        return;
+    /* F12's wait is before the next request; the summary needs none. */
+    if (f->next_service < f->nservices && now < f->next_at_ms)
         return;
     if (!f->run_begun) {
         /* Begin after CENTRAL answered the hello, and (when the list of CPs
@@ -192,7 +196,7 @@ static void run_step(driver_fsm *f, uint64_t now)
         if (!f->ever_answered)
             return;
         if (f->cfg.skip_unknown_cps && f->auth_ok && !f->cps_known &&
-            now - f->auth_answered_ms < f->cfg.request_timeout_ms)
+            now < f->auth_answered_ms + f->cfg.request_timeout_ms)
             return;
         f->run_begun = true;
     }
@@ -255,7 +259,7 @@ void driver_fsm_tick(driver_fsm *f, uint64_t now)
     if (!f->started)
         return;
     uint64_t since = f->ever_seen ? f->last_hb_ms : f->started_ms;
-    if ((f->alive || !f->ever_seen) && now - since >= f->cfg.central_timeout_ms) {
+    if ((f->alive || !f->ever_seen) && now >= since + f->cfg.central_timeout_ms) {
         if (f->alive)
             evc_log(EVC_LOG_WARN, "driver", LOG_IDS(f, NULL),
                     "no central.heartbeat for %" PRIu64 " ms", now - since);

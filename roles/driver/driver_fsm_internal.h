@@ -19,6 +19,7 @@ struct driver_fsm {
 
     /* authentication */
     bool hello_needed;    /* send driver.hello at the next chance */
+    bool hello_sent;
     uint64_t hello_sent_ms;
     bool auth_answered;   /* an auth_reply since CENTRAL was last (re)found */
     bool auth_ok, ever_answered;
