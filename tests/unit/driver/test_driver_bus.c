@@ -204,8 +204,8 @@ Test(driver_bus, services_file_runs_to_its_summary_and_exit)
         "Supplying at CP_001\n",
         "Supplying at CP_001: 7.40 kW, 1.234 kWh, EUR 0.37\n",
         "Ended at CP_001: unplugged\n",
-        "Ticket CP_001: 1.234 kWh, EUR 0.37 at EUR 0.30/kWh, start 2025-11-26T11:00:00Z, end "
-        "2025-11-26T11:01:23Z, duration 0:01:23, reason unplugged, balance EUR 149.63, session ",
+        ("Ticket CP_001: 1.234 kWh, EUR 0.37 at EUR 0.30/kWh, start 2025-11-26T11:00:00Z, end "
+         "2025-11-26T11:01:23Z, duration 0:01:23, reason unplugged, balance EUR 149.63, session "),
         "Summary: 1 ok, 0 denied, 0 failed, 1.234 kWh, EUR 0.37\n",
     };
     const char *at = o;
