@@ -48,7 +48,7 @@ void driver_fsm_cmd_list(driver_fsm *f, uint64_t now)
     (void)now;
     f->list_wanted = true;
     if (!f->alive) {
-        driver_fsm_say(f, DRIVER_LINE_WARN, "Unable to connect to CENTRAL; try again later");
+        driver_fsm_say(f, DRIVER_LINE_WARN, "CENTRAL is not reachable now; try list again later");
         f->list_wanted = false;
         return;
     }
