@@ -368,10 +368,14 @@ void driver_fsm_cps(driver_fsm *f, uint64_t now, const driver_cp *cps, size_t n)
  * supply that runs since before this process started, R32). */
 static bool adopt(driver_fsm *f, const char *cp_id, const char *session_id)
 {
-    if (f->state != DRIVER_REQ_IDLE || !session_id || !*session_id ||
-        record_find(f, session_id) || ticket_seen(f, session_id))
+    if (f->state != DRIVER_REQ_IDLE || !session_id || !*session_id || ticket_seen(f, session_id))
         return false;
-    if (!record_add(f, session_id, cp_id, false))
+    /* A request given up for lack of an answer may still have reached
+     * CENTRAL (a slow or restarted CENTRAL): follow it when it shows up. */
+    driver_record *r = record_find(f, session_id);
+    if (r && r->outcome != DRIVER_OUT_FAILED)
+        return false;
+    if (!r && !record_add(f, session_id, cp_id, false))
         return false;
     snprintf(f->session_id, sizeof f->session_id, "%s", session_id);
     snprintf(f->cp_id, sizeof f->cp_id, "%s", cp_id ? cp_id : "");

@@ -391,3 +391,29 @@ Test(fsm, an_interruption_waits_for_its_ticket_then_gives_up)
     cr_expect_eq(driver_fsm_state(m), DRIVER_REQ_IDLE);
     driver_fsm_free(m);
 }
+
+Test(fsm, a_request_given_up_is_followed_if_central_answers_late)
+{
+    fake f;
+    driver_fsm *m = fake_fsm(&f, NULL, true);
+    uint64_t now = 0;
+    driver_fsm_start(m, now);
+    authenticate(m, &now, &f);
+    driver_fsm_cmd_request(m, now, "CP_001");
+    advance(m, &now, 10000, true);
+    cr_assert_eq(fake_lines_with(&f, "request failed"), 1);
+    driver_fsm_update(m, now, "CP_001", S1, "authorised", NULL, NULL);
+    cr_expect_eq(driver_fsm_state(m), DRIVER_REQ_ACTIVE);
+    cr_expect_str_eq(driver_fsm_session(m), S1);
+    driver_fsm_update(m, now, "CP_001", S1, "denied", "cp_refused", "engine busy");
+    cr_expect_eq(driver_fsm_state(m), DRIVER_REQ_IDLE);
+    unsigned ok, denied, failed;
+    int64_t wh, cents;
+    driver_fsm_totals(m, &ok, &denied, &failed, &wh, &cents);
+    cr_expect_eq(denied, 1);
+    cr_expect_eq(failed, 0);
+    /* A repeat of an old step for a finished session is shown, not followed. */
+    driver_fsm_update(m, now, "CP_001", S1, "supplying", NULL, NULL);
+    cr_expect_eq(driver_fsm_state(m), DRIVER_REQ_IDLE);
+    driver_fsm_free(m);
+}
