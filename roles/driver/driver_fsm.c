@@ -307,6 +307,12 @@ void driver_fsm_heartbeat(driver_fsm *f, uint64_t now, int64_t started_at)
 void driver_fsm_auth_reply(driver_fsm *f, uint64_t now, bool ok, const char *reason,
                            const int64_t *balance_cents)
 {
+    if (f->auth_answered) {
+        /* Not an answer to a hello of ours still open (a duplicate, the
+         * answer to a retried hello): nothing to announce. */
+        evc_log(EVC_LOG_DEBUG, "driver", LOG_IDS(f, NULL), "extra driver.auth_reply ignored");
+        return;
+    }
     f->auth_answered = true;
     f->ever_answered = true;
     f->auth_ok = ok;

@@ -59,6 +59,9 @@ Test(fsm, services_file_happy_path_with_wait_and_summary)
     cr_expect_eq(fake_count(&f, DRIVER_SEND_HELLO), 0, "no hello before CENTRAL is seen");
     authenticate(m, &now, &f);
     cr_expect_geq(fake_line(&f, "Authenticated as driver1 (balance EUR 150.00)"), 0);
+    int64_t other = 1;
+    driver_fsm_auth_reply(m, now, true, NULL, &other);
+    cr_expect_eq(fake_lines_with(&f, "Authenticated as"), 1, "an extra reply is not news");
     cr_expect_eq(fake_count(&f, DRIVER_SEND_SYNC), 1);
     cr_expect_eq(fake_count(&f, DRIVER_SEND_LIST), 1);
     cr_expect_eq(fake_count(&f, DRIVER_SEND_REQUEST), 0, "waits for the list of CPs");
