@@ -1,5 +1,6 @@
 /* driver_fsm_cmd.c: user commands and read-only views of the FSM. */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,6 +107,17 @@ size_t driver_fsm_records(const driver_fsm *f, const driver_record **out)
     return f->nrecords;
 }
 
+/* Totals come from bus data: saturate rather than overflow (UB) on absurd
+ * values. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
 void driver_fsm_totals(const driver_fsm *f, unsigned *ok, unsigned *denied, unsigned *failed,
                        int64_t *wh, int64_t *cents)
 {
@@ -117,8 +129,8 @@ void driver_fsm_totals(const driver_fsm *f, unsigned *ok, unsigned *denied, unsi
             continue;
         if (r->outcome == DRIVER_OUT_OK) {
             (*ok)++;
-            *wh += r->wh;
-            *cents += r->cents;
+            *wh = sat_add(*wh, r->wh);
+            *cents = sat_add(*cents, r->cents);
         } else if (r->outcome == DRIVER_OUT_DENIED) {
             (*denied)++;
         } else if (r->outcome == DRIVER_OUT_FAILED) {

@@ -39,6 +39,16 @@ static void on_beat(evc_timer *t, void *arg)
         evc_error err = {0};
         /* Not JSON, keyed to our driver: dropped and counted. */
         evc_bus_publish(c->bus, "central-events", "driver1", "{{{", 3, NULL, NULL, &err);
+        /* Well-formed envelopes with bad payloads: each dropped and counted. */
+        pub(c, "driver1", "supply.update", NULL, "{\"driver_id\":\"driver1\"}");
+        pub(c, "driver1", "supply.ticket", NULL,
+            "{\"driver_id\":\"driver1\",\"cp_id\":\"CP_001\",\"session_id\":\"x\","
+            "\"wh\":\"lots\",\"cents\":1}");
+        pub(c, "driver1", "driver.auth_reply", NULL, "{\"driver_id\":\"driver1\",\"ok\":\"yes\"}");
+        pub(c, "driver1", "driver.cps", NULL, "{\"driver_id\":\"driver1\",\"cps\":7}");
+        pub(c, "driver1", "supply.telemetry", NULL, "{\"driver_id\":\"driver1\",\"wh\":[1]}");
+        pub(c, "driver1", "supply.update", NULL,
+            "{\"driver_id\":\"driver2\",\"step\":\"denied\",\"session_id\":\"y\"}");
         /* Another driver's ticket: never shown here (F11). */
         pub(c, "driver2", "supply.ticket", NULL,
             "{\"driver_id\":\"driver2\",\"cp_id\":\"CP_009\",\"session_id\":"
@@ -219,7 +229,7 @@ Test(driver_bus, services_file_runs_to_its_summary_and_exit)
                    "the ticket is shown once");
     cr_expect_null(strstr(o, "CP_009"), "another driver's messages are not shown");
     cr_expect_null(strstr(o, "pass123"), "the password is never printed");
-    cr_expect_geq(driver_app_malformed(r.app), 1);
+    cr_expect_eq(driver_app_malformed(r.app), 7, "each bad message counted once");
     rig_down(&r);
 }
 

@@ -1,5 +1,6 @@
 /* test_fsm.c: the driver's request FSM on a fake clock, without a bus. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -418,5 +419,28 @@ Test(fsm, a_request_given_up_is_followed_if_central_answers_late)
     /* A repeat of an old step for a finished session is shown, not followed. */
     driver_fsm_update(m, now, "CP_001", S1, "supplying", NULL, NULL);
     cr_expect_eq(driver_fsm_state(m), DRIVER_REQ_IDLE);
+    driver_fsm_free(m);
+}
+
+Test(fsm, absurd_ticket_amounts_saturate_the_totals)
+{
+    fake f;
+    driver_fsm *m = fake_fsm(&f, NULL, true);
+    uint64_t now = 0;
+    driver_fsm_start(m, now);
+    authenticate(m, &now, &f);
+    driver_fsm_cmd_request(m, now, "CP_001");
+    driver_ticket t = ticket("CP_001", S1, INT64_MAX, INT64_MAX);
+    driver_fsm_ticket(m, now, &t);
+    advance(m, &now, 4000, true);
+    driver_fsm_cmd_request(m, now, "CP_001");
+    t = ticket("CP_001", S2, INT64_MAX, INT64_MAX);
+    driver_fsm_ticket(m, now, &t);
+    unsigned ok, denied, failed;
+    int64_t wh, cents;
+    driver_fsm_totals(m, &ok, &denied, &failed, &wh, &cents);
+    cr_expect_eq(ok, 2);
+    cr_expect_eq(wh, INT64_MAX);
+    cr_expect_eq(cents, INT64_MAX);
     driver_fsm_free(m);
 }
