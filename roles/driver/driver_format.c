@@ -16,7 +16,10 @@ static char *fixed(int64_t v, unsigned scale, int digits, char *buf, size_t cap)
     return buf;
 }
 
-char *driver_fmt_eur(int64_t cents, char *buf, size_t cap) { return fixed(cents, 100, 2, buf, cap); }
+char *driver_fmt_eur(int64_t cents, char *buf, size_t cap)
+{
+    return fixed(cents, 100, 2, buf, cap);
+}
 
 char *driver_fmt_kwh(int64_t wh, char *buf, size_t cap) { return fixed(wh, 1000, 3, buf, cap); }
 

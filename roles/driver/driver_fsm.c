@@ -203,7 +203,8 @@ static void run_step(driver_fsm *f, uint64_t now)
     while (f->next_service < f->nservices) {
         const driver_service *s = &f->services[f->next_service++];
         if (f->cfg.skip_unknown_cps && f->cps_known && !cp_known(f, s->cp_id)) {
-            driver_fsm_say(f, DRIVER_LINE_WARN, "%s:%u: unknown CP id '%s' (not listed by CENTRAL); skipped",
+            driver_fsm_say(f, DRIVER_LINE_WARN,
+                           "%s:%u: unknown CP id '%s' (not listed by CENTRAL); skipped",
                            f->services_file, s->line, s->cp_id);
             continue;
         }

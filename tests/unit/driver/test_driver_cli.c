@@ -175,7 +175,8 @@ Test(driver_cli, no_central_commands_and_quit, .init = setup, .fini = teardown)
     cr_expect_eq(count(p.obuf, "Unable to connect to CENTRAL"), 1, "%s", p.obuf);
     cr_expect(strstr(p.obuf, "Waiting for CENTRAL before requesting CP_001\n"), "%s", p.obuf);
     cr_expect(strstr(p.obuf, "Status: driver driver1, CENTRAL unreachable, authenticated not yet, "
-                             "balance unknown, request CP_001 waiting for CENTRAL, services none\n"),
+                             "balance unknown, request CP_001 waiting for CENTRAL, "
+                             "services none\n"),
               "%s", p.obuf);
     cr_expect(strstr(p.ebuf, "password from EVC_DRIVER_PASSWORD"), "%s", p.ebuf);
     cr_expect_null(strstr(p.obuf, "pass123"));

@@ -178,7 +178,8 @@ Test(fsm, no_answer_fails_the_request_and_the_file_moves_on)
     advance(m, &now, 9800, true);
     cr_expect_eq(fake_lines_with(&f, "request failed"), 0);
     advance(m, &now, 200, true);
-    cr_expect_geq(fake_line(&f, "No answer from CENTRAL for CP_001 within 10000 ms; request failed"), 0);
+    cr_expect_geq(
+        fake_line(&f, "No answer from CENTRAL for CP_001 within 10000 ms; request failed"), 0);
     advance(m, &now, 4000, true);
     cr_expect_eq(fake_count(&f, DRIVER_SEND_REQUEST), 2);
     driver_fsm_update(m, now, "CP_002", S2, "denied", "cp_stopped", NULL);
@@ -278,7 +279,8 @@ Test(fsm, unknown_ids_of_the_file_are_skipped_with_their_line)
     driver_fsm_start(m, now);
     authenticate(m, &now, &f);
     cps(m, now, "CP_001", NULL);
-    cr_expect_geq(fake_line(&f, "svc.txt:1: unknown CP id 'CP_999' (not listed by CENTRAL); skipped"), 0);
+    cr_expect_geq(
+        fake_line(&f, "svc.txt:1: unknown CP id 'CP_999' (not listed by CENTRAL); skipped"), 0);
     cr_assert_eq(fake_count(&f, DRIVER_SEND_REQUEST), 1, "no wait after a skipped id");
     cr_expect_str_eq(fake_last(&f, DRIVER_SEND_REQUEST)->cp, "CP_001");
     driver_fsm_free(m);

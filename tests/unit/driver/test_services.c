@@ -56,7 +56,8 @@ Test(services, bad_ids_are_reported_with_file_and_line_and_skipped)
                      "'-', at most 64); skipped");
     cr_expect(strncmp(s.problems[1], "svc.txt:4: invalid CP id 'CP_004;rm -rf'", 40) == 0, "%s",
               s.problems[1]);
-    cr_expect(strstr(s.problems[2], "svc.txt:5: invalid CP id 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'"),
+    cr_expect(strstr(s.problems[2],
+                     "svc.txt:5: invalid CP id 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'"),
               "%s", s.problems[2]);
     cr_expect(strstr(s.problems[3], "svc.txt:6: invalid CP id 'CP_?[31m'"), "%s", s.problems[3]);
     driver_services_free(&s);
