@@ -148,6 +148,7 @@ void driver_fsm_request_make(driver_fsm *f, uint64_t now, const char *cp, bool s
     snprintf(f->cp_id, sizeof f->cp_id, "%s", cp);
     f->state = DRIVER_REQ_QUEUED;
     f->from_services = services;
+    f->service_line = 0;
     f->deadline_ms = f->alive ? now + f->cfg.request_timeout_ms : 0;
     evc_log(EVC_LOG_INFO, "driver", LOG_IDS(f, sid), "request made for %s", cp);
     if (!f->alive || !f->auth_answered)
@@ -209,8 +210,10 @@ static void run_step(driver_fsm *f, uint64_t now)
             continue;
         }
         driver_fsm_request_make(f, now, s->cp_id, true);
-        if (f->state == DRIVER_REQ_QUEUED)
+        if (f->state == DRIVER_REQ_QUEUED) {
+            f->service_line = s->line;
             return;
+        }
     }
     unsigned ok, denied, failed;
     int64_t wh, cents;
@@ -425,6 +428,10 @@ void driver_fsm_update(driver_fsm *f, uint64_t now, const char *cp_id, const cha
             return;
     }
     if (denied) {
+        /* Report an unknown id of the services file where it is written. */
+        if (f->from_services && f->service_line && reason && strcmp(reason, "unknown_cp") == 0)
+            driver_fsm_say(f, DRIVER_LINE_WARN, "%s:%u: unknown CP id '%s' (CENTRAL: unknown_cp)",
+                           f->services_file, f->service_line, f->cp_id);
         finish(f, now, DRIVER_OUT_DENIED);
     } else if (ending) {
         f->state = DRIVER_REQ_ENDING;

@@ -62,7 +62,7 @@ typedef struct driver_fsm_config {
     uint64_t request_timeout_ms;  /* default 10000 */
     uint64_t wait_between_ms;     /* default 4000 */
     bool exit_when_done;          /* default true */
-    bool skip_unknown_cps;        /* default true */
+    bool skip_unknown_cps;        /* default false */
 } driver_fsm_config;
 
 typedef enum driver_req_state {

@@ -46,6 +46,7 @@ struct driver_fsm {
     char session_id[DRIVER_SESSION_MAX];
     uint64_t deadline_ms; /* 0: none (or paused while CENTRAL is away) */
     bool from_services;
+    unsigned service_line; /* its line in the services file, 0 if none */
 
     driver_record *records;
     size_t nrecords;

@@ -32,8 +32,9 @@ static const evc_cfg_field DRIVER_SCHEMA[] = {
      .min = 0, .max = 3600000},
     {.key = "exit_when_done", .type = EVC_CFG_BOOL, .default_text = "true",
      .help = "exit 0 after the services file's summary (false: stay interactive)"},
-    {.key = "skip_unknown_cps", .type = EVC_CFG_BOOL, .default_text = "true",
-     .help = "skip services-file ids that CENTRAL's list of CPs does not contain"},
+    {.key = "skip_unknown_cps", .type = EVC_CFG_BOOL, .default_text = "false",
+     .help = "skip services-file ids missing from CENTRAL's driver.cps list (only safe when "
+             "that list holds every CP, whatever its state)"},
     {.key = "colour", .type = EVC_CFG_ENUM, .default_text = "auto",
      .enum_values = (const char *const[]){"auto", "always", "never", NULL},
      .help = "ANSI colours on stdout: auto = when stdout is a terminal"},
@@ -105,7 +106,7 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
         .request_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "request_timeout_ms", 10000),
         .wait_between_ms = (uint64_t)evc_cfg_get_int(sec, "wait_between_ms", 4000),
         .exit_when_done = evc_cfg_get_bool(sec, "exit_when_done", true),
-        .skip_unknown_cps = evc_cfg_get_bool(sec, "skip_unknown_cps", true),
+        .skip_unknown_cps = evc_cfg_get_bool(sec, "skip_unknown_cps", false),
     };
     p->out = stdout;
     p->colour = strcmp(colour, "always") == 0 ||

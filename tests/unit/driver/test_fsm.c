@@ -446,3 +446,26 @@ Test(fsm, absurd_ticket_amounts_saturate_the_totals)
     cr_expect_eq(cents, INT64_MAX);
     driver_fsm_free(m);
 }
+
+Test(fsm, an_unknown_id_denied_by_central_is_reported_at_its_line)
+{
+    fake f;
+    memset(&f, 0, sizeof f);
+    driver_fsm_config cfg = {.driver_id = "driver1", .central_timeout_ms = 3000,
+                             .request_timeout_ms = 10000, .wait_between_ms = 4000,
+                             .exit_when_done = true, .skip_unknown_cps = false};
+    driver_fsm_ops ops = fake_ops(&f);
+    driver_fsm *m = driver_fsm_new(&cfg, &ops);
+    driver_services s;
+    const char *text = "# x\nCP_999\n";
+    cr_assert_eq(driver_services_parse("svc.txt", text, strlen(text), &s, NULL), EVC_OK);
+    driver_fsm_set_services(m, &s);
+    driver_services_free(&s);
+    uint64_t now = 0;
+    driver_fsm_start(m, now);
+    authenticate(m, &now, &f);
+    cr_assert_eq(fake_count(&f, DRIVER_SEND_REQUEST), 1, "no wait for the list when not skipping");
+    driver_fsm_update(m, now, "CP_999", S1, "denied", "unknown_cp", NULL);
+    cr_expect_geq(fake_line(&f, "svc.txt:2: unknown CP id 'CP_999' (CENTRAL: unknown_cp)"), 0);
+    driver_fsm_free(m);
+}
