@@ -1,6 +1,15 @@
-/* EV_Driver: the driver's app. */
+/* EV_Driver: the driver's app. `EV_Driver <bus_endpoint> <driver_id> [services_file]`
+ *
+ * This file: the role table, the `driver:` config section, and the life
+ * cycle (create: read config and the services file; start: password, then
+ * the app on the bus). The logic is in driver_fsm.c, the bus in
+ * driver_inbound.c / driver_app.c, stdin in driver_term.c. */
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "driver_app.h"
+#include "driver_password.h"
 #include "evc/app.h"
 #include "evc/log.h"
 
@@ -8,6 +17,27 @@ static const evc_cfg_field DRIVER_SCHEMA[] = {
     {.key = "id", .type = EVC_CFG_STRING, .help = "driver (client) id (second argument)"},
     {.key = "services_file", .type = EVC_CFG_STRING,
      .help = "file of CP ids to request in turn (third argument)"},
+    {.key = "password_file", .type = EVC_CFG_STRING,
+     .help = "file whose first line is the password (--password-file)"},
+    {.key = "password", .type = EVC_CFG_STRING,
+     .help = "password in clear (prefer password_file or EVC_DRIVER_PASSWORD)"},
+    {.key = "central_timeout_ms", .type = EVC_CFG_INT, .default_text = "3000",
+     .help = "no central.heartbeat for this long: 'Unable to connect to CENTRAL'", .min = 100,
+     .max = 3600000},
+    {.key = "request_timeout_ms", .type = EVC_CFG_INT, .default_text = "10000",
+     .help = "a request with no answer (or an ended supply with no ticket) for this long fails",
+     .min = 100, .max = 3600000},
+    {.key = "wait_between_ms", .type = EVC_CFG_INT, .default_text = "4000",
+     .help = "pause after each supply of the services file ends, before the next (F12)",
+     .min = 0, .max = 3600000},
+    {.key = "exit_when_done", .type = EVC_CFG_BOOL, .default_text = "true",
+     .help = "exit 0 after the services file's summary (false: stay interactive)"},
+    {.key = "skip_unknown_cps", .type = EVC_CFG_BOOL, .default_text = "false",
+     .help = "skip services-file ids missing from CENTRAL's driver.cps list (only safe when "
+             "that list holds every CP, whatever its state)"},
+    {.key = "colour", .type = EVC_CFG_ENUM, .default_text = "auto",
+     .enum_values = (const char *const[]){"auto", "always", "never", NULL},
+     .help = "ANSI colours on stdout: auto = when stdout is a terminal"},
     {0},
 };
 
@@ -21,19 +51,128 @@ static const evc_role_positional DRIVER_POSITIONALS[] = {
     {0},
 };
 
-static int driver_start(void *state, evc_error *err)
-{
-    evc_app *app = state;
-    const char *id = evc_cfg_get_str(evc_app_section(app), "id", "");
-    evc_log(EVC_LOG_INFO, "driver", &(evc_log_ids){.driver = id},
-            "bus ready; supply requests are not implemented yet (issue 6)");
-    return EVC_OK;
-}
+static const evc_role_option DRIVER_OPTIONS[] = {
+    {.name = "password-file", .has_arg = true, .arg_name = "PATH",
+     .config_path = "driver.password_file",
+     .help = "read the password from the first line of PATH (keep it chmod 600)"},
+    {0},
+};
+
+typedef struct driver_role {
+    evc_app *app;
+    driver_app_params params;
+    driver_services services;
+    bool has_services;
+    driver_app *run;
+} driver_role;
+
+static void role_quit(void *arg, int code) { evc_app_quit(arg, code); }
 
 static int driver_create(evc_app *app, void **state, evc_error *err)
 {
-    *state = app; /* no state of its own yet */
+    const evc_cfg_node *sec = evc_app_section(app);
+    const char *id = evc_cfg_get_str(sec, "id", "");
+    /* --check-config of a shared file runs without the positional id: a
+     * missing id is only an error when the driver is to run. */
+    if (!driver_id_valid(id) && (*id || !evc_app_checking(app)))
+        return evc_error_set(err, EVC_ECONFIG,
+                             "driver id '%.64s' is invalid (letters, digits, '_', '.', '-', "
+                             "1 to 64)",
+                             id);
+    driver_role *r = calloc(1, sizeof *r);
+    if (!r)
+        return evc_error_set(err, EVC_ENOMEM, "driver: out of memory");
+    r->app = app;
+    const char *file = evc_cfg_get_str(sec, "services_file", "");
+    if (*file) {
+        int rc = driver_services_load(file, &r->services, err);
+        if (rc != EVC_OK) {
+            free(r);
+            /* A services file that cannot be read is a configuration error
+             * (exit 3), reported by --check-config too. */
+            if (rc != EVC_ENOMEM)
+                err->code = rc = EVC_ECONFIG;
+            return rc;
+        }
+        r->has_services = true;
+    }
+    const char *colour = evc_cfg_get_str(sec, "colour", "auto");
+    driver_app_params *p = &r->params;
+    p->loop = evc_app_loop(app);
+    p->bus = evc_app_bus(app);
+    p->topic_in = evc_app_topic(app, EVC_TOPIC_CENTRAL_EVENTS);
+    p->topic_out = evc_app_topic(app, EVC_TOPIC_DRIVER_EVENTS);
+    p->fsm = (driver_fsm_config){
+        .driver_id = id,
+        .central_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "central_timeout_ms", 3000),
+        .request_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "request_timeout_ms", 10000),
+        .wait_between_ms = (uint64_t)evc_cfg_get_int(sec, "wait_between_ms", 4000),
+        .exit_when_done = evc_cfg_get_bool(sec, "exit_when_done", true),
+        .skip_unknown_cps = evc_cfg_get_bool(sec, "skip_unknown_cps", false),
+    };
+    p->out = stdout;
+    p->colour = strcmp(colour, "always") == 0 ||
+                (strcmp(colour, "auto") == 0 && isatty(STDOUT_FILENO));
+    p->in_fd = STDIN_FILENO;
+    p->in_is_tty = isatty(STDIN_FILENO);
+    p->services = r->has_services ? &r->services : NULL;
+    p->quit = role_quit;
+    p->quit_arg = app;
+    *state = r;
     return EVC_OK;
+}
+
+static int driver_start(void *state, evc_error *err)
+{
+    driver_role *r = state;
+    const evc_cfg_node *sec = evc_app_section(r->app);
+    const char *id = r->params.fsm.driver_id;
+    driver_password_sources src = {
+        .file = evc_cfg_get_str(sec, "password_file", NULL),
+        .env = getenv("EVC_DRIVER_PASSWORD"),
+        .config = evc_cfg_get_str(sec, "password", NULL),
+        .stdin_is_tty = r->params.in_is_tty,
+        .driver_id = id,
+    };
+    char password[DRIVER_PASSWORD_MAX], warn[512];
+    driver_password_origin origin;
+    int rc = driver_password_resolve(&src, password, sizeof password, &origin, warn, sizeof warn,
+                                     err);
+    if (rc != EVC_OK) {
+        err->code = EVC_ECONFIG; /* the operator must fix a source: exit 3 */
+        return EVC_ECONFIG;
+    }
+    evc_log_ids ids = {.driver = id};
+    if (*warn)
+        evc_log(EVC_LOG_WARN, "driver", &ids, "%s", warn);
+    if (origin == DRIVER_PW_NONE)
+        evc_log(EVC_LOG_WARN, "driver", &ids,
+                "no password given (--password-file, EVC_DRIVER_PASSWORD, driver.password, or "
+                "a terminal to prompt on): CENTRAL will refuse the authentication");
+    else
+        evc_log(EVC_LOG_INFO, "driver", &ids, "password from %s",
+                driver_password_origin_name(origin));
+    r->params.password = password;
+    rc = driver_app_new(&r->params, &r->run, err);
+    explicit_bzero(password, sizeof password);
+    r->params.password = NULL;
+    if (rc == EVC_OK)
+        rc = driver_app_start(r->run, err);
+    return rc;
+}
+
+static void driver_stop(void *state)
+{
+    driver_role *r = state;
+    driver_app_stop(r->run);
+}
+
+static void driver_destroy(void *state)
+{
+    driver_role *r = state;
+    driver_app_free(r->run);
+    driver_services_free(&r->services);
+    free(r);
 }
 
 static const evc_role DRIVER_ROLE = {
@@ -41,11 +180,14 @@ static const evc_role DRIVER_ROLE = {
     .name = "driver",
     .summary = "EVCharging driver app: requests supplies, follows them live, shows tickets.",
     .positionals = DRIVER_POSITIONALS,
+    .options = DRIVER_OPTIONS,
     .schema = DRIVER_SCHEMA,
     .instance_key = "driver.id",
     .needs_transport = true,
     .create = driver_create,
     .start = driver_start,
+    .stop = driver_stop,
+    .destroy = driver_destroy,
 };
 
 int main(int argc, char **argv) { return evc_app_main(&DRIVER_ROLE, argc, argv); }
