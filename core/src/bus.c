@@ -25,10 +25,6 @@
 #define BUS_LOG "bus"
 #define PEND_MIN_CAP 64u
 
-/* Until the loader (plugin.c) is part of libevc_core, evc_bus_open reports
- * EVC_ENOTSUP instead of leaving an undefined symbol. */
-#pragma weak evc_plugin_descriptor_of
-
 typedef struct pend_slot {
     uint64_t token; /* 0 = empty */
     evc_bus_outcome_cb cb;
@@ -316,12 +312,11 @@ int evc_bus_open(evc_loop *loop, evc_plugin *transport, const evc_transport_para
     *out = NULL;
     if (!transport)
         return evc_error_set(err, EVC_EINVAL, "bus: no transport plugin given");
-    if (!evc_plugin_descriptor_of)
-        return evc_error_set(err, EVC_ENOTSUP, "bus: this libevc_core has no plugin loader");
     const evc_plugin_descriptor *d = evc_plugin_descriptor_of(transport);
     const char *name = d && d->name ? d->name : "?";
     if (!d || d->kind != EVC_PLUGIN_TRANSPORT)
-        return evc_error_set(err, EVC_EPLUGIN, "plugin '%s' is not a transport plugin", name);
+        return evc_error_set(err, EVC_EPLUGIN, "plugin '%s' (%s) is not a transport plugin",
+                             name, evc_plugin_path(transport));
     return bus_open_with(loop, d->ops, name, params, out, err);
 }
 

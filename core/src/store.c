@@ -66,7 +66,7 @@ int evc_store_open(evc_loop *loop, struct evc_plugin *plugin, const evc_store_pa
         return evc_error_set(err, EVC_EPLUGIN, "store open: plugin %s is not a store plugin",
                              evc_plugin_path(plugin));
     int rc = evc_store_open_ops(loop, (const evc_store_ops *)d->ops, params, out, err);
-    if (rc != EVC_OK && err && rc != EVC_EINVAL)
+    if (rc == EVC_EPLUGIN)
         evc_error_prefix(err, "store plugin %s", evc_plugin_path(plugin));
     return rc;
 }

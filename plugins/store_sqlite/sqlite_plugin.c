@@ -65,6 +65,9 @@ int sqlite_fail(sqlite_store *s, int rc, const char *op, evc_error *err)
         evc_error_set(err, code, "database %s: %s: %s (another process held the write lock "
                       "longer than busy_timeout_ms=%lld)", s->path, op, msg,
                       (long long)s->busy_timeout_ms);
+    else if ((rc & 0xff) == SQLITE_CANTOPEN)
+        evc_error_set(err, code, "database %s: %s: %s (does its directory exist, and may this "
+                      "process create files in it?)", s->path, op, msg);
     else
         evc_error_set(err, code, "database %s: %s: %s", s->path, op, msg);
     if (code == EVC_EBUSY)
@@ -388,7 +391,7 @@ static void on_problem(void *arg, const char *msg)
 {
     struct problem_ctx *p = arg;
     if (p->n++ == 0)
-        evc_error_set(p->err, EVC_ECONFIG, "store.sqlite: %s", msg);
+        evc_error_set(p->err, EVC_ECONFIG, "%s", msg);
 }
 
 static int sq_create(const evc_host_api *host, const evc_store_params *params,

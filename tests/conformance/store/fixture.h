@@ -21,7 +21,10 @@ typedef struct store_fixture {
      *   "busy"      busy timeout of about 300 ms
      *   "full"      a size quota a few dozen KiB above an empty database
      *   "read_only" open read-only
-     *   "batch"     batches of at most 5 rows, at most 50 ms late */
+     *   "batch"     batches of at most 5 rows, at most 50 ms late
+     *   "batch_rows" batches of exactly 10 rows (the delay is a minute)
+     *   "bad_key"   a misspelt key on line 2
+     *   "bad_value" a valid key with a value outside its enum, on line 1 */
     const char *(*yaml)(const char *variant);
     /* Forks a process that takes the database's write lock; returns its pid
      * once the lock is held, and a fd whose closing releases the lock (the

@@ -22,6 +22,12 @@ static const char *sq_yaml(const char *variant)
         return "max_page_count: 40\n"; /* pages of 4 KiB; a fresh schema uses about 25 */
     if (strcmp(variant, "read_only") == 0)
         return "read_only: true\n";
+    if (strcmp(variant, "bad_key") == 0)
+        return "busy_timeout_ms: 100\nbusy_timout: 5\n";
+    if (strcmp(variant, "bad_value") == 0)
+        return "synchronous: OFF\n";
+    if (strcmp(variant, "batch_rows") == 0)
+        return "batch_max_rows: 10\nbatch_max_delay_ms: 60000\n";
     if (strcmp(variant, "batch") == 0)
         return "batch_max_rows: 5\nbatch_max_delay_ms: 50\n";
     return "busy_timeout_ms: 2000\n";

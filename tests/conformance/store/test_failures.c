@@ -29,6 +29,18 @@ static void add_event(st_ctx *c, const char *id, const char *corr, int expect)
     cr_assert_eq(rc, expect, "append %s: %s %s", id, evc_status_name(rc), err.msg);
 }
 
+Test(store_failures, bad_config_is_refused_with_its_position)
+{
+    evc_error err = {0};
+    int rc = st_open(&C, "bad_key", &err);
+    cr_assert_eq(rc, EVC_ECONFIG, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, "<test>:2:"), "names file:line: %s", err.msg);
+    rc = st_open(&C, "bad_value", &err);
+    cr_assert_eq(rc, EVC_ECONFIG, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, "<test>:1:"), "names file:line: %s", err.msg);
+    cr_assert_eq(access(C.db, F_OK), -1, "nothing created on a refused config");
+}
+
 Test(store_failures, busy_another_process_holds_the_write_lock)
 {
     st_open_ok(&C, "busy");
@@ -250,17 +262,40 @@ Test(store_failures, migrates_from_every_older_version)
     }
 }
 
-/* A child writes transactions of N events in a loop; it is killed with
- * SIGKILL at a random moment. Every transaction must be whole or absent. */
+/* A child writes transactions of N events in a loop (explicit transactions in
+ * even rounds, batched writes committed every N rows in odd rounds); it is
+ * killed with SIGKILL at a random moment. Every transaction (batch) must be
+ * whole or absent. */
 #define N_PER_TX 10
+
+/* Batched mode: no explicit transaction; the plugin commits every
+ * N_PER_TX batched writes, so each group of N_PER_TX is one batch. */
+static void batched_writer(st_ctx *k, int round, int ready_fd)
+{
+    evc_error err = {0};
+    for (int w = 0;; w++) {
+        char corr[32], id[48];
+        snprintf(corr, sizeof corr, "r%d-tx%d", round, w / N_PER_TX);
+        snprintf(id, sizeof id, "%s-%d", corr, w % N_PER_TX);
+        evc_event e = {.message_id = id, .correlation_id = corr, .type = "kill-test",
+                       .source = "child"};
+        if (evc_store_event_append(k->store, &e, EVC_STORE_BATCHED, NULL, &err) != EVC_OK)
+            _exit(5);
+        if (w == 21 * N_PER_TX - 1 && write(ready_fd, "r", 1) != 1)
+            _exit(7);
+    }
+}
 
 static void writer_child(const char *db, int round, int ready_fd)
 {
     st_ctx k;
     st_attach(&k, db);
     evc_error err = {0};
-    if (st_open(&k, "default", &err) != EVC_OK)
+    bool batched = round % 2 == 1;
+    if (st_open(&k, batched ? "batch_rows" : "default", &err) != EVC_OK)
         _exit(3);
+    if (batched)
+        batched_writer(&k, round, ready_fd);
     for (int tx = 0;; tx++) {
         char corr[32], id[48];
         snprintf(corr, sizeof corr, "r%d-tx%d", round, tx);
@@ -298,7 +333,7 @@ Test(store_failures, sigkill_never_leaves_half_a_transaction)
     st_open_ok(&C, "default");
     st_close(&C);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 4; round++) {
         int fds[2];
         cr_assert_eq(pipe(fds), 0);
         pid_t pid = fork();

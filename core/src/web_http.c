@@ -1,0 +1,377 @@
+/* web_http.c: JSON routes under /api/ -- request parsing, body collection
+ * (bounded), handler call, response writing on writable callbacks.
+ *
+ * A response is headers (written at once) plus a body written in chunks of
+ * WEB_CHUNK bytes from LWS_CALLBACK_HTTP_WRITEABLE, so a large answer never
+ * makes lws buffer more than one chunk.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evc/log.h"
+#include "web_internal.h"
+
+#define WEB_CHUNK 16384
+#define WEB_JSON "application/json"
+
+static const struct {
+    enum lws_token_indexes tok;
+    const char *name;
+} web_methods[] = {
+    {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
+    {WSI_TOKEN_HEAD_URI, "HEAD"},     {WSI_TOKEN_PUT_URI, "PUT"},
+    {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_PATCH_URI, "PATCH"},
+    {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+};
+
+/* ---- responses ---------------------------------------------------------- */
+
+static void res_clear(evc_web_response *r)
+{
+    free(r->ctype);
+    free(r->buf);
+    memset(r, 0, sizeof *r);
+}
+
+int evc_web_respond(evc_web_response *res, int status, const char *content_type,
+                    const char *body, size_t len)
+{
+    if (!res || status < 100 || status > 599 || (len && !body))
+        return EVC_EINVAL;
+    char *ct = strdup(content_type ? content_type : WEB_JSON);
+    unsigned char *buf = malloc(LWS_PRE + len + 1);
+    if (!ct || !buf) {
+        free(ct);
+        free(buf);
+        return EVC_ENOMEM;
+    }
+    if (len)
+        memcpy(buf + LWS_PRE, body, len);
+    res_clear(res);
+    res->status = status;
+    res->ctype = ct;
+    res->buf = buf;
+    res->len = len;
+    res->set = true;
+    return EVC_OK;
+}
+
+int evc_web_respond_json(evc_web_response *res, int status, const char *json)
+{
+    if (!json)
+        return EVC_EINVAL;
+    return evc_web_respond(res, status, WEB_JSON, json, strlen(json));
+}
+
+int evc_web_respond_error(evc_web_response *res, int status, const char *msg)
+{
+    if (!msg)
+        msg = "";
+    /* {"error":"..."}: worst case 6 bytes per input byte. Non-ASCII bytes
+     * become '?' so that any input yields valid JSON. */
+    size_t cap = strlen(msg) * 6 + 16;
+    char *j = malloc(cap);
+    if (!j)
+        return EVC_ENOMEM;
+    size_t n = (size_t)snprintf(j, cap, "{\"error\":\"");
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            j[n++] = '\\';
+            j[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            n += (size_t)snprintf(j + n, cap - n, "\\u%04x", *p);
+        } else {
+            j[n++] = *p < 0x80 ? (char)*p : '?';
+        }
+    }
+    memcpy(j + n, "\"}", 3);
+    int rc = evc_web_respond(res, status, WEB_JSON, j, n + 2);
+    free(j);
+    return rc;
+}
+
+/* Error response built by the server itself (not a handler). */
+static void web_fail(web_pss *pss, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void web_fail(web_pss *pss, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (evc_web_respond_error(&pss->res, status, msg) != EVC_OK)
+        res_clear(&pss->res); /* web_send answers 500 without a body */
+}
+
+/* ---- transaction state -------------------------------------------------- */
+
+void web_http_reset(web_pss *pss)
+{
+    free(pss->path);
+    free(pss->query);
+    free(pss->body);
+    res_clear(&pss->res);
+    memset(pss, 0, sizeof *pss);
+}
+
+/* Writes the status line and headers, then waits for writable to send the
+ * body (also an empty one: the transaction ends there). */
+static int web_send(struct lws *wsi, web_pss *pss)
+{
+    evc_web_response *r = &pss->res;
+    if (!r->set) {
+        r->status = 500;
+        r->len = 0;
+    }
+    unsigned char hb[LWS_PRE + 1024];
+    unsigned char *start = hb + LWS_PRE, *p = start, *end = hb + sizeof hb - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype ? r->ctype : WEB_JSON,
+                                    (lws_filepos_t)r->len, &p, end))
+        return -1;
+    static const char nostore[] = "no-store";
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)nostore, (int)sizeof nostore - 1, &p,
+                                    end))
+        return -1;
+    if (pss->allow[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+                                    (const unsigned char *)pss->allow, (int)strlen(pss->allow),
+                                    &p, end))
+        return -1;
+    static const char bearer[] = "Bearer";
+    if (pss->unauthorized &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                    (const unsigned char *)bearer, (int)sizeof bearer - 1, &p,
+                                    end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    pss->responding = true;
+    pss->sent = 0;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+int web_http_writable(struct lws *wsi, web_pss *pss)
+{
+    if (pss->kind != PSS_HTTP || !pss->responding)
+        return 0;
+    evc_web_response *r = &pss->res;
+    size_t left = r->len - pss->sent;
+    if (left > 0) {
+        size_t n = left > WEB_CHUNK ? WEB_CHUNK : left;
+        bool final = n == left;
+        /* The LWS_PRE bytes before a later chunk are body already sent, so
+         * lws may write its framing there. */
+        if (lws_write(wsi, r->buf + LWS_PRE + pss->sent, n,
+                      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+            return -1;
+        pss->sent += n;
+        if (!final) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    bool close = pss->close_after;
+    web_http_reset(pss);
+    if (close)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static void web_call(evc_web *web, web_pss *pss)
+{
+    const web_route *rt = &web->routes[pss->route];
+    evc_web_request req = {
+        .method = pss->method,
+        .path = pss->path,
+        .query = pss->query,
+        .body = pss->body ? pss->body : (strcmp(pss->method, "POST") == 0 ? "" : NULL),
+        .body_len = pss->body_len,
+    };
+    rt->handler(&req, &pss->res, rt->arg);
+    if (!pss->res.set)
+        web_fail(pss, 500, "handler of %s %s gave no response", pss->method, pss->path);
+}
+
+/* Compares in time independent of where the first difference is. */
+static bool token_ok(const char *want, const char *got)
+{
+    size_t wl = strlen(want), gl = strlen(got);
+    unsigned char d = (unsigned char)(wl != gl);
+    for (size_t i = 0; i < wl; i++)
+        d |= (unsigned char)(want[i] ^ (i < gl ? got[i] : 0));
+    return d == 0;
+}
+
+static bool authorized(const evc_web *web, struct lws *wsi)
+{
+    char *h = web_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    bool ok = h && strncmp(h, "Bearer ", 7) == 0 && token_ok(web->post_token, h + 7);
+    free(h);
+    return ok;
+}
+
+static bool is_api_path(const char *p)
+{
+    return strncmp(p, "/api/", 5) == 0 || strcmp(p, "/api") == 0;
+}
+
+int web_http_begin(evc_web *web, struct lws *wsi, web_pss *pss)
+{
+    web_http_reset(pss);
+    pss->kind = PSS_HTTP;
+    enum lws_token_indexes tok = WSI_TOKEN_GET_URI;
+    const char *method = NULL;
+    for (size_t i = 0; i < sizeof web_methods / sizeof web_methods[0]; i++) {
+        if (lws_hdr_total_length(wsi, web_methods[i].tok) > 0) {
+            tok = web_methods[i].tok;
+            method = web_methods[i].name;
+            break;
+        }
+    }
+    snprintf(pss->method, sizeof pss->method, "%s", method ? method : "?");
+    pss->path = web_hdr_dup(wsi, tok);
+    pss->query = web_hdr_dup(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (!pss->path || !pss->query) {
+        web_fail(pss, 500, "out of memory");
+        return web_send(wsi, pss);
+    }
+    if (!is_api_path(pss->path)) {
+        web_fail(pss, 404, "not found: %s", pss->path);
+        return web_send(wsi, pss);
+    }
+    size_t hit = 0;
+    bool found = false;
+    size_t nallow = 0;
+    for (size_t i = 0; i < web->nroutes; i++) {
+        const web_route *rt = &web->routes[i];
+        if (strcmp(rt->path, pss->path) != 0)
+            continue;
+        if (strcmp(rt->method, pss->method) == 0) {
+            hit = i;
+            found = true;
+        }
+        size_t used = strlen(pss->allow);
+        snprintf(pss->allow + used, sizeof pss->allow - used, "%s%s", nallow++ ? ", " : "",
+                 rt->method);
+    }
+    if (!found) {
+        if (nallow) {
+            web_fail(pss, 405, "method %s not allowed on %s", pss->method, pss->path);
+        } else {
+            pss->allow[0] = '\0';
+            web_fail(pss, 404, "no such API route: %s %s", pss->method, pss->path);
+        }
+        return web_send(wsi, pss);
+    }
+    pss->allow[0] = '\0';
+    pss->route = hit;
+    pss->routed = true;
+    if (strcmp(pss->method, "POST") == 0) {
+        char cl[32] = "";
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+            lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        unsigned long long n = strtoull(cl, NULL, 10);
+        if (web->post_token && !authorized(web, wsi)) {
+            pss->close_after = n > 0; /* the body stays unread */
+            pss->unauthorized = true;
+            web_fail(pss, 401, "%s %s needs a valid bearer token", pss->method, pss->path);
+            return web_send(wsi, pss);
+        }
+        if (n > web->max_body) {
+            /* The body stays unread: answer and close. */
+            pss->close_after = true;
+            web_fail(pss, 413, "request body of %llu bytes exceeds the limit of %zu bytes on %s",
+                     n, web->max_body, pss->path);
+            return web_send(wsi, pss);
+        }
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+            /* lws 4.1 does not decode chunked request bodies. */
+            pss->close_after = true;
+            web_fail(pss, 411, "chunked request body not supported on %s: send Content-Length",
+                     pss->path);
+            return web_send(wsi, pss);
+        }
+        if (n > 0)
+            return 0; /* LWS_CALLBACK_HTTP_BODY* follow */
+    }
+    web_call(web, pss);
+    return web_send(wsi, pss);
+}
+
+int web_http_body(evc_web *web, web_pss *pss, const void *in, size_t len)
+{
+    if (pss->kind != PSS_HTTP || !pss->routed || pss->responding)
+        return 0;
+    /* Content-Length was checked against max_body; lws delivers no more. */
+    if (pss->body_len + len > web->max_body)
+        return -1;
+    char *nb = realloc(pss->body, pss->body_len + len + 1);
+    if (!nb)
+        return -1;
+    memcpy(nb + pss->body_len, in, len);
+    pss->body = nb;
+    pss->body_len += len;
+    nb[pss->body_len] = '\0';
+    return 0;
+}
+
+int web_http_body_done(evc_web *web, struct lws *wsi, web_pss *pss)
+{
+    if (pss->kind != PSS_HTTP || !pss->routed || pss->responding)
+        return 0;
+    if (!pss->body && !(pss->body = calloc(1, 1)))
+        return -1;
+    web_call(web, pss);
+    return web_send(wsi, pss);
+}
+
+/* ---- route table -------------------------------------------------------- */
+
+int evc_web_route(evc_web *web, const char *method, const char *path, evc_web_handler handler,
+                  void *arg, evc_error *err)
+{
+    if (!web || !method || !path || !handler)
+        return evc_error_set(err, EVC_EINVAL, "web route: bad arguments");
+    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+        return evc_error_set(err, EVC_EINVAL, "web route %s %s: method must be GET or POST",
+                             method, path);
+    if (strncmp(path, "/api/", 5) != 0 || strchr(path, '?'))
+        return evc_error_set(err, EVC_EINVAL,
+                             "web route %s %s: path must start with /api/ and have no query",
+                             method, path);
+    for (size_t i = 0; i < web->nroutes; i++)
+        if (strcmp(web->routes[i].path, path) == 0 && strcmp(web->routes[i].method, method) == 0)
+            return evc_error_set(err, EVC_EEXIST, "web route %s %s: already registered",
+                                 method, path);
+    if (web->nroutes == web->caproutes) {
+        size_t ncap = web->caproutes ? web->caproutes * 2 : 16;
+        web_route *n = realloc(web->routes, ncap * sizeof *n);
+        if (!n)
+            return evc_error_set(err, EVC_ENOMEM, "web route: out of memory");
+        web->routes = n;
+        web->caproutes = ncap;
+    }
+    web_route *rt = &web->routes[web->nroutes];
+    memset(rt, 0, sizeof *rt);
+    if (!(rt->path = strdup(path)))
+        return evc_error_set(err, EVC_ENOMEM, "web route: out of memory");
+    snprintf(rt->method, sizeof rt->method, "%s", method);
+    rt->handler = handler;
+    rt->arg = arg;
+    web->nroutes++;
+    return EVC_OK;
+}
+
+void web_routes_free(evc_web *web)
+{
+    for (size_t i = 0; i < web->nroutes; i++)
+        free(web->routes[i].path);
+    free(web->routes);
+    web->routes = NULL;
+    web->nroutes = web->caproutes = 0;
+}

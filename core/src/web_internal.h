@@ -1,0 +1,120 @@
+/* web_internal.h: shared state of web.c (lifecycle, lws callback),
+ * web_http.c (JSON routes) and web_ws.c (WebSocket channels). */
+#ifndef EVC_WEB_INTERNAL_H
+#define EVC_WEB_INTERNAL_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evc/web.h"
+
+#define WEB_LOG "web"
+
+/* One message queued for one or more WebSocket clients: written once with
+ * LWS_PRE bytes of head room, shared by reference count. */
+typedef struct web_msg {
+    size_t refs;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE + len */
+} web_msg;
+
+typedef struct web_channel {
+    char *path;
+    evc_web_ws_msg_cb on_message;
+    evc_web_ws_open_cb on_open;
+    void *arg;
+    evc_web_client *clients; /* doubly linked list */
+    size_t nclients;
+    uint64_t dropped;
+} web_channel;
+
+struct evc_web_client {
+    evc_web *web;
+    web_channel *ch;
+    struct lws *wsi;
+    evc_web_client *prev, *next;
+    web_msg **q; /* ring of web->q_msgs entries */
+    size_t qhead, qlen, qbytes;
+    char *rx; /* message being reassembled from fragments */
+    size_t rx_len;
+};
+
+typedef struct web_route {
+    char method[8];
+    char *path;
+    evc_web_handler handler;
+    void *arg;
+} web_route;
+
+struct evc_web_response {
+    int status;
+    bool set;
+    char *ctype;
+    unsigned char *buf; /* LWS_PRE + len */
+    size_t len;
+};
+
+enum web_pss_kind { PSS_NONE = 0, PSS_HTTP, PSS_WS };
+
+/* libwebsockets' per-connection user data (zeroed by lws). One HTTP/1.1
+ * connection carries several transactions: http_reset between them. */
+typedef struct web_pss {
+    enum web_pss_kind kind;
+    /* HTTP */
+    size_t route; /* index in web->routes (routes are never removed) */
+    bool routed;
+    char method[8];
+    char *path;
+    char *query;
+    char *body;
+    size_t body_len;
+    bool close_after; /* body not read: the connection cannot be reused */
+    bool responding;
+    size_t sent;
+    char allow[16];
+    bool unauthorized; /* adds WWW-Authenticate */
+    evc_web_response res;
+    /* WebSocket */
+    evc_web_client *client;
+} web_pss;
+
+struct evc_web {
+    evc_loop *loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    uint16_t port;
+    size_t max_body, q_msgs, q_bytes;
+    char *host;
+    char *static_dir;
+    char *post_token;
+    struct lws_http_mount mount_api, mount_static;
+    struct lws_protocols protocols[2];
+    web_route *routes;
+    size_t nroutes, caproutes;
+    web_channel **channels;
+    size_t nchannels, capchannels;
+};
+
+/* web.c: the lws protocol callback dispatches to these. Each returns what the
+ * lws callback must return (non-zero closes the connection). */
+int web_http_begin(evc_web *web, struct lws *wsi, web_pss *pss);
+int web_http_body(evc_web *web, web_pss *pss, const void *in, size_t len);
+int web_http_body_done(evc_web *web, struct lws *wsi, web_pss *pss);
+int web_http_writable(struct lws *wsi, web_pss *pss);
+void web_http_reset(web_pss *pss);
+void web_routes_free(evc_web *web);
+
+int web_ws_filter(evc_web *web, struct lws *wsi);
+int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss);
+int web_ws_receive(evc_web *web, struct lws *wsi, web_pss *pss, const void *in, size_t len);
+int web_ws_writable(struct lws *wsi, web_pss *pss);
+void web_ws_closed(web_pss *pss);
+void web_channels_free(evc_web *web);
+
+/* Copies header h of wsi into a malloc'd NUL-terminated string ("" when
+ * absent); NULL on allocation failure. */
+char *web_hdr_dup(struct lws *wsi, enum lws_token_indexes h);
+
+#endif

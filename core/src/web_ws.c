@@ -1,0 +1,278 @@
+/* web_ws.c: WebSocket channels -- clients per channel, bounded per-client
+ * queues of shared messages, writes on writable callbacks.
+ *
+ * A broadcast copies the text once into a reference-counted web_msg and puts
+ * a reference in every client's ring. A ring is bounded in messages and in
+ * bytes; when full the oldest entry is dropped (and counted), so a client
+ * that stops reading costs at most that bound. A queue entry is never in
+ * flight: lws_write either sends it or keeps the unsent tail itself.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "evc/log.h"
+#include "web_internal.h"
+
+static web_channel *channel_find(const evc_web *web, const char *path)
+{
+    for (size_t i = 0; i < web->nchannels; i++)
+        if (strcmp(web->channels[i]->path, path) == 0)
+            return web->channels[i];
+    return NULL;
+}
+
+static web_msg *msg_new(const char *text, size_t len)
+{
+    web_msg *m = malloc(sizeof *m + LWS_PRE + len + 1);
+    if (!m)
+        return NULL;
+    m->refs = 0;
+    m->len = len;
+    if (len)
+        memcpy(m->data + LWS_PRE, text, len);
+    m->data[LWS_PRE + len] = '\0';
+    return m;
+}
+
+static void msg_unref(web_msg *m)
+{
+    if (--m->refs == 0)
+        free(m);
+}
+
+static web_msg *client_pop(evc_web_client *c)
+{
+    web_msg *m = c->q[c->qhead];
+    c->qhead = (c->qhead + 1) % c->web->q_msgs;
+    c->qlen--;
+    c->qbytes -= m->len;
+    return m;
+}
+
+static void client_push(evc_web_client *c, web_msg *m)
+{
+    const evc_web *web = c->web;
+    while (c->qlen > 0 && (c->qlen >= web->q_msgs || c->qbytes + m->len > web->q_bytes)) {
+        msg_unref(client_pop(c));
+        c->ch->dropped++;
+    }
+    c->q[(c->qhead + c->qlen) % web->q_msgs] = m;
+    m->refs++;
+    c->qlen++;
+    c->qbytes += m->len;
+    lws_callback_on_writable(c->wsi);
+}
+
+int evc_web_broadcast(evc_web *web, const char *path, const char *text, size_t len)
+{
+    if (!web || !path || (len && !text))
+        return EVC_EINVAL;
+    web_channel *ch = channel_find(web, path);
+    if (!ch)
+        return EVC_ENOTFOUND;
+    if (len > web->q_bytes)
+        return EVC_ETOOBIG;
+    if (!ch->clients)
+        return EVC_OK;
+    web_msg *m = msg_new(text, len);
+    if (!m)
+        return EVC_ENOMEM;
+    for (evc_web_client *c = ch->clients; c; c = c->next)
+        client_push(c, m);
+    return EVC_OK;
+}
+
+int evc_web_ws_send(evc_web_client *client, const char *text, size_t len)
+{
+    if (!client || (len && !text))
+        return EVC_EINVAL;
+    if (len > client->web->q_bytes)
+        return EVC_ETOOBIG;
+    web_msg *m = msg_new(text, len);
+    if (!m)
+        return EVC_ENOMEM;
+    client_push(client, m);
+    return EVC_OK;
+}
+
+/* ---- lws callbacks ------------------------------------------------------ */
+
+static web_channel *channel_of(evc_web *web, struct lws *wsi)
+{
+    char *path = web_hdr_dup(wsi, WSI_TOKEN_GET_URI);
+    if (!path)
+        return NULL;
+    web_channel *ch = channel_find(web, path);
+    if (!ch)
+        EVC_LOGD(WEB_LOG, "websocket to %s refused: no such channel", path);
+    free(path);
+    return ch;
+}
+
+int web_ws_filter(evc_web *web, struct lws *wsi) { return channel_of(web, wsi) ? 0 : 1; }
+
+int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss)
+{
+    web_channel *ch = channel_of(web, wsi);
+    if (!ch)
+        return -1;
+    evc_web_client *c = calloc(1, sizeof *c);
+    if (!c || !(c->q = calloc(web->q_msgs, sizeof *c->q))) {
+        free(c);
+        return -1;
+    }
+    c->web = web;
+    c->ch = ch;
+    c->wsi = wsi;
+    c->next = ch->clients;
+    if (ch->clients)
+        ch->clients->prev = c;
+    ch->clients = c;
+    ch->nclients++;
+    pss->kind = PSS_WS;
+    pss->client = c;
+    if (ch->on_open)
+        ch->on_open(web, c, ch->arg);
+    return 0;
+}
+
+int web_ws_receive(evc_web *web, struct lws *wsi, web_pss *pss, const void *in, size_t len)
+{
+    evc_web_client *c = pss->kind == PSS_WS ? pss->client : NULL;
+    if (!c)
+        return -1;
+    if (c->rx_len + len > web->max_body) {
+        static const char why[] = "message too big";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                         sizeof why - 1);
+        return -1;
+    }
+    char *nb = realloc(c->rx, c->rx_len + len + 1);
+    if (!nb)
+        return -1;
+    if (len)
+        memcpy(nb + c->rx_len, in, len);
+    c->rx = nb;
+    c->rx_len += len;
+    nb[c->rx_len] = '\0';
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0)
+        return 0;
+    char *msg = c->rx;
+    size_t n = c->rx_len;
+    c->rx = NULL;
+    c->rx_len = 0;
+    if (c->ch->on_message)
+        c->ch->on_message(web, c, msg, n, c->ch->arg);
+    free(msg);
+    return 0;
+}
+
+int web_ws_writable(struct lws *wsi, web_pss *pss)
+{
+    evc_web_client *c = pss->kind == PSS_WS ? pss->client : NULL;
+    if (!c || c->qlen == 0)
+        return 0;
+    web_msg *m = client_pop(c);
+    int n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+    msg_unref(m);
+    if (n < 0)
+        return -1;
+    if (c->qlen > 0)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void client_free(evc_web_client *c)
+{
+    while (c->qlen > 0)
+        msg_unref(client_pop(c));
+    free(c->q);
+    free(c->rx);
+    free(c);
+}
+
+void web_ws_closed(web_pss *pss)
+{
+    evc_web_client *c = pss->kind == PSS_WS ? pss->client : NULL;
+    if (!c)
+        return;
+    web_channel *ch = c->ch;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ch->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ch->nclients--;
+    client_free(c);
+    pss->client = NULL;
+    pss->kind = PSS_NONE;
+}
+
+/* ---- channel table ------------------------------------------------------ */
+
+int evc_web_ws_channel(evc_web *web, const char *path, evc_web_ws_msg_cb on_message,
+                       evc_web_ws_open_cb on_open, void *arg, evc_error *err)
+{
+    if (!web || !path || path[0] != '/' || strchr(path, '?'))
+        return evc_error_set(err, EVC_EINVAL, "web channel %s: path must start with '/'",
+                             path ? path : "(null)");
+    if (channel_find(web, path))
+        return evc_error_set(err, EVC_EEXIST, "web channel %s: already declared", path);
+    if (web->nchannels == web->capchannels) {
+        size_t ncap = web->capchannels ? web->capchannels * 2 : 8;
+        web_channel **n = realloc(web->channels, ncap * sizeof *n);
+        if (!n)
+            return evc_error_set(err, EVC_ENOMEM, "web channel %s: out of memory", path);
+        web->channels = n;
+        web->capchannels = ncap;
+    }
+    web_channel *ch = calloc(1, sizeof *ch);
+    if (!ch || !(ch->path = strdup(path))) {
+        free(ch);
+        return evc_error_set(err, EVC_ENOMEM, "web channel %s: out of memory", path);
+    }
+    ch->on_message = on_message;
+    ch->on_open = on_open;
+    ch->arg = arg;
+    web->channels[web->nchannels++] = ch;
+    return EVC_OK;
+}
+
+void web_channels_free(evc_web *web)
+{
+    for (size_t i = 0; i < web->nchannels; i++) {
+        web_channel *ch = web->channels[i];
+        /* Normally empty: lws_context_destroy closed every client. */
+        while (ch->clients) {
+            evc_web_client *c = ch->clients;
+            ch->clients = c->next;
+            client_free(c);
+        }
+        free(ch->path);
+        free(ch);
+    }
+    free(web->channels);
+    web->channels = NULL;
+    web->nchannels = web->capchannels = 0;
+}
+
+int evc_web_ws_stats_get(const evc_web *web, const char *path, evc_web_ws_stats *out)
+{
+    const web_channel *ch = web && path ? channel_find(web, path) : NULL;
+    if (!ch || !out)
+        return EVC_ENOTFOUND;
+    memset(out, 0, sizeof *out);
+    out->clients = ch->nclients;
+    out->dropped = ch->dropped;
+    for (const evc_web_client *c = ch->clients; c; c = c->next)
+        if (c->qlen > out->queued_max)
+            out->queued_max = c->qlen;
+    return EVC_OK;
+}
+
+size_t evc_web_ws_clients(const evc_web *web, const char *path)
+{
+    const web_channel *ch = web && path ? channel_find(web, path) : NULL;
+    return ch ? ch->nclients : 0;
+}
