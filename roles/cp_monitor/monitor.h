@@ -47,6 +47,7 @@ typedef struct monitor {
     evc_link_client *central;
     evc_link *central_link;
     monitor_central_state cstate;
+    uint64_t accepted_ms;
     bool ever_accepted;          /* the id is confirmed: HELLO may go to the engine */
     char denied_text[256];       /* last denial shown (printed again only when it changes) */
     uint64_t deny_backoff_ms;

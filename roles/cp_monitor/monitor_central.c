@@ -34,6 +34,13 @@ void monitor_send_hb(monitor *m)
 {
     if (m->cstate != MONITOR_C_ACCEPTED || !m->central_link)
         return;
+    /* Right after AUTH_OK the first PONG is usually a few ms away: do not
+     * report a health we have not measured yet (Central would flash BROKEN);
+     * the change sends the HB. Past health_timeout_ms, UNKNOWN is reported
+     * as UNREACHABLE. */
+    if (m->health.health == MONITOR_UNKNOWN &&
+        evc_loop_now_ms(m->loop) - m->accepted_ms < (uint64_t)m->cfg.health_timeout_ms)
+        return;
     evc_frame_field f[] = {EVC_FRAME_STR(m->cfg.cp_id),
                            EVC_FRAME_STR(monitor_health_wire(m->health.health))};
     evc_error err = {0};
@@ -77,6 +84,7 @@ static void on_accepted(monitor *m, const evc_frame_event *ev)
     m->deny_backoff_ms = 0;
     m->denied_text[0] = '\0';
     m->ever_accepted = true;
+    m->accepted_ms = evc_loop_now_ms(m->loop);
     LOGC(m, EVC_LOG_INFO, "AUTH_OK from %s (admin state %s)",
          m->central_link ? evc_link_peer(m->central_link) : "?", admin);
     monitor_say(m, MONITOR_GREEN, "Accepted by CENTRAL as %s", m->cfg.cp_id);
