@@ -50,12 +50,14 @@ typedef struct engine {
     const char *topic_cp;      /* borrowed from the app */
     const char *topic_central;
     bool tty;                  /* stdout is a terminal: colours */
+    bool stopping;             /* graceful stop: ignore the bus */
 
     char cp_id[EVC_STORE_ID_MAX]; /* "" until a monitor says HELLO */
 
     /* monitor (engine_link.c) */
     evc_link_server *server;
     evc_link *monitor;          /* the link that said HELLO; NULL when none */
+    int nlinks;                 /* open links (on_open minus on_close) */
     bool monitor_present;       /* PINGs within monitor_timeout_ms */
     uint64_t last_ping_ms;
 

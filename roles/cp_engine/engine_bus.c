@@ -145,6 +145,8 @@ static void on_command(engine *e, const evc_envelope *env)
 static int on_central_event(void *arg, const evc_message *m)
 {
     engine *e = arg;
+    if (e->stopping)
+        return EVC_OK;
     /* Only our own messages and Central's broadcast (F11). */
     if (strcmp(m->key, "central") != 0 && (!e->cp_id[0] || strcmp(m->key, e->cp_id) != 0))
         return EVC_OK;

@@ -84,13 +84,15 @@ static void on_frame(evc_link *l, const evc_frame_event *ev, void *arg)
 
 static void on_open(evc_link *l, void *arg)
 {
-    (void)arg;
+    engine *e = arg;
+    e->nlinks++;
     evc_log(EVC_LOG_DEBUG, "cp_engine", NULL, "link from %s", evc_link_peer(l));
 }
 
 static void on_close(evc_link *l, const char *reason, void *arg)
 {
     engine *e = arg;
+    e->nlinks--;
     if (l == e->monitor) {
         /* The monitor may come back within monitor_timeout_ms; only the
          * absence of PINGs declares it lost. */
@@ -107,11 +109,16 @@ int engine_link_start(engine *e, evc_error *err)
                            err);
 }
 
+static bool links_closed(void *arg) { return ((engine *)arg)->nlinks == 0; }
+
 void engine_link_stop(engine *e)
 {
     if (e->server)
         evc_link_server_close(e->server);
     e->server = NULL;
+    /* on_close comes from the loop, after this call: let every one come now,
+     * while the engine still exists (destroy frees it). */
+    evc_loop_run_until(e->loop, links_closed, e, 1000);
     e->monitor = NULL;
 }
 

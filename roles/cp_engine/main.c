@@ -306,11 +306,12 @@ static void engine_stop(void *state)
 {
     engine *e = state;
     stdin_close(e);
+    engine_supply_shutdown(e);
+    e->stopping = true;
     evc_timer_close(e->tick);
     e->tick = NULL;
     evc_timer_close(e->outbox_timer);
     e->outbox_timer = NULL;
-    engine_supply_shutdown(e);
     engine_link_stop(e);
 }
 

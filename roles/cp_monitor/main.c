@@ -173,12 +173,21 @@ static int monitor_start(void *state, evc_error *err)
     return EVC_OK;
 }
 
+static bool links_closed(void *arg)
+{
+    monitor *m = arg;
+    return !m->central_link && !m->engine_link;
+}
+
 static void monitor_stop(void *state)
 {
     monitor *m = state;
     m->stopping = true;
     monitor_central_stop(m);
     monitor_engine_stop(m);
+    /* A link's on_close comes from the loop, after this call: let it come
+     * now, while our state still exists (destroy frees it). */
+    evc_loop_run_until(m->loop, links_closed, m, 1000);
 }
 
 static void monitor_destroy(void *state) { free(state); }

@@ -177,6 +177,7 @@ int monitor_central_start(monitor *m, evc_error *err)
 
 void monitor_central_stop(monitor *m)
 {
+    /* central_link stays set: on_close clears it (see monitor_stop). */
     evc_timer_close(m->heartbeat);
     m->heartbeat = NULL;
     evc_timer_close(m->reauth);
@@ -184,5 +185,4 @@ void monitor_central_stop(monitor *m)
     if (m->central)
         evc_link_client_close(m->central);
     m->central = NULL;
-    m->central_link = NULL;
 }

@@ -98,7 +98,10 @@ static void engine_down(monitor *m, const char *reason)
 static void on_close(evc_link *l, const char *reason, void *arg)
 {
     monitor *m = arg;
-    if (l == m->engine_link && !m->stopping)
+    if (l != m->engine_link)
+        return;
+    m->engine_link = NULL;
+    if (!m->stopping)
         engine_down(m, reason);
 }
 
@@ -156,5 +159,4 @@ void monitor_engine_stop(monitor *m)
     if (m->engine)
         evc_link_client_close(m->engine);
     m->engine = NULL;
-    m->engine_link = NULL;
 }
