@@ -1,5 +1,6 @@
 /* engine.h: EV_CP_E's state, shared by its files:
- *   main.c          role table, config schema, life cycle, stdin menu, signals
+ *   main.c          role table, config schema, stdin menu, signals
+ *   engine_core.c   start/stop of the engine's state, status, KO toggle
  *   engine_link.c   the monitor link (HELLO, PING/PONG, monitor lost: R30)
  *   engine_bus.c    bus messages in and out (central-events, cp-events)
  *   engine_supply.c the supply: authorise, plug, telemetry, end, unattended mode
@@ -88,7 +89,15 @@ typedef struct engine {
     uint64_t dropped;           /* malformed bus messages */
 } engine;
 
-/* main.c */
+/* engine_core.c */
+void engine_cfg_defaults(engine_cfg *c);
+/* Starts a filled engine (loop, bus, store, topics, cfg set): recovers the
+ * journal, listens for the monitor, subscribes, arms the timers, sends the
+ * outbox. */
+int engine_core_start(engine *e, evc_error *err);
+/* Ends a supply in progress (engine_restart), closes timers and links. */
+void engine_core_stop(engine *e);
+void engine_core_free(engine *e);
 void engine_say(engine *e, const char *colour, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define ENGINE_GREEN "\033[32m"

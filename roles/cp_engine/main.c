@@ -13,8 +13,6 @@
 #include "engine.h"
 #include "evc/log.h"
 
-#define HOUSEKEEPING_MS 200
-
 static const evc_cfg_field UNATTENDED_SCHEMA[] = {
     {.key = "enabled", .type = EVC_CFG_BOOL, .default_text = "false",
      .help = "plug and unplug by itself (demo and tests)"},
@@ -60,66 +58,6 @@ static const evc_role_positional ENGINE_POSITIONALS[] = {
      .help = "where the monitor reaches this engine"},
     {0},
 };
-
-void engine_say(engine *e, const char *colour, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (e->tty && colour)
-        printf("%s%s\033[0m\n", colour, line);
-    else
-        printf("%s\n", line);
-    fflush(stdout);
-}
-
-engine_gate engine_gate_now(const engine *e)
-{
-    return (engine_gate){
-        .has_id = e->cp_id[0] != '\0',
-        .monitor_present = e->monitor_present,
-        .ko = e->ko,
-        .stopped = e->stopped,
-        .busy = e->phase != ENGINE_IDLE,
-        .central_alive = e->central_alive,
-    };
-}
-
-static const char *phase_name(engine_phase p)
-{
-    return p == ENGINE_AUTHORISED ? "authorised" : p == ENGINE_SUPPLYING ? "supplying" : "idle";
-}
-
-void engine_print_status(engine *e)
-{
-    int64_t pending = -1;
-    engine_outbox_pending(e->store, &pending, NULL);
-    engine_say(e, NULL,
-               "STATUS cp=%s health=%s admin=%s monitor=%s central=%s phase=%s session=%s "
-               "driver=%s wh=%lld outbox=%lld",
-               e->cp_id[0] ? e->cp_id : "-", e->ko ? "KO" : "OK",
-               e->stopped ? "STOPPED" : "IN_SERVICE", e->monitor_present ? "yes" : "no",
-               e->central_alive ? "yes" : "no", phase_name(e->phase),
-               e->phase != ENGINE_IDLE ? e->j.session_id : "-",
-               e->phase != ENGINE_IDLE ? e->j.driver_id : "-",
-               (long long)(e->phase == ENGINE_SUPPLYING ? e->energy.wh : 0), (long long)pending);
-}
-
-void engine_toggle_ko(engine *e)
-{
-    e->ko = !e->ko;
-    evc_log(EVC_LOG_INFO, "cp_engine", &(evc_log_ids){.cp = e->cp_id}, "health now %s",
-            e->ko ? "KO" : "OK");
-    if (e->ko)
-        engine_say(e, ENGINE_RED, "Engine KO (simulated fault)");
-    else
-        engine_say(e, ENGINE_GREEN, "Engine OK");
-    engine_send_status(e);
-    if (e->ko && e->phase != ENGINE_IDLE)
-        engine_supply_end(e, "fault");
-}
 
 /* ---- stdin menu ----------------------------------------------------------- */
 
@@ -197,22 +135,6 @@ static void on_sigusr1(int signum, void *arg)
 
 /* ---- life cycle ------------------------------------------------------------ */
 
-static void on_housekeeping(evc_timer *t, void *arg)
-{
-    (void)t;
-    engine *e = arg;
-    uint64_t now = evc_loop_now_ms(e->loop);
-    engine_link_check(e, now);
-    engine_bus_check(e, now);
-    engine_supply_tick(e, now);
-}
-
-static void on_outbox_timer(evc_timer *t, void *arg)
-{
-    (void)t;
-    engine_outbox_kick(arg, false);
-}
-
 static void engine_default_database(evc_app *app, char *buf, size_t cap)
 {
     const char *listen = evc_cfg_scalar(evc_cfg_path(evc_app_config_root(app), "cp_engine.listen"));
@@ -239,6 +161,7 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
         return err->code;
     }
     engine_cfg *c = &e->cfg;
+    engine_cfg_defaults(c);
     c->monitor_timeout_ms = evc_cfg_get_int(sec, "monitor_timeout_ms", 3000);
     c->central_timeout_ms = evc_cfg_get_int(sec, "central_timeout_ms", 3000);
     c->plug_timeout_ms = evc_cfg_get_int(sec, "plug_timeout_ms", 60000);
@@ -269,21 +192,7 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
 static int engine_start(void *state, evc_error *err)
 {
     engine *e = state;
-    e->started_ms = evc_loop_now_ms(e->loop);
-    e->dedup = evc_msg_dedup_new(1024);
-    if (!e->dedup)
-        return evc_error_set(err, EVC_ENOMEM, "cp_engine: out of memory");
-    engine_supply_recover(e);
-    int rc = engine_link_start(e, err);
-    if (rc == EVC_OK)
-        rc = engine_bus_start(e, err);
-    if (rc == EVC_OK)
-        rc = evc_loop_timer(e->loop, HOUSEKEEPING_MS, HOUSEKEEPING_MS, on_housekeeping, e,
-                            &e->tick, err);
-    if (rc == EVC_OK)
-        rc = evc_loop_timer(e->loop, (uint64_t)e->cfg.outbox_retry_ms,
-                            (uint64_t)e->cfg.outbox_retry_ms, on_outbox_timer, e,
-                            &e->outbox_timer, err);
+    int rc = engine_core_start(e, err);
     if (rc == EVC_OK)
         rc = evc_loop_on_signal(e->loop, SIGUSR1, on_sigusr1, e, err);
     if (rc != EVC_OK)
@@ -295,7 +204,6 @@ static int engine_start(void *state, evc_error *err)
         evc_log(EVC_LOG_DEBUG, "cp_engine", NULL, "no menu on stdin: %s", werr.msg);
         e->stdin_watch = NULL;
     }
-    engine_outbox_kick(e, true);
     engine_say(e, NULL, "EV_CP_E ready: waiting for the monitor on %s:%u (type help)",
                e->cfg.listen.host[0] ? e->cfg.listen.host : "*",
                (unsigned)evc_link_server_port(e->server));
@@ -306,22 +214,12 @@ static void engine_stop(void *state)
 {
     engine *e = state;
     stdin_close(e);
-    engine_supply_shutdown(e);
-    e->stopping = true;
-    evc_timer_close(e->tick);
-    e->tick = NULL;
-    evc_timer_close(e->outbox_timer);
-    e->outbox_timer = NULL;
-    engine_link_stop(e);
+    engine_core_stop(e);
 }
 
 static void engine_destroy(void *state)
 {
-    engine *e = state;
-    if (!e)
-        return;
-    evc_msg_dedup_free(e->dedup);
-    free(e);
+    engine_core_free(state);
 }
 
 static const evc_role ENGINE_ROLE = {
