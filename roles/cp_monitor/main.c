@@ -1,7 +1,6 @@
 /* EV_CP_M: the charging point's health monitor. Role table, config, options
  * and life cycle; the links are in monitor_central.c and monitor_engine.c. */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,20 +58,6 @@ static const evc_role_option MONITOR_OPTIONS[] = {
     {0},
 };
 
-void monitor_say(monitor *m, const char *colour, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (m->tty && colour)
-        printf("%s%s\033[0m\n", colour, line);
-    else
-        printf("%s\n", line);
-    fflush(stdout);
-}
-
 static int read_secret_file(const char *path, char *out, size_t cap, evc_error *err)
 {
     FILE *f = fopen(path, "r");
@@ -128,14 +113,16 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
         snprintf(c->cp_id, sizeof c->cp_id, "%s", id);
         snprintf(c->location, sizeof c->location, "%s",
                  evc_cfg_get_str(sec, "location", "Unknown location"));
-        c->price_cents_per_kwh = evc_cfg_get_int(sec, "price_cents_per_kwh", 35);
-        c->health_interval_ms = evc_cfg_get_int(sec, "health_interval_ms", 1000);
-        c->health_timeout_ms = evc_cfg_get_int(sec, "health_timeout_ms", 2000);
-        c->heartbeat_interval_ms = evc_cfg_get_int(sec, "heartbeat_interval_ms", 1000);
-        c->backoff_min_ms = evc_cfg_get_int(sec, "backoff_min_ms", 250);
-        c->backoff_max_ms = evc_cfg_get_int(sec, "backoff_max_ms", 2000);
-        c->deny_retry_min_ms = evc_cfg_get_int(sec, "deny_retry_min_ms", 2000);
-        c->deny_retry_max_ms = evc_cfg_get_int(sec, "deny_retry_max_ms", 30000);
+        monitor_cfg_defaults(c);
+        c->price_cents_per_kwh = evc_cfg_get_int(sec, "price_cents_per_kwh", c->price_cents_per_kwh);
+        c->health_interval_ms = evc_cfg_get_int(sec, "health_interval_ms", c->health_interval_ms);
+        c->health_timeout_ms = evc_cfg_get_int(sec, "health_timeout_ms", c->health_timeout_ms);
+        c->heartbeat_interval_ms =
+            evc_cfg_get_int(sec, "heartbeat_interval_ms", c->heartbeat_interval_ms);
+        c->backoff_min_ms = evc_cfg_get_int(sec, "backoff_min_ms", c->backoff_min_ms);
+        c->backoff_max_ms = evc_cfg_get_int(sec, "backoff_max_ms", c->backoff_max_ms);
+        c->deny_retry_min_ms = evc_cfg_get_int(sec, "deny_retry_min_ms", c->deny_retry_min_ms);
+        c->deny_retry_max_ms = evc_cfg_get_int(sec, "deny_retry_max_ms", c->deny_retry_max_ms);
         const char *file = evc_app_option(app, "secret-file");
         const char *secret = evc_cfg_get_str(sec, "secret", NULL);
         if (file)
@@ -159,9 +146,7 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
 static int monitor_start(void *state, evc_error *err)
 {
     monitor *m = state;
-    int rc = monitor_engine_start(m, err);
-    if (rc == EVC_OK)
-        rc = monitor_central_start(m, err);
+    int rc = monitor_core_start(m, err);
     if (rc != EVC_OK)
         return rc;
     evc_log(EVC_LOG_INFO, "cp_monitor", &(evc_log_ids){.cp = m->cfg.cp_id},
@@ -173,22 +158,7 @@ static int monitor_start(void *state, evc_error *err)
     return EVC_OK;
 }
 
-static bool links_closed(void *arg)
-{
-    monitor *m = arg;
-    return !m->central_link && !m->engine_link;
-}
-
-static void monitor_stop(void *state)
-{
-    monitor *m = state;
-    m->stopping = true;
-    monitor_central_stop(m);
-    monitor_engine_stop(m);
-    /* A link's on_close comes from the loop, after this call: let it come
-     * now, while our state still exists (destroy frees it). */
-    evc_loop_run_until(m->loop, links_closed, m, 1000);
-}
+static void monitor_stop(void *state) { monitor_core_stop(state); }
 
 static void monitor_destroy(void *state) { free(state); }
 

@@ -1,5 +1,6 @@
 /* monitor.h: EV_CP_M's state, shared by its files:
- *   main.c             role table, config schema, options, life cycle
+ *   main.c             role table, config schema, options
+ *   monitor_core.c     start/stop, terminal lines
  *   monitor_central.c  the link to Central (AUTH, HB, denial backoff)
  *   monitor_engine.c   the link to the engine (HELLO, PING/PONG)
  *   monitor_health.c   the engine's health state machine (pure)
@@ -42,6 +43,8 @@ typedef struct monitor {
     monitor_cfg cfg;
     bool tty;
     bool stopping;
+    unsigned said;               /* lines printed (tests check "once per transition") */
+    char last_said[256];
 
     /* Central */
     evc_link_client *central;
@@ -65,7 +68,12 @@ typedef struct monitor {
     monitor_health_sm health;
 } monitor;
 
-/* main.c */
+/* monitor_core.c */
+void monitor_cfg_defaults(monitor_cfg *c);
+int monitor_core_start(monitor *m, evc_error *err);
+/* Closes both links and waits (bounded) for their on_close. */
+void monitor_core_stop(monitor *m);
+/* One line on stdout (coloured on a terminal); counted in m->said. */
 void monitor_say(monitor *m, const char *colour, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define MONITOR_GREEN "\033[32m"
