@@ -70,6 +70,7 @@ typedef struct engine {
     bool central_alive;
     bool central_down_shown;    /* "Unable to connect to CENTRAL" printed */
     uint64_t last_central_ms;
+    int64_t central_started_at; /* from central.heartbeat; a change = restart */
     uint64_t started_ms;
 
     /* the supply (engine_supply.c) */

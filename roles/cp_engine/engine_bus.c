@@ -166,7 +166,19 @@ static int on_central_event(void *arg, const evc_message *m)
     const char *cp = evc_msg_str(env, "cp_id");
     bool mine = cp && strcmp(cp, e->cp_id) == 0;
     if (strcmp(env->type, "central.heartbeat") == 0) {
-        /* liveness noted above */
+        /* A Central restarted faster than central_timeout_ms is noticed by
+         * its new started_at: it gets our hello and outbox like after an
+         * outage. */
+        int64_t started = 0;
+        if (evc_msg_int(env, "started_at", &started) == 0) {
+            if (e->central_started_at && started != e->central_started_at) {
+                evc_log(EVC_LOG_INFO, "cp_engine", &(evc_log_ids){.cp = e->cp_id},
+                        "CENTRAL restarted");
+                engine_send_hello(e);
+                engine_outbox_kick(e, true);
+            }
+            e->central_started_at = started;
+        }
     } else if (strcmp(env->type, "cp.authorise") == 0 && mine) {
         engine_supply_authorise(e, env);
     } else if (strcmp(env->type, "cp.command") == 0 && mine) {

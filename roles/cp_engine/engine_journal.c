@@ -188,8 +188,10 @@ int engine_journal_recover(evc_store *s, const char *topic, int64_t now_wall,
 }
 
 typedef struct flush_ctx {
-    int64_t ids[OUTBOX_BATCH];
-    unsigned n;
+    int64_t *ids;
+    size_t n, cap;
+    unsigned batch; /* claimed in the current claim call */
+    bool oom;
     engine_send_fn send;
     void *arg;
     unsigned sent;
@@ -198,8 +200,18 @@ typedef struct flush_ctx {
 static int flush_one(void *arg, const evc_outbox_msg *m)
 {
     flush_ctx *c = arg;
-    if (c->n < OUTBOX_BATCH)
-        c->ids[c->n++] = m->id;
+    c->batch++;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : OUTBOX_BATCH;
+        int64_t *ids = realloc(c->ids, cap * sizeof *ids);
+        if (!ids) {
+            c->oom = true; /* its lease runs out: sent again later */
+            return 1;
+        }
+        c->ids = ids;
+        c->cap = cap;
+    }
+    c->ids[c->n++] = m->id;
     evc_envelope *env = NULL;
     evc_error err = {0};
     if (evc_envelope_decode(m->payload, m->payload_len, NULL, &env, &err) != EVC_OK) {
@@ -221,31 +233,30 @@ int engine_outbox_flush(evc_store *s, int64_t now_ms, int64_t retry_ms, bool all
 {
     if (retry_ms <= 0)
         retry_ms = 1;
-    /* "all": claim as if at the latest time a pending report can be due;
-     * what is re-scheduled below lands one ms later, so this loop never
-     * claims the same report twice. */
-    int64_t claim_at = all ? now_ms + retry_ms - 1 : now_ms;
-    unsigned total = 0;
-    for (;;) {
-        flush_ctx c = {.send = send, .arg = arg};
-        int rc = evc_store_outbox_claim(s, claim_at, retry_ms, OUTBOX_BATCH, flush_one, &c, err);
-        for (unsigned i = 0; i < c.n; i++) {
-            evc_error rerr = {0};
-            int r = evc_store_outbox_retry(s, c.ids[i], now_ms + retry_ms, "not acknowledged",
-                                           &rerr);
-            if (r != EVC_OK && r != EVC_ENOTFOUND && rc == EVC_OK) {
-                rc = r;
-                if (err)
-                    *err = rerr;
-            }
-        }
-        total += c.sent;
-        if (rc != EVC_OK || c.n < OUTBOX_BATCH) {
-            if (sent)
-                *sent = total;
-            return rc;
+    /* "all": claim as if at a time when every pending report is due (each is
+     * scheduled at most retry_ms ahead). A claimed report is leased beyond
+     * that time, so the loop never claims it twice; the next attempts are
+     * scheduled only once everything was sent. */
+    int64_t claim_at = all ? now_ms + retry_ms + 1 : now_ms;
+    flush_ctx c = {.send = send, .arg = arg};
+    int rc = EVC_OK;
+    do {
+        c.batch = 0;
+        rc = evc_store_outbox_claim(s, claim_at, retry_ms, OUTBOX_BATCH, flush_one, &c, err);
+    } while (rc == EVC_OK && !c.oom && c.batch == OUTBOX_BATCH);
+    for (size_t i = 0; i < c.n; i++) {
+        evc_error rerr = {0};
+        int r = evc_store_outbox_retry(s, c.ids[i], now_ms + retry_ms, "not acknowledged", &rerr);
+        if (r != EVC_OK && r != EVC_ENOTFOUND && rc == EVC_OK) {
+            rc = r;
+            if (err)
+                *err = rerr;
         }
     }
+    free(c.ids);
+    if (sent)
+        *sent = c.sent;
+    return rc;
 }
 
 int engine_outbox_ack(evc_store *s, const char *session_id, bool *found, evc_error *err)

@@ -471,6 +471,20 @@ Test(engine, end_reports_are_resent_until_acknowledged)
     cr_assert_eq(evc_loop_run_until(T.loop, outbox_empty, NULL, 5000), EVC_OK);
 }
 
+Test(engine, a_quick_central_restart_gets_the_outbox_again)
+{
+    start_engine(NULL); /* outbox_retry_ms 5000: only the restart re-sends */
+    central("central.heartbeat", "central", NULL, "{\"seq\":1,\"started_at\":1000}");
+    supply_until_telemetry(1);
+    engine_supply_unplug(T.e, true);
+    wait_for("supply.ended", 1);
+    central("central.heartbeat", "central", NULL, "{\"seq\":2,\"started_at\":1000}");
+    central("central.heartbeat", "central", NULL, "{\"seq\":1,\"started_at\":2000}");
+    wait_for("supply.ended", 2);
+    cr_assert_eq(count("supply.ended"), 2, "the same Central's heartbeats re-send nothing");
+    cr_assert_geq(count("cp.hello"), 2);
+}
+
 Test(engine, menu_requests_need_central)
 {
     start_engine(fast_retry);

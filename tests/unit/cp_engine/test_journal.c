@@ -250,6 +250,8 @@ Test(journal, reports_are_resent_until_acknowledged)
     int64_t t = 1700000000000;
     cr_assert_eq(engine_journal_finish(store, &j, t, "unplugged", TOPIC, &err), EVC_OK);
     cr_assert_eq(flush(t, false).n, 1, "sent at once");
+    cr_assert_eq(flush(t, true).n, 1, "'all' re-sends even what was sent this very ms");
+    cr_assert_eq(flush(t, false).n, 0);
     cr_assert_eq(flush(t + 10, false).n, 0, "not again before outbox_retry_ms");
     cr_assert_eq(flush(t + 4999, false).n, 0);
     cr_assert_eq(flush(t + 5000, false).n, 1, "re-sent after outbox_retry_ms");
