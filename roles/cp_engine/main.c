@@ -152,11 +152,12 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
         return evc_error_set(err, EVC_ENOMEM, "cp_engine: out of memory");
     const evc_cfg_node *sec = evc_app_section(app);
     const evc_cfg_node *listen = evc_cfg_get(sec, "listen");
-    if (!listen) {
+    /* Absent only under --check-config (the argument is required to run). */
+    if (!listen && !evc_app_checking(app)) {
         free(e);
         return evc_error_set(err, EVC_ECONFIG, "cp_engine.listen: missing (second argument)");
     }
-    if (evc_addr_from_cfg(listen, "listen", 0, &e->cfg.listen, err) != EVC_OK) {
+    if (listen && evc_addr_from_cfg(listen, "listen", 0, &e->cfg.listen, err) != EVC_OK) {
         free(e);
         return err->code;
     }
