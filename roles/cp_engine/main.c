@@ -51,6 +51,13 @@ static const evc_cfg_field ENGINE_SCHEMA[] = {
     {0},
 };
 
+static const evc_role_option ENGINE_OPTIONS[] = {
+    {.name = "database", .has_arg = true, .arg_name = "PATH",
+     .config_path = "cp_engine.database",
+     .help = "the engine's own SQLite file (default cp-engine-<listen port>.db)"},
+    {0},
+};
+
 static const evc_role_positional ENGINE_POSITIONALS[] = {
     {.name = "bus_endpoint", .config_path = "transport.endpoint", .required = true,
      .help = "event bus host:port"},
@@ -228,6 +235,7 @@ static const evc_role ENGINE_ROLE = {
     .name = "cp_engine",
     .summary = "EVCharging charging-point engine: supplies energy, reports telemetry.",
     .positionals = ENGINE_POSITIONALS,
+    .options = ENGINE_OPTIONS,
     .schema = ENGINE_SCHEMA,
     .instance_key = "cp_engine.listen",
     .needs_transport = true,
