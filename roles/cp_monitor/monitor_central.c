@@ -62,9 +62,15 @@ static void on_denied(monitor *m, const evc_frame_event *ev)
     const char *text = ev->nfields >= 3 && ev->fields[2].len ? ev->fields[2].data : code;
     m->cstate = MONITOR_C_DENIED;
     LOGC(m, EVC_LOG_WARN, "AUTH_DENIED %s: %s", code, text);
-    if (strcmp(m->denied_text, text) != 0) {
-        snprintf(m->denied_text, sizeof m->denied_text, "%s", text);
-        monitor_say(m, MONITOR_RED, "Denied by CENTRAL: %s", text);
+    char clean[sizeof m->denied_text];
+    size_t n = 0;
+    /* The text comes from the network: no control bytes on the terminal. */
+    for (; text[n] && n < sizeof clean - 1; n++)
+        clean[n] = (unsigned char)text[n] < 0x20 || text[n] == 0x7f ? '?' : text[n];
+    clean[n] = '\0';
+    if (strcmp(m->denied_text, clean) != 0) {
+        memcpy(m->denied_text, clean, n + 1);
+        monitor_say(m, MONITOR_RED, "Denied by CENTRAL: %s", clean);
     }
     uint64_t lo = (uint64_t)m->cfg.deny_retry_min_ms, hi = (uint64_t)m->cfg.deny_retry_max_ms;
     m->deny_backoff_ms = m->deny_backoff_ms ? m->deny_backoff_ms * 2 : lo;
