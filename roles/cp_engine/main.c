@@ -1,13 +1,63 @@
-/* EV_CP_E: the charging point's engine (the charger itself). */
+/* EV_CP_E: the charging point's engine (the charger itself). Role table,
+ * config, life cycle, the stdin menu and the KO/OK signal. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "evc/addr.h"
-#include "evc/app.h"
+#include "engine.h"
 #include "evc/log.h"
+
+static const evc_cfg_field UNATTENDED_SCHEMA[] = {
+    {.key = "enabled", .type = EVC_CFG_BOOL, .default_text = "false",
+     .help = "plug and unplug by itself (demo and tests)"},
+    {.key = "plug_after_ms", .type = EVC_CFG_INT, .min = 0, .max = 86400000,
+     .default_text = "2000", .help = "plug in this long after an authorisation"},
+    {.key = "unplug_after_ms", .type = EVC_CFG_INT, .min = 0, .max = 86400000,
+     .default_text = "10000", .help = "unplug this long after the plug (0: only at target_wh)"},
+    {.key = "target_wh", .type = EVC_CFG_INT, .min = 0, .max = 100000000, .default_text = "0",
+     .help = "unplug once this much energy was supplied (0: no target)"},
+    {0},
+};
 
 static const evc_cfg_field ENGINE_SCHEMA[] = {
     {.key = "listen", .type = EVC_CFG_STRING,
      .help = "host:port where this engine's monitor connects (second argument)"},
+    {.key = "database", .type = EVC_CFG_STRING, .default_text = "cp-engine-<listen port>.db",
+     .help = "the engine's own SQLite file (journal and outbox)"},
+    {.key = "monitor_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
+     .default_text = "3000", .help = "no PING this long: the monitor is lost (R30)"},
+    {.key = "central_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
+     .default_text = "3000", .help = "no central.heartbeat this long: CENTRAL is unreachable"},
+    {.key = "plug_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 86400000,
+     .default_text = "60000", .help = "an authorisation not followed by a plug expires"},
+    {.key = "authorise_max_age_ms", .type = EVC_CFG_INT, .min = 0, .max = 86400000,
+     .default_text = "30000",
+     .help = "ignore a cp.authorise older than this (a redelivered one; 0: never)"},
+    {.key = "telemetry_interval_ms", .type = EVC_CFG_INT, .min = 100, .max = 60000,
+     .default_text = "1000", .help = "supply.telemetry period while supplying (F7)"},
+    {.key = "outbox_retry_ms", .type = EVC_CFG_INT, .min = 100, .max = 3600000,
+     .default_text = "5000", .help = "re-send an unacknowledged supply.ended this often"},
+    {.key = "power_w", .type = EVC_CFG_INT, .min = 1, .max = 1000000, .default_text = "7400",
+     .help = "supply power in watts"},
+    {.key = "power_variation_pct", .type = EVC_CFG_INT, .min = 0, .max = 50,
+     .default_text = "5", .help = "power varies uniformly by +- this percentage each tick"},
+    {.key = "power_seed", .type = EVC_CFG_INT, .min = 0, .max = INT64_MAX, .default_text = "0",
+     .help = "seed of the power variation (0: from the clock)"},
+    {.key = "unattended", .type = EVC_CFG_MAP, .children = UNATTENDED_SCHEMA,
+     .help = "unattended mode (demo and tests)"},
+    {0},
+};
+
+static const evc_role_option ENGINE_OPTIONS[] = {
+    {.name = "database", .has_arg = true, .arg_name = "PATH",
+     .config_path = "cp_engine.database",
+     .help = "the engine's own SQLite file (default cp-engine-<listen port>.db)"},
     {0},
 };
 
@@ -19,20 +69,134 @@ static const evc_role_positional ENGINE_POSITIONALS[] = {
     {0},
 };
 
-typedef struct engine {
-    evc_addr listen;
-} engine;
+/* ---- stdin menu ----------------------------------------------------------- */
+
+static void on_line(void *arg, const char *line)
+{
+    engine *e = arg;
+    if (!line) {
+        engine_say(e, NULL, "Line too long: ignored (type help)");
+        return;
+    }
+    engine_cmd c;
+    engine_cmd_parse(line, &c);
+    switch (c.kind) {
+    case ENGINE_CMD_EMPTY:
+        break;
+    case ENGINE_CMD_BAD:
+        engine_say(e, NULL, "%s", c.error);
+        break;
+    case ENGINE_CMD_REQUEST:
+        engine_send_request(e, c.arg);
+        break;
+    case ENGINE_CMD_PLUG:
+        engine_supply_plug(e, true);
+        break;
+    case ENGINE_CMD_UNPLUG:
+        engine_supply_unplug(e, true);
+        break;
+    case ENGINE_CMD_TOGGLE:
+        engine_toggle_ko(e);
+        break;
+    case ENGINE_CMD_STATUS:
+        engine_print_status(e);
+        break;
+    case ENGINE_CMD_HELP:
+        fputs(engine_menu_help(), stdout);
+        fflush(stdout);
+        break;
+    }
+}
+
+static void stdin_close(engine *e)
+{
+    if (!e->stdin_watch)
+        return;
+    evc_watch_close(e->stdin_watch);
+    e->stdin_watch = NULL;
+    /* libuv made fd 0 non-blocking; give the terminal back as it was. */
+    int fl = fcntl(STDIN_FILENO, F_GETFL);
+    if (fl >= 0)
+        fcntl(STDIN_FILENO, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+static void on_stdin(evc_watch *w, int fd, unsigned events, void *arg)
+{
+    (void)w;
+    (void)events;
+    engine *e = arg;
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+        engine_linebuf_feed(&e->stdin_buf, buf, (size_t)n, on_line, e);
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        /* EOF (stdin from /dev/null or a closed pipe): stop reading, keep
+         * running. */
+        evc_log(EVC_LOG_DEBUG, "cp_engine", NULL, "stdin closed; the menu is off");
+        stdin_close(e);
+    }
+}
+
+static void on_sigusr1(int signum, void *arg)
+{
+    (void)signum;
+    engine_toggle_ko(arg);
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+static void engine_default_database(evc_app *app, char *buf, size_t cap)
+{
+    const char *listen = evc_cfg_scalar(evc_cfg_path(evc_app_config_root(app), "cp_engine.listen"));
+    evc_addr a;
+    if (listen && evc_addr_parse(listen, 1, &a, NULL) == EVC_OK)
+        snprintf(buf, cap, "cp-engine-%u.db", (unsigned)a.port);
+    else
+        snprintf(buf, cap, "cp-engine.db");
+}
 
 static int engine_create(evc_app *app, void **state, evc_error *err)
 {
     engine *e = calloc(1, sizeof *e);
     if (!e)
         return evc_error_set(err, EVC_ENOMEM, "cp_engine: out of memory");
-    const evc_cfg_node *listen = evc_cfg_get(evc_app_section(app), "listen");
-    if (listen && evc_addr_from_cfg(listen, "listen", 0, &e->listen, err) != EVC_OK) {
+    const evc_cfg_node *sec = evc_app_section(app);
+    const evc_cfg_node *listen = evc_cfg_get(sec, "listen");
+    /* Absent only under --check-config (the argument is required to run). */
+    if (!listen && !evc_app_checking(app)) {
+        free(e);
+        return evc_error_set(err, EVC_ECONFIG, "cp_engine.listen: missing (second argument)");
+    }
+    if (listen && evc_addr_from_cfg(listen, "listen", 0, &e->cfg.listen, err) != EVC_OK) {
         free(e);
         return err->code;
     }
+    engine_cfg *c = &e->cfg;
+    engine_cfg_defaults(c);
+    c->monitor_timeout_ms = evc_cfg_get_int(sec, "monitor_timeout_ms", 3000);
+    c->central_timeout_ms = evc_cfg_get_int(sec, "central_timeout_ms", 3000);
+    c->plug_timeout_ms = evc_cfg_get_int(sec, "plug_timeout_ms", 60000);
+    c->authorise_max_age_ms = evc_cfg_get_int(sec, "authorise_max_age_ms", 30000);
+    c->telemetry_interval_ms = evc_cfg_get_int(sec, "telemetry_interval_ms", 1000);
+    c->outbox_retry_ms = evc_cfg_get_int(sec, "outbox_retry_ms", 5000);
+    c->power_w = evc_cfg_get_int(sec, "power_w", 7400);
+    c->power_variation_pct = evc_cfg_get_int(sec, "power_variation_pct", 5);
+    c->power_seed = evc_cfg_get_int(sec, "power_seed", 0);
+    const evc_cfg_node *u = evc_cfg_get(sec, "unattended");
+    c->unattended = evc_cfg_get_bool(u, "enabled", false);
+    c->plug_after_ms = evc_cfg_get_int(u, "plug_after_ms", 2000);
+    c->unplug_after_ms = evc_cfg_get_int(u, "unplug_after_ms", 10000);
+    c->target_wh = evc_cfg_get_int(u, "target_wh", 0);
+    e->app = app;
+    e->loop = evc_app_loop(app);
+    e->bus = evc_app_bus(app);
+    e->store = evc_app_store(app);
+    e->topic_cp = evc_app_topic(app, EVC_TOPIC_CP_EVENTS);
+    e->topic_central = evc_app_topic(app, EVC_TOPIC_CENTRAL_EVENTS);
+    e->tty = isatty(STDOUT_FILENO) == 1;
+    uint64_t seed = c->power_seed ? (uint64_t)c->power_seed
+                                  : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    engine_power_init(&e->power, c->power_w, c->power_variation_pct, seed);
     *state = e;
     return EVC_OK;
 }
@@ -40,24 +204,51 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
 static int engine_start(void *state, evc_error *err)
 {
     engine *e = state;
-    evc_log(EVC_LOG_INFO, "cp_engine", NULL,
-            "bus ready; the monitor link on %s:%u is not served yet (issue 5)", e->listen.host,
-            e->listen.port);
+    int rc = engine_core_start(e, err);
+    if (rc == EVC_OK)
+        rc = evc_loop_on_signal(e->loop, SIGUSR1, on_sigusr1, e, err);
+    if (rc != EVC_OK)
+        return rc;
+    evc_error werr = {0};
+    if (evc_loop_watch_fd(e->loop, STDIN_FILENO, EVC_WATCH_READ, on_stdin, e, &e->stdin_watch,
+                          &werr) != EVC_OK) {
+        /* /dev/null and regular files cannot be watched: no menu then. */
+        evc_log(EVC_LOG_DEBUG, "cp_engine", NULL, "no menu on stdin: %s", werr.msg);
+        e->stdin_watch = NULL;
+    }
+    engine_say(e, NULL, "EV_CP_E ready: waiting for the monitor on %s:%u (type help)",
+               e->cfg.listen.host[0] ? e->cfg.listen.host : "*",
+               (unsigned)evc_link_server_port(e->server));
     return EVC_OK;
 }
 
-static void engine_destroy(void *state) { free(state); }
+static void engine_stop(void *state)
+{
+    engine *e = state;
+    stdin_close(e);
+    engine_core_stop(e);
+}
+
+static void engine_destroy(void *state)
+{
+    engine_core_free(state);
+}
 
 static const evc_role ENGINE_ROLE = {
     .program = "EV_CP_E",
     .name = "cp_engine",
     .summary = "EVCharging charging-point engine: supplies energy, reports telemetry.",
     .positionals = ENGINE_POSITIONALS,
+    .options = ENGINE_OPTIONS,
     .schema = ENGINE_SCHEMA,
     .instance_key = "cp_engine.listen",
     .needs_transport = true,
+    .needs_store = true,
+    .database_key = "cp_engine.database",
+    .default_database = engine_default_database,
     .create = engine_create,
     .start = engine_start,
+    .stop = engine_stop,
     .destroy = engine_destroy,
 };
 

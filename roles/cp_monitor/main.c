@@ -1,14 +1,39 @@
-/* EV_CP_M: the charging point's health monitor. */
+/* EV_CP_M: the charging point's health monitor. Role table, config, options
+ * and life cycle; the links are in monitor_central.c and monitor_engine.c. */
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#include "evc/addr.h"
-#include "evc/app.h"
 #include "evc/log.h"
+#include "monitor.h"
 
 static const evc_cfg_field MONITOR_SCHEMA[] = {
     {.key = "engine", .type = EVC_CFG_STRING, .help = "engine host:port (first argument)"},
     {.key = "central", .type = EVC_CFG_STRING, .help = "Central host:port (second argument)"},
     {.key = "cp_id", .type = EVC_CFG_STRING, .help = "this CP's id (third argument)"},
+    {.key = "location", .type = EVC_CFG_STRING, .default_text = "Unknown location",
+     .help = "location sent in AUTH (registers an unknown CP under Central's open policy)"},
+    {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
+     .default_text = "35", .help = "price sent in AUTH, integer cents per kWh (--price-cents)"},
+    {.key = "secret", .type = EVC_CFG_STRING, .default_text = "secret-<cp_id>",
+     .help = "the CP's secret sent in AUTH (--secret-file wins; the default is the demo "
+             "seed's: production sets its own)"},
+    {.key = "health_interval_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
+     .default_text = "1000", .help = "PING the engine this often"},
+    {.key = "health_timeout_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
+     .default_text = "2000", .help = "no PONG this long after a PING: engine UNREACHABLE"},
+    {.key = "heartbeat_interval_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
+     .default_text = "1000", .help = "HB to Central this often (and at once on a change)"},
+    {.key = "backoff_min_ms", .type = EVC_CFG_INT, .min = 10, .max = 600000,
+     .default_text = "250", .help = "first reconnection delay to Central or the engine"},
+    {.key = "backoff_max_ms", .type = EVC_CFG_INT, .min = 10, .max = 600000,
+     .default_text = "2000", .help = "reconnection delay cap (doubles up to it)"},
+    {.key = "deny_retry_min_ms", .type = EVC_CFG_INT, .min = 10, .max = 3600000,
+     .default_text = "2000", .help = "first re-AUTH delay after AUTH_DENIED"},
+    {.key = "deny_retry_max_ms", .type = EVC_CFG_INT, .min = 10, .max = 3600000,
+     .default_text = "30000", .help = "re-AUTH delay cap after repeated denials"},
     {0},
 };
 
@@ -22,10 +47,47 @@ static const evc_role_positional MONITOR_POSITIONALS[] = {
     {0},
 };
 
-typedef struct monitor {
-    evc_addr engine, central;
-    const char *cp_id; /* borrowed from the config */
-} monitor;
+static const evc_role_option MONITOR_OPTIONS[] = {
+    {.name = "location", .has_arg = true, .arg_name = "TEXT",
+     .config_path = "cp_monitor.location", .help = "the CP's location (registration)"},
+    {.name = "price-cents", .has_arg = true, .arg_name = "N",
+     .config_path = "cp_monitor.price_cents_per_kwh",
+     .help = "the CP's price in integer cents per kWh (registration)"},
+    {.name = "secret-file", .has_arg = true, .arg_name = "PATH",
+     .help = "file whose first line is the CP's secret"},
+    {0},
+};
+
+static int read_secret_file(const char *path, char *out, size_t cap, evc_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return evc_error_set(err, EVC_ECONFIG, "--secret-file %s: cannot open", path);
+    char line[512];
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = ok ? strlen(line) : 0;
+    while (n && isspace((unsigned char)line[n - 1]))
+        line[--n] = '\0';
+    if (n == 0)
+        return evc_error_set(err, EVC_ECONFIG, "--secret-file %s: first line is empty", path);
+    if (n >= cap)
+        return evc_error_set(err, EVC_ECONFIG, "--secret-file %s: secret longer than %zu bytes",
+                             path, cap - 1);
+    memcpy(out, line, n + 1);
+    return EVC_OK;
+}
+
+static bool id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > MONITOR_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+            return false;
+    return true;
+}
 
 static int monitor_create(evc_app *app, void **state, evc_error *err)
 {
@@ -33,14 +95,52 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
     if (!m)
         return evc_error_set(err, EVC_ENOMEM, "cp_monitor: out of memory");
     const evc_cfg_node *sec = evc_app_section(app);
+    monitor_cfg *c = &m->cfg;
     const evc_cfg_node *engine = evc_cfg_get(sec, "engine");
     const evc_cfg_node *central = evc_cfg_get(sec, "central");
-    if ((engine && evc_addr_from_cfg(engine, "engine", 0, &m->engine, err) != EVC_OK) ||
-        (central && evc_addr_from_cfg(central, "central", 0, &m->central, err) != EVC_OK)) {
-        free(m);
-        return err->code;
+    int rc = EVC_OK;
+    /* The three arguments are absent only under --check-config. */
+    bool checking = evc_app_checking(app);
+    if ((!engine || !central) && !checking)
+        rc = evc_error_set(err, EVC_ECONFIG, "cp_monitor: engine and central addresses needed");
+    if (rc == EVC_OK && engine)
+        rc = evc_addr_from_cfg(engine, "engine", 0, &c->engine, err);
+    if (rc == EVC_OK && central)
+        rc = evc_addr_from_cfg(central, "central", 0, &c->central, err);
+    const char *id = evc_cfg_get_str(sec, "cp_id", checking ? "CP_CHECK" : "");
+    if (rc == EVC_OK && !id_valid(id))
+        rc = evc_error_set(err, EVC_ECONFIG,
+                           "cp_monitor: CP id '%.80s' is not 1 to 64 of A-Z a-z 0-9 _ . -", id);
+    if (rc == EVC_OK) {
+        snprintf(c->cp_id, sizeof c->cp_id, "%s", id);
+        snprintf(c->location, sizeof c->location, "%s",
+                 evc_cfg_get_str(sec, "location", "Unknown location"));
+        monitor_cfg_defaults(c);
+        c->price_cents_per_kwh = evc_cfg_get_int(sec, "price_cents_per_kwh", c->price_cents_per_kwh);
+        c->health_interval_ms = evc_cfg_get_int(sec, "health_interval_ms", c->health_interval_ms);
+        c->health_timeout_ms = evc_cfg_get_int(sec, "health_timeout_ms", c->health_timeout_ms);
+        c->heartbeat_interval_ms =
+            evc_cfg_get_int(sec, "heartbeat_interval_ms", c->heartbeat_interval_ms);
+        c->backoff_min_ms = evc_cfg_get_int(sec, "backoff_min_ms", c->backoff_min_ms);
+        c->backoff_max_ms = evc_cfg_get_int(sec, "backoff_max_ms", c->backoff_max_ms);
+        c->deny_retry_min_ms = evc_cfg_get_int(sec, "deny_retry_min_ms", c->deny_retry_min_ms);
+        c->deny_retry_max_ms = evc_cfg_get_int(sec, "deny_retry_max_ms", c->deny_retry_max_ms);
+        const char *file = evc_app_option(app, "secret-file");
+        const char *secret = evc_cfg_get_str(sec, "secret", NULL);
+        if (file)
+            rc = read_secret_file(file, c->secret, sizeof c->secret, err);
+        else if (secret && *secret)
+            snprintf(c->secret, sizeof c->secret, "%s", secret);
+        else
+            snprintf(c->secret, sizeof c->secret, "secret-%s", c->cp_id);
     }
-    m->cp_id = evc_cfg_get_str(sec, "cp_id", "");
+    if (rc != EVC_OK) {
+        free(m);
+        return rc;
+    }
+    m->app = app;
+    m->loop = evc_app_loop(app);
+    m->tty = isatty(STDOUT_FILENO) == 1;
     *state = m;
     return EVC_OK;
 }
@@ -48,11 +148,19 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
 static int monitor_start(void *state, evc_error *err)
 {
     monitor *m = state;
-    evc_log(EVC_LOG_INFO, "cp_monitor", &(evc_log_ids){.cp = m->cp_id},
-            "engine %s:%u, Central %s:%u; links are not served yet (issue 5)", m->engine.host,
-            m->engine.port, m->central.host, m->central.port);
+    int rc = monitor_core_start(m, err);
+    if (rc != EVC_OK)
+        return rc;
+    evc_log(EVC_LOG_INFO, "cp_monitor", &(evc_log_ids){.cp = m->cfg.cp_id},
+            "engine %s:%u, Central %s:%u", m->cfg.engine.host, m->cfg.engine.port,
+            m->cfg.central.host, m->cfg.central.port);
+    monitor_say(m, NULL, "EV_CP_M %s: engine %s:%u, CENTRAL %s:%u", m->cfg.cp_id,
+                m->cfg.engine.host, (unsigned)m->cfg.engine.port, m->cfg.central.host,
+                (unsigned)m->cfg.central.port);
     return EVC_OK;
 }
+
+static void monitor_stop(void *state) { monitor_core_stop(state); }
 
 static void monitor_destroy(void *state) { free(state); }
 
@@ -62,10 +170,12 @@ static const evc_role MONITOR_ROLE = {
     .summary = "EVCharging charging-point monitor: authenticates its CP with Central and\n"
                "checks its engine's health every second.",
     .positionals = MONITOR_POSITIONALS,
+    .options = MONITOR_OPTIONS,
     .schema = MONITOR_SCHEMA,
     .instance_key = "cp_monitor.cp_id",
     .create = monitor_create,
     .start = monitor_start,
+    .stop = monitor_stop,
     .destroy = monitor_destroy,
 };
 

@@ -1,0 +1,44 @@
+/* monitor_health.h: the engine's health as the monitor sees it -- a pure
+ * state machine (unit-tested in tests/unit/cp_monitor).
+ *
+ * UNKNOWN at start (reported to Central as UNREACHABLE); OK or KO from each
+ * PONG; UNREACHABLE when a PING waits longer than timeout_ms for its PONG or
+ * when the link to the engine is down. Every input returns whether the
+ * health changed, which is when the monitor prints one line and sends an HB
+ * at once (never a line per retry). */
+#ifndef MONITOR_HEALTH_H
+#define MONITOR_HEALTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum monitor_health {
+    MONITOR_UNKNOWN = 0,
+    MONITOR_OK,
+    MONITOR_KO,
+    MONITOR_UNREACHABLE,
+} monitor_health;
+
+typedef struct monitor_health_sm {
+    monitor_health health;
+    uint64_t timeout_ms;
+    bool waiting;          /* a PING is unanswered */
+    uint64_t oldest_ping;  /* when the oldest unanswered PING left */
+} monitor_health_sm;
+
+void monitor_health_init(monitor_health_sm *sm, uint64_t timeout_ms);
+/* A PING left at `now`. */
+void monitor_health_ping_sent(monitor_health_sm *sm, uint64_t now);
+/* A PONG arrived with the engine's health text ("OK"/"KO"; anything else is
+ * treated as KO: an engine that cannot say it is OK is not). */
+bool monitor_health_pong(monitor_health_sm *sm, const char *health);
+/* Time passes: UNREACHABLE once the oldest unanswered PING is timeout_ms
+ * old. */
+bool monitor_health_tick(monitor_health_sm *sm, uint64_t now);
+/* The link to the engine is down (closed, or a connection attempt failed). */
+bool monitor_health_link_down(monitor_health_sm *sm);
+
+/* As sent in HB: "OK", "KO" or "UNREACHABLE" (UNKNOWN -> "UNREACHABLE"). */
+const char *monitor_health_wire(monitor_health h);
+
+#endif

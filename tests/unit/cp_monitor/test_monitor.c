@@ -1,0 +1,261 @@
+/* test_monitor.c: a real monitor (all of roles/cp_monitor but main.c) between
+ * a fake Central and a fake engine, both link servers of this test: AUTH,
+ * HELLO, health reported at once on a change, heartbeats whatever the engine
+ * does, denials and outages printed once, reconnection. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor.h"
+
+static struct {
+    evc_loop *loop;
+    monitor *m;
+    /* fake Central */
+    evc_link_server *central;
+    uint16_t central_port;
+    bool deny;
+    int auths;
+    char auth[4][64];
+    int hbs;
+    char hb[512][16];
+    /* fake engine */
+    evc_link_server *engine;
+    uint16_t engine_port;
+    int hellos;
+    const char *health; /* answered in PONG; NULL: mute */
+} T;
+
+static void central_frame(evc_link *l, const evc_frame_event *ev, void *arg)
+{
+    (void)arg;
+    if (strcmp(ev->opcode, "AUTH") == 0) {
+        T.auths++;
+        for (size_t i = 0; i < 4 && i < ev->nfields; i++)
+            snprintf(T.auth[i], sizeof T.auth[i], "%s", ev->fields[i].data);
+        evc_frame_field ok[] = {EVC_FRAME_STR("CP_001"), EVC_FRAME_STR("IN_SERVICE")};
+        evc_frame_field no[] = {EVC_FRAME_STR("CP_001"), EVC_FRAME_STR("BAD_SECRET"),
+                                EVC_FRAME_STR("wrong secret")};
+        if (T.deny)
+            evc_link_send(l, "AUTH_DENIED", no, 3, NULL);
+        else
+            evc_link_send(l, "AUTH_OK", ok, 2, NULL);
+    } else if (strcmp(ev->opcode, "HB") == 0 && ev->nfields == 2) {
+        cr_assert_str_eq(ev->fields[0].data, "CP_001");
+        if (T.hbs < 512)
+            snprintf(T.hb[T.hbs], sizeof T.hb[0], "%s", ev->fields[1].data);
+        T.hbs++;
+    }
+}
+
+static void engine_frame(evc_link *l, const evc_frame_event *ev, void *arg)
+{
+    (void)arg;
+    if (strcmp(ev->opcode, "HELLO") == 0) {
+        T.hellos++;
+        cr_assert_str_eq(ev->fields[0].data, "CP_001");
+        evc_link_send(l, "HELLO_OK", ev->fields, 1, NULL);
+    } else if (strcmp(ev->opcode, "PING") == 0 && T.health) {
+        evc_frame_field f[] = {ev->fields[0], EVC_FRAME_STR(T.health)};
+        evc_link_send(l, "PONG", f, 2, NULL);
+    }
+}
+
+static void open_central(uint16_t port)
+{
+    evc_link_handlers h = {.on_frame = central_frame};
+    evc_error err = {0};
+    cr_assert_eq(evc_link_listen(T.loop, "127.0.0.1", port, &h, NULL, &T.central, &err), EVC_OK,
+                 "%s", err.msg);
+    T.central_port = evc_link_server_port(T.central);
+}
+
+static void open_engine(uint16_t port)
+{
+    evc_link_handlers h = {.on_frame = engine_frame};
+    evc_error err = {0};
+    cr_assert_eq(evc_link_listen(T.loop, "127.0.0.1", port, &h, NULL, &T.engine, &err), EVC_OK,
+                 "%s", err.msg);
+    T.engine_port = evc_link_server_port(T.engine);
+}
+
+static void setup(void)
+{
+    memset(&T, 0, sizeof T);
+    signal(SIGPIPE, SIG_IGN);
+    cr_assert_eq(evc_loop_new(&T.loop, NULL), EVC_OK);
+    T.health = "OK";
+    open_central(0);
+    open_engine(0);
+}
+
+static void start_monitor(int64_t heartbeat_ms)
+{
+    monitor *m = calloc(1, sizeof *m);
+    monitor_cfg_defaults(&m->cfg);
+    snprintf(m->cfg.cp_id, sizeof m->cfg.cp_id, "CP_001");
+    snprintf(m->cfg.secret, sizeof m->cfg.secret, "s3cret");
+    snprintf(m->cfg.location, sizeof m->cfg.location, "Here #1");
+    snprintf(m->cfg.engine.host, sizeof m->cfg.engine.host, "127.0.0.1");
+    m->cfg.engine.port = T.engine_port;
+    snprintf(m->cfg.central.host, sizeof m->cfg.central.host, "127.0.0.1");
+    m->cfg.central.port = T.central_port;
+    m->cfg.health_interval_ms = 100;
+    m->cfg.health_timeout_ms = 300;
+    m->cfg.heartbeat_interval_ms = heartbeat_ms;
+    m->cfg.backoff_min_ms = 20;
+    m->cfg.backoff_max_ms = 100;
+    m->cfg.deny_retry_min_ms = 100;
+    m->cfg.deny_retry_max_ms = 400;
+    m->loop = T.loop;
+    T.m = m;
+    evc_error err = {0};
+    cr_assert_eq(monitor_core_start(m, &err), EVC_OK, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+    if (T.m)
+        monitor_core_stop(T.m);
+    free(T.m);
+    if (T.central)
+        evc_link_server_close(T.central);
+    if (T.engine)
+        evc_link_server_close(T.engine);
+    evc_loop_free(T.loop);
+}
+
+TestSuite(monitor, .init = setup, .fini = teardown, .timeout = 30);
+
+static const char *want_hb;
+static bool hb_is(void *arg)
+{
+    (void)arg;
+    return T.hbs > 0 && strcmp(T.hb[(T.hbs - 1) % 512], want_hb) == 0;
+}
+
+static void wait_hb(const char *health)
+{
+    want_hb = health;
+    cr_assert_eq(evc_loop_run_until(T.loop, hb_is, NULL, 5000), EVC_OK, "waited for HB %s", health);
+}
+
+static bool never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+static void run_for(uint64_t ms) { evc_loop_run_until(T.loop, never, NULL, ms); }
+
+Test(monitor, authenticates_then_tells_the_engine_and_reports_its_health)
+{
+    start_monitor(10000); /* no periodic HB in this test: only those sent at once */
+    wait_hb("OK");
+    cr_assert_eq(T.auths, 1);
+    cr_assert_str_eq(T.auth[0], "CP_001");
+    cr_assert_str_eq(T.auth[1], "s3cret");
+    cr_assert_str_eq(T.auth[2], "Here #1", "fields are escaped on the wire");
+    cr_assert_str_eq(T.auth[3], "35");
+    cr_assert_eq(T.hellos, 1);
+    cr_assert_eq(T.hbs, 1, "the first HB waits for the first PONG (no false BROKEN)");
+    cr_assert_str_eq(T.m->last_said, "Engine OK");
+
+    T.health = "KO";
+    wait_hb("KO");
+    cr_assert_str_eq(T.m->last_said, "Engine KO");
+    T.health = "OK";
+    wait_hb("OK");
+    cr_assert_eq(T.hbs, 3, "one HB per change, at once");
+}
+
+Test(monitor, a_silent_engine_is_unreachable_and_said_once)
+{
+    start_monitor(10000);
+    wait_hb("OK");
+    T.health = NULL; /* hangs: PINGs unanswered */
+    wait_hb("UNREACHABLE");
+    unsigned said = T.m->said;
+    cr_assert_str_eq(T.m->last_said, "Engine not answering");
+    run_for(800);
+    cr_assert_eq(T.m->said, said, "not a line per missed PING");
+    T.health = "OK";
+    wait_hb("OK");
+}
+
+Test(monitor, a_dead_engine_is_unreachable_at_once_and_found_again)
+{
+    start_monitor(10000);
+    wait_hb("OK");
+    uint16_t port = T.engine_port;
+    evc_link_server_close(T.engine);
+    T.engine = NULL;
+    wait_hb("UNREACHABLE");
+    unsigned said = T.m->said;
+    run_for(500); /* several failed reconnections */
+    cr_assert_eq(T.m->said, said, "reconnection attempts are not printed");
+    open_engine(port);
+    wait_hb("OK");
+    cr_assert_eq(T.hellos, 2, "HELLO again after every reconnection");
+}
+
+Test(monitor, heartbeats_go_whatever_the_engine_does)
+{
+    T.health = NULL;
+    start_monitor(100);
+    want_hb = "UNREACHABLE";
+    cr_assert_eq(evc_loop_run_until(T.loop, hb_is, NULL, 5000), EVC_OK);
+    int before = T.hbs;
+    run_for(1000);
+    cr_assert_geq(T.hbs - before, 5, "%d HBs in 1 s at 100 ms", T.hbs - before);
+    cr_assert_leq(T.hbs - before, 12);
+}
+
+Test(monitor, a_denial_is_said_once_and_retried_with_backoff)
+{
+    T.deny = true;
+    start_monitor(100);
+    run_for(1500);
+    cr_assert_str_eq(T.m->last_said, "Denied by CENTRAL: wrong secret");
+    cr_assert(T.auths >= 3 && T.auths <= 7, "%d AUTHs in 1.5 s (backoff 100..400 ms)", T.auths);
+    cr_assert_eq(T.hbs, 0, "no HB before AUTH_OK");
+    cr_assert_eq(T.hellos, 0, "the engine is told only a confirmed id");
+    cr_assert_eq(T.m->said, 1, "one line for the repeated denial, not one per AUTH (said %u)",
+                 T.m->said);
+}
+
+static int hbs_before;
+static bool reaccepted(void *arg)
+{
+    (void)arg;
+    return T.auths == 2 && T.hbs > hbs_before;
+}
+
+Test(monitor, an_absent_central_is_said_once_and_its_return_noticed)
+{
+    uint16_t port = T.central_port;
+    evc_link_server_close(T.central);
+    T.central = NULL;
+    start_monitor(100);
+    run_for(800);
+    cr_assert_str_eq(T.m->last_said, "Unable to connect to CENTRAL");
+    unsigned said = T.m->said;
+    run_for(500);
+    cr_assert_eq(T.m->said, said, "not a line per retry");
+    cr_assert_eq(T.hellos, 0);
+    open_central(port);
+    wait_hb("OK");
+    cr_assert_eq(T.hellos, 1);
+    /* Central goes away after having accepted us, and comes back. */
+    evc_link_server_close(T.central);
+    T.central = NULL;
+    run_for(300);
+    cr_assert_str_eq(T.m->last_said, "Unable to connect to CENTRAL");
+    hbs_before = T.hbs;
+    open_central(port);
+    cr_assert_eq(evc_loop_run_until(T.loop, reaccepted, NULL, 5000), EVC_OK);
+    cr_assert_eq(T.auths, 2);
+    cr_assert_str_eq(T.hb[(T.hbs - 1) % 512], "OK");
+}
