@@ -30,7 +30,7 @@ const evc_cfg_field kafka_schema[] = {
     {.key = "consumer_properties", .type = EVC_CFG_STRMAP,
      .help = "librdkafka properties for the consumer only (override `properties`)"},
     {.key = "group_id", .type = EVC_CFG_STRING,
-     .help = "consumer group; overrides the group id the program derives from its role instance"},
+     .help = "consumer group; overrides transport.group_id (keep it stable per role instance)"},
     {.key = "auto_offset_reset", .type = EVC_CFG_ENUM, .default_text = "earliest",
      .help = "where a group without a committed offset starts", .enum_values = kafka_reset_values},
     {.key = "topics", .type = EVC_CFG_MAP, .help = "topic creation/checking at start",
