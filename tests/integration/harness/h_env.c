@@ -262,7 +262,12 @@ h_proc *h_start_driver(h_env *env, const char *driver_id, const char *password,
                        const char *services_file)
 {
     const h_opts *o = &env->opts;
-    char yaml[1024], path[PATH_MAX + 64], pw[256];
+    char yaml[1024], path[PATH_MAX + 64], pw[256], name[64];
+    /* A second app of the same driver gets its own name, hence its own
+     * client id (its own consumer group on Kafka). */
+    snprintf(name, sizeof name, "%s", driver_id);
+    for (int n = 2; h_proc_find(env, name); n++)
+        snprintf(name, sizeof name, "%s.%d", driver_id, n);
     snprintf(yaml, sizeof yaml,
              "driver:\n"
              "  central_timeout_ms: %d\n"
@@ -272,12 +277,12 @@ h_proc *h_start_driver(h_env *env, const char *driver_id, const char *password,
              "  skip_unknown_cps: false\n"
              "  colour: never\n",
              o->central_timeout_ms, o->wait_between_ms);
-    h_write_config(env, driver_id, yaml, path, sizeof path);
+    h_write_config(env, name, yaml, path, sizeof path);
     snprintf(pw, sizeof pw, "EVC_DRIVER_PASSWORD=%s", password ? password : "");
     char *envv[] = {pw, NULL};
     char *argv[] = {(char *)proc_bin("EV_Driver"), "--config", path, env->bus, (char *)driver_id,
                     (char *)services_file, NULL};
-    return h_spawn(env, driver_id, argv, password ? envv : NULL);
+    return h_spawn(env, name, argv, password ? envv : NULL);
 }
 
 /* ---- what crossed the bus ------------------------------------------------- */
