@@ -31,7 +31,9 @@ typedef struct conformance_fixture {
      * tuned for tests (for example fetch.wait.max.ms for Kafka), "" if none.
      * `variant` selects settings for a test: "default", "burst" (no loss:
      * high-water marks raised), "backpressure" (tiny queue so that publish
-     * returns EVC_EAGAIN). */
+     * returns EVC_EAGAIN), "lossy" (asked only of transports whose
+     * guarantees say at-most-once: settings under which a flood loses
+     * messages, to show that the loss is counted in stats.lost). */
     const char *(*plugin_yaml)(const char *variant);
 } conformance_fixture;
 

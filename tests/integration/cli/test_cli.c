@@ -1,0 +1,181 @@
+/* test_cli.c: what an operator sees at the command line. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proc.h"
+
+#define SRC EVC_TEST_SOURCE_DIR
+#define CORPUS EVC_TEST_BINARY_DIR "/tests/loader-corpus"
+
+static proc_result run(char *const argv[])
+{
+    proc_result r;
+    cr_assert_eq(proc_run(argv, NULL, 30000, &r), 0, "%s", r.err);
+    cr_assert(!r.timed_out, "%s timed out", argv[0]);
+    return r;
+}
+
+static const char *const PROGRAMS[] = {"EV_Central", "EV_CP_E", "EV_CP_M", "EV_Driver"};
+
+Test(cli, help_and_version_for_every_program)
+{
+    for (size_t i = 0; i < 4; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s", proc_bin(PROGRAMS[i]));
+        proc_result r = run((char *[]){path, "--help", NULL});
+        cr_expect_eq(r.exit_code, 0, "%s --help: %s", PROGRAMS[i], r.err);
+        char usage[64];
+        snprintf(usage, sizeof usage, "Usage: %s", PROGRAMS[i]);
+        cr_expect(strstr(r.out, usage), "%s --help printed: %s", PROGRAMS[i], r.out);
+        cr_expect(strstr(r.out, "--check-config"), "common options listed");
+        proc_result_free(&r);
+
+        r = run((char *[]){path, "--version", NULL});
+        cr_expect_eq(r.exit_code, 0);
+        cr_expect(strstr(r.out, "(EVCharging) 0.1.0"), "%s --version printed: %s", PROGRAMS[i],
+                  r.out);
+        proc_result_free(&r);
+    }
+}
+
+Test(cli, unknown_option_is_a_usage_error)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Driver"), "--bogus", NULL});
+    cr_expect_eq(r.exit_code, 2);
+    cr_expect_str_eq(r.err, "EV_Driver: unknown option '--bogus' (see --help)\n");
+    proc_result_free(&r);
+}
+
+Test(cli, missing_positional_is_a_usage_error)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Central"), NULL});
+    cr_expect_eq(r.exit_code, 2);
+    cr_expect_str_eq(r.err, "EV_Central: missing argument <listen_port> (or set "
+                            "central.listen_port in the config; see --help)\n");
+    proc_result_free(&r);
+}
+
+Test(cli, too_many_arguments_is_a_usage_error)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_CP_E"), "a:1", "b:2", "c", NULL});
+    cr_expect_eq(r.exit_code, 2);
+    cr_expect_str_eq(r.err, "EV_CP_E: unexpected argument 'c' (see --help)\n");
+    proc_result_free(&r);
+}
+
+Test(cli, shipped_configs_check_ok)
+{
+    static const char *const files[] = {SRC "/config/evcharging.yaml"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        for (size_t i = 0; i < 4; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s", proc_bin(PROGRAMS[i]));
+            proc_result r = run((char *[]){path, "--check-config", (char *)files[f], NULL});
+            cr_expect_eq(r.exit_code, 0, "%s --check-config %s: %s", PROGRAMS[i], files[f], r.err);
+            cr_expect(strstr(r.out, "configuration OK"), "%s", r.out);
+            proc_result_free(&r);
+        }
+    }
+}
+
+Test(cli, typo_in_a_key_names_file_line_column_and_valid_keys)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Central"), "--check-config",
+                                   SRC "/tests/integration/cli/configs/typo.yaml", NULL});
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.err, SRC "/tests/integration/cli/configs/typo.yaml:4:3: unknown key "
+                            "'endpont' in transport; valid keys: plugin, endpoint, client_id, "
+                            "group_id, zmq, kafka (did you mean 'endpoint'?)"),
+              "stderr: %s", r.err);
+    proc_result_free(&r);
+}
+
+Test(cli, every_config_problem_is_printed)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Central"), "--check-config",
+                                   SRC "/tests/integration/cli/configs/two_errors.yaml", NULL});
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.err, "two_errors.yaml:2:16: key 'listen_port' must be between 1 and "
+                            "65535, got 70000"),
+              "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "two_errors.yaml:3:1: unknown key 'lgo' at top level"), "stderr: %s",
+              r.err);
+    proc_result_free(&r);
+}
+
+Test(cli, bad_log_level_is_a_config_error)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Driver"), "--check-config",
+                                   SRC "/tests/integration/cli/configs/bad_level.yaml", NULL});
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.err, "bad_level.yaml:2:10: key 'level' must be one of: error, warn, "
+                            "info, debug, trace; got 'verbose'"),
+              "stderr: %s", r.err);
+    proc_result_free(&r);
+}
+
+Test(cli, positional_argument_is_validated_like_config)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Central"), "--check-config",
+                                   SRC "/config/evcharging.yaml", "99999", NULL});
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.err, "<argument 1: listen_port>: key 'listen_port' must be between 1 "
+                            "and 65535, got 99999"),
+              "stderr: %s", r.err);
+    proc_result_free(&r);
+}
+
+Test(cli, bad_address_argument_names_it)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_CP_M"), "--check-config",
+                                   SRC "/config/evcharging.yaml", "enginehost", "central:7001",
+                                   "CP_001", NULL});
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.err, "<argument 1: engine_host:port>: key 'engine': bad address "
+                            "'enginehost' (expected host:port)"),
+              "stderr: %s", r.err);
+    proc_result_free(&r);
+}
+
+/* Each broken plugin of the loader corpus, put first in the search path by
+ * --plugin-dir, is refused with one line naming the file and the reason, and
+ * the documented exit code. */
+static void expect_refusal(const char *kase, int code, const char *reason)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", CORPUS, kase);
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Driver"), "--check-config",
+                                   SRC "/config/evcharging.yaml", "--plugin-dir", dir, NULL});
+    cr_expect_eq(r.exit_code, code, "%s: exit %d, stderr: %s", kase, r.exit_code, r.err);
+    char file[4200];
+    snprintf(file, sizeof file, "%s/evc_transport_zmq.so", dir);
+    cr_expect(strstr(r.err, file), "%s: stderr does not name the file: %s", kase, r.err);
+    cr_expect(strstr(r.err, reason), "%s: stderr lacks '%s': %s", kase, reason, r.err);
+    cr_expect_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+    proc_result_free(&r);
+}
+
+Test(cli, broken_plugins_are_refused_with_their_exit_code)
+{
+    expect_refusal("not_so", 22, "not a loadable shared object");
+    expect_refusal("no_entry", 23, "no evc_plugin_query symbol");
+    expect_refusal("declined", 24, "declined this host");
+    expect_refusal("bad_magic", 25, "bad magic 0x");
+    expect_refusal("major_mismatch", 26, "the major version must match");
+    expect_refusal("newer_minor", 27, "needs host ABI 1.");
+    expect_refusal("short_descriptor", 28, "descriptor struct_size");
+    expect_refusal("short_ops", 28, "ops struct_size");
+    expect_refusal("wrong_kind", 29, "expected a transport plugin");
+    expect_refusal("wrong_name", 29, "expected 'zmq'");
+}
+
+Test(cli, missing_plugin_lists_where_it_looked)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Driver"), "--check-config",
+                                   SRC "/tests/integration/cli/configs/no_such_plugin.yaml", NULL});
+    cr_expect_eq(r.exit_code, 21, "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "plugin 'nosuch' (evc_transport_nosuch.so) not found; searched: "),
+              "stderr: %s", r.err);
+    proc_result_free(&r);
+}
