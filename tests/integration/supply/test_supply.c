@@ -239,3 +239,144 @@ Test(supply, fault_and_stop_during_a_supply_end_it_with_the_reason)
     wait_state("CP_001", "ACTIVATED", 5000);
     wait_state("CP_002", "ACTIVATED", 5000);
 }
+
+/* R31 during a supply: the engine is SIGKILLed; the CP goes BROKEN; the
+ * restarted engine reports the interrupted supply from its journal and
+ * Central bills exactly that, once. */
+Test(supply, engine_killed_during_a_supply_is_billed_once_after_restart)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 120000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_proc *e1;
+    int port;
+    h_start_cp(env, "CP_001", &e1, NULL, &port);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    wait_state("CP_001", "SUPPLYING", UP_MS);
+    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    expect_output(d1, "Supplying at CP_001:", 5000);
+
+    h_kill(e1);
+    wait_state("CP_001", "BROKEN", env->opts.health_timeout_ms + 2500);
+    /* Back with the same journal (same config, same database file). */
+    env->opts.unattended = false;
+    h_start_engine(env, "CP_001", port);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    expect_output(d1, "Ticket CP_001", UP_MS);
+    wait_exit(d1, 10000);
+    char sid[80], reason[80], sql[256];
+    snprintf(sql, sizeof sql, "select end_reason from sessions where id='%s'",
+             session_of("driver1", "CP_001", sid, sizeof sid));
+    H_ASSERT(env, strcmp(h_db_text(env, sql, reason, sizeof reason), "") != 0,
+             "the interrupted session has no end reason");
+    H_ASSERT(env, h_db_int(env, "select count(*) from tickets where energy_wh > 0", 0) == 1,
+             "the energy supplied before the crash was not billed");
+    sc_check_billing(env, 1);
+}
+
+/* R30 during a supply: the monitor is SIGKILLed; Central marks the CP
+ * DISCONNECTED, the engine ends the supply (monitor_lost) and it is billed. */
+Test(supply, monitor_killed_during_a_supply_ends_it)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 120000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_proc *m1;
+    h_start_cp(env, "CP_001", NULL, &m1, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    wait_state("CP_001", "SUPPLYING", UP_MS);
+    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+
+    h_kill(m1);
+    wait_state("CP_001", "DISCONNECTED", env->opts.heartbeat_timeout_ms + 2500);
+    expect_output(d1, "Ticket CP_001", UP_MS);
+    expect_output(d1, "reason monitor_lost", 100);
+    wait_exit(d1, 10000);
+    sc_check_billing(env, 1);
+}
+
+/* R33: Central is SIGKILLed during a supply; the CP finishes it meanwhile
+ * (its report waits in the engine's outbox); the restarted Central bills it
+ * exactly once and the driver gets the ticket. */
+Test(supply, central_killed_during_a_supply_bills_it_once_when_back)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 3000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    wait_state("CP_001", "SUPPLYING", UP_MS);
+    /* Telemetry reached Central: it knows the supply started. */
+    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    h_proc *engine = h_proc_find(env, "CP_001-engine");
+    h_kill(env->central);
+    /* The engine ends the supply (unplug) while Central is away. */
+    expect_output(engine, "unplugged", 10000);
+    h_start_central(env);
+    expect_output(d1, "Ticket CP_001", 30000);
+    wait_exit(d1, 10000);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    sc_check_billing(env, 1);
+}
+
+static bool session_authorised(h_env *e, void *arg)
+{
+    json_t *root = NULL;
+    json_t *cp = h_api_cp(e, arg, &root);
+    const char *st = cp ? json_string_value(json_object_get(cp, "session_state")) : NULL;
+    bool ok = st && strcmp(st, "authorised") == 0;
+    json_decref(root);
+    return ok;
+}
+
+/* R33, the other window: Central dies after authorising, before the plug.
+ * The whole supply (plug, telemetry, unplug) happens while it is away; its
+ * end waits in the engine's outbox. Back, Central must bill it once, not
+ * deny it. */
+Test(supply, central_killed_before_the_plug_bills_the_supply_once_when_back)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 1500;
+    o.unplug_after_ms = 2000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    H_ASSERT(env, h_wait_until(session_authorised, env, "CP_001", UP_MS),
+             "CP_001's supply was never authorised");
+    h_proc *engine = h_proc_find(env, "CP_001-engine");
+    h_kill(env->central);
+    expect_output(engine, "unplugged", 15000);
+    h_start_central(env);
+    expect_output(d1, "Ticket CP_001", 30000);
+    wait_exit(d1, 10000);
+    H_ASSERT(env, h_db_int(env, "select count(*) from tickets where energy_wh > 0", 0) == 1,
+             "the supply made while Central was away was not billed");
+    sc_check_billing(env, 1);
+}
