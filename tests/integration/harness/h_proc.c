@@ -81,11 +81,13 @@ h_proc *h_spawn(h_env *env, const char *name, char *const argv[], char *const ex
     for (int i = 0; i < env->nprocs - 1; i++)
         if (strcmp(env->procs[i].name, name) == 0)
             gen++;
+    char base[sizeof env->dir + 64];
     if (gen)
-        snprintf(p->out, sizeof p->out, "%s/%s.%d.out", env->dir, name, gen);
+        snprintf(base, sizeof base, "%s/%s.%d", env->dir, name, gen);
     else
-        snprintf(p->out, sizeof p->out, "%s/%s.out", env->dir, name);
-    snprintf(p->err, sizeof p->err, "%.*s.err", (int)strlen(p->out) - 4, p->out);
+        snprintf(base, sizeof base, "%s/%s", env->dir, name);
+    snprintf(p->out, sizeof p->out, "%s.out", base);
+    snprintf(p->err, sizeof p->err, "%s.err", base);
 
     int in[2];
     cr_assert(pipe2(in, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
