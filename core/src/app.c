@@ -296,6 +296,13 @@ int evc_app_main(const evc_role *role, int argc, char **argv)
         code = load_plugin(&app, EVC_PLUGIN_STORE, "store", "sqlite", &app.store_plugin);
     if (code == EVC_EXIT_OK && role->needs_transport && !app.cli.one_shot)
         code = load_plugin(&app, EVC_PLUGIN_TRANSPORT, "transport", "zmq", &app.transport_plugin);
+    if (code == EVC_EXIT_OK && app.cli.help_config) {
+        app_print_config_doc(stdout, role,
+                             app.transport_plugin ? evc_plugin_descriptor_of(app.transport_plugin) : NULL,
+                             app.store_plugin ? evc_plugin_descriptor_of(app.store_plugin) : NULL);
+        teardown(&app);
+        return EVC_EXIT_OK;
+    }
     if (code == EVC_EXIT_OK)
         code = create_instances(&app);
     if (code == EVC_EXIT_OK)

@@ -6,7 +6,15 @@
 #include "app_internal.h"
 #include "evc/version.h"
 
-enum { OPT_CONFIG = 1000, OPT_CHECK, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_PLUGIN_DIR, OPT_ROLE };
+enum {
+    OPT_CONFIG = 1000,
+    OPT_CHECK,
+    OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
+    OPT_PLUGIN_DIR,
+    OPT_HELP_CONFIG,
+    OPT_ROLE
+};
 
 static size_t role_option_count(const evc_role *role)
 {
@@ -40,9 +48,10 @@ int app_cli_parse(const evc_role *role, int argc, char **argv, app_cli *cli)
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
         {"help", no_argument, NULL, 'h'},
+        {"help-config", no_argument, NULL, OPT_HELP_CONFIG},
         {"version", no_argument, NULL, 'V'},
     };
-    size_t base = 7;
+    size_t base = 8;
     for (size_t i = 0; i < nrole; i++) {
         opts[base + i].name = role->options[i].name;
         opts[base + i].has_arg = role->options[i].has_arg ? required_argument : no_argument;
@@ -66,6 +75,7 @@ int app_cli_parse(const evc_role *role, int argc, char **argv, app_cli *cli)
         case OPT_LOG_FORMAT: cli->log_format = optarg; break;
         case OPT_PLUGIN_DIR: cli->plugin_dir = optarg; break;
         case 'h': cli->help = true; break;
+        case OPT_HELP_CONFIG: cli->help_config = true; break;
         case 'V': cli->version = true; break;
         case ':':
             fprintf(stderr, "%s: option '%s' needs an argument (see --help)\n", role->program,
@@ -105,7 +115,7 @@ int app_cli_check_required(const evc_role *role, const app_cli *cli, const evc_c
 {
     /* A required positional may also come from the config file; a config
      * being checked may leave them to the command line. */
-    if (cli->check_config)
+    if (cli->check_config || cli->help_config)
         return EVC_EXIT_OK;
     if (cli->one_shot)
         return EVC_EXIT_OK;
@@ -172,6 +182,7 @@ void app_cli_print_help(const evc_role *role, FILE *out)
             "      --log-format FMT   text or json (overrides log.format)\n"
             "      --plugin-dir DIR   look for plugins in DIR first\n"
             "  -h, --help             show this help\n"
+            "      --help-config      print every config key this program reads (Markdown)\n"
             "  -V, --version          show the version\n");
     if (role_option_count(role)) {
         fprintf(out, "\n%s options:\n", role->program);

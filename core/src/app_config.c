@@ -1,5 +1,6 @@
 /* app_config.c: the core's own config keys and the validation of the
  * transport/store sections once their plugin is known. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,4 +134,99 @@ size_t app_validate_plugin_section(const char *where, const evc_cfg_node *sectio
     evc_cfg_validate(section, schema, where, app_print_problem, &problems);
     free(schema);
     return problems;
+}
+
+/* ---- the schemas as documentation (--help-config) ---------------------- */
+
+static void type_text(const evc_cfg_field *f, char *buf, size_t cap)
+{
+    switch (f->type) {
+    case EVC_CFG_STRING: snprintf(buf, cap, "string"); break;
+    case EVC_CFG_INT:
+        if (f->min < f->max)
+            snprintf(buf, cap, "integer %lld..%lld", (long long)f->min, (long long)f->max);
+        else
+            snprintf(buf, cap, "integer");
+        break;
+    case EVC_CFG_BOOL: snprintf(buf, cap, "boolean"); break;
+    case EVC_CFG_DOUBLE: snprintf(buf, cap, "number"); break;
+    case EVC_CFG_ENUM: {
+        size_t n = (size_t)snprintf(buf, cap, "one of");
+        for (size_t i = 0; f->enum_values && f->enum_values[i] && n < cap; i++)
+            n += (size_t)snprintf(buf + n, cap - n, "%s `%s`", i ? "," : "", f->enum_values[i]);
+        break;
+    }
+    case EVC_CFG_MAP: snprintf(buf, cap, "map"); break;
+    case EVC_CFG_STRMAP: snprintf(buf, cap, "map of strings"); break;
+    case EVC_CFG_STRLIST: snprintf(buf, cap, "list of strings"); break;
+    case EVC_CFG_ANY: snprintf(buf, cap, "any"); break;
+    }
+}
+
+/* One row per key, nested maps flattened to dotted keys. */
+static void print_rows(FILE *out, const char *prefix, const evc_cfg_field *fields, size_t n)
+{
+    for (size_t i = 0; i < n && fields[i].key; i++) {
+        const evc_cfg_field *f = &fields[i];
+        char key[256];
+        snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", f->key);
+        if (f->type == EVC_CFG_MAP && f->children) {
+            print_rows(out, key, f->children, SIZE_MAX);
+            continue;
+        }
+        char type[512];
+        type_text(f, type, sizeof type);
+        char dflt[256] = "";
+        if (f->default_text)
+            snprintf(dflt, sizeof dflt, *f->default_text ? "`%s`" : "(empty)", f->default_text);
+        fprintf(out, "| `%s` | %s%s | %s | %s |\n", key, type, f->required ? ", required" : "",
+                dflt, f->help ? f->help : "");
+    }
+}
+
+static void print_table(FILE *out, const char *title, const char *prefix,
+                        const evc_cfg_field *fields, size_t n)
+{
+    fprintf(out, "### %s\n\n| Key | Type | Default | Meaning |\n|---|---|---|---|\n", title);
+    print_rows(out, prefix, fields, n);
+    fprintf(out, "\n");
+}
+
+void app_print_config_doc(FILE *out, const evc_role *role, const evc_plugin_descriptor *transport,
+                          const evc_plugin_descriptor *store)
+{
+    /* The core's own keys: the root's maps and scalars, not the sections
+     * documented below or by other programs. */
+    evc_cfg_field core[ROOT_COUNT + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < ROOT_COUNT; i++)
+        if (ROOT_SCHEMA_BASE[i].type != EVC_CFG_ANY)
+            core[n++] = ROOT_SCHEMA_BASE[i];
+    print_table(out, "Core (every program)", "", core, n);
+    char title[256];
+    if (transport) {
+        print_table(out, "`transport` (programs on the bus)", "transport", TRANSPORT_CORE,
+                    sizeof TRANSPORT_CORE / sizeof TRANSPORT_CORE[0]);
+        if (transport->config_schema) {
+            snprintf(title, sizeof title, "`transport.%s` (plugin %s)", transport->name,
+                     transport->name);
+            char prefix[128];
+            snprintf(prefix, sizeof prefix, "transport.%s", transport->name);
+            print_table(out, title, prefix, transport->config_schema, SIZE_MAX);
+        }
+    }
+    if (store) {
+        print_table(out, "`store` (programs with a database)", "store", STORE_CORE,
+                    sizeof STORE_CORE / sizeof STORE_CORE[0]);
+        if (store->config_schema) {
+            snprintf(title, sizeof title, "`store.%s` (plugin %s)", store->name, store->name);
+            char prefix[128];
+            snprintf(prefix, sizeof prefix, "store.%s", store->name);
+            print_table(out, title, prefix, store->config_schema, SIZE_MAX);
+        }
+    }
+    if (role->schema) {
+        snprintf(title, sizeof title, "`%s` (%s)", role->name, role->program);
+        print_table(out, title, role->name, role->schema, SIZE_MAX);
+    }
 }

@@ -22,6 +22,7 @@ typedef struct app_cli {
     bool check_config;
     bool help;
     bool version;
+    bool help_config;
     const char *positional[APP_MAX_POSITIONALS];
     size_t positional_count;
     /* Role options: value ("" for flags) or NULL when absent, by index into
@@ -53,6 +54,11 @@ size_t app_validate_core(const evc_role *role, const evc_cfg_node *root);
  * switching plugin is one changed line). Prints problems; returns count. */
 size_t app_validate_plugin_section(const char *where, const evc_cfg_node *section,
                                    const evc_plugin_descriptor *desc);
+
+/* Prints every config key the program reads (core, its plugins' sections,
+ * its role's section) as Markdown tables: the source of docs/CONFIG.md. */
+void app_print_config_doc(FILE *out, const evc_role *role, const evc_plugin_descriptor *transport,
+                          const evc_plugin_descriptor *store);
 
 /* Prints a problem line to stderr (evc_cfg_problem_fn). */
 void app_print_problem(void *count, const char *msg);

@@ -1,14 +1,20 @@
-/* central.c: EV_Central's state and life cycle. The CP side (issue 5) and the
- * supply side (issue 6) plug in here. */
+/* central.c: EV_Central's configuration, state and life cycle. The CP side
+ * is central_links.c and central_cps.c, the supply side central_supply.c and
+ * central_session.c, the terminal central_panel.c, HTTP central_http.c. */
 #include "central.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "central_int.h"
 #include "evc/log.h"
 #include "initdb.h"
 
 static const char *const PASSWORD_COSTS[] = {"interactive", "moderate", "min", NULL};
+static const char *const REGISTRATION[] = {"open", "closed", NULL};
+static const char *const PANEL[] = {"auto", "tty", "plain", NULL};
 
 const evc_cfg_field central_schema[] = {
     {.key = "listen_port", .type = EVC_CFG_INT, .min = 1, .max = 65535,
@@ -16,13 +22,28 @@ const evc_cfg_field central_schema[] = {
     {.key = "password_cost", .type = EVC_CFG_ENUM, .enum_values = PASSWORD_COSTS,
      .default_text = "interactive",
      .help = "argon2id cost of new password and secret hashes (min: tests only)"},
+    {.key = "registration", .type = EVC_CFG_ENUM, .enum_values = REGISTRATION,
+     .default_text = "closed",
+     .help = "open: an unknown CP that authenticates is registered with its secret; "
+             "closed: unknown CPs are denied"},
+    {.key = "heartbeat_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 3600000,
+     .default_text = "3000",
+     .help = "a CP without a monitor heartbeat for this long is DISCONNECTED"},
+    {.key = "heartbeat_interval_ms", .type = EVC_CFG_INT, .min = 100, .max = 60000,
+     .default_text = "1000", .help = "period of central.heartbeat on the bus"},
+    {.key = "authorise_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
+     .default_text = "5000",
+     .help = "a CP that does not answer cp.authorise within this is denied cp_no_answer"},
+    {.key = "min_balance_cents", .type = EVC_CFG_INT, .min = 0, .max = 100000000,
+     .default_text = "500", .help = "a driver below this balance is denied balance_too_low"},
+    {.key = "http_port", .type = EVC_CFG_INT, .min = 0, .max = 65535, .default_text = "8002",
+     .help = "HTTP port of the JSON API (0 = any free port)"},
+    {.key = "http_host", .type = EVC_CFG_STRING, .default_text = "",
+     .help = "address the HTTP server listens on (empty = all interfaces)"},
+    {.key = "panel", .type = EVC_CFG_ENUM, .enum_values = PANEL, .default_text = "auto",
+     .help = "terminal output: auto (live panel when stdout is a TTY), tty, or plain lines"},
     {0},
 };
-
-typedef struct central {
-    evc_app *app;
-    int listen_port;
-} central;
 
 int central_command(evc_app *app)
 {
@@ -58,20 +79,87 @@ int central_create(evc_app *app, void **state, evc_error *err)
     central *c = calloc(1, sizeof *c);
     if (!c)
         return evc_error_set(err, EVC_ENOMEM, "central: out of memory");
+    const evc_cfg_node *sec = evc_app_section(app);
     c->app = app;
-    c->listen_port = (int)evc_cfg_get_int(evc_app_section(app), "listen_port", 0);
+    c->loop = evc_app_loop(app);
+    c->bus = evc_app_bus(app);
+    c->store = evc_app_store(app);
+    c->listen_port = (int)evc_cfg_get_int(sec, "listen_port", 0);
+    c->registration_open = strcmp(evc_cfg_get_str(sec, "registration", "closed"), "open") == 0;
+    c->heartbeat_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "heartbeat_timeout_ms", 3000);
+    c->heartbeat_interval_ms = (uint64_t)evc_cfg_get_int(sec, "heartbeat_interval_ms", 1000);
+    c->authorise_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "authorise_timeout_ms", 5000);
+    c->min_balance_cents = evc_cfg_get_int(sec, "min_balance_cents", 500);
+    c->http_port = (int)evc_cfg_get_int(sec, "http_port", 8002);
+    c->http_host = evc_cfg_get_str(sec, "http_host", "");
+    const char *panel = evc_cfg_get_str(sec, "panel", "auto");
+    c->tty = strcmp(panel, "tty") == 0 || (strcmp(panel, "auto") == 0 && isatty(STDOUT_FILENO));
+    c->t_driver = evc_app_topic(app, EVC_TOPIC_DRIVER_EVENTS);
+    c->t_cp = evc_app_topic(app, EVC_TOPIC_CP_EVENTS);
+    c->t_central = evc_app_topic(app, EVC_TOPIC_CENTRAL_EVENTS);
+    int rc = evc_password_cost_parse(evc_cfg_get_str(sec, "password_cost", "interactive"),
+                                     &c->password_cost, err);
+    if (rc == EVC_OK && !(c->dedup = evc_msg_dedup_new(4096)))
+        rc = evc_error_set(err, EVC_ENOMEM, "central: out of memory");
+    if (rc != EVC_OK) {
+        central_destroy(c);
+        return rc;
+    }
     *state = c;
     return EVC_OK;
+}
+
+/* Every 250 ms: heartbeat timeouts are seen within a quarter second of the
+ * configured value; the panel is redrawn every fourth tick. */
+static void on_tick(evc_timer *t, void *arg)
+{
+    central *c = arg;
+    central_cps_refresh_all(c);
+    central_supply_tick(c);
+    if (++c->ticks % 4 == 0)
+        central_panel_tick(c);
 }
 
 int central_start(void *state, evc_error *err)
 {
     central *c = state;
-    evc_log(EVC_LOG_INFO, "central", NULL,
-            "bus and database ready; CP links on port %d are not served yet (issue 5)",
-            c->listen_port);
-    return EVC_OK;
+    c->started_at = (int64_t)evc_wall_ms();
+    if (c->password_cost == EVC_PASSWORD_COST_MIN)
+        evc_log(EVC_LOG_WARN, "central", NULL, "password_cost is min: for tests only");
+    int rc = central_cps_load(c, err);
+    if (rc == EVC_OK)
+        rc = central_supply_start(c, err);
+    if (rc == EVC_OK)
+        rc = central_links_start(c, err);
+    if (rc == EVC_OK)
+        rc = central_http_start(c, err);
+    if (rc == EVC_OK)
+        rc = evc_loop_timer(c->loop, 250, 250, on_tick, c, &c->tick, err);
+    if (rc == EVC_OK)
+        rc = central_panel_start(c, err);
+    if (rc != EVC_OK)
+        central_stop(c); /* the app calls stop only after a good start */
+    return rc;
 }
 
-void central_stop(void *state) { (void)state; }
-void central_destroy(void *state) { free(state); }
+void central_stop(void *state)
+{
+    central *c = state;
+    evc_timer_close(c->tick);
+    evc_timer_close(c->hb_timer);
+    c->tick = c->hb_timer = NULL;
+    central_links_stop(c);
+    central_http_stop(c);
+    central_panel_stop(c);
+}
+
+void central_destroy(void *state)
+{
+    central *c = state;
+    if (!c)
+        return;
+    evc_msg_dedup_free(c->dedup);
+    free(c->cps);
+    free(c->open);
+    free(c);
+}

@@ -1,6 +1,7 @@
 /* test_cli.c: what an operator sees at the command line. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proc.h"
@@ -66,7 +67,7 @@ Test(cli, too_many_arguments_is_a_usage_error)
 
 Test(cli, shipped_configs_check_ok)
 {
-    static const char *const files[] = {SRC "/config/evcharging.yaml"};
+    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         for (size_t i = 0; i < 4; i++) {
             char path[4096];
@@ -178,4 +179,46 @@ Test(cli, missing_plugin_lists_where_it_looked)
     cr_expect(strstr(r.err, "plugin 'nosuch' (evc_transport_nosuch.so) not found; searched: "),
               "stderr: %s", r.err);
     proc_result_free(&r);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)n + 1);
+    cr_assert_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* A config key that is not documented does not exist: every row each program
+ * prints with --help-config must stand, word for word, in docs/CONFIG.md
+ * (scripts/config-doc.sh regenerates the tables). */
+Test(cli, every_config_key_is_documented)
+{
+    char *doc = read_file(SRC "/docs/CONFIG.md");
+    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
+    size_t rows = 0;
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        for (size_t i = 0; i < 4; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s", proc_bin(PROGRAMS[i]));
+            proc_result r = run((char *[]){path, "--help-config", "--config", (char *)files[f], NULL});
+            cr_assert_eq(r.exit_code, 0, "%s --help-config: %s", PROGRAMS[i], r.err);
+            for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
+                if (strncmp(line, "| `", 3) != 0)
+                    continue;
+                rows++;
+                cr_expect(strstr(doc, line), "docs/CONFIG.md lacks (run scripts/config-doc.sh):\n%s",
+                          line);
+            }
+            proc_result_free(&r);
+        }
+    }
+    cr_expect_gt(rows, 30);
+    free(doc);
 }

@@ -1,0 +1,309 @@
+/* kafka_consumer.c: the consumer group member.
+ *
+ * Offsets are stored (enable.auto.offset.store=false) only after the host's
+ * dispatch returned EVC_OK; librdkafka's auto-commit then commits what was
+ * stored, so a process that dies resumes after the last handled message.
+ *
+ * A failed handler pauses its partition and records the failed offset; after
+ * retry_delay_ms a host timer seeks the partition back to that offset and
+ * resumes it, so the message is delivered again. Messages of that partition
+ * still buffered past the failed offset are dropped meanwhile (they are
+ * fetched again after the seek), which keeps per-partition order. The seek
+ * waits (bounded) for librdkafka's fetcher to take the new position, which
+ * guarantees that nothing fetched from the old position is handed out after
+ * it; so the retry entry ends at the rewind, and a failed message deleted by
+ * retention meanwhile cannot block its partition forever.
+ *
+ * Loss made visible: the plugin remembers the next offset of each partition;
+ * a message beyond it means the messages between were deleted by retention
+ * before this consumer read them (librdkafka then resets to
+ * auto.offset.reset silently). They are counted in stats.lost and logged. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka_internal.h"
+
+/* Bound of the wait for librdkafka's fetcher at a rewind. */
+#define KAFKA_SEEK_WAIT_MS 2000
+
+static void kafka_consumer_serve(evc_transport *t);
+
+static void kafka_consumer_again(evc_timer *tm, void *arg)
+{
+    evc_transport *t = arg;
+    t->host->timer_stop(tm);
+    t->cio.again = NULL;
+    kafka_consumer_serve(t);
+}
+
+static void kafka_consumer_on_fd(evc_watch *w, int fd, unsigned events, void *arg)
+{
+    kafka_consumer_serve(arg);
+}
+
+static kafka_retry *kafka_retry_find(evc_transport *t, const char *topic, int32_t partition)
+{
+    for (kafka_retry *r = t->retries; r; r = r->next)
+        if (r->partition == partition && strcmp(r->topic, topic) == 0)
+            return r;
+    return NULL;
+}
+
+static void kafka_retry_remove(evc_transport *t, kafka_retry *r)
+{
+    for (kafka_retry **pp = &t->retries; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    if (r->timer)
+        t->host->timer_stop(r->timer);
+    free(r->topic);
+    free(r);
+}
+
+static void kafka_retry_partition(evc_transport *t, kafka_retry *r, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, r->topic, r->partition)->offset = r->offset;
+    if (pause) {
+        rd_kafka_pause_partitions(t->consumer, l);
+    } else {
+        /* Explicit position: resuming alone would continue after the
+         * messages already handed out. Waiting for the fetcher (an internal
+         * round trip, no network) makes librdkafka discard everything it
+         * prefetched from the old position. */
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, l, KAFKA_SEEK_WAIT_MS);
+        if (e) {
+            t->host->log(t->host->host, EVC_LOG_WARN, NULL, "rewind %s[%d]@%lld: %s",
+                         r->topic, (int)r->partition, (long long)r->offset,
+                         rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+        rd_kafka_resume_partitions(t->consumer, l);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void kafka_retry_fire(evc_timer *tm, void *arg)
+{
+    kafka_retry *r = arg;
+    evc_transport *t = r->t;
+    t->host->timer_stop(tm);
+    r->timer = NULL;
+    kafka_retry_partition(t, r, false);
+    kafka_retry_remove(t, r);
+}
+
+static void kafka_retry_schedule(evc_transport *t, const rd_kafka_message_t *m, const char *topic)
+{
+    kafka_retry *r = calloc(1, sizeof *r);
+    if (!r || !(r->topic = strdup(topic))) {
+        free(r);
+        t->stats.lost++;
+        t->host->log(t->host->host, EVC_LOG_ERROR, NULL,
+                     "out of memory: %s[%d]@%lld cannot be retried; counted as lost", topic,
+                     (int)m->partition, (long long)m->offset);
+        return;
+    }
+    r->t = t;
+    r->partition = m->partition;
+    r->offset = m->offset;
+    r->next = t->retries;
+    t->retries = r;
+    kafka_retry_partition(t, r, true);
+    evc_error e;
+    t->stats.redelivered++;
+    if (t->host->timer_start(t->host->host, t->set.retry_delay_ms, 0, kafka_retry_fire, r,
+                             &r->timer, &e) != EVC_OK) {
+        r->timer = NULL; /* rewind now rather than never */
+        kafka_retry_partition(t, r, false);
+        kafka_retry_remove(t, r);
+    }
+}
+
+/* Index of the partition's position, created (next = -1: unknown) if new;
+ * SIZE_MAX when out of memory (gap detection skipped). */
+static size_t kafka_pos_find(evc_transport *t, const rd_kafka_message_t *m)
+{
+    for (size_t i = 0; i < t->n_pos; i++)
+        if (t->pos[i].rkt == m->rkt && t->pos[i].partition == m->partition)
+            return i;
+    if (t->n_pos == t->cap_pos) {
+        size_t cap = t->cap_pos ? t->cap_pos * 2 : 16;
+        kafka_pos *v = realloc(t->pos, cap * sizeof *v);
+        if (!v)
+            return SIZE_MAX;
+        t->pos = v;
+        t->cap_pos = cap;
+    }
+    t->pos[t->n_pos] = (kafka_pos){m->rkt, m->partition, -1};
+    return t->n_pos++;
+}
+
+static void kafka_consumer_handle(evc_transport *t, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            t->host->log(t->host->host,
+                         m->err == RD_KAFKA_RESP_ERR__FATAL ? EVC_LOG_ERROR : EVC_LOG_WARN, NULL,
+                         "consumer %s: %s%s%s", t->endpoint, rd_kafka_message_errstr(m),
+                         m->rkt ? " topic " : "", m->rkt ? rd_kafka_topic_name(m->rkt) : "");
+        return;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (t->retries && kafka_retry_find(t, topic, m->partition))
+        return; /* buffered before the pause; comes again after the rewind */
+    size_t pi = kafka_pos_find(t, m);
+    if (pi != SIZE_MAX && t->pos[pi].next >= 0 && m->offset > t->pos[pi].next) {
+        uint64_t gap = (uint64_t)(m->offset - t->pos[pi].next);
+        t->stats.lost += gap;
+        t->host->log(t->host->host, EVC_LOG_WARN, NULL,
+                     "%s[%d]: offsets %lld..%lld were deleted before they were read "
+                     "(retention): %llu messages lost",
+                     topic, (int)m->partition, (long long)t->pos[pi].next,
+                     (long long)m->offset - 1, (unsigned long long)gap);
+    }
+    char kbuf[256];
+    char *key = kbuf;
+    if (m->key_len >= sizeof kbuf && !(key = malloc(m->key_len + 1))) {
+        t->host->log(t->host->host, EVC_LOG_ERROR, NULL, "out of memory for a key on %s", topic);
+        return;
+    }
+    if (m->key_len)
+        memcpy(key, m->key, m->key_len);
+    key[m->key_len] = '\0';
+    evc_message msg = {
+        .topic = topic,
+        .key = key,
+        .payload = m->payload ? m->payload : "",
+        .payload_len = m->len,
+        .partition = m->partition,
+        .offset = m->offset,
+    };
+    t->stats.received++;
+    int rc = t->host->dispatch(t->host->host, &msg);
+    if (key != kbuf)
+        free(key);
+    if (t->stopped)
+        return;
+    if (pi != SIZE_MAX) /* the failed message itself comes back next */
+        t->pos[pi].next = rc == EVC_OK ? m->offset + 1 : m->offset;
+    if (rc == EVC_OK) {
+        rd_kafka_resp_err_t e = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        if (e)
+            t->host->log(t->host->host, EVC_LOG_DEBUG, NULL, "offset store %s[%d]@%lld: %s",
+                         topic, (int)m->partition, (long long)m->offset, rd_kafka_err2str(e));
+    } else {
+        kafka_retry_schedule(t, m, topic);
+    }
+}
+
+static void kafka_consumer_serve(evc_transport *t)
+{
+    kafka_io_drain_pipe(&t->cio);
+    for (uint32_t i = 0; i < t->set.poll_budget; i++) {
+        if (t->stopped)
+            return;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, 0);
+        if (!m)
+            return;
+        kafka_consumer_handle(t, m);
+        rd_kafka_message_destroy(m);
+    }
+    if (!t->stopped)
+        kafka_io_continue(t, &t->cio, kafka_consumer_again);
+}
+
+/* Runs inside rd_kafka_consumer_poll/close, on the loop thread. A revoked
+ * partition's pending retry is dropped: its new owner starts from the
+ * committed offset, which is at or before the failed message. */
+static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    evc_transport *t = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    t->n_pos = 0; /* a partition may come back at its committed offset */
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (coop) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+        t->host->log(t->host->host, EVC_LOG_DEBUG, NULL, "assigned %d partitions",
+                     parts->cnt);
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        kafka_retry *r = kafka_retry_find(t, parts->elems[i].topic, parts->elems[i].partition);
+        if (r)
+            kafka_retry_remove(t, r);
+    }
+    if (coop) {
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+        if (e)
+            rd_kafka_error_destroy(e);
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+int kafka_consumer_resubscribe(evc_transport *t, evc_error *err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)t->n_subs);
+    for (size_t i = 0; i < t->n_subs; i++)
+        rd_kafka_topic_partition_list_add(l, t->subs[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(t->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e)
+        return evc_error_set(err, EVC_EIO, "transport.kafka: subscribe on %s: %s", t->endpoint,
+                             rd_kafka_err2str(e));
+    return EVC_OK;
+}
+
+int kafka_consumer_start(evc_transport *t, evc_error *err)
+{
+    char es[512];
+    if (t->n_subs == 0)
+        return EVC_OK;
+    if (t->consumer) /* a start that failed half-way, retried */
+        return kafka_consumer_resubscribe(t, err);
+    if (!t->set.group_id)
+        return evc_error_set(err, EVC_ECONFIG,
+                             "transport.kafka: subscribing to %s needs a consumer group "
+                             "(set transport.kafka.group_id)",
+                             t->subs[0]);
+    rd_kafka_conf_set_rebalance_cb(t->cconf, kafka_rebalance_cb);
+    t->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, t->cconf, es, sizeof es);
+    if (!t->consumer)
+        return evc_error_set(err, EVC_ECONFIG, "transport.kafka: consumer for %s: %s",
+                             t->endpoint, es);
+    t->cconf = NULL;
+    /* Errors and rebalances then come through the consumer queue, the only
+     * queue we watch for this handle. */
+    rd_kafka_poll_set_consumer(t->consumer);
+    int rc = kafka_io_attach(t, &t->cio, rd_kafka_queue_get_consumer(t->consumer),
+                             kafka_consumer_on_fd, kafka_consumer_again, "consumer", err);
+    if (rc != EVC_OK)
+        return rc;
+    return kafka_consumer_resubscribe(t, err);
+}
+
+/* Leaves the group and commits what was stored. */
+void kafka_consumer_stop(evc_transport *t)
+{
+    if (!t->consumer)
+        return;
+    while (t->retries)
+        kafka_retry_remove(t, t->retries);
+    /* Detach first: close serves rebalance callbacks itself. */
+    kafka_io_detach(t, &t->cio);
+    rd_kafka_resp_err_t e = rd_kafka_consumer_close(t->consumer);
+    if (e)
+        t->host->log(t->host->host, EVC_LOG_WARN, NULL, "consumer close on %s: %s",
+                     t->endpoint, rd_kafka_err2str(e));
+}

@@ -1,0 +1,121 @@
+/* kafka_internal.h: the Kafka transport's instance and the functions its
+ * files share. Everything here runs on the loop thread except kafka_log_cb
+ * (librdkafka's threads), which only calls host->log (thread-safe). */
+#ifndef KAFKA_INTERNAL_H
+#define KAFKA_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "evc/config.h"
+#include "evc/error.h"
+#include "evc/host.h"
+#include "evc/transport.h"
+
+#define KAFKA_COMPONENT "kafka"
+
+/* The token travels as the message opaque (a pointer-sized value). */
+_Static_assert(sizeof(void *) >= sizeof(uint64_t), "tokens travel in a void *");
+
+/* Settings read from transport.kafka at create; owned by the instance. */
+typedef struct kafka_settings {
+    char *group_id;          /* config group_id, else params->group_id */
+    char *auto_offset_reset; /* "earliest" | "latest" */
+    bool topics_create;
+    int32_t partitions;
+    int32_t replication_factor;
+    char **topic_names;      /* topics.names: ensured at start besides subscriptions */
+    size_t n_topic_names;
+    uint64_t flush_timeout_ms;
+    uint64_t admin_timeout_ms;
+    uint64_t retry_delay_ms;
+    uint32_t poll_budget;
+} kafka_settings;
+
+/* One rd_kafka handle joined to the loop through a pipe that librdkafka
+ * writes to when the handle's queue goes from empty to non-empty. */
+typedef struct kafka_io {
+    rd_kafka_queue_t *queue; /* the queue whose io event is enabled */
+    int pipe_rd, pipe_wr;    /* -1 when closed */
+    evc_watch *watch;
+    evc_timer *again;        /* continuation when the budget ran out */
+} kafka_io;
+
+/* A partition whose message failed in the handler: paused and rewound until
+ * its retry timer fires. */
+typedef struct kafka_retry {
+    struct evc_transport *t;
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    evc_timer *timer;
+    struct kafka_retry *next;
+} kafka_retry;
+
+/* Where the next message of a partition should be: a message further on
+ * means the offsets between were deleted (retention) before we read them. */
+typedef struct kafka_pos {
+    const rd_kafka_topic_t *rkt; /* librdkafka's topic object, lives with the handle */
+    int32_t partition;
+    int64_t next;
+} kafka_pos;
+
+struct evc_transport {
+    const evc_host_api *host; /* borrowed for the instance's life */
+    kafka_settings set;
+    char *endpoint;
+    char *client_id;
+
+    rd_kafka_conf_t *pconf, *cconf; /* owned until rd_kafka_new consumes them */
+    rd_kafka_t *producer;
+    rd_kafka_t *consumer;           /* NULL until something is subscribed */
+    kafka_io pio, cio;
+
+    char **subs; /* subscribed topic names, owned */
+    size_t n_subs, cap_subs;
+
+    kafka_retry *retries; /* owned list */
+    kafka_pos *pos;       /* owned array, reset at every rebalance */
+    size_t n_pos, cap_pos;
+
+    bool started, stopped;
+    bool acks_zero, acks_all, idempotent, ordered; /* what the producer settings guarantee */
+    uint64_t inflight;                   /* accepted publishes without an outcome */
+    evc_transport_stats stats;
+};
+
+/* kafka_config.c */
+extern const evc_cfg_field kafka_schema[];
+int kafka_settings_load(evc_transport *t, const evc_transport_params *p, evc_error *err);
+void kafka_settings_free(kafka_settings *s);
+int kafka_confs_build(evc_transport *t, const evc_transport_params *p, evc_error *err);
+
+/* kafka_io.c */
+void kafka_io_init(kafka_io *io);
+int kafka_io_attach(evc_transport *t, kafka_io *io, rd_kafka_queue_t *q, evc_watch_cb cb,
+                    evc_timer_cb again, const char *what, evc_error *err);
+void kafka_io_detach(evc_transport *t, kafka_io *io);
+int kafka_io_drain_pipe(kafka_io *io);
+void kafka_io_continue(evc_transport *t, kafka_io *io, evc_timer_cb cb);
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+
+/* kafka_producer.c */
+int kafka_producer_start(evc_transport *t, evc_error *err);
+int kafka_publish(evc_transport *t, const evc_message *msg, uint64_t token, evc_error *err);
+int kafka_flush(evc_transport *t, uint64_t timeout_ms, evc_error *err);
+void kafka_producer_stop(evc_transport *t);
+void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/* kafka_consumer.c */
+int kafka_consumer_start(evc_transport *t, evc_error *err);
+int kafka_consumer_resubscribe(evc_transport *t, evc_error *err);
+void kafka_consumer_stop(evc_transport *t);
+
+/* kafka_topics.c */
+int kafka_topics_ensure(evc_transport *t, char *const *names, size_t n, evc_error *err);
+
+#endif

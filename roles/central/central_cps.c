@@ -1,0 +1,166 @@
+/* central_cps.c: the CP table -- loaded from the database at start (all
+ * DISCONNECTED, F1), states re-derived on every heartbeat, link change and
+ * supply change, operator stop/resume (F13), and the event log. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "central_int.h"
+#include "evc/envelope.h"
+#include "evc/log.h"
+
+central_cp *central_cp_find(central *c, const char *id)
+{
+    for (size_t i = 0; id && i < c->ncps; i++)
+        if (strcmp(c->cps[i].id, id) == 0)
+            return &c->cps[i];
+    return NULL;
+}
+
+central_cp *central_cp_add(central *c, const evc_charging_point *row)
+{
+    central_cp *cp = central_cp_find(c, row->id);
+    if (!cp) {
+        if (c->ncps == c->capcps) {
+            size_t cap = c->capcps ? c->capcps * 2 : 16;
+            central_cp *n = realloc(c->cps, cap * sizeof *n);
+            if (!n)
+                return NULL;
+            c->cps = n;
+            c->capcps = cap;
+        }
+        cp = &c->cps[c->ncps++];
+        memset(cp, 0, sizeof *cp);
+        snprintf(cp->id, sizeof cp->id, "%s", row->id);
+        cp->state = CENTRAL_CP_DISCONNECTED;
+        cp->health = CENTRAL_HEALTH_OK;
+        central_http_cp_added(c, cp->id);
+    }
+    snprintf(cp->location, sizeof cp->location, "%s", row->location);
+    cp->price_cents_per_kwh = row->price_cents_per_kwh;
+    cp->stopped = row->admin_state == EVC_CP_STOPPED;
+    return cp;
+}
+
+static int load_cb(void *arg, const evc_charging_point *row)
+{
+    return central_cp_add(arg, row) ? 0 : 1;
+}
+
+int central_cps_load(central *c, evc_error *err)
+{
+    int rc = evc_store_cp_list(c->store, load_cb, c, err);
+    if (rc == EVC_OK)
+        for (size_t i = 0; i < c->ncps; i++)
+            central_say(c, "CP %s %s (known, waiting for its monitor)", c->cps[i].id,
+                        central_cp_state_name(c->cps[i].state));
+    return rc;
+}
+
+void central_event(central *c, const char *type, const char *corr, const char *cp_id,
+                   const char *driver_id, const char *detail_fmt, ...)
+{
+    char text[200];
+    va_list ap;
+    va_start(ap, detail_fmt);
+    vsnprintf(text, sizeof text, detail_fmt, ap);
+    va_end(ap);
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "cp_id", cp_id);
+    evc_payload_str(p, "driver_id", driver_id);
+    evc_payload_str(p, "text", text);
+    evc_error err = {0};
+    char *detail = evc_payload_finish(p, &err);
+    char mid[EVC_UUID_STR_SIZE];
+    evc_log_ids ids = {.cp = cp_id, .driver = driver_id, .correlation = corr};
+    if (evc_uuid_generate(mid, &err) == EVC_OK) {
+        evc_event e = {.message_id = mid, .correlation_id = corr, .type = type,
+                       .source = "central", .detail_json = detail};
+        if (evc_store_event_append(c->store, &e, EVC_STORE_BATCHED, NULL, &err) != EVC_OK)
+            evc_log(EVC_LOG_WARN, "central", &ids, "event log: %s", err.msg);
+    }
+    free(detail);
+    evc_log(EVC_LOG_INFO, "central", &ids, "%s: %s", type, text);
+}
+
+static bool cp_has_supply(central *c, const central_cp *cp)
+{
+    const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
+    return s && (s->phase == CENTRAL_SUPPLY_AUTHORISED || s->phase == CENTRAL_SUPPLY_SUPPLYING);
+}
+
+void central_cp_refresh(central *c, central_cp *cp, const char *why)
+{
+    central_cp_facts f = {
+        .heard = cp->heard,
+        .last_hb_ms = cp->last_hb_ms,
+        .health = cp->health,
+        .stopped = cp->stopped,
+        .has_supply = cp_has_supply(c, cp),
+    };
+    central_cp_state st =
+        central_derive_state(&f, evc_loop_now_ms(c->loop), c->heartbeat_timeout_ms);
+    if (st == cp->state)
+        return;
+    central_cp_state old = cp->state;
+    cp->state = st;
+    c->panel_dirty = true;
+    const char *corr = cp->supply_id[0] ? cp->supply_id : NULL;
+    central_event(c, "cp.state", corr, cp->id, NULL, "%s -> %s (%s)",
+                  central_cp_state_name(old), central_cp_state_name(st), why);
+    central_say(c, "CP %s %s -> %s (%s)", cp->id, central_cp_state_name(old),
+                central_cp_state_name(st), why);
+    /* A supply in progress cannot go on: the driver hears why at once; the
+     * engine's supply.ended (now or from its outbox) bills it. */
+    if (corr && (st == CENTRAL_CP_BROKEN || st == CENTRAL_CP_DISCONNECTED))
+        central_supply_interrupt(c, cp, st == CENTRAL_CP_BROKEN ? "fault" : "monitor_lost");
+}
+
+void central_cps_refresh_all(central *c)
+{
+    for (size_t i = 0; i < c->ncps; i++)
+        central_cp_refresh(c, &c->cps[i], "heartbeat timeout");
+}
+
+static bool cp_admin_one(central *c, central_cp *cp, bool stop)
+{
+    if (cp->stopped == stop)
+        return false;
+    evc_error err = {0};
+    if (evc_store_cp_set_admin_state(c->store, cp->id, stop ? EVC_CP_STOPPED : EVC_CP_IN_SERVICE,
+                                     &err) != EVC_OK) {
+        evc_log_ids ids = {.cp = cp->id};
+        evc_log(EVC_LOG_ERROR, "central", &ids, "%s: %s", stop ? "stop" : "resume", err.msg);
+        central_say(c, "CP %s: %s failed: %s", cp->id, stop ? "stop" : "resume", err.msg);
+        return false;
+    }
+    cp->stopped = stop;
+    central_event(c, stop ? "cp.stop" : "cp.resume", cp->supply_id[0] ? cp->supply_id : NULL,
+                  cp->id, NULL, "operator %s", stop ? "stop" : "resume");
+    central_send_command(c, cp->id, stop ? "stop" : "resume");
+    if (stop && cp->supply_id[0])
+        central_supply_interrupt(c, cp, "stopped");
+    central_cp_refresh(c, cp, stop ? "operator stop" : "operator resume");
+    return true;
+}
+
+int central_cp_admin(central *c, const char *id, bool stop)
+{
+    if (id) {
+        central_cp *cp = central_cp_find(c, id);
+        if (!cp)
+            return -1;
+        /* Sent again even when already in that state: an engine that missed
+         * the first command gets it now. */
+        if (!cp_admin_one(c, cp, stop)) {
+            central_send_command(c, cp->id, stop ? "stop" : "resume");
+            return 0;
+        }
+        return 1;
+    }
+    int n = 0;
+    for (size_t i = 0; i < c->ncps; i++)
+        n += cp_admin_one(c, &c->cps[i], stop) ? 1 : 0;
+    return n;
+}

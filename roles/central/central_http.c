@@ -1,0 +1,121 @@
+/* central_http.c: Central's HTTP port (central.http_port) through the core's
+ * web bridge (evc/web.h): read-only JSON for tests and operators, and the
+ * operator's stop/resume (F13) for the admin dashboard.
+ *
+ *   GET  /api/cps, /api/sessions, /api/health
+ *   POST /api/cps/<CP_ID>/stop, /api/cps/<CP_ID>/resume,
+ *        /api/cps/stop-all, /api/cps/resume-all
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "central_int.h"
+#include "evc/log.h"
+
+#include "evc/web.h"
+
+static void reply(evc_web_response *res, char *json)
+{
+    if (json)
+        evc_web_respond_json(res, 200, json);
+    else
+        evc_web_respond_error(res, 500, "out of memory");
+    free(json);
+}
+
+static void get_cps(const evc_web_request *req, evc_web_response *res, void *arg)
+{
+    reply(res, central_json_cps(arg));
+}
+
+static void get_sessions(const evc_web_request *req, evc_web_response *res, void *arg)
+{
+    reply(res, central_json_sessions(arg));
+}
+
+static void get_health(const evc_web_request *req, evc_web_response *res, void *arg)
+{
+    reply(res, central_json_health(arg));
+}
+
+/* POST /api/cps/<id>/stop|resume and /api/cps/stop-all|resume-all. */
+static void post_admin(const evc_web_request *req, evc_web_response *res, void *arg)
+{
+    central *c = arg;
+    const char *p = req->path + strlen("/api/cps/");
+    bool all = strcmp(p, "stop-all") == 0 || strcmp(p, "resume-all") == 0;
+    size_t plen = strlen(p);
+    bool stop = all ? strcmp(p, "stop-all") == 0
+                    : plen > 5 && strcmp(p + plen - 5, "/stop") == 0;
+    char id[EVC_STORE_ID_MAX] = "";
+    if (!all) {
+        const char *slash = strrchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : 0;
+        if (n == 0 || n >= sizeof id) {
+            evc_web_respond_error(res, 404, "no such CP");
+            return;
+        }
+        memcpy(id, p, n);
+        id[n] = '\0';
+    }
+    int n = central_cp_admin(c, all ? NULL : id, stop);
+    if (n < 0) {
+        evc_web_respond_error(res, 404, "no such CP");
+        return;
+    }
+    central_say(c, "HTTP %s %s: %d CP(s) changed", stop ? "stop" : "resume", all ? "all" : id, n);
+    char body[64];
+    snprintf(body, sizeof body, "{\"changed\":%d}", n);
+    evc_web_respond_json(res, 200, body);
+}
+
+static int route_cp(central *c, const char *id, evc_error *err)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/cps/%s/stop", id);
+    int rc = evc_web_route(c->web, "POST", path, post_admin, c, err);
+    snprintf(path, sizeof path, "/api/cps/%s/resume", id);
+    if (rc == EVC_OK)
+        rc = evc_web_route(c->web, "POST", path, post_admin, c, err);
+    return rc == EVC_EEXIST ? EVC_OK : rc;
+}
+
+void central_http_cp_added(central *c, const char *id)
+{
+    evc_error err = {0};
+    if (c->web && route_cp(c, id, &err) != EVC_OK)
+        evc_log(EVC_LOG_WARN, "central", NULL, "HTTP routes of %s: %s", id, err.msg);
+}
+
+int central_http_start(central *c, evc_error *err)
+{
+    evc_web_opts o = {.struct_size = sizeof o, .host = c->http_host,
+                      .port = (uint16_t)c->http_port, .security_headers = true};
+    evc_web *web = NULL;
+    int rc = evc_web_start(c->loop, &o, &web, err);
+    if (rc != EVC_OK)
+        return rc;
+    c->web = web;
+    rc = evc_web_route(web, "GET", "/api/cps", get_cps, c, err);
+    if (rc == EVC_OK)
+        rc = evc_web_route(web, "GET", "/api/sessions", get_sessions, c, err);
+    if (rc == EVC_OK)
+        rc = evc_web_route(web, "GET", "/api/health", get_health, c, err);
+    if (rc == EVC_OK)
+        rc = evc_web_route(web, "POST", "/api/cps/stop-all", post_admin, c, err);
+    if (rc == EVC_OK)
+        rc = evc_web_route(web, "POST", "/api/cps/resume-all", post_admin, c, err);
+    for (size_t i = 0; rc == EVC_OK && i < c->ncps; i++)
+        rc = route_cp(c, c->cps[i].id, err);
+    if (rc == EVC_OK)
+        central_say(c, "HTTP API on port %u", (unsigned)evc_web_port(web));
+    return rc;
+}
+
+void central_http_stop(central *c)
+{
+    /* evc_web_stop runs the loop briefly: fine here, the role is stopping. */
+    evc_web_stop(c->web);
+    c->web = NULL;
+}

@@ -1,0 +1,151 @@
+/* central_int.h: EV_Central's state, shared by the files of the role
+ * (central.c life cycle, central_links.c monitors, central_cps.c CP table,
+ * central_supply.c supplies, central_panel.c terminal, central_json.c HTTP).
+ * Everything runs on the loop thread. */
+#ifndef CENTRAL_INT_H
+#define CENTRAL_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "central_model.h"
+#include "evc/app.h"
+#include "evc/link.h"
+#include "evc/msg.h"
+#include "evc/password.h"
+#include "evc/store.h"
+#include "evc/uuid.h"
+
+#define CENTRAL_RECENT_MAX 50  /* ended/denied supplies kept for /api/sessions */
+#define CENTRAL_EVENTS_MAX 8   /* last events shown under the panel */
+
+typedef struct central_cp {
+    char id[EVC_STORE_ID_MAX];
+    char location[EVC_STORE_TEXT_MAX];
+    int64_t price_cents_per_kwh;
+    bool stopped;                 /* admin state, persisted */
+    evc_link *link;               /* authenticated monitor link, borrowed; NULL when none */
+    bool heard;                   /* an HB since Central started */
+    uint64_t last_hb_ms;
+    central_health health;
+    central_cp_state state;       /* last derived, for change detection */
+    char supply_id[EVC_STORE_ID_MAX]; /* open supply on it, "" when none */
+} central_cp;
+
+typedef enum central_supply_phase {
+    CENTRAL_SUPPLY_REQUESTED = 0, /* cp.authorise sent, waiting for the reply */
+    CENTRAL_SUPPLY_AUTHORISED,    /* waiting for the plug */
+    CENTRAL_SUPPLY_SUPPLYING,
+    CENTRAL_SUPPLY_ENDED,         /* billed */
+    CENTRAL_SUPPLY_DENIED,
+} central_supply_phase;
+
+typedef struct central_supply {
+    char id[EVC_STORE_ID_MAX];    /* session id == correlation id */
+    char driver_id[EVC_STORE_ID_MAX];
+    char cp_id[EVC_STORE_ID_MAX];
+    central_supply_phase phase;
+    int64_t price_cents_per_kwh;
+    int64_t w, wh, cents;
+    int64_t requested_at, started_at, ended_at; /* wall ms, 0 = not yet */
+    uint64_t deadline_ms;         /* REQUESTED: monotonic authorise deadline */
+    bool interrupted;             /* driver already told `interrupted` */
+    char end_reason[64];
+} central_supply;
+
+typedef struct central_event_line {
+    char text[200];
+} central_event_line;
+
+typedef struct central {
+    evc_app *app;
+    evc_loop *loop;
+    evc_bus *bus;
+    evc_store *store;
+    /* config */
+    int listen_port;
+    bool registration_open;
+    evc_password_cost password_cost;
+    uint64_t heartbeat_timeout_ms, heartbeat_interval_ms, authorise_timeout_ms;
+    int64_t min_balance_cents;
+    int http_port;
+    const char *http_host;        /* borrowed from the config */
+    const char *t_driver, *t_cp, *t_central; /* topic names, borrowed from the app */
+    /* runtime */
+    evc_link_server *server;
+    struct central_link_ctx *links; /* every open monitor link's context (central_links.c) */
+    evc_timer *tick, *hb_timer;
+    unsigned ticks;
+    int64_t started_at;
+    int64_t hb_seq;
+    evc_msg_dedup *dedup;
+    uint64_t dropped;             /* malformed bus messages */
+    central_cp *cps;
+    size_t ncps, capcps;
+    central_supply *open;         /* supplies not ended */
+    size_t nopen, capopen;
+    central_supply recent[CENTRAL_RECENT_MAX]; /* ring of ended/denied */
+    size_t nrecent, recent_next;
+    central_event_line events[CENTRAL_EVENTS_MAX];
+    size_t nevents, events_next;
+    /* terminal */
+    bool tty;
+    evc_watch *stdin_watch;
+    char inbuf[512];
+    size_t inlen;
+    bool in_discard;              /* skipping the rest of an overlong line */
+    bool panel_dirty;
+    void *web;                    /* central_http.c */
+} central;
+
+/* central_cps.c */
+int central_cps_load(central *c, evc_error *err);
+central_cp *central_cp_find(central *c, const char *id);
+central_cp *central_cp_add(central *c, const evc_charging_point *row);
+/* Re-derives the state of one CP / every CP, logging and recording changes. */
+void central_cp_refresh(central *c, central_cp *cp, const char *why);
+void central_cps_refresh_all(central *c);
+/* Operator stop/resume (F13) of one CP (id) or all (id NULL). Returns the
+ * number of CPs changed, -1 for an unknown id. */
+int central_cp_admin(central *c, const char *id, bool stop);
+/* Appends one record to the event log and to the panel's last events. */
+void central_event(central *c, const char *type, const char *corr, const char *cp_id,
+                   const char *driver_id, const char *detail_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* central_links.c */
+int central_links_start(central *c, evc_error *err);
+void central_links_stop(central *c);
+
+/* central_supply.c */
+int central_supply_start(central *c, evc_error *err);
+void central_supply_tick(central *c);  /* authorise deadlines */
+central_supply *central_supply_find(central *c, const char *id);
+/* The CP became BROKEN/DISCONNECTED/STOPPED with a supply on it: tell the
+ * driver `interrupted` once (the session is billed on supply.ended). */
+void central_supply_interrupt(central *c, central_cp *cp, const char *reason);
+/* Publishes `type` on central-events with `key`; payload consumed (freed). */
+void central_publish(central *c, const char *key, const char *type, const char *corr,
+                     char *payload);
+void central_send_command(central *c, const char *cp_id, const char *command);
+
+/* central_panel.c */
+int central_panel_start(central *c, evc_error *err);
+void central_panel_stop(central *c);
+void central_panel_tick(central *c);
+void central_panel_print_all(central *c);
+/* A human line for the terminal (and the last-events list). */
+void central_say(central *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* central_http.c: the HTTP server (GET /api/cps, /api/sessions, /api/health). */
+int central_http_start(central *c, evc_error *err);
+void central_http_stop(central *c);
+/* A CP joined the table: its POST routes. */
+void central_http_cp_added(central *c, const char *id);
+
+/* central_json.c: JSON texts for the HTTP API; malloc'd, caller frees. */
+char *central_json_cps(central *c);
+char *central_json_sessions(central *c);
+char *central_json_health(central *c);
+
+#endif

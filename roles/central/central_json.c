@@ -1,0 +1,164 @@
+/* central_json.c: the JSON bodies of Central's HTTP API (GET /api/cps,
+ * /api/sessions, /api/health), built with the SDK's payload builder. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "central_int.h"
+
+/* A growing "[a,b,...]" of JSON texts. */
+typedef struct jarr {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} jarr;
+
+static void jarr_add(jarr *a, char *item)
+{
+    if (!item) {
+        a->failed = true;
+        return;
+    }
+    size_t n = strlen(item);
+    if (a->len + n + 3 > a->cap) {
+        size_t cap = (a->cap ? a->cap * 2 : 1024) + n;
+        char *b = realloc(a->buf, cap);
+        if (!b) {
+            a->failed = true;
+            free(item);
+            return;
+        }
+        a->buf = b;
+        a->cap = cap;
+    }
+    a->buf[a->len] = a->len == 0 ? '[' : ',';
+    a->len++;
+    memcpy(a->buf + a->len, item, n);
+    a->len += n;
+    a->buf[a->len] = '\0';
+    free(item);
+}
+
+/* The array's text (malloc'd) or NULL on failure; consumes a. */
+static char *jarr_finish(jarr *a)
+{
+    if (a->failed) {
+        free(a->buf);
+        return NULL;
+    }
+    if (a->len == 0) {
+        free(a->buf);
+        char *e = malloc(3);
+        if (e)
+            memcpy(e, "[]", 3);
+        return e;
+    }
+    a->buf[a->len++] = ']';
+    a->buf[a->len] = '\0';
+    return a->buf;
+}
+
+static const char *phase_name(central_supply_phase p)
+{
+    switch (p) {
+    case CENTRAL_SUPPLY_REQUESTED: return "requested";
+    case CENTRAL_SUPPLY_AUTHORISED: return "authorised";
+    case CENTRAL_SUPPLY_SUPPLYING: return "supplying";
+    case CENTRAL_SUPPLY_ENDED: return "ended";
+    case CENTRAL_SUPPLY_DENIED: return "denied";
+    }
+    return "?";
+}
+
+char *central_json_cps(central *c)
+{
+    jarr a = {0};
+    for (size_t i = 0; i < c->ncps; i++) {
+        const central_cp *cp = &c->cps[i];
+        evc_payload *p = evc_payload_new();
+        evc_payload_str(p, "id", cp->id);
+        evc_payload_str(p, "location", cp->location);
+        evc_payload_int(p, "price_cents_per_kwh", cp->price_cents_per_kwh);
+        evc_payload_str(p, "state", central_cp_state_name(cp->state));
+        evc_payload_str(p, "admin_state", cp->stopped ? "STOPPED" : "IN_SERVICE");
+        evc_payload_str(p, "engine_health", cp->heard ? central_health_name(cp->health) : NULL);
+        evc_payload_bool(p, "monitor_connected", cp->link != NULL);
+        const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
+        if (s && s->phase != CENTRAL_SUPPLY_REQUESTED) {
+            evc_payload_int(p, "w", s->w);
+            evc_payload_int(p, "wh", s->wh);
+            evc_payload_int(p, "cents", s->cents);
+            evc_payload_str(p, "driver_id", s->driver_id);
+            evc_payload_str(p, "correlation_id", s->id);
+            evc_payload_str(p, "session_state", phase_name(s->phase));
+        }
+        jarr_add(&a, evc_payload_finish(p, NULL));
+    }
+    char *arr = jarr_finish(&a);
+    if (!arr)
+        return NULL;
+    evc_payload *p = evc_payload_new();
+    evc_payload_raw(p, "cps", arr);
+    free(arr);
+    return evc_payload_finish(p, NULL);
+}
+
+static char *session_json(const central_supply *s)
+{
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "id", s->id);
+    evc_payload_str(p, "correlation_id", s->id);
+    evc_payload_str(p, "driver_id", s->driver_id);
+    evc_payload_str(p, "cp_id", s->cp_id);
+    evc_payload_str(p, "state", phase_name(s->phase));
+    evc_payload_int(p, "w", s->w);
+    evc_payload_int(p, "wh", s->wh);
+    evc_payload_int(p, "cents", s->cents);
+    evc_payload_int(p, "price_cents_per_kwh", s->price_cents_per_kwh);
+    evc_payload_str(p, "end_reason", s->end_reason[0] ? s->end_reason : NULL);
+    evc_payload_bool(p, "interrupted", s->interrupted);
+    evc_payload_int(p, "requested_at", s->requested_at);
+    evc_payload_int(p, "started_at", s->started_at);
+    evc_payload_int(p, "ended_at", s->ended_at);
+    return evc_payload_finish(p, NULL);
+}
+
+char *central_json_sessions(central *c)
+{
+    jarr active = {0}, recent = {0};
+    for (size_t i = 0; i < c->nopen; i++)
+        jarr_add(&active, session_json(&c->open[i]));
+    for (size_t k = 0; k < c->nrecent; k++) { /* newest first */
+        size_t i = (c->recent_next + CENTRAL_RECENT_MAX - 1 - k) % CENTRAL_RECENT_MAX;
+        jarr_add(&recent, session_json(&c->recent[i]));
+    }
+    char *a = jarr_finish(&active), *r = jarr_finish(&recent);
+    char *out = NULL;
+    if (a && r) {
+        evc_payload *p = evc_payload_new();
+        evc_payload_raw(p, "active", a);
+        evc_payload_raw(p, "recent", r);
+        out = evc_payload_finish(p, NULL);
+    }
+    free(a);
+    free(r);
+    return out;
+}
+
+char *central_json_health(central *c)
+{
+    size_t connected = 0;
+    for (size_t i = 0; i < c->ncps; i++)
+        connected += c->cps[i].state != CENTRAL_CP_DISCONNECTED;
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "status", "ok");
+    evc_payload_int(p, "started_at", c->started_at);
+    evc_payload_int(p, "uptime_ms", (int64_t)evc_wall_ms() - c->started_at);
+    evc_payload_int(p, "cps", (int64_t)c->ncps);
+    evc_payload_int(p, "cps_connected", (int64_t)connected);
+    evc_payload_int(p, "monitor_links", c->server ? (int64_t)evc_link_server_count(c->server) : 0);
+    evc_payload_int(p, "supplies_open", (int64_t)c->nopen);
+    evc_payload_int(p, "dropped_messages", (int64_t)c->dropped);
+    evc_payload_str(p, "registration", c->registration_open ? "open" : "closed");
+    return evc_payload_finish(p, NULL);
+}

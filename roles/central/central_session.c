@@ -1,0 +1,305 @@
+/* central_session.c: see central_session.h. */
+#include "central_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "central_billing.h"
+#include "evc/log.h"
+
+static void log_err(const central_supply *s, const char *what, const evc_error *err)
+{
+    evc_log_ids ids = {.cp = s->cp_id, .driver = s->driver_id, .correlation = s->id};
+    evc_log(EVC_LOG_ERROR, "central", &ids, "%s: %s", what, err->msg);
+}
+
+/* REQUESTED (its reply lost or overtaken) or AUTHORISED -> SUPPLYING. */
+static void mark_started(central *c, central_supply *s, int64_t started_at)
+{
+    evc_error err = {0};
+    if (s->phase == CENTRAL_SUPPLY_REQUESTED) {
+        if (evc_store_session_set_state(c->store, s->id, EVC_SESSION_AUTHORISED, 0, NULL, &err))
+            log_err(s, "authorise session", &err);
+        s->phase = CENTRAL_SUPPLY_AUTHORISED;
+    }
+    if (s->phase != CENTRAL_SUPPLY_AUTHORISED)
+        return;
+    if (evc_store_session_set_state(c->store, s->id, EVC_SESSION_SUPPLYING, started_at, NULL,
+                                    &err))
+        log_err(s, "start session", &err);
+    s->phase = CENTRAL_SUPPLY_SUPPLYING;
+    s->started_at = started_at ? started_at : (int64_t)evc_wall_ms();
+    central_update(c, s->driver_id, s->cp_id, s->id, "supplying", NULL, "supplying");
+    central_event(c, "supply.started", s->id, s->cp_id, s->driver_id, "supplying");
+    central_say(c, "Supply %s %s @ %s started", s->id, s->driver_id, s->cp_id);
+    c->panel_dirty = true;
+    central_cp *cp = central_cp_find(c, s->cp_id);
+    if (cp)
+        central_cp_refresh(c, cp, "supply started");
+}
+
+static central_supply *supply_of(central *c, const evc_envelope *env)
+{
+    central_supply *s = central_supply_find(c, evc_msg_str(env, "session_id"));
+    const char *cp = evc_msg_str(env, "cp_id");
+    if (!s || !cp || strcmp(cp, s->cp_id) != 0) {
+        evc_log_ids ids = {.cp = cp, .correlation = evc_msg_str(env, "session_id")};
+        evc_log(EVC_LOG_WARN, "central", &ids, "%s for no open supply of that CP: ignored",
+                env->type);
+        return NULL;
+    }
+    return s;
+}
+
+void central_session_started(central *c, const evc_envelope *env)
+{
+    central_supply *s = supply_of(c, env);
+    int64_t at = 0;
+    if (s) {
+        evc_msg_int(env, "started_at", &at);
+        mark_started(c, s, at > 0 ? at : 0);
+    }
+}
+
+void central_session_telemetry(central *c, const evc_envelope *env)
+{
+    central_supply *s = supply_of(c, env);
+    int64_t w, wh, cents;
+    if (!s || evc_msg_int(env, "w", &w) || evc_msg_int(env, "wh", &wh) ||
+        evc_msg_int(env, "cents", &cents) || w < 0 || wh < 0 || cents < 0) {
+        c->dropped += s ? 1 : 0;
+        return;
+    }
+    if (s->phase != CENTRAL_SUPPLY_SUPPLYING)
+        mark_started(c, s, 0);
+    s->w = w;
+    s->wh = wh;
+    s->cents = cents;
+    c->panel_dirty = true;
+    evc_error err = {0};
+    if (evc_store_session_progress(c->store, s->id, wh, cents, EVC_STORE_BATCHED, &err))
+        log_err(s, "session progress", &err);
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "driver_id", s->driver_id);
+    evc_payload_str(p, "cp_id", s->cp_id);
+    evc_payload_str(p, "session_id", s->id);
+    evc_payload_int(p, "w", w);
+    evc_payload_int(p, "wh", wh);
+    evc_payload_int(p, "cents", cents);
+    central_publish(c, s->driver_id, "supply.telemetry", s->id, evc_payload_finish(p, NULL));
+}
+
+static void send_ticket(central *c, const evc_ticket *t)
+{
+    evc_user u;
+    int64_t balance = 0;
+    if (evc_store_user_get(c->store, t->driver_id, &u, NULL) == EVC_OK)
+        balance = u.balance_cents;
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "driver_id", t->driver_id);
+    evc_payload_str(p, "cp_id", t->cp_id);
+    evc_payload_str(p, "session_id", t->session_id);
+    evc_payload_int(p, "wh", t->energy_wh);
+    evc_payload_int(p, "cents", t->amount_cents);
+    evc_payload_int(p, "price_cents_per_kwh", t->price_cents_per_kwh);
+    evc_payload_int(p, "started_at", t->started_ms);
+    evc_payload_int(p, "ended_at", t->ended_ms);
+    int64_t d = t->started_ms > 0 && t->ended_ms > t->started_ms
+                    ? (t->ended_ms - t->started_ms) / 1000 : 0;
+    evc_payload_int(p, "duration_s", d);
+    evc_payload_str(p, "reason", t->end_reason);
+    evc_payload_int(p, "balance_cents", balance);
+    central_publish(c, t->driver_id, "supply.ticket", t->session_id, evc_payload_finish(p, NULL));
+}
+
+static void send_end_ack(central *c, const char *cp_id, const char *sid)
+{
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "cp_id", cp_id);
+    evc_payload_str(p, "session_id", sid);
+    central_publish(c, cp_id, "supply.end_ack", sid, evc_payload_finish(p, NULL));
+}
+
+int central_session_ended(central *c, const evc_envelope *env)
+{
+    const char *sid = evc_msg_str(env, "session_id"), *cp_id = evc_msg_str(env, "cp_id");
+    const char *reason = evc_msg_str(env, "reason");
+    int64_t wh = -1, ended_at = 0;
+    evc_msg_int(env, "wh", &wh);
+    evc_msg_int(env, "ended_at", &ended_at);
+    if (!evc_uuid_valid(sid) || !central_id_valid(cp_id) || wh < 0) {
+        c->dropped++;
+        evc_log(EVC_LOG_WARN, "central", NULL, "malformed supply.ended dropped");
+        return EVC_OK;
+    }
+    if (!reason || !*reason)
+        reason = "unknown";
+    evc_log_ids ids = {.cp = cp_id, .correlation = sid};
+    evc_ticket t;
+    bool already = false;
+    evc_error err = {0};
+    int rc = central_bill(c->store, sid, ended_at > 0 ? ended_at : 0, wh, reason, &t, &already,
+                          &err);
+    if (rc == EVC_ECONFLICT) {
+        /* Still REQUESTED in the store: the engine's reply and start were
+         * lost, but it did supply. Authorise it, then bill what it reports. */
+        evc_session se;
+        if (evc_store_session_get(c->store, sid, &se, NULL) == EVC_OK &&
+            se.state == EVC_SESSION_REQUESTED &&
+            evc_store_session_set_state(c->store, sid, EVC_SESSION_AUTHORISED, 0, NULL, NULL) ==
+                EVC_OK)
+            rc = central_bill(c->store, sid, ended_at > 0 ? ended_at : 0, wh, reason, &t,
+                              &already, &err);
+    }
+    central_supply *s = central_supply_find(c, sid);
+    if (rc == EVC_ENOTFOUND || rc == EVC_ECONFLICT || rc == EVC_EINVAL) {
+        /* Never billable (unknown, or denied before it started): acknowledge
+         * so the engine stops re-sending, and leave a trace. */
+        evc_log(EVC_LOG_ERROR, "central", &ids, "supply.ended cannot be billed: %s", err.msg);
+        central_event(c, "supply.unbillable", sid, cp_id, NULL, "%lld Wh not billed: %s",
+                      (long long)wh, err.msg);
+        send_end_ack(c, cp_id, sid);
+        if (s)
+            central_supply_close(c, s, CENTRAL_SUPPLY_DENIED, reason);
+        return EVC_OK;
+    }
+    if (rc != EVC_OK) {
+        evc_log(EVC_LOG_WARN, "central", &ids, "billing postponed: %s", err.msg);
+        return rc; /* nothing acknowledged: the report comes again */
+    }
+    if (!already) {
+        char eur[32];
+        central_fmt_eur(eur, sizeof eur, t.amount_cents);
+        central_event(c, "supply.billed", sid, t.cp_id, t.driver_id,
+                      "%lld Wh, %lld cents, reason %s", (long long)t.energy_wh,
+                      (long long)t.amount_cents, t.end_reason);
+        central_say(c, "Supply %s %s @ %s ended (%s): %lld Wh, %s EUR", sid, t.driver_id,
+                    t.cp_id, t.end_reason, (long long)t.energy_wh, eur);
+        central_update(c, t.driver_id, t.cp_id, sid, "ended", t.end_reason,
+                       central_reason_text(t.end_reason));
+        send_ticket(c, &t);
+    }
+    send_end_ack(c, cp_id, sid);
+    if (s) {
+        s->wh = t.energy_wh;
+        s->cents = t.amount_cents;
+        s->w = 0;
+        s->ended_at = t.ended_ms;
+        if (!s->started_at)
+            s->started_at = t.started_ms;
+        central_supply_close(c, s, CENTRAL_SUPPLY_ENDED, t.end_reason);
+    }
+    return EVC_OK;
+}
+
+void central_session_cp_status(central *c, const evc_envelope *env)
+{
+    const char *cp_id = evc_msg_str(env, "cp_id");
+    central_cp *cp = central_cp_find(c, cp_id);
+    evc_log_ids ids = {.cp = cp_id};
+    if (!cp) {
+        evc_log(EVC_LOG_WARN, "central", &ids, "%s from an unknown CP ignored", env->type);
+        return;
+    }
+    const char *admin = evc_msg_str(env, "admin_state");
+    const char *busy = evc_msg_str(env, "busy_session_id");
+    evc_log(EVC_LOG_INFO, "central", &ids, "%s: health %s, admin %s, busy %s", env->type,
+            evc_msg_str(env, "health") ? evc_msg_str(env, "health") : "?",
+            admin ? admin : "?", busy ? busy : "none");
+    /* An engine that restarted forgets the operator's order: repeat it. */
+    if (admin && (strcasecmp(admin, "STOPPED") == 0) != cp->stopped)
+        central_send_command(c, cp->id, cp->stopped ? "stop" : "resume");
+    /* An engine that announces itself idle no longer holds an authorisation
+     * that was waiting for the plug (its journal starts at plug-in). */
+    central_supply *s = central_supply_find(c, cp->supply_id);
+    if (strcmp(env->type, "cp.hello") == 0 && s && s->phase == CENTRAL_SUPPLY_AUTHORISED &&
+        (!busy || strcmp(busy, s->id) != 0)) {
+        evc_error err = {0};
+        if (evc_store_session_set_state(c->store, s->id, EVC_SESSION_DENIED, 0, "cp_refused",
+                                        &err))
+            log_err(s, "deny session", &err);
+        central_update(c, s->driver_id, s->cp_id, s->id, "denied", "cp_refused",
+                       "the charging point restarted before the plug-in");
+        central_event(c, "supply.denied", s->id, s->cp_id, s->driver_id,
+                      "engine restarted before the plug-in");
+        central_supply_close(c, s, CENTRAL_SUPPLY_DENIED, "cp_refused");
+    }
+}
+
+static void sync_ticket(void *arg, const evc_ticket *t) { send_ticket(arg, t); }
+
+void central_session_sync(central *c, const char *driver)
+{
+    if (!central_id_valid(driver))
+        return;
+    for (size_t i = 0; i < c->nopen; i++) {
+        central_supply *s = &c->open[i];
+        if (strcmp(s->driver_id, driver) != 0)
+            continue;
+        if (s->phase == CENTRAL_SUPPLY_REQUESTED) {
+            central_update(c, driver, s->cp_id, s->id, "checking", NULL, "checking the request");
+        } else if (s->phase == CENTRAL_SUPPLY_AUTHORISED) {
+            central_update(c, driver, s->cp_id, s->id, "authorised", NULL, "supply authorised");
+            central_update(c, driver, s->cp_id, s->id, "plug_in", NULL,
+                           "plug your vehicle in at the charging point");
+        } else {
+            central_update(c, driver, s->cp_id, s->id, "supplying", NULL, "supplying");
+        }
+        if (s->interrupted)
+            central_update(c, driver, s->cp_id, s->id, "interrupted", s->end_reason,
+                           central_reason_text(s->end_reason));
+    }
+    evc_error err = {0};
+    if (central_unacked_tickets(c->store, driver, sync_ticket, c, &err) != EVC_OK) {
+        evc_log_ids ids = {.driver = driver};
+        evc_log(EVC_LOG_ERROR, "central", &ids, "sync: %s", err.msg);
+    }
+}
+
+int central_session_ticket_ack(central *c, const char *driver, const char *session_id)
+{
+    evc_ticket t;
+    if (!evc_uuid_valid(session_id) || !driver ||
+        evc_store_ticket_get(c->store, session_id, &t, NULL) != EVC_OK ||
+        strcmp(t.driver_id, driver) != 0)
+        return EVC_OK; /* not this driver's ticket: nothing to do */
+    evc_error err = {0};
+    int rc = central_ticket_acked(c->store, session_id, &err);
+    if (rc != EVC_OK) {
+        evc_log_ids ids = {.driver = driver, .correlation = session_id};
+        evc_log(EVC_LOG_WARN, "central", &ids, "ticket ack: %s", err.msg);
+    }
+    return rc;
+}
+
+static int restore_cb(void *arg, const evc_session *se)
+{
+    central *c = arg;
+    central_supply s = {0};
+    snprintf(s.id, sizeof s.id, "%s", se->id);
+    snprintf(s.driver_id, sizeof s.driver_id, "%s", se->driver_id);
+    snprintf(s.cp_id, sizeof s.cp_id, "%s", se->cp_id);
+    s.phase = se->state == EVC_SESSION_SUPPLYING     ? CENTRAL_SUPPLY_SUPPLYING
+              : se->state == EVC_SESSION_AUTHORISED ? CENTRAL_SUPPLY_AUTHORISED
+                                                    : CENTRAL_SUPPLY_REQUESTED;
+    central_cp *cp = central_cp_find(c, se->cp_id);
+    s.price_cents_per_kwh = cp ? cp->price_cents_per_kwh : 0;
+    s.wh = se->energy_wh;
+    s.cents = se->amount_cents;
+    s.requested_at = se->requested_ms;
+    s.started_at = se->started_ms;
+    /* A request still waiting for its reply gets a full timeout again. */
+    s.deadline_ms = evc_loop_now_ms(c->loop) + c->authorise_timeout_ms;
+    if (!central_supply_add(c, &s))
+        return 1;
+    central_say(c, "Supply %s %s @ %s restored (%s)", s.id, s.driver_id, s.cp_id,
+                evc_session_state_name(se->state));
+    return 0;
+}
+
+int central_session_restore(central *c, evc_error *err)
+{
+    return evc_store_session_list_open(c->store, restore_cb, c, err);
+}

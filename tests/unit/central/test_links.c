@@ -1,0 +1,248 @@
+/* test_links.c: Central's monitor side over real framed TCP links on
+ * loopback: registration policy, secrets, heartbeats and engine health, a
+ * second connection replacing the first. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "central_int.h"
+#include "fixture.h"
+
+typedef struct mon {
+    evc_link_client *client;
+    int opened;
+    int closed;
+    char last_op[32];
+    char fields[4][128];
+    int nframes;
+    const char *auth[4]; /* cp_id, secret, location, price sent on open */
+} mon;
+
+typedef struct lx {
+    fx_store f;
+    central c;
+} lx;
+
+static void lx_open(lx *x, bool open_registration)
+{
+    memset(x, 0, sizeof *x);
+    fx_store_open(&x->f);
+    central *c = &x->c;
+    c->loop = x->f.loop;
+    c->store = x->f.store;
+    c->heartbeat_timeout_ms = 60000;
+    c->registration_open = open_registration;
+    c->password_cost = EVC_PASSWORD_COST_MIN;
+    evc_error err = {0};
+    cr_assert_eq(central_cps_load(c, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(central_links_start(c, &err), EVC_OK, "%s", err.msg);
+}
+
+static void lx_close(lx *x)
+{
+    central_links_stop(&x->c);
+    free(x->c.cps);
+    fx_store_close(&x->f);
+}
+
+static void m_open(evc_link *link, void *arg)
+{
+    mon *m = arg;
+    m->opened++;
+    if (!m->auth[0])
+        return;
+    evc_frame_field f[4];
+    for (int i = 0; i < 4; i++)
+        f[i] = EVC_FRAME_STR(m->auth[i]);
+    cr_assert_eq(evc_link_send(link, "AUTH", f, 4, NULL), EVC_OK);
+}
+
+static void m_frame(evc_link *link, const evc_frame_event *ev, void *arg)
+{
+    mon *m = arg;
+    snprintf(m->last_op, sizeof m->last_op, "%s", ev->opcode);
+    for (size_t i = 0; i < 4; i++)
+        snprintf(m->fields[i], sizeof m->fields[i], "%s", i < ev->nfields ? ev->fields[i].data : "");
+    m->nframes++;
+}
+
+static void m_close(evc_link *link, const char *reason, void *arg) { ((mon *)arg)->closed++; }
+
+static void connect_mon(lx *x, mon *m, const char *cp, const char *secret)
+{
+    memset(m, 0, sizeof *m);
+    m->auth[0] = cp;
+    m->auth[1] = secret;
+    m->auth[2] = "Test street 1";
+    m->auth[3] = "41";
+    evc_link_handlers h = {.on_open = m_open, .on_frame = m_frame, .on_close = m_close};
+    evc_link_client_opts o = {.backoff_min_ms = 50, .backoff_max_ms = 100};
+    cr_assert_eq(evc_link_connect(x->f.loop, "127.0.0.1", evc_link_server_port(x->c.server), &o,
+                                  &h, m, &m->client, NULL), EVC_OK);
+}
+
+static bool got_frame(void *arg) { return ((mon *)arg)->nframes > 0; }
+
+static void await_reply(lx *x, mon *m, const char *op)
+{
+    cr_assert_eq(evc_loop_run_until(x->f.loop, got_frame, m, 5000), EVC_OK, "no reply");
+    cr_assert_str_eq(m->last_op, op, "%s %s %s", m->last_op, m->fields[1], m->fields[2]);
+}
+
+static void send_hb(mon *m, const char *cp, const char *health)
+{
+    evc_link *l = evc_link_client_link(m->client);
+    cr_assert_not_null(l);
+    evc_frame_field f[2] = {EVC_FRAME_STR(cp), EVC_FRAME_STR(health)};
+    m->nframes = 0;
+    cr_assert_eq(evc_link_send(l, "HB", f, 2, NULL), EVC_OK);
+}
+
+typedef struct state_is {
+    lx *x;
+    const char *cp;
+    central_cp_state st;
+} state_is;
+
+static bool cp_in_state(void *arg)
+{
+    state_is *s = arg;
+    central_cp *cp = central_cp_find(&s->x->c, s->cp);
+    return cp && cp->state == s->st;
+}
+
+static void await_state(lx *x, const char *cp, central_cp_state st)
+{
+    state_is s = {x, cp, st};
+    cr_assert_eq(evc_loop_run_until(x->f.loop, cp_in_state, &s, 5000), EVC_OK, "%s never %s", cp,
+                 central_cp_state_name(st));
+}
+
+Test(links, a_known_cp_authenticates_and_follows_its_engine)
+{
+    lx x;
+    lx_open(&x, false);
+    mon m;
+    connect_mon(&x, &m, "CP_001", "secret-CP_001");
+    await_reply(&x, &m, "AUTH_OK");
+    cr_assert_str_eq(m.fields[0], "CP_001");
+    cr_assert_str_eq(m.fields[1], "IN_SERVICE");
+    cr_assert_eq(central_cp_find(&x.c, "CP_001")->state, CENTRAL_CP_DISCONNECTED,
+                 "DISCONNECTED until the first heartbeat");
+    send_hb(&m, "CP_001", "OK");
+    await_state(&x, "CP_001", CENTRAL_CP_ACTIVATED);
+    send_hb(&m, "CP_001", "KO");
+    await_state(&x, "CP_001", CENTRAL_CP_BROKEN);
+    send_hb(&m, "CP_001", "UNREACHABLE");
+    send_hb(&m, "CP_001", "OK");
+    await_state(&x, "CP_001", CENTRAL_CP_ACTIVATED);
+    send_hb(&m, "CP_001", "MAYBE"); /* malformed: ignored, nothing changes */
+    send_hb(&m, "CP_002", "KO");    /* another CP's id on this link: ignored */
+    send_hb(&m, "CP_001", "OK");
+    await_state(&x, "CP_001", CENTRAL_CP_ACTIVATED);
+    cr_assert_eq(central_cp_find(&x.c, "CP_002")->state, CENTRAL_CP_DISCONNECTED);
+    evc_link_client_close(m.client);
+    lx_close(&x);
+}
+
+Test(links, heartbeat_timeout_disconnects)
+{
+    lx x;
+    lx_open(&x, false);
+    x.c.heartbeat_timeout_ms = 200;
+    mon m;
+    connect_mon(&x, &m, "CP_002", "secret-CP_002");
+    await_reply(&x, &m, "AUTH_OK");
+    send_hb(&m, "CP_002", "OK");
+    await_state(&x, "CP_002", CENTRAL_CP_ACTIVATED);
+    /* No more heartbeats: the periodic refresh (central.c's tick) sees it. */
+    uint64_t t0 = evc_loop_now_ms(x.f.loop);
+    state_is s = {&x, "CP_002", CENTRAL_CP_DISCONNECTED};
+    while (!cp_in_state(&s) && evc_loop_now_ms(x.f.loop) - t0 < 5000) {
+        evc_loop_run_until(x.f.loop, cp_in_state, &s, 50);
+        central_cps_refresh_all(&x.c);
+    }
+    cr_assert(cp_in_state(&s));
+    cr_assert_geq(evc_loop_now_ms(x.f.loop) - t0, 150, "not before the timeout");
+    evc_link_client_close(m.client);
+    lx_close(&x);
+}
+
+Test(links, closed_registration_denies_unknown_cps_and_wrong_secrets)
+{
+    lx x;
+    lx_open(&x, false);
+    mon m;
+    connect_mon(&x, &m, "CP_777", "whatever");
+    await_reply(&x, &m, "AUTH_DENIED");
+    cr_assert_str_eq(m.fields[1], "UNKNOWN_CP");
+    evc_link_client_close(m.client);
+    connect_mon(&x, &m, "CP_001", "secret-CP_002");
+    await_reply(&x, &m, "AUTH_DENIED");
+    cr_assert_str_eq(m.fields[1], "BAD_SECRET");
+    /* Still denied for a heartbeat: no AUTH_OK was given on this link. */
+    send_hb(&m, "CP_001", "OK");
+    await_reply(&x, &m, "AUTH_DENIED");
+    cr_assert_str_eq(m.fields[1], "BAD_REQUEST");
+    cr_assert_eq(central_cp_find(&x.c, "CP_001")->state, CENTRAL_CP_DISCONNECTED);
+    evc_link_client_close(m.client);
+    lx_close(&x);
+}
+
+Test(links, open_registration_stores_the_cp_with_a_hashed_secret)
+{
+    lx x;
+    lx_open(&x, true);
+    mon m;
+    connect_mon(&x, &m, "CP_NEW", "my-secret");
+    await_reply(&x, &m, "AUTH_OK");
+    evc_charging_point row;
+    cr_assert_eq(evc_store_cp_get(x.f.store, "CP_NEW", &row, NULL), EVC_OK);
+    cr_assert_str_eq(row.location, "Test street 1");
+    cr_assert_eq(row.price_cents_per_kwh, 41);
+    cr_assert_eq(strncmp(row.secret_hash, "$argon2id$", 10), 0, "hashed: %s", row.secret_hash);
+    cr_assert_null(strstr(row.secret_hash, "my-secret"));
+    cr_assert(evc_password_verify(row.secret_hash, "my-secret"));
+    evc_link_client_close(m.client);
+    /* Registered now: the wrong secret is denied, the right one accepted. */
+    connect_mon(&x, &m, "CP_NEW", "other");
+    await_reply(&x, &m, "AUTH_DENIED");
+    cr_assert_str_eq(m.fields[1], "BAD_SECRET");
+    evc_link_client_close(m.client);
+    mon bad;
+    connect_mon(&x, &bad, "CP_BAD", "s");
+    bad.auth[3] = "12abc"; /* read when the link opens, in the loop */
+    await_reply(&x, &bad, "AUTH_DENIED");
+    cr_assert_str_eq(bad.fields[1], "BAD_REQUEST");
+    cr_assert_eq(evc_store_cp_get(x.f.store, "CP_BAD", &row, NULL), EVC_ENOTFOUND);
+    evc_link_client_close(bad.client);
+    connect_mon(&x, &bad, "CP BAD", "s"); /* not an id */
+    await_reply(&x, &bad, "AUTH_DENIED");
+    cr_assert_str_eq(bad.fields[1], "BAD_REQUEST");
+    evc_link_client_close(bad.client);
+    lx_close(&x);
+}
+
+static bool closed_once(void *arg) { return ((mon *)arg)->closed > 0; }
+
+Test(links, a_second_connection_replaces_the_first)
+{
+    lx x;
+    lx_open(&x, false);
+    mon a, b;
+    connect_mon(&x, &a, "CP_003", "secret-CP_003");
+    await_reply(&x, &a, "AUTH_OK");
+    send_hb(&a, "CP_003", "OK");
+    await_state(&x, "CP_003", CENTRAL_CP_ACTIVATED);
+    connect_mon(&x, &b, "CP_003", "secret-CP_003");
+    await_reply(&x, &b, "AUTH_OK");
+    cr_assert_eq(evc_loop_run_until(x.f.loop, closed_once, &a, 5000), EVC_OK,
+                 "the old link is closed by Central");
+    evc_link_client_close(a.client); /* stop its reconnecting */
+    send_hb(&b, "CP_003", "KO");
+    await_state(&x, "CP_003", CENTRAL_CP_BROKEN);
+    cr_assert_not_null(central_cp_find(&x.c, "CP_003")->link, "the new link is the CP's");
+    evc_link_client_close(b.client);
+    lx_close(&x);
+}

@@ -1,0 +1,454 @@
+/* test_supply.c: Central's supply side through a real bus (the loopback test
+ * transport) and a real SQLite store: requests and their denial reasons,
+ * the authorisation round trip, telemetry relay, billing once, tickets and
+ * the driver's sync, a fault during a supply. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "central_int.h"
+#include "central_session.h"
+#include "evc/plugin.h"
+#include "fixture.h"
+
+typedef struct out_msg {
+    char type[48], key[64], corr[64], step[32], reason[48], sid[64];
+    int64_t cents, wh;
+    bool ok;
+} out_msg;
+
+typedef struct sx {
+    fx_store f;
+    evc_plugin *tp;
+    evc_bus *bus;
+    evc_timer *tick;
+    central c;
+    out_msg out[512];
+    int nout;
+} sx;
+
+static void cp_str(char *dst, size_t cap, const evc_envelope *e, const char *k)
+{
+    const char *v = evc_msg_str(e, k);
+    snprintf(dst, cap, "%s", v ? v : "");
+}
+
+static int capture(void *arg, const evc_message *m)
+{
+    sx *x = arg;
+    evc_envelope *e = NULL;
+    cr_assert_eq(evc_envelope_decode(m->payload, m->payload_len, NULL, &e, NULL), EVC_OK);
+    cr_assert_lt(x->nout, 512);
+    out_msg *o = &x->out[x->nout++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->type, sizeof o->type, "%s", e->type);
+    snprintf(o->key, sizeof o->key, "%s", m->key);
+    snprintf(o->corr, sizeof o->corr, "%s", e->correlation_id ? e->correlation_id : "");
+    cp_str(o->step, sizeof o->step, e, "step");
+    cp_str(o->reason, sizeof o->reason, e, "reason");
+    cp_str(o->sid, sizeof o->sid, e, "session_id");
+    evc_msg_int(e, "cents", &o->cents);
+    evc_msg_int(e, "wh", &o->wh);
+    evc_msg_bool(e, "ok", &o->ok);
+    evc_envelope_free(e);
+    return EVC_OK;
+}
+
+static void on_tick(evc_timer *t, void *arg) { central_supply_tick(arg); }
+
+static void sx_open(sx *x)
+{
+    memset(x, 0, sizeof *x);
+    fx_store_open(&x->f);
+    evc_error err = {0};
+    cr_assert_eq(evc_plugin_load(EVC_PLUGIN_TRANSPORT, "loopback", NULL, &x->tp, NULL, &err),
+                 EVC_OK, "%s", err.msg);
+    evc_transport_params p = {.struct_size = sizeof p, .endpoint = "x", .client_id = "central",
+                              .group_id = "central"};
+    cr_assert_eq(evc_bus_open(x->f.loop, x->tp, &p, &x->bus, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_bus_subscribe(x->bus, "central-events", capture, x, &err), EVC_OK);
+    cr_assert_eq(evc_bus_start(x->bus, &err), EVC_OK, "%s", err.msg);
+    central *c = &x->c;
+    c->loop = x->f.loop;
+    c->bus = x->bus;
+    c->store = x->f.store;
+    c->heartbeat_timeout_ms = 60000;
+    c->heartbeat_interval_ms = 1000;
+    c->authorise_timeout_ms = 400;
+    c->min_balance_cents = 500;
+    c->password_cost = EVC_PASSWORD_COST_MIN;
+    c->t_driver = "driver-events";
+    c->t_cp = "cp-events";
+    c->t_central = "central-events";
+    c->dedup = evc_msg_dedup_new(1024);
+    c->started_at = (int64_t)evc_wall_ms();
+    cr_assert_eq(central_cps_load(c, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(central_supply_start(c, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_loop_timer(c->loop, 50, 50, on_tick, c, &x->tick, &err), EVC_OK);
+}
+
+static void sx_close(sx *x)
+{
+    evc_timer_close(x->tick);
+    evc_timer_close(x->c.hb_timer);
+    evc_bus_close(x->bus);
+    evc_msg_dedup_free(x->c.dedup);
+    free(x->c.cps);
+    free(x->c.open);
+    fx_store_close(&x->f);
+    evc_plugin_unload(x->tp);
+}
+
+/* The monitor of `id` says its engine is `h` now. */
+static void heartbeat(sx *x, const char *id, central_health h)
+{
+    central_cp *cp = central_cp_find(&x->c, id);
+    cr_assert_not_null(cp);
+    cp->heard = true;
+    cp->last_hb_ms = evc_loop_now_ms(x->c.loop);
+    cp->health = h;
+    central_cp_refresh(&x->c, cp, "test heartbeat");
+}
+
+static void send(sx *x, const char *topic, const char *key, const char *type, const char *corr,
+                 const char *payload)
+{
+    evc_error err = {0};
+    cr_assert_eq(evc_msg_publish(x->bus, topic, key, type, key, corr, payload, NULL, NULL, NULL,
+                                 &err), EVC_OK, "%s", err.msg);
+}
+
+typedef struct want {
+    sx *x;
+    const char *type, *step;
+    int from;
+    int found;
+} want;
+
+static bool has(void *arg)
+{
+    want *w = arg;
+    for (int i = w->from; i < w->x->nout; i++)
+        if (strcmp(w->x->out[i].type, w->type) == 0 &&
+            (!w->step || strcmp(w->x->out[i].step, w->step) == 0)) {
+            w->found = i;
+            return true;
+        }
+    return false;
+}
+
+/* Waits (5 s deadline) for a message of `type` (and step) published after
+ * index `from`; returns it. */
+static out_msg *await(sx *x, int from, const char *type, const char *step)
+{
+    want w = {x, type, step, from, -1};
+    cr_assert_eq(evc_loop_run_until(x->f.loop, has, &w, 5000), EVC_OK, "no %s %s", type,
+                 step ? step : "");
+    return &x->out[w.found];
+}
+
+static int count(sx *x, int from, const char *type)
+{
+    int n = 0;
+    for (int i = from; i < x->nout; i++)
+        n += strcmp(x->out[i].type, type) == 0;
+    return n;
+}
+
+static void settle(sx *x)
+{
+    /* Lets every message in flight arrive: a heartbeat round trip. */
+    int from = x->nout;
+    send(x, "driver-events", "probe", "driver.list_cps", NULL, "{\"driver_id\":\"probe\"}");
+    await(x, from, "driver.cps", NULL);
+}
+
+static void hello(sx *x, const char *driver, const char *password, bool ok)
+{
+    int from = x->nout;
+    char p[200];
+    snprintf(p, sizeof p, "{\"driver_id\":\"%s\",\"password\":\"%s\"}", driver, password);
+    send(x, "driver-events", driver, "driver.hello", NULL, p);
+    out_msg *o = await(x, from, "driver.auth_reply", NULL);
+    cr_assert_eq(o->ok, ok, "hello %s", driver);
+    cr_assert_str_eq(o->key, driver);
+}
+
+/* Requests a supply and returns the step it ended at (denied reason or
+ * "authorising"). */
+static const char *request(sx *x, const char *driver, const char *cp, char corr[EVC_UUID_STR_SIZE])
+{
+    cr_assert_eq(evc_uuid_generate(corr, NULL), EVC_OK);
+    int from = x->nout;
+    char p[200];
+    snprintf(p, sizeof p, "{\"driver_id\":\"%s\",\"cp_id\":\"%s\"}", driver, cp);
+    send(x, "driver-events", driver, "supply.request", corr, p);
+    await(x, from, "supply.update", "checking");
+    want d = {x, "supply.update", "denied", from, -1}, a = {x, "cp.authorise", NULL, from, -1};
+    for (int i = 0; i < 500 && !has(&d) && !has(&a); i++)
+        evc_loop_run_until(x->f.loop, has, &a, 10);
+    if (has(&d)) {
+        cr_assert_str_eq(x->out[d.found].corr, corr);
+        return x->out[d.found].reason;
+    }
+    cr_assert(has(&a), "neither denied nor cp.authorise");
+    cr_assert_str_eq(x->out[a.found].key, cp);
+    cr_assert_str_eq(x->out[a.found].sid, corr);
+    return "authorising";
+}
+
+static void cp_says(sx *x, const char *cp, const char *type, const char *corr, const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
+static void cp_says(sx *x, const char *cp, const char *type, const char *corr, const char *fmt,
+                    ...)
+{
+    char p[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p, sizeof p, fmt, ap);
+    va_end(ap);
+    send(x, "cp-events", cp, type, corr, p);
+}
+
+static int64_t balance(sx *x, const char *driver)
+{
+    evc_user u;
+    cr_assert_eq(evc_store_user_get(x->f.store, driver, &u, NULL), EVC_OK);
+    return u.balance_cents;
+}
+
+Test(supply, a_supply_end_to_end_is_billed_once)
+{
+    sx *x = calloc(1, sizeof *x);
+    sx_open(x);
+    heartbeat(x, "CP_001", CENTRAL_HEALTH_OK);
+    hello(x, "driver1", "pass123", true);
+    char corr[EVC_UUID_STR_SIZE];
+    cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "authorising");
+    int from = x->nout;
+    cp_says(x, "CP_001", "cp.authorise_reply", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"accepted\":true,\"reason\":null}", corr);
+    await(x, from, "supply.update", "plug_in");
+    cr_assert_eq(central_cp_find(&x->c, "CP_001")->state, CENTRAL_CP_SUPPLYING);
+    cp_says(x, "CP_001", "supply.started", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\","
+            "\"started_at\":1000}", corr);
+    await(x, from, "supply.update", "supplying");
+    cp_says(x, "CP_001", "supply.telemetry", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"w\":7400,"
+            "\"wh\":1000,\"cents\":35}", corr);
+    out_msg *t = await(x, from, "supply.telemetry", NULL);
+    cr_assert_str_eq(t->key, "driver1", "relayed to the driver only");
+    cr_assert_eq(t->wh, 1000);
+    char *json = central_json_cps(&x->c);
+    cr_assert(strstr(json, "\"driver_id\":\"driver1\""), "%s", json);
+    cr_assert(strstr(json, "\"w\":7400"), "%s", json);
+    free(json);
+    from = x->nout;
+    for (int i = 0; i < 3; i++) /* the engine's outbox re-sends */
+        cp_says(x, "CP_001", "supply.ended", corr,
+                "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\","
+                "\"wh\":2000,\"started_at\":1000,\"ended_at\":61000,\"reason\":\"unplugged\"}",
+                corr);
+    out_msg *tk = await(x, from, "supply.ticket", NULL);
+    cr_assert_eq(tk->cents, 70, "2000 Wh at 35 c/kWh");
+    cr_assert_str_eq(tk->corr, corr);
+    settle(x);
+    cr_assert_eq(count(x, from, "supply.end_ack"), 3, "every report acknowledged");
+    /* An outbox re-sends the very same envelope (same message id): still
+     * acknowledged, still billed once. */
+    char pl[300];
+    snprintf(pl, sizeof pl,
+             "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\","
+             "\"wh\":2000,\"started_at\":1000,\"ended_at\":61000,\"reason\":\"unplugged\"}",
+             corr);
+    char eid[EVC_UUID_STR_SIZE], *bytes = NULL;
+    size_t blen = 0;
+    evc_envelope env = {.type = "supply.ended", .correlation_id = corr, .source = "CP_001",
+                        .payload = pl};
+    cr_assert_eq(evc_envelope_stamp(&env, eid, NULL), EVC_OK);
+    cr_assert_eq(evc_envelope_encode(&env, &bytes, &blen, NULL), EVC_OK);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(evc_bus_publish(x->bus, "cp-events", "CP_001", bytes, blen, NULL, NULL,
+                                     NULL), EVC_OK);
+    free(bytes);
+    settle(x);
+    cr_assert_eq(count(x, from, "supply.end_ack"), 5, "the same envelope twice: acked twice");
+    cr_assert_eq(count(x, from, "supply.ticket"), 1, "one ticket");
+    cr_assert_eq(balance(x, "driver1"), 15000 - 70);
+    cr_assert_eq(central_cp_find(&x->c, "CP_001")->state, CENTRAL_CP_ACTIVATED);
+    json = central_json_sessions(&x->c);
+    cr_assert(strstr(json, "\"state\":\"ended\""), "%s", json);
+    cr_assert(strstr(json, "\"end_reason\":\"unplugged\""), "%s", json);
+    free(json);
+
+    /* The driver restarts: its sync shows the ticket until it acks it. */
+    from = x->nout;
+    send(x, "driver-events", "driver1", "driver.sync", NULL, "{\"driver_id\":\"driver1\"}");
+    await(x, from, "supply.ticket", NULL);
+    char ack[200];
+    snprintf(ack, sizeof ack, "{\"driver_id\":\"driver1\",\"session_id\":\"%s\"}", corr);
+    send(x, "driver-events", "driver1", "supply.ticket_ack", NULL, ack);
+    settle(x);
+    from = x->nout;
+    send(x, "driver-events", "driver1", "driver.sync", NULL, "{\"driver_id\":\"driver1\"}");
+    settle(x);
+    cr_assert_eq(count(x, from, "supply.ticket"), 0);
+    sx_close(x);
+    free(x);
+}
+
+Test(supply, every_denial_reason_reaches_the_driver)
+{
+    sx *x = calloc(1, sizeof *x);
+    sx_open(x);
+    char corr[EVC_UUID_STR_SIZE], busy[EVC_UUID_STR_SIZE];
+    heartbeat(x, "CP_001", CENTRAL_HEALTH_OK);
+    heartbeat(x, "CP_003", CENTRAL_HEALTH_OK);
+    heartbeat(x, "CP_004", CENTRAL_HEALTH_OK);
+    heartbeat(x, "CP_005", CENTRAL_HEALTH_OK);
+    heartbeat(x, "CP_006", CENTRAL_HEALTH_KO);
+    cr_assert_str_eq(request(x, "nobody", "CP_001", corr), "unknown_driver");
+    cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "not_authenticated");
+    hello(x, "driver1", "wrong", false);
+    cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "not_authenticated");
+    hello(x, "driver1", "pass123", true);
+    hello(x, "driver2", "pass456", true);
+    cr_assert_str_eq(request(x, "driver1", "CP_999", corr), "unknown_cp");
+    cr_assert_str_eq(request(x, "driver1", "CP_002", corr), "cp_disconnected");
+    cr_assert_str_eq(request(x, "driver1", "CP_006", corr), "cp_broken");
+    int from = x->nout;
+    cr_assert_eq(central_cp_admin(&x->c, "CP_003", true), 1);
+    out_msg *cmd = await(x, from, "cp.command", NULL);
+    cr_assert_str_eq(cmd->key, "CP_003");
+    cr_assert_str_eq(request(x, "driver1", "CP_003", corr), "cp_stopped");
+    cr_assert_str_eq(request(x, "driver1", "CP_001", busy), "authorising");
+    cr_assert_str_eq(request(x, "driver2", "CP_001", corr), "cp_busy");
+    cr_assert_str_eq(request(x, "driver1", "CP_004", corr), "driver_busy");
+    cr_assert_eq(evc_store_user_add_balance(x->f.store, "driver2", -19600, NULL, NULL), EVC_OK);
+    cr_assert_str_eq(request(x, "driver2", "CP_004", corr), "balance_too_low");
+    cr_assert_eq(evc_store_user_add_balance(x->f.store, "driver2", 19600, NULL, NULL), EVC_OK);
+    /* The engine refuses; then one that never answers. */
+    cr_assert_str_eq(request(x, "driver2", "CP_004", corr), "authorising");
+    from = x->nout;
+    cp_says(x, "CP_004", "cp.authorise_reply", corr,
+            "{\"cp_id\":\"CP_004\",\"session_id\":\"%s\",\"accepted\":false,\"reason\":\"busy\"}",
+            corr);
+    out_msg *d = await(x, from, "supply.update", "denied");
+    cr_assert_str_eq(d->reason, "cp_refused");
+    cr_assert_str_eq(request(x, "driver2", "CP_005", corr), "authorising");
+    from = x->nout;
+    d = await(x, from, "supply.update", "denied");
+    cr_assert_str_eq(d->reason, "cp_no_answer");
+    evc_session s;
+    cr_assert_eq(evc_store_session_get(x->f.store, corr, &s, NULL), EVC_OK);
+    cr_assert_eq(s.state, EVC_SESSION_DENIED);
+    /* The CP's own menu: no password needed, Central picks the id. */
+    from = x->nout;
+    send(x, "cp-events", "CP_005", "supply.request", NULL,
+         "{\"cp_id\":\"CP_005\",\"driver_id\":\"driver2\"}");
+    out_msg *a = await(x, from, "cp.authorise", NULL);
+    cr_assert(evc_uuid_valid(a->sid));
+    /* Garbage on the bus is dropped and counted. */
+    uint64_t dropped = x->c.dropped;
+    cr_assert_eq(evc_bus_publish(x->bus, "cp-events", "CP_001", "{not json", 9, NULL, NULL, NULL),
+                 EVC_OK);
+    settle(x);
+    cr_assert_eq(x->c.dropped, dropped + 1);
+    sx_close(x);
+    free(x);
+}
+
+Test(supply, a_fault_interrupts_at_once_and_the_end_report_bills)
+{
+    sx *x = calloc(1, sizeof *x);
+    sx_open(x);
+    heartbeat(x, "CP_002", CENTRAL_HEALTH_OK);
+    hello(x, "driver2", "pass456", true);
+    char corr[EVC_UUID_STR_SIZE];
+    cr_assert_str_eq(request(x, "driver2", "CP_002", corr), "authorising");
+    /* The reply was lost: supply.started alone moves the session on. */
+    int from = x->nout;
+    cp_says(x, "CP_002", "supply.started", corr,
+            "{\"cp_id\":\"CP_002\",\"session_id\":\"%s\",\"driver_id\":\"driver2\","
+            "\"started_at\":5000}", corr);
+    await(x, from, "supply.update", "supplying");
+    from = x->nout;
+    heartbeat(x, "CP_002", CENTRAL_HEALTH_KO);
+    out_msg *i = await(x, from, "supply.update", "interrupted");
+    cr_assert_str_eq(i->reason, "fault");
+    cr_assert_eq(central_cp_find(&x->c, "CP_002")->state, CENTRAL_CP_BROKEN);
+    heartbeat(x, "CP_002", CENTRAL_HEALTH_UNREACHABLE);
+    settle(x);
+    cr_assert_eq(count(x, from, "supply.update"), 1, "told once");
+    from = x->nout;
+    cp_says(x, "CP_002", "supply.ended", corr,
+            "{\"cp_id\":\"CP_002\",\"session_id\":\"%s\",\"driver_id\":\"driver2\",\"wh\":333,"
+            "\"started_at\":5000,\"ended_at\":9000,\"reason\":\"fault\"}", corr);
+    out_msg *tk = await(x, from, "supply.ticket", NULL);
+    cr_assert_eq(tk->cents, evc_bill_cents(333, 30));
+    cr_assert_str_eq(tk->reason, "fault");
+    cr_assert_eq(balance(x, "driver2"), 20000 - evc_bill_cents(333, 30));
+    cr_assert_eq(central_cp_find(&x->c, "CP_002")->state, CENTRAL_CP_BROKEN);
+    sx_close(x);
+    free(x);
+}
+
+Test(supply, sessions_open_at_a_restart_are_billed_when_their_end_arrives)
+{
+    sx *x = calloc(1, sizeof *x);
+    sx_open(x);
+    /* What a previous Central left: one supply running on CP_007. */
+    const char *sid = "2f8fad5b-d9cb-469f-a165-70867728950e";
+    fx_session(&x->f, sid, "driver1", "CP_007", EVC_SESSION_SUPPLYING);
+    evc_error err = {0};
+    cr_assert_eq(central_session_restore(&x->c, &err), EVC_OK, "%s", err.msg);
+    cr_assert_not_null(central_supply_find(&x->c, sid));
+    heartbeat(x, "CP_007", CENTRAL_HEALTH_OK);
+    cr_assert_eq(central_cp_find(&x->c, "CP_007")->state, CENTRAL_CP_SUPPLYING);
+    int from = x->nout;
+    cp_says(x, "CP_007", "supply.ended", sid,
+            "{\"cp_id\":\"CP_007\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"wh\":4000,"
+            "\"started_at\":1000,\"ended_at\":2000,\"reason\":\"unplugged\"}", sid);
+    out_msg *tk = await(x, from, "supply.ticket", NULL);
+    cr_assert_eq(tk->cents, evc_bill_cents(4000, 29));
+    await(x, from, "supply.end_ack", NULL);
+    cr_assert_eq(central_cp_find(&x->c, "CP_007")->state, CENTRAL_CP_ACTIVATED);
+    cr_assert_null(central_supply_find(&x->c, sid));
+    sx_close(x);
+    free(x);
+}
+
+Test(supply, operator_stop_during_a_supply)
+{
+    sx *x = calloc(1, sizeof *x);
+    sx_open(x);
+    heartbeat(x, "CP_001", CENTRAL_HEALTH_OK);
+    hello(x, "driver1", "pass123", true);
+    char corr[EVC_UUID_STR_SIZE];
+    cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "authorising");
+    int from = x->nout;
+    cp_says(x, "CP_001", "cp.authorise_reply", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"accepted\":true,\"reason\":null}", corr);
+    await(x, from, "supply.update", "plug_in");
+    from = x->nout;
+    cr_assert_eq(central_cp_admin(&x->c, NULL, true), 10, "stop all");
+    await(x, from, "cp.command", NULL);
+    out_msg *i = await(x, from, "supply.update", "interrupted");
+    cr_assert_str_eq(i->reason, "stopped");
+    cr_assert_eq(central_cp_find(&x->c, "CP_001")->state, CENTRAL_CP_STOPPED);
+    evc_charging_point row;
+    cr_assert_eq(evc_store_cp_get(x->f.store, "CP_001", &row, NULL), EVC_OK);
+    cr_assert_eq(row.admin_state, EVC_CP_STOPPED, "persisted");
+    cp_says(x, "CP_001", "supply.ended", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"wh\":0,"
+            "\"started_at\":0,\"ended_at\":2000,\"reason\":\"stopped\"}", corr);
+    out_msg *tk = await(x, from, "supply.ticket", NULL);
+    cr_assert_str_eq(tk->reason, "stopped");
+    cr_assert_eq(central_cp_admin(&x->c, NULL, false), 10, "resume all");
+    cr_assert_eq(central_cp_find(&x->c, "CP_001")->state, CENTRAL_CP_ACTIVATED);
+    sx_close(x);
+    free(x);
+}
