@@ -328,6 +328,32 @@ static void h_rmtree(const char *dir)
         proc_result_free(&r);
 }
 
+/* A sanitizer report or a crash in a program goes to its .err file, which
+ * ctest never sees: echo it to the test's stderr, where the sanitizer
+ * builds' FAIL_REGULAR_EXPRESSION (cmake/EvcTest.cmake) catches it. An exit
+ * other than 0 after SIGTERM (or a kill by the test) is reported too. */
+static void h_report_exits(const h_env *env)
+{
+    static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                        "runtime error:", NULL};
+    for (int i = 0; i < env->nprocs; i++) {
+        const h_proc *p = &env->procs[i];
+        char *err = h_slurp(p->err);
+        for (int m = 0; marks[m]; m++) {
+            const char *at = strstr(err, marks[m]);
+            if (at)
+                fprintf(stderr, "harness: %s (%s): %.*s\n", p->name, p->err, 2000, at);
+        }
+        free(err);
+        if (p->exited && WIFSIGNALED(p->status) && WTERMSIG(p->status) != SIGKILL &&
+            WTERMSIG(p->status) != SIGTERM)
+            cr_expect(0, "%s died of signal %d (see %s)", p->name, WTERMSIG(p->status), p->err);
+        else if (p->exited && WIFEXITED(p->status) && WEXITSTATUS(p->status) != 0 &&
+                 p != env->tap)
+            fprintf(stderr, "harness: %s exited %d\n", p->name, WEXITSTATUS(p->status));
+    }
+}
+
 void h_env_free(h_env *env)
 {
     if (!env)
@@ -348,6 +374,7 @@ void h_env_free(h_env *env)
             h_stop(&env->procs[i], 3000);
     if (env->bus_proc)
         h_stop(env->bus_proc, 3000);
+    h_report_exits(env);
     const char *keep = getenv("EVC_IT_KEEP");
     if (keep && *keep && strcmp(keep, "0") != 0)
         fprintf(stderr, "harness: kept %s\n", env->dir);
