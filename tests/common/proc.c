@@ -71,6 +71,8 @@ static char **merged_env(char *const extra[])
     return env;
 }
 
+char **proc_env_merge(char *const extra[]) { return merged_env(extra); }
+
 int proc_run(char *const argv[], char *const env[], int timeout_ms, proc_result *res)
 {
     memset(res, 0, sizeof *res);

@@ -22,6 +22,12 @@ typedef struct proc_result {
 int proc_run(char *const argv[], char *const env[], int timeout_ms, proc_result *res);
 void proc_result_free(proc_result *res);
 
+/* The current environment with `extra` ("K=V", NULL-terminated, may be
+ * NULL) added, an extra entry replacing the inherited one of the same name.
+ * Caller frees the array (not the strings, which are borrowed from environ
+ * and extra); NULL when out of memory. */
+char **proc_env_merge(char *const extra[]);
+
 /* Path of a built program: EVC_TEST_BINARY_DIR "/bin/" name. Static buffer. */
 const char *proc_bin(const char *name);
 

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# demo.sh: the whole EVCharging system on one machine (make demo / make demo-kafka).
+#
+#   bash scripts/demo.sh zmq|kafka [--for SECONDS] [--dir DIR] [--port-base N]
+#
+# Starts, from the programs already built in ${BUILD:-build}/bin:
+#   - the bus: ZeroMQ (the proxy inside EV_Central, `transport.zmq.proxy: owner`)
+#     or Kafka (librdkafka's mock cluster, evc-kafka-mock);
+#   - EV_Central on a fresh demo database (seeded: driver1, driver2, CP_001..CP_010);
+#   - three charging points CP_001..CP_003 (EV_CP_E + EV_CP_M each) in unattended mode:
+#     they plug in 2 s after an authorisation and unplug 10 s later (50 kW);
+#   - two drivers, driver1 and driver2, each running config/services.txt.
+# Every program's output goes to its own log in DIR (default demo-run/). It runs until
+# Ctrl-C, then stops everything it started.
+#
+# --for SECONDS: non-interactive check (CI, tests): runs at most that long, stops
+# everything, and exits 0 only if every driver printed a ticket, the database holds
+# tickets, and no program died on its own. It stops early once both conditions hold.
+# --port-base N: Central N, HTTP N+1, bus N+2 (and N+3), engines N+4..N+6. Default:
+# Central 7001, HTTP 8002, bus 5555/5556, engines 7101..7103; with --for, free ports
+# chosen at random.
+set -u
+
+usage() {
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+BUS_KIND=${1:-}
+case "$BUS_KIND" in
+zmq | kafka) shift ;;
+*) usage ;;
+esac
+CHECK_SECONDS=${EVC_DEMO_FOR:-}
+DIR=${EVC_DEMO_DIR:-demo-run}
+PORT_BASE=${EVC_DEMO_PORT_BASE:-}
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --for) CHECK_SECONDS=${2:-}; shift 2 || usage ;;
+    --dir) DIR=${2:-}; shift 2 || usage ;;
+    --port-base) PORT_BASE=${2:-}; shift 2 || usage ;;
+    *) usage ;;
+    esac
+done
+case "$CHECK_SECONDS" in '' | *[!0-9]*) [ -n "$CHECK_SECONDS" ] && usage ;; esac
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+BIN="$BUILD/bin"
+SERVICES="$ROOT/config/services.txt"
+for prog in EV_Central EV_CP_E EV_CP_M EV_Driver; do
+    if [ ! -x "$BIN/$prog" ]; then
+        echo "demo: $BIN/$prog is missing: build first (make build)" >&2
+        exit 1
+    fi
+done
+if [ "$BUS_KIND" = kafka ] && [ ! -x "$BIN/evc-kafka-mock" ]; then
+    echo "demo: $BIN/evc-kafka-mock is missing: build first (make build)" >&2
+    exit 1
+fi
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if [ -z "$PORT_BASE" ] && [ -n "$CHECK_SECONDS" ]; then
+    for _ in $(seq 1 50); do
+        base=$((20000 + RANDOM % 40000))
+        busy=0
+        for off in 0 1 2 3 4 5 6; do
+            if port_busy $((base + off)); then busy=1; break; fi
+        done
+        if [ $busy = 0 ]; then PORT_BASE=$base; break; fi
+    done
+fi
+if [ -n "$PORT_BASE" ]; then
+    CENTRAL_PORT=$PORT_BASE HTTP_PORT=$((PORT_BASE + 1)) BUS_PORT=$((PORT_BASE + 2))
+    ENGINE_PORTS="$((PORT_BASE + 4)) $((PORT_BASE + 5)) $((PORT_BASE + 6))"
+else
+    CENTRAL_PORT=7001 HTTP_PORT=8002 BUS_PORT=5555 ENGINE_PORTS="7101 7102 7103"
+fi
+for p in $CENTRAL_PORT $HTTP_PORT $ENGINE_PORTS; do
+    if port_busy "$p"; then
+        echo "demo: port $p is already in use (another demo running?); try --port-base N" >&2
+        exit 1
+    fi
+done
+
+mkdir -p "$DIR" || exit 1
+DIR=$(cd "$DIR" && pwd)
+rm -f "$DIR"/*.log "$DIR"/*.db "$DIR"/*.db-wal "$DIR"/*.db-shm "$DIR"/kafka.bootstrap
+
+# ---- processes -------------------------------------------------------------------
+PIDS=()
+NAMES=()
+STOPPING=0
+
+start() { # start NAME PROGRAM ARGS... (cwd: DIR; stdin /dev/null; output NAME.log)
+    local name=$1
+    shift
+    (cd "$DIR" && exec "$@" </dev/null >"$DIR/$name.log" 2>&1) &
+    PIDS+=($!)
+    NAMES+=("$name")
+}
+
+term_and_wait() { # term_and_wait INDEX...: SIGTERM, up to 5 s, then SIGKILL
+    local i alive
+    for i in "$@"; do kill -TERM "${PIDS[i]}" 2>/dev/null; done
+    for _ in $(seq 1 50); do
+        alive=0
+        for i in "$@"; do kill -0 "${PIDS[i]}" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && return
+        sleep 0.1
+    done
+    for i in "$@"; do
+        if kill -0 "${PIDS[i]}" 2>/dev/null; then
+            echo "demo: ${NAMES[i]} did not stop within 5 s of SIGTERM: killed" >&2
+            kill -KILL "${PIDS[i]}" 2>/dev/null
+        fi
+    done
+}
+
+stop_all() {
+    [ $STOPPING = 1 ] && return
+    STOPPING=1
+    trap '' INT TERM
+    # Drivers and CPs first, then Central, the bus last: nobody waits on a
+    # bus that is already gone.
+    local i clients=() central=() bus=()
+    for ((i = 0; i < ${#PIDS[@]}; i++)); do
+        case "${NAMES[i]}" in
+        central) central+=("$i") ;;
+        kafka-mock) bus+=("$i") ;;
+        *) clients+=("$i") ;;
+        esac
+    done
+    [ ${#clients[@]} -gt 0 ] && term_and_wait "${clients[@]}"
+    [ ${#central[@]} -gt 0 ] && term_and_wait "${central[@]}"
+    [ ${#bus[@]} -gt 0 ] && term_and_wait "${bus[@]}"
+    wait 2>/dev/null
+}
+
+on_signal() {
+    echo
+    echo "demo: stopping everything..."
+    stop_all
+    echo "demo: stopped. Logs in $DIR/"
+    exit 0
+}
+trap on_signal INT TERM
+trap stop_all EXIT
+
+# ---- bus and configuration -----------------------------------------------------------
+if [ "$BUS_KIND" = kafka ]; then
+    start kafka-mock "$BIN/evc-kafka-mock" --bootstrap-file "$DIR/kafka.bootstrap"
+    for _ in $(seq 1 100); do
+        [ -s "$DIR/kafka.bootstrap" ] && break
+        sleep 0.1
+    done
+    if [ ! -s "$DIR/kafka.bootstrap" ]; then
+        echo "demo: evc-kafka-mock did not start; see $DIR/kafka-mock.log" >&2
+        exit 1
+    fi
+    BUS=$(head -n 1 "$DIR/kafka.bootstrap")
+    TRANSPORT="transport:
+  plugin: kafka
+  endpoint: \"$BUS\"
+  kafka:
+    properties:
+      fetch.wait.max.ms: \"5\"
+      log_level: \"4\"
+    consumer_properties:
+      session.timeout.ms: \"6000\"
+      heartbeat.interval.ms: \"500\"
+      auto.commit.interval.ms: \"500\"
+    retry_delay_ms: 100"
+else
+    BUS="127.0.0.1:$BUS_PORT"
+    TRANSPORT="transport:
+  plugin: zmq
+  endpoint: \"$BUS\"
+  zmq:
+    proxy: owner          # EV_Central (client id \"central\") hosts the XSUB/XPUB proxy
+    proxy_owner: central"
+fi
+
+CONFIG="$DIR/demo.yaml"
+cat >"$CONFIG" <<EOF
+# Written by scripts/demo.sh ($BUS_KIND): every program of the demo reads this file.
+log:
+  level: info
+$TRANSPORT
+store:
+  plugin: sqlite
+  database: "$DIR/central.db"
+central:
+  listen_port: $CENTRAL_PORT
+  http_port: $HTTP_PORT
+  registration: open
+  panel: plain
+cp_engine:
+  power_w: 50000
+  unattended:
+    enabled: true
+    plug_after_ms: 2000
+    unplug_after_ms: 10000
+driver:
+  wait_between_ms: 4000
+  exit_when_done: false
+  colour: never
+EOF
+
+if ! "$BIN/EV_Central" --config "$CONFIG" --init-db --seed --force --db "$DIR/central.db" \
+    >"$DIR/init-db.log" 2>&1; then
+    echo "demo: cannot initialise the demo database; see $DIR/init-db.log" >&2
+    cat "$DIR/init-db.log" >&2
+    exit 1
+fi
+
+start central "$BIN/EV_Central" --config "$CONFIG" "$CENTRAL_PORT" "$BUS" "$DIR/central.db"
+# Central answers HTTP once its loop runs (and, on ZeroMQ, its proxy is bound).
+for _ in $(seq 1 100); do
+    port_busy "$HTTP_PORT" && break
+    sleep 0.1
+done
+
+i=0
+for port in $ENGINE_PORTS; do
+    i=$((i + 1))
+    cp=$(printf 'CP_%03d' $i)
+    start "$cp-engine" "$BIN/EV_CP_E" --config "$CONFIG" "$BUS" "127.0.0.1:$port"
+    start "$cp-monitor" "$BIN/EV_CP_M" --config "$CONFIG" "127.0.0.1:$port" \
+        "127.0.0.1:$CENTRAL_PORT" "$cp"
+done
+EVC_DRIVER_PASSWORD=pass123 start driver1 "$BIN/EV_Driver" --config "$CONFIG" "$BUS" driver1 "$SERVICES"
+EVC_DRIVER_PASSWORD=pass456 start driver2 "$BIN/EV_Driver" --config "$CONFIG" "$BUS" driver2 "$SERVICES"
+
+cat <<EOF
+
+EVCharging demo over $([ "$BUS_KIND" = kafka ] && echo "Kafka (mock cluster at $BUS)" || echo "ZeroMQ (proxy in EV_Central at $BUS)") + SQLite
+  Central:       CP monitors on port $CENTRAL_PORT; JSON API http://127.0.0.1:$HTTP_PORT/api/cps and /api/sessions
+  Charging points CP_001..CP_003 (engines on ports ${ENGINE_PORTS// /, }), unattended
+  Drivers:       driver1, driver2 running config/services.txt
+  Logs:          $DIR/<program>.log   (central.log is Central's panel: tail -f $DIR/central.log)
+                 tail -f $DIR/driver1.log shows a driver's steps and tickets
+  Database:      sqlite3 -readonly $DIR/central.db "select * from tickets"
+  Config:        $CONFIG
+EOF
+
+alive_check() { # prints the names of programs that stopped on their own
+    local i
+    for ((i = 0; i < ${#PIDS[@]}; i++)); do
+        kill -0 "${PIDS[i]}" 2>/dev/null || echo "${NAMES[i]}"
+    done
+}
+
+if [ -z "$CHECK_SECONDS" ]; then
+    echo "  Stop:          Ctrl-C (stops everything the demo started)"
+    echo
+    reported=" "
+    while :; do
+        sleep 1
+        for name in $(alive_check); do
+            case "$reported" in *" $name "*) continue ;; esac
+            echo "demo: $name stopped on its own (see $DIR/$name.log)" >&2
+            reported="$reported$name "
+        done
+    done
+fi
+
+# ---- check mode ------------------------------------------------------------------------
+echo "  Check:         running for at most $CHECK_SECONDS s"
+tickets_printed() { grep -c "Ticket CP_" "$DIR/$1.log" 2>/dev/null || true; }
+deadline=$((SECONDS + CHECK_SECONDS))
+while [ $SECONDS -lt $deadline ]; do
+    t1=$(tickets_printed driver1)
+    t2=$(tickets_printed driver2)
+    [ "${t1:-0}" -ge 1 ] && [ "${t2:-0}" -ge 1 ] && break
+    [ -n "$(alive_check)" ] && break
+    sleep 0.5
+done
+dead=$(alive_check)
+stop_all
+t1=$(tickets_printed driver1)
+t2=$(tickets_printed driver2)
+db_tickets=$(sqlite3 -readonly "$DIR/central.db" "select count(*) from tickets" 2>/dev/null || echo "?")
+leftover=0
+for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && leftover=1; done
+echo "demo check ($BUS_KIND): tickets printed driver1=$t1 driver2=$t2, tickets in the database=$db_tickets, after $((SECONDS)) s"
+status=0
+if [ -n "$dead" ]; then
+    echo "demo check: FAILED: stopped on their own: $dead" >&2
+    for name in $dead; do
+        echo "----- $DIR/$name.log (last 20 lines)" >&2
+        tail -n 20 "$DIR/$name.log" >&2
+    done
+    status=1
+fi
+if [ "${t1:-0}" -lt 1 ] || [ "${t2:-0}" -lt 1 ]; then
+    echo "demo check: FAILED: a driver printed no ticket within $CHECK_SECONDS s" >&2
+    for name in central driver1 driver2; do
+        echo "----- $DIR/$name.log (last 15 lines)" >&2
+        tail -n 15 "$DIR/$name.log" >&2
+    done
+    status=1
+fi
+case "$db_tickets" in '' | *[!0-9]* | 0)
+    echo "demo check: FAILED: no ticket in $DIR/central.db" >&2
+    status=1
+    ;;
+esac
+if [ $leftover = 1 ]; then
+    echo "demo check: FAILED: a process survived the stop" >&2
+    status=1
+fi
+[ $status = 0 ] && echo "demo check: OK"
+exit $status

@@ -1,0 +1,43 @@
+# The multi-process scenario harness shared by tests/integration/*: spawn the
+# programs, wait on conditions with deadlines, Central's HTTP API, the DB.
+# Included by every scenario folder (they may be configured before this one).
+include_guard(GLOBAL)
+add_library(evc_it_harness STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/h_proc.c ${CMAKE_CURRENT_LIST_DIR}/h_net.c
+  ${CMAKE_CURRENT_LIST_DIR}/h_env.c ${CMAKE_CURRENT_LIST_DIR}/h_db.c
+  ${CMAKE_SOURCE_DIR}/tests/common/proc.c)
+target_include_directories(evc_it_harness PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(evc_it_harness PUBLIC PkgConfig::CRITERION PkgConfig::JANSSON
+  PkgConfig::SQLITE)
+target_compile_definitions(evc_it_harness PRIVATE
+  EVC_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+  EVC_TEST_BINARY_DIR="${CMAKE_BINARY_DIR}")
+
+# evc_add_scenario_suite(<name> SOURCES ... [TIMEOUT s]): the suite once per
+# transport, <name>_zmq and <name>_kafka (label integration), compiled with
+# H_BUS set. One Criterion worker: each scenario already runs several
+# processes on the machine's two cores.
+function(evc_add_scenario_suite name)
+  cmake_parse_arguments(S "" "TIMEOUT" "SOURCES" ${ARGN})
+  if(NOT S_TIMEOUT)
+    set(S_TIMEOUT 300)
+  endif()
+  foreach(bus zmq kafka)
+    string(TOUPPER ${bus} BUS)
+    evc_add_criterion_test(${name}_${bus} SOURCES ${S_SOURCES} LIBS evc_it_harness
+      LABELS integration TIMEOUT ${S_TIMEOUT} JOBS 1)
+    target_compile_definitions(${name}_${bus} PRIVATE H_BUS=H_${BUS} H_BUS_NAME="${bus}")
+    # The programs and plugins the scenarios run.
+    foreach(dep EV_Central EV_CP_E EV_CP_M EV_Driver evc-zmq-proxy evc-kafka-mock evc_zmq_proxy evc_kafka_mock evc-it-bustap
+                evc_transport_zmq evc_transport_kafka evc_store_sqlite)
+      if(TARGET ${dep})
+        add_dependencies(${name}_${bus} ${dep})
+      endif()
+    endforeach()
+  endforeach()
+endfunction()
+
+# evc-it-bustap: records a ZeroMQ bus for assertions on what was published.
+add_executable(evc-it-bustap ${CMAKE_CURRENT_LIST_DIR}/bustap.c)
+target_link_libraries(evc-it-bustap PRIVATE PkgConfig::ZMQ)
+set_target_properties(evc-it-bustap PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)

@@ -1,0 +1,382 @@
+/* test_supply.c: issue 6's scenarios -- supplies end to end (F3-F13):
+ * unattended runs billed to the cent, every denial reason, a fault and a stop
+ * during a supply, and one correlation id per supply on the bus. Built once
+ * per transport (H_BUS). */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "supply_checks.h"
+
+#define UP_MS 20000 /* CPs registered, engines and drivers on the bus (Kafka: group joins) */
+
+static h_env *env;
+
+static void teardown(void)
+{
+    h_env_free(env);
+    env = NULL;
+}
+
+TestSuite(supply, .fini = teardown);
+
+static void wait_state(const char *cp, const char *state, int ms)
+{
+    char now[64];
+    H_ASSERT(env, h_wait_cp_state(env, cp, state, ms), "%s: expected %s within %d ms, got '%s'",
+             cp, state, ms, h_cp_state(env, cp, now, sizeof now));
+}
+
+static void wait_exit(h_proc *p, int ms)
+{
+    int64_t end = h_now_ms() + ms;
+    while (h_alive(p) && h_now_ms() < end)
+        h_wait_output(p, "\x01never\x01", 1, 100);
+    H_ASSERT(env, !h_alive(p), "%s still running after %d ms", p->name, ms);
+}
+
+static void expect_output(h_proc *p, const char *needle, int ms)
+{
+    H_ASSERT(env, h_wait_output(p, needle, 1, ms), "%s never printed \"%s\" (%d ms)", p->name,
+             needle, ms);
+}
+
+/* The newest session of a driver at a CP (its correlation id). */
+static const char *session_of(const char *driver, const char *cp, char *buf, size_t cap)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "select id from sessions where driver_id='%s' and cp_id='%s' "
+             "order by requested_ms desc limit 1",
+             driver, cp);
+    return h_db_text(env, sql, buf, cap);
+}
+
+static bool cp_has_energy(h_env *e, void *arg)
+{
+    json_t *root = NULL;
+    json_t *cp = h_api_cp(e, arg, &root);
+    bool ok = cp && json_integer_value(json_object_get(cp, "wh")) > 0;
+    json_decref(root);
+    return ok;
+}
+
+/* Two drivers, three unattended CPs, ten services each: every supply ends
+ * with a ticket and the database agrees to the cent with the engines. */
+Test(supply, unattended_two_drivers_three_cps_ten_services_each)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 150;
+    o.unplug_after_ms = 1300;
+    o.wait_between_ms = 150;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    h_start_cp(env, "CP_002", NULL, NULL, NULL);
+    h_start_cp(env, "CP_003", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    wait_state("CP_002", "ACTIVATED", UP_MS);
+    wait_state("CP_003", "ACTIVATED", UP_MS);
+
+    /* Disjoint CPs, so that no request meets a busy CP: every one of the 20
+     * must become a supply. */
+    static const char *const s1[] = {"CP_001", "CP_002", "CP_001", "CP_002", "CP_001", "CP_002",
+                                     "CP_001", "CP_002", "CP_001", "CP_002", NULL};
+    static const char *const s2[] = {"CP_003", "CP_003", "CP_003", "CP_003", "CP_003", "CP_003",
+                                     "CP_003", "CP_003", "CP_003", "CP_003", NULL};
+    char f1[PATH_MAX], f2[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "services1.txt", s1, f1, sizeof f1));
+    h_proc *d2 = h_start_driver(env, "driver2", "pass456",
+                                sc_write_services(env, "services2.txt", s2, f2, sizeof f2));
+    int64_t t0 = h_now_ms();
+    wait_exit(d1, 120000);
+    wait_exit(d2, 120000 - (int)(h_now_ms() - t0));
+    H_ASSERT(env, h_stop(d1, 100) == 0 && h_stop(d2, 100) == 0, "a driver exited with an error");
+    expect_output(d1, "Summary: 10 ok, 0 denied, 0 failed", 100);
+    expect_output(d2, "Summary: 10 ok, 0 denied, 0 failed", 100);
+    H_ASSERT(env, h_count(d1, "Ticket CP_") == 10 && h_count(d2, "Ticket CP_") == 10,
+             "tickets printed: driver1 %d, driver2 %d (want 10 each)", h_count(d1, "Ticket CP_"),
+             h_count(d2, "Ticket CP_"));
+    H_ASSERT(env, h_db_int(env, "select count(*) from tickets where energy_wh <= 0", -1) == 0,
+             "a supply billed no energy");
+    sc_check_billing(env, 20);
+
+    char sid[80];
+    session_of("driver2", "CP_003", sid, sizeof sid);
+    sc_check_one_correlation(env, sid);
+}
+
+/* Every denial reason of F4 reaches the driver. */
+Test(supply, every_denial_reason_reaches_the_driver)
+{
+    h_opts o = h_default_opts();
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_proc *e3;
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    h_start_cp(env, "CP_002", NULL, NULL, NULL);
+    h_start_cp(env, "CP_003", &e3, NULL, NULL);
+    /* CP_005 plugs in by itself and supplies for a long time: busy. */
+    env->opts.unattended = true;
+    env->opts.plug_after_ms = 100;
+    env->opts.unplug_after_ms = 120000;
+    h_start_cp(env, "CP_005", NULL, NULL, NULL);
+    env->opts.unattended = false;
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    wait_state("CP_002", "ACTIVATED", UP_MS);
+    wait_state("CP_003", "ACTIVATED", UP_MS);
+    wait_state("CP_005", "ACTIVATED", UP_MS);
+    h_send_line(env->central, "stop CP_002");
+    wait_state("CP_002", "STOPPED", 5000);
+    h_signal(e3, SIGUSR1);
+    wait_state("CP_003", "BROKEN", 5000);
+    /* CP_004 is never started: DISCONNECTED. */
+
+    static const char *const busy[] = {"CP_005", NULL};
+    char f[PATH_MAX];
+    h_proc *d2 = h_start_driver(env, "driver2", "pass456",
+                                sc_write_services(env, "busy.txt", busy, f, sizeof f));
+    wait_state("CP_005", "SUPPLYING", UP_MS);
+    expect_output(d2, "Supplying at CP_005", 5000);
+
+    static const char *const one[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    sc_write_services(env, "one.txt", one, f1, sizeof f1);
+    h_proc *ghost = h_start_driver(env, "nobody", "whatever", f1);
+    h_proc *wrong = h_start_driver(env, "driver1", "not-pass123", f1);
+    h_proc *again = h_start_driver(env, "driver2", "pass456", f1); /* a second app of driver2 */
+    static const char *const bad[] = {"CP_999", "CP_002", "CP_003", "CP_004", "CP_005", NULL};
+    char f2[PATH_MAX];
+    h_proc *d1 = NULL;
+
+    expect_output(ghost, "unknown_driver", UP_MS);
+    expect_output(wrong, "not_authenticated", UP_MS);
+    expect_output(again, "Denied at CP_001: driver_busy", UP_MS);
+    /* The wrong password's app is gone (or given up): the right one now. */
+    d1 = h_start_driver(env, "driver1", "pass123",
+                        sc_write_services(env, "bad.txt", bad, f2, sizeof f2));
+    expect_output(d1, "Denied at CP_999: unknown_cp", UP_MS);
+    expect_output(d1, "Denied at CP_002: cp_stopped", UP_MS);
+    expect_output(d1, "Denied at CP_003: cp_broken", UP_MS);
+    expect_output(d1, "Denied at CP_004: cp_disconnected", UP_MS);
+    expect_output(d1, "Denied at CP_005: cp_busy", UP_MS);
+    expect_output(d1, "Summary: 0 ok, 5 denied", 5000);
+    wait_state("CP_005", "SUPPLYING", 100);
+}
+
+Test(supply, balance_too_low_reaches_the_driver)
+{
+    h_opts o = h_default_opts();
+    o.min_balance_cents = 100000000; /* EUR 1,000,000: nobody has that much */
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const one[] = {"CP_001", NULL};
+    char f[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "one.txt", one, f, sizeof f));
+    expect_output(d1, "Denied at CP_001: balance_too_low", UP_MS);
+    wait_state("CP_001", "ACTIVATED", 100);
+    H_ASSERT(env, h_db_int(env, "select count(*) from tickets", -1) == 0, "a denial was billed");
+}
+
+/* F9 and F13: a fault and a stop during a supply end it at once, with the
+ * right reason for the driver, the session and the ticket. */
+Test(supply, fault_and_stop_during_a_supply_end_it_with_the_reason)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 120000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_proc *e1;
+    h_start_cp(env, "CP_001", &e1, NULL, NULL);
+    h_start_cp(env, "CP_002", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    wait_state("CP_002", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL}, *const s2[] = {"CP_002", NULL};
+    char f1[PATH_MAX], f2[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    h_proc *d2 = h_start_driver(env, "driver2", "pass456",
+                                sc_write_services(env, "s2.txt", s2, f2, sizeof f2));
+    wait_state("CP_001", "SUPPLYING", UP_MS);
+    wait_state("CP_002", "SUPPLYING", UP_MS);
+    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_002", 10000), "CP_002 supplied nothing");
+
+    h_signal(e1, SIGUSR1); /* engine KO: fault */
+    h_send_line(env->central, "stop CP_002");
+    wait_state("CP_001", "BROKEN", 5000);
+    wait_state("CP_002", "STOPPED", 5000);
+    expect_output(d1, "Ticket CP_001", 10000);
+    expect_output(d2, "Ticket CP_002", 10000);
+    expect_output(d1, "reason fault", 100);
+    expect_output(d2, "reason stopped", 100);
+    char sid[80], reason[80];
+    char sql[256];
+    snprintf(sql, sizeof sql, "select end_reason from sessions where id='%s'",
+             session_of("driver1", "CP_001", sid, sizeof sid));
+    H_ASSERT(env, strstr(h_db_text(env, sql, reason, sizeof reason), "fault") != NULL,
+             "driver1's session ended with reason '%s', expected fault", reason);
+    snprintf(sql, sizeof sql, "select end_reason from sessions where id='%s'",
+             session_of("driver2", "CP_002", sid, sizeof sid));
+    H_ASSERT(env, strstr(h_db_text(env, sql, reason, sizeof reason), "stop") != NULL,
+             "driver2's session ended with reason '%s', expected stopped", reason);
+    wait_exit(d1, 10000);
+    wait_exit(d2, 10000);
+    sc_check_billing(env, 2);
+
+    /* Both come back to service. */
+    h_signal(e1, SIGUSR1);
+    h_send_line(env->central, "resume CP_002");
+    wait_state("CP_001", "ACTIVATED", 5000);
+    wait_state("CP_002", "ACTIVATED", 5000);
+}
+
+/* R31 during a supply: the engine is SIGKILLed; the CP goes BROKEN; the
+ * restarted engine reports the interrupted supply from its journal and
+ * Central bills exactly that, once. */
+Test(supply, engine_killed_during_a_supply_is_billed_once_after_restart)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 120000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_proc *e1;
+    int port;
+    h_start_cp(env, "CP_001", &e1, NULL, &port);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    wait_state("CP_001", "SUPPLYING", UP_MS);
+    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    expect_output(d1, "Supplying at CP_001:", 5000);
+
+    h_kill(e1);
+    wait_state("CP_001", "BROKEN", env->opts.health_timeout_ms + 2500);
+    /* Back with the same journal (same config, same database file). */
+    env->opts.unattended = false;
+    h_start_engine(env, "CP_001", port);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    expect_output(d1, "Ticket CP_001", UP_MS);
+    wait_exit(d1, 10000);
+    char sid[80], reason[80], sql[256];
+    snprintf(sql, sizeof sql, "select end_reason from sessions where id='%s'",
+             session_of("driver1", "CP_001", sid, sizeof sid));
+    H_ASSERT(env, strcmp(h_db_text(env, sql, reason, sizeof reason), "") != 0,
+             "the interrupted session has no end reason");
+    H_ASSERT(env, h_db_int(env, "select count(*) from tickets where energy_wh > 0", 0) == 1,
+             "the energy supplied before the crash was not billed");
+    sc_check_billing(env, 1);
+}
+
+/* R30 during a supply: the monitor is SIGKILLed; Central marks the CP
+ * DISCONNECTED, the engine ends the supply (monitor_lost) and it is billed. */
+Test(supply, monitor_killed_during_a_supply_ends_it)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 120000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_proc *m1;
+    h_start_cp(env, "CP_001", NULL, &m1, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    wait_state("CP_001", "SUPPLYING", UP_MS);
+    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+
+    h_kill(m1);
+    wait_state("CP_001", "DISCONNECTED", env->opts.heartbeat_timeout_ms + 2500);
+    expect_output(d1, "Ticket CP_001", UP_MS);
+    expect_output(d1, "reason monitor_lost", 100);
+    wait_exit(d1, 10000);
+    sc_check_billing(env, 1);
+}
+
+/* R33: Central is SIGKILLed during a supply; the CP finishes it meanwhile
+ * (its report waits in the engine's outbox); the restarted Central bills it
+ * exactly once and the driver gets the ticket. */
+Test(supply, central_killed_during_a_supply_bills_it_once_when_back)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 3000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    wait_state("CP_001", "SUPPLYING", UP_MS);
+    /* Telemetry reached Central: it knows the supply started. */
+    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    h_proc *engine = h_proc_find(env, "CP_001-engine");
+    h_kill(env->central);
+    /* The engine ends the supply (unplug) while Central is away. */
+    expect_output(engine, "unplugged", 10000);
+    h_start_central(env);
+    expect_output(d1, "Ticket CP_001", 30000);
+    wait_exit(d1, 10000);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    sc_check_billing(env, 1);
+}
+
+static bool session_authorised(h_env *e, void *arg)
+{
+    json_t *root = NULL;
+    json_t *cp = h_api_cp(e, arg, &root);
+    const char *st = cp ? json_string_value(json_object_get(cp, "session_state")) : NULL;
+    bool ok = st && strcmp(st, "authorised") == 0;
+    json_decref(root);
+    return ok;
+}
+
+/* R33, the other window: Central dies after authorising, before the plug.
+ * The whole supply (plug, telemetry, unplug) happens while it is away; its
+ * end waits in the engine's outbox. Back, Central must bill it once, not
+ * deny it. */
+Test(supply, central_killed_before_the_plug_bills_the_supply_once_when_back)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 1500;
+    o.unplug_after_ms = 2000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    H_ASSERT(env, h_wait_until(session_authorised, env, "CP_001", UP_MS),
+             "CP_001's supply was never authorised");
+    h_proc *engine = h_proc_find(env, "CP_001-engine");
+    h_kill(env->central);
+    expect_output(engine, "unplugged", 15000);
+    h_start_central(env);
+    expect_output(d1, "Ticket CP_001", 30000);
+    wait_exit(d1, 10000);
+    H_ASSERT(env, h_db_int(env, "select count(*) from tickets where energy_wh > 0", 0) == 1,
+             "the supply made while Central was away was not billed");
+    sc_check_billing(env, 1);
+}
