@@ -106,7 +106,7 @@ void engine_cmd_parse(const char *line, engine_cmd *out)
                          "bad driver id (1 to 64 of A-Z a-z 0-9 _ . -)");
             } else {
                 out->kind = W[i].kind;
-                snprintf(out->arg, sizeof out->arg, "%s", arg);
+                snprintf(out->arg, sizeof out->arg, "%.*s", (int)sizeof out->arg - 1, arg); /* valid ids fit */
             }
         } else if (n > 1) {
             out->kind = ENGINE_CMD_BAD;
