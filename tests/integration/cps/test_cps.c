@@ -91,6 +91,7 @@ Test(cps, registers_and_becomes_activated)
     H_ASSERT(env, h_db_int(env, "select count(*) from charging_points where id='CP_NEW'", 0) == 1,
              "CP_NEW was not stored in charging_points");
     wait_state("CP_002", "DISCONNECTED", 100);
+    H_FINISH(env);
 }
 
 /* `closed`: unknown CPs are denied, and so is a known CP with a wrong
@@ -118,6 +119,7 @@ Test(cps_closed, unknown_cp_and_bad_secret_are_denied)
     /* And a good CP is still accepted. */
     h_start_cp(env, "CP_001", NULL, NULL, NULL);
     wait_state("CP_001", "ACTIVATED", H_UP_MS);
+    H_FINISH(env);
 }
 
 /* F9, F10: the engine's KO toggle (no terminal: H_ENGINE_TOGGLE) makes the
@@ -132,6 +134,7 @@ Test(cps, engine_ko_broken_then_ok_activated)
     h_signal(engine, SIGUSR1);
     wait_state("CP_001", "ACTIVATED", env->opts.health_timeout_ms + H_SLACK_MS);
     H_ASSERT(env, h_alive(engine), "the engine died");
+    H_FINISH(env);
 }
 
 /* R30: no heartbeat -> DISCONNECTED within central.heartbeat_timeout_ms; a
@@ -151,6 +154,7 @@ Test(cps, monitor_killed_disconnected_within_timeout)
              (long long)took, env->opts.heartbeat_timeout_ms);
     h_start_monitor(env, "CP_001", port, "secret-CP_001");
     wait_state("CP_001", "ACTIVATED", H_UP_MS);
+    H_FINISH(env);
 }
 
 /* R31: engine dead -> its monitor reports it -> BROKEN; a restarted engine
@@ -165,6 +169,7 @@ Test(cps, engine_killed_broken)
     wait_state("CP_001", "BROKEN", env->opts.health_timeout_ms + H_SLACK_MS);
     h_start_engine(env, "CP_001", port);
     wait_state("CP_001", "ACTIVATED", H_UP_MS);
+    H_FINISH(env);
 }
 
 /* F13 from Central's terminal: stop/resume one CP and all CPs; a BROKEN CP
@@ -201,6 +206,7 @@ Test(cps, stop_and_resume_one_and_all)
     wait_state("CP_003", "BROKEN", 100);
     h_signal(engine3, SIGUSR1); /* back OK: in service again */
     wait_state("CP_003", "ACTIVATED", env->opts.health_timeout_ms + H_SLACK_MS);
+    H_FINISH(env);
 }
 
 /* Garbage on every TCP port (Central's monitor port, the engine's port,
@@ -231,4 +237,5 @@ Test(cps, garbage_on_every_port_leaves_servers_serving)
     h_start_cp(env, "CP_002", NULL, NULL, NULL);
     wait_state("CP_002", "ACTIVATED", H_UP_MS);
     wait_state("CP_001", "ACTIVATED", 100);
+    H_FINISH(env);
 }

@@ -71,6 +71,7 @@ typedef struct h_env {
     h_proc *central;
     h_proc *tap;           /* ZeroMQ: evc-it-bustap recording the bus */
     char tap_file[PATH_MAX];
+    bool stopped;          /* h_env_stop_all ran */
 } h_env;
 
 h_opts h_default_opts(void);
@@ -78,7 +79,13 @@ h_opts h_default_opts(void);
  * opts NULL: h_default_opts(). h_env_new uses the executable's H_BUS. */
 h_env *h_env_new_on(h_bus_kind bus, const h_opts *opts);
 #define h_env_new(opts) h_env_new_on(H_BUS, (opts))
-/* Kills every process (SIGTERM, then SIGKILL after 3 s), removes the dir. */
+/* Stops every process (SIGTERM, then SIGKILL after 3 s): clients, Central,
+ * the bus; echoes sanitizer reports and crashes to stderr. Idempotent. */
+void h_env_stop_all(h_env *env);
+/* Programs that crashed (a signal other than the test's SIGKILL/SIGTERM) or
+ * wrote a sanitizer error report. */
+int h_env_crashes(const h_env *env);
+/* h_env_stop_all, then removes the dir (kept with EVC_IT_KEEP=1). */
 void h_env_free(h_env *env);
 /* Prints the tail of every process's output to stderr (on failure). */
 void h_env_dump(const h_env *env);
@@ -171,6 +178,15 @@ const char *h_db_text(h_env *env, const char *sql, char *buf, size_t cap);
             h_env_dump(env);                                                              \
             cr_assert_fail(__VA_ARGS__);                                                  \
         }                                                                                 \
+    } while (0)
+
+/* The end of a scenario: every program stops cleanly, none crashed. */
+#define H_FINISH(env)                                                                     \
+    do {                                                                                  \
+        h_env_stop_all(env);                                                              \
+        int crashes_ = h_env_crashes(env);                                                \
+        H_ASSERT(env, crashes_ == 0, "%d program(s) crashed or reported a sanitizer error", \
+                 crashes_);                                                               \
     } while (0)
 
 #endif

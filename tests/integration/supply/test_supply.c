@@ -108,6 +108,7 @@ Test(supply, unattended_two_drivers_three_cps_ten_services_each)
     char sid[80];
     session_of("driver2", "CP_003", sid, sizeof sid);
     sc_check_one_correlation(env, sid);
+    H_FINISH(env);
 }
 
 /* Every denial reason of F4 reaches the driver. */
@@ -166,6 +167,7 @@ Test(supply, every_denial_reason_reaches_the_driver)
     expect_output(d1, "Denied at CP_005: cp_busy", UP_MS);
     expect_output(d1, "Summary: 0 ok, 5 denied", 5000);
     wait_state("CP_005", "SUPPLYING", 100);
+    H_FINISH(env);
 }
 
 Test(supply, balance_too_low_reaches_the_driver)
@@ -183,6 +185,7 @@ Test(supply, balance_too_low_reaches_the_driver)
     expect_output(d1, "Denied at CP_001: balance_too_low", UP_MS);
     wait_state("CP_001", "ACTIVATED", 100);
     H_ASSERT(env, h_db_int(env, "select count(*) from tickets", -1) == 0, "a denial was billed");
+    H_FINISH(env);
 }
 
 /* F9 and F13: a fault and a stop during a supply end it at once, with the
@@ -238,6 +241,7 @@ Test(supply, fault_and_stop_during_a_supply_end_it_with_the_reason)
     h_send_line(env->central, "resume CP_002");
     wait_state("CP_001", "ACTIVATED", 5000);
     wait_state("CP_002", "ACTIVATED", 5000);
+    H_FINISH(env);
 }
 
 /* R31 during a supply: the engine is SIGKILLed; the CP goes BROKEN; the
@@ -279,6 +283,7 @@ Test(supply, engine_killed_during_a_supply_is_billed_once_after_restart)
     H_ASSERT(env, h_db_int(env, "select count(*) from tickets where energy_wh > 0", 0) == 1,
              "the energy supplied before the crash was not billed");
     sc_check_billing(env, 1);
+    H_FINISH(env);
 }
 
 /* R30 during a supply: the monitor is SIGKILLed; Central marks the CP
@@ -307,6 +312,7 @@ Test(supply, monitor_killed_during_a_supply_ends_it)
     expect_output(d1, "reason monitor_lost", 100);
     wait_exit(d1, 10000);
     sc_check_billing(env, 1);
+    H_FINISH(env);
 }
 
 /* R33: Central is SIGKILLed during a supply; the CP finishes it meanwhile
@@ -338,6 +344,7 @@ Test(supply, central_killed_during_a_supply_bills_it_once_when_back)
     wait_exit(d1, 10000);
     wait_state("CP_001", "ACTIVATED", UP_MS);
     sc_check_billing(env, 1);
+    H_FINISH(env);
 }
 
 static bool session_authorised(h_env *e, void *arg)
@@ -379,4 +386,5 @@ Test(supply, central_killed_before_the_plug_bills_the_supply_once_when_back)
     H_ASSERT(env, h_db_int(env, "select count(*) from tickets where energy_wh > 0", 0) == 1,
              "the supply made while Central was away was not billed");
     sc_check_billing(env, 1);
+    H_FINISH(env);
 }
