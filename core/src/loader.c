@@ -139,7 +139,12 @@ static int check_and_keep(evc_plugin_kind kind, const char *path, const char *ex
                           evc_plugin **out, evc_plugin_refusal *refusal, evc_error *err)
 {
     dlerror();
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: a plugin stays mapped after evc_plugin_unload. Libraries
+     * it pulls in keep process-wide state (librdkafka initialises libsasl2
+     * once per process, never to be undone); unmapping them would turn that
+     * state into leaks at exit, or crash their atexit handlers. Plugins are
+     * never reloaded in a running process, so nothing is lost by it. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (h == NULL) {
         const char *why = dlerror();
         if (why == NULL)

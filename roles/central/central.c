@@ -3,12 +3,15 @@
  * central_session.c, the terminal central_panel.c, HTTP central_http.c. */
 #include "central.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "central_admin.h"
 #include "central_int.h"
+#include "evc/ids.h"
 #include "evc/log.h"
 #include "initdb.h"
 
@@ -45,15 +48,68 @@ const evc_cfg_field central_schema[] = {
     {0},
 };
 
-int central_command(evc_app *app)
+/* Parses an optional non-negative integer option; -1 when absent. */
+static int option_int(evc_app *app, const char *name, int64_t *out)
 {
-    if (!evc_app_option(app, "init-db")) {
-        if (evc_app_option(app, "seed") || evc_app_option(app, "force")) {
-            fprintf(stderr, "EV_Central: --seed and --force only go with --init-db\n");
-            return EVC_EXIT_USAGE;
-        }
+    const char *v = evc_app_option(app, name);
+    *out = -1;
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || !*v || *end || n < 0) {
+        fprintf(stderr, "EV_Central: --%s must be a non-negative integer, got '%s'\n", name, v);
         return -1;
     }
+    *out = n;
+    return 0;
+}
+
+static int add_cp_command(evc_app *app, const char *db, evc_password_cost cost)
+{
+    central_cp_spec spec = {.id = evc_app_option(app, "add-cp"),
+                            .location = evc_app_option(app, "location")};
+    if (option_int(app, "price-cents", &spec.price_cents_per_kwh) != 0 ||
+        option_int(app, "max-w", &spec.max_w) != 0)
+        return EVC_EXIT_USAGE;
+    const char *file = evc_app_option(app, "secret-file");
+    if (!file) {
+        fprintf(stderr, "EV_Central: --add-cp needs --secret-file PATH (the CP's secret)\n");
+        return EVC_EXIT_USAGE;
+    }
+    char secret[256];
+    evc_error err = {0};
+    if (evc_read_secret_file("--secret-file", file, secret, sizeof secret, &err) != EVC_OK) {
+        fprintf(stderr, "EV_Central: %s\n", err.msg);
+        return EVC_EXIT_USAGE;
+    }
+    spec.secret = secret;
+    bool created = false;
+    int rc = central_add_cp(evc_app_store(app), &spec, cost, &created, &err);
+    explicit_bzero(secret, sizeof secret);
+    if (rc != EVC_OK) {
+        fprintf(stderr, "EV_Central: database %s: %s\n", db, err.msg);
+        return rc == EVC_EINVAL ? EVC_EXIT_USAGE : EVC_EXIT_FAILURE;
+    }
+    printf("EV_Central: database %s: CP %s %s\n", db, spec.id, created ? "registered" : "updated");
+    return EVC_EXIT_OK;
+}
+
+int central_command(evc_app *app)
+{
+    bool init = evc_app_option(app, "init-db") != NULL;
+    bool add = evc_app_option(app, "add-cp") != NULL;
+    if (!init && (evc_app_option(app, "seed") || evc_app_option(app, "force"))) {
+        fprintf(stderr, "EV_Central: --seed and --force only go with --init-db\n");
+        return EVC_EXIT_USAGE;
+    }
+    if (init && add) {
+        fprintf(stderr, "EV_Central: --init-db and --add-cp are separate commands\n");
+        return EVC_EXIT_USAGE;
+    }
+    if (!init && !add)
+        return -1;
     evc_password_cost cost = EVC_PASSWORD_COST_INTERACTIVE;
     evc_error err = {0};
     const char *cost_name = evc_cfg_get_str(evc_app_section(app), "password_cost", "interactive");
@@ -61,10 +117,12 @@ int central_command(evc_app *app)
         fprintf(stderr, "EV_Central: %s\n", err.msg);
         return EVC_EXIT_CONFIG;
     }
-    bool seed = evc_app_option(app, "seed") != NULL;
-    bool force = evc_app_option(app, "force") != NULL;
     const char *db = evc_cfg_get_str(evc_cfg_get(evc_app_config_root(app), "store"), "database",
                                      "evcharging.db");
+    if (add)
+        return add_cp_command(app, db, cost);
+    bool seed = evc_app_option(app, "seed") != NULL;
+    bool force = evc_app_option(app, "force") != NULL;
     if (central_init_db_cost(evc_app_store(app), seed, force, cost, &err) != EVC_OK) {
         fprintf(stderr, "EV_Central: database %s: %s\n", db, err.msg);
         return EVC_EXIT_FAILURE;

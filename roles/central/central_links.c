@@ -70,7 +70,7 @@ static const char *auth_check(central *c, const evc_frame_event *ev, evc_chargin
 {
     const char *id = field(ev, 0), *secret = field(ev, 1);
     const char *location = field(ev, 2), *price = field(ev, 3);
-    if (!central_id_valid(id) || !secret) {
+    if (!evc_id_valid(id) || !secret) {
         *text = "AUTH needs cp_id and secret";
         return "BAD_REQUEST";
     }
@@ -134,7 +134,7 @@ static void on_auth(central *c, evc_link *link, central_link_ctx *x, const evc_f
     const char *code = auth_check(c, ev, &row, &text);
     const char *id = field(ev, 0);
     if (code) {
-        deny(c, link, central_id_valid(id) ? id : "", code, text);
+        deny(c, link, evc_id_valid(id) ? id : "", code, text);
         return;
     }
     central_cp *cp = central_cp_add(c, &row);
@@ -167,7 +167,7 @@ static void on_hb(central *c, evc_link *link, central_link_ctx *x, const evc_fra
 {
     const char *id = field(ev, 0);
     if (!x->authed) {
-        deny(c, link, central_id_valid(id) ? id : "", "BAD_REQUEST", "HB before AUTH");
+        deny(c, link, evc_id_valid(id) ? id : "", "BAD_REQUEST", "HB before AUTH");
         return;
     }
     central_cp *cp = central_cp_find(c, x->cp_id);

@@ -112,19 +112,6 @@ const char *central_reason_text(const char *reason)
     return reason ? reason : "";
 }
 
-bool central_id_valid(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-    if (n < 1 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)id[i];
-        if (!isalnum(ch) && ch != '_' && ch != '.' && ch != '-')
-            return false;
-    }
-    return true;
-}
-
 /* Next blank-separated word of *p into w (cap bytes); false at the end. A
  * word longer than cap is reported by leaving w truncated and *toolong set. */
 static bool next_word(const char **p, char *w, size_t cap, bool *toolong)
@@ -167,7 +154,7 @@ void central_cmd_parse(const char *line, central_cmd *out)
             snprintf(out->error, sizeof out->error, "usage: %s <CP_ID>|all", stop ? "stop" : "resume");
         } else if (strcasecmp(arg, "all") == 0) {
             out->all = true;
-        } else if (toolong || !central_id_valid(arg)) {
+        } else if (toolong || !evc_id_valid(arg)) {
             out->kind = CENTRAL_CMD_ERROR;
             snprintf(out->error, sizeof out->error, "not a CP id: %.64s", arg);
         } else {

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evc/ids.h"
+
 /* SPEC section 3; docs/PROTOCOL-MESSAGES.md section 4. */
 typedef enum central_cp_state {
     CENTRAL_CP_DISCONNECTED = 0,
@@ -63,9 +65,6 @@ typedef struct central_request_facts {
 const char *central_check_request(const central_request_facts *f);
 /* Human text for a denial reason (for supply.update's `text`). */
 const char *central_reason_text(const char *reason);
-
-/* True when `id` is a valid CP or driver id: [A-Za-z0-9_.-]{1,64}. */
-bool central_id_valid(const char *id);
 
 typedef enum central_cmd_kind {
     CENTRAL_CMD_EMPTY = 0,

@@ -129,7 +129,7 @@ int central_session_ended(central *c, const evc_envelope *env)
     int64_t wh = -1, ended_at = 0;
     evc_msg_int(env, "wh", &wh);
     evc_msg_int(env, "ended_at", &ended_at);
-    if (!evc_uuid_valid(sid) || !central_id_valid(cp_id) || wh < 0) {
+    if (!evc_uuid_valid(sid) || !evc_id_valid(cp_id) || wh < 0) {
         c->dropped++;
         evc_log(EVC_LOG_WARN, "central", NULL, "malformed supply.ended dropped");
         return EVC_OK;
@@ -232,7 +232,7 @@ static void sync_ticket(void *arg, const evc_ticket *t) { send_ticket(arg, t); }
 
 void central_session_sync(central *c, const char *driver)
 {
-    if (!central_id_valid(driver))
+    if (!evc_id_valid(driver))
         return;
     for (size_t i = 0; i < c->nopen; i++) {
         central_supply *s = &c->open[i];

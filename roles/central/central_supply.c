@@ -275,7 +275,7 @@ static void on_hello(central *c, const evc_envelope *env)
 {
     const char *driver = evc_msg_str(env, "driver_id");
     const char *password = evc_msg_str(env, "password");
-    if (!central_id_valid(driver))
+    if (!evc_id_valid(driver))
         return;
     evc_user u;
     evc_error err = {0};
@@ -307,7 +307,7 @@ static void on_hello(central *c, const evc_envelope *env)
 static void on_list_cps(central *c, const evc_envelope *env)
 {
     const char *driver = evc_msg_str(env, "driver_id");
-    if (!central_id_valid(driver))
+    if (!evc_id_valid(driver))
         return;
     size_t cap = 64 + c->ncps * 400, len = 0;
     char *arr = malloc(cap);
@@ -369,7 +369,7 @@ static int on_driver_msg(void *arg, const evc_message *m)
         on_list_cps(c, env);
     } else if (strcmp(t, "supply.request") == 0) {
         const char *driver = evc_msg_str(env, "driver_id"), *cp = evc_msg_str(env, "cp_id");
-        if (central_id_valid(driver) && central_id_valid(cp))
+        if (evc_id_valid(driver) && evc_id_valid(cp))
             supply_request(c, driver, cp, env->correlation_id, false);
         else
             c->dropped++;
@@ -395,7 +395,7 @@ static int on_cp_msg(void *arg, const evc_message *m)
         on_authorise_reply(c, env);
     } else if (strcmp(t, "supply.request") == 0) {
         const char *driver = evc_msg_str(env, "driver_id"), *cp = evc_msg_str(env, "cp_id");
-        if (central_id_valid(driver) && central_id_valid(cp))
+        if (evc_id_valid(driver) && evc_id_valid(cp))
             supply_request(c, driver, cp, NULL, true);
         else
             c->dropped++;

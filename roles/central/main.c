@@ -22,6 +22,15 @@ static const evc_role_option CENTRAL_OPTIONS[] = {
                                 "seed users and CPs)"},
     {.name = "seed", .help = "with --init-db: insert the seed data (docs/DATABASE.md)"},
     {.name = "force", .help = "with --init-db: wipe a database that already holds data"},
+    {.name = "add-cp", .has_arg = true, .arg_name = "CP_ID", .one_shot = true,
+     .help = "register (or update) a charging point, then exit; with --secret-file, "
+             "--price-cents, --location, --max-w"},
+    {.name = "secret-file", .has_arg = true, .arg_name = "PATH",
+     .help = "with --add-cp: file whose first line is the CP's secret"},
+    {.name = "price-cents", .has_arg = true, .arg_name = "N",
+     .help = "with --add-cp: price in integer cents per kWh"},
+    {.name = "location", .has_arg = true, .arg_name = "TEXT", .help = "with --add-cp: location"},
+    {.name = "max-w", .has_arg = true, .arg_name = "W", .help = "with --add-cp: maximum power, watts"},
     {0},
 };
 

@@ -18,7 +18,7 @@ static void send_or_log(evc_link *l, const char *op, const evc_frame_field *f, s
 static void on_hello(engine *e, evc_link *l, const char *cp_id)
 {
     const evc_log_ids ids = {.cp = cp_id};
-    if (!engine_id_valid(cp_id)) {
+    if (!evc_id_valid(cp_id)) {
         evc_log(EVC_LOG_WARN, "cp_engine", NULL, "HELLO from %s with a bad CP id: closing",
                 evc_link_peer(l));
         evc_link_close(l, "bad CP id in HELLO");

@@ -46,19 +46,6 @@ const char *engine_refusal_text(const char *reason)
     return "refused";
 }
 
-bool engine_id_valid(const char *s)
-{
-    size_t n = 0;
-    if (!s)
-        return false;
-    for (; s[n]; n++) {
-        unsigned char c = (unsigned char)s[n];
-        if (!(isalnum(c) || c == '_' || c == '.' || c == '-') || n >= ENGINE_ID_MAX)
-            return false;
-    }
-    return n > 0;
-}
-
 const char *engine_menu_help(void)
 {
     return "Commands:\n"
@@ -100,7 +87,7 @@ void engine_cmd_parse(const char *line, engine_cmd *out)
             } else if (n > 2) {
                 out->kind = ENGINE_CMD_BAD;
                 snprintf(out->error, sizeof out->error, "%s takes one driver id", W[i].name);
-            } else if (!engine_id_valid(arg)) {
+            } else if (!evc_id_valid(arg)) {
                 out->kind = ENGINE_CMD_BAD;
                 snprintf(out->error, sizeof out->error,
                          "bad driver id (1 to 64 of A-Z a-z 0-9 _ . -)");

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "evc/ids.h"
+
 /* What the engine knows at the moment of a decision. */
 typedef struct engine_gate {
     bool has_id;          /* a monitor told us our CP id (HELLO) */
@@ -65,9 +67,6 @@ typedef struct engine_cmd {
 void engine_cmd_parse(const char *line, engine_cmd *out);
 /* Text of `help`. */
 const char *engine_menu_help(void);
-
-/* True when s is a valid CP or driver id. */
-bool engine_id_valid(const char *s);
 
 /* Splits a byte stream into lines. Lines longer than ENGINE_LINE_MAX are
  * dropped whole (with one call of cb with line == NULL to report it). */

@@ -71,7 +71,7 @@ void engine_supply_authorise(engine *e, const evc_envelope *env)
     const char *sid = evc_msg_str(env, "session_id");
     const char *driver = evc_msg_str(env, "driver_id");
     int64_t price = -1;
-    if (!sid || !engine_id_valid(sid) || !driver || !engine_id_valid(driver) ||
+    if (!sid || !evc_id_valid(sid) || !driver || !evc_id_valid(driver) ||
         evc_msg_int(env, "price_cents_per_kwh", &price) != 0 || price < 0) {
         e->dropped++;
         evc_log(EVC_LOG_WARN, "cp_engine", &(evc_log_ids){.cp = e->cp_id},

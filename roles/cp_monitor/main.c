@@ -1,11 +1,11 @@
 /* EV_CP_M: the charging point's health monitor. Role table, config, options
  * and life cycle; the links are in monitor_central.c and monitor_engine.c. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "evc/ids.h"
 #include "evc/log.h"
 #include "monitor.h"
 
@@ -58,37 +58,6 @@ static const evc_role_option MONITOR_OPTIONS[] = {
     {0},
 };
 
-static int read_secret_file(const char *path, char *out, size_t cap, evc_error *err)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return evc_error_set(err, EVC_ECONFIG, "--secret-file %s: cannot open", path);
-    char line[512];
-    bool ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    size_t n = ok ? strlen(line) : 0;
-    while (n && isspace((unsigned char)line[n - 1]))
-        line[--n] = '\0';
-    if (n == 0)
-        return evc_error_set(err, EVC_ECONFIG, "--secret-file %s: first line is empty", path);
-    if (n >= cap)
-        return evc_error_set(err, EVC_ECONFIG, "--secret-file %s: secret longer than %zu bytes",
-                             path, cap - 1);
-    memcpy(out, line, n + 1);
-    return EVC_OK;
-}
-
-static bool id_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > MONITOR_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 static int monitor_create(evc_app *app, void **state, evc_error *err)
 {
     monitor *m = calloc(1, sizeof *m);
@@ -108,7 +77,7 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
     if (rc == EVC_OK && central)
         rc = evc_addr_from_cfg(central, "central", 0, &c->central, err);
     const char *id = evc_cfg_get_str(sec, "cp_id", checking ? "CP_CHECK" : "");
-    if (rc == EVC_OK && !id_valid(id))
+    if (rc == EVC_OK && !evc_id_valid(id))
         rc = evc_error_set(err, EVC_ECONFIG,
                            "cp_monitor: CP id '%.80s' is not 1 to 64 of A-Z a-z 0-9 _ . -", id);
     if (rc == EVC_OK) {
@@ -128,7 +97,7 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
         const char *file = evc_app_option(app, "secret-file");
         const char *secret = evc_cfg_get_str(sec, "secret", NULL);
         if (file)
-            rc = read_secret_file(file, c->secret, sizeof c->secret, err);
+            rc = evc_read_secret_file("--secret-file", file, c->secret, sizeof c->secret, err);
         else if (secret && *secret)
             snprintf(c->secret, sizeof c->secret, "%s", secret);
         else

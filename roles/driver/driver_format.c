@@ -144,21 +144,6 @@ char *driver_fmt_summary(unsigned ok, unsigned denied, unsigned failed, int64_t 
     return buf;
 }
 
-int driver_id_valid(const char *s)
-{
-    if (!s)
-        return 0;
-    size_t n = 0;
-    for (; s[n]; n++) {
-        char c = s[n];
-        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '.' || c == '-';
-        if (!ok || n >= DRIVER_ID_MAX)
-            return 0;
-    }
-    return n > 0;
-}
-
 void driver_sanitize(char *dst, size_t cap, const char *src)
 {
     if (cap == 0)

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evc/ids.h"
+
 #define DRIVER_ID_MAX 64          /* ids: [A-Za-z0-9_.-]{1,64} */
 #define DRIVER_SESSION_MAX 37     /* UUID text with its NUL */
 #define DRIVER_TEXT_MAX 200       /* reasons, free texts, locations (shortened) */
@@ -54,9 +56,6 @@ char *driver_fmt_ticket(const driver_ticket *t, char *buf, size_t cap);
 /* "Summary: 8 ok, 1 denied, 1 failed, 12.345 kWh, EUR 3.70" */
 char *driver_fmt_summary(unsigned ok, unsigned denied, unsigned failed, int64_t wh, int64_t cents,
                          char *buf, size_t cap);
-
-/* True when s is a valid CP or driver id: [A-Za-z0-9_.-]{1,64}. */
-int driver_id_valid(const char *s);
 
 /* Copies src into dst (cap bytes) replacing control characters (< 0x20 and
  * DEL) by '?', so that text from the bus cannot move the terminal. UTF-8

@@ -349,7 +349,7 @@ void driver_fsm_auth_reply(driver_fsm *f, uint64_t now, bool ok, const char *rea
 void driver_fsm_cps(driver_fsm *f, uint64_t now, const driver_cp *cps, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!driver_id_valid(cps[i].cp_id) || cp_known(f, cps[i].cp_id))
+        if (!evc_id_valid(cps[i].cp_id) || cp_known(f, cps[i].cp_id))
             continue;
         char(*k)[DRIVER_ID_MAX + 1] = realloc(f->known, (f->nknown + 1) * sizeof *k);
         if (!k)

@@ -22,7 +22,7 @@ void driver_fsm_cmd_request(driver_fsm *f, uint64_t now, const char *cp_id)
 {
     char shown[DRIVER_ID_MAX + 1];
     driver_sanitize(shown, sizeof shown, cp_id ? cp_id : "");
-    if (!driver_id_valid(cp_id)) {
+    if (!evc_id_valid(cp_id)) {
         driver_fsm_say(f, DRIVER_LINE_BAD,
                        "Invalid CP id '%s' (expected letters, digits, '_', '.', '-', at most 64)",
                        shown);

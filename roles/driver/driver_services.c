@@ -38,7 +38,7 @@ static int parse_line(driver_services *s, const char *p, size_t n, unsigned line
     if (valid) {
         memcpy(id, p, n);
         id[n] = '\0';
-        valid = driver_id_valid(id);
+        valid = evc_id_valid(id);
     }
     if (!valid) {
         /* Show at most 40 bytes of the bad text, control bytes replaced. */

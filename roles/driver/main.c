@@ -74,7 +74,7 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
     const char *id = evc_cfg_get_str(sec, "id", "");
     /* --check-config of a shared file runs without the positional id: a
      * missing id is only an error when the driver is to run. */
-    if (!driver_id_valid(id) && (*id || !evc_app_checking(app)))
+    if (!evc_id_valid(id) && (*id || !evc_app_checking(app)))
         return evc_error_set(err, EVC_ECONFIG,
                              "driver id '%.64s' is invalid (letters, digits, '_', '.', '-', "
                              "1 to 64)",

@@ -102,8 +102,9 @@ typedef struct evc_plugin_search {
 int evc_plugin_load(evc_plugin_kind kind, const char *name, const evc_plugin_search *search,
                     evc_plugin **out, evc_plugin_refusal *refusal, evc_error *err);
 
-/* Closes the .so. Every instance created from it must be destroyed first.
- * NULL is a no-op. */
+/* Releases the plugin handle. Every instance created from it must be
+ * destroyed first. The code stays mapped (RTLD_NODELETE) for the life of the
+ * process, for the sake of the libraries it pulled in. NULL is a no-op. */
 void evc_plugin_unload(evc_plugin *p);
 
 /* Borrowed until evc_plugin_unload. */

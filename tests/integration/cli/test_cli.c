@@ -222,3 +222,75 @@ Test(cli, every_config_key_is_documented)
     cr_expect_gt(rows, 30);
     free(doc);
 }
+
+/* Runs `sqlite3 -readonly DB SQL` and returns its first output line. */
+static void query(const char *db, const char *sql, char *out, size_t cap)
+{
+    char *argv[] = {"/usr/bin/sqlite3", "-readonly", (char *)db, (char *)sql, NULL};
+    proc_result r = run(argv);
+    cr_assert_eq(r.exit_code, 0, "sqlite3: %s", r.err);
+    snprintf(out, cap, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+    proc_result_free(&r);
+}
+
+Test(cli, init_db_then_add_cp_for_a_closed_deployment)
+{
+    char dir[] = "/tmp/evc-cli-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char db[128], secret[128], row[512];
+    snprintf(db, sizeof db, "%s/central.db", dir);
+    snprintf(secret, sizeof secret, "%s/cp.secret", dir);
+    FILE *f = fopen(secret, "w");
+    fputs("a-real-secret\n", f);
+    fclose(f);
+
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Central"), "--init-db", "--db", db, NULL});
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    proc_result_free(&r);
+
+    r = run((char *[]){(char *)proc_bin("EV_Central"), "--db", db, "--add-cp", "CP_900",
+                       "--price-cents", "41", "--location", "Plaza Mayor 1", "--secret-file",
+                       secret, NULL});
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "CP CP_900 registered"), "%s", r.out);
+    proc_result_free(&r);
+    query(db, "select id||'|'||location||'|'||price_cents_per_kwh||'|'||admin_state"
+              " from charging_points",
+          row, sizeof row);
+    cr_expect_str_eq(row, "CP_900|Plaza Mayor 1|41|in_service");
+    query(db, "select substr(secret_hash,1,10) from charging_points", row, sizeof row);
+    cr_expect_str_eq(row, "$argon2id$", "the secret is stored hashed");
+
+    /* Again: an update of the same CP, price changed, location kept. */
+    r = run((char *[]){(char *)proc_bin("EV_Central"), "--db", db, "--add-cp", "CP_900",
+                       "--price-cents", "45", "--secret-file", secret, NULL});
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "CP CP_900 updated"), "%s", r.out);
+    proc_result_free(&r);
+    query(db, "select location||'|'||price_cents_per_kwh from charging_points", row, sizeof row);
+    cr_expect_str_eq(row, "Plaza Mayor 1|45");
+
+    /* Mistakes are usage errors naming the problem; nothing is written. */
+    r = run((char *[]){(char *)proc_bin("EV_Central"), "--db", db, "--add-cp", "CP_901",
+                       "--secret-file", secret, NULL});
+    cr_expect_eq(r.exit_code, 2);
+    cr_expect(strstr(r.err, "CP CP_901 is new: --price-cents is required"), "%s", r.err);
+    proc_result_free(&r);
+    r = run((char *[]){(char *)proc_bin("EV_Central"), "--db", db, "--add-cp", "CP_901",
+                       "--price-cents", "30", NULL});
+    cr_expect_eq(r.exit_code, 2);
+    cr_expect(strstr(r.err, "--add-cp needs --secret-file"), "%s", r.err);
+    proc_result_free(&r);
+    query(db, "select count(*) from charging_points", row, sizeof row);
+    cr_expect_str_eq(row, "1");
+
+    /* --init-db on a database that holds data refuses without --force. */
+    r = run((char *[]){(char *)proc_bin("EV_Central"), "--init-db", "--db", db, NULL});
+    cr_expect_eq(r.exit_code, 1);
+    cr_expect(strstr(r.err, "already holds data"), "%s", r.err);
+    proc_result_free(&r);
+
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}

@@ -118,18 +118,18 @@ Test(checks, a_request_at_the_cp_menu_needs_no_password)
 
 Test(ids, valid_and_invalid)
 {
-    cr_assert(central_id_valid("CP_001"));
-    cr_assert(central_id_valid("a.b-c_9"));
-    cr_assert_not(central_id_valid(""));
-    cr_assert_not(central_id_valid(NULL));
-    cr_assert_not(central_id_valid("CP 001"));
-    cr_assert_not(central_id_valid("CP#1"));
+    cr_assert(evc_id_valid("CP_001"));
+    cr_assert(evc_id_valid("a.b-c_9"));
+    cr_assert_not(evc_id_valid(""));
+    cr_assert_not(evc_id_valid(NULL));
+    cr_assert_not(evc_id_valid("CP 001"));
+    cr_assert_not(evc_id_valid("CP#1"));
     char long_id[66];
     memset(long_id, 'a', 65);
     long_id[65] = '\0';
-    cr_assert_not(central_id_valid(long_id));
+    cr_assert_not(evc_id_valid(long_id));
     long_id[64] = '\0';
-    cr_assert(central_id_valid(long_id));
+    cr_assert(evc_id_valid(long_id));
 }
 
 Test(commands, every_command)

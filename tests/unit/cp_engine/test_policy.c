@@ -126,7 +126,7 @@ Test(menu, garbage_never_crashes)
         engine_cmd_parse(line, &c);
         cr_assert(c.kind >= ENGINE_CMD_EMPTY && c.kind <= ENGINE_CMD_BAD);
         if (c.kind == ENGINE_CMD_REQUEST)
-            cr_assert(engine_id_valid(c.arg));
+            cr_assert(evc_id_valid(c.arg));
     }
 }
 

@@ -101,21 +101,21 @@ Test(format, telemetry_ticket_summary)
 
 Test(format, ids)
 {
-    cr_expect(driver_id_valid("CP_001"));
-    cr_expect(driver_id_valid("a.b-c_9"));
+    cr_expect(evc_id_valid("CP_001"));
+    cr_expect(evc_id_valid("a.b-c_9"));
     char max[65];
     memset(max, 'x', 64);
     max[64] = '\0';
-    cr_expect(driver_id_valid(max));
+    cr_expect(evc_id_valid(max));
     char over[66];
     memset(over, 'x', 65);
     over[65] = '\0';
-    cr_expect_not(driver_id_valid(over));
-    cr_expect_not(driver_id_valid(""));
-    cr_expect_not(driver_id_valid(NULL));
-    cr_expect_not(driver_id_valid("CP 1"));
-    cr_expect_not(driver_id_valid("CP#1"));
-    cr_expect_not(driver_id_valid("CPé"));
+    cr_expect_not(evc_id_valid(over));
+    cr_expect_not(evc_id_valid(""));
+    cr_expect_not(evc_id_valid(NULL));
+    cr_expect_not(evc_id_valid("CP 1"));
+    cr_expect_not(evc_id_valid("CP#1"));
+    cr_expect_not(evc_id_valid("CPé"));
 }
 
 Test(format, truncation_is_safe)

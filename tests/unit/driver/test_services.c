@@ -92,7 +92,7 @@ Test(services, garbage_never_crashes)
             buf[i] = (unsigned char)(rand() % 4 == 0 ? '\n' : rand() % 256);
         driver_services s = parse((const char *)buf, n);
         for (size_t i = 0; i < s.count; i++)
-            cr_assert(driver_id_valid(s.entries[i].cp_id));
+            cr_assert(evc_id_valid(s.entries[i].cp_id));
         driver_services_free(&s);
     }
 }

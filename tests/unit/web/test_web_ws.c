@@ -355,7 +355,10 @@ Test(web_ws, queue_of_a_client_that_never_reads_is_bounded)
     cr_assert_eq(evc_web_ws_stats_get(web, "/ws/live", &st), EVC_OK);
     cr_expect_eq(st.clients, 2);
     cr_expect_leq(worst, QMAX);
-    cr_expect_eq(st.queued_max, QMAX, "the stalled client's queue should be full");
+    /* The stalled queue reached its bound at some point; at this very instant
+     * lws may just have handed one more frame to the kernel, so the final
+     * snapshot is not the thing to check. */
+    cr_expect_eq(worst, QMAX, "the stalled client's queue should have filled up");
     cr_expect_gt(st.dropped, 0, "3 MB to a client reading nothing must drop");
     cr_expect_eq(rd.got, MSGS);
     cr_expect(rd.in_order, "the reading client lost or reordered messages");
