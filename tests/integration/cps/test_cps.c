@@ -82,6 +82,19 @@ Test(cps, registers_and_becomes_activated)
     wait_state("CP_001", "ACTIVATED", H_UP_MS);
     H_ASSERT(env, h_wait_output(monitor, "Accepted by CENTRAL", 1, 2000),
              "the monitor did not print \"Accepted by CENTRAL\"");
+    /* /api/cps carries what the panel shows: id, location, price, state. */
+    json_t *root = NULL;
+    json_t *cp = h_api_cp(env, "CP_001", &root);
+    char loc[256];
+    h_db_text(env, "select location from charging_points where id='CP_001'", loc, sizeof loc);
+    int64_t price =
+        h_db_int(env, "select price_cents_per_kwh from charging_points where id='CP_001'", -1);
+    H_ASSERT(env, cp && json_is_string(json_object_get(cp, "location")) &&
+                      strcmp(json_string_value(json_object_get(cp, "location")), loc) == 0,
+             "/api/cps: CP_001's location is not the database's '%s'", loc);
+    H_ASSERT(env, json_integer_value(json_object_get(cp, "price_cents_per_kwh")) == price,
+             "/api/cps: CP_001's price is not the database's %lld", (long long)price);
+    json_decref(root);
 
     /* `open`: a CP Central has never seen is registered with what it says. */
     int port = h_free_port();

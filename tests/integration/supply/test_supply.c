@@ -54,6 +54,12 @@ static const char *session_of(const char *driver, const char *cp, char *buf, siz
     return h_db_text(env, sql, buf, cap);
 }
 
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
 static bool cp_has_energy(h_env *e, void *arg)
 {
     json_t *root = NULL;
@@ -213,6 +219,27 @@ Test(supply, fault_and_stop_during_a_supply_end_it_with_the_reason)
     wait_state("CP_002", "SUPPLYING", UP_MS);
     H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
     H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_002", 10000), "CP_002 supplied nothing");
+    /* F7: the live data of a supply on /api/cps and /api/sessions. */
+    char sid1[80];
+    session_of("driver1", "CP_001", sid1, sizeof sid1);
+    json_t *root = NULL;
+    json_t *cp = h_api_cp(env, "CP_001", &root);
+    H_ASSERT(env, cp && json_integer_value(json_object_get(cp, "w")) > 0 &&
+                      strcmp(jstr(cp, "driver_id"), "driver1") == 0 &&
+                      strcmp(jstr(cp, "correlation_id"), sid1) == 0,
+             "/api/cps does not show CP_001's live supply (w > 0, driver1, %s)", sid1);
+    json_decref(root);
+    json_t *sessions = h_api_sessions(env, &root);
+    bool listed = false;
+    size_t i;
+    json_t *ss;
+    json_array_foreach(sessions, i, ss)
+    {
+        if (strcmp(jstr(ss, "id"), sid1) == 0 && strcmp(jstr(ss, "state"), "supplying") == 0)
+            listed = true;
+    }
+    H_ASSERT(env, listed, "/api/sessions does not list %s as supplying", sid1);
+    json_decref(root);
 
     h_signal(e1, SIGUSR1); /* engine KO: fault */
     h_send_line(env->central, "stop CP_002");
