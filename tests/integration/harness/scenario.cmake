@@ -26,7 +26,8 @@ function(evc_add_scenario_suite name)
     string(TOUPPER ${bus} BUS)
     evc_add_criterion_test(${name}_${bus} SOURCES ${S_SOURCES} LIBS evc_it_harness
       LABELS integration TIMEOUT ${S_TIMEOUT} JOBS 1)
-    target_compile_definitions(${name}_${bus} PRIVATE H_BUS=H_${BUS} H_BUS_NAME="${bus}")
+    target_compile_definitions(${name}_${bus} PRIVATE H_BUS=H_${BUS} H_BUS_${BUS}=1
+      H_BUS_NAME="${bus}")
     # The programs and plugins the scenarios run.
     foreach(dep EV_Central EV_CP_E EV_CP_M EV_Driver evc_zmq_proxy evc_kafka_mock evc-it-bustap
                 evc_transport_zmq evc_transport_kafka evc_store_sqlite)

@@ -415,3 +415,89 @@ Test(supply, central_killed_before_the_plug_bills_the_supply_once_when_back)
     sc_check_billing(env, 1);
     H_FINISH(env);
 }
+
+#ifdef H_BUS_KAFKA
+static int count_acks(h_env *e, const char *sid)
+{
+    json_t *msgs = h_bus_messages(e, "central-events");
+    int n = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        if (strcmp(jstr(m, "type"), "supply.end_ack") == 0 &&
+            strcmp(jstr(json_object_get(m, "payload"), "session_id"), sid) == 0)
+            n++;
+    }
+    json_decref(msgs);
+    return n;
+}
+
+typedef struct ack_want {
+    const char *sid;
+    int n;
+} ack_want;
+
+static bool acks_reach(h_env *e, void *arg)
+{
+    ack_want *w = arg;
+    return count_acks(e, w->sid) >= w->n;
+}
+
+/* Idempotent billing (issue 6): a late copy of a supply's end report (a new
+ * message id, as from another outbox retry), written to cp-events with kcat,
+ * is acknowledged again and changes nothing. */
+Test(supply, late_repeated_end_report_is_acknowledged_and_not_billed_twice)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 1200;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    wait_exit(d1, 60000);
+    expect_output(d1, "Ticket CP_001", 100);
+    char sid[80];
+    session_of("driver1", "CP_001", sid, sizeof sid);
+    ack_want one = {sid, 1};
+    H_ASSERT(env, h_wait_until(acks_reach, env, &one, 10000), "no supply.end_ack for %s", sid);
+    int64_t balance = h_db_int(env, "select balance_cents from users where id='driver1'", -1);
+
+    json_t *msgs = h_bus_messages(env, "cp-events");
+    json_t *ended = NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        if (strcmp(jstr(m, "type"), "supply.ended") == 0 &&
+            strcmp(jstr(json_object_get(m, "payload"), "session_id"), sid) == 0)
+            ended = m;
+    }
+    H_ASSERT(env, ended != NULL, "no supply.ended for %s on cp-events", sid);
+    json_object_set_new(ended, "id", json_string("0b7c1d52-5f7e-4c1a-9f0e-6a4d2b9c8e71"));
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/late-ended.json", env->dir);
+    H_ASSERT(env, json_dump_file(ended, path, JSON_COMPACT) == 0, "cannot write %s", path);
+    json_decref(msgs);
+    char *argv[] = {"/usr/bin/kcat", "-P", "-b", env->bus, "-t", "cp-events", "-k", "CP_001",
+                    path, NULL};
+    h_proc *kcat = h_spawn(env, "kcat-produce", argv, NULL);
+    wait_exit(kcat, 15000);
+
+    ack_want two = {sid, 2};
+    H_ASSERT(env, h_wait_until(acks_reach, env, &two, 15000),
+             "the late supply.ended for %s was not acknowledged again", sid);
+    H_ASSERT(env, h_db_int(env, "select count(*) from tickets", -1) == 1,
+             "the late end report was billed again");
+    H_ASSERT(env, h_db_int(env, "select balance_cents from users where id='driver1'", -1) == balance,
+             "driver1's balance changed after a late end report");
+    sc_check_billing(env, 1);
+    H_FINISH(env);
+}
+#endif
