@@ -263,11 +263,16 @@ h_proc *h_start_driver(h_env *env, const char *driver_id, const char *password,
 {
     const h_opts *o = &env->opts;
     char yaml[1024], path[PATH_MAX + 64], pw[256], name[64];
-    /* A second app of the same driver gets its own name, hence its own
-     * client id (its own consumer group on Kafka). */
+    /* A second app of the same driver running at the same time gets its own
+     * name, hence its own client id (its own consumer group on Kafka); a
+     * restarted one keeps the name and resumes its group. */
     snprintf(name, sizeof name, "%s", driver_id);
-    for (int n = 2; h_proc_find(env, name); n++)
+    for (int n = 2;; n++) {
+        h_proc *same = h_proc_find(env, name);
+        if (!same || !h_alive(same))
+            break;
         snprintf(name, sizeof name, "%s.%d", driver_id, n);
+    }
     snprintf(yaml, sizeof yaml,
              "driver:\n"
              "  central_timeout_ms: %d\n"

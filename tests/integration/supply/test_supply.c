@@ -501,3 +501,33 @@ Test(supply, late_repeated_end_report_is_acknowledged_and_not_billed_twice)
     H_FINISH(env);
 }
 #endif
+
+/* R32: the driver's app dies during a supply; the supply goes on; the app,
+ * started again, shows the ticket of the supply that ended while it was
+ * away. */
+Test(supply, driver_killed_during_a_supply_sees_its_ticket_when_back)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 100;
+    o.unplug_after_ms = 2500;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    wait_state("CP_001", "SUPPLYING", UP_MS);
+    expect_output(d1, "Supplying at CP_001", 10000);
+    h_kill(d1);
+    h_proc *engine = h_proc_find(env, "CP_001-engine");
+    expect_output(engine, "unplugged", 15000);
+    wait_state("CP_001", "ACTIVATED", 10000);
+    /* Back, interactive (no services file). */
+    h_proc *again = h_start_driver(env, "driver1", "pass123", NULL);
+    expect_output(again, "Ticket CP_001", UP_MS);
+    sc_check_billing(env, 1);
+    H_FINISH(env);
+}
