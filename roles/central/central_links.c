@@ -1,6 +1,6 @@
 /* central_links.c: the framed TCP server where CP monitors authenticate
  * (AUTH -> AUTH_OK / AUTH_DENIED) and send heartbeats (HB) carrying their
- * engine's health. docs/PROTOCOL-MESSAGES.md section 1. */
+ * engine's health. docs/PROTOCOL.md section M1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

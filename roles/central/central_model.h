@@ -10,7 +10,7 @@
 
 #include "evc/ids.h"
 
-/* SPEC section 3; docs/PROTOCOL-MESSAGES.md section 4. */
+/* SPEC section 3; docs/PROTOCOL.md section M4. */
 typedef enum central_cp_state {
     CENTRAL_CP_DISCONNECTED = 0,
     CENTRAL_CP_BROKEN,

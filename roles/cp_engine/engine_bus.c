@@ -1,4 +1,4 @@
-/* engine_bus.c: the engine on the bus (docs/PROTOCOL-MESSAGES.md section 3).
+/* engine_bus.c: the engine on the bus (docs/PROTOCOL.md section M3).
  * In: central-events keyed with this CP's id or `central`. Out: cp-events
  * keyed with this CP's id. */
 #include <inttypes.h>

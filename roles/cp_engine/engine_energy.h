@@ -21,7 +21,7 @@ void engine_energy_reset(engine_energy *e);
 /* Adds w watts during ms milliseconds (negative values count as 0). */
 void engine_energy_add(engine_energy *e, int64_t w, int64_t ms);
 
-/* cents = (wh * price + 500) / 1000 (round half up, docs/PROTOCOL-MESSAGES.md
+/* cents = (wh * price + 500) / 1000 (round half up, docs/PROTOCOL.md
  * section 5); -1 on negative input or overflow. */
 int64_t engine_cents(int64_t wh, int64_t price_cents_per_kwh);
 

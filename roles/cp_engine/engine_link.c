@@ -1,4 +1,4 @@
-/* engine_link.c: the monitor's link to this engine (docs/PROTOCOL-MESSAGES.md
+/* engine_link.c: the monitor's link to this engine (docs/PROTOCOL.md
  * section 2). HELLO gives the CP id; every PING is answered with the health;
  * no PING for monitor_timeout_ms means the monitor is lost (R30). */
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-/* monitor_central.c: the monitor's link to Central (docs/PROTOCOL-MESSAGES.md
+/* monitor_central.c: the monitor's link to Central (docs/PROTOCOL.md
  * section 1): AUTH on every connection, HB every heartbeat_interval_ms and at
  * once on a health change. The link client reconnects with capped backoff by
  * itself; a denial is retried with a backoff of our own, so that a Central

@@ -1,4 +1,4 @@
-/* monitor_engine.c: the monitor's link to its engine (docs/PROTOCOL-MESSAGES.md
+/* monitor_engine.c: the monitor's link to its engine (docs/PROTOCOL.md
  * section 2): HELLO with the id Central confirmed, then a PING every
  * health_interval_ms; the health state machine turns PONGs, silence and a
  * lost link into OK / KO / UNREACHABLE, and each change is printed once and
