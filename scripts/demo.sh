@@ -78,7 +78,9 @@ if [ -n "$PORT_BASE" ]; then
 else
     CENTRAL_PORT=7001 HTTP_PORT=8002 BUS_PORT=5555 ENGINE_PORTS="7101 7102 7103"
 fi
-for p in $CENTRAL_PORT $HTTP_PORT $ENGINE_PORTS; do
+BUS_PORTS=""
+[ "$BUS_KIND" = zmq ] && BUS_PORTS="$BUS_PORT $((BUS_PORT + 1))"
+for p in $CENTRAL_PORT $HTTP_PORT $ENGINE_PORTS $BUS_PORTS; do
     if port_busy "$p"; then
         echo "demo: port $p is already in use (another demo running?); try --port-base N" >&2
         exit 1
