@@ -14,7 +14,7 @@
 h_opts h_default_opts(void)
 {
     return (h_opts){
-        .heartbeat_timeout_ms = 1500,
+        .heartbeat_timeout_ms = 2000,
         .central_timeout_ms = 3000,
         .health_timeout_ms = 600,
         .monitor_timeout_ms = 1500,
