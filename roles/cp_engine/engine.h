@@ -118,7 +118,7 @@ void engine_link_check(engine *e, uint64_t now); /* monitor timeout */
 int engine_bus_start(engine *e, evc_error *err);
 void engine_bus_check(engine *e, uint64_t now); /* Central timeout */
 int engine_publish(engine *e, const char *type, const char *corr, const char *payload);
-void engine_send_hello(engine *e);
+void engine_send_hello(engine *e); /* the outbox first, then cp.hello */
 void engine_send_status(engine *e);
 void engine_send_request(engine *e, const char *driver_id);
 void engine_outbox_kick(engine *e, bool all);

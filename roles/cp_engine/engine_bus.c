@@ -44,6 +44,11 @@ void engine_send_hello(engine *e)
 {
     if (!e->cp_id[0])
         return;
+    /* The outbox goes first. Everything is keyed by the CP id, so Central
+     * reads it in this order: a supply that ended while Central was away is
+     * billed before the hello reports the engine idle, which would otherwise
+     * deny the session Central still holds as authorised (PROTOCOL.md M6). */
+    engine_outbox_kick(e, true);
     evc_payload *p = evc_payload_new();
     add_state(e, p);
     publish_built(e, "cp.hello", NULL, p);
@@ -113,7 +118,6 @@ static void central_seen(engine *e)
         engine_say(e, ENGINE_GREEN, "CENTRAL is back");
     e->central_down_shown = false;
     engine_send_hello(e);
-    engine_outbox_kick(e, true);
 }
 
 void engine_bus_check(engine *e, uint64_t now)
@@ -175,7 +179,6 @@ static int on_central_event(void *arg, const evc_message *m)
                 evc_log(EVC_LOG_INFO, "cp_engine", &(evc_log_ids){.cp = e->cp_id},
                         "CENTRAL restarted");
                 engine_send_hello(e);
-                engine_outbox_kick(e, true);
             }
             e->central_started_at = started;
         }
