@@ -26,6 +26,10 @@ function(evc_add_scenario_suite name)
     string(TOUPPER ${bus} BUS)
     evc_add_criterion_test(${name}_${bus} SOURCES ${S_SOURCES} LIBS evc_it_harness
       LABELS integration TIMEOUT ${S_TIMEOUT} JOBS 1)
+    # Alone on the machine: a scenario's timeouts (heartbeats, Kafka group
+    # joins) are real ones, and two scenario suites side by side on two cores
+    # made them miss.
+    set_tests_properties(${name}_${bus} PROPERTIES RUN_SERIAL TRUE)
     target_compile_definitions(${name}_${bus} PRIVATE H_BUS=H_${BUS} H_BUS_${BUS}=1
       H_BUS_NAME="${bus}")
     # The programs and plugins the scenarios run.
