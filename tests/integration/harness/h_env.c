@@ -26,6 +26,7 @@ h_opts h_default_opts(void)
         .unattended = false,
         .policy = "open",
         .min_balance_cents = 100,
+        .kafka_commit_interval_ms = 200,
     };
 }
 
@@ -118,10 +119,11 @@ static void h_write_config(h_env *env, const char *name, const char *role_yaml, 
                    "    consumer_properties:\n"
                    "      session.timeout.ms: \"6000\"\n"
                    "      heartbeat.interval.ms: \"500\"\n"
-                   "      auto.commit.interval.ms: \"200\"\n"
+                   "      auto.commit.interval.ms: \"%d\"\n"
                    "    producer_properties:\n"
                    "      linger.ms: \"1\"\n"
-                   "    retry_delay_ms: 50\n");
+                   "    retry_delay_ms: 50\n",
+                env->opts.kafka_commit_interval_ms);
     else
         fprintf(f, "  zmq:\n    linger_ms: 200\n");
     fprintf(f, "store:\n  plugin: sqlite\n  database: \"%s\"\n", env->db);

@@ -55,6 +55,7 @@ typedef struct h_opts {
     bool unattended;           /* engines plug/unplug by themselves */
     const char *policy;        /* central registration policy: "open" or "closed" */
     int64_t min_balance_cents; /* central: minimum balance to start a supply */
+    int kafka_commit_interval_ms; /* Kafka consumers: auto.commit.interval.ms */
 } h_opts;
 
 typedef struct h_env {

@@ -531,3 +531,39 @@ Test(supply, driver_killed_during_a_supply_sees_its_ticket_when_back)
     sc_check_billing(env, 1);
     H_FINISH(env);
 }
+
+#ifdef H_BUS_KAFKA
+/* R33 on Kafka when Central dies before committing its offsets (the
+ * default commit interval is 5 s): back, it reads again what it had already
+ * handled, the engine's cp.hello from before the supply included, then the
+ * supply made while it was away. That old "idle" hello must not deny the
+ * supply: it is billed once. */
+Test(supply, central_killed_with_uncommitted_offsets_bills_the_supply_once)
+{
+    h_opts o = h_default_opts();
+    o.unattended = true;
+    o.plug_after_ms = 1500;
+    o.unplug_after_ms = 2000;
+    o.kafka_commit_interval_ms = 600000;
+    env = h_env_new(&o);
+    h_start_central(env);
+    h_start_cp(env, "CP_001", NULL, NULL, NULL);
+    wait_state("CP_001", "ACTIVATED", UP_MS);
+    static const char *const s1[] = {"CP_001", NULL};
+    char f1[PATH_MAX];
+    h_proc *d1 = h_start_driver(env, "driver1", "pass123",
+                                sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
+    H_ASSERT(env, h_wait_until(session_authorised, env, "CP_001", UP_MS),
+             "CP_001's supply was never authorised");
+    h_proc *engine = h_proc_find(env, "CP_001-engine");
+    h_kill(env->central);
+    expect_output(engine, "unplugged", 15000);
+    h_start_central(env);
+    expect_output(d1, "Ticket CP_001", 40000);
+    wait_exit(d1, 10000);
+    H_ASSERT(env, h_db_int(env, "select count(*) from tickets where energy_wh > 0", 0) == 1,
+             "the supply made while Central was away was not billed");
+    sc_check_billing(env, 1);
+    H_FINISH(env);
+}
+#endif
