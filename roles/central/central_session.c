@@ -212,10 +212,12 @@ void central_session_cp_status(central *c, const evc_envelope *env)
     if (admin && (strcasecmp(admin, "STOPPED") == 0) != cp->stopped)
         central_send_command(c, cp->id, cp->stopped ? "stop" : "resume");
     /* An engine that announces itself idle no longer holds an authorisation
-     * that was waiting for the plug (its journal starts at plug-in). */
+     * that was waiting for the plug (its journal starts at plug-in). Only a
+     * hello written after the request counts: an at-least-once bus replays
+     * older ones to a restarted Central, and those say nothing about it. */
     central_supply *s = central_supply_find(c, cp->supply_id);
     if (strcmp(env->type, "cp.hello") == 0 && s && s->phase == CENTRAL_SUPPLY_AUTHORISED &&
-        (!busy || strcmp(busy, s->id) != 0)) {
+        env->ts_ms >= s->requested_at && (!busy || strcmp(busy, s->id) != 0)) {
         evc_error err = {0};
         if (evc_store_session_set_state(c->store, s->id, EVC_SESSION_DENIED, 0, "cp_refused",
                                         &err))
