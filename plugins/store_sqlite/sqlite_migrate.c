@@ -148,7 +148,7 @@ static const char *const stmt_sql[SQ_COUNT] = {
                           " ORDER BY requested_ms DESC, id DESC LIMIT ?2",
     [SQ_SES_END] = "UPDATE sessions SET state = 'ended', ended_ms = ?2, energy_wh = ?3,"
                    " amount_cents = ?4, end_reason = ?5"
-                   " WHERE id = ?1 AND state IN ('authorised','supplying')",
+                   " WHERE id = ?1 AND state IN ('authorised','supplying','denied')",
     [SQ_TICKET_INSERT] = "INSERT INTO tickets (" TICKET_COLS ")"
                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [SQ_TICKET_GET] = "SELECT " TICKET_COLS " FROM tickets WHERE session_id = ?1",

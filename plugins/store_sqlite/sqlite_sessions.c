@@ -246,9 +246,11 @@ static int end_and_bill_tx(sqlite_store *s, const char *id, int64_t ended, int64
         return get_one(s, SQ_TICKET_GET, id, "ticket for session", ticket_reader, ticket, op,
                        err);
     }
-    if (se.state != EVC_SESSION_AUTHORISED && se.state != EVC_SESSION_SUPPLYING)
+    /* DENIED too: the CP supplied although Central had denied (a late
+     * authorisation); the energy was delivered and is owed. */
+    if (se.state == EVC_SESSION_REQUESTED)
         return evc_error_set(err, EVC_ECONFLICT, "database %s: %s %s: session is %s; only an "
-                             "authorised or supplying session can end", s->path, op, id,
+                             "authorised, supplying or denied session can end", s->path, op, id,
                              state_names[se.state]);
     evc_charging_point cp;
     if ((rc = sqlite_cp_get(s, se.cp_id, &cp, err)) != EVC_OK)

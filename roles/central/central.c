@@ -37,6 +37,10 @@ const evc_cfg_field central_schema[] = {
     {.key = "authorise_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
      .default_text = "5000",
      .help = "a CP that does not answer cp.authorise within this is denied cp_no_answer"},
+    {.key = "clock_skew_ms", .type = EVC_CFG_INT, .min = 0, .max = 60000,
+     .default_text = "1000",
+     .help = "largest difference between Central's and an engine's clocks: a cp.authorise "
+             "expires this long before authorise_timeout_ms (must be smaller)"},
     {.key = "min_balance_cents", .type = EVC_CFG_INT, .min = 0, .max = 100000000,
      .default_text = "500", .help = "a driver below this balance is denied balance_too_low"},
     {.key = "http_port", .type = EVC_CFG_INT, .min = 0, .max = 65535, .default_text = "8002",
@@ -147,6 +151,7 @@ int central_create(evc_app *app, void **state, evc_error *err)
     c->heartbeat_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "heartbeat_timeout_ms", 3000);
     c->heartbeat_interval_ms = (uint64_t)evc_cfg_get_int(sec, "heartbeat_interval_ms", 1000);
     c->authorise_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "authorise_timeout_ms", 5000);
+    c->clock_skew_ms = (uint64_t)evc_cfg_get_int(sec, "clock_skew_ms", 1000);
     c->min_balance_cents = evc_cfg_get_int(sec, "min_balance_cents", 500);
     c->http_port = (int)evc_cfg_get_int(sec, "http_port", 8002);
     c->http_host = evc_cfg_get_str(sec, "http_host", "");
@@ -157,6 +162,14 @@ int central_create(evc_app *app, void **state, evc_error *err)
     c->t_central = evc_app_topic(app, EVC_TOPIC_CENTRAL_EVENTS);
     int rc = evc_password_cost_parse(evc_cfg_get_str(sec, "password_cost", "interactive"),
                                      &c->password_cost, err);
+    /* An engine accepts a cp.authorise until it expires; Central must still
+     * hold the request open then, whatever the clocks' difference. */
+    if (rc == EVC_OK && c->clock_skew_ms >= c->authorise_timeout_ms)
+        rc = evc_error_set(err, EVC_ECONFIG,
+                           "central: clock_skew_ms (%llu) must be smaller than "
+                           "authorise_timeout_ms (%llu)",
+                           (unsigned long long)c->clock_skew_ms,
+                           (unsigned long long)c->authorise_timeout_ms);
     if (rc == EVC_OK && !(c->dedup = evc_msg_dedup_new(4096)))
         rc = evc_error_set(err, EVC_ENOMEM, "central: out of memory");
     if (rc != EVC_OK) {

@@ -67,6 +67,7 @@ typedef struct central {
     bool registration_open;
     evc_password_cost password_cost;
     uint64_t heartbeat_timeout_ms, heartbeat_interval_ms, authorise_timeout_ms;
+    uint64_t clock_skew_ms;       /* cp.authorise expires this long before Central gives up */
     int64_t min_balance_cents;
     int http_port;
     const char *http_host;        /* borrowed from the config */
@@ -80,6 +81,8 @@ typedef struct central {
     int64_t hb_seq;
     evc_msg_dedup *dedup;
     uint64_t dropped;             /* malformed bus messages */
+    uint64_t billed_late;         /* energy of a session not held open, billed anyway */
+    uint64_t unbillable;          /* energy reported that no ticket could carry: alarms */
     central_cp *cps;
     size_t ncps, capcps;
     central_supply *open;         /* supplies not ended */

@@ -159,6 +159,8 @@ char *central_json_health(central *c)
     evc_payload_int(p, "monitor_links", c->server ? (int64_t)evc_link_server_count(c->server) : 0);
     evc_payload_int(p, "supplies_open", (int64_t)c->nopen);
     evc_payload_int(p, "dropped_messages", (int64_t)c->dropped);
+    evc_payload_int(p, "supplies_billed_late", (int64_t)c->billed_late);
+    evc_payload_int(p, "energy_unbillable", (int64_t)c->unbillable);
     evc_payload_str(p, "registration", c->registration_open ? "open" : "closed");
     return evc_payload_finish(p, NULL);
 }

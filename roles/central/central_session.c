@@ -40,14 +40,34 @@ static void mark_started(central *c, central_supply *s, int64_t started_at)
         central_cp_refresh(c, cp, "supply started");
 }
 
+void central_cancel_unheld(central *c, const char *cp_id, const char *sid, const char *what)
+{
+    if (!evc_id_valid(cp_id) || !evc_uuid_valid(sid))
+        return;
+    evc_log_ids ids = {.cp = cp_id, .correlation = sid};
+    evc_session se;
+    int rc = evc_store_session_get(c->store, sid, &se, NULL);
+    if (rc == EVC_OK && se.state == EVC_SESSION_ENDED) {
+        evc_log(EVC_LOG_INFO, "central", &ids, "%s for a supply already billed: ignored", what);
+        return;
+    }
+    evc_log(EVC_LOG_WARN, "central", &ids, "%s for no open supply of that CP: cp.cancel", what);
+    central_event(c, "supply.cancel", sid, cp_id, rc == EVC_OK ? se.driver_id : NULL,
+                  "%s for a supply Central does not hold open: told the CP to stop", what);
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "cp_id", cp_id);
+    evc_payload_str(p, "session_id", sid);
+    evc_payload_str(p, "reason", "not_authorised");
+    central_publish(c, cp_id, "cp.cancel", sid, evc_payload_finish(p, NULL));
+}
+
 static central_supply *supply_of(central *c, const evc_envelope *env)
 {
-    central_supply *s = central_supply_find(c, evc_msg_str(env, "session_id"));
+    const char *sid = evc_msg_str(env, "session_id");
+    central_supply *s = central_supply_find(c, sid);
     const char *cp = evc_msg_str(env, "cp_id");
     if (!s || !cp || strcmp(cp, s->cp_id) != 0) {
-        evc_log_ids ids = {.cp = cp, .correlation = evc_msg_str(env, "session_id")};
-        evc_log(EVC_LOG_WARN, "central", &ids, "%s for no open supply of that CP: ignored",
-                env->type);
+        central_cancel_unheld(c, cp, sid, env->type);
         return NULL;
     }
     return s;
@@ -114,6 +134,21 @@ static void send_ticket(central *c, const evc_ticket *t)
     central_publish(c, t->driver_id, "supply.ticket", t->session_id, evc_payload_finish(p, NULL));
 }
 
+/* Energy that no ticket carries: an alarm the operator sees on the panel,
+ * in the event log and in /api/health (energy_unbillable). */
+static void unbillable(central *c, const char *cp_id, const char *sid, int64_t wh,
+                       const char *why)
+{
+    evc_log_ids ids = {.cp = cp_id, .correlation = sid};
+    c->unbillable++;
+    evc_log(EVC_LOG_ERROR, "central", &ids, "supply.ended: %lld Wh cannot be billed: %s",
+            (long long)wh, why);
+    central_event(c, "supply.unbillable", sid, cp_id, NULL, "%lld Wh not billed: %s",
+                  (long long)wh, why);
+    central_say(c, "ALARM supply %s @ %s: %lld Wh cannot be billed: %s", sid, cp_id,
+                (long long)wh, why);
+}
+
 static void send_end_ack(central *c, const char *cp_id, const char *sid)
 {
     evc_payload *p = evc_payload_new();
@@ -137,29 +172,51 @@ int central_session_ended(central *c, const evc_envelope *env)
     if (!reason || !*reason)
         reason = "unknown";
     evc_log_ids ids = {.cp = cp_id, .correlation = sid};
-    evc_ticket t;
-    bool already = false;
     evc_error err = {0};
-    int rc = central_bill(c->store, sid, ended_at > 0 ? ended_at : 0, wh, reason, &t, &already,
-                          &err);
-    if (rc == EVC_ECONFLICT) {
-        /* Still REQUESTED in the store: the engine's reply and start were
-         * lost, but it did supply. Authorise it, then bill what it reports. */
-        evc_session se;
-        if (evc_store_session_get(c->store, sid, &se, NULL) == EVC_OK &&
-            se.state == EVC_SESSION_REQUESTED &&
-            evc_store_session_set_state(c->store, sid, EVC_SESSION_AUTHORISED, 0, NULL, NULL) ==
-                EVC_OK)
-            rc = central_bill(c->store, sid, ended_at > 0 ? ended_at : 0, wh, reason, &t,
-                              &already, &err);
+    evc_session se;
+    int rc = evc_store_session_get(c->store, sid, &se, &err);
+    if (rc == EVC_ENOTFOUND) {
+        unbillable(c, cp_id, sid, wh, "no such session in the database");
+        send_end_ack(c, cp_id, sid); /* re-sending cannot make it billable */
+        return EVC_OK;
+    }
+    if (rc != EVC_OK) {
+        evc_log(EVC_LOG_WARN, "central", &ids, "billing postponed: %s", err.msg);
+        return rc; /* nothing acknowledged: the report comes again */
+    }
+    if (strcmp(se.cp_id, cp_id) != 0) {
+        /* Only the CP the session was authorised at can end it; this one is
+         * not acknowledged, so a true report of this CP is not lost either. */
+        c->dropped++;
+        evc_log(EVC_LOG_WARN, "central", &ids,
+                "supply.ended for a session of %s: dropped", se.cp_id);
+        return EVC_OK;
     }
     central_supply *s = central_supply_find(c, sid);
+    bool late = se.state == EVC_SESSION_DENIED;
+    if (late && wh == 0) {
+        /* Denied, then cancelled (or timed out) at the CP before any energy
+         * flowed: nothing to bill, nothing lost. */
+        evc_log(EVC_LOG_INFO, "central", &ids, "supply.ended of a denied session, 0 Wh (%s)",
+                reason);
+        send_end_ack(c, cp_id, sid);
+        return EVC_OK;
+    }
+    if (se.state == EVC_SESSION_REQUESTED) {
+        /* The engine's reply and start were lost, but it did supply.
+         * Authorise it, then bill what it reports. */
+        if (evc_store_session_set_state(c->store, sid, EVC_SESSION_AUTHORISED, 0, NULL, &err) !=
+            EVC_OK) {
+            evc_log(EVC_LOG_WARN, "central", &ids, "billing postponed: %s", err.msg);
+            return err.code ? err.code : EVC_EIO;
+        }
+    }
+    evc_ticket t;
+    bool already = false;
+    rc = central_bill(c->store, sid, ended_at > 0 ? ended_at : 0, wh, reason, &t, &already,
+                      &err);
     if (rc == EVC_ENOTFOUND || rc == EVC_ECONFLICT || rc == EVC_EINVAL) {
-        /* Never billable (unknown, or denied before it started): acknowledge
-         * so the engine stops re-sending, and leave a trace. */
-        evc_log(EVC_LOG_ERROR, "central", &ids, "supply.ended cannot be billed: %s", err.msg);
-        central_event(c, "supply.unbillable", sid, cp_id, NULL, "%lld Wh not billed: %s",
-                      (long long)wh, err.msg);
+        unbillable(c, cp_id, sid, wh, err.msg);
         send_end_ack(c, cp_id, sid);
         if (s)
             central_supply_close(c, s, CENTRAL_SUPPLY_DENIED, reason);
@@ -168,6 +225,20 @@ int central_session_ended(central *c, const evc_envelope *env)
     if (rc != EVC_OK) {
         evc_log(EVC_LOG_WARN, "central", &ids, "billing postponed: %s", err.msg);
         return rc; /* nothing acknowledged: the report comes again */
+    }
+    if (already && t.energy_wh != wh) {
+        char why[160];
+        snprintf(why, sizeof why, "the session was billed %lld Wh already; a second report "
+                 "says %lld Wh", (long long)t.energy_wh, (long long)wh);
+        unbillable(c, cp_id, sid, wh, why);
+    }
+    if (late && !already) {
+        c->billed_late++;
+        central_event(c, "supply.billed_late", sid, t.cp_id, t.driver_id,
+                      "%lld Wh supplied under a session Central had denied: billed anyway",
+                      (long long)t.energy_wh);
+        central_say(c, "ALARM supply %s %s @ %s: %lld Wh supplied after Central denied it: "
+                    "billed", sid, t.driver_id, t.cp_id, (long long)t.energy_wh);
     }
     if (!already) {
         char eur[32];

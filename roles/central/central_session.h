@@ -16,6 +16,13 @@ int central_session_ticket_ack(central *c, const char *driver, const char *sessi
 /* Loads the sessions not ended from the store into the open table. */
 int central_session_restore(central *c, evc_error *err);
 
+/* cp_id reported activity (an accepted authorisation, a start, telemetry)
+ * for session sid that Central does not hold open at that CP: unless the
+ * session has ended and been billed (an old message replayed), tells the CP
+ * to cancel it (cp.cancel), so energy flows only under open sessions. `what`
+ * names the message, for the log. */
+void central_cancel_unheld(central *c, const char *cp_id, const char *sid, const char *what);
+
 /* Shared with central_supply.c. */
 void central_update(central *c, const char *driver, const char *cp, const char *sid,
                     const char *step, const char *reason, const char *text);

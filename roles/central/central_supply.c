@@ -222,17 +222,29 @@ static void supply_request(central *c, const char *driver, const char *cp_id, co
     evc_payload_str(p, "session_id", id);
     evc_payload_str(p, "driver_id", driver);
     evc_payload_int(p, "price_cents_per_kwh", s.price_cents_per_kwh);
+    /* The engine accepts until this moment of Central's clock only; Central
+     * holds the request clock_skew_ms longer, so that an engine whose clock
+     * runs behind by up to that much never accepts a request already denied. */
+    evc_payload_int(p, "expires_at",
+                    s.requested_at + (int64_t)(c->authorise_timeout_ms - c->clock_skew_ms));
     central_publish(c, cp_id, "cp.authorise", id, evc_payload_finish(p, NULL));
 }
 
 static void on_authorise_reply(central *c, const evc_envelope *env)
 {
-    central_supply *s = central_supply_find(c, evc_msg_str(env, "session_id"));
+    const char *sid = evc_msg_str(env, "session_id");
+    central_supply *s = central_supply_find(c, sid);
     bool accepted = false;
     const char *cp_id = evc_msg_str(env, "cp_id");
-    if (!s || !cp_id || strcmp(s->cp_id, cp_id) != 0 ||
-        evc_msg_bool(env, "accepted", &accepted) != 0)
-        return; /* unknown, late (already denied) or malformed: nothing to do */
+    if (!cp_id || evc_msg_bool(env, "accepted", &accepted) != 0)
+        return; /* malformed: nothing to do */
+    if (!s || strcmp(s->cp_id, cp_id) != 0) {
+        /* Accepted after Central gave up (a reply slower than the deadline):
+         * the engine must not wait for a plug that nobody will bill. */
+        if (accepted)
+            central_cancel_unheld(c, cp_id, sid, "cp.authorise_reply");
+        return;
+    }
     if (s->phase != CENTRAL_SUPPLY_REQUESTED)
         return; /* a repeat */
     if (!accepted) {

@@ -186,6 +186,10 @@ static int on_central_event(void *arg, const evc_message *m)
         engine_supply_authorise(e, env);
     } else if (strcmp(env->type, "cp.command") == 0 && mine) {
         on_command(e, env);
+    } else if (strcmp(env->type, "cp.cancel") == 0 && mine) {
+        const char *sid = evc_msg_str(env, "session_id"), *why = evc_msg_str(env, "reason");
+        if (sid && evc_uuid_valid(sid))
+            engine_supply_cancel(e, sid, why && evc_id_valid(why) ? why : "not_authorised");
     } else if (strcmp(env->type, "supply.end_ack") == 0 && mine) {
         const char *sid = evc_msg_str(env, "session_id");
         if (sid)

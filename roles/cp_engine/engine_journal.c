@@ -16,9 +16,11 @@ int engine_journal_encode(const engine_journal *j, char *buf, size_t cap)
 {
     if (strchr(j->cp_id, '|') || strchr(j->session_id, '|') || strchr(j->driver_id, '|'))
         return -1;
-    int n = snprintf(buf, cap, "v1|%s|%s|%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64,
+    int n = snprintf(buf, cap,
+                     "v2|%s|%s|%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64
+                     "|%" PRId64,
                      j->cp_id, j->session_id, j->driver_id, j->price_cents_per_kwh,
-                     j->authorised_at, j->started_at, j->wh);
+                     j->authorised_at, j->started_at, j->wh, j->recorded_at, j->expires_at);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -45,6 +47,8 @@ static int copy_id(char *dst, size_t cap, const char *src)
     return 0;
 }
 
+#define JOURNAL_FIELDS_MAX 10
+
 int engine_journal_decode(const char *text, size_t len, engine_journal *out)
 {
     char buf[JOURNAL_TEXT_MAX];
@@ -52,10 +56,10 @@ int engine_journal_decode(const char *text, size_t len, engine_journal *out)
         return -1;
     memcpy(buf, text, len);
     buf[len] = '\0';
-    char *f[9];
+    char *f[JOURNAL_FIELDS_MAX];
     size_t nf = 0;
     for (char *p = buf;;) {
-        if (nf == 9)
+        if (nf == JOURNAL_FIELDS_MAX)
             return -1; /* too many fields */
         f[nf++] = p;
         char *bar = strchr(p, '|');
@@ -64,7 +68,11 @@ int engine_journal_decode(const char *text, size_t len, engine_journal *out)
         *bar = '\0';
         p = bar + 1;
     }
-    if (nf != 8 || strcmp(f[0], "v1") != 0)
+    /* v1 journals (written before recorded_at and expires_at existed) are
+     * still read after an upgrade: a supply in progress is not lost. */
+    bool v1 = nf == 8 && strcmp(f[0], "v1") == 0;
+    bool v2 = nf == 10 && strcmp(f[0], "v2") == 0;
+    if (!v1 && !v2)
         return -1;
     engine_journal j;
     memset(&j, 0, sizeof j);
@@ -72,6 +80,8 @@ int engine_journal_decode(const char *text, size_t len, engine_journal *out)
         copy_id(j.driver_id, sizeof j.driver_id, f[3]) || parse_i64(f[4], &j.price_cents_per_kwh) ||
         parse_i64(f[5], &j.authorised_at) || parse_i64(f[6], &j.started_at) ||
         parse_i64(f[7], &j.wh))
+        return -1;
+    if (v2 && (parse_i64(f[8], &j.recorded_at) || parse_i64(f[9], &j.expires_at)))
         return -1;
     *out = j;
     return 0;
@@ -155,6 +165,12 @@ int engine_journal_finish(evc_store *s, const engine_journal *j, int64_t ended_a
         int n = snprintf(idtext, sizeof idtext, "%" PRId64, id);
         rc = evc_store_kv_put(s, ENGINE_KV_OUTBOX_NS, j->session_id, idtext, (size_t)n, err);
     }
+    if (rc == EVC_OK) {
+        char until[24];
+        int64_t from = j->expires_at > ended_at ? j->expires_at : ended_at;
+        int n = snprintf(until, sizeof until, "%" PRId64, from + ENGINE_ENDED_KEEP_MS);
+        rc = evc_store_kv_put(s, ENGINE_KV_ENDED_NS, j->session_id, until, (size_t)n, err);
+    }
     if (rc == EVC_OK)
         rc = evc_store_commit(s, err);
     else
@@ -184,7 +200,83 @@ int engine_journal_recover(evc_store *s, const char *topic, int64_t now_wall,
     *found = true;
     if (recovered)
         *recovered = j;
-    return engine_journal_finish(s, &j, now_wall, "engine_restart", topic, err);
+    /* The supply stopped when the engine died: its end is the last moment
+     * energy was recorded, however long the engine stayed down. */
+    int64_t ended_at = j.recorded_at > 0 ? j.recorded_at : now_wall;
+    return engine_journal_finish(s, &j, ended_at, "engine_restart", topic, err);
+}
+
+int engine_session_ended(evc_store *s, const char *session_id, bool *ended, evc_error *err)
+{
+    char text[24];
+    size_t len = 0;
+    *ended = false;
+    int rc = evc_store_kv_get(s, ENGINE_KV_ENDED_NS, session_id, text, sizeof text - 1, &len, err);
+    if (rc == EVC_ENOTFOUND) {
+        evc_error_clear(err);
+        return EVC_OK;
+    }
+    if (rc == EVC_ETOOBIG) /* not a value of ours, but the key says ended */
+        rc = EVC_OK;
+    *ended = rc == EVC_OK;
+    return rc;
+}
+
+#define PRUNE_BATCH 256
+
+typedef struct prune_ctx {
+    int64_t now;
+    char keys[PRUNE_BATCH][EVC_STORE_ID_MAX];
+    size_t n;
+    bool more;
+} prune_ctx;
+
+static int prune_one(void *arg, const char *key, const void *value, size_t len)
+{
+    prune_ctx *p = arg;
+    char text[24];
+    int64_t until = 0;
+    if (len < sizeof text) {
+        memcpy(text, value, len);
+        text[len] = '\0';
+    }
+    /* An unreadable value is forgotten too: it can only have been kept by a
+     * mistake, and the authorisation's expiry still guards the session. */
+    if (len < sizeof text && parse_i64(text, &until) == 0 && until >= p->now)
+        return 0;
+    if (p->n == PRUNE_BATCH) {
+        p->more = true;
+        return 1;
+    }
+    snprintf(p->keys[p->n++], EVC_STORE_ID_MAX, "%s", key);
+    return 0;
+}
+
+int engine_ended_prune(evc_store *s, int64_t now_wall, unsigned *forgotten, evc_error *err)
+{
+    unsigned total = 0;
+    int rc = EVC_OK;
+    prune_ctx *p = malloc(sizeof *p);
+    if (!p)
+        return evc_error_set(err, EVC_ENOMEM, "pruning ended sessions: out of memory");
+    do {
+        /* Collected first, deleted after: no write while the list runs. */
+        p->now = now_wall;
+        p->n = 0;
+        p->more = false;
+        rc = evc_store_kv_list(s, ENGINE_KV_ENDED_NS, prune_one, p, err);
+        for (size_t i = 0; rc == EVC_OK && i < p->n; i++) {
+            int d = evc_store_kv_delete(s, ENGINE_KV_ENDED_NS, p->keys[i], err);
+            if (d == EVC_OK)
+                total++;
+            else if (d != EVC_ENOTFOUND)
+                rc = d;
+        }
+    } while (rc == EVC_OK && p->more);
+    free(p);
+    if (forgotten)
+        *forgotten = total;
+    return rc;
 }
 
 typedef struct flush_ctx {

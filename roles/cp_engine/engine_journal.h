@@ -5,7 +5,12 @@
  * When a supply ends, its supply.ended report goes into the outbox in the
  * same transaction that deletes the journal, so a crash leaves exactly one of
  * the two. After a crash, an unfinished journal becomes a supply.ended with
- * reason `engine_restart` and the Wh last journalled.
+ * reason `engine_restart`, the Wh last journalled and, as its end, the moment
+ * they were journalled (not the restart: an outage supplies nothing).
+ *
+ * Ended sessions: the same transaction remembers the session as ended until
+ * an hour past its authorisation's expiry, so that a cp.authorise delivered
+ * again (an at-least-once bus after a restart) never starts it twice.
  *
  * Outbox: every report stays until Central's supply.end_ack for its session;
  * the engine re-sends what is due on a timer and everything when Central
@@ -15,7 +20,8 @@
  *
  * Layout in the kv repository: ns "cp_engine", key "journal" (the record
  * below as text); ns "cp_engine.outbox", key <session_id>, value the outbox
- * row id in decimal. Loop thread only, like the store. */
+ * row id in decimal; ns "cp_engine.ended", key <session_id>, value the wall
+ * ms until which it is kept, in decimal. Loop thread only, like the store. */
 #ifndef ENGINE_JOURNAL_H
 #define ENGINE_JOURNAL_H
 
@@ -29,6 +35,10 @@
 #define ENGINE_KV_NS "cp_engine"
 #define ENGINE_KV_JOURNAL "journal"
 #define ENGINE_KV_OUTBOX_NS "cp_engine.outbox"
+#define ENGINE_KV_ENDED_NS "cp_engine.ended"
+/* How long an ended session is remembered past its authorisation's expiry
+ * (or its end, if later): a margin for the engine's own clock being reset. */
+#define ENGINE_ENDED_KEEP_MS (3600 * 1000)
 
 typedef struct engine_journal {
     char cp_id[EVC_STORE_ID_MAX];
@@ -38,11 +48,15 @@ typedef struct engine_journal {
     int64_t authorised_at; /* wall ms */
     int64_t started_at;    /* wall ms of the plug; 0 = not plugged yet */
     int64_t wh;            /* energy so far */
+    int64_t recorded_at;   /* wall ms when wh was measured; 0 = unknown (v1) */
+    int64_t expires_at;    /* Central's expiry of the authorisation (wall ms) */
 } engine_journal;
 
-/* Text form "v1|cp|session|driver|price|authorised_at|started_at|wh". encode
- * returns the length written (NUL-terminated) or -1 when cap is too small or
- * an id holds '|'; decode returns 0, or -1 on anything malformed. */
+/* Text form "v2|cp|session|driver|price|authorised_at|started_at|wh|
+ * recorded_at|expires_at" (a v1 journal, without the last two, still
+ * decodes, with both 0). encode returns the length written (NUL-terminated)
+ * or -1 when cap is too small or an id holds '|'; decode returns 0, or -1 on
+ * anything malformed. */
 int engine_journal_encode(const engine_journal *j, char *buf, size_t cap);
 int engine_journal_decode(const char *text, size_t len, engine_journal *out);
 
@@ -58,12 +72,14 @@ int engine_ended_envelope(const engine_journal *j, int64_t ended_at, const char 
 
 /* Ends the supply of j in one transaction: deletes the journal (absent is
  * fine), queues the supply.ended report for `topic` with key j->cp_id in the
- * outbox and maps its session to the outbox row. */
+ * outbox, maps its session to the outbox row and remembers the session as
+ * ended (engine_session_ended). */
 int engine_journal_finish(evc_store *s, const engine_journal *j, int64_t ended_at,
                           const char *reason, const char *topic, evc_error *err);
 
 /* At start-up: when a journal exists, finishes it with reason
- * `engine_restart` and its last Wh, and copies it to *recovered (may be NULL);
+ * `engine_restart`, its last Wh and its recorded_at as the end (now_wall for
+ * a v1 journal, which has none), and copies it to *recovered (may be NULL);
  * *found tells whether there was one. A corrupt journal is deleted and
  * reported as EVC_ECORRUPT (nothing can be billed from it). */
 int engine_journal_recover(evc_store *s, const char *topic, int64_t now_wall,
@@ -82,6 +98,14 @@ int engine_outbox_flush(evc_store *s, int64_t now_ms, int64_t retry_ms, bool all
 /* Central acknowledged the report of session_id: deletes it from the outbox.
  * *found (may be NULL): whether one was pending (a repeated ack finds none). */
 int engine_outbox_ack(evc_store *s, const char *session_id, bool *found, evc_error *err);
+
+/* Whether session_id was ended here (and is still remembered): *ended.
+ * Store errors are returned; the caller then must not start the session. */
+int engine_session_ended(evc_store *s, const char *session_id, bool *ended, evc_error *err);
+
+/* Forgets the ended sessions whose keep-until time is before now_wall.
+ * *forgotten (may be NULL) counts them. */
+int engine_ended_prune(evc_store *s, int64_t now_wall, unsigned *forgotten, evc_error *err);
 
 /* Reports still waiting for their ack. */
 int engine_outbox_pending(evc_store *s, int64_t *count, evc_error *err);

@@ -22,6 +22,7 @@ static const char *corr_of(const char *session_id)
 
 static void journal_or_log(engine *e)
 {
+    e->j.recorded_at = (int64_t)evc_wall_ms();
     evc_error err = {0};
     if (engine_journal_save(e->store, &e->j, &err) != EVC_OK) {
         evc_log_ids ids = supply_ids(e);
@@ -29,8 +30,17 @@ static void journal_or_log(engine *e)
     }
 }
 
+static void prune_ended(engine *e)
+{
+    evc_error err = {0};
+    if (engine_ended_prune(e->store, (int64_t)evc_wall_ms(), NULL, &err) != EVC_OK)
+        evc_log(EVC_LOG_WARN, "cp_engine", &(evc_log_ids){.cp = e->cp_id},
+                "forgetting old ended sessions: %s", err.msg);
+}
+
 void engine_supply_recover(engine *e)
 {
+    prune_ended(e);
     engine_journal j;
     bool found = false;
     evc_error err = {0};
@@ -79,7 +89,13 @@ void engine_supply_authorise(engine *e, const evc_envelope *env)
         return;
     }
     evc_log_ids ids = {.cp = e->cp_id, .driver = driver, .correlation = sid};
-    int64_t age = (int64_t)evc_wall_ms() - env->ts_ms;
+    int64_t expires_at = 0, now = (int64_t)evc_wall_ms();
+    if (evc_msg_int(env, "expires_at", &expires_at) != 0 || expires_at <= 0) {
+        e->dropped++;
+        evc_log(EVC_LOG_WARN, "cp_engine", &ids, "cp.authorise without expires_at: dropped");
+        return;
+    }
+    int64_t age = now - env->ts_ms;
     if (e->cfg.authorise_max_age_ms > 0 && age > e->cfg.authorise_max_age_ms) {
         /* A bus that redelivers (Kafka after a restart) may hand us an
          * authorisation Central gave up on long ago: never act on it. */
@@ -89,6 +105,29 @@ void engine_supply_authorise(engine *e, const evc_envelope *env)
     }
     if (e->phase != ENGINE_IDLE && strcmp(e->j.session_id, sid) == 0) {
         reply_authorise(e, sid, true, NULL); /* a repeat: same answer */
+        return;
+    }
+    if (now > expires_at) {
+        /* Central holds a request open only until this moment (its clock;
+         * see PROTOCOL.md on clocks): past it, Central has denied or is about
+         * to deny, and energy supplied now would belong to no open supply. */
+        evc_log(EVC_LOG_WARN, "cp_engine", &ids,
+                "cp.authorise expired %lld ms ago (a late delivery): refused",
+                (long long)(now - expires_at));
+        reply_authorise(e, sid, false, "expired");
+        return;
+    }
+    bool ended = false;
+    evc_error err = {0};
+    if (engine_session_ended(e->store, sid, &ended, &err) != EVC_OK || ended) {
+        /* Delivered again after it ended here (an at-least-once bus replays
+         * it after a restart): a session is supplied once, never twice. */
+        if (!ended)
+            evc_log(EVC_LOG_ERROR, "cp_engine", &ids, "ended sessions: %s", err.msg);
+        else
+            evc_log(EVC_LOG_WARN, "cp_engine", &ids,
+                    "cp.authorise for a session that already ended here: refused");
+        reply_authorise(e, sid, false, ended ? "session_ended" : "store_error");
         return;
     }
     engine_gate g = engine_gate_now(e);
@@ -105,7 +144,8 @@ void engine_supply_authorise(engine *e, const evc_envelope *env)
     snprintf(e->j.session_id, sizeof e->j.session_id, "%s", sid);
     snprintf(e->j.driver_id, sizeof e->j.driver_id, "%s", driver);
     e->j.price_cents_per_kwh = price;
-    e->j.authorised_at = (int64_t)evc_wall_ms();
+    e->j.authorised_at = now;
+    e->j.expires_at = expires_at;
     e->phase = ENGINE_AUTHORISED;
     e->authorised_mono = evc_loop_now_ms(e->loop);
     engine_energy_reset(&e->energy);
@@ -226,6 +266,7 @@ void engine_supply_end(engine *e, const char *reason)
     }
     int64_t ended_at = (int64_t)evc_wall_ms();
     evc_error err = {0};
+    prune_ended(e);
     if (engine_journal_finish(e->store, &e->j, ended_at, reason, e->topic_cp, &err) != EVC_OK) {
         evc_log(EVC_LOG_ERROR, "cp_engine", &ids, "outbox: %s; sending the end report once",
                 err.msg);
@@ -257,6 +298,18 @@ void engine_supply_command(engine *e, const char *command)
     if (stop && e->phase != ENGINE_IDLE)
         engine_supply_end(e, "stopped");
     engine_send_status(e);
+}
+
+void engine_supply_cancel(engine *e, const char *session_id, const char *reason)
+{
+    evc_log_ids ids = {.cp = e->cp_id, .correlation = session_id};
+    if (e->phase == ENGINE_IDLE || strcmp(e->j.session_id, session_id) != 0) {
+        evc_log(EVC_LOG_INFO, "cp_engine", &ids, "cp.cancel for a session not in progress here");
+        return;
+    }
+    evc_log(EVC_LOG_WARN, "cp_engine", &ids, "cancelled by CENTRAL: %s", reason);
+    engine_say(e, ENGINE_YELLOW, "Cancelled by CENTRAL (%s): session %s", reason, session_id);
+    engine_supply_end(e, "cancelled");
 }
 
 void engine_supply_end_ack(engine *e, const char *session_id)

@@ -343,8 +343,10 @@ int evc_store_session_list_by_driver(evc_store *s, const char *driver_id, unsign
  * inside an explicit transaction). The amount is evc_bill_cents(energy_wh,
  * the CP's current price). When the session is already ENDED nothing changes:
  * EVC_OK, *already_billed = true and *ticket is the existing ticket. A DENIED
- * session is EVC_ECONFLICT. ticket and already_billed may be NULL; ended_ms 0
- * = now. */
+ * session is billed like an AUTHORISED one (Central denied it, but the CP
+ * supplied anyway: the energy was delivered and is owed); a REQUESTED one is
+ * EVC_ECONFLICT (authorise it first). ticket and already_billed may be NULL;
+ * ended_ms 0 = now. */
 int evc_store_session_end_and_bill(evc_store *s, const char *id, int64_t ended_ms,
                                    int64_t energy_wh, const char *reason, evc_ticket *ticket,
                                    bool *already_billed, evc_error *err);

@@ -217,8 +217,6 @@ Test(store_repos, sessions_denied_duplicates_and_history)
     cr_assert_eq(se.state, EVC_SESSION_DENIED);
     cr_assert_eq(se.ended_ms, 5);
     cr_assert_str_eq(se.end_reason, "cp busy");
-    cr_assert_eq(evc_store_session_end_and_bill(C.store, "s1", 0, 10, "x", NULL, NULL, &err),
-                 EVC_ECONFLICT, "a denied session is never billed");
 
     evc_session dup = {.id = "s2", .correlation_id = "corr-s1", .driver_id = "d",
                        .cp_id = "CP", .state = EVC_SESSION_REQUESTED};
@@ -252,6 +250,38 @@ Test(store_repos, sessions_denied_duplicates_and_history)
     cr_assert_eq(evc_store_ticket_list_by_driver(C.store, "d", 0, collect_ticket, ids, &err),
                  EVC_OK);
     cr_assert_str_eq(ids, "s4,");
+}
+
+/* Denied by Central, supplied anyway by the CP (its authorisation arrived
+ * late): the energy is owed, and billed once. A request never authorised is
+ * not billable. */
+Test(store_repos, a_denied_session_that_was_supplied_is_billed_once)
+{
+    evc_error err = {0};
+    st_add_driver(&C, "late", 100);
+    st_add_cp(&C, "CPL", 30);
+    st_add_session(&C, "r1", "late", "CPL", EVC_SESSION_REQUESTED);
+    cr_assert_eq(evc_store_session_end_and_bill(C.store, "r1", 0, 10, "x", NULL, NULL, &err),
+                 EVC_ECONFLICT, "a request not yet authorised is not billed");
+    st_add_session(&C, "d1", "late", "CPL", EVC_SESSION_REQUESTED);
+    cr_assert_eq(evc_store_session_set_state(C.store, "d1", EVC_SESSION_DENIED, 5,
+                                             "cp_no_answer", &err), EVC_OK, "%s", err.msg);
+    evc_ticket t;
+    bool already = true;
+    cr_assert_eq(evc_store_session_end_and_bill(C.store, "d1", 9, 1000, "cancelled", &t,
+                                                &already, &err), EVC_OK, "%s", err.msg);
+    cr_assert_not(already);
+    cr_assert_eq(t.amount_cents, 30);
+    cr_assert_str_eq(t.driver_id, "late");
+    cr_assert_eq(evc_store_session_end_and_bill(C.store, "d1", 9, 1000, "cancelled", &t,
+                                                &already, &err), EVC_OK, "%s", err.msg);
+    cr_assert(already, "billed once");
+    evc_session se;
+    cr_assert_eq(evc_store_session_get(C.store, "d1", &se, &err), EVC_OK);
+    cr_assert_eq(se.state, EVC_SESSION_ENDED);
+    evc_user u;
+    cr_assert_eq(evc_store_user_get(C.store, "late", &u, &err), EVC_OK);
+    cr_assert_eq(u.balance_cents, 100 - 30);
 }
 
 typedef struct ev_seen {

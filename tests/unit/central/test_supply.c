@@ -15,7 +15,7 @@
 
 typedef struct out_msg {
     char type[48], key[64], corr[64], step[32], reason[48], sid[64];
-    int64_t cents, wh;
+    int64_t cents, wh, expires_at;
     bool ok;
 } out_msg;
 
@@ -51,6 +51,7 @@ static int capture(void *arg, const evc_message *m)
     cp_str(o->sid, sizeof o->sid, e, "session_id");
     evc_msg_int(e, "cents", &o->cents);
     evc_msg_int(e, "wh", &o->wh);
+    evc_msg_int(e, "expires_at", &o->expires_at);
     evc_msg_bool(e, "ok", &o->ok);
     evc_envelope_free(e);
     return EVC_OK;
@@ -475,6 +476,106 @@ Test(supply, operator_stop_during_a_supply)
     cr_assert_str_eq(tk->reason, "stopped");
     cr_assert_eq(central_cp_admin(&x->c, NULL, false), 10, "resume all");
     cr_assert_eq(central_cp_find(&x->c, "CP_001")->state, CENTRAL_CP_ACTIVATED);
+    sx_close(x);
+    free(x);
+}
+
+/* Issue 10: an engine's authorisation that Central gave up on (a late
+ * delivery or a late reply), and energy reported for a session Central does
+ * not hold open. Nothing is lost: the CP is told to stop, what it delivered
+ * is billed to the session's driver once, and the driver is told. */
+Test(supply, late_activity_is_cancelled_and_its_energy_billed_once)
+{
+    sx *x = calloc(1, sizeof *x);
+    sx_open(x);
+    heartbeat(x, "CP_001", CENTRAL_HEALTH_OK);
+    hello(x, "driver1", "pass123", true);
+    x->c.authorise_timeout_ms = 300;
+    x->c.clock_skew_ms = 100;
+    char corr[EVC_UUID_STR_SIZE];
+    int64_t before = (int64_t)evc_wall_ms();
+    cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "authorising");
+    /* The authorisation carries its expiry, before Central's own deadline. */
+    want a = {x, "cp.authorise", NULL, 0, -1, corr};
+    cr_assert(has(&a));
+    int64_t exp = x->out[a.found].expires_at;
+    cr_assert(exp >= before + 200 && exp <= (int64_t)evc_wall_ms() + 200,
+              "expires_at %lld: request time + timeout - skew", (long long)exp);
+    int from = x->nout;
+    await_corr(x, from, "supply.update", "denied", corr);
+
+    /* The engine's acceptance arrives after the denial: it is told to
+     * cancel, at its own key. */
+    from = x->nout;
+    cp_says(x, "CP_001", "cp.authorise_reply", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"accepted\":true,\"reason\":null}", corr);
+    out_msg *cancel = await_corr(x, from, "cp.cancel", NULL, corr);
+    cr_assert_str_eq(cancel->key, "CP_001");
+    cr_assert_str_eq(cancel->sid, corr);
+    cr_assert_str_eq(cancel->reason, "not_authorised");
+    /* It had already plugged: telemetry is answered with a cancel too. */
+    from = x->nout;
+    cp_says(x, "CP_001", "supply.telemetry", corr,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"w\":7400,"
+            "\"wh\":20,\"cents\":1}", corr);
+    await_corr(x, from, "cp.cancel", NULL, corr);
+    cr_assert_eq(count(x, from, "supply.telemetry"), 0, "not relayed to the driver");
+
+    /* A report of that session by another CP is neither billed nor acked. */
+    from = x->nout;
+    cp_says(x, "CP_002", "supply.ended", corr,
+            "{\"cp_id\":\"CP_002\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"wh\":900,"
+            "\"started_at\":1000,\"ended_at\":2000,\"reason\":\"unplugged\"}", corr);
+    settle(x);
+    cr_assert_eq(count(x, from, "supply.end_ack"), 0);
+    cr_assert_eq(count(x, from, "supply.ticket"), 0);
+    cr_assert_eq(balance(x, "driver1"), 15000);
+
+    /* The true CP's report: billed once, the driver gets the ticket, the
+     * operator an alarm (event, counter). */
+    from = x->nout;
+    for (int i = 0; i < 2; i++)
+        cp_says(x, "CP_001", "supply.ended", corr,
+                "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\","
+                "\"wh\":40,\"started_at\":1000,\"ended_at\":3000,\"reason\":\"cancelled\"}",
+                corr);
+    out_msg *tk = await_corr(x, from, "supply.ticket", NULL, corr);
+    cr_assert_str_eq(tk->key, "driver1");
+    cr_assert_eq(tk->wh, 40);
+    cr_assert_eq(tk->cents, evc_bill_cents(40, 35));
+    settle(x);
+    cr_assert_eq(count(x, from, "supply.end_ack"), 2);
+    cr_assert_eq(count(x, from, "supply.ticket"), 1, "billed once");
+    cr_assert_eq(balance(x, "driver1"), 15000 - evc_bill_cents(40, 35));
+    cr_assert_eq(x->c.billed_late, 1);
+    char *health = central_json_health(&x->c);
+    cr_assert(strstr(health, "\"supplies_billed_late\":1"), "%s", health);
+    free(health);
+
+    /* A denied request cancelled before any energy flowed: acked, no
+     * ticket, no alarm. */
+    x->c.authorise_timeout_ms = 300;
+    char corr2[EVC_UUID_STR_SIZE];
+    cr_assert_str_eq(request(x, "driver1", "CP_001", corr2), "authorising");
+    from = x->nout;
+    await_corr(x, from, "supply.update", "denied", corr2);
+    cp_says(x, "CP_001", "supply.ended", corr2,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"wh\":0,"
+            "\"started_at\":0,\"ended_at\":3000,\"reason\":\"cancelled\"}", corr2);
+    await_corr(x, from, "supply.end_ack", NULL, corr2);
+    cr_assert_eq(count(x, from, "supply.ticket"), 0);
+
+    /* Energy for a session Central never heard of: an alarm, counted. */
+    from = x->nout;
+    const char *ghost = "9f8fad5b-d9cb-469f-a165-70867728950e";
+    cp_says(x, "CP_001", "supply.ended", ghost,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\",\"wh\":70,"
+            "\"started_at\":1000,\"ended_at\":3000,\"reason\":\"unplugged\"}", ghost);
+    await_corr(x, from, "supply.end_ack", NULL, ghost);
+    cr_assert_eq(x->c.unbillable, 1);
+    health = central_json_health(&x->c);
+    cr_assert(strstr(health, "\"energy_unbillable\":1"), "%s", health);
+    free(health);
     sx_close(x);
     free(x);
 }

@@ -116,15 +116,19 @@ static void central(const char *type, const char *key, const char *corr, const c
 
 static void heartbeat(void) { central("central.heartbeat", "central", NULL, "{\"seq\":1}"); }
 
-static void authorise(const char *sid)
+/* A cp.authorise as Central sends it, expiring `ttl_ms` from now (Central's
+ * clock is this machine's). */
+static void authorise_ttl(const char *sid, int64_t ttl_ms)
 {
-    char p[256];
+    char p[320];
     snprintf(p, sizeof p,
              "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"driver_id\":\"driver1\","
-             "\"price_cents_per_kwh\":35}",
-             sid);
+             "\"price_cents_per_kwh\":35,\"expires_at\":%lld}",
+             sid, (long long)((int64_t)evc_wall_ms() + ttl_ms));
     central("cp.authorise", "CP_001", sid, p);
 }
+
+static void authorise(const char *sid) { authorise_ttl(sid, 4000); }
 
 /* ---- fake monitor ----------------------------------------------------------- */
 
@@ -411,7 +415,8 @@ Test(engine, a_stale_authorisation_is_ignored)
     size_t len = 0;
     evc_envelope env = {.type = "cp.authorise", .correlation_id = SID, .source = "central",
                         .payload = "{\"cp_id\":\"CP_001\",\"session_id\":\"" SID "\","
-                                   "\"driver_id\":\"driver1\",\"price_cents_per_kwh\":35}"};
+                                   "\"driver_id\":\"driver1\",\"price_cents_per_kwh\":35,"
+                                   "\"expires_at\":99999999999999}"};
     cr_assert_eq(evc_envelope_stamp(&env, id, NULL), EVC_OK);
     env.ts_ms -= 60000;
     cr_assert_eq(evc_envelope_encode(&env, &text, &len, NULL), EVC_OK);
@@ -527,4 +532,70 @@ Test(engine, a_graceful_stop_reports_the_supply_in_progress)
     cr_assert_eq(outbox_pending(), 1, "re-sent at the next start until acknowledged");
     engine_core_free(T.e);
     T.e = NULL;
+}
+
+/* Issue 10, evidence 1: Kafka hands the engine a cp.authorise again after
+ * the supply it started has ended (and been reported). The engine remembers
+ * the session as ended and never supplies it twice. */
+Test(engine, an_authorisation_delivered_again_after_its_end_is_refused)
+{
+    start_engine(NULL);
+    supply_until_telemetry(1);
+    engine_supply_unplug(T.e, true);
+    wait_for("supply.ended", 1);
+    authorise(SID); /* the same session, redelivered */
+    wait_for("cp.authorise_reply", 2);
+    const seen *r = last("cp.authorise_reply");
+    cr_assert_str_eq(r->sid, SID);
+    cr_assert_not(r->accepted, "a session that ended here was accepted again");
+    cr_assert_str_eq(r->reason, "session_ended");
+    cr_assert_eq(T.e->phase, ENGINE_IDLE);
+    /* Even after Central acknowledged the report (the outbox no longer
+     * knows the session). */
+    central("supply.end_ack", "CP_001", SID, "{\"cp_id\":\"CP_001\",\"session_id\":\"" SID "\"}");
+    cr_assert_eq(evc_loop_run_until(T.loop, outbox_empty, NULL, 5000), EVC_OK);
+    authorise(SID);
+    wait_for("cp.authorise_reply", 3);
+    cr_assert_not(last("cp.authorise_reply")->accepted);
+    cr_assert_eq(T.e->phase, ENGINE_IDLE);
+}
+
+/* Issue 10, evidence 2: an authorisation that reaches the engine after the
+ * deadline Central set (a Kafka group rejoin took 9 s) is refused, so no
+ * energy flows under a session Central has denied. */
+Test(engine, an_authorisation_past_its_expiry_is_refused)
+{
+    start_engine(NULL);
+    authorise_ttl(SID, -1); /* expired a millisecond ago on Central's clock */
+    wait_for("cp.authorise_reply", 1);
+    cr_assert_not(last("cp.authorise_reply")->accepted);
+    cr_assert_str_eq(last("cp.authorise_reply")->reason, "expired");
+    cr_assert_eq(T.e->phase, ENGINE_IDLE);
+    /* One without any expiry is not Central's: dropped, unanswered. */
+    central("cp.authorise", "CP_001", SID2,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"" SID2 "\",\"driver_id\":\"driver1\","
+            "\"price_cents_per_kwh\":35}");
+    authorise(SID2);
+    wait_for("cp.authorise_reply", 2);
+    cr_assert_eq(count("cp.authorise_reply"), 2, "the one without expires_at is not answered");
+    cr_assert(last("cp.authorise_reply")->accepted);
+}
+
+/* Central says it does not hold the session open: the supply ends at once
+ * and its energy is reported (to be billed), like any other end. */
+Test(engine, a_cancel_from_central_ends_the_supply_and_reports_it)
+{
+    start_engine(NULL);
+    supply_until_telemetry(2);
+    central("cp.cancel", "CP_001", SID2,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"" SID2 "\",\"reason\":\"not_authorised\"}");
+    central("cp.cancel", "CP_001", SID,
+            "{\"cp_id\":\"CP_001\",\"session_id\":\"" SID "\",\"reason\":\"not_authorised\"}");
+    wait_for("supply.ended", 1);
+    const seen *end = last("supply.ended");
+    cr_assert_str_eq(end->sid, SID, "only the session named is cancelled");
+    cr_assert_str_eq(end->reason, "cancelled");
+    cr_assert_gt(end->wh, 0);
+    cr_assert_eq(T.e->phase, ENGINE_IDLE);
+    cr_assert_eq(outbox_pending(), 1, "reported until Central acknowledges");
 }

@@ -302,3 +302,86 @@ Test(journal, many_reports_are_all_flushed)
     cr_assert_eq(flush(5001, true).n, 75, "each exactly once per flush, even 'all'");
     cr_assert_eq(flush(5002, false).n, 0, "none due right after");
 }
+
+/* Issue 9 item 2 (R31): an engine killed mid-supply and restarted much
+ * later reports the supply as ended when energy was last recorded, not at
+ * the restart: the outage supplied nothing and must not lengthen the ticket. */
+Test(journal, a_recovered_supply_ends_when_energy_was_last_recorded)
+{
+    evc_error err = {0};
+    engine_journal j = sample(SID, 0);
+    j.expires_at = 1700000004000;
+    for (int tick = 1; tick <= 6; tick++) {
+        j.wh = tick * 2;
+        j.recorded_at = 1700000002000 + tick * 1000;
+        cr_assert_eq(engine_journal_save(store, &j, &err), EVC_OK, "%s", err.msg);
+    }
+    reopen_store();
+    bool found = false;
+    /* restarted ten minutes after the last tick */
+    cr_assert_eq(engine_journal_recover(store, TOPIC, 1700000608000, NULL, &found, &err), EVC_OK,
+                 "%s", err.msg);
+    cr_assert(found);
+    sent s = flush(1700000608000, false);
+    cr_assert_eq(s.n, 1);
+    cr_assert_eq(s.wh, 12);
+    cr_assert_eq(s.started_at, 1700000002000);
+    cr_assert_eq(s.ended_at, 1700000008000, "the end is the last recorded tick");
+}
+
+/* A v1 journal (written before recorded_at existed) still recovers, ended
+ * at the restart as before: an upgrade loses no supply. */
+Test(journal, a_v1_journal_still_recovers)
+{
+    const char *v1 = "v1|CP_001|" SID "|driver1|35|1700000001000|1700000002000|60";
+    evc_error err = {0};
+    cr_assert_eq(evc_store_kv_put(store, ENGINE_KV_NS, ENGINE_KV_JOURNAL, v1, strlen(v1), &err),
+                 EVC_OK);
+    bool found = false;
+    cr_assert_eq(engine_journal_recover(store, TOPIC, 1700000099000, NULL, &found, &err), EVC_OK,
+                 "%s", err.msg);
+    cr_assert(found);
+    sent s = flush(1700000099000, false);
+    cr_assert_eq(s.wh, 60);
+    cr_assert_eq(s.ended_at, 1700000099000);
+}
+
+/* Issue 10: the sessions an engine ended are remembered across restarts
+ * (with the report, in one transaction), until an hour past their
+ * authorisation's expiry, then forgotten. */
+Test(journal, ended_sessions_are_remembered_across_restarts_then_forgotten)
+{
+    evc_error err = {0};
+    engine_journal j = sample(SID, 40);
+    j.expires_at = 1700000004000;
+    j.recorded_at = 1700000009000;
+    cr_assert_eq(engine_journal_save(store, &j, &err), EVC_OK, "%s", err.msg);
+    reopen_store(); /* killed mid-supply */
+    bool found = false, ended = false;
+    cr_assert_eq(engine_session_ended(store, SID, &ended, &err), EVC_OK);
+    cr_assert_not(ended, "a supply in progress is not ended");
+    cr_assert_eq(engine_journal_recover(store, TOPIC, 1700000010000, NULL, &found, &err), EVC_OK);
+    cr_assert(found);
+    reopen_store();
+    cr_assert_eq(engine_session_ended(store, SID, &ended, &err), EVC_OK);
+    cr_assert(ended, "recovered, reported: remembered as ended");
+    /* The ack of its report does not make it forgettable. */
+    cr_assert_eq(engine_outbox_ack(store, SID, NULL, &err), EVC_OK);
+    cr_assert_eq(engine_session_ended(store, SID, &ended, &err), EVC_OK);
+    cr_assert(ended);
+    engine_journal j2 = sample(SID2, 1);
+    j2.expires_at = 1700009000000; /* expires much later */
+    cr_assert_eq(engine_journal_finish(store, &j2, 1700000011000, "unplugged", TOPIC, &err),
+                 EVC_OK);
+    unsigned forgotten = 99;
+    cr_assert_eq(engine_ended_prune(store, 1700000009000 + ENGINE_ENDED_KEEP_MS - 1, &forgotten,
+                                    &err), EVC_OK);
+    cr_assert_eq(forgotten, 0, "kept for an hour past the later of expiry and end");
+    cr_assert_eq(engine_ended_prune(store, 1700000010000 + ENGINE_ENDED_KEEP_MS + 1, &forgotten,
+                                    &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(forgotten, 1);
+    cr_assert_eq(engine_session_ended(store, SID, &ended, &err), EVC_OK);
+    cr_assert_not(ended, "forgotten: its authorisation expired an hour ago");
+    cr_assert_eq(engine_session_ended(store, SID2, &ended, &err), EVC_OK);
+    cr_assert(ended, "the other is still within its time");
+}
