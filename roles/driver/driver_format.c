@@ -56,20 +56,93 @@ char *driver_fmt_duration(int64_t seconds, char *buf, size_t cap)
     return buf;
 }
 
-/* ": reason (text)", ": reason", " (text)" or "" */
-static void why(const char *reason, const char *text, char *buf, size_t cap)
+const char *driver_reason_text(const char *reason)
+{
+    /* Every code CENTRAL or an engine may put in a reason (docs/PROTOCOL.md,
+     * M3): denials, ends of a supply, the engine's refusals. */
+    static const struct {
+        const char *code, *text;
+    } T[] = {
+        {"unknown_driver", "unknown driver"},
+        {"not_authenticated", "wrong or missing password"},
+        {"unknown_cp", "unknown charging point"},
+        {"cp_busy", "charging point busy with another supply"},
+        {"cp_stopped", "charging point out of order (stopped by the operator)"},
+        {"cp_broken", "charging point broken (fault)"},
+        {"cp_disconnected", "charging point disconnected"},
+        {"driver_busy", "you already have a supply in progress"},
+        {"balance_too_low", "balance below the minimum"},
+        {"cp_refused", "the charging point refused"},
+        {"cp_no_answer", "the charging point did not answer"},
+        {"unplugged", "vehicle unplugged"},
+        {"fault", "charging point fault"},
+        {"stopped", "stopped by the operator"},
+        {"monitor_lost", "charging point monitor lost"},
+        {"engine_restart", "the charging point restarted"},
+        {"not_plugged", "vehicle not plugged in in time"},
+        {"cancelled", "cancelled by CENTRAL"},
+        {"no_cp_id", "the charging point is not set up yet"},
+        {"no_monitor", "the charging point's monitor is not connected"},
+        {"engine_ko", "the charging point is broken (fault)"},
+        {"busy", "the charging point is busy"},
+        {"refused", "refused"},
+    };
+    for (size_t i = 0; reason && i < sizeof T / sizeof T[0]; i++)
+        if (strcmp(reason, T[i].code) == 0)
+            return T[i].text;
+    return NULL;
+}
+
+char *driver_fmt_reason(const char *reason, const char *text, char *buf, size_t cap)
 {
     char r[DRIVER_TEXT_MAX], t[DRIVER_TEXT_MAX];
     driver_sanitize(r, sizeof r, reason ? reason : "");
     driver_sanitize(t, sizeof t, text ? text : "");
-    if (*r && *t)
-        snprintf(buf, cap, ": %s (%s)", r, t);
+    /* CENTRAL falls back to the code when it has no sentence for it: a text
+     * equal to the code says nothing more, so the driver's own words win. */
+    if (!*t || strcmp(t, r) == 0) {
+        const char *mine = driver_reason_text(r);
+        snprintf(t, sizeof t, "%s", mine ? mine : "");
+    }
+    if (*r && *t && strcmp(t, r) != 0)
+        snprintf(buf, cap, "%s (%s)", r, t);
     else if (*r)
-        snprintf(buf, cap, ": %s", r);
-    else if (*t)
-        snprintf(buf, cap, ": %s", t);
+        snprintf(buf, cap, "%s", r);
+    else
+        snprintf(buf, cap, "%s", t);
+    return buf;
+}
+
+/* ": reason (words)", ": reason", ": text" or "" */
+static void why(const char *reason, const char *text, char *buf, size_t cap)
+{
+    char w[2 * DRIVER_TEXT_MAX + 4];
+    driver_fmt_reason(reason, text, w, sizeof w);
+    if (*w)
+        snprintf(buf, cap, ": %s", w);
     else
         buf[0] = '\0';
+}
+
+const char *driver_cp_state_text(const char *state)
+{
+    static const struct {
+        const char *state, *text;
+    } T[] = {
+        {"ACTIVATED", "Available"},      {"SUPPLYING", "Supplying"},
+        {"STOPPED", "Out of Order"},     {"BROKEN", "Broken (fault)"},
+        {"DISCONNECTED", "Disconnected"},
+    };
+    for (size_t i = 0; state && i < sizeof T / sizeof T[0]; i++)
+        if (strcmp(state, T[i].state) == 0)
+            return T[i].text;
+    return NULL;
+}
+
+bool driver_cp_usable(const char *state)
+{
+    /* Only an ACTIVATED CP accepts a request (F4); a SUPPLYING one is busy. */
+    return state && strcmp(state, "ACTIVATED") == 0;
 }
 
 char *driver_fmt_step(const char *step, const char *cp_id, const char *reason, const char *text,
@@ -113,10 +186,13 @@ char *driver_fmt_telemetry(const char *cp_id, int64_t w, int64_t wh, int64_t cen
 
 char *driver_fmt_ticket(const driver_ticket *t, char *buf, size_t cap)
 {
-    char cp[DRIVER_ID_MAX + 1], reason[DRIVER_TEXT_MAX], sid[DRIVER_SESSION_MAX];
+    char cp[DRIVER_ID_MAX + 1], reason[2 * DRIVER_TEXT_MAX + 4], sid[DRIVER_SESSION_MAX];
     char kwh[32], eur[32], price[32], start[32], end[32], dur[32], bal[48];
     driver_sanitize(cp, sizeof cp, *t->cp_id ? t->cp_id : "?");
-    driver_sanitize(reason, sizeof reason, *t->reason ? t->reason : "-");
+    if (*t->reason)
+        driver_fmt_reason(t->reason, NULL, reason, sizeof reason);
+    else
+        snprintf(reason, sizeof reason, "-");
     driver_sanitize(sid, sizeof sid, t->session_id);
     if (t->has_balance) {
         char e[32];
@@ -154,4 +230,10 @@ void driver_sanitize(char *dst, size_t cap, const char *src)
         dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
     dst[i] = '\0';
+}
+
+char *driver_fmt_count(size_t n, const char *one, const char *many, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%zu %s", n, n == 1 ? one : many);
+    return buf;
 }

@@ -9,6 +9,7 @@
 #ifndef DRIVER_FORMAT_H
 #define DRIVER_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,23 @@ char *driver_fmt_duration(int64_t seconds, char *buf, size_t cap);
  * NULL or "". Unknown steps print as "Step <step> at CP_001". */
 char *driver_fmt_step(const char *step, const char *cp_id, const char *reason, const char *text,
                       char *buf, size_t cap);
+/* Plain words for a reason code ("engine_restart" -> "the charging point
+ * restarted"); NULL for a code the driver does not know. Static text. */
+const char *driver_reason_text(const char *reason);
+/* A reason as people read it: "cp_busy (charging point busy with another
+ * supply)". `text` (CENTRAL's sentence, may be NULL) is used when it says more
+ * than the code; otherwise driver_reason_text; an unknown code with no text
+ * prints alone; never the code twice. Sanitized. */
+char *driver_fmt_reason(const char *reason, const char *text, char *buf, size_t cap);
+/* A CP state as the driver's list shows it (SPEC section 3): "Available",
+ * "Supplying", "Out of Order" (STOPPED), "Broken (fault)", "Disconnected";
+ * NULL for another state. */
+const char *driver_cp_state_text(const char *state);
+/* True for a state in which a request can be accepted (ACTIVATED). */
+bool driver_cp_usable(const char *state);
+/* "1 ticket", "2 tickets": n and a noun with its plural. */
+char *driver_fmt_count(size_t n, const char *one, const char *many, char *buf, size_t cap);
+
 /* "Supplying at CP_001: 7.40 kW, 1.234 kWh, EUR 0.37" */
 char *driver_fmt_telemetry(const char *cp_id, int64_t w, int64_t wh, int64_t cents, char *buf,
                            size_t cap);

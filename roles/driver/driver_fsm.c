@@ -336,8 +336,9 @@ void driver_fsm_auth_reply(driver_fsm *f, uint64_t now, bool ok, const char *rea
         f->ops.send(f->ops.arg, DRIVER_SEND_SYNC, NULL, NULL);
         f->ops.send(f->ops.arg, DRIVER_SEND_LIST, NULL, NULL);
     } else {
+        char words[2 * DRIVER_TEXT_MAX + 4];
         driver_fsm_say(f, DRIVER_LINE_BAD, "Authentication failed for %s: %s", f->driver_id,
-                       f->auth_reason);
+                       driver_fmt_reason(f->auth_reason, NULL, words, sizeof words));
     }
     if (f->started) {
         driver_fsm_pump(f, now);
@@ -360,13 +361,21 @@ void driver_fsm_cps(driver_fsm *f, uint64_t now, const driver_cp *cps, size_t n)
     f->cps_known = true;
     if (f->list_wanted) {
         f->list_wanted = false;
-        driver_fsm_say(f, DRIVER_LINE_INFO, "CPs you can use: %zu", n);
+        /* CENTRAL lists every CP whatever its state: count only those a
+         * request can go to now, and name each state as SPEC section 3. */
+        size_t usable = 0;
+        for (size_t i = 0; i < n; i++)
+            usable += driver_cp_usable(cps[i].state);
+        char listed[48];
+        driver_fsm_say(f, DRIVER_LINE_INFO, "CPs you can use now: %zu (%s listed)", usable,
+                       driver_fmt_count(n, "CP", "CPs", listed, sizeof listed));
         for (size_t i = 0; i < n; i++) {
             char id[DRIVER_ID_MAX + 1], loc[DRIVER_TEXT_MAX], st[40], price[32];
             driver_sanitize(id, sizeof id, cps[i].cp_id ? cps[i].cp_id : "?");
             driver_sanitize(loc, sizeof loc, cps[i].location ? cps[i].location : "");
-            driver_sanitize(st, sizeof st, cps[i].state ? cps[i].state : "?");
-            driver_fsm_say(f, DRIVER_LINE_INFO, "  %-10s %-12s EUR %s/kWh  %s", id, st,
+            const char *words = driver_cp_state_text(cps[i].state);
+            driver_sanitize(st, sizeof st, words ? words : cps[i].state ? cps[i].state : "?");
+            driver_fsm_say(f, DRIVER_LINE_INFO, "  %-10s %-14s EUR %s/kWh  %s", id, st,
                            driver_fmt_eur(cps[i].price_cents_per_kwh, price, sizeof price), loc);
         }
     }

@@ -82,13 +82,13 @@ void driver_fsm_cmd_status(driver_fsm *f, uint64_t now)
 
 void driver_fsm_cmd_history(driver_fsm *f)
 {
-    char eur[32];
+    char eur[32], count[48];
+    driver_fmt_count(f->ntickets, "ticket", "tickets", count, sizeof count);
     if (f->balance_known)
-        driver_fsm_say(f, DRIVER_LINE_INFO, "History: %zu tickets, balance EUR %s", f->ntickets,
+        driver_fsm_say(f, DRIVER_LINE_INFO, "History: %s, balance EUR %s", count,
                        driver_fmt_eur(f->balance_cents, eur, sizeof eur));
     else
-        driver_fsm_say(f, DRIVER_LINE_INFO, "History: %zu tickets, balance unknown",
-                       f->ntickets);
+        driver_fsm_say(f, DRIVER_LINE_INFO, "History: %s, balance unknown", count);
     for (size_t i = 0; i < f->ntickets; i++) {
         char line[DRIVER_LINE_MAX];
         driver_fsm_say(f, DRIVER_LINE_INFO, "  %s",

@@ -213,9 +213,9 @@ Test(driver_bus, services_file_runs_to_its_summary_and_exit)
         "Plug in your vehicle at CP_001\n",
         "Supplying at CP_001\n",
         "Supplying at CP_001: 7.40 kW, 1.234 kWh, EUR 0.37\n",
-        "Ended at CP_001: unplugged\n",
+        "Ended at CP_001: unplugged (vehicle unplugged)\n",
         ("Ticket CP_001: 1.234 kWh, EUR 0.37 at EUR 0.30/kWh, start 2025-11-26T11:00:00Z, end "
-         "2025-11-26T11:01:23Z, duration 0:01:23, reason unplugged, balance EUR 149.63, session "),
+         "2025-11-26T11:01:23Z, duration 0:01:23, reason unplugged (vehicle unplugged), balance EUR 149.63, session "),
         "Summary: 1 ok, 0 denied, 0 failed, 1.234 kWh, EUR 0.37\n",
     };
     const char *at = o;
@@ -251,7 +251,7 @@ Test(driver_bus, commands_from_stdin)
     cr_expect(strstr(o, "  request CP_ID   request a supply at CP_ID\n"), "%s", o);
     cr_expect(strstr(o, "Unknown command 'frobnicate'; type help\n"), "%s", o);
     cr_expect(strstr(o, "Waiting for CENTRAL before requesting CP_001\n"), "%s", o);
-    cr_expect(strstr(o, "History: 1 tickets, balance EUR 149.63\n"), "%s", o);
+    cr_expect(strstr(o, "History: 1 ticket, balance EUR 149.63\n"), "%s", o);
     cr_expect(strstr(o, "Status: driver driver1, CENTRAL connected, authenticated yes, balance "
                         "EUR 149.63, request none, services none\n"),
               "%s", o);

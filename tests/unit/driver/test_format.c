@@ -56,7 +56,7 @@ Test(format, every_step_has_its_line)
                                      sizeof b),
                      "Denied at CP_002: cp_busy (CP_002 is supplying)");
     cr_expect_str_eq(driver_fmt_step("denied", "CP_002", "balance_too_low", NULL, b, sizeof b),
-                     "Denied at CP_002: balance_too_low");
+                     "Denied at CP_002: balance_too_low (balance below the minimum)");
     cr_expect_str_eq(driver_fmt_step("plug_in", "CP_001", NULL, NULL, b, sizeof b),
                      "Plug in your vehicle at CP_001");
     cr_expect_str_eq(driver_fmt_step("supplying", "CP_001", NULL, NULL, b, sizeof b),
@@ -64,7 +64,7 @@ Test(format, every_step_has_its_line)
     cr_expect_str_eq(driver_fmt_step("interrupted", "CP_001", "fault", "engine KO", b, sizeof b),
                      "Interrupted at CP_001: fault (engine KO)");
     cr_expect_str_eq(driver_fmt_step("ended", "CP_001", "unplugged", NULL, b, sizeof b),
-                     "Ended at CP_001: unplugged");
+                     "Ended at CP_001: unplugged (vehicle unplugged)");
     cr_expect_str_eq(driver_fmt_step("teleported", "CP_001", NULL, NULL, b, sizeof b),
                      "Step teleported at CP_001");
 }
@@ -91,7 +91,7 @@ Test(format, telemetry_ticket_summary)
     cr_expect_str_eq(driver_fmt_ticket(&t, b, sizeof b),
                      "Ticket CP_001: 1.234 kWh, EUR 0.37 at EUR 0.30/kWh, "
                      "start 2025-11-26T11:00:00Z, end 2025-11-26T11:01:23Z, duration 0:01:23, "
-                     "reason unplugged, balance EUR 149.63, "
+                     "reason unplugged (vehicle unplugged), balance EUR 149.63, "
                      "session 0f8fad5b-d9cb-469f-a165-70867728950e");
     t.has_balance = 0;
     cr_expect(strstr(driver_fmt_ticket(&t, b, sizeof b), "balance unknown,"), "%s", b);

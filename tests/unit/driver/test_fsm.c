@@ -238,7 +238,7 @@ Test(fsm, tickets_are_shown_once_and_acknowledged_every_time)
     cr_expect_eq(fake_lines_with(&f, "Ticket CP_001"), 1);
     cr_expect_eq(fake_count(&f, DRIVER_SEND_ACK), 3);
     driver_fsm_cmd_history(m);
-    cr_expect_geq(fake_line(&f, "History: 1 tickets, balance EUR 149.85"), 0);
+    cr_expect_geq(fake_line(&f, "History: 1 ticket, balance EUR 149.85"), 0);
     cr_expect_eq(fake_lines_with(&f, "Ticket CP_001"), 2, "history shows it again");
     driver_fsm_free(m);
 }
@@ -374,8 +374,8 @@ Test(fsm, commands_refuse_what_cannot_be_done)
     driver_cp list[1] = {{.cp_id = "CP_001", .location = "Madrid", .state = "ACTIVATED",
                           .price_cents_per_kwh = 35}};
     driver_fsm_cps(m, now, list, 1);
-    cr_expect_geq(fake_line(&f, "CPs you can use: 1"), 0);
-    cr_expect_geq(fake_line(&f, "  CP_001     ACTIVATED    EUR 0.35/kWh  Madrid"), 0);
+    cr_expect_geq(fake_line(&f, "CPs you can use now: 1 (1 CP listed)"), 0);
+    cr_expect_geq(fake_line(&f, "  CP_001     Available      EUR 0.35/kWh  Madrid"), 0);
     driver_fsm_free(m);
 }
 
