@@ -47,6 +47,10 @@ const evc_cfg_field central_schema[] = {
      .help = "HTTP port of the JSON API (0 = any free port)"},
     {.key = "http_host", .type = EVC_CFG_STRING, .default_text = "",
      .help = "address the HTTP server listens on (empty = all interfaces)"},
+    {.key = "telemetry_log_interval_ms", .type = EVC_CFG_INT, .min = 0, .max = 3600000,
+     .default_text = "5000",
+     .help = "plain (non-TTY) output: print each supply's kW, kWh and EUR this often "
+             "(0 = never; the live panel shows them always)"},
     {.key = "panel", .type = EVC_CFG_ENUM, .enum_values = PANEL, .default_text = "auto",
      .help = "terminal output: auto (live panel when stdout is a TTY), tty, or plain lines"},
     {0},
@@ -151,6 +155,7 @@ int central_create(evc_app *app, void **state, evc_error *err)
     c->heartbeat_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "heartbeat_timeout_ms", 3000);
     c->heartbeat_interval_ms = (uint64_t)evc_cfg_get_int(sec, "heartbeat_interval_ms", 1000);
     c->authorise_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "authorise_timeout_ms", 5000);
+    c->telemetry_log_ms = (uint64_t)evc_cfg_get_int(sec, "telemetry_log_interval_ms", 5000);
     c->clock_skew_ms = (uint64_t)evc_cfg_get_int(sec, "clock_skew_ms", 1000);
     c->min_balance_cents = evc_cfg_get_int(sec, "min_balance_cents", 500);
     c->http_port = (int)evc_cfg_get_int(sec, "http_port", 8002);
@@ -187,6 +192,8 @@ static void on_tick(evc_timer *t, void *arg)
     central *c = arg;
     central_cps_refresh_all(c);
     central_supply_tick(c);
+    central_cps_flush_event(c);
+    central_panel_telemetry(c);
     if (++c->ticks % 4 == 0)
         central_panel_tick(c);
 }
@@ -219,6 +226,7 @@ void central_stop(void *state)
     evc_timer_close(c->tick);
     evc_timer_close(c->hb_timer);
     c->tick = c->hb_timer = NULL;
+    central_cps_flush_event(c);
     central_links_stop(c);
     central_http_stop(c);
     central_panel_stop(c);

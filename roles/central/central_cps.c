@@ -58,6 +58,20 @@ int central_cps_load(central *c, evc_error *err)
     return rc;
 }
 
+/* Plain mode writes each event once: the caller's central_say line usually
+ * follows at once and says it in words, so the log line goes to DEBUG. An
+ * event that no say line covered is printed as its own line before the next
+ * event, or at the next tick (central_cps_flush_event). */
+void central_cps_flush_event(central *c)
+{
+    if (!c->event_unsaid[0])
+        return;
+    char line[sizeof c->event_unsaid];
+    memcpy(line, c->event_unsaid, sizeof line);
+    c->event_unsaid[0] = '\0';
+    central_say(c, "%s", line);
+}
+
 void central_event(central *c, const char *type, const char *corr, const char *cp_id,
                    const char *driver_id, const char *detail_fmt, ...)
 {
@@ -81,26 +95,58 @@ void central_event(central *c, const char *type, const char *corr, const char *c
             evc_log(EVC_LOG_WARN, "central", &ids, "event log: %s", err.msg);
     }
     free(detail);
-    evc_log(EVC_LOG_INFO, "central", &ids, "%s: %s", type, text);
+    if (c->tty) {
+        /* The live panel is not a record: the log is. */
+        evc_log(EVC_LOG_INFO, "central", &ids, "%s: %s", type, text);
+        return;
+    }
+    central_cps_flush_event(c);
+    evc_log(EVC_LOG_DEBUG, "central", &ids, "%s: %s", type, text);
+    snprintf(c->event_unsaid, sizeof c->event_unsaid, "%s%s%s%s%s: %s", type,
+             cp_id ? " " : "", cp_id ? cp_id : "", driver_id ? " " : "",
+             driver_id ? driver_id : "", text);
 }
 
+/* An interrupted supply no longer makes the CP SUPPLYING: its driver was
+ * told it stopped, and only its bill (supply.ended) is still to come; a
+ * request meanwhile is still denied cp_busy (central_supply.c). */
 static bool cp_has_supply(central *c, const central_cp *cp)
 {
     const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
-    return s && (s->phase == CENTRAL_SUPPLY_AUTHORISED || s->phase == CENTRAL_SUPPLY_SUPPLYING);
+    return s && !s->interrupted &&
+           (s->phase == CENTRAL_SUPPLY_AUTHORISED || s->phase == CENTRAL_SUPPLY_SUPPLYING);
+}
+
+/* The engine ends a supply with reason `fault` the moment it turns KO; the
+ * monitor's KO heartbeat follows up to a PING interval later. Without this
+ * the CP would flash SUPPLYING -> ACTIVATED -> BROKEN: it goes BROKEN at
+ * once, and the heartbeats decide again from heartbeat_timeout_ms on. */
+static void note_fault_end(central *c, central_cp *cp)
+{
+    if (cp->supply_id[0] || cp->state != CENTRAL_CP_SUPPLYING || c->nrecent == 0)
+        return;
+    const central_supply *last =
+        &c->recent[(c->recent_next + CENTRAL_RECENT_MAX - 1) % CENTRAL_RECENT_MAX];
+    if (strcmp(last->cp_id, cp->id) == 0 && strcmp(last->end_reason, "fault") == 0 &&
+        cp->health == CENTRAL_HEALTH_OK)
+        cp->fault_until_ms = evc_loop_now_ms(c->loop) + c->heartbeat_timeout_ms;
 }
 
 void central_cp_refresh(central *c, central_cp *cp, const char *why)
 {
+    note_fault_end(c, cp);
+    uint64_t now = evc_loop_now_ms(c->loop);
+    if (cp->fault_until_ms && now >= cp->fault_until_ms)
+        cp->fault_until_ms = 0;
     central_cp_facts f = {
         .heard = cp->heard,
         .last_hb_ms = cp->last_hb_ms,
         .health = cp->health,
         .stopped = cp->stopped,
         .has_supply = cp_has_supply(c, cp),
+        .fault_reported = cp->fault_until_ms != 0,
     };
-    central_cp_state st =
-        central_derive_state(&f, evc_loop_now_ms(c->loop), c->heartbeat_timeout_ms);
+    central_cp_state st = central_derive_state(&f, now, c->heartbeat_timeout_ms);
     if (st == cp->state)
         return;
     central_cp_state old = cp->state;

@@ -28,6 +28,9 @@ typedef struct central_cp {
     bool heard;                   /* an HB since Central started */
     uint64_t last_hb_ms;
     central_health health;
+    /* The engine ended a supply for a fault: BROKEN until this monotonic
+     * time or until an HB reports the health (0 = none). */
+    uint64_t fault_until_ms;
     central_cp_state state;       /* last derived, for change detection */
     char supply_id[EVC_STORE_ID_MAX]; /* open supply on it, "" when none */
 } central_cp;
@@ -67,6 +70,7 @@ typedef struct central {
     bool registration_open;
     evc_password_cost password_cost;
     uint64_t heartbeat_timeout_ms, heartbeat_interval_ms, authorise_timeout_ms;
+    uint64_t telemetry_log_ms;    /* plain mode: supplies' kW/kWh/EUR this often, 0 = never */
     uint64_t clock_skew_ms;       /* cp.authorise expires this long before Central gives up */
     int64_t min_balance_cents;
     int http_port;
@@ -98,6 +102,8 @@ typedef struct central {
     size_t inlen;
     bool in_discard;              /* skipping the rest of an overlong line */
     bool panel_dirty;
+    char event_unsaid[240];       /* plain mode: last event no say line covered yet */
+    uint64_t telemetry_logged_ms; /* monotonic time of the last telemetry lines */
     void *web;                    /* central_http.c */
 } central;
 
@@ -115,6 +121,8 @@ int central_cp_admin(central *c, const char *id, bool stop);
 void central_event(central *c, const char *type, const char *corr, const char *cp_id,
                    const char *driver_id, const char *detail_fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* Plain mode: prints the last event if no central_say line said it. */
+void central_cps_flush_event(central *c);
 
 /* central_links.c */
 int central_links_start(central *c, evc_error *err);
@@ -137,6 +145,9 @@ int central_panel_start(central *c, evc_error *err);
 void central_panel_stop(central *c);
 void central_panel_tick(central *c);
 void central_panel_print_all(central *c);
+/* Plain mode: one line per supplying CP (kW, kWh, EUR) every
+ * telemetry_log_ms; no-op on the live panel, which shows them already. */
+void central_panel_telemetry(central *c);
 /* A human line for the terminal (and the last-events list). */
 void central_say(central *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

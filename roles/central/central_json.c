@@ -80,6 +80,7 @@ char *central_json_cps(central *c)
         evc_payload_str(p, "location", cp->location);
         evc_payload_int(p, "price_cents_per_kwh", cp->price_cents_per_kwh);
         evc_payload_str(p, "state", central_cp_state_name(cp->state));
+        evc_payload_str(p, "state_text", central_cp_state_text(cp->state));
         evc_payload_str(p, "admin_state", cp->stopped ? "STOPPED" : "IN_SERVICE");
         evc_payload_str(p, "engine_health", cp->heard ? central_health_name(cp->health) : NULL);
         evc_payload_bool(p, "monitor_connected", cp->link != NULL);
@@ -91,6 +92,9 @@ char *central_json_cps(central *c)
             evc_payload_str(p, "driver_id", s->driver_id);
             evc_payload_str(p, "correlation_id", s->id);
             evc_payload_str(p, "session_state", phase_name(s->phase));
+            /* Same words as the panel (docs/OPERATIONS.md). */
+            if (s->phase == CENTRAL_SUPPLY_AUTHORISED && cp->state == CENTRAL_CP_SUPPLYING)
+                evc_payload_str(p, "state_detail", CENTRAL_WAITING_FOR_PLUG);
         }
         jarr_add(&a, evc_payload_finish(p, NULL));
     }

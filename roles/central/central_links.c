@@ -180,6 +180,8 @@ static void on_hb(central *c, evc_link *link, central_link_ctx *x, const evc_fra
         return;
     }
     bool changed = !cp->heard || cp->health != h;
+    if (h != CENTRAL_HEALTH_OK)
+        cp->fault_until_ms = 0; /* the monitor confirms: its health decides now */
     cp->heard = true;
     cp->last_hb_ms = evc_loop_now_ms(c->loop);
     cp->health = h;
@@ -241,9 +243,18 @@ static void on_close(evc_link *link, const char *reason, void *arg)
     if (x->authed) {
         central_cp *cp = central_cp_find(c, x->cp_id);
         if (cp && cp->link == link) {
+            /* A closed link is news at once (a killed monitor, a cut cable):
+             * no waiting for the heartbeat timeout. The CP is DISCONNECTED
+             * until its monitor authenticates and sends an HB again. */
             cp->link = NULL;
+            cp->heard = false;
+            evc_log_ids ids = {.cp = cp->id};
+            evc_log(EVC_LOG_WARN, "central", &ids, "monitor link from %s closed: %s",
+                    evc_link_peer(link), reason ? reason : "closed");
+            central_say(c, "CP %s: monitor link from %s closed (%s)", cp->id,
+                        evc_link_peer(link), reason ? reason : "closed");
             char why[120];
-            snprintf(why, sizeof why, "monitor link closed: %s", reason ? reason : "");
+            snprintf(why, sizeof why, "monitor link closed: %s", reason ? reason : "closed");
             central_cp_refresh(c, cp, why);
         }
     }

@@ -11,7 +11,7 @@ central_cp_state central_derive_state(const central_cp_facts *f, uint64_t now_ms
 {
     if (!f->heard || now_ms - f->last_hb_ms > timeout_ms)
         return CENTRAL_CP_DISCONNECTED;
-    if (f->health != CENTRAL_HEALTH_OK)
+    if (f->health != CENTRAL_HEALTH_OK || f->fault_reported)
         return CENTRAL_CP_BROKEN;
     if (f->stopped)
         return CENTRAL_CP_STOPPED;
@@ -30,6 +30,11 @@ const char *central_cp_state_name(central_cp_state st)
     case CENTRAL_CP_ACTIVATED: return "ACTIVATED";
     }
     return "?";
+}
+
+const char *central_cp_state_text(central_cp_state st)
+{
+    return st == CENTRAL_CP_STOPPED ? "Out of Order" : central_cp_state_name(st);
 }
 
 const char *central_cp_state_color(central_cp_state st)
@@ -95,8 +100,8 @@ const char *central_reason_text(const char *reason)
         {"not_authenticated", "driver not authenticated: wrong or missing password"},
         {"unknown_cp", "unknown charging point"},
         {"cp_disconnected", "charging point disconnected"},
-        {"cp_broken", "charging point out of order (fault)"},
-        {"cp_stopped", "charging point stopped by the operator"},
+        {"cp_broken", "charging point broken (fault)"},
+        {"cp_stopped", "charging point out of order (stopped by the operator)"},
         {"cp_busy", "charging point busy with another supply"},
         {"driver_busy", "driver already has a supply in progress"},
         {"balance_too_low", "balance below the minimum"},
@@ -193,11 +198,15 @@ size_t central_panel_line(char *buf, size_t cap, const central_panel_cp *cp, boo
     char price[32], loc[33];
     central_fmt_eur(price, sizeof price, cp->price_cents_per_kwh);
     snprintf(loc, sizeof loc, "%s", cp->location ? cp->location : "");
-    const char *name = central_cp_state_name(cp->state);
+    const char *name = central_cp_state_text(cp->state);
     int n = snprintf(buf, cap, "%-8s  %-32s  %s EUR/kWh  %s%-12s%s", cp->id, loc, price,
                      color ? central_cp_state_color(cp->state) : "", name,
                      color ? "\x1b[0m" : "");
-    if (n >= 0 && (size_t)n < cap && cp->supplying && cp->state == CENTRAL_CP_SUPPLYING) {
+    if (n >= 0 && (size_t)n < cap && cp->waiting_for_plug && !cp->supplying &&
+        cp->state == CENTRAL_CP_SUPPLYING) {
+        n += snprintf(buf + n, cap - (size_t)n, "  " CENTRAL_WAITING_FOR_PLUG "  %s",
+                      cp->driver_id ? cp->driver_id : "");
+    } else if (n >= 0 && (size_t)n < cap && cp->supplying && cp->state == CENTRAL_CP_SUPPLYING) {
         char eur[32];
         central_fmt_eur(eur, sizeof eur, cp->cents);
         int64_t dw = (cp->w + 50) / 100; /* tenths of kW, rounded */

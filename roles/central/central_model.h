@@ -31,16 +31,24 @@ typedef struct central_cp_facts {
     uint64_t last_hb_ms;     /* monotonic time of the last HB */
     central_health health;   /* engine health of the last HB */
     bool stopped;            /* admin state STOPPED */
-    bool has_supply;         /* a session authorised or supplying on it */
+    bool has_supply;         /* a session authorised or supplying on it, not interrupted */
+    bool fault_reported;     /* the engine ended a supply for a fault; the monitor's
+                              * KO heartbeat has not come yet */
 } central_cp_facts;
 
-/* Precedence: DISCONNECTED (never heard since start, or no HB for timeout_ms:
- * a closed link alone does not disconnect, so a monitor that reconnects at
- * once does not interrupt a supply), BROKEN, STOPPED, SUPPLYING, ACTIVATED. */
+/* Precedence: DISCONNECTED (never heard since start or since its monitor's
+ * link closed, or no HB for timeout_ms), BROKEN (health not OK, or a fault
+ * reported), STOPPED, SUPPLYING, ACTIVATED. */
 central_cp_state central_derive_state(const central_cp_facts *f, uint64_t now_ms,
                                       uint64_t timeout_ms);
 
 const char *central_cp_state_name(central_cp_state st);  /* "ACTIVATED" */
+/* What panels show for the state: the name, except STOPPED, which reads
+ * "Out of Order" (SPEC section 3). */
+const char *central_cp_state_text(central_cp_state st);
+/* Shown after SUPPLYING while the supply is authorised but not plugged. */
+#define CENTRAL_WAITING_FOR_PLUG "waiting for plug"
+
 /* ANSI SGR colour of the state (green, orange, red, grey). */
 const char *central_cp_state_color(central_cp_state st);
 /* "OK"/"KO"/"UNREACHABLE" -> health; -1 for anything else. */
@@ -94,6 +102,8 @@ typedef struct central_panel_cp {
     const char *location;
     int64_t price_cents_per_kwh;
     central_cp_state state;
+    /* while SUPPLYING with an authorised supply not plugged yet: */
+    bool waiting_for_plug;
     /* while SUPPLYING with a started supply: */
     bool supplying;
     int64_t w, wh, cents;
@@ -104,7 +114,9 @@ typedef struct central_panel_cp {
  * its length. Plain:
  *   "CP_001  Alicante - Plaza de los Luceros  0.35 EUR/kWh  SUPPLYING  7.4 kW  1.23 EUR  driver1"
  * exactly: id padded to 8, location truncated/padded to 32, price, state
- * padded to 12, then for a started supply "%.1f kW  %.2f EUR  <driver>".
+ * text (central_cp_state_text) padded to 12, then for a started supply
+ * "%.1f kW  %.2f EUR  <driver>", for one waiting for the plug
+ * "waiting for plug  <driver>".
  * With colour, the state word is wrapped in its ANSI colour. */
 size_t central_panel_line(char *buf, size_t cap, const central_panel_cp *cp, bool color);
 

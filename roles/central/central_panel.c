@@ -27,6 +27,7 @@ void central_say(central *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    c->event_unsaid[0] = '\0'; /* this line says the event just recorded */
     clock_prefix(ts, sizeof ts);
     central_event_line *e = &c->events[c->events_next];
     snprintf(e->text, sizeof e->text, "%.11s %s", ts, text);
@@ -48,7 +49,10 @@ static void panel_cp(central *c, const central_cp *cp, central_panel_cp *out)
     out->price_cents_per_kwh = cp->price_cents_per_kwh;
     out->state = cp->state;
     const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
-    if (s && s->phase == CENTRAL_SUPPLY_SUPPLYING) {
+    if (s && s->phase == CENTRAL_SUPPLY_AUTHORISED) {
+        out->waiting_for_plug = true;
+        out->driver_id = s->driver_id;
+    } else if (s && s->phase == CENTRAL_SUPPLY_SUPPLYING) {
         out->supplying = true;
         out->w = s->w;
         out->cents = s->cents;
@@ -66,17 +70,38 @@ void central_panel_print_all(central *c)
         central_panel_line(line, sizeof line, &p, false);
         printf("PANEL %s\n", line);
     }
-    printf("PANEL %zu CPs, %zu supplies open\n", c->ncps, c->nopen);
+    printf("PANEL %zu CP%s, %zu suppl%s open\n", c->ncps, c->ncps == 1 ? "" : "s", c->nopen,
+           c->nopen == 1 ? "y" : "ies");
     fflush(stdout);
+}
+
+void central_panel_telemetry(central *c)
+{
+    uint64_t now = evc_loop_now_ms(c->loop);
+    if (c->tty || c->telemetry_log_ms == 0 || now - c->telemetry_logged_ms < c->telemetry_log_ms)
+        return;
+    c->telemetry_logged_ms = now;
+    for (size_t i = 0; i < c->nopen; i++) {
+        const central_supply *s = &c->open[i];
+        if (s->phase != CENTRAL_SUPPLY_SUPPLYING || s->interrupted)
+            continue;
+        char eur[32];
+        central_fmt_eur(eur, sizeof eur, s->cents);
+        int64_t dw = (s->w + 50) / 100; /* tenths of kW, rounded */
+        central_say(c, "Supply %s %s @ %s: %lld.%lld kW, %lld.%03lld kWh, %s EUR", s->id,
+                    s->driver_id, s->cp_id, (long long)(dw / 10), (long long)(dw % 10),
+                    (long long)(s->wh / 1000), (long long)(s->wh % 1000), eur);
+    }
 }
 
 static void redraw(central *c)
 {
     char line[512];
     fputs("\x1b[H\x1b[2J", stdout);
-    printf("\x1b[1mEV_Central\x1b[0m  CP port %d  %zu CPs  %zu supplies open  "
+    printf("\x1b[1mEV_Central\x1b[0m  CP port %d  %zu CP%s  %zu suppl%s open  "
            "(commands: stop|resume <CP>|all, list, help, quit)\n\n",
-           c->listen_port, c->ncps, c->nopen);
+           c->listen_port, c->ncps, c->ncps == 1 ? "" : "s", c->nopen,
+           c->nopen == 1 ? "y" : "ies");
     for (size_t i = 0; i < c->ncps; i++) {
         central_panel_cp p;
         panel_cp(c, &c->cps[i], &p);

@@ -246,3 +246,27 @@ Test(links, a_second_connection_replaces_the_first)
     evc_link_client_close(b.client);
     lx_close(&x);
 }
+
+static bool cp_disconnected(void *arg)
+{
+    return central_cp_find(&((lx *)arg)->c, "CP_004")->state == CENTRAL_CP_DISCONNECTED;
+}
+
+/* Issue 9 item 5: a killed monitor's closed connection is news at once, not
+ * after heartbeat_timeout_ms (60 s here; nothing runs the periodic refresh). */
+Test(links, a_closed_monitor_link_disconnects_at_once)
+{
+    lx x;
+    lx_open(&x, false);
+    mon m;
+    connect_mon(&x, &m, "CP_004", "secret-CP_004");
+    await_reply(&x, &m, "AUTH_OK");
+    send_hb(&m, "CP_004", "OK");
+    await_state(&x, "CP_004", CENTRAL_CP_ACTIVATED);
+    evc_link_client_close(m.client);
+    cr_assert_eq(evc_loop_run_until(x.f.loop, cp_disconnected, &x, 5000), EVC_OK,
+                 "still %s after the link closed",
+                 central_cp_state_name(central_cp_find(&x.c, "CP_004")->state));
+    cr_assert_null(central_cp_find(&x.c, "CP_004")->link);
+    lx_close(&x);
+}

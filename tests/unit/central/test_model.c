@@ -240,3 +240,41 @@ Test(panel, euros)
     central_fmt_eur(b, sizeof b, -5);
     cr_assert_str_eq(b, "-0.05");
 }
+
+/* Issue 9 item 6: STOPPED reads "Out of Order" (SPEC section 3); a BROKEN CP
+ * is broken, not out of order. */
+Test(panel, stopped_reads_out_of_order)
+{
+    char line[512];
+    central_panel_cp cp = {.id = "CP_002", .location = "x", .price_cents_per_kwh = 40,
+                           .state = CENTRAL_CP_STOPPED};
+    central_panel_line(line, sizeof line, &cp, false);
+    cr_assert(strstr(line, "Out of Order"), "%s", line);
+    cr_assert_str_eq(central_cp_state_name(CENTRAL_CP_STOPPED), "STOPPED", "the wire name stays");
+}
+
+Test(checks, a_broken_cp_is_not_called_out_of_order)
+{
+    const char *t = central_reason_text("cp_broken");
+    cr_assert(strstr(t, "broken"), "%s", t);
+    cr_assert_null(strstr(t, "out of order"), "%s", t);
+}
+
+/* Issue 9 item 4: an authorised CP waiting for the plug says so. */
+Test(panel, an_authorised_supply_waits_for_the_plug)
+{
+    char line[512];
+    central_panel_cp cp = {.id = "CP_001", .location = "x", .price_cents_per_kwh = 35,
+                           .state = CENTRAL_CP_SUPPLYING, .waiting_for_plug = true,
+                           .driver_id = "driver1"};
+    central_panel_line(line, sizeof line, &cp, false);
+    cr_assert_str_eq(line, "CP_001    x                                 0.35 EUR/kWh  SUPPLYING"
+                           "     waiting for plug  driver1");
+}
+
+Test(state, a_reported_fault_is_broken_until_the_heartbeats_decide)
+{
+    central_cp_facts f = healthy();
+    f.fault_reported = true;
+    cr_assert_eq(central_derive_state(&f, 10500, 3000), CENTRAL_CP_BROKEN);
+}
