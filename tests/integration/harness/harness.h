@@ -190,4 +190,21 @@ const char *h_db_text(h_env *env, const char *sql, char *buf, size_t cap);
                  crashes_);                                                               \
     } while (0)
 
+/* ---- many restarts (h_chaos.c, compiled by the suites that use it) ------- */
+/* Renames the output files of the dead process `old` to <name>...run<run>.out
+ * / .err (old->out / old->err follow), so that the next generation of the
+ * program does not overwrite them. */
+void h_proc_retire(h_env *env, h_proc *old, int run);
+/* Moves `fresh` (the process spawned last) into the slot of the dead `old`
+ * and returns that slot (env->central follows): a program restarted many times
+ * uses one slot of procs[] (H_MAX_PROCS) instead of one per generation. */
+h_proc *h_proc_take_slot(h_env *env, h_proc *old, h_proc *fresh);
+/* Single integer of a read-only query on any SQLite file (an engine's own
+ * store), or dflt when no row or the file cannot be read (reported). */
+int64_t h_sqlite_int(const char *path, const char *sql, int64_t dflt);
+/* Prints to stderr the lines holding `needle` (a session id) of every
+ * program's output in the env's dir, every generation, at most max_lines;
+ * returns how many. */
+int h_grep_logs(const h_env *env, const char *needle, int max_lines);
+
 #endif
