@@ -24,6 +24,10 @@ static const evc_cfg_field MONITOR_SCHEMA[] = {
      .default_text = "1000", .help = "PING the engine this often"},
     {.key = "health_timeout_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
      .default_text = "2000", .help = "no PONG this long after a PING: engine UNREACHABLE"},
+    {.key = "engine_grace_ms", .type = EVC_CFG_INT, .min = 0, .max = 600000,
+     .default_text = "5000",
+     .help = "at start, an engine that does not accept the connection yet is not reported "
+             "UNREACHABLE (BROKEN at Central) before this; the CP stays DISCONNECTED meanwhile"},
     {.key = "heartbeat_interval_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
      .default_text = "1000", .help = "HB to Central this often (and at once on a change)"},
     {.key = "backoff_min_ms", .type = EVC_CFG_INT, .min = 10, .max = 600000,
@@ -90,6 +94,7 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
         c->health_timeout_ms = evc_cfg_get_int(sec, "health_timeout_ms", c->health_timeout_ms);
         c->heartbeat_interval_ms =
             evc_cfg_get_int(sec, "heartbeat_interval_ms", c->heartbeat_interval_ms);
+        c->engine_grace_ms = evc_cfg_get_int(sec, "engine_grace_ms", c->engine_grace_ms);
         c->backoff_min_ms = evc_cfg_get_int(sec, "backoff_min_ms", c->backoff_min_ms);
         c->backoff_max_ms = evc_cfg_get_int(sec, "backoff_max_ms", c->backoff_max_ms);
         c->deny_retry_min_ms = evc_cfg_get_int(sec, "deny_retry_min_ms", c->deny_retry_min_ms);

@@ -25,6 +25,7 @@ typedef struct monitor_cfg {
     int64_t price_cents_per_kwh;
     char secret[256];
     int64_t health_interval_ms, health_timeout_ms, heartbeat_interval_ms;
+    int64_t engine_grace_ms;     /* at start: an engine not reached yet is no fault */
     int64_t backoff_min_ms, backoff_max_ms;
     int64_t deny_retry_min_ms, deny_retry_max_ms;
 } monitor_cfg;

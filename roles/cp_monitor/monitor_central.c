@@ -34,12 +34,15 @@ void monitor_send_hb(monitor *m)
 {
     if (m->cstate != MONITOR_C_ACCEPTED || !m->central_link)
         return;
-    /* Right after AUTH_OK the first PONG is usually a few ms away: do not
-     * report a health we have not measured yet (Central would flash BROKEN);
-     * the change sends the HB. Past health_timeout_ms, UNKNOWN is reported
-     * as UNREACHABLE. */
+    /* Right after AUTH_OK the first PONG is usually a few ms away, and at
+     * start the engine may not listen yet: do not report a health we have
+     * not measured (Central would flash BROKEN); the change sends the HB.
+     * Past health_timeout_ms and the start's grace, UNKNOWN is reported as
+     * UNREACHABLE. */
+    uint64_t now = evc_loop_now_ms(m->loop);
     if (m->health.health == MONITOR_UNKNOWN &&
-        evc_loop_now_ms(m->loop) - m->accepted_ms < (uint64_t)m->cfg.health_timeout_ms)
+        (now - m->accepted_ms < (uint64_t)m->cfg.health_timeout_ms ||
+         now < m->health.grace_until))
         return;
     evc_frame_field f[] = {EVC_FRAME_STR(m->cfg.cp_id),
                            EVC_FRAME_STR(monitor_health_wire(m->health.health))};

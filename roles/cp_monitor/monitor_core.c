@@ -13,6 +13,7 @@ void monitor_cfg_defaults(monitor_cfg *c)
     c->health_interval_ms = 1000;
     c->health_timeout_ms = 2000;
     c->heartbeat_interval_ms = 1000;
+    c->engine_grace_ms = 5000;
     c->backoff_min_ms = 250;
     c->backoff_max_ms = 2000;
     c->deny_retry_min_ms = 2000;

@@ -80,6 +80,7 @@ static void on_open(evc_link *l, void *arg)
     monitor *m = arg;
     m->engine_link = l;
     m->hello_ok = false;
+    monitor_health_link_up(&m->health);
     LOGE(m, EVC_LOG_INFO, "connected to the engine at %s", evc_link_peer(l));
     monitor_engine_hello(m);
 }
@@ -88,7 +89,7 @@ static void engine_down(monitor *m, const char *reason)
 {
     m->engine_link = NULL;
     m->hello_ok = false;
-    if (monitor_health_link_down(&m->health)) {
+    if (monitor_health_link_down(&m->health, evc_loop_now_ms(m->loop))) {
         LOGE(m, EVC_LOG_WARN, "engine at %s:%u: %s", m->cfg.engine.host,
              (unsigned)m->cfg.engine.port, reason);
         health_changed(m);
@@ -132,6 +133,8 @@ static void on_check_timer(evc_timer *t, void *arg)
 int monitor_engine_start(monitor *m, evc_error *err)
 {
     monitor_health_init(&m->health, (uint64_t)m->cfg.health_timeout_ms);
+    monitor_health_set_grace(&m->health,
+                             evc_loop_now_ms(m->loop) + (uint64_t)m->cfg.engine_grace_ms);
     evc_link_handlers h = {.on_open = on_open,
                            .on_frame = on_frame,
                            .on_close = on_close,

@@ -17,6 +17,8 @@ void monitor_health_init(monitor_health_sm *sm, uint64_t timeout_ms)
     sm->timeout_ms = timeout_ms;
 }
 
+void monitor_health_set_grace(monitor_health_sm *sm, uint64_t until) { sm->grace_until = until; }
+
 void monitor_health_ping_sent(monitor_health_sm *sm, uint64_t now)
 {
     if (!sm->waiting) {
@@ -28,19 +30,27 @@ void monitor_health_ping_sent(monitor_health_sm *sm, uint64_t now)
 bool monitor_health_pong(monitor_health_sm *sm, const char *health)
 {
     sm->waiting = false;
+    sm->down = false;
     return set(sm, health && strcmp(health, "OK") == 0 ? MONITOR_OK : MONITOR_KO);
 }
 
 bool monitor_health_tick(monitor_health_sm *sm, uint64_t now)
 {
+    if (sm->down && sm->health == MONITOR_UNKNOWN && now >= sm->grace_until)
+        return set(sm, MONITOR_UNREACHABLE);
     if (!sm->waiting || now - sm->oldest_ping < sm->timeout_ms)
         return false;
     return set(sm, MONITOR_UNREACHABLE);
 }
 
-bool monitor_health_link_down(monitor_health_sm *sm)
+void monitor_health_link_up(monitor_health_sm *sm) { sm->down = false; }
+
+bool monitor_health_link_down(monitor_health_sm *sm, uint64_t now)
 {
     sm->waiting = false;
+    sm->down = true;
+    if (sm->health == MONITOR_UNKNOWN && now < sm->grace_until)
+        return false;
     return set(sm, MONITOR_UNREACHABLE);
 }
 

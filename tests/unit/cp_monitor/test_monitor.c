@@ -26,6 +26,7 @@ static struct {
     uint16_t engine_port;
     int hellos;
     const char *health; /* answered in PONG; NULL: mute */
+    int64_t grace_ms;   /* engine_grace_ms of the next monitor; 0: the default */
 } T;
 
 static void central_frame(evc_link *l, const evc_frame_event *ev, void *arg)
@@ -109,6 +110,8 @@ static void start_monitor(int64_t heartbeat_ms)
     m->cfg.backoff_max_ms = 100;
     m->cfg.deny_retry_min_ms = 100;
     m->cfg.deny_retry_max_ms = 400;
+    if (T.grace_ms)
+        m->cfg.engine_grace_ms = T.grace_ms;
     m->loop = T.loop;
     T.m = m;
     evc_error err = {0};
@@ -258,4 +261,41 @@ Test(monitor, an_absent_central_is_said_once_and_its_return_noticed)
     cr_assert_eq(evc_loop_run_until(T.loop, reaccepted, NULL, 5000), EVC_OK);
     cr_assert_eq(T.auths, 2);
     cr_assert_str_eq(T.hb[(T.hbs - 1) % 512], "OK");
+}
+
+static bool accepted(void *arg)
+{
+    (void)arg;
+    return T.m && T.m->cstate == MONITOR_C_ACCEPTED;
+}
+
+/* Issue 9 item 4: engine and monitor start together, the engine a little
+ * later: Central never hears UNREACHABLE (no DISCONNECTED -> BROKEN ->
+ * ACTIVATED flash), and the monitor prints no "Engine not answering". */
+Test(monitor, an_engine_that_starts_late_is_no_fault)
+{
+    uint16_t port = T.engine_port;
+    evc_link_server_close(T.engine);
+    T.engine = NULL;
+    start_monitor(100);
+    cr_assert_eq(evc_loop_run_until(T.loop, accepted, NULL, 5000), EVC_OK);
+    run_for(700); /* refused connections, past health_timeout_ms (300) */
+    open_engine(port);
+    wait_hb("OK");
+    for (int i = 0; i < T.hbs && i < 512; i++)
+        cr_assert_str_neq(T.hb[i], "UNREACHABLE", "HB %d of %d", i + 1, T.hbs);
+    cr_assert_str_eq(T.m->last_said, "Engine OK");
+}
+
+Test(monitor, an_engine_never_started_is_unreachable_after_the_grace)
+{
+    evc_link_server_close(T.engine);
+    T.engine = NULL;
+    T.engine_port = (uint16_t)1; /* nothing listens there */
+    T.grace_ms = 800;
+    uint64_t t0 = evc_loop_now_ms(T.loop);
+    start_monitor(100);
+    wait_hb("UNREACHABLE");
+    cr_assert_geq(evc_loop_now_ms(T.loop) - t0, 800, "not before the grace");
+    cr_assert_str_eq(T.m->last_said, "Engine not answering");
 }
