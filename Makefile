@@ -44,3 +44,25 @@ install: build
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
+
+# The randomised crash test (issue 10), long: SOAK_RUNS runs per bus of
+# SOAK_KILLS kills each, every run on a fresh seed (printed; a failed run is
+# replayed with the EVC_CHAOS_* line it prints). Goes on after a failure and
+# fails at the end if any run did. docs/OPERATIONS.md "Soak".
+SOAK_RUNS  ?= 3
+SOAK_KILLS ?= 40
+SOAK_BUSES ?= zmq kafka
+.PHONY: soak
+soak: build
+	@cd $(BUILD) && failed=0; \
+	for bus in $(SOAK_BUSES); do \
+	  for run in $$(seq 1 $(SOAK_RUNS)); do \
+	    echo "soak: $$bus run $$run/$(SOAK_RUNS), $(SOAK_KILLS) kills"; \
+	    EVC_CHAOS_KILLS=$(SOAK_KILLS) ./tests/integ_chaos_$$bus --verbose 2>&1 \
+	      | tee soak-$$bus-$$run.log | grep -E '^chaos: (seed|FAIL|ledger|\[)|^\[(PASS|FAIL)' \
+	      || true; \
+	    grep -q '^\[PASS\]' soak-$$bus-$$run.log || { failed=$$((failed + 1)); \
+	      echo "soak: $$bus run $$run FAILED (whole output: $(BUILD)/soak-$$bus-$$run.log)"; }; \
+	  done; \
+	done; \
+	echo "soak: $$failed failed run(s)"; test $$failed -eq 0
