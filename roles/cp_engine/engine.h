@@ -33,7 +33,6 @@ typedef struct engine_cfg {
     int64_t monitor_timeout_ms;
     int64_t central_timeout_ms;
     int64_t plug_timeout_ms;
-    int64_t authorise_max_age_ms;
     int64_t telemetry_interval_ms;
     int64_t outbox_retry_ms;
     int64_t power_w;

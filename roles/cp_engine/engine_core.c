@@ -15,7 +15,6 @@ void engine_cfg_defaults(engine_cfg *c)
     c->monitor_timeout_ms = 3000;
     c->central_timeout_ms = 3000;
     c->plug_timeout_ms = 60000;
-    c->authorise_max_age_ms = 30000;
     c->telemetry_interval_ms = 1000;
     c->outbox_retry_ms = 5000;
     c->power_w = 7400;

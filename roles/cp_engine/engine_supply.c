@@ -95,14 +95,6 @@ void engine_supply_authorise(engine *e, const evc_envelope *env)
         evc_log(EVC_LOG_WARN, "cp_engine", &ids, "cp.authorise without expires_at: dropped");
         return;
     }
-    int64_t age = now - env->ts_ms;
-    if (e->cfg.authorise_max_age_ms > 0 && age > e->cfg.authorise_max_age_ms) {
-        /* A bus that redelivers (Kafka after a restart) may hand us an
-         * authorisation Central gave up on long ago: never act on it. */
-        evc_log(EVC_LOG_WARN, "cp_engine", &ids, "cp.authorise %lld ms old: ignored",
-                (long long)age);
-        return;
-    }
     if (e->phase != ENGINE_IDLE && strcmp(e->j.session_id, sid) == 0) {
         reply_authorise(e, sid, true, NULL); /* a repeat: same answer */
         return;

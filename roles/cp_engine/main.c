@@ -36,9 +36,6 @@ static const evc_cfg_field ENGINE_SCHEMA[] = {
      .default_text = "3000", .help = "no central.heartbeat this long: CENTRAL is unreachable"},
     {.key = "plug_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 86400000,
      .default_text = "60000", .help = "an authorisation not followed by a plug expires"},
-    {.key = "authorise_max_age_ms", .type = EVC_CFG_INT, .min = 0, .max = 86400000,
-     .default_text = "30000",
-     .help = "ignore a cp.authorise older than this (a redelivered one; 0: never)"},
     {.key = "telemetry_interval_ms", .type = EVC_CFG_INT, .min = 100, .max = 60000,
      .default_text = "1000", .help = "supply.telemetry period while supplying (F7)"},
     {.key = "outbox_retry_ms", .type = EVC_CFG_INT, .min = 100, .max = 3600000,
@@ -176,7 +173,6 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
     c->monitor_timeout_ms = evc_cfg_get_int(sec, "monitor_timeout_ms", 3000);
     c->central_timeout_ms = evc_cfg_get_int(sec, "central_timeout_ms", 3000);
     c->plug_timeout_ms = evc_cfg_get_int(sec, "plug_timeout_ms", 60000);
-    c->authorise_max_age_ms = evc_cfg_get_int(sec, "authorise_max_age_ms", 30000);
     c->telemetry_interval_ms = evc_cfg_get_int(sec, "telemetry_interval_ms", 1000);
     c->outbox_retry_ms = evc_cfg_get_int(sec, "outbox_retry_ms", 5000);
     c->power_w = evc_cfg_get_int(sec, "power_w", 7400);

@@ -207,4 +207,11 @@ int64_t h_sqlite_int(const char *path, const char *sql, int64_t dflt);
  * returns how many. */
 int h_grep_logs(const h_env *env, const char *needle, int max_lines);
 
+/* ---- replay (h_buspub.c, compiled by the suites that use it) ------------- */
+/* Publishes `bytes` (an encoded envelope) on `topic` with `key` through the
+ * scenario's own transport plugin and settings, and waits until the bus took
+ * it: a message delivered again, as Kafka does after a restart. */
+void h_bus_publish(h_env *env, const char *topic, const char *key, const char *bytes,
+                   size_t len);
+
 #endif

@@ -407,28 +407,6 @@ Test(engine, central_stop_during_a_supply_ends_it)
     cr_assert_str_eq(last("supply.ended")->reason, "stopped");
 }
 
-Test(engine, a_stale_authorisation_is_ignored)
-{
-    start_engine(NULL);
-    /* As a bus that redelivers would hand it over: stamped a minute ago. */
-    char id[EVC_UUID_STR_SIZE], *text = NULL;
-    size_t len = 0;
-    evc_envelope env = {.type = "cp.authorise", .correlation_id = SID, .source = "central",
-                        .payload = "{\"cp_id\":\"CP_001\",\"session_id\":\"" SID "\","
-                                   "\"driver_id\":\"driver1\",\"price_cents_per_kwh\":35,"
-                                   "\"expires_at\":99999999999999}"};
-    cr_assert_eq(evc_envelope_stamp(&env, id, NULL), EVC_OK);
-    env.ts_ms -= 60000;
-    cr_assert_eq(evc_envelope_encode(&env, &text, &len, NULL), EVC_OK);
-    cr_assert_eq(evc_bus_publish(T.bus, "central-events", "CP_001", text, len, NULL, NULL, NULL),
-                 EVC_OK);
-    free(text);
-    authorise(SID2); /* a fresh one, behind it */
-    wait_for("cp.authorise_reply", 1);
-    cr_assert_eq(count("cp.authorise_reply"), 1);
-    cr_assert_str_eq(last("cp.authorise_reply")->sid, SID2, "only the fresh one is answered");
-}
-
 static void short_monitor_timeout(engine_cfg *c) { c->monitor_timeout_ms = 400; }
 
 Test(engine, a_lost_monitor_ends_the_supply_and_blocks_new_ones)
