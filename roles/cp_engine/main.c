@@ -1,5 +1,6 @@
 /* EV_CP_E: the charging point's engine (the charger itself). Role table,
- * config, life cycle, the stdin menu and the KO/OK signal. */
+ * config, life cycle, the stdin menu (keys: engine_term.c) and the KO/OK
+ * signal. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "engine_term.h"
 #include "evc/log.h"
 
 static const evc_cfg_field UNATTENDED_SCHEMA[] = {
@@ -105,8 +107,23 @@ static void on_line(void *arg, const char *line)
     }
 }
 
+/* The keyboard: one per process (engine_term.h). */
+static engine_term engine_keys;
+
+static void on_key_toggle(void *arg) { engine_toggle_ko(arg); }
+
+static void on_key_echo(void *arg, const char *s, size_t n)
+{
+    (void)arg;
+    /* Typed characters go back to the terminal they came from, not to a
+     * stdout that may be a log file. */
+    ssize_t w = write(STDIN_FILENO, s, n);
+    (void)w;
+}
+
 static void stdin_close(engine *e)
 {
+    engine_term_close(&engine_keys);
     if (!e->stdin_watch)
         return;
     evc_watch_close(e->stdin_watch);
@@ -125,7 +142,7 @@ static void on_stdin(evc_watch *w, int fd, unsigned events, void *arg)
     char buf[512];
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0) {
-        engine_linebuf_feed(&e->stdin_buf, buf, (size_t)n, on_line, e);
+        engine_term_feed(&engine_keys, buf, (size_t)n);
     } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         /* EOF (stdin from /dev/null or a closed pipe): stop reading, keep
          * running. */
@@ -138,6 +155,13 @@ static void on_sigusr1(int signum, void *arg)
 {
     (void)signum;
     engine_toggle_ko(arg);
+}
+
+static void on_sigcont(int signum, void *arg)
+{
+    (void)signum;
+    (void)arg;
+    engine_term_resume(&engine_keys); /* back from Ctrl-Z: keys again */
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -212,9 +236,18 @@ static int engine_start(void *state, evc_error *err)
         evc_log(EVC_LOG_DEBUG, "cp_engine", NULL, "no menu on stdin: %s", werr.msg);
         e->stdin_watch = NULL;
     }
-    engine_say(e, NULL, "EV_CP_E ready: waiting for the monitor on %s:%u (type help)",
+    bool keys = false;
+    if (e->stdin_watch) {
+        engine_term_ops ops = {.line = on_line, .toggle = on_key_toggle, .echo = on_key_echo,
+                               .arg = e};
+        keys = engine_term_open(&engine_keys, STDIN_FILENO, &ops);
+        if (keys && evc_loop_on_signal(e->loop, SIGCONT, on_sigcont, e, &werr) != EVC_OK)
+            evc_log(EVC_LOG_DEBUG, "cp_engine", NULL, "SIGCONT: %s", werr.msg);
+    }
+    engine_say(e, NULL, "EV_CP_E ready: waiting for the monitor on %s:%u (%s)",
                e->cfg.listen.host[0] ? e->cfg.listen.host : "*",
-               (unsigned)evc_link_server_port(e->server));
+               (unsigned)evc_link_server_port(e->server),
+               keys ? "press k for KO/OK, or type help and Enter" : "type help");
     return EVC_OK;
 }
 

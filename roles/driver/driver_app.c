@@ -77,9 +77,19 @@ static int out_session(void *arg, char out[DRIVER_SESSION_MAX])
 static void on_tick(evc_timer *t, void *arg)
 {
     driver_app *a = arg;
+    uint64_t now = evc_loop_now_ms(a->loop);
+    if (!driver_fsm_started(a->fsm)) {
+        /* The first tick, in the loop's first turn: only now is the loop's
+         * clock fresh. Started from driver_app_start, the FSM took the
+         * clock of the loop's creation, and a password typed slowly in
+         * between (or a slow bus start) counted as CENTRAL's silence:
+         * "Unable to connect to CENTRAL" then "CENTRAL is back". */
+        driver_fsm_start(a->fsm, now);
+        return;
+    }
     if (a->in_polled)
         driver_term_poll(a);
-    driver_fsm_tick(a->fsm, evc_loop_now_ms(a->loop));
+    driver_fsm_tick(a->fsm, now);
 }
 
 int driver_app_new(const driver_app_params *p, driver_app **out, evc_error *err)
@@ -121,11 +131,11 @@ int driver_app_start(driver_app *a, evc_error *err)
     int rc = evc_bus_subscribe(a->bus, a->topic_in, driver_inbound, a, err);
     if (rc != EVC_OK)
         return rc;
-    rc = evc_loop_timer(a->loop, DRIVER_TICK_MS, DRIVER_TICK_MS, on_tick, a, &a->tick, err);
+    /* First fire at once: it starts the FSM (see on_tick). */
+    rc = evc_loop_timer(a->loop, 0, DRIVER_TICK_MS, on_tick, a, &a->tick, err);
     if (rc != EVC_OK)
         return rc;
     driver_term_start(a);
-    driver_fsm_start(a->fsm, evc_loop_now_ms(a->loop));
     return EVC_OK;
 }
 

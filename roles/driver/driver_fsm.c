@@ -258,6 +258,8 @@ void driver_fsm_start(driver_fsm *f, uint64_t now)
     driver_fsm_tick(f, now);
 }
 
+bool driver_fsm_started(const driver_fsm *f) { return f->started; }
+
 void driver_fsm_tick(driver_fsm *f, uint64_t now)
 {
     if (!f->started)

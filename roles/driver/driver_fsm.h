@@ -100,6 +100,7 @@ void driver_fsm_free(driver_fsm *f);
  * after the first driver.auth_reply. Call before driver_fsm_start. */
 int driver_fsm_set_services(driver_fsm *f, const driver_services *s);
 void driver_fsm_start(driver_fsm *f, uint64_t now);
+bool driver_fsm_started(const driver_fsm *f);
 /* Periodic: timeouts, liveness, the next request of the services file. */
 void driver_fsm_tick(driver_fsm *f, uint64_t now);
 

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,28 +71,71 @@ int driver_password_read_file(const char *path, char *out, size_t cap, char *war
     return EVC_OK;
 }
 
+/* A signal that ends the program, caught while the prompt holds the
+ * terminal with echo off: the terminal is given back before it acts. */
+static volatile sig_atomic_t prompt_signal;
+static void on_prompt_signal(int sig) { prompt_signal = sig; }
+
+static const int PROMPT_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define PROMPT_NSIG (sizeof PROMPT_SIGNALS / sizeof PROMPT_SIGNALS[0])
+
+static void write_all(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
 int driver_password_prompt_tty(void *arg, const char *driver_id, char *out, size_t cap,
                                evc_error *err)
 {
+    (void)arg;
+    /* The terminal itself, not stderr: with `2>driver.log` the prompt must
+     * still be seen, and typed characters must not come from a pipe. */
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    bool own_fd = fd >= 0;
+    if (!own_fd)
+        fd = STDIN_FILENO; /* no controlling terminal: the stdin terminal */
     struct termios old, quiet;
-    if (tcgetattr(STDIN_FILENO, &old) != 0)
-        return evc_error_set(err, EVC_EIO, "password prompt: stdin is not a terminal: %s",
-                             strerror(errno));
+    if (tcgetattr(fd, &old) != 0) {
+        int e = errno;
+        if (own_fd)
+            close(fd);
+        return evc_error_set(err, EVC_EIO, "password prompt: no terminal to prompt on: %s",
+                             strerror(e));
+    }
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
-    quiet.c_lflag |= ICANON;
-    fprintf(stderr, "Password for %s: ", driver_id ? driver_id : "driver");
-    fflush(stderr);
-    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0)
-        return evc_error_set(err, EVC_EIO, "password prompt: cannot turn echo off: %s",
-                             strerror(errno));
-    /* Byte by byte from the fd: stdio buffering would swallow the commands
-     * typed after the password, which the loop's stdin watch must see. */
-    size_t n = 0;
+    quiet.c_lflag |= ICANON | ISIG;
+    /* No SA_RESTART: a Ctrl-C must end the read, not wait for Enter. */
+    struct sigaction sa = {.sa_handler = on_prompt_signal}, saved[PROMPT_NSIG];
+    sigemptyset(&sa.sa_mask);
+    prompt_signal = 0;
+    for (size_t i = 0; i < PROMPT_NSIG; i++)
+        sigaction(PROMPT_SIGNALS[i], &sa, &saved[i]);
+    /* Echo off before the prompt shows: a person answers the prompt at
+     * once, and what was typed before it (flushed) was not a password. */
     int rc = EVC_OK;
-    for (;;) {
+    if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
+        rc = evc_error_set(err, EVC_EIO, "password prompt: cannot turn echo off: %s",
+                           strerror(errno));
+    char prompt[128];
+    snprintf(prompt, sizeof prompt, "Password for %s: ", driver_id ? driver_id : "driver");
+    write_all(fd, prompt);
+    /* Byte by byte: the terminal keeps what is typed after the password
+     * for the commands the loop's stdin watch reads. */
+    size_t n = 0;
+    bool toolong = false;
+    while (rc == EVC_OK && !prompt_signal) {
         char c;
-        ssize_t r = read(STDIN_FILENO, &c, 1);
+        ssize_t r = read(fd, &c, 1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0 || c == '\n')
@@ -98,17 +143,29 @@ int driver_password_prompt_tty(void *arg, const char *driver_id, char *out, size
         if (n + 1 < cap)
             out[n++] = c;
         else
-            rc = EVC_EINVAL;
+            toolong = true;
     }
     out[n] = '\0';
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-    fputc('\n', stderr);
+    tcsetattr(fd, TCSANOW, &old); /* what is typed after Enter is for the menu */
+    write_all(fd, "\n");
+    if (own_fd)
+        close(fd);
+    for (size_t i = 0; i < PROMPT_NSIG; i++)
+        sigaction(PROMPT_SIGNALS[i], &saved[i], NULL);
     strip_eol(out);
-    if (rc != EVC_OK) {
+    if (rc == EVC_OK && prompt_signal) {
+        int sig = prompt_signal;
         memset(out, 0, cap);
-        return evc_error_set(err, EVC_EINVAL, "password prompt: longer than %zu bytes", cap - 1);
+        /* The terminal is back as it was: let the signal do what it does
+         * (end the program by default). */
+        raise(sig);
+        return evc_error_set(err, EVC_ESTATE, "password prompt: interrupted by signal %d", sig);
     }
-    return EVC_OK;
+    if (rc == EVC_OK && toolong)
+        rc = evc_error_set(err, EVC_EINVAL, "password prompt: longer than %zu bytes", cap - 1);
+    if (rc != EVC_OK)
+        memset(out, 0, cap);
+    return rc;
 }
 
 int driver_password_resolve(const driver_password_sources *src, char *out, size_t cap,

@@ -56,8 +56,11 @@ int driver_password_resolve(const driver_password_sources *src, char *out, size_
 int driver_password_read_file(const char *path, char *out, size_t cap, char *warn, size_t wcap,
                               evc_error *err);
 
-/* Prompts "Password for <id>: " on stderr and reads a line from fd 0 with echo
- * off (termios), restoring the terminal afterwards. */
+/* Prompts "Password for <id>: " on the terminal (/dev/tty; stdin when there
+ * is no controlling terminal) and reads a line from it with echo off,
+ * restoring the terminal afterwards. SIGINT/SIGTERM/SIGHUP/SIGQUIT during
+ * the prompt restore the terminal, then act as before the prompt (raised
+ * again); the call then fails with EVC_ESTATE. */
 int driver_password_prompt_tty(void *arg, const char *driver_id, char *out, size_t cap,
                                evc_error *err);
 

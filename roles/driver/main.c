@@ -1,8 +1,8 @@
 /* EV_Driver: the driver's app. `EV_Driver <bus_endpoint> <driver_id> [services_file]`
  *
  * This file: the role table, the `driver:` config section, and the life
- * cycle (create: read config and the services file; start: password, then
- * the app on the bus). The logic is in driver_fsm.c, the bus in
+ * cycle (create: read config, the services file and the password, before
+ * the bus starts; start: the app on the bus). The logic is in driver_fsm.c, the bus in
  * driver_inbound.c / driver_app.c, stdin in driver_term.c. */
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +63,62 @@ typedef struct driver_role {
     driver_app_params params;
     driver_services services;
     bool has_services;
+    char password[DRIVER_PASSWORD_MAX]; /* from create to start; wiped after */
     driver_app *run;
 } driver_role;
+
+/* --log-level on the command line (main scans argv: the app skeleton does
+ * not tell roles which options it parsed). */
+static bool driver_log_level_given;
+
+/* The driver's screen is its stdout, and people often leave stderr on the
+ * same terminal: without --log-level or log.level, only warnings and errors
+ * are logged (the other programs log at info). */
+static void driver_default_log_level(evc_app *app)
+{
+    const evc_cfg_node *log = evc_cfg_get(evc_app_config_root(app), "log");
+    if (!driver_log_level_given && !evc_cfg_get(log, "level") &&
+        evc_log_get_level() > EVC_LOG_WARN)
+        evc_log_set_level(EVC_LOG_WARN);
+}
+
+/* Resolves the password (prompting on the terminal if it comes to that)
+ * before anything starts: a slow typist must not find the bus, CENTRAL's
+ * liveness timer or a queue of messages running behind the prompt. */
+static int driver_get_password(driver_role *r, evc_error *err)
+{
+    const evc_cfg_node *sec = evc_app_section(r->app);
+    const char *id = r->params.fsm.driver_id;
+    driver_password_sources src = {
+        .file = evc_cfg_get_str(sec, "password_file", NULL),
+        .env = getenv("EVC_DRIVER_PASSWORD"),
+        .config = evc_cfg_get_str(sec, "password", NULL),
+        .stdin_is_tty = r->params.in_is_tty,
+        .driver_id = id,
+    };
+    char warn[512];
+    driver_password_origin origin;
+    int rc = driver_password_resolve(&src, r->password, sizeof r->password, &origin, warn,
+                                     sizeof warn, err);
+    if (rc != EVC_OK) {
+        /* A source to fix is a config error (exit 3); an interrupted
+         * prompt is not. */
+        if (rc != EVC_ESTATE)
+            err->code = rc = EVC_ECONFIG;
+        return rc;
+    }
+    evc_log_ids ids = {.driver = id};
+    if (*warn)
+        evc_log(EVC_LOG_WARN, "driver", &ids, "%s", warn);
+    if (origin == DRIVER_PW_NONE)
+        evc_log(EVC_LOG_WARN, "driver", &ids,
+                "no password given (--password-file, EVC_DRIVER_PASSWORD, driver.password, or "
+                "a terminal to prompt on): CENTRAL will refuse the authentication");
+    else
+        evc_log(EVC_LOG_INFO, "driver", &ids, "password from %s",
+                driver_password_origin_name(origin));
+    return EVC_OK;
+}
 
 static void role_quit(void *arg, int code) { evc_app_quit(arg, code); }
 
@@ -118,6 +172,15 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
     p->services = r->has_services ? &r->services : NULL;
     p->quit = role_quit;
     p->quit_arg = app;
+    driver_default_log_level(app);
+    if (!evc_app_checking(app)) {
+        int rc = driver_get_password(r, err);
+        if (rc != EVC_OK) {
+            driver_services_free(&r->services);
+            free(r);
+            return rc;
+        }
+    }
     *state = r;
     return EVC_OK;
 }
@@ -125,36 +188,9 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
 static int driver_start(void *state, evc_error *err)
 {
     driver_role *r = state;
-    const evc_cfg_node *sec = evc_app_section(r->app);
-    const char *id = r->params.fsm.driver_id;
-    driver_password_sources src = {
-        .file = evc_cfg_get_str(sec, "password_file", NULL),
-        .env = getenv("EVC_DRIVER_PASSWORD"),
-        .config = evc_cfg_get_str(sec, "password", NULL),
-        .stdin_is_tty = r->params.in_is_tty,
-        .driver_id = id,
-    };
-    char password[DRIVER_PASSWORD_MAX], warn[512];
-    driver_password_origin origin;
-    int rc = driver_password_resolve(&src, password, sizeof password, &origin, warn, sizeof warn,
-                                     err);
-    if (rc != EVC_OK) {
-        err->code = EVC_ECONFIG; /* the operator must fix a source: exit 3 */
-        return EVC_ECONFIG;
-    }
-    evc_log_ids ids = {.driver = id};
-    if (*warn)
-        evc_log(EVC_LOG_WARN, "driver", &ids, "%s", warn);
-    if (origin == DRIVER_PW_NONE)
-        evc_log(EVC_LOG_WARN, "driver", &ids,
-                "no password given (--password-file, EVC_DRIVER_PASSWORD, driver.password, or "
-                "a terminal to prompt on): CENTRAL will refuse the authentication");
-    else
-        evc_log(EVC_LOG_INFO, "driver", &ids, "password from %s",
-                driver_password_origin_name(origin));
-    r->params.password = password;
-    rc = driver_app_new(&r->params, &r->run, err);
-    explicit_bzero(password, sizeof password);
+    r->params.password = r->password;
+    int rc = driver_app_new(&r->params, &r->run, err);
+    explicit_bzero(r->password, sizeof r->password); /* the app has its copy */
     r->params.password = NULL;
     if (rc == EVC_OK)
         rc = driver_app_start(r->run, err);
@@ -172,6 +208,7 @@ static void driver_destroy(void *state)
     driver_role *r = state;
     driver_app_free(r->run);
     driver_services_free(&r->services);
+    explicit_bzero(r->password, sizeof r->password);
     free(r);
 }
 
@@ -190,4 +227,14 @@ static const evc_role DRIVER_ROLE = {
     .destroy = driver_destroy,
 };
 
-int main(int argc, char **argv) { return evc_app_main(&DRIVER_ROLE, argc, argv); }
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        /* getopt_long takes any unambiguous prefix, "--log-l" at least, and
+         * "--log-level=X" as well as "--log-level X". */
+        size_t len = strcspn(argv[i], "=");
+        if (len >= 7 && len <= 11 && strncmp(argv[i], "--log-level", len) == 0)
+            driver_log_level_given = true;
+    }
+    return evc_app_main(&DRIVER_ROLE, argc, argv);
+}

@@ -207,6 +207,37 @@ int64_t h_sqlite_int(const char *path, const char *sql, int64_t dflt);
  * returns how many. */
 int h_grep_logs(const h_env *env, const char *needle, int max_lines);
 
+
+/* ---- pseudo-terminals (h_pty.c) ------------------------------------------- */
+/* A program on a pty, as a person at a terminal runs it: stdin and stdout on
+ * the slave, which is its controlling terminal (/dev/tty), stderr to
+ * <name>.err; the screen (what was read from the master) is also appended to
+ * <name>.out. The test keeps the slave open to read its termios. */
+#include <termios.h>
+typedef struct h_pty {
+    int master, slave, out_fd;
+    struct termios initial; /* the slave's settings before the program ran */
+    char screen[1 << 16];   /* everything the program showed, NUL-terminated */
+    size_t len;
+} h_pty;
+h_proc *h_spawn_pty(h_env *env, const char *name, char *const argv[], char *const extra_env[],
+                    h_pty *pty);
+/* EV_CP_E of cp_id (name "<cp_id>-engine", not unattended) on a pty. */
+h_proc *h_pty_start_engine(h_env *env, const char *cp_id, int engine_port, h_pty *pty);
+/* EV_Driver (name "<driver_id>-tty", interactive, no password given: it
+ * prompts) on a pty. */
+h_proc *h_pty_start_driver(h_env *env, const char *driver_id, h_pty *pty);
+/* Writes keys on the master as typed (no newline added). */
+void h_pty_type(h_pty *pty, const char *keys);
+/* Waits until the screen shows needle. */
+bool h_pty_wait(h_pty *pty, const char *needle, int timeout_ms);
+/* The screen so far (borrowed from pty). */
+const char *h_pty_screen(h_pty *pty);
+/* The slave's current termios. */
+bool h_pty_termios(h_pty *pty, struct termios *t);
+void h_pty_close(h_pty *pty);
+
+
 /* ---- replay (h_buspub.c, compiled by the suites that use it) ------------- */
 /* Publishes `bytes` (an encoded envelope) on `topic` with `key` through the
  * scenario's own transport plugin and settings, and waits until the bus took

@@ -5,10 +5,11 @@ include_guard(GLOBAL)
 add_library(evc_it_harness STATIC
   ${CMAKE_CURRENT_LIST_DIR}/h_proc.c ${CMAKE_CURRENT_LIST_DIR}/h_net.c
   ${CMAKE_CURRENT_LIST_DIR}/h_env.c ${CMAKE_CURRENT_LIST_DIR}/h_db.c
+  ${CMAKE_CURRENT_LIST_DIR}/h_pty.c
   ${CMAKE_SOURCE_DIR}/tests/common/proc.c)
 target_include_directories(evc_it_harness PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(evc_it_harness PUBLIC PkgConfig::CRITERION PkgConfig::JANSSON
-  PkgConfig::SQLITE)
+  PkgConfig::SQLITE util)
 target_compile_definitions(evc_it_harness PRIVATE
   EVC_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
   EVC_TEST_BINARY_DIR="${CMAKE_BINARY_DIR}")

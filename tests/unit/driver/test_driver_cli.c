@@ -162,7 +162,8 @@ static void say(proc *p, const char *text)
 Test(driver_cli, no_central_commands_and_quit, .init = setup, .fini = teardown)
 {
     proc p;
-    spawn(&p, false, (const char *const[]){"x", "driver1", NULL}, "pass123");
+    spawn(&p, false, (const char *const[]){"--log-level", "info", "x", "driver1", NULL},
+          "pass123");
     cr_assert(read_until(&p, "Unable to connect to CENTRAL\n", 5000), "stdout:\n%s\nstderr:\n%s",
               p.obuf, p.ebuf);
     say(&p, "request CP_001\nstatus\n");
@@ -235,4 +236,24 @@ Test(driver_cli, services_file_problems_are_shown_before_anything, .init = setup
              "64); skipped\nServices file %s: 2 CP ids to request\n",
              svc, svc);
     cr_expect(strstr(p.obuf, want), "%s", p.obuf);
+}
+
+/* The driver's screen is stdout, and stderr often shares the terminal: by
+ * default only warnings and errors are logged (issue 9 item 8);
+ * --log-level=info brings the rest back. */
+Test(driver_cli, logs_only_warnings_by_default, .init = setup, .fini = teardown)
+{
+    proc p;
+    spawn(&p, false, (const char *const[]){"x", "driver1", NULL}, "pass123");
+    cr_assert(read_until(&p, "Unable to connect to CENTRAL\n", 5000), "stdout:\n%s\nstderr:\n%s",
+              p.obuf, p.ebuf);
+    say(&p, "quit\n");
+    cr_expect_eq(wait_exit(&p), 0, "stderr:\n%s", p.ebuf);
+    cr_expect_null(strstr(p.ebuf, " INFO "), "stderr:\n%s", p.ebuf);
+
+    spawn(&p, false, (const char *const[]){"--log-level=info", "x", "driver1", NULL}, "pass123");
+    cr_assert(read_until(&p, "Unable to connect to CENTRAL\n", 5000), "%s", p.obuf);
+    say(&p, "quit\n");
+    cr_expect_eq(wait_exit(&p), 0, "stderr:\n%s", p.ebuf);
+    cr_expect(strstr(p.ebuf, " INFO "), "asked for: %s", p.ebuf);
 }
