@@ -51,6 +51,9 @@ const evc_cfg_field central_schema[] = {
      .default_text = "5000",
      .help = "plain (non-TTY) output: print each supply's kW, kWh and EUR this often "
              "(0 = never; the live panel shows them always)"},
+    {.key = "create_if_missing", .type = EVC_CFG_BOOL, .default_text = "false",
+     .help = "true: a database file that does not exist is created (empty: no CPs, no "
+             "users); false: it is an error naming the path (--init-db always creates)"},
     {.key = "panel", .type = EVC_CFG_ENUM, .enum_values = PANEL, .default_text = "auto",
      .help = "terminal output: auto (live panel when stdout is a TTY), tty, or plain lines"},
     {0},
@@ -104,9 +107,50 @@ static int add_cp_command(evc_app *app, const char *db, evc_password_cost cost)
     return EVC_EXIT_OK;
 }
 
+/* The program's one database, as the app resolved it: set once, before the
+ * store opens, by central_database_path (a process has one Central). */
+static struct {
+    bool noted, missing;
+    char path[1024];
+} db_before_open;
+
+void central_database_path(evc_app *app, char *buf, size_t cap)
+{
+    const char *db = evc_cfg_get_str(evc_cfg_get(evc_app_config_root(app), "store"), "database",
+                                     "evcharging.db");
+    snprintf(buf, cap, "%s", db);
+    snprintf(db_before_open.path, sizeof db_before_open.path, "%s", db);
+    db_before_open.noted = true;
+    db_before_open.missing = access(db, F_OK) != 0 && errno == ENOENT;
+}
+
+/* A mistyped path must not start Central on an empty database: the store
+ * has just created the file (SQLite creates on open), so it is removed
+ * again -- it did not exist a moment ago and holds nothing but the schema. */
+static int refuse_missing_db(evc_app *app, bool init)
+{
+    if (!db_before_open.noted || !db_before_open.missing || init ||
+        evc_cfg_get_bool(evc_app_section(app), "create_if_missing", false))
+        return -1;
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        char p[1100];
+        snprintf(p, sizeof p, "%s%s", db_before_open.path, suffixes[i]);
+        unlink(p);
+    }
+    fprintf(stderr,
+            "EV_Central: database %s does not exist (check the path; create it with "
+            "EV_Central --init-db [--seed] --db %s, or set central.create_if_missing: true)\n",
+            db_before_open.path, db_before_open.path);
+    return EVC_EXIT_CONFIG;
+}
+
 int central_command(evc_app *app)
 {
     bool init = evc_app_option(app, "init-db") != NULL;
+    int refused = refuse_missing_db(app, init);
+    if (refused >= 0)
+        return refused;
     bool add = evc_app_option(app, "add-cp") != NULL;
     if (!init && (evc_app_option(app, "seed") || evc_app_option(app, "force"))) {
         fprintf(stderr, "EV_Central: --seed and --force only go with --init-db\n");

@@ -44,6 +44,11 @@ static const evc_role CENTRAL_ROLE = {
     .schema = central_schema,
     .needs_transport = true,
     .needs_store = true,
+    /* Not a config key (the schema has none such, so it is never set): it
+     * makes the app ask central_database_path for the path, which notes
+     * whether the database exists before the store opens (and creates) it. */
+    .database_key = "central.database_path",
+    .default_database = central_database_path,
     .command = central_command,
     .create = central_create,
     .start = central_start,
