@@ -93,7 +93,10 @@ int h_grep_logs(const h_env *env, const char *needle, int max_lines)
         FILE *f = fopen(path, "r");
         char line[1024];
         while (f && shown < max_lines && fgets(line, sizeof line, f)) {
-            if (!strstr(line, needle))
+            /* Debug lines (the scenarios log at debug) are mostly the
+             * outbox's re-sends, one a second: they would fill the budget
+             * before the story of the session. */
+            if (!strstr(line, needle) || strstr(line, " DEBUG "))
                 continue;
             fprintf(stderr, "  %s: %s%s", names[i], line, strchr(line, '\n') ? "" : "\n");
             shown++;
