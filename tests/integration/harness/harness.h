@@ -240,9 +240,11 @@ void h_pty_close(h_pty *pty);
 
 /* ---- replay (h_buspub.c, compiled by the suites that use it) ------------- */
 /* Publishes `bytes` (an encoded envelope) on `topic` with `key` through the
- * scenario's own transport plugin and settings, and waits until the bus took
- * it: a message delivered again, as Kafka does after a restart. */
-void h_bus_publish(h_env *env, const char *topic, const char *key, const char *bytes,
-                   size_t len);
+ * scenario's own transport plugin and settings -- a message delivered again,
+ * as Kafka does after a restart -- and again every 250 ms until `until`
+ * holds (a ZeroMQ publisher drops what it sends before the proxy's
+ * subscriptions reach it), at most timeout_ms. Returns whether it held. */
+bool h_bus_publish(h_env *env, const char *topic, const char *key, const char *bytes, size_t len,
+                   bool (*until)(h_env *env, void *arg), void *arg, int timeout_ms);
 
 #endif
