@@ -51,6 +51,24 @@ static int kafka_fixture_start(conformance_peer **out, int brokers, char *endpoi
         kafka_fixture_stop(p);
         return -1;
     }
+    /* The mock keeps only about 5 MB per partition and drops the oldest
+     * messages beyond that, read or not. The suite's floods (100,000 and
+     * 50,000 messages of 200 bytes, about 28 and 14 MB, published faster
+     * than a loaded machine consumes them) are spread over many keys, and
+     * these topics get enough partitions that no partition holds more than
+     * one key's share (3.5 MB): the test then measures the transport, not
+     * the mock's retention. A real broker's retention is configured by the
+     * operator. */
+    static const char *const floods[] = {"conf-burst", "conf-lossy"};
+    for (size_t i = 0; i < sizeof floods / sizeof *floods; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(p->mc, floods[i], 64, 1);
+        if (e) {
+            fprintf(stderr, "fixture_kafka: create topic %s: %s\n", floods[i],
+                    rd_kafka_err2str(e));
+            kafka_fixture_stop(p);
+            return -1;
+        }
+    }
     const char *boot = rd_kafka_mock_cluster_bootstraps(p->mc);
     if ((size_t)snprintf(endpoint, cap, "%s", boot) >= cap) {
         fprintf(stderr, "fixture_kafka: endpoint buffer too small for %s\n", boot);

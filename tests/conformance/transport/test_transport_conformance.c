@@ -632,7 +632,7 @@ Test(transport, burst_100k_all_received)
     subscribe_start(bus, "conf-burst");
     warmup(bus);
     uint64_t base = RX.distinct;
-    publish_data(bus, n, 1, 200);
+    publish_data(bus, n, MAX_KEYS, 200); /* from many CPs, as on a real bus */
     uint64_t want = base + n;
     bool all = wait_for(cond_distinct_ge, &want, DELIVERY_DEADLINE_MS);
     evc_transport_stats s = stats_of(bus);
@@ -661,7 +661,7 @@ Test(transport, loss_matches_the_guarantee)
         subscribe_start(bus, "conf-lossy");
         warmup(bus);
         uint64_t want = RX.distinct + n;
-        publish_data(bus, n, 1, 200);
+        publish_data(bus, n, MAX_KEYS, 200);
         cr_assert(wait_for(cond_distinct_ge, &want, DELIVERY_DEADLINE_MS),
                   "an at-least-once transport lost messages: %" PRIu64 " of %" PRIu64,
                   RX.distinct, want);
