@@ -68,8 +68,10 @@ void evc_app_quit(evc_app *app, int exit_code)
 static void on_signal(int signum, void *arg)
 {
     evc_app *app = arg;
-    evc_log(EVC_LOG_INFO, app->role->name, NULL, "%s received, shutting down",
+    evc_log(EVC_LOG_INFO, app->role->name, NULL,
+            "%s received, shutting down (SIGINT or SIGTERM again: exit at once)",
             signum == SIGINT ? "SIGINT" : "SIGTERM");
+    app_signal_arm_exit_now(app->role->program);
     evc_app_quit(app, EVC_EXIT_OK);
 }
 
@@ -246,6 +248,10 @@ static int run(evc_app *app)
 
 static void teardown(evc_app *app)
 {
+    /* A shutdown the role asked for may block as well (a transport closing):
+     * a Ctrl-C from here on ends the program at once. */
+    if (app->role_started)
+        app_signal_arm_exit_now(app->role->program);
     if (app->role_started && app->role->stop)
         app->role->stop(app->role_state);
     if (app->bus) {

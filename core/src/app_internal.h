@@ -44,6 +44,11 @@ int app_cli_check_required(const evc_role *role, const app_cli *cli, const evc_c
 /* Applies positional arguments and role options that map to config keys. */
 int app_cli_apply(const evc_role *role, const app_cli *cli, evc_cfg *cfg, evc_error *err);
 
+/* From now on SIGINT/SIGTERM end the process at once (one line on stderr
+ * naming `program`, then the signal's default action): called at the first
+ * signal and when teardown starts. Idempotent. app_signal.c. */
+void app_signal_arm_exit_now(const char *program);
+
 /* Validates the core's keys and the role's section; prints every problem to
  * stderr and returns their number. */
 size_t app_validate_core(const evc_role *role, const evc_cfg_node *root);

@@ -24,7 +24,8 @@ static const evc_cfg_field kafka_topics_schema[] = {
 
 const evc_cfg_field kafka_schema[] = {
     {.key = "properties", .type = EVC_CFG_STRMAP,
-     .help = "librdkafka properties for producer and consumer (e.g. fetch.wait.max.ms)"},
+     .help = "librdkafka properties for producer and consumer (e.g. security.protocol); "
+             "a consumer-only property such as fetch.wait.max.ms goes in consumer_properties"},
     {.key = "producer_properties", .type = EVC_CFG_STRMAP,
      .help = "librdkafka properties for the producer only (override `properties`)"},
     {.key = "consumer_properties", .type = EVC_CFG_STRMAP,
@@ -36,7 +37,12 @@ const evc_cfg_field kafka_schema[] = {
     {.key = "topics", .type = EVC_CFG_MAP, .help = "topic creation/checking at start",
      .children = kafka_topics_schema},
     {.key = "flush_timeout_ms", .type = EVC_CFG_INT, .default_text = "5000",
-     .help = "how long stop waits for outstanding deliveries", .min = 0, .max = 3600000},
+     .help = "how long stop waits for outstanding deliveries (within close_timeout_ms)",
+     .min = 0, .max = 3600000},
+    {.key = "close_timeout_ms", .type = EVC_CFG_INT, .default_text = "5000",
+     .help = "bound of the transport's stop (leaving the group, flushing); past it the "
+             "program closes without the brokers and logs one line",
+     .min = 0, .max = 3600000},
     {.key = "admin_timeout_ms", .type = EVC_CFG_INT, .default_text = "10000",
      .help = "deadline of the topic creation/check at start", .min = 1, .max = 600000},
     {.key = "retry_delay_ms", .type = EVC_CFG_INT, .default_text = "500",
@@ -102,6 +108,7 @@ int kafka_settings_load(evc_transport *t, const evc_transport_params *p, evc_err
     s->replication_factor =
         (int32_t)(topics ? evc_cfg_get_int(topics, "replication_factor", 1) : 1);
     s->flush_timeout_ms = (uint64_t)(c ? evc_cfg_get_int(c, "flush_timeout_ms", 5000) : 5000);
+    s->close_timeout_ms = (uint64_t)(c ? evc_cfg_get_int(c, "close_timeout_ms", 5000) : 5000);
     s->admin_timeout_ms = (uint64_t)(c ? evc_cfg_get_int(c, "admin_timeout_ms", 10000) : 10000);
     s->retry_delay_ms = (uint64_t)(c ? evc_cfg_get_int(c, "retry_delay_ms", 500) : 500);
     s->poll_budget = (uint32_t)(c ? evc_cfg_get_int(c, "poll_budget", 1000) : 1000);

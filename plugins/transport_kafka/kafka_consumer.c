@@ -293,17 +293,51 @@ int kafka_consumer_start(evc_transport *t, evc_error *err)
     return kafka_consumer_resubscribe(t, err);
 }
 
-/* Leaves the group and commits what was stored. */
-void kafka_consumer_stop(evc_transport *t)
+/* Leaves the group and commits what was stored, within deadline_ms. The
+ * close runs in librdkafka's background (rd_kafka_consumer_close_queue) and
+ * we serve its rebalance callbacks here, so a broker that is gone or slow
+ * cannot hold the program past the deadline: rd_kafka_consumer_close would
+ * wait for the coordinator without bound. */
+bool kafka_consumer_stop(evc_transport *t, uint64_t deadline_ms)
+{
+    if (!t->consumer)
+        return true;
+    while (t->retries)
+        kafka_retry_remove(t, t->retries);
+    /* Detach first: the close's rebalance callbacks are served below. */
+    kafka_io_detach(t, &t->cio);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(t->consumer);
+    if (!q)
+        return false;
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(t->consumer, q);
+    if (e) {
+        t->host->log(t->host->host, EVC_LOG_WARN, NULL, "consumer close on %s: %s",
+                     t->endpoint, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_queue_destroy(q);
+        return false;
+    }
+    for (;;) {
+        if (rd_kafka_consumer_closed(t->consumer)) {
+            t->consumer_closed = true;
+            break;
+        }
+        uint64_t now = kafka_now_ms();
+        if (now >= deadline_ms)
+            break;
+        uint64_t left = deadline_ms - now;
+        rd_kafka_queue_poll_callback(q, left < 100 ? (int)left : 100);
+    }
+    rd_kafka_queue_destroy(q);
+    return t->consumer_closed;
+}
+
+/* A consumer whose close did not finish is not destroyed here: see
+ * kafka_abandon (kafka_stop decides). */
+void kafka_consumer_destroy(evc_transport *t)
 {
     if (!t->consumer)
         return;
-    while (t->retries)
-        kafka_retry_remove(t, t->retries);
-    /* Detach first: close serves rebalance callbacks itself. */
-    kafka_io_detach(t, &t->cio);
-    rd_kafka_resp_err_t e = rd_kafka_consumer_close(t->consumer);
-    if (e)
-        t->host->log(t->host->host, EVC_LOG_WARN, NULL, "consumer close on %s: %s",
-                     t->endpoint, rd_kafka_err2str(e));
+    rd_kafka_destroy(t->consumer);
+    t->consumer = NULL;
 }

@@ -30,6 +30,7 @@ typedef struct kafka_settings {
     char **topic_names;      /* topics.names: ensured at start besides subscriptions */
     size_t n_topic_names;
     uint64_t flush_timeout_ms;
+    uint64_t close_timeout_ms; /* bound of stop(): leaving the group + flushing */
     uint64_t admin_timeout_ms;
     uint64_t retry_delay_ms;
     uint32_t poll_budget;
@@ -82,6 +83,12 @@ struct evc_transport {
     size_t n_pos, cap_pos;
 
     bool started, stopped;
+    bool consumer_closed; /* the group was left cleanly: destroy may close nothing more */
+    /* Set when stop's deadline passed with a close still waiting on the
+     * brokers: the handles are abandoned (see kafka_abandon) and the
+     * callbacks from librdkafka's threads do nothing from then on. */
+    volatile bool abandoned;
+    struct evc_transport *next_abandoned;
     bool acks_zero, acks_all, idempotent, ordered; /* what the producer settings guarantee */
     uint64_t inflight;                   /* accepted publishes without an outcome */
     evc_transport_stats stats;
@@ -94,6 +101,7 @@ void kafka_settings_free(kafka_settings *s);
 int kafka_confs_build(evc_transport *t, const evc_transport_params *p, evc_error *err);
 
 /* kafka_io.c */
+uint64_t kafka_now_ms(void); /* monotonic clock */
 void kafka_io_init(kafka_io *io);
 int kafka_io_attach(evc_transport *t, kafka_io *io, rd_kafka_queue_t *q, evc_watch_cb cb,
                     evc_timer_cb again, const char *what, evc_error *err);
@@ -107,13 +115,23 @@ void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 int kafka_producer_start(evc_transport *t, evc_error *err);
 int kafka_publish(evc_transport *t, const evc_message *msg, uint64_t token, evc_error *err);
 int kafka_flush(evc_transport *t, uint64_t timeout_ms, evc_error *err);
-void kafka_producer_stop(evc_transport *t);
+/* Waits for outstanding deliveries until deadline_ms (kafka_now_ms clock),
+ * then purges; returns how many publishes were purged unconfirmed. */
+uint64_t kafka_producer_stop(evc_transport *t, uint64_t deadline_ms);
 void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* kafka_consumer.c */
 int kafka_consumer_start(evc_transport *t, evc_error *err);
 int kafka_consumer_resubscribe(evc_transport *t, evc_error *err);
-void kafka_consumer_stop(evc_transport *t);
+/* Leaves the group (committing stored offsets) until deadline_ms; returns
+ * false when the brokers did not let it finish by then: the consumer is then
+ * destroyed without leaving (kafka_consumer_destroy). */
+bool kafka_consumer_stop(evc_transport *t, uint64_t deadline_ms);
+void kafka_consumer_destroy(evc_transport *t);
+/* Keeps t and its librdkafka handles alive until the process ends instead of
+ * destroying them: rd_kafka_destroy would wait for the brokers (up to
+ * socket.timeout.ms, 60 s) to answer the close's requests. kafka_plugin.c. */
+void kafka_abandon(evc_transport *t);
 
 /* kafka_topics.c */
 int kafka_topics_ensure(evc_transport *t, char *const *names, size_t n, evc_error *err);

@@ -9,9 +9,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kafka_internal.h"
+
+uint64_t kafka_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 void kafka_io_init(kafka_io *io)
 {
@@ -99,7 +107,7 @@ void kafka_io_continue(evc_transport *t, kafka_io *io, evc_timer_cb cb)
 void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     evc_transport *t = rd_kafka_opaque(rk);
-    if (!t)
+    if (!t || t->abandoned)
         return;
     evc_log_level l = level <= 2 ? EVC_LOG_ERROR
                       : level <= 4 ? EVC_LOG_WARN
@@ -117,6 +125,8 @@ void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *
 void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     evc_transport *t = opaque;
+    if (t->abandoned)
+        return;
     bool fatal = err == RD_KAFKA_RESP_ERR__FATAL;
     t->host->log(t->host->host, fatal ? EVC_LOG_ERROR : EVC_LOG_WARN, NULL, "librdkafka %s: %s%s",
                  rd_kafka_name(rk), fatal ? "fatal: " : "", reason);

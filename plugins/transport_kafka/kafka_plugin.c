@@ -2,6 +2,8 @@
  * Producer details are in kafka_producer.c, the consumer group member in
  * kafka_consumer.c, topic creation in kafka_topics.c, the config section in
  * kafka_config.c. */
+#include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,15 +15,37 @@ EVC_PLUGIN_EXPORT const evc_plugin_descriptor *evc_plugin_query(uint16_t host_ab
 
 static void kafka_stop(evc_transport *t);
 
+/* Abandoned instances: reachable from here so that they are not leaks but
+ * kept on purpose (see kafka_abandon). Only the loop thread touches it. */
+static evc_transport *kafka_abandoned;
+
+void kafka_abandon(evc_transport *t)
+{
+    /* The plugin's code must outlive its unloading: librdkafka's threads may
+     * still call kafka_log_cb (which then returns at once). */
+    Dl_info info;
+    if (dladdr((void *)kafka_log_cb, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    /* From here librdkafka's callbacks return at once; one already past its
+     * check may still log through the host, which the app frees only at the
+     * end of its teardown. */
+    t->abandoned = true;
+    kafka_io_detach(t, &t->cio);
+    kafka_io_detach(t, &t->pio);
+    t->next_abandoned = kafka_abandoned;
+    kafka_abandoned = t;
+}
+
 static void kafka_destroy(evc_transport *t)
 {
     if (!t)
         return;
     kafka_stop(t);
+    if (t->abandoned)
+        return; /* kept for the process's life: kafka_abandon */
     kafka_io_detach(t, &t->cio);
     kafka_io_detach(t, &t->pio);
-    if (t->consumer)
-        rd_kafka_destroy(t->consumer);
+    kafka_consumer_destroy(t);
     if (t->producer)
         rd_kafka_destroy(t->producer);
     if (t->pconf)
@@ -174,13 +198,40 @@ static int kafka_start(evc_transport *t, evc_error *err)
     return rc;
 }
 
+/* Bounded by close_timeout_ms whether the brokers are up, slow or gone:
+ * past it the plugin closes without them and says so in one line (an
+ * operator stopping a program must not wait on a broker that may never
+ * answer). */
 static void kafka_stop(evc_transport *t)
 {
     if (!t || t->stopped)
         return;
     t->stopped = true;
-    kafka_consumer_stop(t);
-    kafka_producer_stop(t);
+    uint64_t start = kafka_now_ms();
+    uint64_t deadline = start + t->set.close_timeout_ms;
+    bool left = kafka_consumer_stop(t, deadline);
+    uint64_t purged = kafka_producer_stop(t, deadline);
+    if (left && purged == 0)
+        return;
+    char what[256];
+    int n = 0;
+    if (!left)
+        n = snprintf(what, sizeof what,
+                     "the consumer group %s was not left (its uncommitted messages come again "
+                     "to the next member)",
+                     t->set.group_id ? t->set.group_id : "?");
+    if (purged)
+        snprintf(what + n, sizeof what - (size_t)n, "%s%llu publishes purged unconfirmed",
+                 n ? "; " : "", (unsigned long long)purged);
+    t->host->log(t->host->host, EVC_LOG_WARN, NULL,
+                 "closing without the brokers %s after %llu ms (close_timeout_ms %llu): %s",
+                 t->endpoint, (unsigned long long)(kafka_now_ms() - start),
+                 (unsigned long long)t->set.close_timeout_ms, what);
+    /* Destroying a consumer whose close is under way waits for that close
+     * (its requests time out only after socket.timeout.ms); the process is
+     * ending, so its threads end with it. */
+    if (!left)
+        kafka_abandon(t);
 }
 
 static void kafka_guarantees(evc_transport *t, evc_transport_guarantees *out)

@@ -133,27 +133,32 @@ int kafka_flush(evc_transport *t, uint64_t timeout_ms, evc_error *err)
                          t->endpoint);
 }
 
-/* Gives every accepted message its outcome: first a bounded flush, then a
- * purge whose delivery reports say NOT_PERSISTED (still queued: NOT_SENT) or
- * POSSIBLY_PERSISTED (in flight: SENT_UNCONFIRMED). */
-void kafka_producer_stop(evc_transport *t)
+/* Gives every accepted message its outcome: first a flush bounded by
+ * flush_timeout_ms and the stop's deadline, then a purge whose delivery
+ * reports say NOT_PERSISTED (still queued: NOT_SENT) or POSSIBLY_PERSISTED
+ * (in flight: SENT_UNCONFIRMED). The purge's reports are made locally by
+ * librdkafka, without the brokers, so serving them is quick. kafka_stop says
+ * in its one line how many were purged. */
+uint64_t kafka_producer_stop(evc_transport *t, uint64_t deadline_ms)
 {
     if (!t->producer)
-        return;
-    int ms = t->set.flush_timeout_ms > 0x7fffffff ? 0x7fffffff : (int)t->set.flush_timeout_ms;
-    if (t->inflight)
-        rd_kafka_flush(t->producer, ms);
+        return 0;
+    uint64_t now = kafka_now_ms();
+    uint64_t wait = deadline_ms > now ? deadline_ms - now : 0;
+    if (wait > t->set.flush_timeout_ms)
+        wait = t->set.flush_timeout_ms;
+    if (t->inflight && wait)
+        rd_kafka_flush(t->producer, wait > 0x7fffffff ? 0x7fffffff : (int)wait);
+    uint64_t purged = t->inflight;
     if (t->inflight) {
-        t->host->log(t->host->host, EVC_LOG_WARN, NULL,
-                     "%llu publishes not confirmed after %d ms; purging them",
-                     (unsigned long long)t->inflight, ms);
         rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         for (int i = 0; i < 100 && t->inflight; i++)
-            rd_kafka_flush(t->producer, 50);
+            rd_kafka_poll(t->producer, 10);
     }
     if (t->inflight)
         t->host->log(t->host->host, EVC_LOG_ERROR, NULL,
                      "%llu publishes got no delivery report from librdkafka",
                      (unsigned long long)t->inflight);
     kafka_io_detach(t, &t->pio);
+    return purged;
 }

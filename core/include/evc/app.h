@@ -8,6 +8,11 @@
  * the transport and store plugins the role needs, then either stops there
  * (--check-config: exit 0, or every problem printed and exit 3) or starts
  * everything and runs the loop until SIGINT/SIGTERM or evc_app_quit.
+ * Once shutdown has begun (the first SIGINT/SIGTERM, or the teardown after
+ * evc_app_quit), a SIGINT or SIGTERM ends the process at once: one line on
+ * stderr, then the signal's default action (exit status 128+signal), so that
+ * a shutdown blocked outside the loop never holds an operator's second
+ * Ctrl-C.
  *
  * Exit codes: 0 success; 1 runtime failure; 2 bad command line; 3 invalid
  * config; 21..31 plugin refused (20 + evc_plugin_refusal, see evc/plugin.h).
