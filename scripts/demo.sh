@@ -9,9 +9,15 @@
 #   - EV_Central on a fresh demo database (seeded: driver1, driver2, CP_001..CP_010);
 #   - three charging points CP_001..CP_003 (EV_CP_E + EV_CP_M each) in unattended mode:
 #     they plug in 2 s after an authorisation and unplug 10 s later (50 kW);
-#   - two drivers, driver1 and driver2, each running config/services.txt.
-# Every program's output goes to its own log in DIR (default demo-run/). It runs until
-# Ctrl-C, then stops everything it started.
+#   - two drivers, driver1 and driver2, each running the CPs of config/services.txt
+#     in its own order (DIR/services-driverN.txt), round after round, so that
+#     supplies go on for as long as the demo runs (about a day of rounds).
+# Every program's output goes to its own log in DIR (default demo-run/). After the
+# summary, one status line every EVC_DEMO_STATUS_EVERY seconds (default 5; 0: none):
+# each CP's state (from Central's /api/cps) and the tickets so far. It runs until
+# Ctrl-C, then stops everything it started in order: drivers and CPs, Central, the
+# bus last. Each program runs in its own session (setsid), so the terminal's Ctrl-C
+# reaches this script only; the stop is bounded (5 s per step, then SIGKILL).
 #
 # --for SECONDS: non-interactive check (CI, tests): runs at most that long, stops
 # everything, and exits 0 only if every driver printed a ticket, the database holds
@@ -99,7 +105,11 @@ STOPPING=0
 start() { # start NAME PROGRAM ARGS... (cwd: DIR; stdin /dev/null; output NAME.log)
     local name=$1
     shift
-    (cd "$DIR" && exec "$@" </dev/null >"$DIR/$name.log" 2>&1) &
+    # setsid: its own session and process group, so a Ctrl-C on the terminal
+    # (sent to the whole foreground group) reaches only this script, which then
+    # stops the programs in order. The subshell is not a group leader, so
+    # setsid execs in place and $! is the program itself.
+    (cd "$DIR" && exec setsid "$@" </dev/null >"$DIR/$name.log" 2>&1) &
     PIDS+=($!)
     NAMES+=("$name")
 }
@@ -135,10 +145,21 @@ stop_all() {
         *) clients+=("$i") ;;
         esac
     done
-    [ ${#clients[@]} -gt 0 ] && term_and_wait "${clients[@]}"
-    [ ${#central[@]} -gt 0 ] && term_and_wait "${central[@]}"
-    [ ${#bus[@]} -gt 0 ] && term_and_wait "${bus[@]}"
+    local t0=$SECONDS
+    if [ ${#clients[@]} -gt 0 ]; then
+        echo "demo: stopping the drivers and charging points"
+        term_and_wait "${clients[@]}"
+    fi
+    if [ ${#central[@]} -gt 0 ]; then
+        echo "demo: stopping Central"
+        term_and_wait "${central[@]}"
+    fi
+    if [ ${#bus[@]} -gt 0 ]; then
+        echo "demo: stopping the bus (evc-kafka-mock)"
+        term_and_wait "${bus[@]}"
+    fi
     wait 2>/dev/null
+    echo "demo: everything stopped in $((SECONDS - t0)) s"
 }
 
 on_signal() {
@@ -148,7 +169,7 @@ on_signal() {
     echo "demo: stopped. Logs in $DIR/"
     exit 0
 }
-trap on_signal INT TERM
+trap on_signal INT TERM HUP
 trap stop_all EXIT
 
 # ---- bus and configuration -----------------------------------------------------------
@@ -167,10 +188,11 @@ if [ "$BUS_KIND" = kafka ]; then
   plugin: kafka
   endpoint: \"$BUS\"
   kafka:
+    close_timeout_ms: 2000     # the demo's stop: 2 s per program at most
     properties:
-      fetch.wait.max.ms: \"5\"
       log_level: \"4\"
-    consumer_properties:
+    consumer_properties:       # consumer-only properties here, or librdkafka warns (CONFWARN)
+      fetch.wait.max.ms: \"5\"
       session.timeout.ms: \"6000\"
       heartbeat.interval.ms: \"500\"
       auto.commit.interval.ms: \"500\"
@@ -233,20 +255,58 @@ for port in $ENGINE_PORTS; do
     start "$cp-monitor" "$BIN/EV_CP_M" --config "$CONFIG" "127.0.0.1:$port" \
         "127.0.0.1:$CENTRAL_PORT" "$cp"
 done
-EVC_DRIVER_PASSWORD=pass123 start driver1 "$BIN/EV_Driver" --config "$CONFIG" "$BUS" driver1 "$SERVICES"
-EVC_DRIVER_PASSWORD=pass456 start driver2 "$BIN/EV_Driver" --config "$CONFIG" "$BUS" driver2 "$SERVICES"
+# Each driver its own order of the CPs in config/services.txt (driver2 starts
+# one CP further on), so that two drivers in step do not ask for the same CP at
+# once; rounds repeated for about a day of supplies (~17 s each).
+mapfile -t CP_ORDER < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$SERVICES" | awk 'NF && !seen[$0]++')
+ROUNDS=${EVC_DEMO_ROUNDS:-1700}
+write_services() { # write_services FILE OFFSET
+    local n=${#CP_ORDER[@]} r k
+    {
+        echo "# Written by scripts/demo.sh from $SERVICES: $ROUNDS rounds, from CP $(($2 + 1)) of $n"
+        for ((r = 0; r < ROUNDS; r++)); do
+            for ((k = 0; k < n; k++)); do echo "${CP_ORDER[(k + $2) % n]}"; done
+        done
+    } >"$1"
+}
+write_services "$DIR/services-driver1.txt" 0
+write_services "$DIR/services-driver2.txt" 1
+EVC_DRIVER_PASSWORD=pass123 start driver1 "$BIN/EV_Driver" --config "$CONFIG" "$BUS" driver1 "$DIR/services-driver1.txt"
+EVC_DRIVER_PASSWORD=pass456 start driver2 "$BIN/EV_Driver" --config "$CONFIG" "$BUS" driver2 "$DIR/services-driver2.txt"
 
-cat <<EOF
+# Labels padded to one width, so that the values start in one column.
+row() { printf '  %-17s %s\n' "$1" "$2"; }
+echo
+echo "EVCharging demo over $([ "$BUS_KIND" = kafka ] && echo "Kafka (mock cluster at $BUS)" || echo "ZeroMQ (proxy in EV_Central at $BUS)") + SQLite"
+row "Central:" "CP monitors on port $CENTRAL_PORT; JSON API http://127.0.0.1:$HTTP_PORT/api/cps and /api/sessions"
+row "Charging points:" "CP_001..CP_003 (engines on ports ${ENGINE_PORTS// /, }), unattended"
+row "Drivers:" "driver1, driver2: the CPs of config/services.txt, each in its own order, round after round"
+row "Logs:" "$DIR/<program>.log   (central.log is Central's panel: tail -f $DIR/central.log)"
+row "" "tail -f $DIR/driver1.log shows a driver's steps and tickets"
+row "Database:" "sqlite3 -readonly $DIR/central.db \"select * from tickets\""
+row "Config:" "$CONFIG"
 
-EVCharging demo over $([ "$BUS_KIND" = kafka ] && echo "Kafka (mock cluster at $BUS)" || echo "ZeroMQ (proxy in EV_Central at $BUS)") + SQLite
-  Central:       CP monitors on port $CENTRAL_PORT; JSON API http://127.0.0.1:$HTTP_PORT/api/cps and /api/sessions
-  Charging points CP_001..CP_003 (engines on ports ${ENGINE_PORTS// /, }), unattended
-  Drivers:       driver1, driver2 running config/services.txt
-  Logs:          $DIR/<program>.log   (central.log is Central's panel: tail -f $DIR/central.log)
-                 tail -f $DIR/driver1.log shows a driver's steps and tickets
-  Database:      sqlite3 -readonly $DIR/central.db "select * from tickets"
-  Config:        $CONFIG
-EOF
+# One status line: each demo CP's state, its supply if any, the tickets so far.
+STATUS_EVERY=${EVC_DEMO_STATUS_EVERY:-5}
+case "$STATUS_EVERY" in '' | *[!0-9]*) STATUS_EVERY=5 ;; esac
+status_line() {
+    local cps tickets
+    tickets=$(sqlite3 -readonly "$DIR/central.db" "select count(*) from tickets" 2>/dev/null || echo "?")
+    if command -v jq >/dev/null 2>&1; then
+        cps=$(curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/api/cps" 2>/dev/null | jq -r '
+            [.cps[] | select(.id == "CP_001" or .id == "CP_002" or .id == "CP_003")
+             | .id + " " + .state
+               + (if .driver_id then " " + .driver_id
+                    + (if .state_detail then " (" + .state_detail + ")"
+                       else " " + ((.w // 0) / 1000 | tostring) + " kW "
+                            + ((.wh // 0) / 10 | floor / 100 | tostring) + " kWh" end)
+                  else "" end)] | join(" | ")' 2>/dev/null)
+        [ -n "$cps" ] || cps="(Central does not answer on http://127.0.0.1:$HTTP_PORT)"
+    else
+        cps="(install jq to see the CPs' states)"
+    fi
+    echo "status $(date +%H:%M:%S)  $cps | tickets $tickets"
+}
 
 alive_check() { # prints the names of programs that stopped on their own
     local i
@@ -256,11 +316,16 @@ alive_check() { # prints the names of programs that stopped on their own
 }
 
 if [ -z "$CHECK_SECONDS" ]; then
-    echo "  Stop:          Ctrl-C (stops everything the demo started)"
+    row "Stop:" "Ctrl-C (stops everything the demo started: drivers and CPs, Central, the bus)"
     echo
     reported=" "
+    next_status=$((SECONDS + STATUS_EVERY))
     while :; do
         sleep 1
+        if [ "$STATUS_EVERY" -gt 0 ] && [ $SECONDS -ge $next_status ]; then
+            status_line
+            next_status=$((SECONDS + STATUS_EVERY))
+        fi
         for name in $(alive_check); do
             case "$reported" in *" $name "*) continue ;; esac
             echo "demo: $name stopped on its own (see $DIR/$name.log)" >&2
@@ -270,10 +335,15 @@ if [ -z "$CHECK_SECONDS" ]; then
 fi
 
 # ---- check mode ------------------------------------------------------------------------
-echo "  Check:         running for at most $CHECK_SECONDS s"
+row "Check:" "running for at most $CHECK_SECONDS s"
 tickets_printed() { grep -c "Ticket CP_" "$DIR/$1.log" 2>/dev/null || true; }
 deadline=$((SECONDS + CHECK_SECONDS))
+next_status=$((SECONDS + STATUS_EVERY))
 while [ $SECONDS -lt $deadline ]; do
+    if [ "$STATUS_EVERY" -gt 0 ] && [ $SECONDS -ge $next_status ]; then
+        status_line
+        next_status=$((SECONDS + STATUS_EVERY))
+    fi
     t1=$(tickets_printed driver1)
     t2=$(tickets_printed driver2)
     [ "${t1:-0}" -ge 1 ] && [ "${t2:-0}" -ge 1 ] && break
@@ -310,6 +380,14 @@ case "$db_tickets" in '' | *[!0-9]* | 0)
     status=1
     ;;
 esac
+# Our own shipped config must not make librdkafka warn (a consumer property
+# given to the producer, or the reverse).
+confwarn=$(grep -l "CONFWARN" "$DIR"/*.log 2>/dev/null)
+if [ -n "$confwarn" ]; then
+    echo "demo check: FAILED: librdkafka warned about the demo's config in:" $confwarn >&2
+    grep -h "CONFWARN" $confwarn | head -3 >&2
+    status=1
+fi
 if [ $leftover = 1 ]; then
     echo "demo check: FAILED: a process survived the stop" >&2
     status=1
