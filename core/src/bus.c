@@ -15,6 +15,7 @@
  */
 #include "evc/bus.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -501,6 +502,18 @@ void evc_bus_stats(evc_bus *b, evc_transport_stats *out)
     *out = (evc_transport_stats){.struct_size = sizeof *out};
     if (EVC_HAS_FIELD(b->ops, stats))
         b->ops->stats(b->t, out);
+}
+
+bool evc_bus_live(evc_bus *b)
+{
+    if (!b)
+        return false;
+    evc_transport_stats s;
+    evc_bus_stats(b, &s);
+    /* A plugin built before `joined` existed copies less than the struct. */
+    if (s.struct_size < offsetof(evc_transport_stats, joined) + sizeof s.joined)
+        return true;
+    return s.joined > 0;
 }
 
 size_t evc_bus_pending(const evc_bus *b) { return b ? b->count : 0; }

@@ -234,6 +234,7 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(rk, parts);
         }
+        t->stats.joined++;
         t->host->log(t->host->host, EVC_LOG_DEBUG, NULL, "assigned %d partitions",
                      parts->cnt);
         return;

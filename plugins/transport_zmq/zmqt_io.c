@@ -399,6 +399,9 @@ int zmqt_io_start(evc_transport *t, evc_error *err)
         return err != NULL ? err->code : EVC_EIO;
     }
     t->state = ZMQT_RUNNING;
+    /* Nothing to join: the SUB socket delivers once connected (the proxy is
+     * local or one hop away; its slow joiner is milliseconds). */
+    t->stats.joined = 1;
     /* An edge may already have fired before the watch existed. */
     zmqt_arm_drain(t);
     ZMQT_LOG(t, EVC_LOG_INFO, "publishing to %s, subscribed at %s%s", pub_ep, sub_ep,

@@ -72,6 +72,7 @@ typedef struct engine {
     uint64_t last_central_ms;
     int64_t central_started_at; /* from central.heartbeat; a change = restart */
     uint64_t started_ms;
+    uint64_t bus_live_ms;       /* when the bus began to deliver; 0 = not yet */
 
     /* the supply (engine_supply.c) */
     engine_phase phase;

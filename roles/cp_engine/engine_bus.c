@@ -128,7 +128,13 @@ void engine_bus_check(engine *e, uint64_t now)
         evc_log(EVC_LOG_WARN, "cp_engine", &(evc_log_ids){.cp = e->cp_id},
                 "no central.heartbeat for %" PRIu64 " ms", limit);
     }
-    if (!e->central_alive && !e->central_down_shown && now - e->started_ms >= limit) {
+    /* Central's silence counts from when the bus delivers (a Kafka group
+     * join takes seconds); a bus that never does is given four timeouts. */
+    if (!e->bus_live_ms && evc_bus_live(e->bus))
+        e->bus_live_ms = now;
+    uint64_t since = e->bus_live_ms ? e->bus_live_ms : e->started_ms;
+    uint64_t wait = e->bus_live_ms ? limit : 4 * limit;
+    if (!e->central_alive && !e->central_down_shown && now - since >= wait) {
         e->central_down_shown = true;
         engine_say(e, ENGINE_RED, "Unable to connect to CENTRAL");
     }

@@ -184,8 +184,10 @@ static void on_telemetry(evc_timer *t, void *arg)
     if (e->phase != ENGINE_SUPPLYING)
         return;
     meter(e, evc_loop_now_ms(e->loop));
-    publish_telemetry(e);
+    /* Journal first: a crash between the two must never bill less than the
+     * driver was already shown. */
     journal_or_log(e);
+    publish_telemetry(e);
     e->w = engine_power_next(&e->power);
 }
 
@@ -251,7 +253,9 @@ void engine_supply_end(engine *e, const char *reason)
     evc_log_ids ids = supply_ids(e);
     if (e->phase == ENGINE_SUPPLYING) {
         meter(e, evc_loop_now_ms(e->loop));
-        /* One last telemetry so that what was shown equals what is billed. */
+        /* One last telemetry so that what was shown equals what is billed;
+         * journalled first, like every tick. */
+        journal_or_log(e);
         publish_telemetry(e);
         evc_timer_close(e->telemetry);
         e->telemetry = NULL;

@@ -84,9 +84,13 @@ static void on_tick(evc_timer *t, void *arg)
          * clock of the loop's creation, and a password typed slowly in
          * between (or a slow bus start) counted as CENTRAL's silence:
          * "Unable to connect to CENTRAL" then "CENTRAL is back". */
+        if (a->bus && !evc_bus_live(a->bus))
+            driver_fsm_bus_joining(a->fsm);
         driver_fsm_start(a->fsm, now);
         return;
     }
+    if (a->bus && evc_bus_live(a->bus))
+        driver_fsm_bus_live(a->fsm, now);
     if (a->in_polled)
         driver_term_poll(a);
     driver_fsm_tick(a->fsm, now);

@@ -260,12 +260,27 @@ void driver_fsm_start(driver_fsm *f, uint64_t now)
 
 bool driver_fsm_started(const driver_fsm *f) { return f->started; }
 
+void driver_fsm_bus_joining(driver_fsm *f) { f->bus_joining = true; }
+
+void driver_fsm_bus_live(driver_fsm *f, uint64_t now)
+{
+    if (!f->bus_joining)
+        return;
+    f->bus_joining = false;
+    f->bus_live_ms = now;
+}
+
 void driver_fsm_tick(driver_fsm *f, uint64_t now)
 {
     if (!f->started)
         return;
     uint64_t since = f->ever_seen ? f->last_hb_ms : f->started_ms;
-    if ((f->alive || !f->ever_seen) && now >= since + f->cfg.central_timeout_ms) {
+    uint64_t limit = f->cfg.central_timeout_ms;
+    if (!f->ever_seen && f->bus_joining)
+        limit *= DRIVER_JOIN_FACTOR; /* the bus itself may still be joining */
+    else if (!f->ever_seen && f->bus_live_ms > since)
+        since = f->bus_live_ms; /* silence counts from when the bus delivers */
+    if ((f->alive || !f->ever_seen) && now >= since + limit) {
         if (f->alive)
             evc_log(EVC_LOG_WARN, "driver", LOG_IDS(f, NULL),
                     "no central.heartbeat for %" PRIu64 " ms", now - since);

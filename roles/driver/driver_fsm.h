@@ -101,6 +101,13 @@ void driver_fsm_free(driver_fsm *f);
 int driver_fsm_set_services(driver_fsm *f, const driver_services *s);
 void driver_fsm_start(driver_fsm *f, uint64_t now);
 bool driver_fsm_started(const driver_fsm *f);
+/* The bus does not deliver yet (a Kafka group being joined): CENTRAL's
+ * silence counts only from driver_fsm_bus_live, or, should the bus never
+ * deliver, after DRIVER_JOIN_FACTOR x central_timeout_ms from the start.
+ * Without this call the bus delivers from the start. */
+#define DRIVER_JOIN_FACTOR 4
+void driver_fsm_bus_joining(driver_fsm *f);
+void driver_fsm_bus_live(driver_fsm *f, uint64_t now);
 /* Periodic: timeouts, liveness, the next request of the services file. */
 void driver_fsm_tick(driver_fsm *f, uint64_t now);
 

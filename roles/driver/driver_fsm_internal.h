@@ -15,6 +15,8 @@ struct driver_fsm {
     /* CENTRAL liveness */
     bool alive, ever_seen, lost_reported;
     uint64_t last_hb_ms;
+    bool bus_joining;           /* the bus does not deliver yet (driver_fsm_bus_joining) */
+    uint64_t bus_live_ms;       /* when it began to; 0 = from the start */
     int64_t central_started_at; /* from the heartbeat; 0 unknown */
 
     /* authentication */

@@ -56,6 +56,12 @@ int evc_bus_flush(evc_bus *bus, uint64_t timeout_ms, evc_error *err);
 
 void evc_bus_guarantees(evc_bus *bus, evc_transport_guarantees *out);
 void evc_bus_stats(evc_bus *bus, evc_transport_stats *out);
+/* Whether the bus's subscriptions deliver yet (stats.joined > 0): a program
+ * that expects to hear from a peer judges the peer's silence only from then
+ * on, not while its Kafka group is still being joined. True for a transport
+ * too old to tell; on Kafka, false until a subscription got its partitions
+ * (never for a bus that subscribes to nothing). False for NULL. */
+bool evc_bus_live(evc_bus *bus);
 /* Number of accepted publishes whose outcome has not arrived yet. */
 size_t evc_bus_pending(const evc_bus *bus);
 

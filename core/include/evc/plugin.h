@@ -35,7 +35,7 @@ extern "C" {
 
 #define EVC_PLUGIN_MAGIC 0x45564350u /* "EVCP" */
 #define EVC_ABI_MAJOR 1
-#define EVC_ABI_MINOR 0
+#define EVC_ABI_MINOR 1 /* 1.1: evc_transport_stats.joined */
 
 #define EVC_PLUGIN_ENTRY evc_plugin_query
 #define EVC_PLUGIN_ENTRY_NAME "evc_plugin_query"

@@ -71,6 +71,12 @@ typedef struct evc_transport_stats {
     uint64_t received;      /* dispatched to the host */
     uint64_t lost;          /* gaps detected by the transport (at-most-once loss made visible) */
     uint64_t redelivered;
+    /* Times the subscriptions became live, i.e. able to deliver: Kafka's
+     * partition assignments to this member (a group join takes seconds);
+     * 1 from start for a transport that delivers as soon as it is started.
+     * A later field: a plugin whose copy stops before it cannot tell, and
+     * evc_bus_live then says true. */
+    uint64_t joined;
 } evc_transport_stats;
 
 /* Parameters the core hands to create. Borrowed during create only. */

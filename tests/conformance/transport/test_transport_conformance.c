@@ -607,6 +607,9 @@ Test(transport, round_trip)
     cr_assert(wait_for(cond_data_ge, &want, DELIVERY_DEADLINE_MS), "message did not come back");
     cr_assert_eq(RX.data, 1, "%" PRIu64 " data messages for 1 published", RX.data);
     cr_assert_str_eq(RX.last_key, "CP_001");
+    /* Its subscription delivered: the transport must say it is live (the
+     * programs judge a silent peer only from then on). */
+    cr_assert(evc_bus_live(bus), "messages arrive but stats.joined is 0");
     cr_assert_eq(RX.malformed, 0);
     run_for(200);
     cr_assert_eq(RX.foreign, 0, "a message of another topic reached the handler");

@@ -132,6 +132,39 @@ Test(fsm, central_away_is_reported_once_and_requests_wait)
     driver_fsm_free(m);
 }
 
+/* Issue 9 item 8 on Kafka: the bus's own group join (about 3 s on the mock
+ * cluster) is not CENTRAL's silence. While the bus joins, the driver waits
+ * four timeouts; once it delivers, one timeout from then. */
+Test(fsm, central_silence_counts_from_when_the_bus_delivers)
+{
+    fake f;
+    driver_fsm *m = fake_fsm(&f, NULL, true);
+    uint64_t now = 0;
+    driver_fsm_bus_joining(m);
+    driver_fsm_start(m, now);
+    advance(m, &now, 3500, false);
+    cr_expect_eq(fake_lines_with(&f, "Unable to connect to CENTRAL"), 0, "the bus is joining");
+    driver_fsm_bus_live(m, now);
+    advance(m, &now, 2900, false);
+    cr_expect_eq(fake_lines_with(&f, "Unable to connect to CENTRAL"), 0,
+                 "3 s from when the bus delivers, not from the start");
+    advance(m, &now, 200, false);
+    cr_expect_eq(fake_lines_with(&f, "Unable to connect to CENTRAL"), 1);
+    driver_fsm_free(m);
+
+    /* A bus that never delivers: CENTRAL is unreachable all the same. */
+    fake g;
+    m = fake_fsm(&g, NULL, true);
+    now = 0;
+    driver_fsm_bus_joining(m);
+    driver_fsm_start(m, now);
+    advance(m, &now, 11800, false);
+    cr_expect_eq(fake_lines_with(&g, "Unable to connect to CENTRAL"), 0);
+    advance(m, &now, 400, false);
+    cr_expect_eq(fake_lines_with(&g, "Unable to connect to CENTRAL"), 1, "after 4 x 3 s");
+    driver_fsm_free(m);
+}
+
 Test(fsm, central_lost_and_back_authenticates_and_syncs_again)
 {
     fake f;

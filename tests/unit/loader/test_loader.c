@@ -61,8 +61,8 @@ Test(loader, declined)
 {
     char want[PATH_MAX + 256];
     snprintf(want, sizeof want,
-             "plugin %s: declined this host (ABI 1.0): evc_plugin_query returned NULL",
-             FILE_OF("declined"));
+             "plugin %s: declined this host (ABI 1.%d): evc_plugin_query returned NULL",
+             FILE_OF("declined"), EVC_ABI_MINOR);
     expect_refused("declined", EVC_REFUSE_DECLINED, 24, want);
 }
 
@@ -86,17 +86,17 @@ Test(loader, major_mismatch)
 {
     char want[PATH_MAX + 256];
     snprintf(want, sizeof want,
-             "plugin %s: built for ABI 2.0, this host is 1.0 (the major version must match: "
-             "rebuild the plugin against this SDK)",
-             FILE_OF("major_mismatch"));
+             "plugin %s: built for ABI 2.%d, this host is 1.%d (the major version must "
+             "match: rebuild the plugin against this SDK)",
+             FILE_OF("major_mismatch"), EVC_ABI_MINOR, EVC_ABI_MINOR);
     expect_refused("major_mismatch", EVC_REFUSE_MAJOR, 26, want);
 }
 
 Test(loader, newer_minor)
 {
     char want[PATH_MAX + 256];
-    snprintf(want, sizeof want, "plugin %s: needs host ABI 1.3, this host is 1.0",
-             FILE_OF("newer_minor"));
+    snprintf(want, sizeof want, "plugin %s: needs host ABI 1.%d, this host is 1.%d",
+             FILE_OF("newer_minor"), EVC_ABI_MINOR + 3, EVC_ABI_MINOR);
     expect_refused("newer_minor", EVC_REFUSE_MINOR, 27, want);
 }
 

@@ -95,6 +95,7 @@ static int loopback_start(evc_transport *t, evc_error *err)
     if (t->stopped)
         return evc_error_set(err, EVC_ESTATE, "loopback: start after stop");
     t->started = true;
+    t->stats.joined = 1; /* delivers from start */
     return EVC_OK;
 }
 
