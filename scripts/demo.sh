@@ -17,7 +17,8 @@
 # each CP's state (from Central's /api/cps) and the tickets so far. It runs until
 # Ctrl-C, then stops everything it started in order: drivers and CPs, Central, the
 # bus last. Each program runs in its own session (setsid), so the terminal's Ctrl-C
-# reaches this script only; the stop is bounded (5 s per step, then SIGKILL).
+# reaches this script only; the stop is bounded (5 s per step, then SIGKILL), and
+# a second Ctrl-C while stopping kills what is left at once.
 #
 # --for SECONDS: non-interactive check (CI, tests): runs at most that long, stops
 # everything, and exits 0 only if every driver printed a ticket, the database holds
@@ -131,10 +132,19 @@ term_and_wait() { # term_and_wait INDEX...: SIGTERM, up to 5 s, then SIGKILL
     done
 }
 
+kill_now() { # a second Ctrl-C while stopping: no more waiting
+    local pid
+    trap '' INT TERM HUP
+    echo
+    echo "demo: second Ctrl-C: killing everything now (SIGKILL)" >&2
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+    exit 130
+}
+
 stop_all() {
     [ $STOPPING = 1 ] && return
     STOPPING=1
-    trap '' INT TERM
+    trap kill_now INT TERM HUP
     # Drivers and CPs first, then Central, the bus last: nobody waits on a
     # bus that is already gone.
     local i clients=() central=() bus=()
@@ -287,24 +297,39 @@ row "Database:" "sqlite3 -readonly $DIR/central.db \"select * from tickets\""
 row "Config:" "$CONFIG"
 
 # One status line: each demo CP's state, its supply if any, the tickets so far.
+# Central's JSON is flat, one object per CP: awk reads the few fields it needs
+# (no jq needed).
 STATUS_EVERY=${EVC_DEMO_STATUS_EVERY:-5}
 case "$STATUS_EVERY" in '' | *[!0-9]*) STATUS_EVERY=5 ;; esac
 status_line() {
-    local cps tickets
+    local json cps tickets
     tickets=$(sqlite3 -readonly "$DIR/central.db" "select count(*) from tickets" 2>/dev/null || echo "?")
-    if command -v jq >/dev/null 2>&1; then
-        cps=$(curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/api/cps" 2>/dev/null | jq -r '
-            [.cps[] | select(.id == "CP_001" or .id == "CP_002" or .id == "CP_003")
-             | .id + " " + .state
-               + (if .driver_id then " " + .driver_id
-                    + (if .state_detail then " (" + .state_detail + ")"
-                       else " " + ((.w // 0) / 1000 | tostring) + " kW "
-                            + ((.wh // 0) / 10 | floor / 100 | tostring) + " kWh" end)
-                  else "" end)] | join(" | ")' 2>/dev/null)
-        [ -n "$cps" ] || cps="(Central does not answer on http://127.0.0.1:$HTTP_PORT)"
-    else
-        cps="(install jq to see the CPs' states)"
-    fi
+    json=$(curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/api/cps" 2>/dev/null)
+    cps=$(printf '%s\n' "$json" | sed 's/},{/}\n{/g' | awk -v want=" CP_001 CP_002 CP_003 " '
+        function field(obj, k,   m) {
+            if (!match(obj, "\"" k "\":(\"[^\"]*\"|[0-9.]+)"))
+                return ""
+            m = substr(obj, RSTART + length(k) + 3, RLENGTH - length(k) - 3)
+            gsub(/"/, "", m)
+            return m
+        }
+        {
+            id = field($0, "id")
+            if (id == "" || index(want, " " id " ") == 0)
+                next
+            s = id " " field($0, "state")
+            d = field($0, "driver_id")
+            if (d != "") {
+                det = field($0, "state_detail")
+                if (det != "")
+                    s = s " " d " (" det ")"
+                else
+                    s = s sprintf(" %s %.1f kW %.2f kWh", d, field($0, "w") / 1000, field($0, "wh") / 1000)
+            }
+            out = out (out == "" ? "" : " | ") s
+        }
+        END { print out }')
+    [ -n "$cps" ] || cps="(Central does not answer on http://127.0.0.1:$HTTP_PORT)"
     echo "status $(date +%H:%M:%S)  $cps | tickets $tickets"
 }
 
