@@ -327,7 +327,17 @@ bool kafka_consumer_stop(evc_transport *t, uint64_t deadline_ms)
         if (now >= deadline_ms)
             break;
         uint64_t left = deadline_ms - now;
-        rd_kafka_queue_poll_callback(q, left < 100 ? (int)left : 100);
+        /* The event API, not rd_kafka_queue_poll_callback: the close also
+         * forwards fetched messages and errors here, which callbacks cannot
+         * serve (librdkafka asserts). Messages are dropped unhandled: their
+         * offsets were not stored, so they come again to the next member. */
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left < 100 ? (int)left : 100);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            kafka_rebalance_cb(t->consumer, rd_kafka_event_error(ev),
+                               rd_kafka_event_topic_partition_list(ev), t);
+        rd_kafka_event_destroy(ev);
     }
     rd_kafka_queue_destroy(q);
     return t->consumer_closed;

@@ -84,7 +84,8 @@ transport:
       fetch.wait.max.ms: "5"
       session.timeout.ms: "6000"
       heartbeat.interval.ms: "500"
-      auto.commit.interval.ms: "200"
+      auto.commit.interval.ms: "60000"
+      debug: "fetch"
 EOF
     LOG="$dir/driver.log"
     EVC_DRIVER_PASSWORD=pass123 "$BIN/EV_Driver" --config "$dir/driver.yaml" --log-level debug \
@@ -94,13 +95,18 @@ EOF
     # Joined its group and holds partitions: a close now has a group to leave.
     wait_for 30000 in_log "$LOG" "assigned [0-9]* partitions" ||
         { fail "$CASE: the driver was given no partitions within 30 s"; tail "$LOG" >&2; return 1; }
-    # Messages it consumed leave offsets to commit at close: the close that
-    # waited without bound for a broker that no longer answers.
+    # Messages it consumed leave offsets to commit at close (auto-commit is
+    # made rare above): the final commit is what waited without bound for a
+    # broker that no longer answers. librdkafka's fetch debug lines say when
+    # the messages reached the consumer's queue; the loop dispatches them at
+    # once and stores their offsets.
     local k
     for k in 1 2 3 4 5 6 7 8; do
         echo '{"type":"test.noise"}' | kcat -b "$bus" -P -t central-events -k "k$k" ||
             { fail "$CASE: kcat could not produce"; return 1; }
     done
+    wait_for 10000 in_log "$LOG" "Enqueue [1-9][0-9]* message" ||
+        { fail "$CASE: the driver fetched none of the messages within 10 s"; return 1; }
 }
 
 kill_mock() { # gone: the connection is refused at once
@@ -122,20 +128,37 @@ for how in kill_mock hang_mock; do
         else
             n=$(grep -c "closing without the brokers" "$LOG")
             [ "$STATUS" = 0 ] || fail "$how: exit status $STATUS, expected 0"
-            [ "$n" = 1 ] || fail "$how: $n lines 'closing without the brokers', expected 1"
+            # The line whenever the deadline was reached; none when librdkafka
+            # finished the close in time (it may, with nothing left to commit).
+            if [ "$ELAPSED_MS" -ge 2000 ]; then
+                [ "$n" = 1 ] || fail "$how: $n lines 'closing without the brokers', expected 1"
+            else
+                [ "$n" = 0 ] || fail "$how: 'closing without the brokers' before the deadline"
+            fi
             echo "$how: stopped ${ELAPSED_MS} ms after SIGTERM: $(grep -o 'closing without the brokers.*' "$LOG")"
         fi
         kill -KILL "$MOCK" 2>/dev/null
     fi
 done
 
-# ---- 2. second signal: with a long deadline and the broker gone, SIGINT after
-# the SIGTERM ends the program at once.
-if start_case second_signal 60000; then
+# ---- 2. second signal: with a long deadline and the broker hung, SIGINT after
+# the SIGTERM ends the program at once. librdkafka sometimes finishes the close
+# anyway (nothing left to commit): such an attempt tested nothing and is
+# repeated, up to 3 times.
+tested=0
+for attempt in 1 2 3; do
+    start_case "second_signal_$attempt" 60000 || break
     hang_mock
     kill -TERM "$DRIVER"
-    wait_for 10000 in_log "$LOG" "SIGTERM received" || fail "second_signal: no 'SIGTERM received'"
+    wait_for 10000 in_log "$LOG" "SIGTERM received" || { fail "second_signal: no 'SIGTERM received'"; break; }
+    if ! kill -0 "$DRIVER" 2>/dev/null || in_log "$LOG" "configured\|closed cleanly"; then
+        wait "$DRIVER" 2>/dev/null
+        echo "second_signal: attempt $attempt: the close finished by itself; again"
+        kill -KILL "$MOCK" 2>/dev/null
+        continue
+    fi
     kill -INT "$DRIVER"
+    tested=1
     if ! wait_exit "$DRIVER" 3000; then
         fail "second_signal: EV_Driver still running $ELAPSED_MS ms after a second signal"
     else
@@ -144,7 +167,10 @@ if start_case second_signal 60000; then
             fail "second_signal: no 'SIGINT during shutdown: exiting now' line"
         echo "second_signal: ended ${ELAPSED_MS} ms after the second signal"
     fi
-fi
+    kill -KILL "$MOCK" 2>/dev/null
+    break
+done
+[ $tested = 1 ] || fail "second_signal: the shutdown never blocked in 3 attempts: nothing tested"
 
 # ---- 3. broker up: a clean close, no such line, well within the deadline.
 if start_case broker_up 5000; then
