@@ -151,7 +151,7 @@ for attempt in 1 2 3; do
     hang_mock
     kill -TERM "$DRIVER"
     wait_for 10000 in_log "$LOG" "SIGTERM received" || { fail "second_signal: no 'SIGTERM received'"; break; }
-    if ! kill -0 "$DRIVER" 2>/dev/null || in_log "$LOG" "configured\|closed cleanly"; then
+    if ! kill -0 "$DRIVER" 2>/dev/null; then
         wait "$DRIVER" 2>/dev/null
         echo "second_signal: attempt $attempt: the close finished by itself; again"
         kill -KILL "$MOCK" 2>/dev/null
