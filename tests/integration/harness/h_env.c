@@ -114,9 +114,9 @@ static void h_write_config(h_env *env, const char *name, const char *role_yaml, 
     if (env->bus_kind == H_KAFKA)
         fprintf(f, "  kafka:\n"
                    "    properties:\n"
-                   "      fetch.wait.max.ms: \"5\"\n"
                    "      log_level: \"4\"\n"
                    "    consumer_properties:\n"
+                   "      fetch.wait.max.ms: \"5\"\n"
                    "      session.timeout.ms: \"6000\"\n"
                    "      heartbeat.interval.ms: \"500\"\n"
                    "      auto.commit.interval.ms: \"%d\"\n"
