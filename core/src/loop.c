@@ -81,7 +81,20 @@ struct evc_loop {
     bool stop_requested;
 
     size_t nsignals; /* signal handlers registered (LOOP_MAX_SIGNALS at most) */
+
+    struct work_item *works; /* accepted evc_loop_work calls, done not run yet */
+    size_t nworks, works_max;
 };
+
+/* One evc_loop_work call; freed after its done callback. */
+typedef struct work_item {
+    uv_work_t req;
+    evc_loop *loop;
+    evc_work_fn work;
+    evc_work_done_fn done;
+    void *arg;
+    struct work_item *prev, *next; /* loop->works, for cancelling at free */
+} work_item;
 
 /* ---- handle list -------------------------------------------------------- */
 
@@ -232,6 +245,7 @@ int evc_loop_new(evc_loop **out, evc_error *err)
     if (!loop)
         return evc_error_set(err, EVC_ENOMEM, "event loop: out of memory");
     loop->handles.next = loop->handles.prev = &loop->handles;
+    loop->works_max = EVC_LOOP_WORK_MAX_DEFAULT;
     int rc = uv_loop_init(&loop->uv);
     if (rc != 0) {
         free(loop);
@@ -333,12 +347,19 @@ void evc_loop_free(evc_loop *loop)
     loop->freeing = true;
     pthread_mutex_unlock(&loop->mu);
 
+    /* Work not started yet is cancelled (its done sees ran == false); work
+     * running on a pool thread cannot be interrupted: wait for it, which is
+     * bounded by the work itself (one password check). */
+    for (work_item *w = loop->works; w; w = w->next)
+        uv_cancel((uv_req_t *)&w->req);
     for (evc_hnd *h = loop->handles.next; h != &loop->handles; h = h->next)
         hnd_close(h);
     /* Close callbacks run in the next iteration; NOWAIT never blocks on a
      * foreign handle that stays active. */
     while (loop->handles.next != &loop->handles)
         uv_run(&loop->uv, UV_RUN_NOWAIT);
+    while (loop->works)
+        uv_run(&loop->uv, UV_RUN_ONCE);
 
     int rc = uv_loop_close(&loop->uv);
     if (rc != 0) {
@@ -353,6 +374,62 @@ void evc_loop_free(evc_loop *loop)
     free(loop->ring);
     free(loop);
 }
+
+/* ---- thread-pool work --------------------------------------------------- */
+
+static void on_work(uv_work_t *req)
+{
+    work_item *w = req->data;
+    w->work(w->arg);
+}
+
+static void on_work_done(uv_work_t *req, int status)
+{
+    work_item *w = req->data;
+    evc_loop *loop = w->loop;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        loop->works = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    loop->nworks--;
+    evc_work_done_fn done = w->done;
+    void *arg = w->arg;
+    free(w);
+    done(arg, status != UV_ECANCELED);
+}
+
+int evc_loop_work(evc_loop *loop, evc_work_fn work, evc_work_done_fn done, void *arg,
+                  evc_error *err)
+{
+    if (!loop || !work || !done)
+        return evc_error_set(err, EVC_EINVAL, "evc_loop_work: work and done are required");
+    if (loop->freeing)
+        return evc_error_set(err, EVC_ESTATE, "evc_loop_work: the loop is being freed");
+    if (loop->nworks >= loop->works_max)
+        return evc_error_set(err, EVC_EAGAIN, "evc_loop_work: %zu calls pending (the bound)",
+                             loop->nworks);
+    work_item *w = calloc(1, sizeof *w);
+    if (!w)
+        return evc_error_set(err, EVC_ENOMEM, "evc_loop_work: out of memory");
+    *w = (work_item){.loop = loop, .work = work, .done = done, .arg = arg};
+    w->req.data = w;
+    int rc = uv_queue_work(&loop->uv, &w->req, on_work, on_work_done);
+    if (rc != 0) {
+        free(w);
+        return evc_error_set(err, EVC_EIO, "evc_loop_work: %s", uv_strerror(rc));
+    }
+    w->next = loop->works;
+    if (w->next)
+        w->next->prev = w;
+    loop->works = w;
+    loop->nworks++;
+    return EVC_OK;
+}
+
+void evc_loop_set_work_max(evc_loop *loop, size_t max) { loop->works_max = max ? max : 1; }
+size_t evc_loop_work_pending(const evc_loop *loop) { return loop->nworks; }
 
 /* ---- watches ------------------------------------------------------------ */
 

@@ -4,12 +4,14 @@
  * the web server -- runs on the thread that calls evc_loop_run. Only
  * evc_loop_post may be called from another thread. Callbacks run on the loop
  * thread and must not block. No function here busy-polls: an idle loop sleeps
- * in the kernel.
+ * in the kernel. Work that must block or burn CPU (argon2 password checks)
+ * goes to libuv's thread pool through evc_loop_work.
  */
 #ifndef EVC_LOOP_H
 #define EVC_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "evc/error.h"
@@ -80,6 +82,37 @@ void evc_timer_close(evc_timer *t);
  * freed) on failure. A callback posted but not run when the loop is freed is
  * dropped. */
 int evc_loop_post(evc_loop *loop, evc_post_cb cb, void *arg);
+
+/* ---- work on libuv's thread pool ----------------------------------------
+ * work(arg) runs on a pool thread: it may block or burn CPU, and must touch
+ * nothing of the loop or of any object owned by the loop thread -- only what
+ * `arg` gives it exclusively (copies of inputs, a place for the result).
+ * done(arg, ran) then runs on the loop thread, exactly once per accepted
+ * call: ran == true after work ran; ran == false when the work was
+ * cancelled before it started (evc_loop_free), and then work never runs.
+ * `arg` is owned by the caller throughout; done is the place to free it.
+ * done must assume that whatever the work was for (a link, a peer) may be
+ * gone meanwhile: look it up again through a handle, never keep a bare
+ * pointer to a loop object in `arg`.
+ *
+ * The pool is libuv's process-wide one: UV_THREADPOOL_SIZE threads (4 by
+ * default, read once at the first use), shared with libuv's DNS and file
+ * operations. At most evc_loop_work_max calls may be pending (queued or
+ * running) per loop: beyond, EVC_EAGAIN is returned at once and nothing runs
+ * -- the caller refuses the request (it must not queue without bound). */
+typedef void (*evc_work_fn)(void *arg);
+typedef void (*evc_work_done_fn)(void *arg, bool ran);
+#define EVC_LOOP_WORK_MAX_DEFAULT 64
+
+/* Queues work(arg) on the pool, done(arg, ran) afterwards on the loop.
+ * Loop thread only. EVC_EAGAIN when evc_loop_work_max calls are pending,
+ * EVC_ESTATE while the loop is being freed, EVC_EINVAL without work/done. */
+int evc_loop_work(evc_loop *loop, evc_work_fn work, evc_work_done_fn done, void *arg,
+                  evc_error *err);
+/* Sets the bound of pending calls (at least 1). Loop thread only. */
+void evc_loop_set_work_max(evc_loop *loop, size_t max);
+/* Calls accepted whose done has not run yet. */
+size_t evc_loop_work_pending(const evc_loop *loop);
 
 /* Calls cb(signum, arg) on the loop thread when the process receives signum.
  * At most 8 signal handlers per loop. */

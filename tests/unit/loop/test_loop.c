@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -515,4 +516,124 @@ Test(loop, idle_loop_uses_almost_no_cpu)
     cr_assert_geq(wall, 290);
     cr_assert_lt(cpu, 0.05 * (double)wall, "idle loop used %.1f ms CPU in %llu ms", cpu,
                  (unsigned long long)wall);
+}
+
+/* ---- thread-pool work (evc_loop_work) ------------------------------------ */
+
+typedef struct wjob {
+    pthread_t loop_thread;
+    pthread_t work_thread;
+    bool work_ran, done_on_loop;
+    int done_calls;
+    bool ran;
+    pthread_mutex_t *gate; /* work blocks on it while the test holds it */
+    int *ndone;
+} wjob;
+
+static void job_work(void *arg)
+{
+    wjob *j = arg;
+    j->work_thread = pthread_self();
+    j->work_ran = true;
+    if (j->gate) {
+        pthread_mutex_lock(j->gate);
+        pthread_mutex_unlock(j->gate);
+    }
+}
+
+static void job_done(void *arg, bool ran)
+{
+    wjob *j = arg;
+    j->done_on_loop = pthread_equal(pthread_self(), j->loop_thread);
+    j->done_calls++;
+    j->ran = ran;
+    (*j->ndone)++;
+}
+
+static bool loop_idle_of_work(void *arg) { return evc_loop_work_pending(arg) == 0; }
+
+Test(loop, work_runs_on_a_pool_thread_and_done_on_the_loop)
+{
+    int ndone = 0;
+    wjob j = {.loop_thread = pthread_self(), .ndone = &ndone};
+    evc_error err = {0};
+    cr_assert_eq(evc_loop_work(L, job_work, job_done, &j, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_loop_work_pending(L), 1);
+    cr_assert_eq(evc_loop_run_until(L, loop_idle_of_work, L, 10000), EVC_OK);
+    cr_assert(j.work_ran);
+    cr_assert(!pthread_equal(j.work_thread, j.loop_thread), "work ran on the loop thread");
+    cr_assert(j.done_on_loop, "done ran off the loop thread");
+    cr_assert_eq(j.done_calls, 1);
+    cr_assert(j.ran);
+}
+
+/* While the work blocks, the loop keeps serving timers: nothing of the work
+ * runs on it. */
+static void on_tick_count(evc_timer *t, void *arg)
+{
+    (void)t;
+    (*(int *)arg)++;
+}
+
+static bool ticks_at_least_5(void *arg) { return *(int *)arg >= 5; }
+
+Test(loop, work_bound_refuses_at_once_and_loop_stays_live)
+{
+    pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&gate);
+    evc_loop_set_work_max(L, 3);
+    int ndone = 0;
+    wjob j[4];
+    evc_error err = {0};
+    for (int i = 0; i < 3; i++) {
+        j[i] = (wjob){.loop_thread = pthread_self(), .gate = &gate, .ndone = &ndone};
+        cr_assert_eq(evc_loop_work(L, job_work, job_done, &j[i], &err), EVC_OK, "%s", err.msg);
+    }
+    j[3] = (wjob){.loop_thread = pthread_self(), .ndone = &ndone};
+    cr_assert_eq(evc_loop_work(L, job_work, job_done, &j[3], &err), EVC_EAGAIN);
+    cr_assert(strstr(err.msg, "pending") != NULL, "%s", err.msg);
+    cr_assert_eq(evc_loop_work_pending(L), 3);
+
+    int ticks = 0;
+    evc_timer *t = NULL;
+    cr_assert_eq(evc_loop_timer(L, 5, 5, on_tick_count, &ticks, &t, &err), EVC_OK);
+    cr_assert_eq(evc_loop_run_until(L, ticks_at_least_5, &ticks, 10000), EVC_OK,
+                 "the loop stalled while pool work blocked");
+    cr_assert_eq(ndone, 0);
+    evc_timer_close(t);
+
+    pthread_mutex_unlock(&gate);
+    cr_assert_eq(evc_loop_run_until(L, loop_idle_of_work, L, 10000), EVC_OK);
+    cr_assert_eq(ndone, 3);
+    /* Room again once the done callbacks ran. */
+    cr_assert_eq(evc_loop_work(L, job_work, job_done, &j[3], &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_loop_run_until(L, loop_idle_of_work, L, 10000), EVC_OK);
+    cr_assert_eq(ndone, 4);
+    pthread_mutex_destroy(&gate);
+}
+
+/* Freeing the loop with work queued behind busy pool threads: every done
+ * runs once, the queued ones with ran == false. */
+Test(loop, free_cancels_queued_work_and_calls_every_done)
+{
+    pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&gate);
+    int ndone = 0;
+    enum { N = 40 }; /* more than any pool size: some stay queued */
+    static wjob j[N];
+    evc_error err = {0};
+    for (int i = 0; i < N; i++) {
+        j[i] = (wjob){.loop_thread = pthread_self(), .gate = i < 8 ? &gate : NULL,
+                      .ndone = &ndone};
+        cr_assert_eq(evc_loop_work(L, job_work, job_done, &j[i], &err), EVC_OK, "%s", err.msg);
+    }
+    pthread_mutex_unlock(&gate); /* let the running ones finish during free */
+    evc_loop_free(L);
+    L = NULL;
+    cr_assert_eq(ndone, N);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(j[i].done_calls, 1);
+        cr_assert_eq(j[i].ran, j[i].work_ran, "done's ran flag must tell whether work ran");
+    }
+    pthread_mutex_destroy(&gate);
 }
