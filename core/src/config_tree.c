@@ -336,6 +336,31 @@ static evc_cfg_entry *entry_for(evc_cfg_node *map, const char *key, size_t len,
     return &map->entries[map->count - 1];
 }
 
+/* A section on an override's path may be a map or empty (`central:` with
+ * nothing, which the validator takes as an empty map); anything else is the
+ * config's mistake. */
+static bool section_may_become_map(const evc_cfg_node *n)
+{
+    return n->kind == EVC_CFG_NODE_MAP || (n->kind == EVC_CFG_NODE_SCALAR && n->scalar[0] == '\0');
+}
+
+/* "'5'", "a list": the validator's wording; control characters become '?'
+ * so that the message stays one line, and long text is cut. */
+static const char *got_text(const evc_cfg_node *n, char *buf, size_t cap)
+{
+    if (n->kind == EVC_CFG_NODE_SEQ)
+        return "a list";
+    size_t k = 0;
+    buf[k++] = '\'';
+    for (const char *s = n->scalar; *s && k + 5 < cap; s++)
+        buf[k++] = ((unsigned char)*s < 0x20 || *s == 0x7F) ? '?' : *s;
+    if (strlen(n->scalar) > k - 1)
+        memcpy(buf + k, "...", 3), k += 3;
+    buf[k++] = '\'';
+    buf[k] = '\0';
+    return buf;
+}
+
 int evc_cfg_set(evc_cfg *cfg, const char *dotted, const char *value, const char *origin,
                 evc_error *err)
 {
@@ -379,6 +404,17 @@ int evc_cfg_set(evc_cfg *cfg, const char *dotted, const char *value, const char 
             evc_cfg__node_free(e->value);
             e->value = leaf;
             return EVC_OK;
+        }
+        if (e->value && !section_may_become_map(e->value)) {
+            /* `central: 5` in the file and a positional argument for
+             * central.listen_port: replacing the 5 by a map would hide the
+             * file's mistake (the validator then sees only the override), so
+             * it is refused in the validator's words, at the file's place. */
+            char at[EVC_CFG_POS_MAX], g[64];
+            evc_cfg__node_free(leaf);
+            return evc_error_set(err, EVC_ECONFIG, "%s: key '%.*s' must be a map, got %s",
+                                 evc_cfg_pos_format(e->value->pos, at, sizeof at), (int)len, p,
+                                 got_text(e->value, g, sizeof g));
         }
         if (!e->value || e->value->kind != EVC_CFG_NODE_MAP) {
             evc_cfg_node *m = evc_cfg__node_new(EVC_CFG_NODE_MAP, pos);

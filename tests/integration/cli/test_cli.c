@@ -127,6 +127,24 @@ Test(cli, positional_argument_is_validated_like_config)
     proc_result_free(&r);
 }
 
+/* Issue 11 finding 13: with a positional argument, `central: 5` used to be
+ * replaced by the argument's map and pass; it is an error on every path. */
+Test(cli, a_section_of_the_wrong_type_is_an_error_with_or_without_arguments)
+{
+    const char *file = SRC "/tests/integration/cli/configs/central_scalar.yaml";
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Central"), "--check-config", (char *)file,
+                                   "7001", NULL});
+    cr_expect_eq(r.exit_code, 3, "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "central_scalar.yaml:2:10: key 'central' must be a map, got '5'"),
+              "stderr: %s", r.err);
+    proc_result_free(&r);
+    r = run((char *[]){(char *)proc_bin("EV_Central"), "--check-config", (char *)file, NULL});
+    cr_expect_eq(r.exit_code, 3, "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "central_scalar.yaml:2:10: key 'central' must be a map, got '5'"),
+              "stderr: %s", r.err);
+    proc_result_free(&r);
+}
+
 Test(cli, bad_address_argument_names_it)
 {
     proc_result r = run((char *[]){(char *)proc_bin("EV_CP_M"), "--check-config",

@@ -172,11 +172,7 @@ Test(set, creates_intermediate_maps_and_replaces_subtrees)
     cr_assert_eq(evc_cfg_set(cfg, "transport.zmq.linger", "0", "<argv[2]>", &err), EVC_OK);
     cr_expect_eq(evc_cfg_count(evc_cfg_path(r, "transport.zmq")), 2);
 
-    /* A scalar on the way becomes a map; a map at the leaf becomes a scalar. */
-    cr_assert_eq(evc_cfg_set(cfg, "transport.zmq.linger.x", "1", NULL, &err), EVC_OK);
-    cr_expect_str_eq(evc_cfg_scalar(evc_cfg_path(r, "transport.zmq.linger.x")), "1");
-    cr_expect_str_eq(evc_cfg_node_pos(evc_cfg_path(r, "transport.zmq.linger.x")).file,
-                     "<override>");
+    /* A map at the leaf becomes a scalar. */
     cr_assert_eq(evc_cfg_set(cfg, "transport", "zmq", "<argv[3]>", &err), EVC_OK);
     cr_expect_str_eq(evc_cfg_scalar(evc_cfg_get(r, "transport")), "zmq");
     cr_expect_null(evc_cfg_path(r, "transport.zmq"));
@@ -186,6 +182,29 @@ Test(set, creates_intermediate_maps_and_replaces_subtrees)
     cr_assert_eq(evc_cfg_set(cfg, "host", value, "<argv[4]>", &err), EVC_OK);
     value[0] = 'X';
     cr_expect_str_eq(evc_cfg_get_str(r, "host", NULL), "copied");
+    evc_cfg_free(cfg);
+}
+
+/* Issue 11 finding 13: `central: 5` with a positional argument for
+ * central.listen_port was silently replaced by a map. A section of the wrong
+ * type on an override's path is the file's error, at the file's place. */
+Test(set, a_section_of_the_wrong_type_is_an_error_naming_its_place)
+{
+    evc_cfg *cfg = load("log: {level: info}\ncentral: 5\ndriver: [a, b]\ncp_monitor:\n");
+    const evc_cfg_node *r = evc_cfg_root(cfg);
+    evc_error err = {0};
+    cr_expect_eq(evc_cfg_set(cfg, "central.listen_port", "7001", "<argument 1: listen_port>",
+                             &err),
+                 EVC_ECONFIG);
+    cr_expect_str_eq(err.msg, "v.yaml:2:10: key 'central' must be a map, got '5'");
+    cr_expect_str_eq(evc_cfg_scalar(evc_cfg_get(r, "central")), "5", "nothing changed");
+    cr_expect_eq(evc_cfg_set(cfg, "driver.id", "d1", "<argument 2: driver_id>", &err),
+                 EVC_ECONFIG);
+    cr_expect_str_eq(err.msg, "v.yaml:3:9: key 'driver' must be a map, got a list");
+    /* An empty section is an empty map, as the validator takes it. */
+    cr_expect_eq(evc_cfg_set(cfg, "cp_monitor.cp_id", "CP_001", "<argument 3: cp_id>", &err),
+                 EVC_OK, "%s", err.msg);
+    cr_expect_str_eq(evc_cfg_get_str(evc_cfg_get(r, "cp_monitor"), "cp_id", NULL), "CP_001");
     evc_cfg_free(cfg);
 }
 
