@@ -229,7 +229,7 @@ store:
 central:
   listen_port: $CENTRAL_PORT
   http_port: $HTTP_PORT
-  registration: open
+  registration: closed     # the demo's CPs come from --seed, with their secrets
   panel: plain
 cp_engine:
   power_w: 50000
