@@ -47,6 +47,9 @@ const evc_cfg_field central_schema[] = {
      .help = "HTTP port of the JSON API (0 = any free port)"},
     {.key = "http_host", .type = EVC_CFG_STRING, .default_text = "",
      .help = "address the HTTP server listens on (empty = all interfaces)"},
+    {.key = "listen_host", .type = EVC_CFG_STRING, .default_text = "",
+     .help = "IP address the CP monitor port (listen_port) listens on (empty = all "
+             "interfaces)"},
     {.key = "telemetry_log_interval_ms", .type = EVC_CFG_INT, .min = 0, .max = 3600000,
      .default_text = "5000",
      .help = "plain (non-TTY) output: print each supply's kW, kWh and EUR this often "

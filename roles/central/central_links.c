@@ -264,7 +264,12 @@ static void on_close(evc_link *link, const char *reason, void *arg)
 int central_links_start(central *c, evc_error *err)
 {
     evc_link_handlers h = {.on_open = on_open, .on_frame = on_frame, .on_close = on_close};
-    int rc = evc_link_listen(c->loop, NULL, (uint16_t)c->listen_port, &h, c, &c->server, err);
+    /* central.listen_host: the monitor port on one interface only (an internal
+     * network), as central.http_host does for HTTP; "" = all interfaces.
+     * Unit tests run the links without an app: all interfaces. */
+    const char *host =
+        c->app ? evc_cfg_get_str(evc_app_section(c->app), "listen_host", "") : "";
+    int rc = evc_link_listen(c->loop, host, (uint16_t)c->listen_port, &h, c, &c->server, err);
     if (rc == EVC_OK)
         central_say(c, "Listening for CP monitors on port %u (registration %s)",
                     (unsigned)evc_link_server_port(c->server),
