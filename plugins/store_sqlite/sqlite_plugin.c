@@ -477,6 +477,49 @@ static void sq_stop(sqlite_store *s)
     s->db = NULL;
 }
 
+/* A database that cannot be written, or is damaged, must not start "ok":
+ * the first write (a login, a ticket) would fail far from the cause. SQLite
+ * opens a write-protected file read-only without an error, so ask it; then
+ * take the write lock once (a read-only directory or mount fails here); then
+ * PRAGMA quick_check, which reads every page (about 1 s per GB) but not the
+ * indexes' contents: the cost of one start, for a refusal that names the
+ * file instead of "wrong or missing password" later. */
+static int start_checks(sqlite_store *s, evc_error *err)
+{
+    if (!s->read_only && sqlite3_db_readonly(s->db, "main") == 1)
+        return evc_error_set(err, EVC_EREADONLY, "database %s is read-only (file permissions or a "
+                             "read-only mount): this program writes to it", s->path);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return sqlite_fail(s, sqlite3_extended_errcode(s->db), "integrity check", err);
+    }
+    if (strcmp(sqlite_col_str(st, 0), "ok") != 0) {
+        /* SQLite's report spans lines: one line for the operator's log. */
+        char why[200];
+        snprintf(why, sizeof why, "%s", sqlite_col_str(st, 0));
+        for (char *p = why; *p; p++)
+            if (*p == '\n' || *p == '\r')
+                *p = ' ';
+        rc = evc_error_set(err, EVC_EIO, "database %s is corrupt (PRAGMA quick_check: %s): "
+                           "restore it from a backup", s->path, why);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    if (s->read_only)
+        return EVC_OK;
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(s, sqlite3_extended_errcode(s->db), "write check (BEGIN IMMEDIATE)",
+                           err);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return EVC_OK;
+}
+
 static int sq_start(sqlite_store *s, evc_error *err)
 {
     if (s->db)
@@ -490,7 +533,9 @@ static int sq_start(sqlite_store *s, evc_error *err)
         return code;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    rc = pragma_setup(s, err);
+    rc = start_checks(s, err);
+    if (rc == EVC_OK)
+        rc = pragma_setup(s, err);
     if (rc == EVC_OK)
         rc = sqlite_migrate(s, err);
     if (rc == EVC_OK)

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "proc.h"
 
@@ -311,4 +313,82 @@ Test(cli, init_db_then_add_cp_for_a_closed_deployment)
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+/* ---- issue 11 finding 13: a database Central cannot trust is refused ---- */
+
+/* A seeded database in a fresh directory (0755, so that another user may
+ * read it); its path in db. */
+static void seeded_db(char *dir, char *db, size_t cap)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(db, cap, "%s/central.db", dir);
+    proc_result r = run((char *[]){(char *)proc_bin("EV_Central"), "--init-db", "--seed", "--db",
+                                   db, "--config", SRC "/config/evcharging.yaml", NULL});
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    proc_result_free(&r);
+}
+
+/* EV_Central's start on db (argv prefixed by `pre`, e.g. setpriv): it must
+ * exit at once, non-zero, with one line naming the path and `why`. The
+ * bus port is one nobody listens on: the store is checked before the bus. */
+static void expect_db_refused(char *const pre[], const char *db, const char *why)
+{
+    char *argv[16];
+    size_t n = 0;
+    for (; pre && pre[n]; n++)
+        argv[n] = pre[n];
+    char *rest[] = {(char *)proc_bin("EV_Central"), "--config", SRC "/config/evcharging.yaml",
+                    "17001", "127.0.0.1:1", (char *)db, NULL};
+    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++)
+        argv[n++] = rest[i];
+    proc_result r;
+    cr_assert_eq(proc_run(argv, (char *[]){"EVC_TRANSPORT=zmq", NULL}, 20000, &r), 0, "%s", r.err);
+    cr_expect(!r.timed_out, "Central started on a bad database: %s", r.err);
+    cr_expect_neq(r.exit_code, 0, "%s", r.err);
+    char want[512];
+    snprintf(want, sizeof want, "database %s", db);
+    cr_expect(strstr(r.err, want) && strstr(r.err, why), "stderr lacks '%s' ... '%s': %s", want,
+              why, r.err);
+    cr_expect_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+    proc_result_free(&r);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+Test(cli, a_partly_corrupt_database_is_refused_naming_the_path, .timeout = 60)
+{
+    char dir[] = "/tmp/evc-cli-XXXXXX", db[128];
+    seeded_db(dir, db, sizeof db);
+    /* Pages 3 and 4 (of 4096 bytes) overwritten: the header stays valid,
+     * so SQLite opens the file and only a check of its pages sees it. */
+    FILE *f = fopen(db, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, 2 * 4096, SEEK_SET), 0);
+    for (int i = 0; i < 2 * 4096; i++)
+        fputc(0x5A, f);
+    fclose(f);
+    expect_db_refused(NULL, db, "corrupt");
+    remove_dir(dir);
+}
+
+/* chmod 0444 stops no write of root's: as root, Central runs as nobody
+ * (setpriv), for whom the file is read-only as it is for a service user. */
+Test(cli, a_read_only_database_is_refused_naming_the_path, .timeout = 60)
+{
+    char dir[] = "/tmp/evc-cli-XXXXXX", db[128];
+    seeded_db(dir, db, sizeof db);
+    cr_assert_eq(chmod(db, 0444), 0);
+    char *as_nobody[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                         NULL};
+    if (geteuid() == 0)
+        cr_assert_eq(access("/usr/bin/setpriv", X_OK), 0, "root needs setpriv for this test");
+    expect_db_refused(geteuid() == 0 ? as_nobody : NULL, db, "read-only");
+    remove_dir(dir);
 }
