@@ -534,6 +534,10 @@ int evc_loop_timer(evc_loop *loop, uint64_t first_ms, uint64_t repeat_ms, evc_ti
     t->cb = cb;
     t->arg = arg;
     hnd_link(loop, &t->h, HND_TIMER);
+    /* libuv counts from its cached "now", read at the last loop turn: a
+     * timer armed long after it (set-up before the loop runs, a slow
+     * start under load) would fire early. first_ms counts from this call. */
+    uv_update_time(&loop->uv);
     rc = uv_timer_start(&t->timer, on_timer, first_ms, repeat_ms);
     if (rc != 0) {
         evc_timer_close(t);
@@ -547,6 +551,7 @@ int evc_timer_restart(evc_timer *t, uint64_t first_ms, uint64_t repeat_ms)
 {
     if (!t || t->h.closing)
         return EVC_EINVAL;
+    uv_update_time(t->timer.loop); /* from this call, as evc_loop_timer */
     return uv_timer_start(&t->timer, on_timer, first_ms, repeat_ms) == 0 ? EVC_OK : EVC_EIO;
 }
 

@@ -57,6 +57,19 @@ const evc_cfg_field central_schema[] = {
     {.key = "create_if_missing", .type = EVC_CFG_BOOL, .default_text = "false",
      .help = "true: a database file that does not exist is created (empty: no CPs, no "
              "users); false: it is an error naming the path (--init-db always creates)"},
+    {.key = "auth_queue_max", .type = EVC_CFG_INT, .min = 1, .max = 4096, .default_text = "32",
+     .help = "password/secret checks (argon2, on the thread pool) waiting at most; beyond, "
+             "AUTH is denied BUSY and driver.hello answered busy"},
+    {.key = "monitor_max_links", .type = EVC_CFG_INT, .min = 1, .max = 100000,
+     .default_text = "512",
+     .help = "monitor connections at most; more are closed at once with a log line"},
+    {.key = "monitor_out_queue_max_bytes", .type = EVC_CFG_INT, .min = 4096,
+     .max = 1073741824, .default_text = "1048576",
+     .help = "replies queued to a monitor that does not read them at most; beyond, Central "
+             "stops reading from it"},
+    {.key = "monitor_slow_reader_ms", .type = EVC_CFG_INT, .min = 100, .max = 3600000,
+     .default_text = "10000",
+     .help = "a monitor over monitor_out_queue_max_bytes for this long is disconnected"},
     {.key = "panel", .type = EVC_CFG_ENUM, .enum_values = PANEL, .default_text = "auto",
      .help = "terminal output: auto (live panel when stdout is a TTY), tty, or plain lines"},
     {0},
@@ -207,6 +220,11 @@ int central_create(evc_app *app, void **state, evc_error *err)
     c->min_balance_cents = evc_cfg_get_int(sec, "min_balance_cents", 500);
     c->http_port = (int)evc_cfg_get_int(sec, "http_port", 8002);
     c->http_host = evc_cfg_get_str(sec, "http_host", "");
+    c->auth_queue_max = (size_t)evc_cfg_get_int(sec, "auth_queue_max", 32);
+    c->monitor_max_links = (size_t)evc_cfg_get_int(sec, "monitor_max_links", 512);
+    c->monitor_out_queue_max = (size_t)evc_cfg_get_int(sec, "monitor_out_queue_max_bytes",
+                                                       1048576);
+    c->monitor_slow_reader_ms = (uint64_t)evc_cfg_get_int(sec, "monitor_slow_reader_ms", 10000);
     const char *panel = evc_cfg_get_str(sec, "panel", "auto");
     c->tty = strcmp(panel, "tty") == 0 || (strcmp(panel, "auto") == 0 && isatty(STDOUT_FILENO));
     c->t_driver = evc_app_topic(app, EVC_TOPIC_DRIVER_EVENTS);

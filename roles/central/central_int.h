@@ -79,6 +79,11 @@ typedef struct central {
     /* runtime */
     evc_link_server *server;
     struct central_link_ctx *links; /* every open monitor link's context (central_links.c) */
+    struct central_auth_job *auth_jobs; /* password checks on the pool (central_auth.c) */
+    size_t nauth, auth_queue_max;
+    size_t monitor_max_links;
+    size_t monitor_out_queue_max;   /* bytes of replies queued to one monitor */
+    uint64_t monitor_slow_reader_ms; /* over that bound this long: the link is closed */
     evc_timer *tick, *hb_timer;
     unsigned ticks;
     int64_t started_at;

@@ -518,6 +518,23 @@ Test(loop, idle_loop_uses_almost_no_cpu)
                  (unsigned long long)wall);
 }
 
+/* A timer armed long after the loop's last turn (a slow set-up, a loaded
+ * machine) still waits its full delay: libuv's cached clock would have made
+ * it fire early (seen: idle_loop_uses_almost_no_cpu under ASan). */
+Test(loop, a_timer_counts_from_when_it_is_armed)
+{
+    uint64_t busy_until = mono_ms() + 200; /* work before arming, no loop turn */
+    while (mono_ms() < busy_until)
+        ;
+    evc_timer *stop;
+    uint64_t t0 = mono_ms();
+    cr_assert_eq(evc_loop_timer(L, 300, 0, stop_timer, L, &stop, NULL), EVC_OK);
+    cr_assert_eq(evc_loop_run(L), EVC_OK);
+    uint64_t waited = mono_ms() - t0;
+    cr_assert_geq(waited, 299, "a 300 ms timer fired after %llu ms",
+                  (unsigned long long)waited);
+}
+
 /* ---- thread-pool work (evc_loop_work) ------------------------------------ */
 
 typedef struct wjob {
