@@ -31,6 +31,12 @@ struct evc_link {
     size_t head, count;
     bool open;               /* on_open was called: on_close is owed */
     bool closing;
+    size_t queued, out_max;  /* user-space write bytes (see evc_link_limits) */
+    bool paused;             /* reading stopped: the peer does not read */
+    uint64_t over_since_ms;  /* when `paused` began */
+    char acks[64];           /* ACK/NACK bytes not written yet (one write per batch) */
+    size_t nacks;
+    size_t rpending;         /* bytes of rbuf read but not decoded (paused) */
     char reason[400];
     char rbuf[LINK_READ_CHUNK];
 };
@@ -43,6 +49,10 @@ struct evc_link_server {
     evc_link *links;
     size_t nlinks;
     uint16_t port;
+    evc_link_limits lim;     /* defaults filled in */
+    uv_timer_t sweep;        /* closes slow readers */
+    int handles_open;        /* tcp + sweep: freed when both closed */
+    uint64_t refused, refused_unlogged, refused_logged_ms;
 };
 
 struct evc_link_client {
@@ -62,30 +72,69 @@ struct evc_link_client {
 
 typedef struct write_req {
     uv_write_t req;
+    evc_link *link;
+    size_t cost; /* counted in link->queued until the write completes */
     char *owned; /* freed after the write, NULL for borrowed bytes */
 } write_req;
 
-static const char ACK_BYTE = EVC_FRAME_ACK;
-static const char NACK_BYTE = EVC_FRAME_NACK;
 
 static void client_schedule(evc_link_client *c);
 static void client_maybe_free(evc_link_client *c);
 
 /* ---- writing ----------------------------------------------------------- */
 
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void resume_reading(evc_link *l);
+static void pause_reading(evc_link *l);
+
 static void on_written(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
+    evc_link *l = w->link;
+    l->queued -= w->cost;
     free(w->owned);
     free(w);
     (void)status; /* a failed write shows up as a read error/EOF: handled there */
+    /* Half the bound, not the bound: no flapping at every write. */
+    if (l->paused && !l->closing && l->queued <= l->out_max / 2)
+        resume_reading(l);
 }
 
+static int write_raw(evc_link *l, const char *bytes, size_t len, bool copy);
+
+/* ACK/NACK bytes of one read chunk go out as one write: a write request per
+ * byte cost ~200 bytes each, which a peer flooding tiny frames multiplied. */
+static void flush_acks(evc_link *l)
+{
+    if (l->nacks == 0)
+        return;
+    size_t n = l->nacks;
+    l->nacks = 0;
+    write_raw(l, l->acks, n, true);
+}
+
+static void queue_ack(evc_link *l, char byte)
+{
+    if (l->nacks == sizeof l->acks)
+        flush_acks(l);
+    l->acks[l->nacks++] = byte;
+}
+
+/* Frames go after the ACKs queued before them: the stream keeps its order. */
 static int write_bytes(evc_link *l, const char *bytes, size_t len, bool copy)
+{
+    flush_acks(l);
+    return write_raw(l, bytes, len, copy);
+}
+
+static int write_raw(evc_link *l, const char *bytes, size_t len, bool copy)
 {
     write_req *w = calloc(1, sizeof *w);
     if (!w)
         return EVC_ENOMEM;
+    w->link = l;
+    w->cost = sizeof *w + (copy ? len : 0);
     uv_buf_t b;
     if (copy) {
         w->owned = malloc(len);
@@ -103,6 +152,7 @@ static int write_bytes(evc_link *l, const char *bytes, size_t len, bool copy)
         free(w);
         return EVC_EIO;
     }
+    l->queued += w->cost;
     return EVC_OK;
 }
 
@@ -170,12 +220,12 @@ static int on_event(void *arg, const evc_frame_event *ev)
     evc_link *l = arg;
     switch (ev->kind) {
     case EVC_FRAME_EV_FRAME:
-        write_bytes(l, &ACK_BYTE, 1, false);
+        queue_ack(l, EVC_FRAME_ACK);
         if (l->h.on_frame)
             l->h.on_frame(l, ev, l->arg);
         break;
     case EVC_FRAME_EV_ERROR:
-        write_bytes(l, &NACK_BYTE, 1, false);
+        queue_ack(l, EVC_FRAME_NACK);
         evc_log(EVC_LOG_DEBUG, "link", NULL, "%s sent a bad frame: %s", l->peer,
                 evc_frame_error_str(ev->error));
         if (l->h.on_bad_frame)
@@ -195,13 +245,52 @@ static int on_event(void *arg, const evc_frame_event *ev)
     default:
         break;
     }
-    return l->closing ? 1 : 0;
+    /* Checked per event: one chunk of tiny frames can ask for megabytes. */
+    if (!l->closing && !l->paused && l->queued > l->out_max)
+        pause_reading(l);
+    return l->closing || l->paused ? 1 : 0;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     evc_link *l = h->data;
     *buf = uv_buf_init(l->rbuf, sizeof l->rbuf);
+}
+
+/* Stops reading from a peer whose replies pile up: not reading is the only
+ * way to stop its frames (and so our replies) without dropping any. */
+static void pause_reading(evc_link *l)
+{
+    l->paused = true;
+    l->over_since_ms = uv_now(l->tcp.loop);
+    uv_read_stop((uv_stream_t *)&l->tcp);
+    evc_log(EVC_LOG_DEBUG, "link", NULL, "%s: %zu bytes queued, reading paused", l->peer,
+            l->queued);
+}
+
+/* Decodes data; when the queue passes the bound mid-way, the rest waits in
+ * rbuf (not in use while reading is paused) for resume_reading. */
+static void feed(evc_link *l, const char *data, size_t len)
+{
+    size_t used = evc_frame_decoder_feed(l->dec, data, len, on_event, l);
+    if (!l->closing)
+        flush_acks(l);
+    if (l->paused && !l->closing && used < len) {
+        memmove(l->rbuf, data + used, len - used);
+        l->rpending = len - used;
+    }
+}
+
+static void resume_reading(evc_link *l)
+{
+    l->paused = false;
+    if (l->rpending) {
+        size_t n = l->rpending;
+        l->rpending = 0;
+        feed(l, l->rbuf, n); /* may pause again */
+    }
+    if (!l->paused && !l->closing)
+        uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -212,7 +301,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread > 0)
-        evc_frame_decoder_feed(l->dec, buf->base, (size_t)nread, on_event, l);
+        feed(l, buf->base, (size_t)nread);
 }
 
 /* ---- links ------------------------------------------------------------- */
@@ -233,6 +322,7 @@ static evc_link *link_new(evc_loop *loop, const evc_link_handlers *h, void *arg)
     l->tcp.data = l;
     l->h = *h;
     l->arg = arg;
+    l->out_max = EVC_LINK_DEFAULT_OUT_QUEUE_MAX;
     snprintf(l->peer, sizeof l->peer, "?");
     return l;
 }
@@ -295,6 +385,8 @@ int evc_link_send(evc_link *l, const char *opcode, const evc_frame_field *fields
 }
 
 size_t evc_link_unacked(const evc_link *l) { return l->count; }
+size_t evc_link_queued_bytes(const evc_link *l) { return l->queued; }
+bool evc_link_read_paused(const evc_link *l) { return l->paused; }
 const char *evc_link_peer(const evc_link *l) { return l->peer; }
 void evc_link_set_data(evc_link *l, void *data) { l->data = data; }
 void *evc_link_data(const evc_link *l) { return l->data; }
@@ -302,11 +394,88 @@ void evc_link_stats(const evc_link *l, evc_frame_stats *out) { evc_frame_decoder
 
 /* ---- server ------------------------------------------------------------ */
 
+/* Over the cap: accept (else libuv reports the same connection again and
+ * again) and close at once. One line per 10 s at most: a flood of
+ * connections must not become a flood of log lines. */
+static void refuse_connection(evc_link_server *s, uv_stream_t *listener)
+{
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (!t || uv_tcp_init(listener->loop, t) != 0) {
+        free(t);
+        return;
+    }
+    char peer[64] = "?";
+    if (uv_accept(listener, (uv_stream_t *)t) == 0) {
+        struct sockaddr_storage ss;
+        int len = sizeof ss;
+        if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, peer, sizeof peer);
+        else if (len > 0 && ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, peer, sizeof peer);
+    }
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    s->refused++;
+    s->refused_unlogged++;
+    uint64_t now = uv_now(listener->loop);
+    if (s->refused_logged_ms == 0 || now - s->refused_logged_ms >= 10000) {
+        evc_log(EVC_LOG_WARN, "link", NULL,
+                "port %u: %zu connections open (the cap); closed %llu more, the last from %s",
+                s->port, s->nlinks, (unsigned long long)s->refused_unlogged, peer);
+        s->refused_logged_ms = now ? now : 1;
+        s->refused_unlogged = 0;
+    }
+}
+
+/* Closes the links whose peer has not read for slow_reader_ms. */
+static void on_sweep(uv_timer_t *t)
+{
+    evc_link_server *s = t->data;
+    uint64_t now = uv_now(t->loop);
+    for (evc_link *l = s->links; l; l = l->next) {
+        if (!l->paused || l->closing || now - l->over_since_ms < s->lim.slow_reader_ms)
+            continue;
+        evc_log(EVC_LOG_WARN, "link", NULL,
+                "%s does not read its replies (%zu bytes queued for %llu ms): closed", l->peer,
+                l->queued, (unsigned long long)(now - l->over_since_ms));
+        evc_link_close(l, "peer does not read its replies");
+    }
+}
+
+static void sweep_arm(evc_link_server *s)
+{
+    uint64_t period = s->lim.slow_reader_ms / 4;
+    period = period < 25 ? 25 : period > 1000 ? 1000 : period;
+    uv_timer_start(&s->sweep, on_sweep, period, period);
+}
+
+void evc_link_server_set_limits(evc_link_server *s, const evc_link_limits *lim)
+{
+    s->lim.max_links = lim && lim->max_links ? lim->max_links : EVC_LINK_DEFAULT_MAX_LINKS;
+    s->lim.out_queue_max =
+        lim && lim->out_queue_max ? lim->out_queue_max : EVC_LINK_DEFAULT_OUT_QUEUE_MAX;
+    s->lim.slow_reader_ms =
+        lim && lim->slow_reader_ms ? lim->slow_reader_ms : EVC_LINK_DEFAULT_SLOW_READER_MS;
+    sweep_arm(s);
+}
+
+uint64_t evc_link_server_refused(const evc_link_server *s) { return s->refused; }
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    evc_link_server *s = h->data;
+    if (--s->handles_open == 0)
+        free(s);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     evc_link_server *s = listener->data;
     if (status != 0) {
         evc_log(EVC_LOG_WARN, "link", NULL, "accept on port %u: %s", s->port, uv_strerror(status));
+        return;
+    }
+    if (s->nlinks >= s->lim.max_links) {
+        refuse_connection(s, listener);
         return;
     }
     evc_link *l = link_new(s->loop, &s->h, s->arg);
@@ -320,6 +489,7 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     l->server = s;
+    l->out_max = s->lim.out_queue_max;
     l->next = s->links;
     if (s->links)
         s->links->prev = l;
@@ -346,13 +516,18 @@ int evc_link_listen(evc_loop *loop, const char *host, uint16_t port, const evc_l
     s->arg = arg;
     uv_tcp_init(evc_loop_native(loop), &s->tcp);
     s->tcp.data = s;
+    uv_timer_init(evc_loop_native(loop), &s->sweep);
+    s->sweep.data = s;
+    uv_unref((uv_handle_t *)&s->sweep); /* never keeps a loop alive by itself */
+    s->handles_open = 2;
     int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->tcp, 128, on_connection);
     if (rc != 0) {
         evc_error_set(err, EVC_EIO, "cannot listen on %s:%u: %s", bind_host, port,
                       uv_strerror(rc));
-        uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+        uv_close((uv_handle_t *)&s->tcp, on_server_handle_closed);
+        uv_close((uv_handle_t *)&s->sweep, on_server_handle_closed);
         return EVC_EIO;
     }
     struct sockaddr_storage bound;
@@ -360,6 +535,7 @@ int evc_link_listen(evc_loop *loop, const char *host, uint16_t port, const evc_l
     uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&bound, &len);
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    evc_link_server_set_limits(s, NULL);
     *out = s;
     return EVC_OK;
 }
@@ -376,7 +552,8 @@ void evc_link_server_close(evc_link_server *s)
         l->server = NULL; /* the server goes first; links finish on their own */
     }
     s->links = NULL;
-    uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+    uv_close((uv_handle_t *)&s->tcp, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->sweep, on_server_handle_closed);
 }
 
 /* ---- client ------------------------------------------------------------ */

@@ -9,12 +9,22 @@
  * is skipped and counted, never fatal. A server serves any number of links
  * concurrently on the one loop thread.
  *
+ * Bounds (evc_link_limits): bytes queued in user space for a peer that does
+ * not read (ACKs, NACKs, replies) are counted; past out_queue_max the link
+ * stops reading from that peer -- no more frames, so no more replies -- and
+ * reads again once the queue drained to half. A server link that stays over
+ * the bound for slow_reader_ms is closed with one WARN line naming the peer.
+ * A server holds at most max_links links: further connections are accepted
+ * and closed at once (so the listen backlog never fills), logged at most
+ * once per 10 s with the count refused.
+ *
  * Threads: loop thread only. Ownership: links belong to their server or
  * client; a role never frees a link, it only closes it.
  */
 #ifndef EVC_LINK_H
 #define EVC_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +38,16 @@ extern "C" {
 
 #define EVC_LINK_MAX_RESENDS 3
 #define EVC_LINK_MAX_UNACKED 256 /* frames sent and not yet ACKed; more is back-pressure */
+#define EVC_LINK_DEFAULT_MAX_LINKS 1024
+#define EVC_LINK_DEFAULT_OUT_QUEUE_MAX (1024u * 1024u)
+#define EVC_LINK_DEFAULT_SLOW_READER_MS 10000u
+
+/* 0 in a field = its default above. */
+typedef struct evc_link_limits {
+    size_t max_links;        /* server: links open at once */
+    size_t out_queue_max;    /* bytes queued to one peer before reading from it stops */
+    uint64_t slow_reader_ms; /* server: over out_queue_max this long closes the link */
+} evc_link_limits;
 
 typedef struct evc_link evc_link;
 typedef struct evc_link_server evc_link_server;
@@ -61,6 +81,11 @@ int evc_link_listen(evc_loop *loop, const char *host, uint16_t port,
 uint16_t evc_link_server_port(const evc_link_server *srv);
 /* Number of open links of the server. */
 size_t evc_link_server_count(const evc_link_server *srv);
+/* Sets the server's limits (copied) for links accepted from now on; the cap
+ * applies at once. */
+void evc_link_server_set_limits(evc_link_server *srv, const evc_link_limits *lim);
+/* Connections closed at once because max_links links were open. */
+uint64_t evc_link_server_refused(const evc_link_server *srv);
 /* Closes the listener and every link of it (their on_close is called). */
 void evc_link_server_close(evc_link_server *srv);
 
@@ -87,6 +112,10 @@ int evc_link_send(evc_link *link, const char *opcode, const evc_frame_field *fie
                   size_t nfields, evc_error *err);
 /* Number of frames sent and not yet ACKed. */
 size_t evc_link_unacked(const evc_link *link);
+/* Bytes queued in user space for the peer (writes not completed, with their
+ * bookkeeping), and whether reading from the peer is paused for it. */
+size_t evc_link_queued_bytes(const evc_link *link);
+bool evc_link_read_paused(const evc_link *link);
 /* "ip:port" of the peer; borrowed for the link's life. */
 const char *evc_link_peer(const evc_link *link);
 /* Closes the link; on_close follows (from the loop, not from inside this
