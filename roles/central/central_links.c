@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "central_auth.h"
 #include "central_int.h"
 #include "evc/log.h"
 
@@ -12,6 +13,8 @@
  * freed in on_close. Holds the CP id, not a pointer: the CP table grows. */
 typedef struct central_link_ctx {
     central *c;  /* NULL once Central stopped: a late on_close only frees */
+    evc_link *link; /* borrowed; valid until on_close, which frees this context */
+    central_auth_job *job; /* the AUTH being checked on the pool, or NULL */
     bool authed;
     char cp_id[EVC_STORE_ID_MAX];
     struct central_link_ctx *prev, *next; /* c->links */
@@ -63,9 +66,12 @@ static int64_t parse_price(const char *s)
     return v <= 1000000 ? v : -1;
 }
 
-/* Looks the CP up (registering it under `open`) and checks its secret.
- * Returns the reason code of a denial, or NULL with *row filled. */
-static const char *auth_check(central *c, const evc_frame_event *ev, evc_charging_point *row,
+static void auth_done(central *c, central_auth_job *job);
+
+/* First half of an AUTH, on the loop: checks the fields, looks the CP up and
+ * queues the argon2 step (verify the secret, or hash it to register). Returns
+ * the reason code of an immediate denial, or NULL when a job is queued. */
+static const char *auth_begin(central *c, central_link_ctx *x, const evc_frame_event *ev,
                               const char **text)
 {
     const char *id = field(ev, 0), *secret = field(ev, 1);
@@ -74,70 +80,138 @@ static const char *auth_check(central *c, const evc_frame_event *ev, evc_chargin
         *text = "AUTH needs cp_id and secret";
         return "BAD_REQUEST";
     }
+    evc_charging_point row;
     evc_error err = {0};
-    int rc = evc_store_cp_get(c->store, id, row, &err);
-    if (rc == EVC_OK && row->secret_hash[0]) {
-        if (!evc_password_verify(row->secret_hash, secret)) {
-            *text = "wrong secret";
-            return "BAD_SECRET";
-        }
-        return NULL;
-    }
-    if (rc != EVC_OK && rc != EVC_ENOTFOUND) {
+    int rc = evc_store_cp_get(c->store, id, &row, &err);
+    central_auth_job *job = NULL;
+    if (rc == EVC_OK && row.secret_hash[0]) {
+        job = central_auth_new(c, CENTRAL_AUTH_VERIFY, CENTRAL_AUTH_MONITOR, id,
+                               row.secret_hash, secret, auth_done);
+    } else if (rc != EVC_OK && rc != EVC_ENOTFOUND) {
         evc_log(EVC_LOG_ERROR, "central", NULL, "AUTH %s: %s", id, err.msg);
         *text = "database error, try again";
         return "BAD_REQUEST";
-    }
-    if (!c->registration_open) {
+    } else if (!c->registration_open) {
         *text = rc == EVC_OK ? "CP has no secret and registration is closed"
                              : "unknown CP and registration is closed";
         return rc == EVC_OK ? "BAD_SECRET" : "UNKNOWN_CP";
-    }
-    char hash[EVC_PASSWORD_HASH_MAX];
-    if (evc_password_hash(secret, c->password_cost, hash, &err) != EVC_OK) {
-        *text = "cannot hash the secret";
-        return "BAD_REQUEST";
-    }
-    if (rc == EVC_OK) { /* known CP without a secret: it adopts this one */
-        rc = evc_store_cp_set_secret(c->store, id, hash, &err);
     } else {
         int64_t p = parse_price(price);
-        if (!location || !*location || p < 0) {
+        if (rc != EVC_OK && (!location || !*location || p < 0)) {
             *text = "registration needs a location and an integer price_cents_per_kwh";
             return "BAD_REQUEST";
         }
+        job = central_auth_new(c, CENTRAL_AUTH_HASH, CENTRAL_AUTH_MONITOR, id, NULL, secret,
+                               auth_done);
+        if (job && rc != EVC_OK) { /* new CP; a known one (price -1) adopts the secret */
+            snprintf(job->location, sizeof job->location, "%s", location);
+            job->price = p;
+        }
+    }
+    if (!job) {
+        *text = "out of memory";
+        return "BAD_REQUEST";
+    }
+    job->owner = x;
+    if (central_auth_submit(c, job, &err) != EVC_OK) {
+        central_auth_free(job);
+        evc_log(EVC_LOG_DEBUG, "central", NULL, "AUTH %s from %s: %s", id,
+                evc_link_peer(x->link), err.msg);
+        *text = "Central is busy checking other logins, retry later";
+        return "BUSY";
+    }
+    x->job = job;
+    return NULL;
+}
+
+/* Registration under `open`, with the hash made on the pool. */
+static const char *auth_register(central *c, central_auth_job *job, evc_charging_point *row,
+                                 const char **text)
+{
+    evc_error err = {0};
+    int rc;
+    if (job->price < 0) { /* known CP without a secret: it adopts this one */
+        rc = evc_store_cp_set_secret(c->store, job->id, job->hash, &err);
+        if (rc == EVC_OK)
+            rc = evc_store_cp_get(c->store, job->id, row, &err);
+    } else {
         memset(row, 0, sizeof *row);
-        snprintf(row->id, sizeof row->id, "%s", id);
-        snprintf(row->location, sizeof row->location, "%s", location);
-        row->price_cents_per_kwh = p;
+        snprintf(row->id, sizeof row->id, "%s", job->id);
+        snprintf(row->location, sizeof row->location, "%s", job->location);
+        row->price_cents_per_kwh = job->price;
         row->admin_state = EVC_CP_IN_SERVICE;
-        memcpy(row->secret_hash, hash, sizeof row->secret_hash);
+        memcpy(row->secret_hash, job->hash, sizeof row->secret_hash);
         rc = evc_store_cp_insert(c->store, row, &err);
         if (rc == EVC_OK) {
-            central_event(c, "cp.registered", NULL, id, NULL, "registered at %s, %lld c/kWh",
-                          row->location, (long long)p);
-            central_say(c, "CP %s registered (%s, %lld c/kWh)", id, row->location, (long long)p);
+            central_event(c, "cp.registered", NULL, job->id, NULL,
+                          "registered at %s, %lld c/kWh", row->location,
+                          (long long)job->price);
+            central_say(c, "CP %s registered (%s, %lld c/kWh)", job->id, row->location,
+                        (long long)job->price);
         }
     }
     if (rc != EVC_OK) {
-        evc_log(EVC_LOG_ERROR, "central", NULL, "AUTH %s: %s", id, err.msg);
+        evc_log(EVC_LOG_ERROR, "central", NULL, "AUTH %s: %s", job->id, err.msg);
         *text = "database error, try again";
         return "BAD_REQUEST";
     }
     return NULL;
 }
 
+static void auth_accept(central *c, evc_link *link, central_link_ctx *x,
+                        const evc_charging_point *row);
+
+/* Second half of an AUTH, on the loop once the pool checked the secret. The
+ * link may have closed meanwhile: its context detached itself (owner NULL). */
+static void auth_done(central *c, central_auth_job *job)
+{
+    central_link_ctx *x = job->owner;
+    if (!x)
+        return;
+    x->job = NULL;
+    evc_link *link = x->link;
+    evc_charging_point row;
+    const char *text = "", *code = NULL;
+    if (job->mode == CENTRAL_AUTH_HASH) {
+        code = job->ok ? auth_register(c, job, &row, &text) : "BAD_REQUEST";
+        if (!job->ok)
+            text = "cannot hash the secret";
+    } else if (!job->ok) {
+        code = "BAD_SECRET";
+        text = "wrong secret";
+    } else {
+        evc_error err = {0};
+        if (evc_store_cp_get(c->store, job->id, &row, &err) != EVC_OK) {
+            code = "BAD_REQUEST";
+            text = "database error, try again";
+        }
+    }
+    if (code)
+        deny(c, link, job->id, code, text);
+    else
+        auth_accept(c, link, x, &row);
+}
+
 static void on_auth(central *c, evc_link *link, central_link_ctx *x, const evc_frame_event *ev)
 {
-    evc_charging_point row;
     const char *text = "";
-    const char *code = auth_check(c, ev, &row, &text);
     const char *id = field(ev, 0);
-    if (code) {
-        deny(c, link, evc_id_valid(id) ? id : "", code, text);
-        return;
+    const char *code;
+    if (x->job) { /* one check per link at a time: a flood waits for nothing */
+        code = "BUSY";
+        text = "an AUTH of this link is being checked";
+    } else {
+        code = auth_begin(c, x, ev, &text);
     }
-    central_cp *cp = central_cp_add(c, &row);
+    if (code)
+        deny(c, link, evc_id_valid(id) ? id : "", code, text);
+}
+
+static void auth_accept(central *c, evc_link *link, central_link_ctx *x,
+                        const evc_charging_point *row)
+{
+    const char *id = row->id;
+    central_cp *cp = central_cp_add(c, row);
     if (!cp) {
         deny(c, link, id, "BAD_REQUEST", "out of memory");
         return;
@@ -202,6 +276,7 @@ static void on_open(evc_link *link, void *arg)
         return;
     }
     x->c = arg;
+    x->link = link;
     x->next = x->c->links;
     if (x->next)
         x->next->prev = x;
@@ -230,6 +305,8 @@ static void on_close(evc_link *link, const char *reason, void *arg)
     central_link_ctx *x = evc_link_data(link);
     central *c = x ? x->c : NULL;
     evc_link_set_data(link, NULL);
+    if (x && x->job)
+        x->job->owner = NULL; /* its result finds no link: dropped */
     if (!c) { /* after central_links_stop: Central may be gone */
         free(x);
         return;
@@ -270,6 +347,16 @@ int central_links_start(central *c, evc_error *err)
     const char *host =
         c->app ? evc_cfg_get_str(evc_app_section(c->app), "listen_host", "") : "";
     int rc = evc_link_listen(c->loop, host, (uint16_t)c->listen_port, &h, c, &c->server, err);
+    if (rc == EVC_OK) {
+        /* 0 = the link layer's defaults (tests set no config) */
+        evc_link_limits lim = {.max_links = c->monitor_max_links,
+                               .out_queue_max = c->monitor_out_queue_max,
+                               .slow_reader_ms = c->monitor_slow_reader_ms};
+        evc_link_server_set_limits(c->server, &lim);
+        /* The pool's own bound must not be the tighter one. */
+        if (c->auth_queue_max > EVC_LOOP_WORK_MAX_DEFAULT)
+            evc_loop_set_work_max(c->loop, c->auth_queue_max);
+    }
     if (rc == EVC_OK)
         central_say(c, "Listening for CP monitors on port %u (registration %s)",
                     (unsigned)evc_link_server_port(c->server),
@@ -282,9 +369,14 @@ int central_links_start(central *c, evc_error *err)
  * frees them. */
 void central_links_stop(central *c)
 {
-    for (central_link_ctx *x = c->links; x; x = x->next)
+    for (central_link_ctx *x = c->links; x; x = x->next) {
         x->c = NULL;
+        if (x->job) /* the job may finish before the link's on_close */
+            x->job->owner = NULL;
+        x->job = NULL;
+    }
     c->links = NULL;
+    central_auth_stop(c); /* checks still on the pool only free themselves */
     for (size_t i = 0; i < c->ncps; i++)
         c->cps[i].link = NULL;
     evc_link_server_close(c->server);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "central_billing.h"
+#include "central_auth.h"
 #include "central_int.h"
 #include "central_session.h"
 #include "evc/log.h"
@@ -283,37 +284,74 @@ void central_supply_tick(central *c)
     }
 }
 
+static void hello_reply(central *c, const char *driver, const char *reason, int64_t balance)
+{
+    central_event(c, "driver.auth", NULL, NULL, driver, "%s", reason ? reason : "authenticated");
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "driver_id", driver);
+    evc_payload_bool(p, "ok", reason == NULL);
+    evc_payload_str(p, "reason", reason);
+    evc_payload_int(p, "balance_cents", reason ? 0 : balance);
+    central_publish(c, driver, "driver.auth_reply", NULL, evc_payload_finish(p, NULL));
+}
+
+/* The pool checked the password: record the outcome and answer. */
+static void hello_done(central *c, central_auth_job *job)
+{
+    const char *driver = job->id;
+    const char *reason = job->ok ? NULL : "not_authenticated";
+    evc_user u = {0};
+    evc_error err = {0};
+    evc_log_ids ids = {.driver = driver};
+    if (!reason && evc_store_user_get(c->store, driver, &u, &err) != EVC_OK)
+        reason = "not_authenticated"; /* removed meanwhile, or the database failed */
+    if (reason) {
+        /* A failed hello proves nothing about the driver who logged in
+         * before (anyone on the bus can send one): it is not logged out. */
+        evc_log(EVC_LOG_WARN, "central", &ids, "driver authentication failed: %s", reason);
+    } else if (evc_store_kv_put(c->store, CENTRAL_KV_AUTH, driver, "1", 1, &err) != EVC_OK) {
+        evc_log(EVC_LOG_ERROR, "central", &ids, "driver authentication: %s", err.msg);
+        reason = "not_authenticated";
+    }
+    hello_reply(c, driver, reason, u.balance_cents);
+}
+
+/* The argon2 check runs on the pool (central_auth.h); one per driver id at
+ * a time, and `busy` at once when the queue is full. */
 static void on_hello(central *c, const evc_envelope *env)
 {
     const char *driver = evc_msg_str(env, "driver_id");
     const char *password = evc_msg_str(env, "password");
     if (!evc_id_valid(driver))
         return;
+    evc_log_ids ids = {.driver = driver};
+    if (central_auth_driver_pending(c, driver)) {
+        evc_log(EVC_LOG_DEBUG, "central", &ids, "driver.hello refused: one is being checked");
+        hello_reply(c, driver, "busy", 0);
+        return;
+    }
     evc_user u;
     evc_error err = {0};
     int rc = evc_store_user_get(c->store, driver, &u, &err);
     const char *reason = NULL;
     if (rc == EVC_ENOTFOUND)
         reason = "unknown_driver";
-    else if (rc != EVC_OK)
+    else if (rc != EVC_OK || !password)
         reason = "not_authenticated";
-    else if (!password || !evc_password_verify(u.password_hash, password))
-        reason = "not_authenticated";
-    evc_log_ids ids = {.driver = driver};
-    if (reason) {
-        evc_store_kv_delete(c->store, CENTRAL_KV_AUTH, driver, NULL);
-        evc_log(EVC_LOG_WARN, "central", &ids, "driver authentication failed: %s", reason);
-    } else if (evc_store_kv_put(c->store, CENTRAL_KV_AUTH, driver, "1", 1, &err) != EVC_OK) {
-        evc_log(EVC_LOG_ERROR, "central", &ids, "driver authentication: %s", err.msg);
-        reason = "not_authenticated";
+    if (!reason) {
+        central_auth_job *job = central_auth_new(c, CENTRAL_AUTH_VERIFY, CENTRAL_AUTH_DRIVER,
+                                                 driver, u.password_hash, password, hello_done);
+        if (job && central_auth_submit(c, job, &err) == EVC_OK)
+            return;
+        central_auth_free(job);
+        evc_log(EVC_LOG_WARN, "central", &ids, "driver.hello refused: %s",
+                job ? err.msg : "out of memory");
+        hello_reply(c, driver, "busy", 0);
+        return;
     }
-    central_event(c, "driver.auth", NULL, NULL, driver, "%s", reason ? reason : "authenticated");
-    evc_payload *p = evc_payload_new();
-    evc_payload_str(p, "driver_id", driver);
-    evc_payload_bool(p, "ok", reason == NULL);
-    evc_payload_str(p, "reason", reason);
-    evc_payload_int(p, "balance_cents", reason ? 0 : u.balance_cents);
-    central_publish(c, driver, "driver.auth_reply", NULL, evc_payload_finish(p, NULL));
+    /* Failed: an earlier good hello stays good (see hello_done). */
+    evc_log(EVC_LOG_WARN, "central", &ids, "driver authentication failed: %s", reason);
+    hello_reply(c, driver, reason, 0);
 }
 
 static void on_list_cps(central *c, const evc_envelope *env)

@@ -1,7 +1,11 @@
 /* test_links.c: Central's monitor side over real framed TCP links on
  * loopback: registration policy, secrets, heartbeats and engine health, a
  * second connection replacing the first. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,5 +272,118 @@ Test(links, a_closed_monitor_link_disconnects_at_once)
                  "still %s after the link closed",
                  central_cp_state_name(central_cp_find(&x.c, "CP_004")->state));
     cr_assert_null(central_cp_find(&x.c, "CP_004")->link);
+    lx_close(&x);
+}
+
+/* ---- issue 11 finding 6: a flood of bad AUTHs must not freeze Central ---- */
+
+typedef struct flood {
+    lx *x;
+    mon *good;
+    uint64_t last_tick_ms, max_gap_ms, max_hb_age_ms;
+    int raw;            /* the attacker's socket */
+    char tail[16];      /* last bytes read, for a reply split across reads */
+    int denied;
+} flood;
+
+/* Every 50 ms: the longest gap between two ticks is the longest time the
+ * loop was stolen; the good monitor heartbeats from here, and the age of
+ * Central's last HB of CP_001 is what its DISCONNECTED timeout looks at. */
+static void flood_tick(evc_timer *t, void *arg)
+{
+    flood *f = arg;
+    (void)t;
+    uint64_t now = evc_loop_now_ms(f->x->f.loop);
+    if (f->last_tick_ms && now - f->last_tick_ms > f->max_gap_ms)
+        f->max_gap_ms = now - f->last_tick_ms;
+    f->last_tick_ms = now;
+    evc_link *l = evc_link_client_link(f->good->client);
+    if (l && evc_link_unacked(l) < 8) {
+        evc_frame_field hb[2] = {EVC_FRAME_STR("CP_001"), EVC_FRAME_STR("OK")};
+        evc_link_send(l, "HB", hb, 2, NULL);
+    }
+    central_cp *cp = central_cp_find(&f->x->c, "CP_001");
+    if (cp && now - cp->last_hb_ms > f->max_hb_age_ms)
+        f->max_hb_age_ms = now - cp->last_hb_ms;
+}
+
+/* Counts AUTH_DENIED replies on the attacker's socket. */
+static bool denied_40(void *arg)
+{
+    flood *f = arg;
+    char buf[4096 + sizeof f->tail];
+    size_t keep = strlen(f->tail);
+    memcpy(buf, f->tail, keep);
+    ssize_t n = recv(f->raw, buf + keep, 4096, MSG_DONTWAIT);
+    if (n > 0) {
+        size_t len = keep + (size_t)n;
+        for (size_t i = 0; i + 11 <= len; i++)
+            if (memcmp(buf + i, "AUTH_DENIED", 11) == 0 && i + 11 > keep)
+                f->denied++;
+        size_t t = len < 10 ? len : 10;
+        memcpy(f->tail, buf + len - t, t);
+        f->tail[t] = 0;
+        for (size_t i = 0; i < t; i++)
+            if (!f->tail[i])
+                f->tail[i] = ' ';
+    }
+    return f->denied >= 40;
+}
+
+static bool never(void *arg) { (void)arg; return false; }
+
+Test(links, forty_bad_auths_in_one_write_do_not_stall_heartbeats, .timeout = 120)
+{
+    lx x;
+    lx_open(&x, false);
+    /* CP_002 gets a production-cost hash: each check burns ~120 ms or more. */
+    char hash[EVC_PASSWORD_HASH_MAX];
+    evc_error err = {0};
+    cr_assert_eq(evc_password_hash("the-real-secret", EVC_PASSWORD_COST_INTERACTIVE, hash, &err),
+                 EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_store_cp_set_secret(x.f.store, "CP_002", hash, &err), EVC_OK, "%s",
+                 err.msg);
+    mon good;
+    connect_mon(&x, &good, "CP_001", "secret-CP_001");
+    await_reply(&x, &good, "AUTH_OK");
+    send_hb(&good, "CP_001", "OK");
+    await_state(&x, "CP_001", CENTRAL_CP_ACTIVATED);
+
+    /* The attacker: 40 AUTH frames with wrong secrets in one write. */
+    char burst[4096];
+    size_t blen = 0;
+    for (int i = 0; i < 40; i++) {
+        char secret[32], *frame = NULL;
+        size_t flen = 0;
+        snprintf(secret, sizeof secret, "wrong-%d", i);
+        evc_frame_field a[4] = {EVC_FRAME_STR("CP_002"), EVC_FRAME_STR(secret),
+                                EVC_FRAME_STR("x"), EVC_FRAME_STR("1")};
+        cr_assert_eq(evc_frame_encode_alloc("AUTH", a, 4, &frame, &flen, &err), EVC_OK);
+        cr_assert(blen + flen <= sizeof burst);
+        memcpy(burst + blen, frame, flen);
+        blen += flen;
+        free(frame);
+    }
+    flood f = {.x = &x, .good = &good};
+    f.raw = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(evc_link_server_port(x.c.server))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    cr_assert_eq(connect(f.raw, (struct sockaddr *)&sa, sizeof sa), 0);
+    evc_timer *t = NULL;
+    cr_assert_eq(evc_loop_timer(x.f.loop, 50, 50, flood_tick, &f, &t, &err), EVC_OK);
+    evc_loop_run_until(x.f.loop, never, NULL, 300); /* accepted, heartbeats flowing */
+    cr_assert_eq(send(f.raw, burst, blen, 0), (ssize_t)blen);
+    cr_assert_eq(evc_loop_run_until(x.f.loop, denied_40, &f, 60000), EVC_OK,
+                 "only %d of 40 AUTHs answered", f.denied);
+    evc_loop_run_until(x.f.loop, never, NULL, 500); /* heartbeats go on after it */
+    evc_timer_close(t);
+    close(f.raw);
+    /* Before the pool, the 40 checks ran back to back on the loop: 5 s and
+     * more, and CP_001's last HB aged past any heartbeat timeout. */
+    cr_expect(f.max_gap_ms < 1500, "the loop stalled %llu ms during the flood",
+              (unsigned long long)f.max_gap_ms);
+    cr_expect(f.max_hb_age_ms < 1500, "Central heard no HB of CP_001 for %llu ms",
+              (unsigned long long)f.max_hb_age_ms);
+    evc_link_client_close(good.client);
     lx_close(&x);
 }
