@@ -43,6 +43,16 @@ const evc_cfg_field central_schema[] = {
              "expires this long before authorise_timeout_ms (must be smaller)"},
     {.key = "min_balance_cents", .type = EVC_CFG_INT, .min = 0, .max = 100000000,
      .default_text = "500", .help = "a driver below this balance is denied balance_too_low"},
+    {.key = "balance_floor_cents", .type = EVC_CFG_INT, .min = -100000000, .max = 100000000,
+     .default_text = "0",
+     .help = "a supply is cancelled (balance_floor) before its cost takes the driver's "
+             "balance below this; at most min_balance_cents"},
+    {.key = "max_power_w", .type = EVC_CFG_INT, .min = 1000, .max = 10000000,
+     .default_text = "350000",
+     .help = "most power any CP delivers: a supply.ended with more Wh than this over the time "
+             "since the request (plus energy_tolerance_pct) is refused, not billed"},
+    {.key = "energy_tolerance_pct", .type = EVC_CFG_INT, .min = 0, .max = 1000,
+     .default_text = "10", .help = "margin over max_power_w x elapsed time before energy is refused"},
     {.key = "http_port", .type = EVC_CFG_INT, .min = 0, .max = 65535, .default_text = "8002",
      .help = "HTTP port of the JSON API (0 = any free port)"},
     {.key = "http_host", .type = EVC_CFG_STRING, .default_text = "",
@@ -218,6 +228,9 @@ int central_create(evc_app *app, void **state, evc_error *err)
     c->telemetry_log_ms = (uint64_t)evc_cfg_get_int(sec, "telemetry_log_interval_ms", 5000);
     c->clock_skew_ms = (uint64_t)evc_cfg_get_int(sec, "clock_skew_ms", 1000);
     c->min_balance_cents = evc_cfg_get_int(sec, "min_balance_cents", 500);
+    c->balance_floor_cents = evc_cfg_get_int(sec, "balance_floor_cents", 0);
+    c->max_power_w = evc_cfg_get_int(sec, "max_power_w", 350000);
+    c->energy_tolerance_pct = evc_cfg_get_int(sec, "energy_tolerance_pct", 10);
     c->http_port = (int)evc_cfg_get_int(sec, "http_port", 8002);
     c->http_host = evc_cfg_get_str(sec, "http_host", "");
     c->auth_queue_max = (size_t)evc_cfg_get_int(sec, "auth_queue_max", 32);
@@ -240,6 +253,13 @@ int central_create(evc_app *app, void **state, evc_error *err)
                            "authorise_timeout_ms (%llu)",
                            (unsigned long long)c->clock_skew_ms,
                            (unsigned long long)c->authorise_timeout_ms);
+    /* A floor above the minimum to start would admit drivers only to cancel
+     * their supply at its first telemetry. */
+    if (rc == EVC_OK && c->balance_floor_cents > c->min_balance_cents)
+        rc = evc_error_set(err, EVC_ECONFIG,
+                           "central: balance_floor_cents (%lld) must not be above "
+                           "min_balance_cents (%lld)",
+                           (long long)c->balance_floor_cents, (long long)c->min_balance_cents);
     if (rc == EVC_OK && !(c->dedup = evc_msg_dedup_new(4096)))
         rc = evc_error_set(err, EVC_ENOMEM, "central: out of memory");
     if (rc != EVC_OK) {

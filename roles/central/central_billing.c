@@ -4,6 +4,34 @@
 #include <stdio.h>
 #include <string.h>
 
+int64_t central_energy_bound_wh(int64_t max_w, int64_t tolerance_pct, int64_t elapsed_ms)
+{
+    if (max_w <= 0)
+        return INT64_MAX;
+    if (elapsed_ms < 0)
+        elapsed_ms = 0; /* Central's clock stepped back: only the slack */
+    if (tolerance_pct < 0)
+        tolerance_pct = 0;
+    /* In double: max_w x elapsed_ms overflows int64 after a few weeks at
+     * MW; 53 bits are far more precise than a meter, and the result is
+     * rounded up. */
+    double wh = (double)max_w * (double)elapsed_ms / 3.6e6 * (double)(100 + tolerance_pct) /
+                100.0;
+    if (wh >= 9.0e18)
+        return INT64_MAX;
+    return (int64_t)wh + 1 + CENTRAL_ENERGY_SLACK_WH;
+}
+
+bool central_floor_reached(int64_t balance_cents, int64_t floor_cents, int64_t cents, int64_t w,
+                           int64_t price_cents_per_kwh)
+{
+    int64_t lead_wh = w > 0 ? w * CENTRAL_FLOOR_LEAD_MS / 3600000 : 0;
+    int64_t lead = evc_bill_cents(lead_wh, price_cents_per_kwh);
+    if (lead < 0)
+        lead = 0;
+    return cents + lead >= balance_cents - floor_cents;
+}
+
 int central_bill(evc_store *store, const char *session_id, int64_t ended_ms, int64_t energy_wh,
                  const char *reason, evc_ticket *ticket, bool *already, evc_error *err)
 {

@@ -35,4 +35,22 @@ typedef void (*central_ticket_fn)(void *arg, const evc_ticket *t);
 int central_unacked_tickets(evc_store *store, const char *driver_id, central_ticket_fn cb,
                             void *arg, evc_error *err);
 
+/* Energy a CP can have delivered since Central authorised its session:
+ * max_w over elapsed_ms, times (100 + tolerance_pct) / 100, plus
+ * CENTRAL_ENERGY_SLACK_WH (rounding, the last tick). Central bills no more
+ * than this (docs/PROTOCOL.md, M5). max_w 0 means no bound (unit tests
+ * only: the configuration refuses it); a huge product saturates at
+ * INT64_MAX instead of overflowing. */
+#define CENTRAL_ENERGY_SLACK_WH 10
+int64_t central_energy_bound_wh(int64_t max_w, int64_t tolerance_pct, int64_t elapsed_ms);
+
+/* The running cost `cents` of a supply drawing `w` at `price` has reached
+ * what the driver's `balance_cents` allows above `floor_cents`, counting
+ * what the CP delivers during CENTRAL_FLOOR_LEAD_MS more (the time a
+ * cp.cancel takes to stop it: the next telemetry tick and the bus both
+ * ways), so that the balance stays above the floor once billed. */
+#define CENTRAL_FLOOR_LEAD_MS 3000
+bool central_floor_reached(int64_t balance_cents, int64_t floor_cents, int64_t cents, int64_t w,
+                           int64_t price_cents_per_kwh);
+
 #endif

@@ -53,6 +53,7 @@ typedef struct central_supply {
     int64_t requested_at, started_at, ended_at; /* wall ms, 0 = not yet */
     uint64_t deadline_ms;         /* REQUESTED: monotonic authorise deadline */
     bool interrupted;             /* driver already told `interrupted` */
+    bool floor_stop;              /* cp.cancel balance_floor sent (the ticket says so) */
     char end_reason[64];
 } central_supply;
 
@@ -73,6 +74,11 @@ typedef struct central {
     uint64_t telemetry_log_ms;    /* plain mode: supplies' kW/kWh/EUR this often, 0 = never */
     uint64_t clock_skew_ms;       /* cp.authorise expires this long before Central gives up */
     int64_t min_balance_cents;
+    /* Money checks (docs/PROTOCOL.md M5): energy above max_power_w x time
+     * since the request x (100 + tolerance) % is refused; a supply whose
+     * running cost would take the balance below the floor is cancelled.
+     * max_power_w 0: no bound (unit tests only; the config refuses it). */
+    int64_t max_power_w, energy_tolerance_pct, balance_floor_cents;
     int http_port;
     const char *http_host;        /* borrowed from the config */
     const char *t_driver, *t_cp, *t_central; /* topic names, borrowed from the app */
@@ -92,6 +98,9 @@ typedef struct central {
     uint64_t dropped;             /* malformed bus messages */
     uint64_t billed_late;         /* energy of a session not held open, billed anyway */
     uint64_t unbillable;          /* energy reported that no ticket could carry: alarms */
+    uint64_t energy_refused;      /* supply.ended over the energy bound: not billed, alarms */
+    uint64_t telemetry_refused;   /* telemetry over the power/energy bound: not shown */
+    uint64_t floor_stops;         /* supplies cancelled at the balance floor */
     central_cp *cps;
     size_t ncps, capcps;
     central_supply *open;         /* supplies not ended */

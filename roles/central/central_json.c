@@ -165,6 +165,9 @@ char *central_json_health(central *c)
     evc_payload_int(p, "dropped_messages", (int64_t)c->dropped);
     evc_payload_int(p, "supplies_billed_late", (int64_t)c->billed_late);
     evc_payload_int(p, "energy_unbillable", (int64_t)c->unbillable);
+    evc_payload_int(p, "energy_refused", (int64_t)c->energy_refused);
+    evc_payload_int(p, "telemetry_refused", (int64_t)c->telemetry_refused);
+    evc_payload_int(p, "balance_floor_stops", (int64_t)c->floor_stops);
     evc_payload_str(p, "registration", c->registration_open ? "open" : "closed");
     return evc_payload_finish(p, NULL);
 }

@@ -110,6 +110,8 @@ const char *central_reason_text(const char *reason)
         {"fault", "charging point fault"},
         {"monitor_lost", "charging point monitor lost"},
         {"stopped", "stopped by the operator"},
+        {"cancelled", "cancelled by CENTRAL"},
+        {"balance_floor", "stopped: your balance reached its limit"},
     };
     for (size_t i = 0; reason && i < sizeof texts / sizeof *texts; i++)
         if (strcmp(texts[i].reason, reason) == 0)

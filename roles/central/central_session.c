@@ -40,6 +40,15 @@ static void mark_started(central *c, central_supply *s, int64_t started_at)
         central_cp_refresh(c, cp, "supply started");
 }
 
+static void send_cancel(central *c, const char *cp_id, const char *sid, const char *reason)
+{
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "cp_id", cp_id);
+    evc_payload_str(p, "session_id", sid);
+    evc_payload_str(p, "reason", reason);
+    central_publish(c, cp_id, "cp.cancel", sid, evc_payload_finish(p, NULL));
+}
+
 void central_cancel_unheld(central *c, const char *cp_id, const char *sid, const char *what)
 {
     if (!evc_id_valid(cp_id) || !evc_uuid_valid(sid))
@@ -54,11 +63,7 @@ void central_cancel_unheld(central *c, const char *cp_id, const char *sid, const
     evc_log(EVC_LOG_WARN, "central", &ids, "%s for no open supply of that CP: cp.cancel", what);
     central_event(c, "supply.cancel", sid, cp_id, rc == EVC_OK ? se.driver_id : NULL,
                   "%s for a supply Central does not hold open: told the CP to stop", what);
-    evc_payload *p = evc_payload_new();
-    evc_payload_str(p, "cp_id", cp_id);
-    evc_payload_str(p, "session_id", sid);
-    evc_payload_str(p, "reason", "not_authorised");
-    central_publish(c, cp_id, "cp.cancel", sid, evc_payload_finish(p, NULL));
+    send_cancel(c, cp_id, sid, "not_authorised");
 }
 
 static central_supply *supply_of(central *c, const evc_envelope *env)
@@ -83,6 +88,35 @@ void central_session_started(central *c, const evc_envelope *env)
     }
 }
 
+/* The balance floor (docs/PROTOCOL.md M5): when the running cost would take
+ * the driver's balance below central.balance_floor_cents, the CP is told to
+ * stop (cp.cancel balance_floor). What it delivered until then is billed
+ * in full; the cancel is repeated with every later telemetry in case one
+ * was lost, the driver and the operator are told once. */
+static void check_floor(central *c, central_supply *s)
+{
+    evc_user u;
+    if (evc_store_user_get(c->store, s->driver_id, &u, NULL) != EVC_OK ||
+        !central_floor_reached(u.balance_cents, c->balance_floor_cents, s->cents, s->w,
+                               s->price_cents_per_kwh))
+        return;
+    send_cancel(c, s->cp_id, s->id, "balance_floor");
+    if (s->floor_stop)
+        return;
+    s->floor_stop = true;
+    s->interrupted = true; /* a later fault adds nothing the driver must do */
+    snprintf(s->end_reason, sizeof s->end_reason, "%s", "balance_floor");
+    c->floor_stops++;
+    central_update(c, s->driver_id, s->cp_id, s->id, "interrupted", "balance_floor",
+                   central_reason_text("balance_floor"));
+    central_event(c, "supply.balance_floor", s->id, s->cp_id, s->driver_id,
+                  "balance %lld cents, running cost %lld cents, floor %lld: told the CP to stop",
+                  (long long)u.balance_cents, (long long)s->cents,
+                  (long long)c->balance_floor_cents);
+    central_say(c, "Supply %s %s @ %s stopped: balance floor reached", s->id, s->driver_id,
+                s->cp_id);
+}
+
 void central_session_telemetry(central *c, const evc_envelope *env)
 {
     central_supply *s = supply_of(c, env);
@@ -92,8 +126,26 @@ void central_session_telemetry(central *c, const evc_envelope *env)
         c->dropped += s ? 1 : 0;
         return;
     }
+    /* Telemetry no CP could have sent (more power than any CP has, more
+     * energy than it could deliver since the request) is not shown, stored
+     * or relayed as genuine. */
+    int64_t bound = central_energy_bound_wh(c->max_power_w, c->energy_tolerance_pct,
+                                            (int64_t)evc_wall_ms() - s->requested_at);
+    int64_t w_max = c->max_power_w * (100 + c->energy_tolerance_pct) / 100;
+    if (wh > bound || (c->max_power_w > 0 && w > w_max)) {
+        c->telemetry_refused++;
+        evc_log_ids ids = {.cp = s->cp_id, .driver = s->driver_id, .correlation = s->id};
+        evc_log(EVC_LOG_WARN, "central", &ids,
+                "supply.telemetry of %lld W, %lld Wh is over the bound (%lld Wh so far): "
+                "dropped", (long long)w, (long long)wh, (long long)bound);
+        return;
+    }
     if (s->phase != CENTRAL_SUPPLY_SUPPLYING)
         mark_started(c, s, 0);
+    /* The amount shown is Central's own price of that energy, the one
+     * billing will charge, not the sender's figure. */
+    int64_t own = evc_bill_cents(wh, s->price_cents_per_kwh);
+    cents = own >= 0 ? own : cents;
     s->w = w;
     s->wh = wh;
     s->cents = cents;
@@ -109,6 +161,7 @@ void central_session_telemetry(central *c, const evc_envelope *env)
     evc_payload_int(p, "wh", wh);
     evc_payload_int(p, "cents", cents);
     central_publish(c, s->driver_id, "supply.telemetry", s->id, evc_payload_finish(p, NULL));
+    check_floor(c, s);
 }
 
 static void send_ticket(central *c, const evc_ticket *t)
@@ -193,6 +246,30 @@ int central_session_ended(central *c, const evc_envelope *env)
         return EVC_OK;
     }
     central_supply *s = central_supply_find(c, sid);
+    int64_t bound = central_energy_bound_wh(c->max_power_w, c->energy_tolerance_pct,
+                                            (int64_t)evc_wall_ms() - se.requested_ms);
+    if (se.state != EVC_SESSION_ENDED && wh > bound) {
+        /* More than the CP can have delivered since Central authorised it:
+         * money moves only on a report that could be true. Not billed and
+         * not acknowledged, the session stays open: the CP's true report
+         * still bills it, and an honest report the bound was too tight for
+         * (max_power_w below a CP's power) is billed at a re-send once the
+         * elapsed time covers it. Repeated re-sends alarm each time. */
+        c->energy_refused++;
+        evc_log(EVC_LOG_ERROR, "central", &ids,
+                "supply.ended with %lld Wh, more than %lld Wh possible since the request: "
+                "refused, not billed", (long long)wh, (long long)bound);
+        central_event(c, "supply.energy_refused", sid, cp_id, se.driver_id,
+                      "%lld Wh reported, at most %lld Wh possible: not billed", (long long)wh,
+                      (long long)bound);
+        central_say(c, "ALARM supply %s @ %s: %lld Wh reported, at most %lld Wh possible: "
+                    "not billed", sid, cp_id, (long long)wh, (long long)bound);
+        return EVC_OK;
+    }
+    /* Central asked the CP to stop at the balance floor: the ticket says why
+     * (the engine only knows it was cancelled). */
+    if (s && s->floor_stop && strcmp(reason, "cancelled") == 0)
+        reason = "balance_floor";
     bool late = se.state == EVC_SESSION_DENIED;
     if (late && wh == 0) {
         /* Denied, then cancelled (or timed out) at the CP before any energy

@@ -81,6 +81,7 @@ const char *driver_reason_text(const char *reason)
         {"engine_restart", "the charging point restarted"},
         {"not_plugged", "vehicle not plugged in in time"},
         {"cancelled", "cancelled by CENTRAL"},
+        {"balance_floor", "stopped: your balance reached its limit"},
         {"no_cp_id", "the charging point is not set up yet"},
         {"no_monitor", "the charging point's monitor is not connected"},
         {"engine_ko", "the charging point is broken (fault)"},
