@@ -160,6 +160,10 @@ void driver_fsm_pump(driver_fsm *f, uint64_t now)
 {
     if (!f->alive)
         return;
+    if (f->hello_retry_ms && now >= f->hello_retry_ms) {
+        f->hello_retry_ms = 0;
+        f->hello_needed = true;
+    }
     if (f->hello_needed || (!f->auth_answered && f->hello_sent &&
                             now >= f->hello_sent_ms + f->cfg.request_timeout_ms)) {
         if (!f->hello_needed)
@@ -332,6 +336,14 @@ void driver_fsm_auth_reply(driver_fsm *f, uint64_t now, bool ok, const char *rea
         /* Not an answer to a hello of ours still open (a duplicate, the
          * answer to a retried hello): nothing to announce. */
         evc_log(EVC_LOG_DEBUG, "driver", LOG_IDS(f, NULL), "extra driver.auth_reply ignored");
+        return;
+    }
+    if (!ok && reason && strcmp(reason, "busy") == 0) {
+        /* Central had too many logins to check at once (a flood, maybe not
+         * ours): not a verdict on the password. Ask again shortly. */
+        driver_fsm_say(f, DRIVER_LINE_WARN,
+                       "CENTRAL is busy checking logins: trying again in a second");
+        f->hello_retry_ms = now + DRIVER_BUSY_RETRY_MS;
         return;
     }
     f->auth_answered = true;

@@ -106,6 +106,9 @@ bool driver_fsm_started(const driver_fsm *f);
  * deliver, after DRIVER_JOIN_FACTOR x central_timeout_ms from the start.
  * Without this call the bus delivers from the start. */
 #define DRIVER_JOIN_FACTOR 4
+/* A driver.auth_reply `busy` (Central's login queue full) is answered with
+ * another driver.hello this much later. */
+#define DRIVER_BUSY_RETRY_MS 1000
 void driver_fsm_bus_joining(driver_fsm *f);
 void driver_fsm_bus_live(driver_fsm *f, uint64_t now);
 /* Periodic: timeouts, liveness, the next request of the services file. */

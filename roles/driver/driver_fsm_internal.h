@@ -23,6 +23,7 @@ struct driver_fsm {
     bool hello_needed;    /* send driver.hello at the next chance */
     bool hello_sent;
     uint64_t hello_sent_ms;
+    uint64_t hello_retry_ms;  /* CENTRAL said busy: hello again then; 0 = none */
     bool auth_answered;   /* an auth_reply since CENTRAL was last (re)found */
     bool auth_ok, ever_answered;
     char auth_reason[DRIVER_TEXT_MAX];

@@ -165,6 +165,27 @@ Test(fsm, central_silence_counts_from_when_the_bus_delivers)
     driver_fsm_free(m);
 }
 
+/* Central's login queue was full (issue 11 finding 6): `busy` says nothing
+ * about the password; the driver asks again a second later. */
+Test(fsm, a_busy_login_is_tried_again)
+{
+    fake f;
+    driver_fsm *m = fake_fsm(&f, NULL, true);
+    uint64_t now = 0;
+    driver_fsm_start(m, now);
+    advance(m, &now, 1000, true);
+    cr_assert_eq(fake_count(&f, DRIVER_SEND_HELLO), 1);
+    driver_fsm_auth_reply(m, now, false, "busy", NULL);
+    cr_expect_eq(fake_lines_with(&f, "Authentication failed"), 0);
+    cr_expect_eq(fake_lines_with(&f, "CENTRAL is busy checking logins"), 1);
+    advance(m, &now, 1200, true);
+    cr_assert_eq(fake_count(&f, DRIVER_SEND_HELLO), 2, "asked again");
+    int64_t bal = 100;
+    driver_fsm_auth_reply(m, now, true, NULL, &bal);
+    cr_expect_eq(fake_lines_with(&f, "Authenticated as"), 1);
+    driver_fsm_free(m);
+}
+
 Test(fsm, central_lost_and_back_authenticates_and_syncs_again)
 {
     fake f;
