@@ -158,7 +158,10 @@ static void supply_request(central *c, const char *driver, const char *cp_id, co
     evc_log_ids ids = {.cp = cp_id, .driver = driver, .correlation = id};
     evc_log(EVC_LOG_INFO, "central", &ids, "supply request%s", from_cp ? " at the CP" : "");
     central_update(c, driver, cp_id, id, "received", NULL, "request received");
+    central_say(c, "Supply %s %s @ %s: request received%s", id, driver, cp_id,
+                from_cp ? " at the CP" : "");
     central_update(c, driver, cp_id, id, "checking", NULL, "checking the request");
+    central_say(c, "Supply %s %s @ %s: checking the request", id, driver, cp_id);
     evc_user u;
     central_request_facts f = {.check_authentication = !from_cp,
                                .min_balance_cents = c->min_balance_cents};

@@ -4,6 +4,15 @@
  * the driver's sync, a fault during a supply. Fixture: supply_sx.h. */
 #include "supply_sx.h"
 
+/* Whether Central's own lines (panel, plain output) said `needle`. */
+static bool said(sx *x, const char *needle)
+{
+    for (size_t i = 0; i < x->c.nevents; i++)
+        if (strstr(x->c.events[i].text, needle))
+            return true;
+    return false;
+}
+
 Test(supply, a_supply_end_to_end_is_billed_once)
 {
     sx *x = calloc(1, sizeof *x);
@@ -12,6 +21,12 @@ Test(supply, a_supply_end_to_end_is_billed_once)
     hello(x, "driver1", "pass123", true);
     char corr[EVC_UUID_STR_SIZE];
     cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "authorising");
+    /* F4: every step shown on Central too, not only to the driver. */
+    char line[160];
+    snprintf(line, sizeof line, "Supply %s driver1 @ CP_001: request received", corr);
+    cr_assert(said(x, line), "Central did not say: %s", line);
+    snprintf(line, sizeof line, "Supply %s driver1 @ CP_001: checking the request", corr);
+    cr_assert(said(x, line), "Central did not say: %s", line);
     int from = x->nout;
     cp_says(x, "CP_001", "cp.authorise_reply", corr,
             "{\"cp_id\":\"CP_001\",\"session_id\":\"%s\",\"accepted\":true,\"reason\":null}", corr);
