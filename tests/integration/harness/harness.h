@@ -247,4 +247,17 @@ void h_pty_close(h_pty *pty);
 bool h_bus_publish(h_env *env, const char *topic, const char *key, const char *bytes, size_t len,
                    bool (*until)(h_env *env, void *arg), void *arg, int timeout_ms);
 
+
+/* ---- assertions (h_expect.c) ---------------------------------------------- */
+/* Waits for Central to show `cp` in `state`; fails the test (H_ASSERT) if it
+ * does not within timeout_ms. */
+void h_expect_cp_state(h_env *env, const char *cp, const char *state, int timeout_ms);
+/* Waits for `needle` in p's output; fails the test if it does not come. */
+void h_expect_output(h_env *env, const h_proc *p, const char *needle, int timeout_ms);
+/* The string member `key` of obj, or "" (borrowed from obj). */
+const char *h_jstr(const json_t *obj, const char *key);
+/* h_wait_until condition: Central's /api/cps shows energy (wh > 0) on the
+ * CP named by cp_id (a const char *). */
+bool h_cp_has_energy(h_env *env, void *cp_id);
+
 #endif

@@ -26,21 +26,12 @@ TestSuite(late, .fini = teardown);
 
 static void wait_state(const char *cp, const char *state, int ms)
 {
-    char now[64];
-    H_ASSERT(env, h_wait_cp_state(env, cp, state, ms), "%s: expected %s within %d ms, got '%s'",
-             cp, state, ms, h_cp_state(env, cp, now, sizeof now));
+    h_expect_cp_state(env, cp, state, ms);
 }
 
 static void expect_output(h_proc *p, const char *needle, int ms)
 {
-    H_ASSERT(env, h_wait_output(p, needle, 1, ms), "%s never printed \"%s\" (%d ms)", p->name,
-             needle, ms);
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "";
+    h_expect_output(env, p, needle, ms);
 }
 
 /* Messages of `type` about session `sid` on `topic` (a new reference, or
@@ -53,8 +44,8 @@ static json_t *find_msgs(const char *topic, const char *type, const char *sid, i
     *n = 0;
     json_array_foreach(msgs, i, m)
     {
-        if (strcmp(jstr(m, "type"), type) == 0 &&
-            strcmp(jstr(json_object_get(m, "payload"), "session_id"), sid) == 0) {
+        if (strcmp(h_jstr(m, "type"), type) == 0 &&
+            strcmp(h_jstr(json_object_get(m, "payload"), "session_id"), sid) == 0) {
             (*n)++;
             last = m;
         }
@@ -63,15 +54,6 @@ static json_t *find_msgs(const char *topic, const char *type, const char *sid, i
         json_incref(last);
     json_decref(msgs);
     return last;
-}
-
-static bool cp_has_energy(h_env *e, void *arg)
-{
-    json_t *root = NULL;
-    json_t *cp = h_api_cp(e, arg, &root);
-    bool ok = cp && json_integer_value(json_object_get(cp, "wh")) > 0;
-    json_decref(root);
-    return ok;
 }
 
 static bool engine_refused_it(h_env *e, void *arg)
@@ -116,7 +98,7 @@ Test(late, an_authorisation_delivered_again_after_an_engine_restart_starts_nothi
     h_proc *d1 = h_start_driver(env, "driver1", "pass123",
                                 sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
     wait_state("CP_001", "SUPPLYING", UP_MS);
-    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    H_ASSERT(env, h_wait_until(h_cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
     char sid[80];
     H_ASSERT(env, h_db_text(env, "select id from sessions where cp_id='CP_001'", sid, sizeof sid)[0],
              "no session in the database");
@@ -143,8 +125,8 @@ Test(late, an_authorisation_delivered_again_after_an_engine_restart_starts_nothi
     json_t *pl = json_object_get(reply, "payload");
     H_ASSERT(env, !json_is_true(json_object_get(pl, "accepted")),
              "the engine accepted the authorisation of a session it already ended");
-    H_ASSERT(env, strcmp(jstr(pl, "reason"), "session_ended") == 0, "reason %s",
-             jstr(pl, "reason"));
+    H_ASSERT(env, strcmp(h_jstr(pl, "reason"), "session_ended") == 0, "reason %s",
+             h_jstr(pl, "reason"));
     json_decref(reply);
     /* The refusal was the engine's last word on it: the unattended engine
      * would have plugged in 100 ms after accepting. */
@@ -197,7 +179,7 @@ Test(late, an_authorisation_delivered_after_central_gave_up_starts_nothing)
     json_t *pl = json_object_get(reply, "payload");
     H_ASSERT(env, !json_is_true(json_object_get(pl, "accepted")),
              "the engine accepted an authorisation Central had given up on");
-    H_ASSERT(env, strcmp(jstr(pl, "reason"), "expired") == 0, "reason %s", jstr(pl, "reason"));
+    H_ASSERT(env, strcmp(h_jstr(pl, "reason"), "expired") == 0, "reason %s", h_jstr(pl, "reason"));
     json_decref(reply);
     json_decref(find_msgs("cp-events", "supply.started", sid, &n));
     H_ASSERT(env, n == 0, "the late authorisation started a supply");

@@ -28,15 +28,7 @@ TestSuite(money, .fini = teardown);
 
 static void wait_state(const char *cp, const char *state, int ms)
 {
-    char now[64];
-    H_ASSERT(env, h_wait_cp_state(env, cp, state, ms), "%s: expected %s within %d ms, got '%s'",
-             cp, state, ms, h_cp_state(env, cp, now, sizeof now));
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "";
+    h_expect_cp_state(env, cp, state, ms);
 }
 
 /* The last message of `type` about session `sid` on `topic` (a new
@@ -52,7 +44,7 @@ static json_t *find_msgs(const char *topic, const char *type, const char *sid, i
     json_array_foreach(msgs, i, m)
     {
         json_t *pl = json_object_get(m, "payload");
-        if (strcmp(jstr(m, "type"), type) == 0 && strcmp(jstr(pl, "session_id"), sid) == 0) {
+        if (strcmp(h_jstr(m, "type"), type) == 0 && strcmp(h_jstr(pl, "session_id"), sid) == 0) {
             (*n)++;
             if (json_integer_value(json_object_get(pl, "wh")) != FORGED_WH) {
                 (*genuine)++;
@@ -63,15 +55,6 @@ static json_t *find_msgs(const char *topic, const char *type, const char *sid, i
     }
     json_decref(msgs);
     return last;
-}
-
-static bool cp_has_energy(h_env *e, void *arg)
-{
-    json_t *root = NULL;
-    json_t *cp = h_api_cp(e, arg, &root);
-    bool ok = cp && json_integer_value(json_object_get(cp, "wh")) > 0;
-    json_decref(root);
-    return ok;
 }
 
 static int64_t health_counter(h_env *e, const char *name)
@@ -106,7 +89,7 @@ Test(money, a_forged_end_of_a_million_wh_bills_nothing_and_the_true_report_bills
     h_proc *d1 = h_start_driver(env, "driver1", "pass123",
                                 sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
     wait_state("CP_001", "SUPPLYING", UP_MS);
-    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    H_ASSERT(env, h_wait_until(h_cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
     char sid[80];
     H_ASSERT(env, h_db_text(env, "select id from sessions where cp_id='CP_001'", sid, sizeof sid)[0],
              "no session in the database");

@@ -24,9 +24,7 @@ TestSuite(supply, .fini = teardown);
 
 static void wait_state(const char *cp, const char *state, int ms)
 {
-    char now[64];
-    H_ASSERT(env, h_wait_cp_state(env, cp, state, ms), "%s: expected %s within %d ms, got '%s'",
-             cp, state, ms, h_cp_state(env, cp, now, sizeof now));
+    h_expect_cp_state(env, cp, state, ms);
 }
 
 static void wait_exit(h_proc *p, int ms)
@@ -39,8 +37,7 @@ static void wait_exit(h_proc *p, int ms)
 
 static void expect_output(h_proc *p, const char *needle, int ms)
 {
-    H_ASSERT(env, h_wait_output(p, needle, 1, ms), "%s never printed \"%s\" (%d ms)", p->name,
-             needle, ms);
+    h_expect_output(env, p, needle, ms);
 }
 
 /* The newest session of a driver at a CP (its correlation id). */
@@ -52,21 +49,6 @@ static const char *session_of(const char *driver, const char *cp, char *buf, siz
              "order by requested_ms desc limit 1",
              driver, cp);
     return h_db_text(env, sql, buf, cap);
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "";
-}
-
-static bool cp_has_energy(h_env *e, void *arg)
-{
-    json_t *root = NULL;
-    json_t *cp = h_api_cp(e, arg, &root);
-    bool ok = cp && json_integer_value(json_object_get(cp, "wh")) > 0;
-    json_decref(root);
-    return ok;
 }
 
 /* Two drivers, three unattended CPs, ten services each: every supply ends
@@ -217,16 +199,16 @@ Test(supply, fault_and_stop_during_a_supply_end_it_with_the_reason)
                                 sc_write_services(env, "s2.txt", s2, f2, sizeof f2));
     wait_state("CP_001", "SUPPLYING", UP_MS);
     wait_state("CP_002", "SUPPLYING", UP_MS);
-    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
-    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_002", 10000), "CP_002 supplied nothing");
+    H_ASSERT(env, h_wait_until(h_cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    H_ASSERT(env, h_wait_until(h_cp_has_energy, env, "CP_002", 10000), "CP_002 supplied nothing");
     /* F7: the live data of a supply on /api/cps and /api/sessions. */
     char sid1[80];
     session_of("driver1", "CP_001", sid1, sizeof sid1);
     json_t *root = NULL;
     json_t *cp = h_api_cp(env, "CP_001", &root);
     H_ASSERT(env, cp && json_integer_value(json_object_get(cp, "w")) > 0 &&
-                      strcmp(jstr(cp, "driver_id"), "driver1") == 0 &&
-                      strcmp(jstr(cp, "correlation_id"), sid1) == 0,
+                      strcmp(h_jstr(cp, "driver_id"), "driver1") == 0 &&
+                      strcmp(h_jstr(cp, "correlation_id"), sid1) == 0,
              "/api/cps does not show CP_001's live supply (w > 0, driver1, %s)", sid1);
     json_decref(root);
     json_t *sessions = h_api_sessions(env, &root);
@@ -235,7 +217,7 @@ Test(supply, fault_and_stop_during_a_supply_end_it_with_the_reason)
     json_t *ss;
     json_array_foreach(sessions, i, ss)
     {
-        if (strcmp(jstr(ss, "id"), sid1) == 0 && strcmp(jstr(ss, "state"), "supplying") == 0)
+        if (strcmp(h_jstr(ss, "id"), sid1) == 0 && strcmp(h_jstr(ss, "state"), "supplying") == 0)
             listed = true;
     }
     H_ASSERT(env, listed, "/api/sessions does not list %s as supplying", sid1);
@@ -291,7 +273,7 @@ Test(supply, engine_killed_during_a_supply_is_billed_once_after_restart)
     h_proc *d1 = h_start_driver(env, "driver1", "pass123",
                                 sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
     wait_state("CP_001", "SUPPLYING", UP_MS);
-    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    H_ASSERT(env, h_wait_until(h_cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
     expect_output(d1, "Supplying at CP_001:", 5000);
 
     h_kill(e1);
@@ -331,7 +313,7 @@ Test(supply, monitor_killed_during_a_supply_ends_it)
     h_proc *d1 = h_start_driver(env, "driver1", "pass123",
                                 sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
     wait_state("CP_001", "SUPPLYING", UP_MS);
-    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    H_ASSERT(env, h_wait_until(h_cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
 
     h_kill(m1);
     wait_state("CP_001", "DISCONNECTED", env->opts.heartbeat_timeout_ms + 2500);
@@ -361,7 +343,7 @@ Test(supply, central_killed_during_a_supply_bills_it_once_when_back)
                                 sc_write_services(env, "s1.txt", s1, f1, sizeof f1));
     wait_state("CP_001", "SUPPLYING", UP_MS);
     /* Telemetry reached Central: it knows the supply started. */
-    H_ASSERT(env, h_wait_until(cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
+    H_ASSERT(env, h_wait_until(h_cp_has_energy, env, "CP_001", 10000), "CP_001 supplied nothing");
     h_proc *engine = h_proc_find(env, "CP_001-engine");
     h_kill(env->central);
     /* The engine ends the supply (unplug) while Central is away. */
@@ -431,8 +413,8 @@ static int count_acks(h_env *e, const char *sid)
     json_t *m;
     json_array_foreach(msgs, i, m)
     {
-        if (strcmp(jstr(m, "type"), "supply.end_ack") == 0 &&
-            strcmp(jstr(json_object_get(m, "payload"), "session_id"), sid) == 0)
+        if (strcmp(h_jstr(m, "type"), "supply.end_ack") == 0 &&
+            strcmp(h_jstr(json_object_get(m, "payload"), "session_id"), sid) == 0)
             n++;
     }
     json_decref(msgs);
@@ -481,8 +463,8 @@ Test(supply, late_repeated_end_report_is_acknowledged_and_not_billed_twice)
     json_t *m;
     json_array_foreach(msgs, i, m)
     {
-        if (strcmp(jstr(m, "type"), "supply.ended") == 0 &&
-            strcmp(jstr(json_object_get(m, "payload"), "session_id"), sid) == 0)
+        if (strcmp(h_jstr(m, "type"), "supply.ended") == 0 &&
+            strcmp(h_jstr(json_object_get(m, "payload"), "session_id"), sid) == 0)
             ended = m;
     }
     H_ASSERT(env, ended != NULL, "no supply.ended for %s on cp-events", sid);
