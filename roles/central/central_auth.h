@@ -46,6 +46,7 @@ struct central_auth_job {
     /* The requester, looked up again in done (it may be gone by then). */
     void *owner;                      /* MONITOR: central_link_ctx, NULL once its link closed */
     char id[EVC_STORE_ID_MAX];        /* CP or driver id */
+    char corr[EVC_STORE_ID_MAX];      /* DRIVER: the hello's correlation id, "" none */
     char location[EVC_STORE_TEXT_MAX];/* registration of a new CP */
     int64_t price;                    /* registration; -1 = known CP adopting a secret */
     struct central_auth_job *prev, *next; /* c->auth_jobs */

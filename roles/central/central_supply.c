@@ -287,7 +287,11 @@ void central_supply_tick(central *c)
     }
 }
 
-static void hello_reply(central *c, const char *driver, const char *reason, int64_t balance)
+/* `corr`: the hello's correlation id (NULL or "": none), echoed so that the
+ * app that sent this hello, and no other app of the same driver, takes the
+ * answer as its own. */
+static void hello_reply(central *c, const char *driver, const char *reason, int64_t balance,
+                        const char *corr)
 {
     central_event(c, "driver.auth", NULL, NULL, driver, "%s", reason ? reason : "authenticated");
     evc_payload *p = evc_payload_new();
@@ -295,7 +299,8 @@ static void hello_reply(central *c, const char *driver, const char *reason, int6
     evc_payload_bool(p, "ok", reason == NULL);
     evc_payload_str(p, "reason", reason);
     evc_payload_int(p, "balance_cents", reason ? 0 : balance);
-    central_publish(c, driver, "driver.auth_reply", NULL, evc_payload_finish(p, NULL));
+    central_publish(c, driver, "driver.auth_reply", corr && *corr ? corr : NULL,
+                    evc_payload_finish(p, NULL));
 }
 
 /* The pool checked the password: record the outcome and answer. */
@@ -316,7 +321,7 @@ static void hello_done(central *c, central_auth_job *job)
         evc_log(EVC_LOG_ERROR, "central", &ids, "driver authentication: %s", err.msg);
         reason = "not_authenticated";
     }
-    hello_reply(c, driver, reason, u.balance_cents);
+    hello_reply(c, driver, reason, u.balance_cents, job->corr);
 }
 
 /* The argon2 check runs on the pool (central_auth.h); one per driver id at
@@ -325,12 +330,13 @@ static void on_hello(central *c, const evc_envelope *env)
 {
     const char *driver = evc_msg_str(env, "driver_id");
     const char *password = evc_msg_str(env, "password");
+    const char *corr = evc_uuid_valid(env->correlation_id) ? env->correlation_id : NULL;
     if (!evc_id_valid(driver))
         return;
     evc_log_ids ids = {.driver = driver};
     if (central_auth_driver_pending(c, driver)) {
         evc_log(EVC_LOG_DEBUG, "central", &ids, "driver.hello refused: one is being checked");
-        hello_reply(c, driver, "busy", 0);
+        hello_reply(c, driver, "busy", 0, corr);
         return;
     }
     evc_user u;
@@ -344,17 +350,19 @@ static void on_hello(central *c, const evc_envelope *env)
     if (!reason) {
         central_auth_job *job = central_auth_new(c, CENTRAL_AUTH_VERIFY, CENTRAL_AUTH_DRIVER,
                                                  driver, u.password_hash, password, hello_done);
+        if (job)
+            snprintf(job->corr, sizeof job->corr, "%s", corr ? corr : "");
         if (job && central_auth_submit(c, job, &err) == EVC_OK)
             return;
         central_auth_free(job);
         evc_log(EVC_LOG_WARN, "central", &ids, "driver.hello refused: %s",
                 job ? err.msg : "out of memory");
-        hello_reply(c, driver, "busy", 0);
+        hello_reply(c, driver, "busy", 0, corr);
         return;
     }
     /* Failed: an earlier good hello stays good (see hello_done). */
     evc_log(EVC_LOG_WARN, "central", &ids, "driver authentication failed: %s", reason);
-    hello_reply(c, driver, reason, 0);
+    hello_reply(c, driver, reason, 0, corr);
 }
 
 static void on_list_cps(central *c, const evc_envelope *env)

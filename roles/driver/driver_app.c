@@ -50,6 +50,11 @@ static int out_send(void *arg, driver_send what, const char *cp_id, const char *
     }
     const char *corr = (what == DRIVER_SEND_REQUEST || what == DRIVER_SEND_ACK) ? session_id
                                                                                : NULL;
+    if (what == DRIVER_SEND_HELLO) {
+        if (evc_uuid_generate(a->hello_corr, NULL) != EVC_OK)
+            a->hello_corr[0] = '\0'; /* then any reply answers it, as before */
+        corr = a->hello_corr[0] ? a->hello_corr : NULL;
+    }
     int rc = evc_msg_publish(a->bus, a->topic_out, a->driver_id, send_type(what), a->driver_id,
                              corr, text, NULL, NULL, NULL, &err);
     explicit_bzero(text, strlen(text)); /* it may hold the password */

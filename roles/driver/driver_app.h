@@ -16,6 +16,7 @@
 #include "evc/envelope.h"
 #include "evc/loop.h"
 #include "evc/msg.h"
+#include "evc/uuid.h"
 
 #define DRIVER_TICK_MS 200
 
@@ -55,6 +56,10 @@ struct driver_app {
     char topic_in[128], topic_out[128];
     char driver_id[DRIVER_ID_MAX + 1];
     char password[256];
+    /* Correlation id of the last driver.hello: only the driver.auth_reply
+     * that echoes it answers this app (another app of the same driver gets
+     * the same topic and key). */
+    char hello_corr[EVC_UUID_STR_SIZE];
     FILE *out;
     bool colour;
     driver_fsm *fsm;

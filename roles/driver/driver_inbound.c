@@ -106,6 +106,13 @@ static void dispatch(driver_app *a, const evc_message *msg, const evc_envelope *
             drop(a, env, "driver.auth_reply without a boolean 'ok'");
             return;
         }
+        if (env->correlation_id && a->hello_corr[0] &&
+            strcmp(env->correlation_id, a->hello_corr) != 0) {
+            /* Another app of this driver asked: its answer, not ours. */
+            evc_log(EVC_LOG_DEBUG, "driver", &(evc_log_ids){.driver = a->driver_id},
+                    "driver.auth_reply for another app's hello: ignored");
+            return;
+        }
         bool has_bal = evc_msg_int(env, "balance_cents", &bal) == 0;
         driver_fsm_auth_reply(a->fsm, now, ok, evc_msg_str(env, "reason"),
                               has_bal ? &bal : NULL);

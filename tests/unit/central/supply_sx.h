@@ -189,10 +189,14 @@ static inline void hello(sx *x, const char *driver, const char *password, bool o
     int from = x->nout;
     char p[200];
     snprintf(p, sizeof p, "{\"driver_id\":\"%s\",\"password\":\"%s\"}", driver, password);
-    send(x, "driver-events", driver, "driver.hello", NULL, p);
+    char corr[EVC_UUID_STR_SIZE];
+    cr_assert_eq(evc_uuid_generate(corr, NULL), EVC_OK);
+    send(x, "driver-events", driver, "driver.hello", corr, p);
     out_msg *o = await(x, from, "driver.auth_reply", NULL);
     cr_assert_eq(o->ok, ok, "hello %s", driver);
     cr_assert_str_eq(o->key, driver);
+    /* Echoed: another app of the same driver must not take it as its own. */
+    cr_assert_str_eq(o->corr, corr, "the reply does not carry the hello's correlation id");
 }
 
 /* Requests a supply and returns the step it ended at (denied reason or

@@ -101,7 +101,14 @@ static int on_driver_events(void *arg, const evc_message *m)
     if (strcmp(env->type, "driver.hello") == 0) {
         c->hellos++;
         c->password_ok = strcmp(evc_msg_str(env, "password"), "pass123") == 0;
-        pub(c, "driver1", "driver.auth_reply", NULL,
+        /* Each hello has its own correlation id; Central's answer echoes it.
+         * First the answer to another app of driver1 (a wrong password):
+         * not this app's, so not shown and not taken as its own. */
+        cr_assert(evc_uuid_valid(env->correlation_id), "driver.hello without a correlation id");
+        pub(c, "driver1", "driver.auth_reply", "5d2c7f3e-8a41-4d5b-9c6e-1f0a2b3c4d5e",
+            "{\"driver_id\":\"driver1\",\"ok\":false,\"reason\":\"not_authenticated\","
+            "\"balance_cents\":0}");
+        pub(c, "driver1", "driver.auth_reply", env->correlation_id,
             c->password_ok ? "{\"driver_id\":\"driver1\",\"ok\":true,\"reason\":null,"
                              "\"balance_cents\":15000}"
                            : "{\"driver_id\":\"driver1\",\"ok\":false,\"reason\":"
@@ -229,6 +236,7 @@ Test(driver_bus, services_file_runs_to_its_summary_and_exit)
                    "the ticket is shown once");
     cr_expect_null(strstr(o, "CP_009"), "another driver's messages are not shown");
     cr_expect_null(strstr(o, "pass123"), "the password is never printed");
+    cr_expect_null(strstr(o, "Authentication failed"), "another app's answer was taken as ours");
     cr_expect_eq(driver_app_malformed(r.app), 7, "each bad message counted once");
     rig_down(&r);
 }
