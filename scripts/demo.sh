@@ -70,8 +70,14 @@ fi
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 if [ -z "$PORT_BASE" ] && [ -n "$CHECK_SECONDS" ]; then
+    # Below the kernel's ephemeral range: a port in it can be taken at any
+    # moment as the local end of someone's outgoing connection (a free-port
+    # check sees only listeners), and Central's HTTP bind then fails
+    # "Address already in use" (seen under the sanitizer build).
+    eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$eph_lo" -gt 11000 ] 2>/dev/null || eph_lo=32768
     for _ in $(seq 1 50); do
-        base=$((20000 + RANDOM % 40000))
+        base=$((10000 + RANDOM % (eph_lo - 10000 - 8)))
         busy=0
         for off in 0 1 2 3 4 5 6; do
             if port_busy $((base + off)); then busy=1; break; fi
