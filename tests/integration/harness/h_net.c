@@ -27,37 +27,55 @@ static int h_bind_port(int port)
     return s;
 }
 
-/* The OS picks the port; the socket is closed at once so that the program
- * under test can bind it (no SO_REUSEADDR needed: it never listened). */
+/* Ports are drawn below the kernel's ephemeral range: a port the OS hands
+ * out for bind(0) is in that range, and between our check and the program's
+ * bind any outgoing connection on the machine may take it as its local end
+ * ("Address already in use", seen once under the sanitizer build). The
+ * socket is closed at once so that the program under test can bind it (no
+ * SO_REUSEADDR needed: it never listened). */
+static int h_port_candidate(void)
+{
+    static unsigned seed;
+    static int eph_lo;
+    if (!seed) {
+        seed = (unsigned)getpid() ^ (unsigned)h_now_ms();
+        eph_lo = 32768;
+        FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+        if (f) {
+            if (fscanf(f, "%d", &eph_lo) != 1 || eph_lo < 11000)
+                eph_lo = 32768;
+            fclose(f);
+        }
+    }
+    return 10000 + (int)(rand_r(&seed) % (unsigned)(eph_lo - 10000 - 1));
+}
+
+static bool h_port_free(int port)
+{
+    int s = h_bind_port(port);
+    if (s < 0)
+        return false;
+    close(s);
+    return true;
+}
+
 int h_free_port(void)
 {
-    int s = h_bind_port(0);
-    cr_assert(s >= 0, "cannot bind a loopback socket: %s", strerror(errno));
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
+    for (int tries = 0; tries < 500; tries++) {
+        int port = h_port_candidate();
+        if (h_port_free(port))
+            return port;
+    }
+    cr_assert_fail("no free loopback port below the ephemeral range");
+    return -1;
 }
 
 int h_free_port_pair(void)
 {
-    for (int tries = 0; tries < 50; tries++) {
-        int s = h_bind_port(0);
-        cr_assert(s >= 0);
-        struct sockaddr_in a;
-        socklen_t len = sizeof a;
-        getsockname(s, (struct sockaddr *)&a, &len);
-        int port = ntohs(a.sin_port);
-        if (port < 65535) {
-            int s2 = h_bind_port(port + 1);
-            if (s2 >= 0) {
-                close(s2);
-                close(s);
-                return port;
-            }
-        }
-        close(s);
+    for (int tries = 0; tries < 500; tries++) {
+        int port = h_port_candidate();
+        if (h_port_free(port) && h_port_free(port + 1))
+            return port;
     }
     cr_assert_fail("no two consecutive free ports found");
     return -1;
