@@ -62,6 +62,22 @@ static bool engine_refused_it(h_env *e, void *arg)
     return h_count(arg, "already ended here: refused") > 0;
 }
 
+typedef struct reply_wait {
+    const char *sid;
+    int want;
+} reply_wait;
+
+/* h_wait_until condition: `want` cp.authorise_reply of the session are on
+ * the bus (the engine logs its decision just before it publishes it). */
+static bool reply_on_bus(h_env *e, void *arg)
+{
+    (void)e;
+    reply_wait *w = arg;
+    int n = 0;
+    json_decref(find_msgs("cp-events", "cp.authorise_reply", w->sid, &n));
+    return n >= w->want;
+}
+
 static int64_t health_counter(const char *name)
 {
     json_t *h = h_http_get_json(env->http_port, "/api/health");
@@ -120,6 +136,9 @@ Test(late, an_authorisation_delivered_again_after_an_engine_restart_starts_nothi
                                 engine_refused_it, e2, 30000),
              "the engine never refused the replayed cp.authorise of %s", sid);
     free(bytes);
+    reply_wait rw = {sid, 2}; /* the original acceptance, then the answer to the replay */
+    H_ASSERT(env, h_wait_until(reply_on_bus, env, &rw, 15000),
+             "no cp.authorise_reply to the replay of %s", sid);
     json_t *reply = find_msgs("cp-events", "cp.authorise_reply", sid, &n);
     H_ASSERT(env, reply != NULL, "no cp.authorise_reply for %s", sid);
     json_t *pl = json_object_get(reply, "payload");
@@ -173,6 +192,9 @@ Test(late, an_authorisation_delivered_after_central_gave_up_starts_nothing)
              "no denied session in the database");
     h_signal(e1, SIGCONT);
     expect_output(e1, "(a late delivery): refused", 30000);
+    reply_wait rw = {sid, 1};
+    H_ASSERT(env, h_wait_until(reply_on_bus, env, &rw, 15000), "no cp.authorise_reply for %s",
+             sid);
     int n = 0;
     json_t *reply = find_msgs("cp-events", "cp.authorise_reply", sid, &n);
     H_ASSERT(env, reply != NULL, "no cp.authorise_reply for %s", sid);
