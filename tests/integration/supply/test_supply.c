@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "evc/uuid.h"
 #include "harness.h"
 #include "supply_checks.h"
 
@@ -99,6 +101,39 @@ Test(supply, unattended_two_drivers_three_cps_ten_services_each)
     H_FINISH(env);
 }
 
+typedef struct denial_want {
+    const char *sid, *reason;
+} denial_want;
+
+/* h_wait_until condition: Central told the driver (supply.update on
+ * central-events) that session `sid` is denied for `reason`. */
+static bool denial_on_bus(h_env *e, void *arg)
+{
+    denial_want *w = arg;
+    json_t *msgs = h_bus_messages(e, "central-events");
+    size_t i;
+    json_t *m;
+    bool found = false;
+    json_array_foreach(msgs, i, m)
+    {
+        json_t *pl = json_object_get(m, "payload");
+        if (strcmp(h_jstr(m, "type"), "supply.update") == 0 &&
+            strcmp(h_jstr(pl, "session_id"), w->sid) == 0 &&
+            strcmp(h_jstr(pl, "step"), "denied") == 0 &&
+            strcmp(h_jstr(pl, "reason"), w->reason) == 0)
+            found = true;
+    }
+    json_decref(msgs);
+    return found;
+}
+
+static int64_t wall_ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Every denial reason of F4 reaches the driver. */
 Test(supply, every_denial_reason_reaches_the_driver)
 {
@@ -144,7 +179,25 @@ Test(supply, every_denial_reason_reaches_the_driver)
 
     expect_output(ghost, "unknown_driver", UP_MS);
     expect_output(wrong, "not_authenticated", UP_MS);
-    expect_output(again, "Denied at CP_001: driver_busy", UP_MS);
+    /* A second app of a driver who is supplying shows that supply (R32: what
+     * an app finds at login it follows before its own file). */
+    expect_output(again, "Supplying at CP_005", UP_MS);
+    /* driver_busy: a request of driver2 (authenticated, supplying) as an app
+     * sends it, written on the bus directly so that no app's own state
+     * decides whether it is sent. */
+    char busy_sid[EVC_UUID_STR_SIZE], busy_env[600];
+    cr_assert_eq(evc_uuid_generate(busy_sid, NULL), EVC_OK);
+    char eid[EVC_UUID_STR_SIZE];
+    cr_assert_eq(evc_uuid_generate(eid, NULL), EVC_OK);
+    snprintf(busy_env, sizeof busy_env,
+             "{\"type\":\"supply.request\",\"id\":\"%s\",\"correlation_id\":\"%s\","
+             "\"ts\":%lld,\"source\":\"driver2\",\"payload\":{\"driver_id\":\"driver2\","
+             "\"cp_id\":\"CP_001\",\"session_id\":\"%s\"}}",
+             eid, busy_sid, (long long)wall_ms_now(), busy_sid);
+    denial_want dw = {busy_sid, "driver_busy"};
+    H_ASSERT(env, h_bus_publish(env, "driver-events", "driver2", busy_env, strlen(busy_env),
+                                denial_on_bus, &dw, UP_MS),
+             "no supply.update denied driver_busy to driver2 for %s", busy_sid);
     /* The wrong password's app is gone (or given up): the right one now. */
     d1 = h_start_driver(env, "driver1", "pass123",
                         sc_write_services(env, "bad.txt", bad, f2, sizeof f2));
