@@ -79,6 +79,10 @@ Test(terminal, driver_prompts_on_the_terminal_and_a_slow_password_is_no_outage)
     h_pty_type(&pty, "list\r");
     H_ASSERT(env, h_pty_wait(&pty, "CPs you can use now:", H_UP_MS), "no list; screen:\n%s",
              h_pty_screen(&pty));
+    /* The rows follow the header: wait for the last one (no CP runs here,
+     * so every one is Disconnected) before reading the screen. */
+    H_ASSERT(env, h_pty_wait(&pty, "CP_010     Disconnected", 10000),
+             "CP states in plain words; screen:\n%s", h_pty_screen(&pty));
     const char *screen = h_pty_screen(&pty);
     H_ASSERT(env, strstr(screen, "Unable to connect to CENTRAL") == NULL,
              "spurious outage after a slow password; screen:\n%s", screen);
