@@ -89,13 +89,17 @@ static void on_tick(evc_timer *t, void *arg)
          * clock of the loop's creation, and a password typed slowly in
          * between (or a slow bus start) counted as CENTRAL's silence:
          * "Unable to connect to CENTRAL" then "CENTRAL is back". */
-        if (a->bus && !evc_bus_live(a->bus))
+        a->bus_joining = a->bus && !evc_bus_live(a->bus);
+        if (a->bus_joining)
             driver_fsm_bus_joining(a->fsm);
         driver_fsm_start(a->fsm, now);
         return;
     }
-    if (a->bus && evc_bus_live(a->bus))
+    /* Asked only until the bus says yes, not on every tick after. */
+    if (a->bus_joining && evc_bus_live(a->bus)) {
+        a->bus_joining = false;
         driver_fsm_bus_live(a->fsm, now);
+    }
     if (a->in_polled)
         driver_term_poll(a);
     driver_fsm_tick(a->fsm, now);

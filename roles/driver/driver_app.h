@@ -60,6 +60,7 @@ struct driver_app {
      * that echoes it answers this app (another app of the same driver gets
      * the same topic and key). */
     char hello_corr[EVC_UUID_STR_SIZE];
+    bool bus_joining;   /* the bus did not deliver yet at start (evc_bus_live) */
     FILE *out;
     bool colour;
     driver_fsm *fsm;
