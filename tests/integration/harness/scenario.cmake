@@ -15,19 +15,36 @@ target_compile_definitions(evc_it_harness PRIVATE
   EVC_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
   EVC_TEST_BINARY_DIR="${CMAKE_BINARY_DIR}")
 
-# evc_add_scenario_suite(<name> SOURCES ... [TIMEOUT s]): the suite once per
-# transport, <name>_zmq and <name>_kafka (label integration), compiled with
-# H_BUS set. One Criterion worker: each scenario already runs several
-# processes on the machine's two cores.
+# evc_add_scenario_suite(<name> SOURCES ... [TIMEOUT s] [BUS_PUBLISH]
+# [SUPPLY_CHECKS]): the suite once per transport, <name>_zmq and <name>_kafka
+# (label integration), compiled with H_BUS set. BUS_PUBLISH adds
+# h_bus_publish (h_buspub.c, linking evc_core: messages written on the bus
+# through the project's own plugin); SUPPLY_CHECKS the ledger checks of
+# tests/integration/supply. One Criterion worker: each scenario already runs
+# several processes on the machine's two cores.
 function(evc_add_scenario_suite name)
-  cmake_parse_arguments(S "" "TIMEOUT" "SOURCES" ${ARGN})
+  cmake_parse_arguments(S "BUS_PUBLISH;SUPPLY_CHECKS" "TIMEOUT" "SOURCES" ${ARGN})
   if(NOT S_TIMEOUT)
     set(S_TIMEOUT 300)
   endif()
+  set(extra "")
+  if(S_BUS_PUBLISH)
+    list(APPEND extra ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/h_buspub.c)
+  endif()
+  if(S_SUPPLY_CHECKS)
+    list(APPEND extra ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../supply/supply_checks.c)
+  endif()
   foreach(bus zmq kafka)
     string(TOUPPER ${bus} BUS)
-    evc_add_criterion_test(${name}_${bus} SOURCES ${S_SOURCES} LIBS evc_it_harness
+    evc_add_criterion_test(${name}_${bus} SOURCES ${S_SOURCES} ${extra} LIBS evc_it_harness
       LABELS integration TIMEOUT ${S_TIMEOUT} JOBS 1)
+    if(S_BUS_PUBLISH)
+      target_link_libraries(${name}_${bus} PRIVATE evc_core)
+    endif()
+    if(S_SUPPLY_CHECKS)
+      target_include_directories(${name}_${bus} PRIVATE
+        ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../supply)
+    endif()
     # Alone on the machine: a scenario's timeouts (heartbeats, Kafka group
     # joins) are real ones, and two scenario suites side by side on two cores
     # made them miss.
