@@ -1,0 +1,178 @@
+/* proof.c: proof keys from argon2id strings, labelled HMACs, hex. */
+#include "evc/proof.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ARGON2ID_PREFIX "$argon2id$v=19$"
+
+int evc_proof_split(const char *stored, evc_proof_params *params, uint8_t key[EVC_PROOF_KEY_BYTES],
+                    evc_error *err)
+{
+    if (!stored || strncmp(stored, ARGON2ID_PREFIX, strlen(ARGON2ID_PREFIX)) != 0)
+        return evc_error_set(err, EVC_EINVAL, "stored secret is not an argon2id v19 string");
+    unsigned long m = 0, t = 0, p = 0;
+    int used = 0;
+    const char *rest = stored + strlen(ARGON2ID_PREFIX);
+    if (sscanf(rest, "m=%lu,t=%lu,p=%lu$%n", &m, &t, &p, &used) != 3 || used == 0 || p != 1 ||
+        m == 0 || t == 0)
+        return evc_error_set(err, EVC_EINVAL, "stored secret: bad argon2id parameters");
+    const char *salt = rest + used;
+    const char *dollar = strchr(salt, '$');
+    if (!dollar)
+        return evc_error_set(err, EVC_EINVAL, "stored secret: no hash part");
+    evc_proof_params out = {.opslimit = t, .memlimit = (uint64_t)m * 1024u};
+    size_t n = 0;
+    if (sodium_base642bin(out.salt, sizeof out.salt, salt, (size_t)(dollar - salt), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
+        n != sizeof out.salt)
+        return evc_error_set(err, EVC_EINVAL, "stored secret: salt is not 16 bytes of base64");
+    uint8_t hash[EVC_PROOF_KEY_BYTES];
+    if (sodium_base642bin(hash, sizeof hash, dollar + 1, strlen(dollar + 1), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
+        n != sizeof hash)
+        return evc_error_set(err, EVC_EINVAL, "stored secret: hash is not 32 bytes of base64");
+    if (params)
+        *params = out;
+    if (key)
+        memcpy(key, hash, sizeof hash);
+    sodium_memzero(hash, sizeof hash);
+    return EVC_OK;
+}
+
+int evc_proof_derive(const char *secret, const evc_proof_params *params,
+                     uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err)
+{
+    if (!secret || !params || !key)
+        return evc_error_set(err, EVC_EINVAL, "proof derive: NULL argument");
+    if (sodium_init() < 0)
+        return evc_error_set(err, EVC_EIO, "proof derive: libsodium failed to initialise");
+    if (params->opslimit < crypto_pwhash_OPSLIMIT_MIN ||
+        params->opslimit > crypto_pwhash_OPSLIMIT_MODERATE ||
+        params->memlimit < crypto_pwhash_MEMLIMIT_MIN ||
+        params->memlimit > crypto_pwhash_MEMLIMIT_MODERATE)
+        return evc_error_set(err, EVC_EINVAL,
+                             "proof derive: cost t=%" PRIu64 " m=%" PRIu64
+                             " bytes is outside min..moderate",
+                             params->opslimit, params->memlimit);
+    if (crypto_pwhash(key, EVC_PROOF_KEY_BYTES, secret, strlen(secret), params->salt,
+                      (unsigned long long)params->opslimit, (size_t)params->memlimit,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return evc_error_set(err, EVC_ENOMEM, "proof derive: argon2id could not allocate %" PRIu64
+                                              " bytes",
+                             params->memlimit);
+    return EVC_OK;
+}
+
+void evc_proof_params_fake(const uint8_t server_key[EVC_PROOF_KEY_BYTES], const char *id,
+                           evc_password_cost cost, evc_proof_params *out)
+{
+    const char *parts[] = {id ? id : ""};
+    uint8_t mac[EVC_PROOF_KEY_BYTES];
+    evc_proof_mac(server_key, "evc-fake-salt-v1", parts, 1, mac);
+    memcpy(out->salt, mac, sizeof out->salt);
+    switch (cost) {
+    case EVC_PASSWORD_COST_MODERATE:
+        out->opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
+        out->memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
+        break;
+    case EVC_PASSWORD_COST_MIN:
+        out->opslimit = crypto_pwhash_OPSLIMIT_MIN;
+        out->memlimit = crypto_pwhash_MEMLIMIT_MIN;
+        break;
+    default:
+        out->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+        out->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+        break;
+    }
+}
+
+void evc_proof_params_format(const evc_proof_params *p, char *out, size_t cap)
+{
+    char salt[2 * EVC_PROOF_SALT_BYTES + 1];
+    evc_hex_encode(p->salt, sizeof p->salt, salt);
+    snprintf(out, cap, "%s:%" PRIu64 ":%" PRIu64, salt, p->opslimit, p->memlimit);
+}
+
+int evc_proof_params_parse(const char *text, evc_proof_params *out, evc_error *err)
+{
+    char salt[2 * EVC_PROOF_SALT_BYTES + 1];
+    uint64_t ops = 0, mem = 0;
+    int used = 0;
+    if (!text || strlen(text) > 96 ||
+        sscanf(text, "%32[0-9a-f]:%" SCNu64 ":%" SCNu64 "%n", salt, &ops, &mem, &used) != 3 ||
+        text[used] != '\0' || !evc_hex_decode(salt, out->salt, sizeof out->salt))
+        return evc_error_set(err, EVC_EINVAL, "key params '%.96s' are not <salt hex>:<ops>:<mem>",
+                             text ? text : "(null)");
+    out->opslimit = ops;
+    out->memlimit = mem;
+    return EVC_OK;
+}
+
+void evc_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
+                   const char *const *parts, size_t n, uint8_t out[EVC_PROOF_KEY_BYTES])
+{
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, key, EVC_PROOF_KEY_BYTES);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)label, strlen(label) + 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = parts[i] ? parts[i] : "";
+        uint64_t len = strlen(s);
+        uint8_t be[8];
+        for (int b = 0; b < 8; b++)
+            be[b] = (uint8_t)(len >> (56 - 8 * b));
+        crypto_auth_hmacsha256_update(&st, be, sizeof be);
+        crypto_auth_hmacsha256_update(&st, (const unsigned char *)s, (unsigned long long)len);
+    }
+    crypto_auth_hmacsha256_final(&st, out);
+}
+
+bool evc_proof_equal(const uint8_t a[EVC_PROOF_KEY_BYTES], const uint8_t b[EVC_PROOF_KEY_BYTES])
+{
+    return sodium_memcmp(a, b, EVC_PROOF_KEY_BYTES) == 0;
+}
+
+void evc_proof_random(uint8_t *buf, size_t len)
+{
+    /* randombytes works without sodium_init; calling it picks the best source. */
+    if (sodium_init() < 0) {
+        /* Cannot happen once libsodium started; randombytes still works. */
+    }
+    randombytes_buf(buf, len);
+}
+
+void evc_hex_encode(const uint8_t *bytes, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool evc_hex_decode(const char *text, uint8_t *out, size_t len)
+{
+    if (!text || strlen(text) != 2 * len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
