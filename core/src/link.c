@@ -11,8 +11,6 @@
 
 #include "link_internal.h"
 
-
-
 /* ---- writing ----------------------------------------------------------- */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -150,6 +148,9 @@ static void resend_head(evc_link *l)
 static int on_event(void *arg, const evc_frame_event *ev)
 {
     evc_link *l = arg;
+    /* Valid traffic only keeps a link alive: garbage bytes never do. */
+    if (ev->kind != EVC_FRAME_EV_ERROR)
+        l->last_rx_ms = uv_now(l->tcp.loop);
     switch (ev->kind) {
     case EVC_FRAME_EV_FRAME:
         queue_ack(l, EVC_FRAME_ACK);
@@ -158,8 +159,8 @@ static int on_event(void *arg, const evc_frame_event *ev)
         break;
     case EVC_FRAME_EV_ERROR:
         queue_ack(l, EVC_FRAME_NACK);
-        evc_log(EVC_LOG_DEBUG, "link", NULL, "%s sent a bad frame: %s", l->peer,
-                evc_frame_error_str(ev->error));
+        EVC_LOG_LIMITED(EVC_LOG_DEBUG, "link", NULL, "%s sent a bad frame: %s", l->peer,
+                        evc_frame_error_str(ev->error));
         if (l->h.on_bad_frame)
             l->h.on_bad_frame(l, ev->error, l->arg);
         break;
@@ -196,8 +197,8 @@ static void pause_reading(evc_link *l)
     l->paused = true;
     l->over_since_ms = uv_now(l->tcp.loop);
     uv_read_stop((uv_stream_t *)&l->tcp);
-    evc_log(EVC_LOG_DEBUG, "link", NULL, "%s: %zu bytes queued, reading paused", l->peer,
-            l->queued);
+    EVC_LOG_LIMITED(EVC_LOG_DEBUG, "link", NULL, "%s: %zu bytes queued, reading paused", l->peer,
+                    l->queued);
 }
 
 /* Decodes data; when the queue passes the bound mid-way, the rest waits in
@@ -358,24 +359,61 @@ static void refuse_connection(evc_link_server *s, uv_stream_t *listener)
     }
 }
 
-/* Closes the links whose peer has not read for slow_reader_ms. */
+/* True when the link said nothing valid for too long: before its first
+ * frame the handshake timeout applies, after it the idle timeout. */
+static bool link_silent_too_long(const evc_link_server *s, const evc_link *l, uint64_t now,
+                                 const char **what, uint64_t *for_ms)
+{
+    if (l->paused) /* the slow-reader rule applies */
+        return false;
+    if (l->last_rx_ms == 0) {
+        *what = "sent no frame";
+        *for_ms = now - l->opened_ms;
+        return s->lim.handshake_timeout_ms != EVC_LINK_NO_TIMEOUT &&
+               *for_ms >= s->lim.handshake_timeout_ms;
+    }
+    *what = "sent nothing";
+    *for_ms = now - l->last_rx_ms;
+    return s->lim.idle_timeout_ms != EVC_LINK_NO_TIMEOUT && *for_ms >= s->lim.idle_timeout_ms;
+}
+
+/* Closes the links whose peer has not read for slow_reader_ms, and the
+ * links silent past the handshake or idle timeout. One pass over the links
+ * per period: cheap next to the traffic of that many links. */
 static void on_sweep(uv_timer_t *t)
 {
+    static evc_log_rate slow_rate = EVC_LOG_RATE_INIT, idle_rate = EVC_LOG_RATE_INIT;
     evc_link_server *s = t->data;
     uint64_t now = uv_now(t->loop);
     for (evc_link *l = s->links; l; l = l->next) {
-        if (!l->paused || l->closing || now - l->over_since_ms < s->lim.slow_reader_ms)
+        if (l->closing)
             continue;
-        evc_log(EVC_LOG_WARN, "link", NULL,
-                "%s does not read its replies (%zu bytes queued for %llu ms): closed", l->peer,
-                l->queued, (unsigned long long)(now - l->over_since_ms));
+        const char *what = NULL;
+        uint64_t silent_ms = 0;
+        if (link_silent_too_long(s, l, now, &what, &silent_ms)) {
+            s->timed_out++;
+            evc_log_limited(&idle_rate, EVC_LOG_INFO, "link", NULL,
+                            "port %u: %s %s for %llu ms: closed", s->port, l->peer, what,
+                            (unsigned long long)silent_ms);
+            evc_link_close(l, l->last_rx_ms ? "idle timeout" : "handshake timeout");
+            continue;
+        }
+        if (!l->paused || now - l->over_since_ms < s->lim.slow_reader_ms)
+            continue;
+        evc_log_limited(&slow_rate, EVC_LOG_WARN, "link", NULL,
+                        "%s does not read its replies (%zu bytes queued for %llu ms): closed",
+                        l->peer, l->queued, (unsigned long long)(now - l->over_since_ms));
         evc_link_close(l, "peer does not read its replies");
     }
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
 static void sweep_arm(evc_link_server *s)
 {
-    uint64_t period = s->lim.slow_reader_ms / 4;
+    uint64_t shortest = min_u64(s->lim.slow_reader_ms,
+                                min_u64(s->lim.idle_timeout_ms, s->lim.handshake_timeout_ms));
+    uint64_t period = shortest / 4;
     period = period < 25 ? 25 : period > 1000 ? 1000 : period;
     uv_timer_start(&s->sweep, on_sweep, period, period);
 }
@@ -387,10 +425,34 @@ void evc_link_server_set_limits(evc_link_server *s, const evc_link_limits *lim)
         lim && lim->out_queue_max ? lim->out_queue_max : EVC_LINK_DEFAULT_OUT_QUEUE_MAX;
     s->lim.slow_reader_ms =
         lim && lim->slow_reader_ms ? lim->slow_reader_ms : EVC_LINK_DEFAULT_SLOW_READER_MS;
+    s->lim.idle_timeout_ms =
+        lim && lim->idle_timeout_ms ? lim->idle_timeout_ms : EVC_LINK_DEFAULT_IDLE_TIMEOUT_MS;
+    s->lim.handshake_timeout_ms = lim && lim->handshake_timeout_ms
+                                      ? lim->handshake_timeout_ms
+                                      : EVC_LINK_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     sweep_arm(s);
 }
 
 uint64_t evc_link_server_refused(const evc_link_server *s) { return s->refused; }
+uint64_t evc_link_server_timed_out(const evc_link_server *s) { return s->timed_out; }
+uint64_t evc_link_server_accept_errors(const evc_link_server *s) { return s->accept_errors; }
+
+/* EMFILE and the like come once per pending connection: one line per 10 s
+ * with the count, never one per connection. */
+static void accept_failed(evc_link_server *s, int status)
+{
+    s->accept_errors++;
+    s->accept_errors_unlogged++;
+    uint64_t now = uv_now(s->tcp.loop);
+    if (s->accept_errors_logged_ms != 0 && now - s->accept_errors_logged_ms < 10000)
+        return;
+    evc_log(EVC_LOG_WARN, "link", NULL,
+            "accept on port %u: %s (%llu failed accepts since the last line; %zu links open)",
+            s->port, uv_strerror(status), (unsigned long long)s->accept_errors_unlogged,
+            s->nlinks);
+    s->accept_errors_logged_ms = now ? now : 1;
+    s->accept_errors_unlogged = 0;
+}
 
 static void on_server_handle_closed(uv_handle_t *h)
 {
@@ -403,7 +465,7 @@ static void on_connection(uv_stream_t *listener, int status)
 {
     evc_link_server *s = listener->data;
     if (status != 0) {
-        evc_log(EVC_LOG_WARN, "link", NULL, "accept on port %u: %s", s->port, uv_strerror(status));
+        accept_failed(s, status);
         return;
     }
     if (s->nlinks >= s->lim.max_links) {
@@ -412,7 +474,9 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     evc_link *l = link_new(s->loop, &s->h, s->arg);
     if (!l) {
-        evc_log(EVC_LOG_ERROR, "link", NULL, "accept on port %u: out of memory", s->port);
+        /* Not accepting would stop libuv from reading the listener: take
+         * the connection and drop it. */
+        refuse_connection(s, listener);
         return;
     }
     if (uv_accept(listener, (uv_stream_t *)&l->tcp) != 0) {
@@ -422,6 +486,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     l->server = s;
     l->out_max = s->lim.out_queue_max;
+    l->opened_ms = uv_now(listener->loop);
     l->next = s->links;
     if (s->links)
         s->links->prev = l;

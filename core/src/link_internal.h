@@ -35,6 +35,8 @@ struct evc_link {
     size_t queued, out_max;  /* user-space write bytes (see evc_link_limits) */
     bool paused;             /* reading stopped: the peer does not read */
     uint64_t over_since_ms;  /* when `paused` began */
+    uint64_t opened_ms;      /* server links: when accepted */
+    uint64_t last_rx_ms;     /* last valid frame, ACK or NACK; 0 = none yet */
     char acks[64];           /* ACK/NACK bytes not written yet (one write per batch) */
     size_t nacks;
     size_t rpending;         /* bytes of rbuf read but not decoded (paused) */
@@ -54,6 +56,8 @@ struct evc_link_server {
     uv_timer_t sweep;        /* closes slow readers */
     int handles_open;        /* tcp + sweep: freed when both closed */
     uint64_t refused, refused_unlogged, refused_logged_ms;
+    uint64_t timed_out;
+    uint64_t accept_errors, accept_errors_unlogged, accept_errors_logged_ms;
 };
 
 struct evc_link_client {

@@ -2,6 +2,7 @@
  * from several threads never interleave. */
 #include "evc/log.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -143,4 +144,60 @@ void evc_log(evc_log_level level, const char *component, const evc_log_ids *ids,
     va_start(ap, fmt);
     evc_logv(level, component, ids, fmt, ap);
     va_end(ap);
+}
+
+/* ---- rate-limited lines ------------------------------------------------ */
+
+static pthread_mutex_t g_rate_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint32_t g_rate_burst = EVC_LOG_DEFAULT_BURST;
+static _Atomic uint64_t g_rate_period_ms = EVC_LOG_DEFAULT_PERIOD_MS;
+
+void evc_log_set_rate_limit(uint32_t burst, uint64_t period_ms)
+{
+    atomic_store(&g_rate_burst, burst ? burst : EVC_LOG_DEFAULT_BURST);
+    atomic_store(&g_rate_period_ms, period_ms ? period_ms : EVC_LOG_DEFAULT_PERIOD_MS);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* +1: 0 means "never used" in evc_log_rate. */
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u;
+}
+
+int evc_log_limited(evc_log_rate *rate, evc_log_level level, const char *component,
+                    const evc_log_ids *ids, const char *fmt, ...)
+{
+    if (!evc_log_enabled(level))
+        return 0;
+    uint64_t now = mono_ms();
+    uint64_t period = atomic_load(&g_rate_period_ms);
+    uint64_t summary = 0, summary_ms = 0;
+    int write_it;
+    pthread_mutex_lock(&g_rate_mu);
+    if (rate->period_start_ms == 0 || now - rate->period_start_ms >= period) {
+        summary = rate->suppressed;
+        summary_ms = rate->period_start_ms ? now - rate->period_start_ms : 0;
+        rate->suppressed = 0;
+        rate->written = 0;
+        rate->period_start_ms = now;
+    }
+    write_it = rate->written < atomic_load(&g_rate_burst);
+    if (write_it)
+        rate->written++;
+    else
+        rate->suppressed++;
+    pthread_mutex_unlock(&g_rate_mu);
+    if (summary)
+        evc_log(level, component, NULL,
+                "%llu similar messages suppressed in the last %llu s (like: \"%s\")",
+                (unsigned long long)summary, (unsigned long long)(summary_ms / 1000), fmt);
+    if (!write_it)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    evc_logv(level, component, ids, fmt, ap);
+    va_end(ap);
+    return 1;
 }

@@ -16,7 +16,15 @@
  * the bound for slow_reader_ms is closed with one WARN line naming the peer.
  * A server holds at most max_links links: further connections are accepted
  * and closed at once (so the listen backlog never fills), logged at most
- * once per 10 s with the count refused.
+ * once per 10 s with the count refused. A server link closes (one
+ * rate-limited INFO line naming the peer) when no valid frame came in
+ * handshake_timeout_ms after it was accepted, or when nothing valid (frame,
+ * ACK or NACK; garbage does not count) came in for idle_timeout_ms: an idle
+ * or silent connection never holds a slot (and a file descriptor) for long.
+ * A link whose reading is paused (slow reader) is left to slow_reader_ms.
+ * Accept errors (EMFILE, ENFILE, ...) are logged at most once per 10 s with
+ * the count (libuv drains the pending connections itself with its reserved
+ * descriptor, so they do not spin).
  *
  * Threads: loop thread only. Ownership: links belong to their server or
  * client; a role never frees a link, it only closes it.
@@ -41,12 +49,21 @@ extern "C" {
 #define EVC_LINK_DEFAULT_MAX_LINKS 1024
 #define EVC_LINK_DEFAULT_OUT_QUEUE_MAX (1024u * 1024u)
 #define EVC_LINK_DEFAULT_SLOW_READER_MS 10000u
+/* Peers send a heartbeat or PING every second: 15 missed ones is a dead or
+ * hostile peer. A real peer's first frame (AUTH, PING) follows its connect
+ * at once. */
+#define EVC_LINK_DEFAULT_IDLE_TIMEOUT_MS 15000u
+#define EVC_LINK_DEFAULT_HANDSHAKE_TIMEOUT_MS 5000u
+/* In a timeout field: never time out. */
+#define EVC_LINK_NO_TIMEOUT UINT64_MAX
 
 /* 0 in a field = its default above. */
 typedef struct evc_link_limits {
     size_t max_links;        /* server: links open at once */
     size_t out_queue_max;    /* bytes queued to one peer before reading from it stops */
     uint64_t slow_reader_ms; /* server: over out_queue_max this long closes the link */
+    uint64_t idle_timeout_ms;      /* server: nothing valid received this long closes it */
+    uint64_t handshake_timeout_ms; /* server: no first frame this long after accept closes it */
 } evc_link_limits;
 
 typedef struct evc_link evc_link;
@@ -86,6 +103,10 @@ size_t evc_link_server_count(const evc_link_server *srv);
 void evc_link_server_set_limits(evc_link_server *srv, const evc_link_limits *lim);
 /* Connections closed at once because max_links links were open. */
 uint64_t evc_link_server_refused(const evc_link_server *srv);
+/* Links closed by the idle or handshake timeout. */
+uint64_t evc_link_server_timed_out(const evc_link_server *srv);
+/* Failed accepts reported by the OS (EMFILE, ENFILE, ...). */
+uint64_t evc_link_server_accept_errors(const evc_link_server *srv);
 /* Closes the listener and every link of it (their on_close is called). */
 void evc_link_server_close(evc_link_server *srv);
 

@@ -9,6 +9,7 @@
 #define EVC_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +51,42 @@ void evc_log(evc_log_level level, const char *component, const evc_log_ids *ids,
              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void evc_logv(evc_log_level level, const char *component, const evc_log_ids *ids,
               const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+/* ---- rate-limited lines ------------------------------------------------
+ * For sites that log once per bad input (a malformed frame, a refused
+ * message): a flood of bad input must not become a flood of log lines. Each
+ * site keeps its own evc_log_rate (usually a static at the call site, see
+ * EVC_LOG_LIMITED). Per period, the first `burst` lines of the site are
+ * written; the rest are counted, and the first line of the site in a later
+ * period is preceded by one "N similar messages suppressed" line quoting the
+ * site's format. Suppressed lines cost no formatting. Thread-safe (one
+ * process-wide mutex around the counters). */
+typedef struct evc_log_rate {
+    uint64_t period_start_ms; /* CLOCK_MONOTONIC; 0 = never used */
+    uint32_t written;         /* lines written in the current period */
+    uint64_t suppressed;      /* lines counted, not written, since the last summary */
+} evc_log_rate;
+#define EVC_LOG_RATE_INIT {0, 0, 0}
+#define EVC_LOG_DEFAULT_BURST 10
+#define EVC_LOG_DEFAULT_PERIOD_MS 10000
+
+/* Process-wide burst and period of every rate-limited site; 0 = default. */
+void evc_log_set_rate_limit(uint32_t burst, uint64_t period_ms);
+
+/* Writes one line like evc_log unless `rate` already wrote `burst` lines in
+ * this period. Returns 1 when the line was written, 0 when counted only (or
+ * below the log level). `rate` must not be NULL; owned by the caller and
+ * must outlive the call. */
+int evc_log_limited(evc_log_rate *rate, evc_log_level level, const char *component,
+                    const evc_log_ids *ids, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* A rate-limited line with its own static counter at this call site. */
+#define EVC_LOG_LIMITED(level, comp, ids, ...)                                                   \
+    do {                                                                                         \
+        static evc_log_rate evc_log_rate_site_ = EVC_LOG_RATE_INIT;                              \
+        evc_log_limited(&evc_log_rate_site_, (level), (comp), (ids), __VA_ARGS__);               \
+    } while (0)
 
 #define EVC_LOGE(comp, ...) evc_log(EVC_LOG_ERROR, (comp), NULL, __VA_ARGS__)
 #define EVC_LOGW(comp, ...) evc_log(EVC_LOG_WARN, (comp), NULL, __VA_ARGS__)
