@@ -5,10 +5,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zmq.h>
+
 #include "zmqt_internal.h"
 
 static const char *const zmqt_proxy_values[] = {"none", "embedded", "owner", NULL};
 static const char *const zmqt_on_hwm_values[] = {"eagain", "drop", NULL};
+
+/* transport.zmq.curve: see README.md "CURVE" for the key handling. */
+static const evc_cfg_field zmqt_curve_schema[] = {
+    {.key = "server_public_key", .type = EVC_CFG_STRING,
+     .help = "the proxy's CURVE public key (40 Z85 characters); setting it turns CURVE on: "
+             "every socket of this process encrypts and checks it talks to that proxy"},
+    {.key = "server_secret_key_file", .type = EVC_CFG_STRING,
+     .help = "file (mode 0600) with the proxy's secret key; read only by the process that runs "
+             "the proxy (embedded/owner), others ignore it"},
+    {.key = "public_key", .type = EVC_CFG_STRING, .default_text = "generated per process",
+     .help = "this client's CURVE public key, with secret_key_file; by default each process "
+             "makes a fresh pair at start"},
+    {.key = "secret_key_file", .type = EVC_CFG_STRING,
+     .help = "file (mode 0600) with this client's secret key (with public_key)"},
+    {.key = NULL},
+};
 
 /* Documented in README.md and docs/TRANSPORTS.md: keep the three in step. */
 const evc_cfg_field zmqt_schema[] = {
@@ -45,6 +63,9 @@ const evc_cfg_field zmqt_schema[] = {
     {.key = "drain_batch", .type = EVC_CFG_INT, .default_text = "1024",
      .help = "inbound messages handled per wake-up before yielding to the loop",
      .min = 1, .max = INT_MAX},
+    {.key = "curve", .type = EVC_CFG_MAP, .default_text = "off",
+     .help = "ZeroMQ CURVE encryption of every bus connection (keys below)",
+     .children = zmqt_curve_schema},
     {.key = NULL},
 };
 
@@ -150,6 +171,108 @@ static int zmqt_endpoint_key(const evc_cfg_node *section, const char *key, char 
     return 1;
 }
 
+void zmqt_config_wipe(zmqt_config *cfg)
+{
+    zmqt_curve_wipe(cfg->curve_server_secret, sizeof cfg->curve_server_secret);
+    zmqt_curve_wipe(cfg->curve_secret, sizeof cfg->curve_secret);
+}
+
+/* A key error names the value's file:line:column and the key. */
+static int zmqt_curve_err(const evc_cfg_node *n, const char *key, const char *why,
+                          evc_error *err)
+{
+    evc_cfg_pos pos = evc_cfg_node_pos(n);
+    return evc_error_set(err, EVC_ECONFIG, "%s:%u:%u: transport.zmq.curve.%s: %s", pos.file,
+                         pos.line, pos.column, key, why);
+}
+
+/* Reads the secret key file named by `key` into out, its public key into pub. */
+static int zmqt_curve_secret(const evc_cfg_node *curve, const char *key, char *out, char *pub,
+                             evc_error *err)
+{
+    const evc_cfg_node *n = evc_cfg_get(curve, key);
+    char why[EVC_ERROR_MSG_MAX / 2];
+    if (zmqt_curve_read_secret_file(evc_cfg_scalar(n), out, why, sizeof why) != 0)
+        return zmqt_curve_err(n, key, why, err);
+    if (zmqt_curve_public_of(out, pub) != 0)
+        return zmqt_curve_err(n, key, "not a CURVE secret key", err);
+    return EVC_OK;
+}
+
+/* CURVE is opt-in: without transport.zmq.curve nothing changes. With it,
+ * every process needs the proxy's public key; the proxy's host also its
+ * secret key file. A client's own pair is generated per process unless
+ * configured: the proxy has no list of allowed client keys (no ZAP), so a
+ * client key proves nothing to anyone and a file of it would only be one
+ * more secret to distribute; a configured pair is for sites that add ZAP
+ * (or pin keys) in front of the proxy. */
+static int zmqt_curve_parse(const evc_cfg_node *section, zmqt_config *cfg, evc_error *err)
+{
+    const evc_cfg_node *curve = evc_cfg_get(section, "curve");
+    if (curve == NULL)
+        return EVC_OK;
+    evc_cfg_pos pos = evc_cfg_node_pos(curve);
+    if (!zmqt_curve_available())
+        return evc_error_set(err, EVC_ECONFIG,
+                             "%s:%u:%u: transport.zmq.curve: this libzmq has no CURVE support "
+                             "(zmq_has(\"curve\") is false; install a libzmq built with "
+                             "libsodium) -- refusing to run the bus unencrypted",
+                             pos.file, pos.line, pos.column);
+    const evc_cfg_node *spk = evc_cfg_get(curve, "server_public_key");
+    if (spk == NULL)
+        return evc_error_set(err, EVC_ECONFIG,
+                             "%s:%u:%u: transport.zmq.curve.server_public_key: missing (the "
+                             "proxy's public key, printed by evc-zmq-proxy --curve-keygen)",
+                             pos.file, pos.line, pos.column);
+    if (!zmqt_curve_key_valid(evc_cfg_scalar(spk)))
+        return zmqt_curve_err(spk, "server_public_key", "expected 40 Z85 characters", err);
+    snprintf(cfg->curve_server_public, sizeof cfg->curve_server_public, "%s",
+             evc_cfg_scalar(spk));
+    cfg->curve = true;
+
+    char pub[ZMQT_Z85_LEN + 1];
+    if (cfg->proxy == ZMQT_PROXY_EMBEDDED) {
+        const evc_cfg_node *ssk = evc_cfg_get(curve, "server_secret_key_file");
+        if (ssk == NULL)
+            return evc_error_set(err, EVC_ECONFIG,
+                                 "%s:%u:%u: transport.zmq.curve.server_secret_key_file: missing "
+                                 "(this process runs the proxy, which needs its secret key)",
+                                 pos.file, pos.line, pos.column);
+        int rc = zmqt_curve_secret(curve, "server_secret_key_file", cfg->curve_server_secret, pub,
+                                   err);
+        if (rc != EVC_OK)
+            return rc;
+        if (strcmp(pub, cfg->curve_server_public) != 0)
+            return zmqt_curve_err(ssk, "server_secret_key_file",
+                                  "this secret key does not belong to server_public_key", err);
+    }
+
+    const evc_cfg_node *cpk = evc_cfg_get(curve, "public_key");
+    const evc_cfg_node *csk = evc_cfg_get(curve, "secret_key_file");
+    if ((cpk == NULL) != (csk == NULL))
+        return zmqt_curve_err(cpk ? cpk : csk, cpk ? "public_key" : "secret_key_file",
+                              "public_key and secret_key_file go together (or neither: a pair "
+                              "is generated)",
+                              err);
+    if (cpk == NULL) {
+        if (zmq_curve_keypair(cfg->curve_public, cfg->curve_secret) != 0)
+            return evc_error_set(err, EVC_EIO, "transport.zmq.curve: zmq_curve_keypair: %s",
+                                 zmq_strerror(zmq_errno()));
+        cfg->curve_generated = true;
+        return EVC_OK;
+    }
+    if (!zmqt_curve_key_valid(evc_cfg_scalar(cpk)))
+        return zmqt_curve_err(cpk, "public_key", "expected 40 Z85 characters", err);
+    int rc = zmqt_curve_secret(curve, "secret_key_file", cfg->curve_secret, pub, err);
+    if (rc != EVC_OK)
+        return rc;
+    if (strcmp(pub, evc_cfg_scalar(cpk)) != 0)
+        return zmqt_curve_err(csk, "secret_key_file",
+                              "this secret key does not belong to public_key", err);
+    memcpy(cfg->curve_public, pub, sizeof pub);
+    return EVC_OK;
+}
+
 int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, const char *client_id,
                       zmqt_config *cfg,
                       evc_error *err)
@@ -195,5 +318,8 @@ int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, const c
     cfg->reconnect_ivl_max_ms = (int)evc_cfg_get_int(section, "reconnect_ivl_max_ms", 5000);
     cfg->linger_ms = (int)evc_cfg_get_int(section, "linger_ms", 1000);
     cfg->drain_batch = (int)evc_cfg_get_int(section, "drain_batch", 1024);
-    return EVC_OK;
+    int rc = zmqt_curve_parse(section, cfg, err);
+    if (rc != EVC_OK)
+        zmqt_config_wipe(cfg);
+    return rc;
 }

@@ -12,6 +12,7 @@
 #include "evc/error.h"
 #include "evc/host.h"
 #include "evc/transport.h"
+#include "zmqt_curve.h"
 #include "zmqt_proxy.h"
 #include "zmqt_seq.h"
 
@@ -39,6 +40,14 @@ typedef struct zmqt_config {
     int reconnect_ivl_ms, reconnect_ivl_max_ms;
     int linger_ms;
     int drain_batch;                      /* messages per wake-up before yielding */
+    /* CURVE (transport.zmq.curve): on when curve.server_public_key is set.
+     * Secrets live only here and are wiped by zmqt_config_wipe. */
+    bool curve;
+    char curve_server_public[ZMQT_Z85_LEN + 1];
+    char curve_server_secret[ZMQT_Z85_LEN + 1]; /* "" unless this process runs the proxy */
+    char curve_public[ZMQT_Z85_LEN + 1];        /* this client's pair */
+    char curve_secret[ZMQT_Z85_LEN + 1];
+    bool curve_generated;                       /* the pair was made for this process */
 } zmqt_config;
 
 typedef enum zmqt_state { ZMQT_CREATED = 0, ZMQT_RUNNING, ZMQT_STOPPED } zmqt_state;
@@ -93,6 +102,8 @@ extern const evc_cfg_field zmqt_schema[];
  * transport endpoint. EVC_ECONFIG with file:line:column messages. */
 int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, const char *client_id,
                       zmqt_config *cfg, evc_error *err);
+/* Wipes the secret keys held in cfg (destroy). */
+void zmqt_config_wipe(zmqt_config *cfg);
 
 /* zmqt_io.c */
 int zmqt_io_start(evc_transport *t, evc_error *err);

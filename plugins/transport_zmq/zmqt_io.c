@@ -334,6 +334,20 @@ static int zmqt_zerr(evc_transport *t, evc_error *err, const char *what, const c
 
 static void zmqt_setopt(void *s, int opt, int v) { zmq_setsockopt(s, opt, &v, sizeof v); }
 
+/* Makes `s` a CURVE client of the proxy; before connect, since ZeroMQ picks
+ * the mechanism of a connection when it is made. A peer that is not the
+ * holder of the server key fails the handshake: nothing is exchanged. */
+static int zmqt_curve_client(const zmqt_config *c, void *s)
+{
+    if (!c->curve)
+        return 0;
+    if (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, c->curve_server_public, ZMQT_Z85_LEN + 1) != 0 ||
+        zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, c->curve_public, ZMQT_Z85_LEN + 1) != 0 ||
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->curve_secret, ZMQT_Z85_LEN + 1) != 0)
+        return -1;
+    return 0;
+}
+
 int zmqt_io_start(evc_transport *t, evc_error *err)
 {
     if (t->state == ZMQT_RUNNING)
@@ -351,8 +365,9 @@ int zmqt_io_start(evc_transport *t, evc_error *err)
     const char *pub_ep = c->pub_endpoint, *sub_ep = c->sub_endpoint;
     if (c->proxy == ZMQT_PROXY_EMBEDDED) {
         char buf[512];
-        if (zmqt_proxy_start(NULL, c->pub_endpoint, c->sub_endpoint, c->proxy_hwm, &t->proxy,
-                             buf, sizeof buf) != 0)
+        if (zmqt_proxy_start_curve(NULL, c->pub_endpoint, c->sub_endpoint, c->proxy_hwm,
+                                   c->curve ? c->curve_server_secret : NULL, &t->proxy, buf,
+                                   sizeof buf) != 0)
             return evc_error_set(err, EVC_EIO, "%s (transport.zmq.proxy: embedded)", buf);
         /* Connect where it really bound ("*" ports resolved). */
         pub_ep = zmqt_proxy_xsub(t->proxy);
@@ -369,6 +384,8 @@ int zmqt_io_start(evc_transport *t, evc_error *err)
     zmqt_setopt(t->sub, ZMQ_RECONNECT_IVL, c->reconnect_ivl_ms);
     zmqt_setopt(t->sub, ZMQ_RECONNECT_IVL_MAX, c->reconnect_ivl_max_ms);
     zmqt_setopt(t->sub, ZMQ_LINGER, 0);
+    if (zmqt_curve_client(c, t->sub) != 0)
+        return zmqt_zerr(t, err, "cannot set the CURVE keys of the SUB socket for", sub_ep);
     for (size_t i = 0; i < t->ntopics; i++)
         if (zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, t->topics[i], strlen(t->topics[i])) != 0)
             return zmqt_zerr(t, err, "cannot subscribe at", sub_ep);
@@ -384,6 +401,8 @@ int zmqt_io_start(evc_transport *t, evc_error *err)
     zmqt_setopt(t->pub, ZMQ_RECONNECT_IVL, c->reconnect_ivl_ms);
     zmqt_setopt(t->pub, ZMQ_RECONNECT_IVL_MAX, c->reconnect_ivl_max_ms);
     zmqt_setopt(t->pub, ZMQ_LINGER, c->linger_ms);
+    if (zmqt_curve_client(c, t->pub) != 0)
+        return zmqt_zerr(t, err, "cannot set the CURVE keys of the PUB socket for", pub_ep);
     if (zmq_connect(t->pub, pub_ep) != 0)
         return zmqt_zerr(t, err, "cannot connect the PUB socket to the proxy's XSUB at", pub_ep);
 
@@ -404,8 +423,11 @@ int zmqt_io_start(evc_transport *t, evc_error *err)
     t->stats.joined = 1;
     /* An edge may already have fired before the watch existed. */
     zmqt_arm_drain(t);
-    ZMQT_LOG(t, EVC_LOG_INFO, "publishing to %s, subscribed at %s%s", pub_ep, sub_ep,
-             t->proxy != NULL ? " (proxy embedded in this process)" : "");
+    ZMQT_LOG(t, EVC_LOG_INFO, "publishing to %s, subscribed at %s%s%s", pub_ep, sub_ep,
+             t->proxy != NULL ? " (proxy embedded in this process)" : "",
+             c->curve ? (c->curve_generated ? ", CURVE-encrypted (key pair made for this process)"
+                                            : ", CURVE-encrypted (configured key pair)")
+                      : "");
     return EVC_OK;
 }
 

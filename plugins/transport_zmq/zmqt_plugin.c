@@ -60,6 +60,7 @@ static void zmqt_destroy(evc_transport *t)
     if (t == NULL)
         return;
     zmqt_io_stop(t);
+    zmqt_config_wipe(&t->cfg);
     for (size_t i = 0; i < t->ntopics; i++)
         free(t->topics[i]);
     free(t->topics);

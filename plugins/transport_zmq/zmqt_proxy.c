@@ -10,6 +10,9 @@
 #include <zmq.h>
 
 #define ZMQT_EP_MAX 256
+/* Z85 length of a CURVE key. Checked here with libzmq alone (not through
+ * zmqt_curve.c) so that every program linking this file needs nothing more. */
+#define ZMQT_PROXY_Z85_LEN 40
 
 struct zmqt_proxy {
     void *ctx;
@@ -81,7 +84,44 @@ static int zmqt_proxy_bind(void *sock, const char *endpoint, const char *role, c
 int zmqt_proxy_start(void *ctx, const char *xsub_endpoint, const char *xpub_endpoint, int hwm,
                      zmqt_proxy **out, char *errbuf, size_t errcap)
 {
+    return zmqt_proxy_start_curve(ctx, xsub_endpoint, xpub_endpoint, hwm, NULL, out, errbuf,
+                                  errcap);
+}
+
+/* Makes `sock` a CURVE server; must happen before bind (ZeroMQ applies the
+ * mechanism to connections accepted afterwards). */
+static int zmqt_proxy_curve(void *sock, const char *secret, char *errbuf, size_t errcap)
+{
+    int one = 1;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret, ZMQT_PROXY_Z85_LEN + 1) != 0) {
+        zmqt_proxy_errf(errbuf, errcap, "zmq proxy: cannot enable CURVE: %s",
+                        zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+int zmqt_proxy_start_curve(void *ctx, const char *xsub_endpoint, const char *xpub_endpoint,
+                           int hwm, const char *curve_secret_z85, zmqt_proxy **out,
+                           char *errbuf, size_t errcap)
+{
     *out = NULL;
+    if (curve_secret_z85 != NULL && !zmq_has("curve")) {
+        zmqt_proxy_errf(errbuf, errcap,
+                        "zmq proxy: CURVE asked for but this libzmq has none (zmq_has(\"curve\") "
+                        "is false)");
+        return -1;
+    }
+    unsigned char raw[32];
+    if (curve_secret_z85 != NULL && (strlen(curve_secret_z85) != ZMQT_PROXY_Z85_LEN ||
+                                     zmq_z85_decode(raw, curve_secret_z85) == NULL)) {
+        zmqt_proxy_errf(errbuf, errcap, "zmq proxy: the CURVE secret key is not a %d-character "
+                        "Z85 key", ZMQT_PROXY_Z85_LEN);
+        return -1;
+    }
+    for (volatile unsigned char *v = raw; v < raw + sizeof raw; v++)
+        *v = 0; /* the decoded secret; volatile so the wipe is kept */
     zmqt_proxy *p = calloc(1, sizeof *p);
     if (p == NULL) {
         zmqt_proxy_errf(errbuf, errcap, "zmq proxy: out of memory");
@@ -110,6 +150,11 @@ int zmqt_proxy_start(void *ctx, const char *xsub_endpoint, const char *xpub_endp
     zmq_setsockopt(p->xsub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(p->xpub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(p->xpub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    if (curve_secret_z85 != NULL && (zmqt_proxy_curve(p->xsub, curve_secret_z85, errbuf,
+                                                      errcap) != 0 ||
+                                     zmqt_proxy_curve(p->xpub, curve_secret_z85, errbuf,
+                                                      errcap) != 0))
+        goto fail;
     if (zmqt_proxy_bind(p->xsub, xsub_endpoint, "XSUB (publishers' side)", p->xsub_ep, errbuf,
                         errcap) != 0 ||
         zmqt_proxy_bind(p->xpub, xpub_endpoint, "XPUB (subscribers' side)", p->xpub_ep, errbuf,

@@ -29,6 +29,18 @@ typedef struct zmqt_proxy zmqt_proxy;
 int zmqt_proxy_start(void *ctx, const char *xsub_endpoint, const char *xpub_endpoint, int hwm,
                      zmqt_proxy **out, char *errbuf, size_t errcap);
 
+/* As zmqt_proxy_start, with ZeroMQ CURVE when `curve_secret_z85` is not NULL:
+ * both proxy sockets are CURVE servers with that secret key (40-character
+ * Z85, borrowed for the call; libzmq keeps its own copy). Peers must then be
+ * CURVE clients that know the matching public key: a plain peer, or one with
+ * another server key, fails the handshake and exchanges no message. No ZAP
+ * handler is installed, so any client key pair is accepted (CURVE here gives
+ * confidentiality and server authentication, not client authentication).
+ * Fails (message in errbuf) when libzmq has no CURVE or the key is invalid. */
+int zmqt_proxy_start_curve(void *ctx, const char *xsub_endpoint, const char *xpub_endpoint,
+                           int hwm, const char *curve_secret_z85, zmqt_proxy **out,
+                           char *errbuf, size_t errcap);
+
 /* The endpoints as bound (ports resolved when "*" was asked). Borrowed until
  * zmqt_proxy_stop. */
 const char *zmqt_proxy_xsub(const zmqt_proxy *p);

@@ -7,13 +7,42 @@
 #include <string.h>
 #include <time.h>
 
+#include <zmq.h>
+
 #include "fixture.h"
 #include "zmqt_proxy.h"
+
+/* fixture_zmq_curve.c includes this file with FIXTURE_ZMQ_CURVE 1: the same
+ * suite, with the proxy a CURVE server and every client a CURVE client. */
+#ifndef FIXTURE_ZMQ_CURVE
+#define FIXTURE_ZMQ_CURVE 0
+#endif
 
 struct conformance_peer {
     zmqt_proxy *proxy;
     int port;
 };
+
+/* The proxy's key pair, made once per test process (Criterion runs each test
+ * in a process of its own); the public key goes into every client's YAML. */
+static char curve_public[41], curve_secret[41];
+
+static const char *zmq_fixture_secret(void)
+{
+    if (!FIXTURE_ZMQ_CURVE)
+        return NULL;
+    if (curve_public[0] == '\0') {
+        /* '$' would be taken for a variable by the config loader. */
+        do {
+            if (zmq_curve_keypair(curve_public, curve_secret) != 0) {
+                fprintf(stderr, "fixture_zmq: zmq_curve_keypair: %s\n",
+                        zmq_strerror(zmq_errno()));
+                return NULL;
+            }
+        } while (strchr(curve_public, '$') != NULL);
+    }
+    return curve_secret;
+}
 
 /* Unbounded: the suite's subscriber shares one thread with its publisher, so
  * the proxy must hold a whole burst; loss is shown with the "lossy" variant. */
@@ -24,7 +53,8 @@ static int zmq_fixture_bind(struct conformance_peer *p, int port, char *err, siz
     char xsub[64], xpub[64];
     snprintf(xsub, sizeof xsub, "tcp://127.0.0.1:%d", port);
     snprintf(xpub, sizeof xpub, "tcp://127.0.0.1:%d", port + 1);
-    return zmqt_proxy_start(NULL, xsub, xpub, FIXTURE_PROXY_HWM, &p->proxy, err, cap);
+    return zmqt_proxy_start_curve(NULL, xsub, xpub, FIXTURE_PROXY_HWM, zmq_fixture_secret(),
+                                  &p->proxy, err, cap);
 }
 
 static int zmq_peer_start(conformance_peer **out, int brokers, char *endpoint, size_t cap)
@@ -82,7 +112,7 @@ static void zmq_peer_stop(conformance_peer *p)
     free(p);
 }
 
-static const char *zmq_plugin_yaml(const char *variant)
+static const char *zmq_plugin_yaml_plain(const char *variant)
 {
     /* Fast reconnection and a short linger keep the suite quick. */
     if (strcmp(variant, "burst") == 0)
@@ -95,6 +125,18 @@ static const char *zmq_plugin_yaml(const char *variant)
         return "sndhwm: 1\non_hwm: drop\nrcvhwm: 0\nreconnect_ivl_ms: 20\n"
                "reconnect_ivl_max_ms: 200\nlinger_ms: 0\n";
     return "reconnect_ivl_ms: 20\nreconnect_ivl_max_ms: 200\nlinger_ms: 200\n";
+}
+
+static const char *zmq_plugin_yaml(const char *variant)
+{
+    const char *plain = zmq_plugin_yaml_plain(variant);
+    if (!FIXTURE_ZMQ_CURVE)
+        return plain;
+    static char yaml[1024];
+    zmq_fixture_secret();
+    snprintf(yaml, sizeof yaml, "%scurve:\n  server_public_key: \"%s\"\n", plain,
+             curve_public);
+    return yaml;
 }
 
 const conformance_fixture conformance_fixture_impl = {
