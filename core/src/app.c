@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "app_internal.h"
@@ -109,6 +110,40 @@ static int apply_logging(evc_app *app)
     }
     evc_log_set_format(strcmp(fmt, "json") == 0 ? EVC_LOG_JSON : EVC_LOG_TEXT);
     return EVC_EXIT_OK;
+}
+
+/* Raises the soft limit of open files to the hard one: a server's caps
+ * (links, HTTP connections) are sized in thousands, and the usual soft
+ * default of 1024 would hit EMFILE long before them (the link server clamps
+ * its cap to what remains, see evc/link.h). The hard limit is the
+ * administrator's ceiling and stays as it is; an infinite one is bounded by
+ * what the kernel takes (fs.nr_open). Failure is not fatal: the caps shrink. */
+static void raise_fd_limit(const evc_app *app)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur != rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (rl.rlim_max == RLIM_INFINITY || setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+            unsigned long long nr_open = 0;
+            if (!f || fscanf(f, "%llu", &nr_open) != 1)
+                nr_open = 1048576;
+            if (f)
+                fclose(f);
+            rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < nr_open
+                              ? rl.rlim_max
+                              : (rlim_t)nr_open;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                rl.rlim_cur = before;
+        }
+    }
+    evc_log(EVC_LOG_DEBUG, app->role->name, NULL,
+            "open files: soft limit %llu (was %llu, hard limit %llu)",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)before,
+            (unsigned long long)rl.rlim_max);
 }
 
 /* Loads the plugin named at `<where>.plugin` and validates the section. */
@@ -293,6 +328,8 @@ int evc_app_main(const evc_role *role, int argc, char **argv)
         code = EVC_EXIT_CONFIG;
     if (code == EVC_EXIT_OK)
         code = apply_logging(&app);
+    if (code == EVC_EXIT_OK)
+        raise_fd_limit(&app);
     evc_error err = {0};
     if (code == EVC_EXIT_OK && evc_loop_new(&app.loop, &err) != EVC_OK) {
         fprintf(stderr, "%s: %s\n", role->program, err.msg);

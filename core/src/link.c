@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "evc/log.h"
@@ -418,9 +419,28 @@ static void sweep_arm(evc_link_server *s)
     uv_timer_start(&s->sweep, on_sweep, period, period);
 }
 
+/* A cap above the descriptors left would turn into EMFILE for everything
+ * else of the process (HTTP, bus, database): keep EVC_LINK_FD_RESERVE. */
+static size_t clamp_to_fd_limit(const evc_link_server *s, size_t want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return want;
+    size_t room = rl.rlim_cur > EVC_LINK_FD_RESERVE + 16 ? (size_t)rl.rlim_cur - EVC_LINK_FD_RESERVE
+                                                         : 16;
+    if (want <= room)
+        return want;
+    evc_log(EVC_LOG_WARN, "link", NULL,
+            "port %u: cap of %zu links lowered to %zu (open files limit %llu minus %d kept for "
+            "the rest of the program)",
+            s->port, want, room, (unsigned long long)rl.rlim_cur, EVC_LINK_FD_RESERVE);
+    return room;
+}
+
 void evc_link_server_set_limits(evc_link_server *s, const evc_link_limits *lim)
 {
-    s->lim.max_links = lim && lim->max_links ? lim->max_links : EVC_LINK_DEFAULT_MAX_LINKS;
+    s->lim.max_links = clamp_to_fd_limit(
+        s, lim && lim->max_links ? lim->max_links : EVC_LINK_DEFAULT_MAX_LINKS);
     s->lim.out_queue_max =
         lim && lim->out_queue_max ? lim->out_queue_max : EVC_LINK_DEFAULT_OUT_QUEUE_MAX;
     s->lim.slow_reader_ms =

@@ -54,6 +54,10 @@ extern "C" {
  * at once. */
 #define EVC_LINK_DEFAULT_IDLE_TIMEOUT_MS 15000u
 #define EVC_LINK_DEFAULT_HANDSHAKE_TIMEOUT_MS 5000u
+/* Descriptors a server's cap leaves to the rest of the process (HTTP, bus,
+ * database, logs): max_links is lowered to RLIMIT_NOFILE minus this, with one
+ * WARN line, so that links can never starve them (docs/OPERATIONS.md). */
+#define EVC_LINK_FD_RESERVE 256
 /* In a timeout field: never time out. */
 #define EVC_LINK_NO_TIMEOUT UINT64_MAX
 
@@ -99,7 +103,8 @@ uint16_t evc_link_server_port(const evc_link_server *srv);
 /* Number of open links of the server. */
 size_t evc_link_server_count(const evc_link_server *srv);
 /* Sets the server's limits (copied) for links accepted from now on; the cap
- * applies at once. */
+ * applies at once, lowered to the open-files limit minus EVC_LINK_FD_RESERVE
+ * when above it (one WARN line). */
 void evc_link_server_set_limits(evc_link_server *srv, const evc_link_limits *lim);
 /* Connections closed at once because max_links links were open. */
 uint64_t evc_link_server_refused(const evc_link_server *srv);
