@@ -18,10 +18,12 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus_internal.h"
 #include "evc/host.h"
 #include "evc/log.h"
+#include "evc/seal.h"
 
 #define BUS_LOG "bus"
 #define PEND_MIN_CAP 64u
@@ -64,7 +66,20 @@ struct evc_bus {
     size_t ntopics, topics_cap;
     bool started;
     bool closing; /* publishes are refused: the transport is going away */
+
+    evc_sealer *sealer;           /* owned; NULL = publishes go unsealed */
+    evc_seal_verifier *verifier;  /* owned; NULL = every message is delivered */
+    const char *sender;           /* proven sender of the message in dispatch */
+    int64_t refused_log_ms[EVC_SEAL_NVERDICTS]; /* last log line per reason */
+    uint64_t refused_quiet[EVC_SEAL_NVERDICTS]; /* refused since that line */
 };
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- pending table ------------------------------------------------------- */
 
@@ -212,6 +227,63 @@ static void sink_outcome(void *arg, uint64_t token, evc_outcome_status status, c
     pend_complete(b, s, status, detail);
 }
 
+static int dispatch_to(evc_bus *b, size_t ti, const evc_message *msg)
+{
+    /* Indexes, not pointers: a handler may subscribe and grow the arrays. */
+    for (size_t i = 0; i < b->topics[ti].n; i++) {
+        bus_handler h = b->topics[ti].handlers[i];
+        int rc = h.fn(h.arg, msg);
+        if (rc != EVC_OK)
+            return rc;
+    }
+    return EVC_OK;
+}
+
+/* One line per refusal reason per 10 s, with how many it stands for. */
+static void log_refused(evc_bus *b, const evc_message *msg, const evc_seal_opened *o)
+{
+    int64_t now = wall_ms();
+    uint64_t *quiet = &b->refused_quiet[o->verdict];
+    int64_t *last = &b->refused_log_ms[o->verdict];
+    if (*last != 0 && now - *last < 10000) {
+        (*quiet)++;
+        return;
+    }
+    if (*quiet)
+        EVC_LOGW(BUS_LOG, "message on '%s' (key '%s', type '%s') refused: %s; %llu more refused "
+                          "as %s in the last %lld ms",
+                 msg->topic, msg->key, o->type[0] ? o->type : "?",
+                 evc_seal_verdict_name(o->verdict), (unsigned long long)*quiet,
+                 evc_seal_verdict_name(o->verdict), (long long)(now - *last));
+    else
+        EVC_LOGW(BUS_LOG, "message on '%s' (key '%s', type '%s') refused: %s", msg->topic,
+                 msg->key, o->type[0] ? o->type : "?", evc_seal_verdict_name(o->verdict));
+    *quiet = 0;
+    *last = now;
+}
+
+static int dispatch_opened(evc_bus *b, size_t ti, const evc_message *msg)
+{
+    evc_seal_opened o;
+    evc_seal_verdict vd = evc_seal_open(b->verifier, msg->topic, msg->payload, msg->payload_len,
+                                        wall_ms(), &o);
+    if (vd != EVC_SEAL_OK && vd != EVC_SEAL_UNSIGNED_OK) {
+        log_refused(b, msg, &o);
+        return EVC_OK; /* refused for good: redelivery would not change it */
+    }
+    evc_message plain = *msg;
+    plain.payload = o.envelope;
+    plain.payload_len = o.envelope_len;
+    const char *outer = b->sender;
+    b->sender = vd == EVC_SEAL_OK ? o.sender : NULL;
+    int rc = dispatch_to(b, ti, &plain);
+    b->sender = outer;
+    if (rc != EVC_OK && b->verifier)
+        evc_seal_unmark(b->verifier, &o);
+    free(o.envelope);
+    return rc;
+}
+
 static int sink_dispatch(void *arg, const evc_message *msg)
 {
     evc_bus *b = arg;
@@ -226,14 +298,9 @@ static int sink_dispatch(void *arg, const evc_message *msg)
         EVC_LOGD(BUS_LOG, "message on unsubscribed topic '%s' ignored", msg->topic);
         return EVC_OK;
     }
-    /* Indexes, not pointers: a handler may subscribe and grow the arrays. */
-    for (size_t i = 0; i < b->topics[ti].n; i++) {
-        bus_handler h = b->topics[ti].handlers[i];
-        int rc = h.fn(h.arg, msg);
-        if (rc != EVC_OK)
-            return rc;
-    }
-    return EVC_OK;
+    if (b->verifier)
+        return dispatch_opened(b, ti, msg);
+    return dispatch_to(b, ti, msg);
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -258,6 +325,8 @@ static void bus_free(evc_bus *b)
     free(b->held);
     evc_timer_close(b->held_timer);
     evc_host_free(b->host);
+    evc_sealer_free(b->sealer);
+    evc_seal_verifier_free(b->verifier);
     free(b);
 }
 
@@ -426,12 +495,25 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
     pend_put(b->slots, b->cap, &(pend_slot){.token = token, .cb = cb, .arg = cb_arg});
     b->count++;
 
-    evc_message msg = {.topic = topic, .key = key ? key : "", .payload = payload,
-                       .payload_len = payload_len, .partition = -1, .offset = -1};
+    char *sealed = NULL;
+    size_t sealed_len = 0;
+    if (b->sealer) {
+        int src = evc_seal(b->sealer, topic, payload, payload_len, wall_ms(), &sealed,
+                           &sealed_len, err);
+        if (src != EVC_OK) {
+            pend_remove(b, pend_find(b, token));
+            return src;
+        }
+    }
+    evc_message msg = {.topic = topic, .key = key ? key : "",
+                       .payload = sealed ? sealed : payload,
+                       .payload_len = sealed ? sealed_len : payload_len, .partition = -1,
+                       .offset = -1};
     evc_error_clear(err);
     b->in_publish = true;
     int rc = b->ops->publish(b->t, &msg, token, err);
     b->in_publish = false;
+    free(sealed); /* transports copy what they keep */
 
     if (rc != EVC_OK) {
         pend_slot *s = pend_find(b, token);
@@ -517,3 +599,31 @@ bool evc_bus_live(evc_bus *b)
 }
 
 size_t evc_bus_pending(const evc_bus *b) { return b ? b->count : 0; }
+
+/* ---- seals (evc/seal.h) ------------------------------------------------ */
+
+int evc_bus_seal_with(evc_bus *b, evc_sealer *s, evc_error *err)
+{
+    if (!b || !s) {
+        evc_sealer_free(s);
+        return evc_error_set(err, EVC_EINVAL, "bus seal: a bus and a sealer are required");
+    }
+    evc_sealer_free(b->sealer);
+    b->sealer = s;
+    return EVC_OK;
+}
+
+int evc_bus_verify_with(evc_bus *b, evc_seal_verifier *v, evc_error *err)
+{
+    if (!b || !v) {
+        evc_seal_verifier_free(v);
+        return evc_error_set(err, EVC_EINVAL, "bus verify: a bus and a verifier are required");
+    }
+    evc_seal_verifier_free(b->verifier);
+    b->verifier = v;
+    return EVC_OK;
+}
+
+const char *evc_bus_sender(const evc_bus *b) { return b ? b->sender : NULL; }
+
+const evc_seal_verifier *evc_bus_verifier(const evc_bus *b) { return b ? b->verifier : NULL; }

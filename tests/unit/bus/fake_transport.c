@@ -50,6 +50,7 @@ static int f_publish(evc_transport *t, const evc_message *msg, uint64_t token, e
     snprintf(p->topic, sizeof p->topic, "%s", msg->topic);
     snprintf(p->key, sizeof p->key, "%s", msg->key);
     p->len = msg->payload_len;
+    snprintf(p->body, sizeof p->body, "%.*s", (int)msg->payload_len, (const char *)msg->payload);
     if (FAKE.outcome_inside_publish) {
         p->done = true;
         FAKE.host->deliver_outcome(FAKE.host->host, token,

@@ -17,6 +17,7 @@ typedef struct fake_pub {
     char topic[32];
     char key[32];
     size_t len;
+    char body[480]; /* the first bytes of the payload, NUL-terminated */
     bool done; /* an outcome was sent by the fake */
 } fake_pub;
 

@@ -1,0 +1,165 @@
+/* evc/seal.h: proven senders on the bus.
+ *
+ * Every bus message is an envelope (evc/envelope.h). A sealed message is the
+ * same JSON object with one more, last member:
+ *
+ *     ..., "seal": {"kid": K, "ep": E, "seq": N, "ts": T, "sig": HEX}}
+ *
+ * kid names the key that signed (and so the sender: the envelope's "source"
+ * must equal kid up to its first '/', e.g. kid "driver1/9f3a..." may speak as
+ * "driver1"); ep is the sender's incarnation (its start time in ms), seq
+ * counts its messages from 1, ts is the sealing time in ms. sig covers
+ * "evc-seal-v1", topic, kid, ep, seq, ts and the envelope bytes: an
+ * HMAC-SHA256 (keys shared by a CP or a driver session with Central) or an
+ * Ed25519 signature (Central's key: everyone verifies it, only Central signs).
+ * docs/SECURITY.md has the key scheme, docs/PROTOCOL.md the wire form.
+ *
+ * A receiver refuses, counts per reason and logs at a bounded rate: messages
+ * without a seal (unless their type is on the policy's unsigned list), an
+ * unknown kid, a bad signature, a source other than the kid's, a ts outside
+ * [now - max_age, now + max_skew], a (kid, ep, seq) already accepted or older
+ * than the 1024 latest of that kid, an ep older than the kid's latest, and
+ * messages over the kid's rate. The bus then hands handlers the envelope
+ * without its seal and tells them who proved to send it (evc_bus_sender).
+ *
+ * Threads: a sealer or verifier is used on one thread at a time (the bus's
+ * loop thread once given to a bus).
+ */
+#ifndef EVC_SEAL_H
+#define EVC_SEAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evc/bus.h"
+#include "evc/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVC_SEAL_KID_MAX 64      /* key id with its NUL */
+#define EVC_SEAL_WINDOW 1024     /* sequence numbers remembered per kid */
+#define EVC_SEAL_ED25519_SECRET_BYTES 64
+#define EVC_SEAL_ED25519_PUBLIC_BYTES 32
+#define EVC_SEAL_HMAC_KEY_BYTES 32
+
+typedef enum evc_seal_alg {
+    EVC_SEAL_HMAC_SHA256 = 1, /* 32-byte shared key */
+    EVC_SEAL_ED25519 = 2,     /* sign: 64-byte secret key; verify: 32-byte public key */
+} evc_seal_alg;
+
+/* ---- signing ------------------------------------------------------------ */
+
+typedef struct evc_sealer evc_sealer;
+
+/* A signing identity: `kid` (1..63 chars of [A-Za-z0-9_.:/-]) and its key
+ * (copied; 32 bytes for HMAC, 64 for Ed25519). Its ep is the current time.
+ * Errors: EVC_EINVAL naming the kid, EVC_ENOMEM. */
+int evc_sealer_new(const char *kid, evc_seal_alg alg, const uint8_t *key, evc_sealer **out,
+                   evc_error *err);
+void evc_sealer_free(evc_sealer *s); /* wipes the key; NULL-safe */
+const char *evc_sealer_kid(const evc_sealer *s);
+
+/* Seals `len` bytes of one compact JSON object (an encoded envelope) for
+ * `topic` at time now_ms. *out is malloc'd (caller frees), NUL-terminated.
+ * EVC_EINVAL when env is not an object text ending in '}'. */
+int evc_seal(evc_sealer *s, const char *topic, const void *env, size_t len, int64_t now_ms,
+             char **out, size_t *out_len, evc_error *err);
+
+/* ---- verifying ---------------------------------------------------------- */
+
+typedef struct evc_seal_key {
+    evc_seal_alg alg;
+    uint8_t key[32];     /* HMAC key, or Ed25519 public key */
+    double rate_per_s;   /* this kid's sustained message rate; 0 = unlimited */
+    double burst;        /* bucket size when rate_per_s > 0 (>= 1) */
+} evc_seal_key;
+
+/* Finds the key of `kid`: EVC_OK with *out filled, anything else = unknown
+ * kid. Called on the loop thread for every sealed message (cache in it). */
+typedef int (*evc_seal_lookup_fn)(void *arg, const char *kid, evc_seal_key *out);
+
+typedef struct evc_seal_policy {
+    int64_t max_age_ms;  /* oldest accepted ts; 0 = 900000 (15 min) */
+    int64_t max_skew_ms; /* how far ts may be ahead of our clock; 0 = 30000 */
+    /* Envelope types accepted without a seal (NULL-terminated, borrowed for
+     * the verifier's life; NULL = none): logins, key requests. Handlers see
+     * them with no sender. Shared bucket: */
+    const char *const *unsigned_types;
+    double unsigned_rate_per_s; /* 0 = 20 */
+    double unsigned_burst;      /* 0 = 50 */
+} evc_seal_policy;
+
+typedef enum evc_seal_verdict {
+    EVC_SEAL_OK = 0,          /* proven sender */
+    EVC_SEAL_UNSIGNED_OK,     /* no seal, type on the unsigned list */
+    EVC_SEAL_UNSIGNED,        /* no seal, type not allowed unsigned */
+    EVC_SEAL_MALFORMED,       /* not an envelope, or a broken seal */
+    EVC_SEAL_UNKNOWN_KEY,
+    EVC_SEAL_BAD_SIGNATURE,
+    EVC_SEAL_WRONG_SOURCE,    /* envelope source is not the kid's */
+    EVC_SEAL_STALE,           /* ts outside the window */
+    EVC_SEAL_REPLAY,
+    EVC_SEAL_RATE,            /* over the kid's (or the unsigned) rate */
+    EVC_SEAL_NVERDICTS
+} evc_seal_verdict;
+
+/* "ok", "unsigned_ok", "unsigned", "malformed", "unknown_key",
+ * "bad_signature", "wrong_source", "stale", "replay", "rate". */
+const char *evc_seal_verdict_name(evc_seal_verdict v);
+
+typedef struct evc_seal_verifier evc_seal_verifier;
+
+/* lookup/arg are borrowed for the verifier's life; policy is copied (NULL =
+ * defaults). Memory is bounded: at most 8192 kids are remembered, the least
+ * recently heard evicted first. */
+int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_policy *policy,
+                          evc_seal_verifier **out, evc_error *err);
+void evc_seal_verifier_free(evc_seal_verifier *v); /* NULL-safe */
+
+typedef struct evc_seal_opened {
+    evc_seal_verdict verdict;
+    char sender[EVC_SEAL_KID_MAX]; /* the kid when verdict == EVC_SEAL_OK, else "" */
+    char type[64];                 /* envelope type when it could be read, else "" */
+    char *envelope;                /* OK/UNSIGNED_OK: the envelope without its seal,
+                                      malloc'd, NUL-terminated; caller frees */
+    size_t envelope_len;
+    uint64_t ep, seq;              /* for evc_seal_unmark */
+} evc_seal_opened;
+
+/* Checks one message heard on `topic`; fills *out (free out->envelope).
+ * Accepting marks (kid, ep, seq) as seen. */
+evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const void *data,
+                               size_t len, int64_t now_ms, evc_seal_opened *out);
+
+/* Forgets that `o` was seen (its handler failed and asked for redelivery). */
+void evc_seal_unmark(evc_seal_verifier *v, const evc_seal_opened *o);
+
+/* Messages per verdict since creation. */
+void evc_seal_counts(const evc_seal_verifier *v, uint64_t out[EVC_SEAL_NVERDICTS]);
+
+/* ---- on a bus ----------------------------------------------------------- */
+
+/* From now on every publish on `bus` is sealed by `s` (owned by the bus
+ * from the call, even on error; replaces and frees a previous sealer). */
+int evc_bus_seal_with(evc_bus *bus, evc_sealer *s, evc_error *err);
+
+/* From now on every message heard on `bus` is checked by `v` (owned by the
+ * bus from the call); refused ones never reach a handler and are logged at
+ * most once per reason per 10 s (with the count since the last line). */
+int evc_bus_verify_with(evc_bus *bus, evc_seal_verifier *v, evc_error *err);
+
+/* Inside a handler: the proven sender (kid) of the message being handled, or
+ * NULL (unsigned type on the policy's list, or a bus without a verifier).
+ * Borrowed until the handler returns. */
+const char *evc_bus_sender(const evc_bus *bus);
+
+/* The bus's verifier (borrowed) or NULL: for counts. */
+const evc_seal_verifier *evc_bus_verifier(const evc_bus *bus);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,482 @@
+/* seal.c: sealing envelopes and checking seals (evc/seal.h).
+ *
+ * The seal is appended as the envelope's last member so that a sealed
+ * message stays one JSON object any tool can read (kcat, jq). The receiver
+ * finds the last `,"seal":{` and rebuilds the envelope as everything before
+ * it plus "}": a forger who moves that boundary changes the signed bytes.
+ */
+#include "evc/seal.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "evc/envelope.h"
+#include "evc/proof.h"
+
+#define SEAL_LABEL "evc-seal-v1"
+#define SEAL_MEMBER ",\"seal\":{"
+#define SEAL_SIG_MAX 64 /* Ed25519 signature bytes; HMAC uses 32 */
+#define WAYS 8
+#define BUCKETS 1024
+
+struct evc_sealer {
+    char kid[EVC_SEAL_KID_MAX];
+    evc_seal_alg alg;
+    uint8_t key[EVC_SEAL_ED25519_SECRET_BYTES];
+    uint64_t ep, seq;
+};
+
+typedef struct kid_state {
+    char kid[EVC_SEAL_KID_MAX]; /* "" = free way */
+    uint64_t ep, top;
+    uint64_t bits[EVC_SEAL_WINDOW / 64];
+    double tokens;
+    int64_t last_ms; /* last accepted message: LRU and rate refill */
+} kid_state;
+
+struct evc_seal_verifier {
+    evc_seal_lookup_fn lookup;
+    void *arg;
+    evc_seal_policy policy;
+    double unsigned_tokens;
+    int64_t unsigned_last_ms;
+    uint64_t counts[EVC_SEAL_NVERDICTS];
+    kid_state *table; /* BUCKETS * WAYS */
+};
+
+static const char *const verdict_names[EVC_SEAL_NVERDICTS] = {
+    "ok", "unsigned_ok", "unsigned", "malformed", "unknown_key", "bad_signature",
+    "wrong_source", "stale", "replay", "rate"};
+
+const char *evc_seal_verdict_name(evc_seal_verdict v)
+{
+    return (unsigned)v < EVC_SEAL_NVERDICTS ? verdict_names[v] : "?";
+}
+
+static bool kid_valid(const char *kid)
+{
+    size_t n = kid ? strlen(kid) : 0;
+    if (n == 0 || n >= EVC_SEAL_KID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = kid[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              strchr("_.:/-", c)))
+            return false;
+    }
+    return true;
+}
+
+/* ---- the signed bytes ----------------------------------------------------- */
+
+/* "evc-seal-v1\n<topic>\n<kid>\n<ep>\n<seq>\n<ts>\n<envelope>": the envelope
+ * is last and every other field is free of '\n', so the split is unique. */
+static uint8_t *signed_bytes(const char *topic, const char *kid, uint64_t ep, uint64_t seq,
+                             int64_t ts, const char *env, size_t env_len, size_t *out_len)
+{
+    char head[EVC_SEAL_KID_MAX + 512];
+    int n = snprintf(head, sizeof head, SEAL_LABEL "\n%.255s\n%s\n%" PRIu64 "\n%" PRIu64
+                                                   "\n%" PRId64 "\n",
+                     topic, kid, ep, seq, ts);
+    if (n < 0 || (size_t)n >= sizeof head || strchr(topic, '\n'))
+        return NULL;
+    uint8_t *buf = malloc((size_t)n + env_len);
+    if (!buf)
+        return NULL;
+    memcpy(buf, head, (size_t)n);
+    memcpy(buf + n, env, env_len);
+    *out_len = (size_t)n + env_len;
+    return buf;
+}
+
+/* ---- sealer -------------------------------------------------------------- */
+
+int evc_sealer_new(const char *kid, evc_seal_alg alg, const uint8_t *key, evc_sealer **out,
+                   evc_error *err)
+{
+    *out = NULL;
+    if (!kid_valid(kid))
+        return evc_error_set(err, EVC_EINVAL, "seal key id '%.80s' is not 1..63 chars of "
+                                              "[A-Za-z0-9_.:/-]",
+                             kid ? kid : "(null)");
+    if (!key || (alg != EVC_SEAL_HMAC_SHA256 && alg != EVC_SEAL_ED25519))
+        return evc_error_set(err, EVC_EINVAL, "seal key '%s': no key or unknown algorithm", kid);
+    if (sodium_init() < 0)
+        return evc_error_set(err, EVC_EIO, "seal key '%s': libsodium failed to initialise", kid);
+    evc_sealer *s = calloc(1, sizeof *s);
+    if (!s)
+        return evc_error_set(err, EVC_ENOMEM, "seal key '%s': out of memory", kid);
+    snprintf(s->kid, sizeof s->kid, "%s", kid);
+    s->alg = alg;
+    memcpy(s->key, key, alg == EVC_SEAL_ED25519 ? 64 : 32);
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    s->ep = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    *out = s;
+    return EVC_OK;
+}
+
+void evc_sealer_free(evc_sealer *s)
+{
+    if (!s)
+        return;
+    sodium_memzero(s->key, sizeof s->key);
+    free(s);
+}
+
+const char *evc_sealer_kid(const evc_sealer *s) { return s ? s->kid : NULL; }
+
+static size_t sign(const evc_sealer *s, const uint8_t *m, size_t mlen, uint8_t sig[SEAL_SIG_MAX])
+{
+    if (s->alg == EVC_SEAL_ED25519) {
+        crypto_sign_detached(sig, NULL, m, mlen, s->key);
+        return 64;
+    }
+    crypto_auth_hmacsha256(sig, m, mlen, s->key);
+    return 32;
+}
+
+int evc_seal(evc_sealer *s, const char *topic, const void *env, size_t len, int64_t now_ms,
+             char **out, size_t *out_len, evc_error *err)
+{
+    *out = NULL;
+    const char *e = env;
+    if (!s || !topic || !e || len < 2 || e[0] != '{' || e[len - 1] != '}')
+        return evc_error_set(err, EVC_EINVAL, "seal on '%s': not a JSON object text",
+                             topic ? topic : "(null)");
+    uint64_t seq = ++s->seq;
+    size_t mlen = 0;
+    uint8_t *m = signed_bytes(topic, s->kid, s->ep, seq, now_ms, e, len, &mlen);
+    if (!m)
+        return evc_error_set(err, EVC_ENOMEM, "seal on '%s': out of memory or bad topic", topic);
+    uint8_t sig[SEAL_SIG_MAX];
+    size_t siglen = sign(s, m, mlen, sig);
+    free(m);
+    char hex[2 * SEAL_SIG_MAX + 1];
+    evc_hex_encode(sig, siglen, hex);
+    char tail[EVC_SEAL_KID_MAX + 2 * SEAL_SIG_MAX + 160];
+    int tn = snprintf(tail, sizeof tail,
+                      SEAL_MEMBER "\"kid\":\"%s\",\"ep\":%" PRIu64 ",\"seq\":%" PRIu64
+                                  ",\"ts\":%" PRId64 ",\"sig\":\"%s\"}}",
+                      s->kid, s->ep, seq, now_ms, hex);
+    char *buf = malloc(len - 1 + (size_t)tn + 1);
+    if (!buf)
+        return evc_error_set(err, EVC_ENOMEM, "seal on '%s': out of memory", topic);
+    memcpy(buf, e, len - 1);
+    memcpy(buf + len - 1, tail, (size_t)tn + 1);
+    *out = buf;
+    *out_len = len - 1 + (size_t)tn;
+    return EVC_OK;
+}
+
+/* ---- verifier ------------------------------------------------------------ */
+
+int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_policy *policy,
+                          evc_seal_verifier **out, evc_error *err)
+{
+    *out = NULL;
+    if (!lookup)
+        return evc_error_set(err, EVC_EINVAL, "seal verifier: a key lookup is required");
+    if (sodium_init() < 0)
+        return evc_error_set(err, EVC_EIO, "seal verifier: libsodium failed to initialise");
+    evc_seal_verifier *v = calloc(1, sizeof *v);
+    kid_state *t = v ? calloc((size_t)BUCKETS * WAYS, sizeof *t) : NULL;
+    if (!t) {
+        free(v);
+        return evc_error_set(err, EVC_ENOMEM, "seal verifier: out of memory");
+    }
+    v->lookup = lookup;
+    v->arg = arg;
+    v->table = t;
+    if (policy)
+        v->policy = *policy;
+    if (v->policy.max_age_ms <= 0)
+        v->policy.max_age_ms = 900000;
+    if (v->policy.max_skew_ms <= 0)
+        v->policy.max_skew_ms = 30000;
+    if (v->policy.unsigned_rate_per_s <= 0)
+        v->policy.unsigned_rate_per_s = 20;
+    if (v->policy.unsigned_burst < 1)
+        v->policy.unsigned_burst = 50;
+    v->unsigned_tokens = v->policy.unsigned_burst;
+    v->unsigned_last_ms = -1;
+    *out = v;
+    return EVC_OK;
+}
+
+void evc_seal_verifier_free(evc_seal_verifier *v)
+{
+    if (!v)
+        return;
+    free(v->table);
+    free(v);
+}
+
+void evc_seal_counts(const evc_seal_verifier *v, uint64_t out[EVC_SEAL_NVERDICTS])
+{
+    for (int i = 0; i < EVC_SEAL_NVERDICTS; i++)
+        out[i] = v ? v->counts[i] : 0;
+}
+
+static uint64_t kid_hash(const char *kid)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *kid; kid++)
+        h = (h ^ (uint8_t)*kid) * 1099511628211ull;
+    return h;
+}
+
+/* The kid's state, or a way for it (a free one, else the least recently
+ * heard of its bucket) when `create`. */
+static kid_state *state_find(evc_seal_verifier *v, const char *kid, bool create)
+{
+    kid_state *b = &v->table[(size_t)(kid_hash(kid) % BUCKETS) * WAYS];
+    kid_state *victim = NULL;
+    for (int i = 0; i < WAYS; i++) {
+        if (strcmp(b[i].kid, kid) == 0)
+            return &b[i];
+        if (b[i].kid[0] == '\0') {
+            if (!victim || victim->kid[0] != '\0')
+                victim = &b[i];
+        } else if (!victim || (victim->kid[0] != '\0' && b[i].last_ms < victim->last_ms)) {
+            victim = &b[i];
+        }
+    }
+    if (!create)
+        return NULL;
+    memset(victim, 0, sizeof *victim);
+    snprintf(victim->kid, sizeof victim->kid, "%s", kid);
+    return victim;
+}
+
+static bool bit_get(const kid_state *s, uint64_t seq)
+{
+    uint64_t i = seq % EVC_SEAL_WINDOW;
+    return (s->bits[i / 64] >> (i % 64)) & 1u;
+}
+
+static void bit_set(kid_state *s, uint64_t seq, bool on)
+{
+    uint64_t i = seq % EVC_SEAL_WINDOW;
+    if (on)
+        s->bits[i / 64] |= (uint64_t)1 << (i % 64);
+    else
+        s->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+
+/* Replay check and mark; false = replay. A new kid_state (ep 0) takes any. */
+static bool window_accept(kid_state *s, uint64_t ep, uint64_t seq)
+{
+    if (ep < s->ep || seq == 0)
+        return false;
+    if (ep > s->ep) {
+        s->ep = ep;
+        s->top = seq;
+        memset(s->bits, 0, sizeof s->bits);
+        bit_set(s, seq, true);
+        return true;
+    }
+    if (seq > s->top) {
+        uint64_t d = seq - s->top;
+        if (d >= EVC_SEAL_WINDOW)
+            memset(s->bits, 0, sizeof s->bits);
+        else
+            for (uint64_t q = s->top + 1; q <= seq; q++)
+                bit_set(s, q, false);
+        s->top = seq;
+        bit_set(s, seq, true);
+        return true;
+    }
+    if (s->top - seq >= EVC_SEAL_WINDOW || bit_get(s, seq))
+        return false;
+    bit_set(s, seq, true);
+    return true;
+}
+
+static bool bucket_take(double *tokens, int64_t *last_ms, double rate, double burst, int64_t now)
+{
+    if (*last_ms >= 0 && now > *last_ms)
+        *tokens += rate * (double)(now - *last_ms) / 1000.0;
+    if (*tokens > burst)
+        *tokens = burst;
+    *last_ms = now;
+    if (*tokens < 1.0)
+        return false;
+    *tokens -= 1.0;
+    return true;
+}
+
+/* The seal member's fields, parsed strictly from its object text. */
+typedef struct seal_fields {
+    char kid[EVC_SEAL_KID_MAX];
+    uint64_t ep, seq;
+    int64_t ts;
+    uint8_t sig[SEAL_SIG_MAX];
+    size_t siglen;
+} seal_fields;
+
+static bool seal_parse(const char *text, size_t len, seal_fields *f)
+{
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    bool ok = false;
+    const char *kid, *sig;
+    json_int_t ep, seq, ts;
+    if (o && json_object_size(o) == 5 &&
+        json_unpack(o, "{s:s, s:I, s:I, s:I, s:s}", "kid", &kid, "ep", &ep, "seq", &seq, "ts",
+                    &ts, "sig", &sig) == 0 &&
+        kid_valid(kid) && ep >= 0 && seq > 0 && ts >= 0) {
+        size_t hl = strlen(sig);
+        f->siglen = hl / 2;
+        ok = (f->siglen == 32 || f->siglen == 64) && evc_hex_decode(sig, f->sig, f->siglen);
+        snprintf(f->kid, sizeof f->kid, "%s", kid);
+        f->ep = (uint64_t)ep;
+        f->seq = (uint64_t)seq;
+        f->ts = (int64_t)ts;
+    }
+    json_decref(o);
+    return ok;
+}
+
+/* Where the seal member starts, or len when there is none. */
+static size_t seal_start(const char *d, size_t len)
+{
+    size_t ml = strlen(SEAL_MEMBER);
+    if (len < ml + 2 || d[len - 1] != '}' || d[len - 2] != '}')
+        return len;
+    for (size_t i = len - 2 - ml + 1; i-- > 0;)
+        if (memcmp(d + i, SEAL_MEMBER, ml) == 0)
+            return i;
+    return len;
+}
+
+static bool sig_valid(const evc_seal_key *k, const seal_fields *f, const uint8_t *m, size_t mlen)
+{
+    if (k->alg == EVC_SEAL_ED25519)
+        return f->siglen == 64 && crypto_sign_verify_detached(f->sig, m, mlen, k->key) == 0;
+    if (k->alg != EVC_SEAL_HMAC_SHA256 || f->siglen != 32)
+        return false;
+    uint8_t mac[32];
+    crypto_auth_hmacsha256(mac, m, mlen, k->key);
+    return evc_proof_equal(mac, f->sig);
+}
+
+/* The kid may speak as `source` when equal, or when the kid is
+ * "<source>/<session>". */
+static bool source_matches(const char *kid, const char *source)
+{
+    size_t n = strlen(source);
+    return strncmp(kid, source, n) == 0 && (kid[n] == '\0' || kid[n] == '/');
+}
+
+static bool type_unsigned_ok(const evc_seal_policy *p, const char *type)
+{
+    for (const char *const *t = p->unsigned_types; t && *t; t++)
+        if (strcmp(*t, type) == 0)
+            return true;
+    return false;
+}
+
+static evc_seal_verdict finish(evc_seal_verifier *v, evc_seal_opened *o, evc_seal_verdict vd)
+{
+    v->counts[vd]++;
+    o->verdict = vd;
+    if (vd != EVC_SEAL_OK && vd != EVC_SEAL_UNSIGNED_OK) {
+        free(o->envelope);
+        o->envelope = NULL;
+        o->envelope_len = 0;
+        o->sender[0] = '\0';
+    }
+    return vd;
+}
+
+/* Decodes the envelope text into o (type) and returns its source check. */
+static evc_seal_verdict read_envelope(evc_seal_opened *o, const char *kid)
+{
+    evc_envelope *env = NULL;
+    evc_error err;
+    if (evc_envelope_decode(o->envelope, o->envelope_len, NULL, &env, &err) != EVC_OK)
+        return EVC_SEAL_MALFORMED;
+    snprintf(o->type, sizeof o->type, "%s", env->type);
+    bool src_ok = !kid || source_matches(kid, env->source);
+    evc_envelope_free(env);
+    return src_ok ? EVC_SEAL_OK : EVC_SEAL_WRONG_SOURCE;
+}
+
+evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const void *data,
+                               size_t len, int64_t now_ms, evc_seal_opened *o)
+{
+    memset(o, 0, sizeof *o);
+    const char *d = data;
+    if (!d || len == 0 || !topic)
+        return finish(v, o, EVC_SEAL_MALFORMED);
+    size_t at = seal_start(d, len);
+    o->envelope_len = at == len ? len : at + 1;
+    o->envelope = malloc(o->envelope_len + 1);
+    if (!o->envelope)
+        return finish(v, o, EVC_SEAL_MALFORMED);
+    memcpy(o->envelope, d, at == len ? len : at);
+    if (at != len)
+        o->envelope[at] = '}';
+    o->envelope[o->envelope_len] = '\0';
+
+    if (at == len) { /* no seal */
+        if (read_envelope(o, NULL) != EVC_SEAL_OK)
+            return finish(v, o, EVC_SEAL_MALFORMED);
+        if (!type_unsigned_ok(&v->policy, o->type))
+            return finish(v, o, EVC_SEAL_UNSIGNED);
+        if (!bucket_take(&v->unsigned_tokens, &v->unsigned_last_ms, v->policy.unsigned_rate_per_s,
+                         v->policy.unsigned_burst, now_ms))
+            return finish(v, o, EVC_SEAL_RATE);
+        return finish(v, o, EVC_SEAL_UNSIGNED_OK);
+    }
+    seal_fields f;
+    size_t obj = at + strlen(SEAL_MEMBER) - 1; /* its '{' */
+    if (!seal_parse(d + obj, len - 1 - obj, &f))
+        return finish(v, o, EVC_SEAL_MALFORMED);
+    evc_seal_key key;
+    memset(&key, 0, sizeof key);
+    if (v->lookup(v->arg, f.kid, &key) != EVC_OK)
+        return finish(v, o, EVC_SEAL_UNKNOWN_KEY);
+    size_t mlen = 0;
+    uint8_t *m = signed_bytes(topic, f.kid, f.ep, f.seq, f.ts, o->envelope, o->envelope_len, &mlen);
+    bool good = m && sig_valid(&key, &f, m, mlen);
+    free(m);
+    sodium_memzero(key.key, sizeof key.key);
+    if (!good)
+        return finish(v, o, EVC_SEAL_BAD_SIGNATURE);
+    evc_seal_verdict src = read_envelope(o, f.kid);
+    if (src != EVC_SEAL_OK)
+        return finish(v, o, src);
+    if (f.ts < now_ms - v->policy.max_age_ms || f.ts > now_ms + v->policy.max_skew_ms)
+        return finish(v, o, EVC_SEAL_STALE);
+    kid_state *s = state_find(v, f.kid, true);
+    if (!window_accept(s, f.ep, f.seq))
+        return finish(v, o, EVC_SEAL_REPLAY);
+    if (s->last_ms == 0)
+        s->last_ms = -1, s->tokens = key.burst;
+    if (key.rate_per_s > 0 &&
+        !bucket_take(&s->tokens, &s->last_ms, key.rate_per_s, key.burst < 1 ? 1 : key.burst,
+                     now_ms)) {
+        bit_set(s, f.seq, false); /* not handled: the same message may come again */
+        return finish(v, o, EVC_SEAL_RATE);
+    }
+    s->last_ms = now_ms;
+    snprintf(o->sender, sizeof o->sender, "%s", f.kid);
+    o->ep = f.ep;
+    o->seq = f.seq;
+    return finish(v, o, EVC_SEAL_OK);
+}
+
+void evc_seal_unmark(evc_seal_verifier *v, const evc_seal_opened *o)
+{
+    if (!v || !o || o->verdict != EVC_SEAL_OK)
+        return;
+    kid_state *s = state_find(v, o->sender, false);
+    if (s && s->ep == o->ep && s->top - o->seq < EVC_SEAL_WINDOW)
+        bit_set(s, o->seq, false);
+}
