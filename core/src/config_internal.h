@@ -15,6 +15,12 @@
  * recursion of the parser and of evc_cfg_free on hostile input. */
 #define EVC_CFG_MAX_DEPTH 64
 
+/* Largest configuration text accepted (file or string), in bytes. A real
+ * configuration is a few KB; the bound keeps a hostile or mistaken file (a
+ * log, a database, /dev/zero) from costing seconds of parsing or gigabytes
+ * of memory before its first error. docs/CONFIG.md "File format". */
+#define EVC_CFG_MAX_BYTES (4u * 1024u * 1024u)
+
 /* Room for "file:line:column" of any position (file names are truncated). */
 #define EVC_CFG_POS_MAX 320
 

@@ -154,7 +154,86 @@ static int scalar_text(loader *ld, const yaml_event_t *ev, char **out)
 
 static int parse_node(loader *ld, yaml_event_t *ev, int depth, evc_cfg_node **out);
 
+/* ---- duplicate keys in linear time --------------------------------------
+ * Each key of a map is checked against the ones before it. A linear search
+ * made a map of n keys cost n^2/2 comparisons (80k keys: 12.7 s); past
+ * KEY_INDEX_FROM keys the map being parsed gets a hash index (open
+ * addressing, entry positions + 1, 0 = empty slot), kept at most half full.
+ * The index lives only while the map is parsed: lookups after loading are
+ * by known key names, few and in small sections. */
+#define KEY_INDEX_FROM 16
+
+typedef struct key_index {
+    size_t *slots;
+    size_t cap; /* a power of two, or 0 before the index is built */
+} key_index;
+
+static size_t key_hash(const char *k)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211u;
+    return h;
+}
+
+/* The entry of `map` with `key`, or NULL. */
+static const evc_cfg_entry *key_index_find(const key_index *ix, const evc_cfg_node *map,
+                                           const char *key)
+{
+    if (ix->cap == 0)
+        return evc_cfg__map_find(map, key);
+    for (size_t i = key_hash(key) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+        size_t e = ix->slots[i];
+        if (e == 0)
+            return NULL;
+        if (strcmp(map->entries[e - 1].key, key) == 0)
+            return &map->entries[e - 1];
+    }
+}
+
+static void key_index_put(key_index *ix, const evc_cfg_node *map, size_t entry)
+{
+    size_t i = key_hash(map->entries[entry].key) & (ix->cap - 1);
+    while (ix->slots[i] != 0)
+        i = (i + 1) & (ix->cap - 1);
+    ix->slots[i] = entry + 1;
+}
+
+/* Called after each entry added: builds the index at KEY_INDEX_FROM entries,
+ * doubles it at half full. EVC_ENOMEM when it cannot. */
+static int key_index_added(key_index *ix, const evc_cfg_node *map)
+{
+    if (map->count < KEY_INDEX_FROM)
+        return EVC_OK;
+    if (ix->cap != 0 && map->count * 2 <= ix->cap) {
+        key_index_put(ix, map, map->count - 1);
+        return EVC_OK;
+    }
+    size_t cap = ix->cap ? ix->cap * 2 : 64;
+    while (map->count * 2 > cap)
+        cap *= 2;
+    size_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return EVC_ENOMEM;
+    free(ix->slots);
+    ix->slots = slots;
+    ix->cap = cap;
+    for (size_t e = 0; e < map->count; e++)
+        key_index_put(ix, map, e);
+    return EVC_OK;
+}
+
+static int parse_map_entries(loader *ld, evc_cfg_node *map, int depth, key_index *ix);
+
 static int parse_map(loader *ld, evc_cfg_node *map, int depth)
+{
+    key_index ix = {0};
+    int rc = parse_map_entries(ld, map, depth, &ix);
+    free(ix.slots);
+    return rc;
+}
+
+static int parse_map_entries(loader *ld, evc_cfg_node *map, int depth, key_index *ix)
 {
     for (;;) {
         yaml_event_t kev;
@@ -180,7 +259,7 @@ static int parse_map(loader *ld, evc_cfg_node *map, int depth)
         yaml_event_delete(&kev);
         if (rc != EVC_OK)
             return rc;
-        const evc_cfg_entry *dup = evc_cfg__map_find(map, key);
+        const evc_cfg_entry *dup = key_index_find(ix, map, key);
         if (dup) {
             char first[EVC_CFG_POS_MAX];
             evc_cfg_pos_format(dup->key_pos, first, sizeof first);
@@ -200,6 +279,8 @@ static int parse_map(loader *ld, evc_cfg_node *map, int depth)
             evc_cfg__node_free(value);
             return rc;
         }
+        if (key_index_added(ix, map) != EVC_OK) /* the map owns the entry now */
+            return evc_error_set(ld->err, EVC_ENOMEM, "%s: out of memory", ld->file);
     }
 }
 
@@ -333,6 +414,10 @@ int evc_cfg_load_string(const char *name, const char *yaml, size_t len, evc_cfg 
     *out = NULL;
     if (!yaml && len)
         return evc_error_set(err, EVC_EINVAL, "evc_cfg_load_string: NULL text");
+    if (len > EVC_CFG_MAX_BYTES)
+        return evc_error_set(err, EVC_ECONFIG,
+                             "%s: configuration too large (%zu bytes; at most %u accepted)",
+                             name ? name : "<string>", len, EVC_CFG_MAX_BYTES);
     evc_cfg *cfg = evc_cfg__alloc(name ? name : "<string>", 1, 1);
     if (!cfg)
         return evc_error_set(err, EVC_ENOMEM, "out of memory loading configuration");
@@ -381,6 +466,16 @@ int evc_cfg_load_file(const char *path, evc_cfg **out, evc_error *err)
         len += n;
         if (n == 0)
             break;
+        /* Stop reading at the bound: a huge file (or /dev/zero) is refused
+         * after 4 MB read, not after all of it. */
+        if (len > EVC_CFG_MAX_BYTES) {
+            free(text);
+            fclose(f);
+            return evc_error_set(err, EVC_ECONFIG,
+                                 "%s: configuration file too large (over %u bytes; a "
+                                 "configuration is a few KB)",
+                                 path, EVC_CFG_MAX_BYTES);
+        }
     }
     int failed = ferror(f);
     int saved = errno;
