@@ -267,7 +267,9 @@ i=0
 for port in $ENGINE_PORTS; do
     i=$((i + 1))
     cp=$(printf 'CP_%03d' $i)
-    start "$cp-engine" "$BIN/EV_CP_E" --config "$CONFIG" "$BUS" "127.0.0.1:$port"
+    # Engine and monitor each get the CP's id and, by default, its seeded
+    # secret "secret-<cp_id>": they prove it to each other and to Central.
+    start "$cp-engine" "$BIN/EV_CP_E" --config "$CONFIG" "$BUS" "127.0.0.1:$port" "$cp"
     start "$cp-monitor" "$BIN/EV_CP_M" --config "$CONFIG" "127.0.0.1:$port" \
         "127.0.0.1:$CENTRAL_PORT" "$cp"
 done

@@ -1,11 +1,13 @@
 /* central_links.c: the framed TCP server where CP monitors authenticate
- * (AUTH -> AUTH_OK / AUTH_DENIED) and send heartbeats (HB) carrying their
- * engine's health. docs/PROTOCOL.md section M1. */
+ * (AUTH -> CHALLENGE -> PROOF or REGISTER -> AUTH_OK / AUTH_DENIED, the
+ * exchange itself in central_cpauth.c) and send heartbeats (HB) carrying
+ * their engine's health. docs/PROTOCOL.md section M1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "central_auth.h"
+#include "central_cpauth.h"
 #include "central_int.h"
 #include "evc/log.h"
 
@@ -14,7 +16,7 @@
 typedef struct central_link_ctx {
     central *c;  /* NULL once Central stopped: a late on_close only frees */
     evc_link *link; /* borrowed; valid until on_close, which frees this context */
-    central_auth_job *job; /* the AUTH being checked on the pool, or NULL */
+    central_cpauth auth;   /* the challenge in progress (central_cpauth.c) */
     bool authed;
     char cp_id[EVC_STORE_ID_MAX];
     struct central_link_ctx *prev, *next; /* c->links */
@@ -52,166 +54,19 @@ static const char *field(const evc_frame_event *ev, size_t i)
     return i < ev->nfields ? ev->fields[i].data : NULL;
 }
 
-/* Integer 0..1000000 from text; -1 when not. */
-static int64_t parse_price(const char *s)
+/* Replies of the exchange in central_cpauth.c. */
+void central_links_deny(central *c, evc_link *link, const char *cp_id, const char *code,
+                        const char *text)
 {
-    if (!s || !*s)
-        return -1;
-    int64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > 1000000)
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
-    return v <= 1000000 ? v : -1;
+    deny(c, link, cp_id, code, text);
 }
 
-static void auth_done(central *c, central_auth_job *job);
-
-/* First half of an AUTH, on the loop: checks the fields, looks the CP up and
- * queues the argon2 step (verify the secret, or hash it to register). Returns
- * the reason code of an immediate denial, or NULL when a job is queued. */
-static const char *auth_begin(central *c, central_link_ctx *x, const evc_frame_event *ev,
-                              const char **text)
+void central_links_accept(central *c, evc_link *link, const evc_charging_point *row,
+                          const char *ok_mac)
 {
-    const char *id = field(ev, 0), *secret = field(ev, 1);
-    const char *location = field(ev, 2), *price = field(ev, 3);
-    if (!evc_id_valid(id) || !secret) {
-        *text = "AUTH needs cp_id and secret";
-        return "BAD_REQUEST";
-    }
-    evc_charging_point row;
-    evc_error err = {0};
-    int rc = evc_store_cp_get(c->store, id, &row, &err);
-    central_auth_job *job = NULL;
-    if (rc == EVC_OK && row.secret_hash[0]) {
-        job = central_auth_new(c, CENTRAL_AUTH_VERIFY, CENTRAL_AUTH_MONITOR, id,
-                               row.secret_hash, secret, auth_done);
-    } else if (rc != EVC_OK && rc != EVC_ENOTFOUND) {
-        evc_log(EVC_LOG_ERROR, "central", NULL, "AUTH %s: %s", id, err.msg);
-        *text = "database error, try again";
-        return "BAD_REQUEST";
-    } else if (!c->registration_open) {
-        *text = rc == EVC_OK ? "CP has no secret and registration is closed"
-                             : "unknown CP and registration is closed";
-        return rc == EVC_OK ? "BAD_SECRET" : "UNKNOWN_CP";
-    } else {
-        int64_t p = parse_price(price);
-        if (rc != EVC_OK && (!location || !*location || p < 0)) {
-            *text = "registration needs a location and an integer price_cents_per_kwh";
-            return "BAD_REQUEST";
-        }
-        job = central_auth_new(c, CENTRAL_AUTH_HASH, CENTRAL_AUTH_MONITOR, id, NULL, secret,
-                               auth_done);
-        if (job && rc != EVC_OK) { /* new CP; a known one (price -1) adopts the secret */
-            snprintf(job->location, sizeof job->location, "%s", location);
-            job->price = p;
-        }
-    }
-    if (!job) {
-        *text = "out of memory";
-        return "BAD_REQUEST";
-    }
-    job->owner = x;
-    if (central_auth_submit(c, job, &err) != EVC_OK) {
-        central_auth_free(job);
-        evc_log(EVC_LOG_DEBUG, "central", NULL, "AUTH %s from %s: %s", id,
-                evc_link_peer(x->link), err.msg);
-        *text = "Central is busy checking other logins, retry later";
-        return "BUSY";
-    }
-    x->job = job;
-    return NULL;
-}
-
-/* Registration under `open`, with the hash made on the pool. */
-static const char *auth_register(central *c, central_auth_job *job, evc_charging_point *row,
-                                 const char **text)
-{
-    evc_error err = {0};
-    int rc;
-    if (job->price < 0) { /* known CP without a secret: it adopts this one */
-        rc = evc_store_cp_set_secret(c->store, job->id, job->hash, &err);
-        if (rc == EVC_OK)
-            rc = evc_store_cp_get(c->store, job->id, row, &err);
-    } else {
-        memset(row, 0, sizeof *row);
-        snprintf(row->id, sizeof row->id, "%s", job->id);
-        snprintf(row->location, sizeof row->location, "%s", job->location);
-        row->price_cents_per_kwh = job->price;
-        row->admin_state = EVC_CP_IN_SERVICE;
-        memcpy(row->secret_hash, job->hash, sizeof row->secret_hash);
-        rc = evc_store_cp_insert(c->store, row, &err);
-        if (rc == EVC_OK) {
-            central_event(c, "cp.registered", NULL, job->id, NULL,
-                          "registered at %s, %lld c/kWh", row->location,
-                          (long long)job->price);
-            central_say(c, "CP %s registered (%s, %lld c/kWh)", job->id, row->location,
-                        (long long)job->price);
-        }
-    }
-    if (rc != EVC_OK) {
-        evc_log(EVC_LOG_ERROR, "central", NULL, "AUTH %s: %s", job->id, err.msg);
-        *text = "database error, try again";
-        return "BAD_REQUEST";
-    }
-    return NULL;
-}
-
-static void auth_accept(central *c, evc_link *link, central_link_ctx *x,
-                        const evc_charging_point *row);
-
-/* Second half of an AUTH, on the loop once the pool checked the secret. The
- * link may have closed meanwhile: its context detached itself (owner NULL). */
-static void auth_done(central *c, central_auth_job *job)
-{
-    central_link_ctx *x = job->owner;
-    if (!x)
-        return;
-    x->job = NULL;
-    evc_link *link = x->link;
-    evc_charging_point row;
-    const char *text = "", *code = NULL;
-    if (job->mode == CENTRAL_AUTH_HASH) {
-        code = job->ok ? auth_register(c, job, &row, &text) : "BAD_REQUEST";
-        if (!job->ok)
-            text = "cannot hash the secret";
-    } else if (!job->ok) {
-        code = "BAD_SECRET";
-        text = "wrong secret";
-    } else {
-        evc_error err = {0};
-        if (evc_store_cp_get(c->store, job->id, &row, &err) != EVC_OK) {
-            code = "BAD_REQUEST";
-            text = "database error, try again";
-        }
-    }
-    if (code)
-        deny(c, link, job->id, code, text);
-    else
-        auth_accept(c, link, x, &row);
-}
-
-static void on_auth(central *c, evc_link *link, central_link_ctx *x, const evc_frame_event *ev)
-{
-    const char *text = "";
-    const char *id = field(ev, 0);
-    const char *code;
-    if (x->job) { /* one check per link at a time: a flood waits for nothing */
-        code = "BUSY";
-        text = "an AUTH of this link is being checked";
-    } else {
-        code = auth_begin(c, x, ev, &text);
-    }
-    if (code)
-        deny(c, link, evc_id_valid(id) ? id : "", code, text);
-}
-
-static void auth_accept(central *c, evc_link *link, central_link_ctx *x,
-                        const evc_charging_point *row)
-{
+    central_link_ctx *x = evc_link_data(link);
     const char *id = row->id;
-    central_cp *cp = central_cp_add(c, row);
+    central_cp *cp = x ? central_cp_add(c, row) : NULL;
     if (!cp) {
         deny(c, link, id, "BAD_REQUEST", "out of memory");
         return;
@@ -231,7 +86,7 @@ static void auth_accept(central *c, evc_link *link, central_link_ctx *x,
     cp->link = link;
     x->authed = true;
     snprintf(x->cp_id, sizeof x->cp_id, "%s", cp->id);
-    link_reply(link, "AUTH_OK", cp->id, cp->stopped ? "STOPPED" : "IN_SERVICE", NULL);
+    link_reply(link, "AUTH_OK", cp->id, cp->stopped ? "STOPPED" : "IN_SERVICE", ok_mac);
     central_event(c, "cp.auth", NULL, cp->id, NULL, "monitor authenticated from %s",
                   evc_link_peer(link));
     central_cp_refresh(c, cp, "monitor authenticated");
@@ -292,7 +147,11 @@ static void on_frame(evc_link *link, const evc_frame_event *ev, void *arg)
     if (!c)
         return;
     if (strcmp(ev->opcode, "AUTH") == 0)
-        on_auth(c, link, x, ev);
+        central_cpauth_on_auth(c, link, &x->auth, ev);
+    else if (strcmp(ev->opcode, "PROOF") == 0)
+        central_cpauth_on_proof(c, link, &x->auth, ev);
+    else if (strcmp(ev->opcode, "REGISTER") == 0)
+        central_cpauth_on_register(c, link, &x->auth, ev);
     else if (strcmp(ev->opcode, "HB") == 0)
         on_hb(c, link, x, ev);
     else
@@ -305,8 +164,8 @@ static void on_close(evc_link *link, const char *reason, void *arg)
     central_link_ctx *x = evc_link_data(link);
     central *c = x ? x->c : NULL;
     evc_link_set_data(link, NULL);
-    if (x && x->job)
-        x->job->owner = NULL; /* its result finds no link: dropped */
+    if (x)
+        central_cpauth_clear(&x->auth);
     if (!c) { /* after central_links_stop: Central may be gone */
         free(x);
         return;
@@ -371,9 +230,7 @@ void central_links_stop(central *c)
 {
     for (central_link_ctx *x = c->links; x; x = x->next) {
         x->c = NULL;
-        if (x->job) /* the job may finish before the link's on_close */
-            x->job->owner = NULL;
-        x->job = NULL;
+        central_cpauth_clear(&x->auth); /* no deadline may fire on a stopped Central */
     }
     c->links = NULL;
     central_auth_stop(c); /* checks still on the pool only free themselves */

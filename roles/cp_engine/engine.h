@@ -1,7 +1,7 @@
 /* engine.h: EV_CP_E's state, shared by its files:
  *   main.c          role table, config schema, stdin menu, signals
  *   engine_core.c   start/stop of the engine's state, status, KO toggle
- *   engine_link.c   the monitor link (HELLO, PING/PONG, monitor lost: R30)
+ *   engine_link.c   the monitor link (HELLO and mutual proof, PING/PONG, monitor lost: R30)
  *   engine_bus.c    bus messages in and out (central-events, cp-events)
  *   engine_supply.c the supply: authorise, plug, telemetry, end, unattended mode
  *   engine_energy.c, engine_policy.c, engine_journal.c: pure logic and store
@@ -30,6 +30,8 @@ typedef enum engine_phase {
 
 typedef struct engine_cfg {
     evc_addr listen;
+    char cp_id[EVC_STORE_ID_MAX]; /* cp_engine.cp_id: the only id this engine speaks for */
+    char secret[256];   /* the CP's secret: proves the monitor link (engine_link.c) */
     int64_t monitor_timeout_ms;
     int64_t central_timeout_ms;
     int64_t plug_timeout_ms;
@@ -53,11 +55,14 @@ typedef struct engine {
     bool tty;                  /* stdout is a terminal: colours */
     bool stopping;             /* graceful stop: ignore the bus */
 
-    char cp_id[EVC_STORE_ID_MAX]; /* "" until a monitor says HELLO */
+    /* cfg.cp_id once a monitor proved the CP's secret (the engine announces
+     * itself and accepts supplies from then on); "" before. Never another id. */
+    char cp_id[EVC_STORE_ID_MAX];
+    uint8_t link_key[32];       /* hash of cp_id and secret (engine_link.c) */
 
     /* monitor (engine_link.c) */
     evc_link_server *server;
-    evc_link *monitor;          /* the link that said HELLO; NULL when none */
+    evc_link *monitor;          /* the link that proved the secret; NULL when none */
     int nlinks;                 /* open links (on_open minus on_close) */
     bool monitor_present;       /* PINGs within monitor_timeout_ms */
     uint64_t last_ping_ms;

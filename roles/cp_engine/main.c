@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "engine_term.h"
+#include "evc/ids.h"
 #include "evc/log.h"
 
 static const evc_cfg_field UNATTENDED_SCHEMA[] = {
@@ -30,6 +31,13 @@ static const evc_cfg_field UNATTENDED_SCHEMA[] = {
 static const evc_cfg_field ENGINE_SCHEMA[] = {
     {.key = "listen", .type = EVC_CFG_STRING,
      .help = "host:port where this engine's monitor connects (second argument)"},
+    {.key = "cp_id", .type = EVC_CFG_STRING,
+     .help = "this CP's id, e.g. CP_001 (third argument); required: the engine never takes "
+             "its id from a monitor"},
+    {.key = "secret", .type = EVC_CFG_STRING, .default_text = "secret-<cp_id>",
+     .help = "the CP's secret, the same as its monitor's: the monitor link is accepted only "
+             "from a peer proving it (--secret-file wins; the default is the demo seed's: "
+             "production sets its own)"},
     {.key = "database", .type = EVC_CFG_STRING, .default_text = "cp-engine-<listen port>.db",
      .help = "the engine's own SQLite file (journal and outbox)"},
     {.key = "monitor_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
@@ -54,6 +62,8 @@ static const evc_cfg_field ENGINE_SCHEMA[] = {
 };
 
 static const evc_role_option ENGINE_OPTIONS[] = {
+    {.name = "secret-file", .has_arg = true, .arg_name = "PATH",
+     .help = "file whose first line is the CP's secret"},
     {.name = "database", .has_arg = true, .arg_name = "PATH",
      .config_path = "cp_engine.database",
      .help = "the engine's own SQLite file (default cp-engine-<listen port>.db)"},
@@ -65,6 +75,8 @@ static const evc_role_positional ENGINE_POSITIONALS[] = {
      .help = "event bus host:port"},
     {.name = "listen_host:port", .config_path = "cp_engine.listen", .required = true,
      .help = "where the monitor reaches this engine"},
+    {.name = "cp_id", .config_path = "cp_engine.cp_id", .required = false,
+     .help = "this charging point's id, e.g. CP_001 (or cp_engine.cp_id)"},
     {0},
 };
 
@@ -194,6 +206,30 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
     }
     engine_cfg *c = &e->cfg;
     engine_cfg_defaults(c);
+    /* The id is the engine's own (issue 11 finding 5): a monitor proves it
+     * knows this CP's secret, it never names another id. */
+    const char *id = evc_cfg_get_str(sec, "cp_id", evc_app_checking(app) ? "CP_CHECK" : "");
+    int rc = EVC_OK;
+    if (!*id)
+        rc = evc_error_set(err, EVC_ECONFIG, "cp_engine.cp_id: missing (third argument)");
+    else if (!evc_id_valid(id))
+        rc = evc_error_set(err, EVC_ECONFIG,
+                           "cp_engine.cp_id: '%.80s' is not 1 to 64 of A-Z a-z 0-9 _ . -", id);
+    const char *file = evc_app_option(app, "secret-file");
+    const char *secret = evc_cfg_get_str(sec, "secret", NULL);
+    if (rc == EVC_OK) {
+        snprintf(c->cp_id, sizeof c->cp_id, "%s", id);
+        if (file)
+            rc = evc_read_secret_file("--secret-file", file, c->secret, sizeof c->secret, err);
+        else if (secret && *secret)
+            snprintf(c->secret, sizeof c->secret, "%s", secret);
+        else
+            snprintf(c->secret, sizeof c->secret, "secret-%s", id);
+    }
+    if (rc != EVC_OK) {
+        free(e);
+        return rc;
+    }
     c->monitor_timeout_ms = evc_cfg_get_int(sec, "monitor_timeout_ms", 3000);
     c->central_timeout_ms = evc_cfg_get_int(sec, "central_timeout_ms", 3000);
     c->plug_timeout_ms = evc_cfg_get_int(sec, "plug_timeout_ms", 60000);

@@ -18,8 +18,8 @@ static const evc_cfg_field MONITOR_SCHEMA[] = {
     {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
      .default_text = "35", .help = "price sent in AUTH, integer cents per kWh (--price-cents)"},
     {.key = "secret", .type = EVC_CFG_STRING, .default_text = "secret-<cp_id>",
-     .help = "the CP's secret sent in AUTH (--secret-file wins; the default is the demo "
-             "seed's: production sets its own)"},
+     .help = "the CP's secret, proved to Central and to the engine without being sent "
+             "(--secret-file wins; the default is the demo seed's: production sets its own)"},
     {.key = "health_interval_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
      .default_text = "1000", .help = "PING the engine this often"},
     {.key = "health_timeout_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,

@@ -1,5 +1,6 @@
 /* monitor_central.c: the monitor's link to Central (docs/PROTOCOL.md
- * section 1): AUTH on every connection, HB every heartbeat_interval_ms and at
+ * section M1): AUTH, CHALLENGE and PROOF (monitor_proof.c) on every
+ * connection, AUTH_OK checked for Central's own MAC, HB every heartbeat_interval_ms and at
  * once on a health change. The link client reconnects with capped backoff by
  * itself; a denial is retried with a backoff of our own, so that a Central
  * that closes denied links is not hammered. Lines are printed on
@@ -17,10 +18,16 @@ static void send_auth(monitor *m)
 {
     if (!m->central_link)
         return;
-    char price[24];
+    char price[24], nonce[2 * EVC_PROOF_NONCE_BYTES + 1];
     snprintf(price, sizeof price, "%" PRId64, m->cfg.price_cents_per_kwh);
-    evc_frame_field f[] = {EVC_FRAME_STR(m->cfg.cp_id), EVC_FRAME_STR(m->cfg.secret),
-                           EVC_FRAME_STR(m->cfg.location), EVC_FRAME_STR(price)};
+    /* A fresh nonce per AUTH: Central's answer (AUTH_OK's MAC) is bound to
+     * it, so a recorded AUTH_OK cannot be replayed to us. */
+    evc_proof_random(m->nonce_m, sizeof m->nonce_m);
+    evc_hex_encode(m->nonce_m, sizeof m->nonce_m, nonce);
+    m->auth_gen++;
+    m->have_key = false;
+    evc_frame_field f[] = {EVC_FRAME_STR(m->cfg.cp_id), EVC_FRAME_STR(m->cfg.location),
+                           EVC_FRAME_STR(price), EVC_FRAME_STR(nonce)};
     evc_error err = {0};
     if (evc_link_send(m->central_link, "AUTH", f, 4, &err) != EVC_OK) {
         LOGC(m, EVC_LOG_WARN, "AUTH to %s: %s", evc_link_peer(m->central_link), err.msg);
@@ -63,7 +70,13 @@ static void on_denied(monitor *m, const evc_frame_event *ev)
 {
     const char *code = ev->nfields >= 2 ? ev->fields[1].data : "";
     const char *text = ev->nfields >= 3 && ev->fields[2].len ? ev->fields[2].data : code;
+    monitor_central_refused(m, code, text);
+}
+
+void monitor_central_refused(monitor *m, const char *code, const char *text)
+{
     m->cstate = MONITOR_C_DENIED;
+    m->have_key = false;
     LOGC(m, EVC_LOG_WARN, "AUTH_DENIED %s: %s", code, text);
     char clean[sizeof m->denied_text];
     size_t n = 0;
@@ -89,6 +102,29 @@ static void on_denied(monitor *m, const evc_frame_event *ev)
 static void on_accepted(monitor *m, const evc_frame_event *ev)
 {
     const char *admin = ev->nfields >= 2 ? ev->fields[1].data : "?";
+    const char *mac = ev->nfields >= 3 ? ev->fields[2].data : "";
+    /* Only a Central holding this CP's proof key can MAC our nonce: anyone
+     * else (a spoofed address) is refused, and we retry later. */
+    char want[EVC_PROOF_HEX_SIZE];
+    uint8_t a[EVC_PROOF_KEY_BYTES], b[EVC_PROOF_KEY_BYTES];
+    bool ok = m->cstate == MONITOR_C_PROVING && m->have_key;
+    if (ok) {
+        monitor_proof_mac(m->key, MONITOR_CPAUTH_OK_LABEL, m->cfg.cp_id, m->nonce_m,
+                          m->nonce_c, want);
+        ok = evc_hex_decode(mac, a, sizeof a) && evc_hex_decode(want, b, sizeof b) &&
+             evc_proof_equal(a, b);
+    }
+    if (!ok) {
+        LOGC(m, EVC_LOG_ERROR,
+             "AUTH_OK from %s without a valid proof of this CP's secret: not CENTRAL, refused",
+             m->central_link ? evc_link_peer(m->central_link) : "?");
+        monitor_central_refused(m, "BAD_PROOF",
+                                "the peer did not prove it is CENTRAL (AUTH_OK without a "
+                                "valid MAC)");
+        if (m->central_link)
+            evc_link_close(m->central_link, "AUTH_OK without a valid MAC");
+        return;
+    }
     m->cstate = MONITOR_C_ACCEPTED;
     m->deny_backoff_ms = 0;
     m->denied_text[0] = '\0';
@@ -110,6 +146,8 @@ static void on_frame(evc_link *l, const evc_frame_event *ev, void *arg)
         on_accepted(m, ev);
     else if (strcmp(ev->opcode, "AUTH_DENIED") == 0)
         on_denied(m, ev);
+    else if (strcmp(ev->opcode, "CHALLENGE") == 0)
+        monitor_proof_challenge(m, ev);
     else
         LOGC(m, EVC_LOG_DEBUG, "ignored frame %s from Central", ev->opcode);
 }
@@ -191,6 +229,7 @@ void monitor_central_stop(monitor *m)
     m->heartbeat = NULL;
     evc_timer_close(m->reauth);
     m->reauth = NULL;
+    monitor_proof_stop(m);
     if (m->central)
         evc_link_client_close(m->central);
     m->central = NULL;

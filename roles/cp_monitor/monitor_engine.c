@@ -1,5 +1,7 @@
 /* monitor_engine.c: the monitor's link to its engine (docs/PROTOCOL.md
- * section 2): HELLO with the id Central confirmed, then a PING every
+ * section M2): HELLO with the id Central confirmed and a nonce, the engine's
+ * HELLO_CHALLENGE proving it holds the CP's secret, our HELLO_PROOF, then
+ * HELLO_OK and a PING every
  * health_interval_ms; the health state machine turns PONGs, silence and a
  * lost link into OK / KO / UNREACHABLE, and each change is printed once and
  * sent to Central at once. */
@@ -51,10 +53,66 @@ void monitor_engine_hello(monitor *m)
 {
     if (!m->engine_link || !m->ever_accepted)
         return;
-    evc_frame_field f[] = {EVC_FRAME_STR(m->cfg.cp_id)};
-    send_frame(m, "HELLO", f, 1);
+    char nonce[2 * EVC_PROOF_NONCE_BYTES + 1];
+    evc_proof_random(m->hello_nonce, sizeof m->hello_nonce);
+    evc_hex_encode(m->hello_nonce, sizeof m->hello_nonce, nonce);
+    evc_frame_field f[] = {EVC_FRAME_STR(m->cfg.cp_id), EVC_FRAME_STR(nonce)};
+    send_frame(m, "HELLO", f, 2);
     /* HELLO is the first probe: no HELLO_OK in time is "not answering". */
     monitor_health_ping_sent(&m->health, evc_loop_now_ms(m->loop));
+}
+
+/* HELLO_CHALLENGE cp_id, nonce_e, mac_e: the engine proves it holds this
+ * CP's secret (a fake engine on the port learns nothing and gets no PING
+ * reports counted), then we prove it in turn with HELLO_PROOF. */
+static void on_challenge(monitor *m, evc_link *l, const evc_frame_event *ev)
+{
+    uint8_t nonce_e[EVC_PROOF_NONCE_BYTES], got[EVC_PROOF_KEY_BYTES], exp[EVC_PROOF_KEY_BYTES];
+    char want[EVC_PROOF_HEX_SIZE];
+    bool ok = ev->nfields >= 3 && strcmp(ev->fields[0].data, m->cfg.cp_id) == 0 &&
+              evc_hex_decode(ev->fields[1].data, nonce_e, sizeof nonce_e) &&
+              evc_hex_decode(ev->fields[2].data, got, sizeof got);
+    if (ok) {
+        monitor_proof_mac(m->link_key, MONITOR_LINK_ENGINE_LABEL, m->cfg.cp_id, m->hello_nonce,
+                          nonce_e, want);
+        ok = evc_hex_decode(want, exp, sizeof exp) && evc_proof_equal(got, exp);
+    }
+    if (!ok) {
+        /* Said once: the link client reconnects and meets it again. */
+        LOGE(m, m->engine_shown_refused ? EVC_LOG_DEBUG : EVC_LOG_ERROR,
+             "engine at %s did not prove it holds %s's secret: closing the link",
+             evc_link_peer(l), m->cfg.cp_id);
+        if (!m->engine_shown_refused)
+            monitor_say(m, MONITOR_RED,
+                        "Engine at %s refused: it does not know this CP's secret",
+                        evc_link_peer(l));
+        m->engine_shown_refused = true;
+        evc_link_close(l, "engine without a valid proof");
+        return;
+    }
+    monitor_proof_mac(m->link_key, MONITOR_LINK_MONITOR_LABEL, m->cfg.cp_id, m->hello_nonce,
+                      nonce_e, want);
+    evc_frame_field f[] = {EVC_FRAME_STR(m->cfg.cp_id), EVC_FRAME_STR(want)};
+    send_frame(m, "HELLO_PROOF", f, 2);
+}
+
+static void on_hello_denied(monitor *m, evc_link *l, const evc_frame_event *ev)
+{
+    const char *code = ev->nfields >= 2 ? ev->fields[1].data : "?";
+    char clean[160];
+    size_t n = 0;
+    const char *text = ev->nfields >= 3 ? ev->fields[2].data : "";
+    /* From the network: no control bytes on the terminal. */
+    for (; text[n] && n < sizeof clean - 1; n++)
+        clean[n] = (unsigned char)text[n] < 0x20 || text[n] == 0x7f ? '?' : text[n];
+    clean[n] = '\0';
+    LOGE(m, m->engine_shown_refused ? EVC_LOG_DEBUG : EVC_LOG_ERROR,
+         "engine at %s refused HELLO: %s %s", evc_link_peer(l), code, clean);
+    if (!m->engine_shown_refused)
+        monitor_say(m, MONITOR_RED, "Engine refused this monitor: %s", clean);
+    m->engine_shown_refused = true;
+    /* The link client reconnects with backoff; the health times out meanwhile. */
+    evc_link_close(l, "HELLO refused by the engine");
 }
 
 static void on_frame(evc_link *l, const evc_frame_event *ev, void *arg)
@@ -62,12 +120,19 @@ static void on_frame(evc_link *l, const evc_frame_event *ev, void *arg)
     monitor *m = arg;
     if (l != m->engine_link)
         return;
-    if (strcmp(ev->opcode, "HELLO_OK") == 0) {
+    if (strcmp(ev->opcode, "HELLO_CHALLENGE") == 0) {
+        on_challenge(m, l, ev);
+    } else if (strcmp(ev->opcode, "HELLO_DENIED") == 0) {
+        on_hello_denied(m, l, ev);
+    } else if (strcmp(ev->opcode, "HELLO_OK") == 0) {
         if (!m->hello_ok)
-            LOGE(m, EVC_LOG_INFO, "engine at %s adopted the id", evc_link_peer(l));
+            LOGE(m, EVC_LOG_INFO, "engine at %s accepted us as %s", evc_link_peer(l),
+                 m->cfg.cp_id);
         m->hello_ok = true;
+        m->engine_shown_refused = false;
         send_ping(m); /* learn the health now, not in a second */
-    } else if (strcmp(ev->opcode, "PONG") == 0 && ev->nfields >= 2) {
+    } else if (strcmp(ev->opcode, "PONG") == 0 && ev->nfields >= 2 && m->hello_ok) {
+        /* Only an engine that proved the secret reports a health. */
         if (monitor_health_pong(&m->health, ev->fields[1].data))
             health_changed(m);
     } else {
@@ -132,6 +197,7 @@ static void on_check_timer(evc_timer *t, void *arg)
 
 int monitor_engine_start(monitor *m, evc_error *err)
 {
+    monitor_link_key(m->cfg.cp_id, m->cfg.secret, m->link_key);
     monitor_health_init(&m->health, (uint64_t)m->cfg.health_timeout_ms);
     monitor_health_set_grace(&m->health,
                              evc_loop_now_ms(m->loop) + (uint64_t)m->cfg.engine_grace_ms);

@@ -216,7 +216,10 @@ h_proc *h_start_engine(h_env *env, const char *cp_id, int engine_port)
              o->unattended ? "true" : "false", o->plug_after_ms, o->unplug_after_ms, o->supply_w);
     h_write_config(env, name, yaml, path, sizeof path);
     snprintf(listen, sizeof listen, "127.0.0.1:%d", engine_port);
-    char *argv[] = {(char *)proc_bin("EV_CP_E"), "--config", path, env->bus, listen, NULL};
+    /* The engine's own id (third argument) and, by default, the seeded
+     * secret "secret-<cp_id>": it accepts only a monitor proving that. */
+    char *argv[] = {(char *)proc_bin("EV_CP_E"), "--config", path, env->bus, listen,
+                    (char *)cp_id, NULL};
     return h_spawn(env, name, argv, NULL);
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "central_cpauth.h"
 #include "central_int.h"
 #include "fixture.h"
 
@@ -20,7 +21,14 @@ typedef struct mon {
     char last_op[32];
     char fields[4][128];
     int nframes;
-    const char *auth[4]; /* cp_id, secret, location, price sent on open */
+    int challenges;
+    char challenge[4][128]; /* the last CHALLENGE's fields */
+    const char *auth[4]; /* cp_id, secret, location, price: AUTH sent on open */
+    bool mute;           /* answer no CHALLENGE */
+    bool replay;         /* send the previous link's PROOF again */
+    uint8_t nonce_m[EVC_PROOF_NONCE_BYTES];
+    uint8_t key[EVC_PROOF_KEY_BYTES];
+    char proof[EVC_PROOF_HEX_SIZE]; /* the last PROOF sent */
 } mon;
 
 typedef struct lx {
@@ -56,15 +64,56 @@ static void m_open(evc_link *link, void *arg)
     m->opened++;
     if (!m->auth[0])
         return;
-    evc_frame_field f[4];
-    for (int i = 0; i < 4; i++)
-        f[i] = EVC_FRAME_STR(m->auth[i]);
+    char nonce[40];
+    evc_proof_random(m->nonce_m, sizeof m->nonce_m);
+    evc_hex_encode(m->nonce_m, sizeof m->nonce_m, nonce);
+    evc_frame_field f[4] = {EVC_FRAME_STR(m->auth[0]), EVC_FRAME_STR(m->auth[2]),
+                            EVC_FRAME_STR(m->auth[3]), EVC_FRAME_STR(nonce)};
     cr_assert_eq(evc_link_send(link, "AUTH", f, 4, NULL), EVC_OK);
+}
+
+/* What a monitor does with a CHALLENGE (the derivation on the loop: MIN
+ * cost in these tests). */
+static void m_challenge(mon *m, evc_link *link, const evc_frame_event *ev)
+{
+    m->challenges++;
+    for (size_t i = 0; i < 4; i++)
+        snprintf(m->challenge[i], sizeof m->challenge[i], "%s",
+                 i < ev->nfields ? ev->fields[i].data : "");
+    if (m->mute)
+        return;
+    uint8_t nonce_c[EVC_PROOF_NONCE_BYTES];
+    cr_assert(evc_hex_decode(m->challenge[3], nonce_c, sizeof nonce_c));
+    evc_error err = {0};
+    if (strcmp(m->challenge[1], "REGISTER") == 0) {
+        evc_password_cost cost;
+        char hash[EVC_PASSWORD_HASH_MAX];
+        evc_proof_params p;
+        cr_assert_eq(evc_password_cost_parse(m->challenge[2], &cost, &err), EVC_OK, "%s", err.msg);
+        cr_assert_eq(evc_password_hash(m->auth[1], cost, hash, &err), EVC_OK);
+        cr_assert_eq(evc_proof_split(hash, &p, m->key, &err), EVC_OK);
+        evc_frame_field f[2] = {EVC_FRAME_STR(m->auth[0]), EVC_FRAME_STR(hash)};
+        cr_assert_eq(evc_link_send(link, "REGISTER", f, 2, NULL), EVC_OK);
+        return;
+    }
+    cr_assert_str_eq(m->challenge[1], "PROVE");
+    evc_proof_params p;
+    cr_assert_eq(evc_proof_params_parse(m->challenge[2], &p, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_proof_derive(m->auth[1], &p, m->key, &err), EVC_OK, "%s", err.msg);
+    if (!m->replay)
+        central_cpauth_mac(m->key, CENTRAL_CPAUTH_LABEL, m->auth[0], m->nonce_m, nonce_c,
+                           m->proof);
+    evc_frame_field f[2] = {EVC_FRAME_STR(m->auth[0]), EVC_FRAME_STR(m->proof)};
+    cr_assert_eq(evc_link_send(link, "PROOF", f, 2, NULL), EVC_OK);
 }
 
 static void m_frame(evc_link *link, const evc_frame_event *ev, void *arg)
 {
     mon *m = arg;
+    if (strcmp(ev->opcode, "CHALLENGE") == 0) {
+        m_challenge(m, link, ev);
+        return;
+    }
     snprintf(m->last_op, sizeof m->last_op, "%s", ev->opcode);
     for (size_t i = 0; i < 4; i++)
         snprintf(m->fields[i], sizeof m->fields[i], "%s", i < ev->nfields ? ev->fields[i].data : "");
@@ -86,7 +135,9 @@ static void connect_mon(lx *x, mon *m, const char *cp, const char *secret)
                                   &h, m, &m->client, NULL), EVC_OK);
 }
 
+static bool closed_once(void *arg) { return ((mon *)arg)->closed > 0; }
 static bool got_frame(void *arg) { return ((mon *)arg)->nframes > 0; }
+static bool got_challenge(void *arg) { return ((mon *)arg)->challenges > 0; }
 
 static void await_reply(lx *x, mon *m, const char *op)
 {
@@ -180,7 +231,9 @@ Test(links, closed_registration_denies_unknown_cps_and_wrong_secrets)
     mon m;
     connect_mon(&x, &m, "CP_777", "whatever");
     await_reply(&x, &m, "AUTH_DENIED");
-    cr_assert_str_eq(m.fields[1], "UNKNOWN_CP");
+    /* The same answer as a wrong secret: an unknown id is not told apart. */
+    cr_assert_str_eq(m.fields[1], "BAD_SECRET");
+    cr_assert_eq(m.challenges, 1, "an unknown CP is challenged like a known one");
     evc_link_client_close(m.client);
     connect_mon(&x, &m, "CP_001", "secret-CP_002");
     await_reply(&x, &m, "AUTH_DENIED");
@@ -208,6 +261,8 @@ Test(links, open_registration_stores_the_cp_with_a_hashed_secret)
     cr_assert_eq(strncmp(row.secret_hash, "$argon2id$", 10), 0, "hashed: %s", row.secret_hash);
     cr_assert_null(strstr(row.secret_hash, "my-secret"));
     cr_assert(evc_password_verify(row.secret_hash, "my-secret"));
+    cr_assert_str_eq(m.challenge[1], "REGISTER");
+    cr_assert_str_eq(m.challenge[2], "min", "hashed at Central's cost");
     evc_link_client_close(m.client);
     /* Registered now: the wrong secret is denied, the right one accepted. */
     connect_mon(&x, &m, "CP_NEW", "other");
@@ -228,7 +283,6 @@ Test(links, open_registration_stores_the_cp_with_a_hashed_secret)
     lx_close(&x);
 }
 
-static bool closed_once(void *arg) { return ((mon *)arg)->closed > 0; }
 
 Test(links, a_second_connection_replaces_the_first)
 {
@@ -272,6 +326,121 @@ Test(links, a_closed_monitor_link_disconnects_at_once)
                  "still %s after the link closed",
                  central_cp_state_name(central_cp_find(&x.c, "CP_004")->state));
     cr_assert_null(central_cp_find(&x.c, "CP_004")->link);
+    lx_close(&x);
+}
+
+/* ---- issue 11: the secret never crosses; proofs are single use ---- */
+
+Test(links, a_replayed_proof_is_denied)
+{
+    lx x;
+    lx_open(&x, false);
+    mon m;
+    connect_mon(&x, &m, "CP_001", "secret-CP_001");
+    await_reply(&x, &m, "AUTH_OK");
+    char proof[EVC_PROOF_HEX_SIZE];
+    snprintf(proof, sizeof proof, "%s", m.proof);
+    evc_link_client_close(m.client);
+    /* An eavesdropper replays the PROOF it saw on a new connection: the
+     * CHALLENGE's nonce differs, so does the MAC it needs. */
+    mon r;
+    connect_mon(&x, &r, "CP_001", "not-known-to-the-attacker");
+    r.replay = true;
+    snprintf(r.proof, sizeof r.proof, "%s", proof);
+    await_reply(&x, &r, "AUTH_DENIED");
+    cr_assert_str_eq(r.fields[1], "BAD_SECRET");
+    cr_assert_null(central_cp_find(&x.c, "CP_001")->link, "the CP has no monitor link");
+    evc_link_client_close(r.client);
+    lx_close(&x);
+}
+
+static void send_proof(mon *m, const char *cp, const char *mac)
+{
+    evc_link *l = evc_link_client_link(m->client);
+    cr_assert_not_null(l);
+    evc_frame_field f[2] = {EVC_FRAME_STR(cp), EVC_FRAME_STR(mac)};
+    m->nframes = 0;
+    cr_assert_eq(evc_link_send(l, "PROOF", f, 2, NULL), EVC_OK);
+}
+
+Test(links, a_challenge_is_answered_once_and_for_its_own_cp)
+{
+    lx x;
+    lx_open(&x, false);
+    mon m;
+    connect_mon(&x, &m, "CP_001", "secret-CP_001");
+    m.mute = true;
+    cr_assert_eq(evc_loop_run_until(x.f.loop, got_challenge, &m, 5000), EVC_OK);
+    /* A PROOF naming another CP than the AUTH did. */
+    send_proof(&m, "CP_002", "00");
+    await_reply(&x, &m, "AUTH_DENIED");
+    cr_assert_str_eq(m.fields[1], "BAD_REQUEST");
+    /* The right MAC now is still refused: the challenge was used. */
+    uint8_t nonce_c[EVC_PROOF_NONCE_BYTES];
+    cr_assert(evc_hex_decode(m.challenge[3], nonce_c, sizeof nonce_c));
+    evc_proof_params p;
+    cr_assert_eq(evc_proof_params_parse(m.challenge[2], &p, NULL), EVC_OK);
+    cr_assert_eq(evc_proof_derive("secret-CP_001", &p, m.key, NULL), EVC_OK);
+    char mac[EVC_PROOF_HEX_SIZE];
+    central_cpauth_mac(m.key, CENTRAL_CPAUTH_LABEL, "CP_001", m.nonce_m, nonce_c, mac);
+    send_proof(&m, "CP_001", "0123");
+    await_reply(&x, &m, "AUTH_DENIED");
+    cr_assert_str_eq(m.fields[1], "BAD_SECRET", "a wrong MAC");
+    send_proof(&m, "CP_001", mac);
+    await_reply(&x, &m, "AUTH_DENIED");
+    cr_assert_str_eq(m.fields[1], "BAD_REQUEST", "nonces are single use");
+    evc_link_client_close(m.client);
+    lx_close(&x);
+}
+
+Test(links, an_unknown_cp_sees_a_challenge_like_a_known_one)
+{
+    lx x;
+    lx_open(&x, false);
+    mon a, b, u1, u2;
+    connect_mon(&x, &a, "CP_001", "x");
+    a.mute = true;
+    connect_mon(&x, &u1, "CP_404", "x");
+    u1.mute = true;
+    cr_assert_eq(evc_loop_run_until(x.f.loop, got_challenge, &a, 5000), EVC_OK);
+    cr_assert_eq(evc_loop_run_until(x.f.loop, got_challenge, &u1, 5000), EVC_OK);
+    evc_proof_params pa, pu;
+    cr_assert_eq(evc_proof_params_parse(a.challenge[2], &pa, NULL), EVC_OK);
+    cr_assert_eq(evc_proof_params_parse(u1.challenge[2], &pu, NULL), EVC_OK);
+    cr_assert_str_eq(u1.challenge[1], a.challenge[1], "both PROVE");
+    cr_assert_eq(pu.opslimit, pa.opslimit, "same cost");
+    cr_assert_eq(pu.memlimit, pa.memlimit);
+    cr_assert_eq(strlen(u1.challenge[2]), strlen(a.challenge[2]));
+    /* Asked again, the unknown id shows the same salt, as a real CP does. */
+    connect_mon(&x, &b, "CP_001", "x");
+    b.mute = true;
+    connect_mon(&x, &u2, "CP_404", "x");
+    u2.mute = true;
+    cr_assert_eq(evc_loop_run_until(x.f.loop, got_challenge, &b, 5000), EVC_OK);
+    cr_assert_eq(evc_loop_run_until(x.f.loop, got_challenge, &u2, 5000), EVC_OK);
+    cr_assert_str_eq(b.challenge[2], a.challenge[2]);
+    cr_assert_str_eq(u2.challenge[2], u1.challenge[2]);
+    cr_assert_str_neq(u1.challenge[3], u2.challenge[3], "fresh nonces");
+    evc_link_client_close(a.client);
+    evc_link_client_close(b.client);
+    evc_link_client_close(u1.client);
+    evc_link_client_close(u2.client);
+    lx_close(&x);
+}
+
+Test(links, a_challenge_left_unanswered_closes_the_link, .timeout = 30)
+{
+    lx x;
+    lx_open(&x, false);
+    mon m;
+    connect_mon(&x, &m, "CP_001", "secret-CP_001");
+    m.mute = true;
+    cr_assert_eq(evc_loop_run_until(x.f.loop, got_challenge, &m, 5000), EVC_OK);
+    uint64_t t0 = evc_loop_now_ms(x.f.loop);
+    cr_assert_eq(evc_loop_run_until(x.f.loop, closed_once, &m, CENTRAL_CPAUTH_ANSWER_MS + 3000),
+                 EVC_OK, "Central closes a link that does not answer");
+    cr_assert_geq(evc_loop_now_ms(x.f.loop) - t0, CENTRAL_CPAUTH_ANSWER_MS - 500);
+    evc_link_client_close(m.client);
     lx_close(&x);
 }
 
@@ -349,16 +518,25 @@ Test(links, forty_bad_auths_in_one_write_do_not_stall_heartbeats, .timeout = 120
     send_hb(&good, "CP_001", "OK");
     await_state(&x, "CP_001", CENTRAL_CP_ACTIVATED);
 
-    /* The attacker: 40 AUTH frames with wrong secrets in one write. */
-    char burst[4096];
+    /* The attacker: 40 AUTH + wrong PROOF pairs in one write. Each PROOF
+     * is checked against its CHALLENGE with one HMAC: no argon2 on Central. */
+    char burst[16384];
     size_t blen = 0;
     for (int i = 0; i < 40; i++) {
-        char secret[32], *frame = NULL;
+        char *frame = NULL, mac[EVC_PROOF_HEX_SIZE];
         size_t flen = 0;
-        snprintf(secret, sizeof secret, "wrong-%d", i);
-        evc_frame_field a[4] = {EVC_FRAME_STR("CP_002"), EVC_FRAME_STR(secret),
-                                EVC_FRAME_STR("x"), EVC_FRAME_STR("1")};
+        uint8_t junk[EVC_PROOF_KEY_BYTES];
+        evc_proof_random(junk, sizeof junk);
+        evc_hex_encode(junk, sizeof junk, mac);
+        evc_frame_field a[4] = {EVC_FRAME_STR("CP_002"), EVC_FRAME_STR("x"), EVC_FRAME_STR("1"),
+                                EVC_FRAME_STR("00112233445566778899aabbccddeeff")};
+        evc_frame_field pr[2] = {EVC_FRAME_STR("CP_002"), EVC_FRAME_STR(mac)};
         cr_assert_eq(evc_frame_encode_alloc("AUTH", a, 4, &frame, &flen, &err), EVC_OK);
+        cr_assert(blen + flen <= sizeof burst);
+        memcpy(burst + blen, frame, flen);
+        blen += flen;
+        free(frame);
+        cr_assert_eq(evc_frame_encode_alloc("PROOF", pr, 2, &frame, &flen, &err), EVC_OK);
         cr_assert(blen + flen <= sizeof burst);
         memcpy(burst + blen, frame, flen);
         blen += flen;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evc/password.h"
+#include "evc/proof.h"
 #include "monitor.h"
 
 static struct {
@@ -17,32 +19,60 @@ static struct {
     evc_link_server *central;
     uint16_t central_port;
     bool deny;
-    int auths;
+    bool bad_ok_mac;    /* AUTH_OK with a MAC under another key: not Central */
+    int auths, proofs;
+    size_t auth_fields;
     char auth[4][64];
     int hbs;
     char hb[512][16];
     /* fake engine */
     evc_link_server *engine;
     uint16_t engine_port;
-    int hellos;
+    int hellos, hello_proofs, pings;
+    const char *engine_secret; /* the fake engine's; NULL: "s3cret" */
     const char *health; /* answered in PONG; NULL: mute */
     int64_t grace_ms;   /* engine_grace_ms of the next monitor; 0: the default */
 } T;
 
+/* The fake Central holds the argon2id string of "s3cret" (MIN cost): it
+ * challenges, checks the PROOF and MACs its AUTH_OK as the real one does. */
+static char stored_hash[EVC_PASSWORD_HASH_MAX];
+
 static void central_frame(evc_link *l, const evc_frame_event *ev, void *arg)
 {
     (void)arg;
+    static uint8_t nonce_m[EVC_PROOF_NONCE_BYTES], nonce_c[EVC_PROOF_NONCE_BYTES];
+    evc_proof_params params;
+    uint8_t key[EVC_PROOF_KEY_BYTES];
+    cr_assert_eq(evc_proof_split(stored_hash, &params, key, NULL), EVC_OK);
     if (strcmp(ev->opcode, "AUTH") == 0) {
         T.auths++;
+        T.auth_fields = ev->nfields;
         for (size_t i = 0; i < 4 && i < ev->nfields; i++)
             snprintf(T.auth[i], sizeof T.auth[i], "%s", ev->fields[i].data);
-        evc_frame_field ok[] = {EVC_FRAME_STR("CP_001"), EVC_FRAME_STR("IN_SERVICE")};
+        cr_assert(evc_hex_decode(T.auth[3], nonce_m, sizeof nonce_m), "nonce %s", T.auth[3]);
+        evc_proof_random(nonce_c, sizeof nonce_c);
+        char text[128], nc[40];
+        evc_proof_params_format(&params, text, sizeof text);
+        evc_hex_encode(nonce_c, sizeof nonce_c, nc);
+        evc_frame_field ch[] = {EVC_FRAME_STR("CP_001"), EVC_FRAME_STR("PROVE"),
+                                EVC_FRAME_STR(text), EVC_FRAME_STR(nc)};
+        evc_link_send(l, "CHALLENGE", ch, 4, NULL);
+    } else if (strcmp(ev->opcode, "PROOF") == 0) {
+        T.proofs++;
+        char want[EVC_PROOF_HEX_SIZE], ok_mac[EVC_PROOF_HEX_SIZE];
+        monitor_proof_mac(key, MONITOR_CPAUTH_LABEL, "CP_001", nonce_m, nonce_c, want);
+        cr_assert_str_eq(ev->fields[1].data, want, "the PROOF is the MAC of both nonces");
+        monitor_proof_mac(T.bad_ok_mac ? (uint8_t[EVC_PROOF_KEY_BYTES]){1} : key,
+                          MONITOR_CPAUTH_OK_LABEL, "CP_001", nonce_m, nonce_c, ok_mac);
+        evc_frame_field ok[] = {EVC_FRAME_STR("CP_001"), EVC_FRAME_STR("IN_SERVICE"),
+                                EVC_FRAME_STR(ok_mac)};
         evc_frame_field no[] = {EVC_FRAME_STR("CP_001"), EVC_FRAME_STR("BAD_SECRET"),
                                 EVC_FRAME_STR("wrong secret")};
         if (T.deny)
             evc_link_send(l, "AUTH_DENIED", no, 3, NULL);
         else
-            evc_link_send(l, "AUTH_OK", ok, 2, NULL);
+            evc_link_send(l, "AUTH_OK", ok, 3, NULL);
     } else if (strcmp(ev->opcode, "HB") == 0 && ev->nfields == 2) {
         cr_assert_str_eq(ev->fields[0].data, "CP_001");
         if (T.hbs < 512)
@@ -51,14 +81,32 @@ static void central_frame(evc_link *l, const evc_frame_event *ev, void *arg)
     }
 }
 
+/* The fake engine proves the secret of T.engine_secret ("s3cret" unless a
+ * test plays an engine that does not know it). */
 static void engine_frame(evc_link *l, const evc_frame_event *ev, void *arg)
 {
     (void)arg;
+    static uint8_t nonce_m[EVC_PROOF_NONCE_BYTES], nonce_e[EVC_PROOF_NONCE_BYTES];
+    uint8_t lk[EVC_PROOF_KEY_BYTES];
+    monitor_link_key("CP_001", T.engine_secret ? T.engine_secret : "s3cret", lk);
     if (strcmp(ev->opcode, "HELLO") == 0) {
         T.hellos++;
         cr_assert_str_eq(ev->fields[0].data, "CP_001");
+        cr_assert(ev->nfields == 2 && evc_hex_decode(ev->fields[1].data, nonce_m, sizeof nonce_m));
+        evc_proof_random(nonce_e, sizeof nonce_e);
+        char ne[40], mac[EVC_PROOF_HEX_SIZE];
+        evc_hex_encode(nonce_e, sizeof nonce_e, ne);
+        monitor_proof_mac(lk, MONITOR_LINK_ENGINE_LABEL, "CP_001", nonce_m, nonce_e, mac);
+        evc_frame_field f[] = {EVC_FRAME_STR("CP_001"), EVC_FRAME_STR(ne), EVC_FRAME_STR(mac)};
+        evc_link_send(l, "HELLO_CHALLENGE", f, 3, NULL);
+    } else if (strcmp(ev->opcode, "HELLO_PROOF") == 0) {
+        T.hello_proofs++;
+        char want[EVC_PROOF_HEX_SIZE];
+        monitor_proof_mac(lk, MONITOR_LINK_MONITOR_LABEL, "CP_001", nonce_m, nonce_e, want);
+        cr_assert_str_eq(ev->fields[1].data, want);
         evc_link_send(l, "HELLO_OK", ev->fields, 1, NULL);
     } else if (strcmp(ev->opcode, "PING") == 0 && T.health) {
+        T.pings++;
         evc_frame_field f[] = {ev->fields[0], EVC_FRAME_STR(T.health)};
         evc_link_send(l, "PONG", f, 2, NULL);
     }
@@ -88,6 +136,9 @@ static void setup(void)
     signal(SIGPIPE, SIG_IGN);
     cr_assert_eq(evc_loop_new(&T.loop, NULL), EVC_OK);
     T.health = "OK";
+    if (!stored_hash[0])
+        cr_assert_eq(evc_password_hash("s3cret", EVC_PASSWORD_COST_MIN, stored_hash, NULL),
+                     EVC_OK);
     open_central(0);
     open_engine(0);
 }
@@ -158,11 +209,16 @@ Test(monitor, authenticates_then_tells_the_engine_and_reports_its_health)
     start_monitor(10000); /* no periodic HB in this test: only those sent at once */
     wait_hb("OK");
     cr_assert_eq(T.auths, 1);
+    cr_assert_eq(T.proofs, 1);
+    cr_assert_eq(T.auth_fields, 4);
     cr_assert_str_eq(T.auth[0], "CP_001");
-    cr_assert_str_eq(T.auth[1], "s3cret");
-    cr_assert_str_eq(T.auth[2], "Here #1", "fields are escaped on the wire");
-    cr_assert_str_eq(T.auth[3], "35");
+    cr_assert_str_eq(T.auth[1], "Here #1", "fields are escaped on the wire");
+    cr_assert_str_eq(T.auth[2], "35");
+    cr_assert_eq(strlen(T.auth[3]), 32, "a 16-byte nonce in hex");
+    for (int i = 0; i < 4; i++)
+        cr_assert_null(strstr(T.auth[i], "s3cret"), "no secret in AUTH");
     cr_assert_eq(T.hellos, 1);
+    cr_assert_eq(T.hello_proofs, 1);
     cr_assert_eq(T.hbs, 1, "the first HB waits for the first PONG (no false BROKEN)");
     cr_assert_str_eq(T.m->last_said, "Engine OK");
 
@@ -298,4 +354,52 @@ Test(monitor, an_engine_never_started_is_unreachable_after_the_grace)
     wait_hb("UNREACHABLE");
     cr_assert_geq(evc_loop_now_ms(T.loop) - t0, 800, "not before the grace");
     cr_assert_str_eq(T.m->last_said, "Engine not answering");
+}
+
+/* ---- issue 11: the monitor trusts only peers proving the CP's secret ---- */
+
+Test(monitor, an_auth_ok_without_centrals_mac_is_refused)
+{
+    T.bad_ok_mac = true;
+    start_monitor(100);
+    run_for(1200);
+    cr_assert_geq(T.proofs, 1, "the monitor answered the CHALLENGE");
+    cr_assert_eq(T.hbs, 0, "no HB to a peer that did not prove it is Central");
+    cr_assert_eq(T.hellos, 0, "the engine is not told an unconfirmed id");
+    cr_assert(strstr(T.m->last_said, "did not prove it is CENTRAL"), "said: %s", T.m->last_said);
+    cr_assert_neq(T.m->cstate, MONITOR_C_ACCEPTED);
+}
+
+Test(monitor, an_engine_without_the_secret_gets_no_proof_and_no_health)
+{
+    T.engine_secret = "not-the-secret";
+    T.grace_ms = 100;
+    start_monitor(100);
+    want_hb = "UNREACHABLE";
+    cr_assert_eq(evc_loop_run_until(T.loop, hb_is, NULL, 5000), EVC_OK,
+                 "an engine that cannot prove the secret is not a healthy engine");
+    cr_assert_geq(T.hellos, 1);
+    cr_assert_eq(T.hello_proofs, 0, "our proof is not given to an unproven engine");
+    cr_assert_eq(T.pings, 0, "no PING: its PONGs would not count");
+    unsigned said = T.m->said;
+    run_for(500); /* several reconnections, each refused */
+    cr_assert_eq(T.m->said, said, "the refusal is said once, not per reconnection");
+}
+
+Test(monitor, a_reconnection_reuses_the_derived_key)
+{
+    start_monitor(10000);
+    wait_hb("OK");
+    cr_assert(T.m->key_params[0], "the key is cached by its params");
+    evc_link *l = T.m->central_link;
+    cr_assert_not_null(l);
+    int proofs = T.proofs;
+    evc_link_server_close(T.central); /* closes the link; the monitor reconnects */
+    T.central = NULL;
+    open_central(T.central_port);
+    uint64_t t0 = evc_loop_now_ms(T.loop);
+    while (T.proofs == proofs && evc_loop_now_ms(T.loop) - t0 < 5000)
+        run_for(20);
+    cr_assert_eq(T.proofs, proofs + 1, "a new PROOF for the new nonces");
+    cr_assert_eq(T.m->cstate == MONITOR_C_ACCEPTED || T.m->cstate == MONITOR_C_PROVING, true);
 }
