@@ -192,11 +192,87 @@ static int read_version(sqlite_store *s, int *v, evc_error *err)
     return rc == SQLITE_ROW ? EVC_OK : sqlite_fail(s, rc, "read schema version", err);
 }
 
+/* Tables every schema version has (docs/DATABASE.md). */
+static const char *const OUR_TABLES[] = {"users", "charging_points", "sessions", "tickets", NULL};
+
+/* Counts the tables of the database (SQLite's own sqlite_% ones aside) and
+ * names the first, for the message. */
+static int count_tables(sqlite_store *s, int *n, char *first, size_t cap, evc_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT name FROM sqlite_master WHERE type = 'table' AND name "
+                                "NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+                                -1, &st, NULL);
+    *n = 0;
+    first[0] = '\0';
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((*n)++ == 0)
+            snprintf(first, cap, "%s", sqlite_col_str(st, 0));
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? EVC_OK : sqlite_fail(s, rc, "list tables", err);
+}
+
+static int table_exists(sqlite_store *s, const char *name, bool *yes, evc_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    *yes = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? EVC_OK
+                                                 : sqlite_fail(s, rc, "look up a table", err);
+}
+
+/* A database must be ours before we write to it. Schema version 0 with
+ * tables is another application's database: migrating would add our tables
+ * to it (and Central would start on no users). A version we know without
+ * our tables is not ours either (another program also uses user_version),
+ * or was damaged by hand. Both are refused naming the path; a database
+ * with no table at all (just created, or an empty file) is migrated: the
+ * role decides whether an empty one may be used (EV_Central: --init-db). */
+static int check_ours(sqlite_store *s, int v, evc_error *err)
+{
+    if (v == 0) {
+        int n = 0;
+        char first[128];
+        int rc = count_tables(s, &n, first, sizeof first, err);
+        if (rc != EVC_OK || n == 0)
+            return rc;
+        return evc_error_set(err, EVC_ECONFLICT,
+                             "database %s is not an EVCharging database (no schema version, %d "
+                             "table%s of another application, e.g. '%s'): refusing to add ours; "
+                             "give a new path to EV_Central --init-db",
+                             s->path, n, n == 1 ? "" : "s", first);
+    }
+    for (size_t i = 0; OUR_TABLES[i]; i++) {
+        bool yes = false;
+        int rc = table_exists(s, OUR_TABLES[i], &yes, err);
+        if (rc != EVC_OK)
+            return rc;
+        if (!yes)
+            return evc_error_set(err, EVC_ECONFLICT,
+                                 "database %s has schema version %d but no table '%s': not an "
+                                 "EVCharging database, or damaged (restore it from a backup)",
+                                 s->path, v, OUR_TABLES[i]);
+    }
+    return EVC_OK;
+}
+
 int sqlite_migrate(sqlite_store *s, evc_error *err)
 {
     int v = 0;
     int rc = read_version(s, &v, err);
     if (rc != EVC_OK)
+        return rc;
+    if (v >= 0 && v <= SQLITE_SCHEMA_VERSION && (rc = check_ours(s, v, err)) != EVC_OK)
         return rc;
     if (v > SQLITE_SCHEMA_VERSION || v < 0)
         return evc_error_set(err, EVC_ECONFLICT, "database %s has schema version %d, this build "

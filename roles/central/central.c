@@ -4,9 +4,11 @@
 #include "central.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "central_admin.h"
@@ -136,8 +138,9 @@ static int add_cp_command(evc_app *app, const char *db, evc_password_cost cost)
 /* The program's one database, as the app resolved it: set once, before the
  * store opens, by central_database_path (a process has one Central). */
 static struct {
-    bool noted, missing;
+    bool noted, missing, empty;
     char path[1024];
+    mode_t mode; /* of an empty file, to give it back as it was */
 } db_before_open;
 
 void central_database_path(evc_app *app, char *buf, size_t cap)
@@ -148,6 +151,23 @@ void central_database_path(evc_app *app, char *buf, size_t cap)
     snprintf(db_before_open.path, sizeof db_before_open.path, "%s", db);
     db_before_open.noted = true;
     db_before_open.missing = access(db, F_OK) != 0 && errno == ENOENT;
+    /* An empty file is a valid SQLite database without our tables: the store
+     * would give it the schema and Central would start with no users. */
+    struct stat st;
+    db_before_open.empty = stat(db, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+    db_before_open.mode = db_before_open.empty ? st.st_mode & 07777 : 0;
+}
+
+/* Removes the database and its side files: the store created or filled
+ * them a moment ago. The open store then writes only to unlinked files. */
+static void remove_db_files(void)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        char p[1100];
+        snprintf(p, sizeof p, "%s%s", db_before_open.path, suffixes[i]);
+        unlink(p);
+    }
 }
 
 /* A mistyped path must not start Central on an empty database: the store
@@ -155,14 +175,24 @@ void central_database_path(evc_app *app, char *buf, size_t cap)
  * again -- it did not exist a moment ago and holds nothing but the schema. */
 static int refuse_missing_db(evc_app *app, bool init)
 {
-    if (!db_before_open.noted || !db_before_open.missing || init ||
+    if (!db_before_open.noted || !(db_before_open.missing || db_before_open.empty) || init ||
         evc_cfg_get_bool(evc_app_section(app), "create_if_missing", false))
         return -1;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-        char p[1100];
-        snprintf(p, sizeof p, "%s%s", db_before_open.path, suffixes[i]);
-        unlink(p);
+    remove_db_files();
+    if (db_before_open.empty) {
+        /* Given back empty, as found: a second start is refused the same way. */
+        int fd = open(db_before_open.path, O_WRONLY | O_CREAT | O_EXCL, db_before_open.mode);
+        if (fd >= 0) {
+            /* The umask may have narrowed the mode; best effort, the
+             * refusal below is what matters. */
+            (void)fchmod(fd, db_before_open.mode);
+            close(fd);
+        }
+        fprintf(stderr,
+                "EV_Central: database %s is an empty file, without EVCharging's tables (check "
+                "the path; create them with EV_Central --init-db [--seed] --db %s)\n",
+                db_before_open.path, db_before_open.path);
+        return EVC_EXIT_CONFIG;
     }
     fprintf(stderr,
             "EV_Central: database %s does not exist (check the path; create it with "

@@ -37,6 +37,10 @@ typedef struct store_fixture {
     int (*make_version)(const char *db, int version);
     /* Overwrites the schema version of an existing database. 0 or -1. */
     int (*set_version)(const char *db, int version);
+    /* Creates a database of another application at `db`: a valid file of
+     * the database's kind holding a table "photos" with one row, none of
+     * ours, no schema version. 0 or -1. */
+    int (*make_foreign)(const char *db);
     /* Replaces the database by garbage of the same size. 0 or -1. */
     int (*corrupt)(const char *db);
     /* Files that hold the database's bytes (NULL-terminated list written to

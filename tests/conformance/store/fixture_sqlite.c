@@ -156,6 +156,12 @@ static int sq_set_version(const char *db, int version)
     return sq_exec(db, sql);
 }
 
+static int sq_make_foreign(const char *db)
+{
+    return sq_exec(db, "CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT NOT NULL);"
+                       "INSERT INTO photos (path) VALUES ('/home/x/cat.jpg');");
+}
+
 static int sq_corrupt(const char *db)
 {
     struct stat st;
@@ -201,6 +207,7 @@ const store_fixture store_fixture_impl = {
     .lock_hold = sq_lock_hold,
     .make_version = sq_make_version,
     .set_version = sq_set_version,
+    .make_foreign = sq_make_foreign,
     .corrupt = sq_corrupt,
     .files = sq_files,
 };

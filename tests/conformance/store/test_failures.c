@@ -218,6 +218,36 @@ Test(store_failures, newer_schema_is_refused_and_left_alone)
     cr_assert_eq(evc_store_user_get(C.store, "d1", &u, &err), EVC_OK, "data untouched");
 }
 
+/* Issue 11: another application's database was migrated into (our tables
+ * added next to its own) and Central started on it with no users. Now it is
+ * refused naming the path, and left as it was. */
+Test(store_failures, another_applications_database_is_refused_and_left_alone)
+{
+    cr_assert_eq(FX->make_foreign(C.db), 0);
+    evc_error err = {0};
+    int rc = st_open(&C, "default", &err);
+    cr_assert_eq(rc, EVC_ECONFLICT, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, C.db) && strstr(err.msg, "not an EVCharging database") &&
+                  strstr(err.msg, "'photos'"),
+              "%s", err.msg);
+    cr_assert_eq(FX->set_version(C.db, 0), 0, "the foreign database is still usable");
+    /* Still refused at the next start: nothing of ours was added. */
+    rc = st_open(&C, "default", &err);
+    cr_assert_eq(rc, EVC_ECONFLICT, "%s %s", evc_status_name(rc), err.msg);
+}
+
+/* A schema version we know without our tables (another program that also
+ * sets it, or tables dropped by hand) is refused naming the missing table. */
+Test(store_failures, a_known_version_without_our_tables_is_refused)
+{
+    cr_assert_eq(FX->make_foreign(C.db), 0);
+    cr_assert_eq(FX->set_version(C.db, FX->schema_version), 0);
+    evc_error err = {0};
+    int rc = st_open(&C, "default", &err);
+    cr_assert_eq(rc, EVC_ECONFLICT, "%s %s", evc_status_name(rc), err.msg);
+    cr_assert(strstr(err.msg, C.db) && strstr(err.msg, "no table 'users'"), "%s", err.msg);
+}
+
 static void check_migrated(st_ctx *c, bool has_old_rows)
 {
     evc_error err = {0};
