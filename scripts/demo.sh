@@ -296,7 +296,7 @@ EVC_DRIVER_PASSWORD=pass456 start driver2 "$BIN/EV_Driver" --config "$CONFIG" "$
 row() { printf '  %-17s %s\n' "$1" "$2"; }
 echo
 echo "EVCharging demo over $([ "$BUS_KIND" = kafka ] && echo "Kafka (mock cluster at $BUS)" || echo "ZeroMQ (proxy in EV_Central at $BUS)") + SQLite"
-row "Central:" "CP monitors on port $CENTRAL_PORT; JSON API http://127.0.0.1:$HTTP_PORT/api/cps and /api/sessions"
+row "Central:" "CP monitors on port $CENTRAL_PORT; JSON API http://127.0.0.1:$HTTP_PORT/api/cps and /api/sessions (admin login: docs/OPERATIONS.md)"
 row "Charging points:" "CP_001..CP_003 (engines on ports ${ENGINE_PORTS// /, }), unattended"
 row "Drivers:" "driver1, driver2: the CPs of config/services.txt, each in its own order, round after round"
 row "Logs:" "$DIR/<program>.log   (central.log is Central's panel: tail -f $DIR/central.log)"
@@ -312,7 +312,17 @@ case "$STATUS_EVERY" in '' | *[!0-9]*) STATUS_EVERY=5 ;; esac
 status_line() {
     local json cps tickets
     tickets=$(sqlite3 -readonly "$DIR/central.db" "select count(*) from tickets" 2>/dev/null || echo "?")
-    json=$(curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/api/cps" 2>/dev/null)
+    # The API needs an admin session (docs/OPERATIONS.md "Admin login"): log
+    # in with the seed's admin into a cookie jar, again when it is refused.
+    json=$(curl -s --max-time 2 -b "$DIR/admin.cookies" "http://127.0.0.1:$HTTP_PORT/api/cps" 2>/dev/null)
+    case "$json" in
+    '{"cps"'*) ;;
+    *)
+        curl -s --max-time 5 -c "$DIR/admin.cookies" -H 'Content-Type: application/json' \
+            -d '{"user":"admin","password":"admin123"}' "http://127.0.0.1:$HTTP_PORT/api/login" >/dev/null 2>&1
+        json=$(curl -s --max-time 2 -b "$DIR/admin.cookies" "http://127.0.0.1:$HTTP_PORT/api/cps" 2>/dev/null)
+        ;;
+    esac
     cps=$(printf '%s\n' "$json" | sed 's/},{/}\n{/g' | awk -v want=" CP_001 CP_002 CP_003 " '
         function field(obj, k,   m) {
             if (!match(obj, "\"" k "\":(\"[^\"]*\"|[0-9.]+)"))

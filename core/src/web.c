@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -157,7 +158,8 @@ void evc_web_stop(evc_web *web)
     web_channels_free(web);
     free(web->host);
     free(web->static_dir);
-    free(web->post_token);
+    free(web->tls_cert);
+    free(web->tls_key);
     free(web);
 }
 
@@ -244,8 +246,31 @@ static int web_copy_opts(evc_web *web, const evc_web_opts *o, evc_error *err)
         return evc_error_set(err, EVC_EINVAL, "web: max_body %zu too large", web->max_body);
     if (o->host && o->host[0] && !(web->host = strdup(o->host)))
         return evc_error_set(err, EVC_ENOMEM, "web: out of memory");
-    if (o->post_token && o->post_token[0] && !(web->post_token = strdup(o->post_token)))
-        return evc_error_set(err, EVC_ENOMEM, "web: out of memory");
+    bool has_cert = o->tls_cert && o->tls_cert[0], has_key = o->tls_key && o->tls_key[0];
+    if (has_cert != has_key)
+        return evc_error_set(err, EVC_EINVAL, "web: TLS needs both a certificate and a key "
+                                              "file (only the %s is set)",
+                             has_cert ? "certificate" : "key");
+    if (has_cert) {
+        /* lws only logs an unreadable file: name it here. */
+        const char *files[2] = {o->tls_cert, o->tls_key};
+        for (int i = 0; i < 2; i++) {
+            FILE *f = fopen(files[i], "r");
+            char line[64] = "";
+            if (!f)
+                return evc_error_set(err, EVC_EINVAL, "web: TLS %s %s: %s",
+                                     i ? "key" : "certificate", files[i], strerror(errno));
+            bool pem = false;
+            while (!pem && fgets(line, sizeof line, f))
+                pem = strncmp(line, "-----BEGIN ", 11) == 0;
+            fclose(f);
+            if (!pem)
+                return evc_error_set(err, EVC_EINVAL, "web: TLS %s %s: not a PEM file",
+                                     i ? "key" : "certificate", files[i]);
+        }
+        if (!(web->tls_cert = strdup(o->tls_cert)) || !(web->tls_key = strdup(o->tls_key)))
+            return evc_error_set(err, EVC_ENOMEM, "web: out of memory");
+    }
     if (o->static_dir && o->static_dir[0]) {
         char real[PATH_MAX];
         struct stat st;
@@ -315,6 +340,8 @@ int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_e
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof ci);
     ci.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (web->tls_cert)
+        ci.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     ci.foreign_loops = foreign;
     ci.user = web;
     ci.port = CONTEXT_PORT_NO_LISTEN;
@@ -342,16 +369,33 @@ int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_e
     vi.protocols = web->protocols;
     vi.mounts = &web->mount_api;
     vi.vhost_name = "evc";
+    /* lws 4.1 decides per vhost from this vhost's own options. */
+    if (web->tls_cert)
+        vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* HTTP/1.1 only: over h2, lws 4.1 does not give custom headers
+     * (X-CSRF-Token) to lws_hdr_custom_copy. */
+    vi.alpn = "http/1.1";
+    vi.ssl_cert_filepath = web->tls_cert;
+    vi.ssl_private_key_filepath = web->tls_key;
     web->vh = lws_create_vhost(web->ctx, &vi);
     /* An address lws cannot bind still gives a vhost, listening nowhere. */
     int port = web->vh ? lws_get_vhost_listen_port(web->vh) : 0;
+    if (!web->vh && web->tls_cert) {
+        rc = evc_error_set(err, EVC_EINVAL, "web: TLS certificate %s / key %s refused by "
+                                            "libwebsockets (see log: a key not matching the "
+                                            "certificate?)",
+                           web->tls_cert, web->tls_key);
+        evc_web_stop(web);
+        return rc;
+    }
     if (port <= 0 || port > 65535) {
         rc = web_bind_error(web, web->host ? iface : NULL, err);
         evc_web_stop(web);
         return rc;
     }
     web->port = (uint16_t)port;
-    EVC_LOGI(WEB_LOG, "listening on %s:%u%s%s", web->host ? web->host : "*", web->port,
+    EVC_LOGI(WEB_LOG, "listening on %s:%u (%s)%s%s", web->host ? web->host : "*", web->port,
+             web->tls_cert ? "https" : "http",
              web->static_dir ? ", static files from " : "",
              web->static_dir ? web->static_dir : "");
     *out = web;

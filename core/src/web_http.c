@@ -6,6 +6,7 @@
  * makes lws buffer more than one chunk.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,48 @@ static const struct {
 
 /* ---- responses ---------------------------------------------------------- */
 
-static void res_clear(evc_web_response *r)
+/* The body and status only: headers added by evc_web_respond_header stay. */
+static void res_body_clear(evc_web_response *r)
 {
     free(r->ctype);
     free(r->buf);
+    r->ctype = NULL;
+    r->buf = NULL;
+    r->len = 0;
+    r->status = 0;
+    r->set = false;
+}
+
+void web_res_clear(evc_web_response *r)
+{
+    res_body_clear(r);
+    for (size_t i = 0; i < r->nhdr; i++) {
+        free(r->hdr[i]);
+        free(r->hval[i]);
+    }
     memset(r, 0, sizeof *r);
+}
+
+int evc_web_respond_header(evc_web_response *res, const char *name, const char *value)
+{
+    if (!res || !name || !value || !name[0] || res->nhdr >= WEB_RES_HEADERS ||
+        strlen(name) > 64 || strlen(value) > 512 || strpbrk(name, ":\r\n ") ||
+        strpbrk(value, "\r\n"))
+        return EVC_EINVAL;
+    size_t nl = strlen(name);
+    char *n = malloc(nl + 2);
+    char *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return EVC_ENOMEM;
+    }
+    memcpy(n, name, nl);
+    memcpy(n + nl, ":", 2); /* lws wants the colon in the name */
+    res->hdr[res->nhdr] = n;
+    res->hval[res->nhdr] = v;
+    res->nhdr++;
+    return EVC_OK;
 }
 
 int evc_web_respond(evc_web_response *res, int status, const char *content_type,
@@ -49,7 +87,7 @@ int evc_web_respond(evc_web_response *res, int status, const char *content_type,
     }
     if (len)
         memcpy(buf + LWS_PRE, body, len);
-    res_clear(res);
+    res_body_clear(res);
     res->status = status;
     res->ctype = ct;
     res->buf = buf;
@@ -103,18 +141,66 @@ static void web_fail(web_pss *pss, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (evc_web_respond_error(&pss->res, status, msg) != EVC_OK)
-        res_clear(&pss->res); /* web_send answers 500 without a body */
+        res_body_clear(&pss->res); /* web_send answers 500 without a body */
 }
 
 /* ---- transaction state -------------------------------------------------- */
 
 void web_http_reset(web_pss *pss)
 {
+    if (pss->pending)
+        pss->pending->pss = NULL; /* its owner learns at pending_done */
     free(pss->path);
     free(pss->query);
     free(pss->body);
-    res_clear(&pss->res);
+    free(pss->cookie);
+    free(pss->origin);
+    free(pss->host);
+    free(pss->ctype);
+    free(pss->csrf);
+    web_res_clear(&pss->res);
     memset(pss, 0, sizeof *pss);
+}
+
+/* X-CSRF-Token is not among lws's known headers: a custom one. */
+static char *web_custom_dup(struct lws *wsi, const char *name)
+{
+    int nlen = (int)strlen(name);
+    int n = lws_hdr_custom_length(wsi, name, nlen);
+    char *s = malloc(n > 0 ? (size_t)n + 1 : 1);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    if (n > 0 && lws_hdr_custom_copy(wsi, s, n + 1, name, nlen) < 0)
+        s[0] = '\0';
+    return s;
+}
+
+bool web_pss_headers(struct lws *wsi, web_pss *pss)
+{
+    pss->cookie = web_hdr_dup(wsi, WSI_TOKEN_HTTP_COOKIE);
+    pss->origin = web_hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    pss->host = web_hdr_dup(wsi, WSI_TOKEN_HOST);
+    pss->ctype = web_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    pss->csrf = web_custom_dup(wsi, "x-csrf-token:");
+    if (!lws_get_peer_simple(wsi, pss->peer, sizeof pss->peer))
+        pss->peer[0] = '\0';
+    return pss->cookie && pss->origin && pss->host && pss->ctype && pss->csrf;
+}
+
+void web_request_fill(const evc_web *web, const web_pss *pss, evc_web_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->method = pss->method;
+    req->path = pss->path ? pss->path : "";
+    req->query = pss->query ? pss->query : "";
+    req->cookie = pss->cookie ? pss->cookie : "";
+    req->origin = pss->origin ? pss->origin : "";
+    req->host = pss->host ? pss->host : "";
+    req->content_type = pss->ctype ? pss->ctype : "";
+    req->csrf = pss->csrf ? pss->csrf : "";
+    req->peer = pss->peer;
+    req->tls = web->tls_cert != NULL;
 }
 
 /* Writes the status line and headers, then waits for writable to send the
@@ -141,12 +227,11 @@ static int web_send(struct lws *wsi, web_pss *pss)
                                     (const unsigned char *)pss->allow, (int)strlen(pss->allow),
                                     &p, end))
         return -1;
-    static const char bearer[] = "Bearer";
-    if (pss->unauthorized &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
-                                    (const unsigned char *)bearer, (int)sizeof bearer - 1, &p,
-                                    end))
-        return -1;
+    for (size_t i = 0; i < r->nhdr; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->hdr[i],
+                                        (const unsigned char *)r->hval[i],
+                                        (int)strlen(r->hval[i]), &p, end))
+            return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     pss->responding = true;
@@ -157,6 +242,10 @@ static int web_send(struct lws *wsi, web_pss *pss)
 
 int web_http_writable(struct lws *wsi, web_pss *pss)
 {
+    if (pss->kind == PSS_HTTP && pss->ready && !pss->responding) {
+        pss->ready = false;
+        return web_send(wsi, pss);
+    }
     if (pss->kind != PSS_HTTP || !pss->responding)
         return 0;
     evc_web_response *r = &pss->res;
@@ -182,37 +271,66 @@ int web_http_writable(struct lws *wsi, web_pss *pss)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-static void web_call(evc_web *web, web_pss *pss)
+/* Calls the route's handler; returns what the lws callback returns. */
+static int web_call(evc_web *web, struct lws *wsi, web_pss *pss)
 {
     const web_route *rt = &web->routes[pss->route];
-    evc_web_request req = {
-        .method = pss->method,
-        .path = pss->path,
-        .query = pss->query,
-        .body = pss->body ? pss->body : (strcmp(pss->method, "POST") == 0 ? "" : NULL),
-        .body_len = pss->body_len,
-    };
+    evc_web_request req;
+    web_request_fill(web, pss, &req);
+    req.body = pss->body ? pss->body : (strcmp(pss->method, "POST") == 0 ? "" : NULL);
+    req.body_len = pss->body_len;
+    pss->res.set = false;
     rt->handler(&req, &pss->res, rt->arg);
+    if (pss->deferred)
+        return 0; /* evc_web_pending_done answers */
     if (!pss->res.set)
         web_fail(pss, 500, "handler of %s %s gave no response", pss->method, pss->path);
+    return web_send(wsi, pss);
 }
 
-/* Compares in time independent of where the first difference is. */
-static bool token_ok(const char *want, const char *got)
+/* ---- deferred responses ------------------------------------------------- */
+
+evc_web_pending *evc_web_defer(evc_web_response *res)
 {
-    size_t wl = strlen(want), gl = strlen(got);
-    unsigned char d = (unsigned char)(wl != gl);
-    for (size_t i = 0; i < wl; i++)
-        d |= (unsigned char)(want[i] ^ (i < gl ? got[i] : 0));
-    return d == 0;
+    /* Only a handler's own response, which lives inside its connection's
+     * web_pss, can be deferred. */
+    web_pss *pss = res ? (web_pss *)(void *)((char *)res - offsetof(web_pss, res)) : NULL;
+    if (!pss || pss->kind != PSS_HTTP || !pss->routed || pss->deferred || !pss->wsi)
+        return NULL;
+    evc_web_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->pss = pss;
+    p->wsi = pss->wsi;
+    pss->pending = p;
+    pss->deferred = true;
+    return p;
 }
 
-static bool authorized(const evc_web *web, struct lws *wsi)
+evc_web_response *evc_web_pending_res(evc_web_pending *p) { return p ? &p->res : NULL; }
+
+void evc_web_pending_done(evc_web_pending *p)
 {
-    char *h = web_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    bool ok = h && strncmp(h, "Bearer ", 7) == 0 && token_ok(web->post_token, h + 7);
-    free(h);
-    return ok;
+    if (!p)
+        return;
+    web_pss *pss = p->pss;
+    if (pss) {
+        /* Hand the response over to the connection; written on writable. */
+        web_res_clear(&pss->res);
+        pss->res = p->res;
+        memset(&p->res, 0, sizeof p->res);
+        if (!pss->res.set) {
+            if (evc_web_respond_error(&pss->res, 500, "deferred request gave no response") !=
+                EVC_OK)
+                res_body_clear(&pss->res);
+        }
+        pss->pending = NULL;
+        pss->deferred = false;
+        pss->ready = true;
+        lws_callback_on_writable(p->wsi);
+    }
+    web_res_clear(&p->res);
+    free(p);
 }
 
 static bool is_api_path(const char *p)
@@ -234,10 +352,17 @@ int web_http_begin(evc_web *web, struct lws *wsi, web_pss *pss)
         }
     }
     snprintf(pss->method, sizeof pss->method, "%s", method ? method : "?");
+    pss->wsi = wsi;
     pss->path = web_hdr_dup(wsi, tok);
     pss->query = web_hdr_dup(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    if (!pss->path || !pss->query) {
+    if (!pss->path || !pss->query || !web_pss_headers(wsi, pss)) {
         web_fail(pss, 500, "out of memory");
+        return web_send(wsi, pss);
+    }
+    /* lws 4.1 already removed dot segments while parsing (docs/WEB.md):
+     * this refuses whatever might still look like one. */
+    if (!evc_web_path_ok(pss->path)) {
+        web_fail(pss, 400, "bad request path");
         return web_send(wsi, pss);
     }
     if (!is_api_path(pss->path)) {
@@ -271,17 +396,23 @@ int web_http_begin(evc_web *web, struct lws *wsi, web_pss *pss)
     pss->allow[0] = '\0';
     pss->route = hit;
     pss->routed = true;
-    if (strcmp(pss->method, "POST") == 0) {
-        char cl[32] = "";
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-            lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-        unsigned long long n = strtoull(cl, NULL, 10);
-        if (web->post_token && !authorized(web, wsi)) {
+    bool post = strcmp(pss->method, "POST") == 0;
+    char cl[32] = "";
+    if (post && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    unsigned long long n = strtoull(cl, NULL, 10);
+    if (web->guard) {
+        evc_web_request req;
+        web_request_fill(web, pss, &req);
+        if (!web->guard(&req, &pss->res, web->guard_arg)) {
             pss->close_after = n > 0; /* the body stays unread */
-            pss->unauthorized = true;
-            web_fail(pss, 401, "%s %s needs a valid bearer token", pss->method, pss->path);
+            if (!pss->res.set)
+                web_fail(pss, 403, "refused");
             return web_send(wsi, pss);
         }
+        res_body_clear(&pss->res); /* a guard that let it through answers nothing */
+    }
+    if (post) {
         if (n > web->max_body) {
             /* The body stays unread: answer and close. */
             pss->close_after = true;
@@ -299,8 +430,7 @@ int web_http_begin(evc_web *web, struct lws *wsi, web_pss *pss)
         if (n > 0)
             return 0; /* LWS_CALLBACK_HTTP_BODY* follow */
     }
-    web_call(web, pss);
-    return web_send(wsi, pss);
+    return web_call(web, wsi, pss);
 }
 
 int web_http_body(evc_web *web, web_pss *pss, const void *in, size_t len)
@@ -326,8 +456,15 @@ int web_http_body_done(evc_web *web, struct lws *wsi, web_pss *pss)
         return 0;
     if (!pss->body && !(pss->body = calloc(1, 1)))
         return -1;
-    web_call(web, pss);
-    return web_send(wsi, pss);
+    return web_call(web, wsi, pss);
+}
+
+void evc_web_set_guard(evc_web *web, evc_web_guard guard, void *arg)
+{
+    if (!web)
+        return;
+    web->guard = guard;
+    web->guard_arg = arg;
 }
 
 /* ---- route table -------------------------------------------------------- */

@@ -48,12 +48,24 @@ typedef struct web_route {
     void *arg;
 } web_route;
 
+#define WEB_RES_HEADERS 4
 struct evc_web_response {
     int status;
     bool set;
     char *ctype;
     unsigned char *buf; /* LWS_PRE + len */
     size_t len;
+    char *hdr[WEB_RES_HEADERS]; /* "name:" and value, malloc'd pairs */
+    char *hval[WEB_RES_HEADERS];
+    size_t nhdr;
+};
+
+/* A response deferred by a handler (evc_web_defer). pss is NULL once the
+ * connection closed: evc_web_pending_done then only frees. */
+struct evc_web_pending {
+    struct web_pss *pss;
+    struct lws *wsi;
+    evc_web_response res;
 };
 
 enum web_pss_kind { PSS_NONE = 0, PSS_HTTP, PSS_WS };
@@ -62,7 +74,14 @@ enum web_pss_kind { PSS_NONE = 0, PSS_HTTP, PSS_WS };
  * connection carries several transactions: http_reset between them. */
 typedef struct web_pss {
     enum web_pss_kind kind;
+    /* request headers for evc_web_request (malloc'd, "" when absent) */
+    char *cookie, *origin, *host, *ctype, *csrf;
+    char peer[64];
+    evc_web_pending *pending; /* deferred answer outstanding */
+    bool deferred;            /* handler deferred: waiting for pending_done */
+    bool ready;               /* pending_done filled res: send on writable */
     /* HTTP */
+    struct lws *wsi; /* set while a transaction runs (for evc_web_defer) */
     size_t route; /* index in web->routes (routes are never removed) */
     bool routed;
     char method[8];
@@ -74,7 +93,6 @@ typedef struct web_pss {
     bool responding;
     size_t sent;
     char allow[16];
-    bool unauthorized; /* adds WWW-Authenticate */
     evc_web_response res;
     /* WebSocket */
     evc_web_client *client;
@@ -88,7 +106,9 @@ struct evc_web {
     size_t max_body, q_msgs, q_bytes;
     char *host;
     char *static_dir;
-    char *post_token;
+    char *tls_cert, *tls_key;
+    evc_web_guard guard;
+    void *guard_arg;
     struct lws_http_mount mount_api, mount_static;
     struct lws_protocols protocols[2];
     web_route *routes;
@@ -112,6 +132,12 @@ int web_ws_receive(evc_web *web, struct lws *wsi, web_pss *pss, const void *in, 
 int web_ws_writable(struct lws *wsi, web_pss *pss);
 void web_ws_closed(web_pss *pss);
 void web_channels_free(evc_web *web);
+
+/* web_http.c: fills req from pss (headers, peer) for a guard call. */
+void web_request_fill(const evc_web *web, const web_pss *pss, evc_web_request *req);
+/* Reads the headers and peer of wsi into pss; false when out of memory. */
+bool web_pss_headers(struct lws *wsi, web_pss *pss);
+void web_res_clear(evc_web_response *r);
 
 /* Copies header h of wsi into a malloc'd NUL-terminated string ("" when
  * absent); NULL on allocation failure. */

@@ -7,6 +7,7 @@
  * that stops reading costs at most that bound. A queue entry is never in
  * flight: lws_write either sends it or keeps the unsent tail itself.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,7 +110,28 @@ static web_channel *channel_of(evc_web *web, struct lws *wsi)
     return ch;
 }
 
-int web_ws_filter(evc_web *web, struct lws *wsi) { return channel_of(web, wsi) ? 0 : 1; }
+int web_ws_filter(evc_web *web, struct lws *wsi)
+{
+    if (!channel_of(web, wsi))
+        return 1;
+    if (!web->guard)
+        return 0;
+    /* The upgrade request through the same guard as the routes. */
+    web_pss tmp;
+    memset(&tmp, 0, sizeof tmp);
+    snprintf(tmp.method, sizeof tmp.method, "GET");
+    tmp.path = web_hdr_dup(wsi, WSI_TOKEN_GET_URI);
+    bool ok = tmp.path && web_pss_headers(wsi, &tmp);
+    if (ok) {
+        evc_web_request req;
+        web_request_fill(web, &tmp, &req);
+        ok = web->guard(&req, &tmp.res, web->guard_arg);
+        if (!ok)
+            EVC_LOGD(WEB_LOG, "websocket to %s refused by the guard", tmp.path);
+    }
+    web_http_reset(&tmp);
+    return ok ? 0 : 1;
+}
 
 int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss)
 {

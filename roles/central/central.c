@@ -59,6 +59,15 @@ const evc_cfg_field central_schema[] = {
      .help = "HTTP port of the JSON API (0 = any free port)"},
     {.key = "http_host", .type = EVC_CFG_STRING, .default_text = "",
      .help = "address the HTTP server listens on (empty = all interfaces)"},
+    {.key = "http_session_ttl_s", .type = EVC_CFG_INT, .min = 60, .max = 604800,
+     .default_text = "3600",
+     .help = "HTTP API login sessions end this long after the login (absolute, not extended "
+             "by use; a restart of Central ends them all)"},
+    {.key = "http_tls_cert", .type = EVC_CFG_STRING, .default_text = "",
+     .help = "PEM certificate (chain) file: with http_tls_key the HTTP port speaks only HTTPS "
+             "(empty = plain HTTP)"},
+    {.key = "http_tls_key", .type = EVC_CFG_STRING, .default_text = "",
+     .help = "PEM private key file of http_tls_cert"},
     {.key = "listen_host", .type = EVC_CFG_STRING, .default_text = "",
      .help = "IP address the CP monitor port (listen_port) listens on (empty = all "
              "interfaces)"},

@@ -1,19 +1,29 @@
-/* central_http.c: Central's HTTP port (central.http_port) through the core's
- * web bridge (evc/web.h): read-only JSON for tests and operators, and the
- * operator's stop/resume (F13) for the admin dashboard.
+/* central_http.c: Central's HTTP port (central.http_port, central.http_host,
+ * optional TLS) through the core's web bridge (evc/web.h): JSON for the
+ * admin dashboard and operators, and the operator's stop/resume (F13).
  *
- *   GET  /api/cps, /api/sessions, /api/health
+ *   GET  /api/health                      (open: liveness for monitoring)
+ *   POST /api/login, /api/logout; GET /api/session   (central_login.c)
+ *   GET  /api/cps, /api/sessions          (admin session)
  *   POST /api/cps/<CP_ID>/stop, /api/cps/<CP_ID>/resume,
- *        /api/cps/stop-all, /api/cps/resume-all
+ *        /api/cps/stop-all, /api/cps/resume-all   (admin session + CSRF)
+ *
+ * c->web points at a central_web (below), owned by this file.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "central_int.h"
+#include "central_login.h"
 #include "evc/log.h"
 
 #include "evc/web.h"
+
+typedef struct central_web {
+    evc_web *web;
+    central_login *login;
+} central_web;
 
 static void reply(evc_web_response *res, char *json)
 {
@@ -74,10 +84,11 @@ static int route_cp(central *c, const char *id, evc_error *err)
 {
     char path[128];
     snprintf(path, sizeof path, "/api/cps/%s/stop", id);
-    int rc = evc_web_route(c->web, "POST", path, post_admin, c, err);
+    evc_web *web = ((central_web *)c->web)->web;
+    int rc = evc_web_route(web, "POST", path, post_admin, c, err);
     snprintf(path, sizeof path, "/api/cps/%s/resume", id);
     if (rc == EVC_OK)
-        rc = evc_web_route(c->web, "POST", path, post_admin, c, err);
+        rc = evc_web_route(web, "POST", path, post_admin, c, err);
     return rc == EVC_EEXIST ? EVC_OK : rc;
 }
 
@@ -90,14 +101,24 @@ void central_http_cp_added(central *c, const char *id)
 
 int central_http_start(central *c, evc_error *err)
 {
+    const evc_cfg_node *sec = c->app ? evc_app_section(c->app) : NULL;
     evc_web_opts o = {.struct_size = sizeof o, .host = c->http_host,
-                      .port = (uint16_t)c->http_port, .security_headers = true};
-    evc_web *web = NULL;
-    int rc = evc_web_start(c->loop, &o, &web, err);
-    if (rc != EVC_OK)
+                      .port = (uint16_t)c->http_port, .security_headers = true,
+                      .tls_cert = evc_cfg_get_str(sec, "http_tls_cert", ""),
+                      .tls_key = evc_cfg_get_str(sec, "http_tls_key", "")};
+    central_web *cw = calloc(1, sizeof *cw);
+    if (!cw)
+        return evc_error_set(err, EVC_ENOMEM, "central: out of memory");
+    int rc = evc_web_start(c->loop, &o, &cw->web, err);
+    if (rc != EVC_OK) {
+        free(cw);
         return rc;
-    c->web = web;
-    rc = evc_web_route(web, "GET", "/api/cps", get_cps, c, err);
+    }
+    c->web = cw;
+    evc_web *web = cw->web;
+    rc = central_login_start(c, web, &cw->login, err);
+    if (rc == EVC_OK)
+        rc = evc_web_route(web, "GET", "/api/cps", get_cps, c, err);
     if (rc == EVC_OK)
         rc = evc_web_route(web, "GET", "/api/sessions", get_sessions, c, err);
     if (rc == EVC_OK)
@@ -109,13 +130,21 @@ int central_http_start(central *c, evc_error *err)
     for (size_t i = 0; rc == EVC_OK && i < c->ncps; i++)
         rc = route_cp(c, c->cps[i].id, err);
     if (rc == EVC_OK)
-        central_say(c, "HTTP API on port %u", (unsigned)evc_web_port(web));
+        central_say(c, "HTTP API on %s://%s:%u (admin login: POST /api/login)",
+                    o.tls_cert[0] ? "https" : "http", c->http_host[0] ? c->http_host : "*",
+                    (unsigned)evc_web_port(web));
     return rc;
 }
 
 void central_http_stop(central *c)
 {
-    /* evc_web_stop runs the loop briefly: fine here, the role is stopping. */
-    evc_web_stop(c->web);
+    central_web *cw = c->web;
+    if (!cw)
+        return;
+    /* evc_web_stop runs the loop briefly: fine here, the role is stopping.
+     * The login state goes after the server whose guard points at it. */
+    evc_web_stop(cw->web);
+    central_login_free(cw->login);
+    free(cw);
     c->web = NULL;
 }

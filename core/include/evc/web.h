@@ -51,10 +51,11 @@ typedef struct evc_web_opts {
      * best practices). The CSP forbids inline <script> and <style>: keep
      * JavaScript and CSS in files. */
     bool security_headers;
-    /* When set, POST routes require "Authorization: Bearer <post_token>"
-     * (else 401 without calling the handler). GET routes, static files and
-     * WebSocket channels stay open. NULL/"" = no check. */
-    const char *post_token;
+    /* TLS: PEM certificate (chain) and private key files. Both set = the
+     * port speaks only HTTPS/WSS; both NULL/"" = plain HTTP. One without the
+     * other, or a file that cannot be read, is EVC_EINVAL naming the path. */
+    const char *tls_cert;
+    const char *tls_key;
 } evc_web_opts;
 
 /* A request, borrowed by the handler until it returns. Strings are
@@ -68,6 +69,15 @@ typedef struct evc_web_request {
     const char *query;
     const char *body;
     size_t body_len;
+    /* Request headers ("" when absent) and the peer's IP address as text:
+     * what a handler or the guard needs for sessions and CSRF checks. */
+    const char *cookie;       /* Cookie */
+    const char *origin;       /* Origin */
+    const char *host;         /* Host */
+    const char *content_type; /* Content-Type */
+    const char *csrf;         /* X-CSRF-Token */
+    const char *peer;         /* e.g. "127.0.0.1" */
+    bool tls;                 /* the server runs TLS (cookies get Secure) */
 } evc_web_request;
 
 /* Route handler. Must call evc_web_respond (or _json) once before returning;
@@ -107,6 +117,97 @@ int evc_web_respond(evc_web_response *res, int status, const char *content_type,
 int evc_web_respond_json(evc_web_response *res, int status, const char *json);
 /* Same with {"error": msg} (msg escaped as a JSON string). */
 int evc_web_respond_error(evc_web_response *res, int status, const char *msg);
+/* Adds a response header (e.g. "set-cookie", "retry-after"; name without
+ * ':'), kept across later evc_web_respond calls. At most 4 per response,
+ * value at most 512 bytes and without CR/LF: else EVC_EINVAL. */
+int evc_web_respond_header(evc_web_response *res, const char *name, const char *value);
+
+/* ---- guard: one access check for every route and channel ----------------
+ * Called on the loop thread for every request matching a route (before its
+ * body is read: req->body is NULL) and for every WebSocket upgrade to a
+ * declared channel (res is then a scratch response whose content is not
+ * sent). Return true to let it through; false refuses it with the response
+ * the guard set (a route) or by closing the upgrade (a channel). Requests
+ * that match no route never reach it (404/405 first). */
+typedef bool (*evc_web_guard)(const evc_web_request *req, evc_web_response *res, void *arg);
+/* Sets (or with NULL removes) the guard. */
+void evc_web_set_guard(evc_web *web, evc_web_guard guard, void *arg);
+
+/* ---- deferred responses: answer after work on the thread pool ----------
+ * A handler calls evc_web_defer instead of responding; the request is then
+ * answered when the caller fills evc_web_pending_res(p) and calls
+ * evc_web_pending_done(p), later, on the loop thread. If the client went
+ * away (or the server stopped) meanwhile, done just frees p. The caller owns
+ * p from defer until done, which must be called exactly once. NULL when out
+ * of memory (the handler then responds itself). */
+typedef struct evc_web_pending evc_web_pending;
+evc_web_pending *evc_web_defer(evc_web_response *res);
+evc_web_response *evc_web_pending_res(evc_web_pending *p);
+void evc_web_pending_done(evc_web_pending *p);
+
+/* ---- helpers for logins (web_auth.c); pure, any thread ------------------ */
+
+/* Copies the value of cookie `name` from a Cookie header into out (cap
+ * bytes). False when absent, empty or too long. */
+bool evc_web_cookie_get(const char *cookie_header, const char *name, char *out, size_t cap);
+/* True when Origin names the same host[:port] as Host ("http://h:p" or
+ * "https://h:p" vs "h:p", case-insensitive). "null" or garbage: false. */
+bool evc_web_same_origin(const char *origin, const char *host);
+/* True when Content-Type is application/json (parameters such as
+ * "; charset=utf-8" allowed). */
+bool evc_web_is_json(const char *content_type);
+/* True when a (normalised) path holds no dot segment, empty segment,
+ * backslash, NUL-looking or control byte: what the bridge serves. */
+bool evc_web_path_ok(const char *path);
+/* Constant-time comparison of two NUL-terminated strings. */
+bool evc_web_secret_eq(const char *want, const char *got);
+/* Copies the top-level string member `key` of the JSON object text into out.
+ * False when not JSON, not an object, absent, not a string or too long. */
+bool evc_web_json_str(const char *json, size_t len, const char *key, char *out, size_t cap);
+
+/* Failure throttle: a bounded table of keys (user names, peer addresses).
+ * After `limit` failures a key is refused for delay_ms, doubling with every
+ * further failure up to max_delay_ms; a success clears the key. An entry is
+ * forgotten after max_delay_ms without failures. When the table is full the
+ * least recently failed entry is replaced. */
+typedef struct evc_web_throttle evc_web_throttle;
+evc_web_throttle *evc_web_throttle_new(size_t cap, unsigned limit, uint64_t delay_ms,
+                                       uint64_t max_delay_ms);
+void evc_web_throttle_free(evc_web_throttle *t);
+/* 0 when key may try now, else the milliseconds until it may. */
+uint64_t evc_web_throttle_wait(evc_web_throttle *t, const char *key, uint64_t now_ms);
+void evc_web_throttle_fail(evc_web_throttle *t, const char *key, uint64_t now_ms);
+void evc_web_throttle_ok(evc_web_throttle *t, const char *key);
+
+/* Login sessions in memory: bounded count, absolute expiry (ttl from the
+ * login, not extended by use). Tokens are 256-bit random (libsodium), as 64
+ * hex chars; each session has its own CSRF token of the same form. At most
+ * per_user sessions of one user (its oldest is replaced), at most cap in all
+ * (the oldest is replaced). */
+#define EVC_WEB_TOKEN_LEN 64
+/* Writes a fresh 256-bit random token as 64 hex chars and a NUL. */
+void evc_web_token_new(char out[EVC_WEB_TOKEN_LEN + 1]);
+typedef struct evc_web_sessions evc_web_sessions;
+typedef struct evc_web_session {
+    char token[EVC_WEB_TOKEN_LEN + 1];
+    char csrf[EVC_WEB_TOKEN_LEN + 1];
+    char user[64];
+    int role;             /* the caller's meaning (e.g. evc_user_role) */
+    uint64_t expires_ms;  /* on the clock given to the calls */
+} evc_web_session;
+evc_web_sessions *evc_web_sessions_new(size_t cap, size_t per_user, uint64_t ttl_ms);
+void evc_web_sessions_free(evc_web_sessions *s);
+/* New session for user; the returned pointer is borrowed until the next
+ * call on s. NULL when out of memory or user too long. */
+const evc_web_session *evc_web_session_create(evc_web_sessions *s, const char *user, int role,
+                                              uint64_t now_ms);
+/* The live session of token (constant-time compare), NULL when unknown or
+ * expired (an expired one is removed). Borrowed until the next call on s. */
+const evc_web_session *evc_web_session_find(evc_web_sessions *s, const char *token,
+                                            uint64_t now_ms);
+/* Ends the session of token; false when there was none. */
+bool evc_web_session_end(evc_web_sessions *s, const char *token);
+size_t evc_web_sessions_count(const evc_web_sessions *s);
 
 /* A connected WebSocket client, borrowed during the callback it is given to. */
 typedef void (*evc_web_ws_open_cb)(evc_web *web, evc_web_client *client, void *arg);

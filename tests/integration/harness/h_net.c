@@ -173,16 +173,32 @@ void h_garbage_burst(int port, int conns, size_t n)
 /* ---- HTTP ----------------------------------------------------------------- */
 
 /* Raw response of GET path, NUL-terminated; caller frees. NULL on no answer. */
+static char *h_http_get_raw_once(int port, const char *path, size_t *len_out, bool renew);
+
+/* The API needs an admin session (issue 11): GETs carry the harness's admin
+ * cookie (h_http.c), logging in again once when Central answers 401 (it was
+ * restarted: sessions live in its memory). */
 static char *h_http_get_raw(int port, const char *path, size_t *len_out)
 {
+    char *raw = h_http_get_raw_once(port, path, len_out, false);
+    if (raw && strncmp(raw, "HTTP/1.1 401", 12) == 0) {
+        free(raw);
+        raw = h_http_get_raw_once(port, path, len_out, true);
+    }
+    return raw;
+}
+
+static char *h_http_get_raw_once(int port, const char *path, size_t *len_out, bool renew)
+{
+    const char *cookie = h_http_admin_cookie(port, renew);
     int s = h_connect(port, 2000);
     if (s < 0)
         return NULL;
-    char req[512];
+    char req[768];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: application/json\r\n"
-                     "Connection: close\r\n\r\n",
-                     path, port);
+                     "%s%s%sConnection: close\r\n\r\n",
+                     path, port, cookie[0] ? "Cookie: " : "", cookie, cookie[0] ? "\r\n" : "");
     h_write_all(s, (unsigned char *)req, (size_t)n);
     size_t cap = 16384, len = 0;
     char *buf = malloc(cap);

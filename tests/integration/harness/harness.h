@@ -260,4 +260,31 @@ const char *h_jstr(const json_t *obj, const char *key);
  * CP named by cp_id (a const char *). */
 bool h_cp_has_energy(h_env *env, void *cp_id);
 
+
+/* ---- Central's HTTP API with login (h_http.c) ------------------------------ */
+typedef struct h_http_resp {
+    int status;         /* -1: no HTTP answer */
+    char headers[4096]; /* status line and headers, NUL-terminated */
+    char *body;         /* malloc'd; h_http_resp_free */
+} h_http_resp;
+typedef struct h_http_session {
+    char cookie[128]; /* "evc_session=<64 hex>", the Cookie header's value */
+    char csrf[80];    /* for X-CSRF-Token */
+} h_http_session;
+/* One request to 127.0.0.1:port. headers: extra lines, each ending "\r\n"
+ * (NULL = none); body NULL = empty (Content-Length: 0). 0 or -1. */
+int h_http_request(int port, const char *method, const char *path, const char *headers,
+                   const char *body, h_http_resp *out);
+void h_http_resp_free(h_http_resp *r);
+bool h_http_resp_header(const h_http_resp *r, const char *name, char *dst, size_t cap);
+/* POST /api/login; on 200 fills out. Returns the HTTP status (-1: none). */
+int h_http_login(int port, const char *user, const char *password, h_http_session *out);
+/* "evc_session=..." of an admin (admin/admin123) session at port, cached;
+ * renew logs in again (Central restarted). "" when the login failed. */
+const char *h_http_admin_cookie(int port, bool renew);
+/* Stops Central, replaces `from` by `to` in its config (both NULL: none),
+ * appends `append` (lines of the central section, which comes last), starts
+ * it again. */
+h_proc *h_restart_central_with(h_env *env, const char *from, const char *to, const char *append);
+
 #endif

@@ -6,7 +6,7 @@ add_library(evc_it_harness STATIC
   ${CMAKE_CURRENT_LIST_DIR}/h_proc.c ${CMAKE_CURRENT_LIST_DIR}/h_net.c
   ${CMAKE_CURRENT_LIST_DIR}/h_env.c ${CMAKE_CURRENT_LIST_DIR}/h_db.c
   ${CMAKE_CURRENT_LIST_DIR}/h_expect.c
-  ${CMAKE_CURRENT_LIST_DIR}/h_pty.c
+  ${CMAKE_CURRENT_LIST_DIR}/h_pty.c ${CMAKE_CURRENT_LIST_DIR}/h_http.c
   ${CMAKE_SOURCE_DIR}/tests/common/proc.c)
 target_include_directories(evc_it_harness PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(evc_it_harness PUBLIC PkgConfig::CRITERION PkgConfig::JANSSON

@@ -327,46 +327,6 @@ Test(web, host_names_resolve_and_bad_hosts_fail_clearly)
     cr_expect_null(w);
 }
 
-Test(web, post_token_guards_post_routes_only)
-{
-    evc_web_opts o = {.struct_size = sizeof o, .host = "127.0.0.1", .post_token = "s3cret"};
-    evc_web *web = NULL;
-    evc_error err;
-    cr_assert_eq(evc_web_start(loop, &o, &web, &err), EVC_OK, "%s", err.msg);
-    seen s = {0};
-    evc_web_route(web, "POST", "/api/echo", h_echo, &s, NULL);
-    evc_web_route(web, "GET", "/api/cps", h_cps, &s, NULL);
-    uint16_t port = evc_web_port(web);
-    rc_http_resp r;
-    const char *bad[] = {"", "Authorization: Bearer wrong\r\n", "Authorization: Bearer s3cre\r\n",
-                         "Authorization: Basic s3cret\r\n"};
-    for (size_t i = 0; i < 4; i++) {
-        char extra[128];
-        snprintf(extra, sizeof extra, "%sContent-Length: 2\r\n", bad[i]);
-        rc_conn c;
-        cr_assert_eq(rc_connect(&c, port, 0), 0);
-        char req[256];
-        int n = snprintf(req, sizeof req, "POST /api/echo HTTP/1.1\r\nHost: x\r\n%s\r\nhi", extra);
-        cr_assert_eq(rc_http(loop, &c, req, (size_t)n, &r), 0);
-        cr_expect_eq(r.status, 401, "case %zu", i);
-        char wa[32];
-        cr_expect(rc_header(&r, "www-authenticate", wa, sizeof wa), "%s", r.headers);
-        free(r.body);
-        rc_close(&c);
-    }
-    cr_expect_eq(s.calls, 0);
-    cr_assert_eq(get(port, "POST", "/api/echo",
-                     "Authorization: Bearer s3cret\r\nContent-Length: 0\r\n", &r), 0);
-    cr_expect_eq(r.status, 201);
-    free(r.body);
-    cr_assert_eq(get(port, "GET", "/api/cps", NULL, &r), 0);
-    cr_expect_eq(r.status, 200);
-    free(r.body);
-    cr_expect_eq(s.calls, 2);
-    free(s.body);
-    evc_web_stop(web);
-}
-
 /* Issue 11 finding 11 asked for `..`, `.`, `//` and %2e to be refused with
  * 400. libwebsockets 4.1 decodes %xx and removes dot segments and repeated
  * slashes while it parses the request line (RFC 3986 remove_dot_segments),
