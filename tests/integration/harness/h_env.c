@@ -195,7 +195,19 @@ h_proc *h_start_central(h_env *env)
     return env->central;
 }
 
+/* Engine of cp_id with its own secret (NULL: the seeded "secret-<cp_id>"),
+ * for a monitor started with another secret (a CP registered under the open
+ * policy). Declared here until harness.h declares it. */
+h_proc *h_start_engine_secret(h_env *env, const char *cp_id, int engine_port,
+                              const char *secret);
+
 h_proc *h_start_engine(h_env *env, const char *cp_id, int engine_port)
+{
+    return h_start_engine_secret(env, cp_id, engine_port, NULL);
+}
+
+h_proc *h_start_engine_secret(h_env *env, const char *cp_id, int engine_port,
+                              const char *secret)
 {
     const h_opts *o = &env->opts;
     char name[64], yaml[2048], path[PATH_MAX + 64], listen[64];
@@ -203,6 +215,7 @@ h_proc *h_start_engine(h_env *env, const char *cp_id, int engine_port)
     snprintf(yaml, sizeof yaml,
              "cp_engine:\n"
              "  database: \"%s/%s.db\"\n"
+             "  secret: \"%s\"\n"
              "  central_timeout_ms: %d\n"
              "  monitor_timeout_ms: %d\n"
              "  outbox_retry_ms: 1000\n"
@@ -212,8 +225,9 @@ h_proc *h_start_engine(h_env *env, const char *cp_id, int engine_port)
              "    plug_after_ms: %d\n"
              "    unplug_after_ms: %d\n"
              "  power_w: %d\n",
-             env->dir, name, o->central_timeout_ms, o->monitor_timeout_ms,
-             o->unattended ? "true" : "false", o->plug_after_ms, o->unplug_after_ms, o->supply_w);
+             env->dir, name, secret ? secret : "", o->central_timeout_ms,
+             o->monitor_timeout_ms, o->unattended ? "true" : "false", o->plug_after_ms,
+             o->unplug_after_ms, o->supply_w);
     h_write_config(env, name, yaml, path, sizeof path);
     snprintf(listen, sizeof listen, "127.0.0.1:%d", engine_port);
     /* The engine's own id (third argument) and, by default, the seeded
