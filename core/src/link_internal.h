@@ -53,11 +53,18 @@ struct evc_link_server {
     size_t nlinks;
     uint16_t port;
     evc_link_limits lim;     /* defaults filled in */
-    uv_timer_t sweep;        /* closes slow readers */
-    int handles_open;        /* tcp + sweep: freed when both closed */
+    uv_timer_t sweep;        /* closes slow readers and silent links */
+    int handles_open;        /* tcp + sweep + resume: freed when all closed */
     uint64_t refused, refused_unlogged, refused_logged_ms;
     uint64_t timed_out;
     uint64_t accept_errors, accept_errors_unlogged, accept_errors_logged_ms;
+    /* Accepting paused (descriptors ran out): the listener is closed and
+     * `resume` binds it again to `bound` later. */
+    enum { LISTENING, PAUSE_CLOSING, PAUSED } listen_state;
+    bool closing;            /* evc_link_server_close was called */
+    struct sockaddr_storage bound;
+    uv_timer_t resume;
+    uint64_t pauses;
 };
 
 struct evc_link_client {
@@ -86,6 +93,12 @@ typedef struct write_req {
  * loop until closed; link_go starts reading and calls on_open. */
 evc_link *link_new(evc_loop *loop, const evc_link_handlers *h, void *arg);
 void link_go(evc_link *l);
+
+/* link_server.c: what the server does when libuv reports a failed accept
+ * (counted, logged once per 10 s, accepting paused on EMFILE/ENFILE/
+ * ENOBUFS/ENOMEM). Not static so that unit tests can report the failure
+ * libuv reports only when its spare descriptor is gone. */
+void link_server_accept_failed(evc_link_server *s, int status);
 
 /* link_client.c: the next connection attempt after the backoff; frees a
  * closing client once nothing refers to it. */

@@ -23,8 +23,10 @@
  * or silent connection never holds a slot (and a file descriptor) for long.
  * A link whose reading is paused (slow reader) is left to slow_reader_ms.
  * Accept errors (EMFILE, ENFILE, ...) are logged at most once per 10 s with
- * the count (libuv drains the pending connections itself with its reserved
- * descriptor, so they do not spin).
+ * the count. libuv first sheds pending connections with a descriptor it
+ * keeps in reserve; when it reports the error to us (no reserve), the server
+ * stops listening for EVC_LINK_ACCEPT_PAUSE_MS and then listens again on the
+ * same port, so a process out of descriptors never spins in accept.
  *
  * Threads: loop thread only. Ownership: links belong to their server or
  * client; a role never frees a link, it only closes it.
@@ -58,6 +60,9 @@ extern "C" {
  * database, logs): max_links is lowered to RLIMIT_NOFILE minus this, with one
  * WARN line, so that links can never starve them (docs/OPERATIONS.md). */
 #define EVC_LINK_FD_RESERVE 256
+/* How long a server stops listening after an accept failed for want of
+ * descriptors or memory. */
+#define EVC_LINK_ACCEPT_PAUSE_MS 1000
 /* In a timeout field: never time out. */
 #define EVC_LINK_NO_TIMEOUT UINT64_MAX
 
@@ -112,6 +117,8 @@ uint64_t evc_link_server_refused(const evc_link_server *srv);
 uint64_t evc_link_server_timed_out(const evc_link_server *srv);
 /* Failed accepts reported by the OS (EMFILE, ENFILE, ...). */
 uint64_t evc_link_server_accept_errors(const evc_link_server *srv);
+/* Times accepting was paused for an accept error. */
+uint64_t evc_link_server_pauses(const evc_link_server *srv);
 /* Closes the listener and every link of it (their on_close is called). */
 void evc_link_server_close(evc_link_server *srv);
 

@@ -1,7 +1,8 @@
 /* test_link_idle.c: a connection that says nothing does not hold a slot
  * (issue 11 finding 8): a server link with no first frame is closed after
  * handshake_timeout_ms, one silent after frames after idle_timeout_ms;
- * garbage bytes keep nothing alive; a peer that keeps talking is kept. And
+ * garbage bytes keep nothing alive; a peer that keeps talking is kept; out
+ * of descriptors, a server pauses accepting instead of spinning. And
  * the rate-limited log (finding 9): a flood of bad frames writes at most a
  * burst of lines, then one "suppressed" summary. Real loopback sockets. */
 #include <arpa/inet.h>
@@ -14,9 +15,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "evc/link.h"
 #include "evc/log.h"
+#include "link_internal.h"
 
 typedef struct srv_seen {
     int opens, closes;
@@ -215,4 +218,80 @@ Test(link_idle, a_flood_of_bad_frames_writes_a_bounded_log)
     evc_log_set_fd(2);
     evc_log_set_level(EVC_LOG_INFO);
     fclose(f);
+}
+
+/* ---- out of descriptors ------------------------------------------------- */
+
+static bool connect_refused(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int e = errno;
+    close(fd);
+    return rc != 0 && e == ECONNREFUSED;
+}
+
+typedef struct accept_wait {
+    evc_link_server *server;
+    srv_seen *srv;
+    int fd;
+} accept_wait;
+
+static bool accepted_again(void *arg)
+{
+    accept_wait *w = arg;
+    if (w->fd < 0) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons(evc_link_server_port(w->server))};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+            w->fd = fd;
+        else
+            close(fd);
+    }
+    return w->srv->opens > 0;
+}
+
+/* libuv reports EMFILE to the server only when its spare descriptor is gone
+ * (another thread took it); it then calls again at once for the same
+ * pending connection, without returning to the loop. The server stops
+ * listening (connections refused by the kernel: no spin), then listens again
+ * on the same port. The failure is reported here as libuv would. */
+Test(link_idle, out_of_descriptors_pauses_accepting_then_resumes_on_the_same_port)
+{
+    srv_seen srv = {0};
+    evc_link_server *server = listen_with(&srv, 0, 0);
+    uint16_t port = evc_link_server_port(server);
+    link_server_accept_failed(server, UV_EMFILE);
+    link_server_accept_failed(server, UV_EMFILE); /* the same pending connection again */
+    evc_loop_run_until(loop, never, NULL, 20);
+    cr_expect_eq(evc_link_server_pauses(server), 1);
+    cr_expect_eq(evc_link_server_accept_errors(server), 2);
+    cr_expect(connect_refused(port), "the port still listened during the pause");
+    accept_wait w = {server, &srv, -1};
+    cr_assert_eq(evc_loop_run_until(loop, accepted_again, &w, 5000), EVC_OK,
+                 "port %u did not accept again after the pause (%d ms)", port,
+                 EVC_LINK_ACCEPT_PAUSE_MS);
+    cr_expect_eq(evc_link_server_port(server), port);
+    close(w.fd);
+    evc_link_server_close(server);
+    evc_loop_run_until(loop, never, NULL, 20);
+}
+
+/* Closing a server while its listener is closing or closed for a pause
+ * frees it once (the sanitizer build checks for leaks and double frees). */
+Test(link_idle, a_server_closed_during_a_pause_is_freed)
+{
+    for (int wait_ms = 0; wait_ms <= 50; wait_ms += 50) {
+        srv_seen srv = {0};
+        evc_link_server *server = listen_with(&srv, 0, 0);
+        link_server_accept_failed(server, UV_ENFILE);
+        if (wait_ms)
+            evc_loop_run_until(loop, never, NULL, wait_ms);
+        evc_link_server_close(server);
+        evc_loop_run_until(loop, never, NULL, 20);
+    }
 }
