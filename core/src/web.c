@@ -105,6 +105,10 @@ static void web_lws_log(int level, const char *line)
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
+    /* One line per WebSocket upgrade the guard refused: a flood of them
+     * would flood the log; web_ws_filter logs them at debug level. */
+    if (strstr(line, "User code denied connection"))
+        return;
     evc_log(level & LLL_ERR ? EVC_LOG_ERROR : EVC_LOG_WARN, WEB_LOG, NULL, "libwebsockets: %.*s",
             (int)n, line);
 }
