@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -351,4 +352,110 @@ Test(zmq, proxy_program_carries_traffic_and_stops_on_sigterm)
     cr_assert(strstr(msg, xsub) != NULL && strstr(msg, "in use") != NULL,
               "message does not name the address and the reason: %s", msg);
     zmqt_proxy_stop(squatter);
+}
+
+/* ---- CURVE settings (issue 11) ------------------------------------------ */
+
+/* Writes `content` to a new file under /tmp with `mode`; path to out (128). */
+static void key_file(const char *content, mode_t mode, char *out)
+{
+    snprintf(out, 128, "/tmp/evc-unit-zmq-key-XXXXXX");
+    int fd = mkstemp(out);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    cr_assert_eq(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+Test(zmq, curve_settings_are_checked_at_create)
+{
+    char pub[41], sec[41], pub2[41], sec2[41];
+    do
+        cr_assert_eq(zmq_curve_keypair(pub, sec), 0);
+    while (strchr(pub, '$') != NULL);
+    do
+        cr_assert_eq(zmq_curve_keypair(pub2, sec2), 0);
+    while (strchr(pub2, '$') != NULL);
+    char ok[128], open_to_all[128], other[128], junk[128], section[1024];
+    char line[64];
+    snprintf(line, sizeof line, "%s\n", sec);
+    key_file(line, 0600, ok);
+    key_file(line, 0644, open_to_all);
+    snprintf(line, sizeof line, "%s\n", sec2);
+    key_file(line, 0400, other);
+    key_file("not a key\n", 0600, junk);
+
+    expect_config_error("127.0.0.1:5555", "curve:\n  server_secret_key_file: x",
+                        "transport.zmq.curve.server_public_key: missing");
+    expect_config_error("127.0.0.1:5555", "curve:\n  server_public_key: \"tooshort\"",
+                        "transport.zmq.curve.server_public_key: expected 40 Z85");
+    /* The proxy's host reads its secret: refused when others can read it. */
+    snprintf(section, sizeof section,
+             "proxy: embedded\ncurve:\n  server_public_key: \"%s\"\n  server_secret_key_file: %s",
+             pub, open_to_all);
+    expect_config_error("127.0.0.1:5555", section, open_to_all);
+    expect_config_error("127.0.0.1:5555", section, "mode 0644");
+    snprintf(section, sizeof section, "proxy: embedded\ncurve:\n  server_public_key: \"%s\"",
+             pub);
+    expect_config_error("127.0.0.1:5555", section, "server_secret_key_file: missing");
+    snprintf(section, sizeof section,
+             "proxy: embedded\ncurve:\n  server_public_key: \"%s\"\n  server_secret_key_file: %s",
+             pub, other);
+    expect_config_error("127.0.0.1:5555", section, "does not belong to server_public_key");
+    snprintf(section, sizeof section,
+             "proxy: embedded\ncurve:\n  server_public_key: \"%s\"\n  server_secret_key_file: %s",
+             pub, junk);
+    expect_config_error("127.0.0.1:5555", section, "expected one Z85 key");
+    /* A client's own pair: both or neither, and they must match. */
+    snprintf(section, sizeof section, "curve:\n  server_public_key: \"%s\"\n  public_key: \"%s\"",
+             pub, pub2);
+    expect_config_error("127.0.0.1:5555", section, "go together");
+    snprintf(section, sizeof section,
+             "curve:\n  server_public_key: \"%s\"\n  public_key: \"%s\"\n  secret_key_file: %s",
+             pub, pub2, ok);
+    expect_config_error("127.0.0.1:5555", section, "does not belong to public_key");
+
+    /* Accepted: a client that does not run the proxy never reads the
+     * server's secret file (CP hosts do not have it); a configured pair. */
+    evc_bus *bus = NULL;
+    evc_error err = {0};
+    snprintf(section, sizeof section,
+             "curve:\n  server_public_key: \"%s\"\n  server_secret_key_file: /nonexistent\n"
+             "  public_key: \"%s\"\n  secret_key_file: %s",
+             pub, pub2, other);
+    cr_assert_eq(open_bus("127.0.0.1:5555", section, &bus, &err), EVC_OK, "%s", err.msg);
+    evc_bus_close(bus);
+    unlink(ok);
+    unlink(open_to_all);
+    unlink(other);
+    unlink(junk);
+}
+
+Test(zmq, curve_embedded_proxy_serves_curve_clients)
+{
+    char pub[41], sec[41], kf[128], line[64], ep[64], section[512];
+    do
+        cr_assert_eq(zmq_curve_keypair(pub, sec), 0);
+    while (strchr(pub, '$') != NULL);
+    snprintf(line, sizeof line, "%s\n", sec);
+    key_file(line, 0600, kf);
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", free_port_pair());
+    snprintf(section, sizeof section,
+             "proxy: owner\nlinger_ms: 0\ncurve:\n  server_public_key: \"%s\"\n"
+             "  server_secret_key_file: %s",
+             pub, kf);
+    evc_bus *central = NULL, *other = NULL;
+    evc_error err = {0};
+    next_client_id = "central";
+    cr_assert_eq(open_bus(ep, section, &central, &err), EVC_OK, "%s", err.msg);
+    next_client_id = "driver-driver1";
+    cr_assert_eq(open_bus(ep, section, &other, &err), EVC_OK, "%s", err.msg);
+    inbox at_central = {0};
+    cr_assert_eq(evc_bus_subscribe(central, "to-central", on_msg, &at_central, &err), EVC_OK);
+    cr_assert_eq(evc_bus_start(central, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_bus_start(other, &err), EVC_OK, "%s", err.msg);
+    until_received(other, "to-central", "hello over CURVE", &at_central);
+    evc_bus_close(other);
+    evc_bus_close(central);
+    unlink(kf);
 }
