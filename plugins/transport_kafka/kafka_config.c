@@ -24,8 +24,10 @@ static const evc_cfg_field kafka_topics_schema[] = {
 
 const evc_cfg_field kafka_schema[] = {
     {.key = "properties", .type = EVC_CFG_STRMAP,
-     .help = "librdkafka properties for producer and consumer (e.g. security.protocol); "
-             "a consumer-only property such as fetch.wait.max.ms goes in consumer_properties"},
+     .help = "librdkafka properties for producer and consumer (e.g. security.protocol, ssl.*, "
+             "sasl.*; checked at start: see docs/TRANSPORTS.md); sasl.password_file and "
+             "ssl.key.password_file (mode 0600) keep passwords out of the YAML; a consumer-only "
+             "property such as fetch.wait.max.ms goes in consumer_properties"},
     {.key = "producer_properties", .type = EVC_CFG_STRMAP,
      .help = "librdkafka properties for the producer only (override `properties`)"},
     {.key = "consumer_properties", .type = EVC_CFG_STRMAP,
@@ -148,8 +150,8 @@ static int kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value,
 }
 
 /* Applies one string map of properties; errors name the value's position. */
-static int kafka_apply_map(rd_kafka_conf_t *conf, const evc_cfg_node *c, const char *key,
-                           evc_error *err)
+static int kafka_apply_map(evc_transport *t, rd_kafka_conf_t *conf, const evc_cfg_node *c,
+                           const char *key, evc_error *err)
 {
     const evc_cfg_node *map = c ? evc_cfg_get(c, key) : NULL;
     size_t n = map ? evc_cfg_count(map) : 0;
@@ -171,6 +173,12 @@ static int kafka_apply_map(rd_kafka_conf_t *conf, const evc_cfg_node *c, const c
                     "stored only after the handler succeeded; the group is "
                     "transport.kafka.group_id)",
                     pos.file, pos.line, pos.column, key, name);
+        bool handled = false;
+        int rc = kafka_security_property(t, conf, key, name, val, pos, &handled, err);
+        if (rc != EVC_OK)
+            return rc;
+        if (handled)
+            continue;
         rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, name, val, es, sizeof es);
         if (r != RD_KAFKA_CONF_OK)
             return evc_error_set(err, EVC_ECONFIG, "%s:%u:%u: transport.kafka.%s.%s: %s",
@@ -222,10 +230,11 @@ int kafka_confs_build(evc_transport *t, const evc_transport_params *p, evc_error
     if (t->set.group_id && (rc = kafka_set(t->cconf, "group.id", t->set.group_id, err)) != EVC_OK)
         return rc;
 
-    if ((rc = kafka_apply_map(t->pconf, c, "properties", err)) != EVC_OK ||
-        (rc = kafka_apply_map(t->cconf, c, "properties", err)) != EVC_OK ||
-        (rc = kafka_apply_map(t->pconf, c, "producer_properties", err)) != EVC_OK ||
-        (rc = kafka_apply_map(t->cconf, c, "consumer_properties", err)) != EVC_OK)
+    if ((rc = kafka_apply_map(t, t->pconf, c, "properties", err)) != EVC_OK ||
+        (rc = kafka_apply_map(t, t->cconf, c, "properties", err)) != EVC_OK ||
+        (rc = kafka_apply_map(t, t->pconf, c, "producer_properties", err)) != EVC_OK ||
+        (rc = kafka_apply_map(t, t->cconf, c, "consumer_properties", err)) != EVC_OK ||
+        (rc = kafka_security_check(t, c, err)) != EVC_OK)
         return rc;
 
     t->acks_zero = kafka_conf_is(t->pconf, "acks", "0", NULL);

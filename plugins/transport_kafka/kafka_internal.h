@@ -94,6 +94,19 @@ struct evc_transport {
     evc_transport_stats stats;
 };
 
+/* kafka_security.c */
+/* Checks one property of a transport.kafka map (`map` names it for errors)
+ * before it is applied to conf: security.protocol values, files named by
+ * ssl.*.location, and the *_file indirections (sasl.password_file,
+ * ssl.key.password_file), which it applies itself (*handled = true). Logs a
+ * warning for an inline password. EVC_ECONFIG naming file:line:column. */
+int kafka_security_property(evc_transport *t, rd_kafka_conf_t *conf, const char *map,
+                            const char *name, const char *val, evc_cfg_pos pos, bool *handled,
+                            evc_error *err);
+/* After every map is applied: a SASL_* protocol has its mechanism and, for
+ * PLAIN and SCRAM, a user name and password. EVC_ECONFIG. */
+int kafka_security_check(evc_transport *t, const evc_cfg_node *c, evc_error *err);
+
 /* kafka_config.c */
 extern const evc_cfg_field kafka_schema[];
 int kafka_settings_load(evc_transport *t, const evc_transport_params *p, evc_error *err);
