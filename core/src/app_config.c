@@ -28,6 +28,19 @@ static const evc_cfg_field TOPICS_SCHEMA[] = {
     {0},
 };
 
+static const evc_cfg_field SECURITY_SCHEMA[] = {
+    {.key = "central_key_file", .type = EVC_CFG_STRING,
+     .default_text = "<store.database>.central-key.pub",
+     .help = "Central's public signing key (hex, written by EV_Central next to its secret "
+             "key): every program checks Central's bus messages with it (docs/SECURITY.md)"},
+    {.key = "max_age_ms", .type = EVC_CFG_INT, .min = 1000, .max = 86400000,
+     .default_text = "900000",
+     .help = "a bus message sealed longer ago than this is refused (stale)"},
+    {.key = "max_skew_ms", .type = EVC_CFG_INT, .min = 0, .max = 3600000, .default_text = "30000",
+     .help = "how far ahead of this host's clock a seal may be"},
+    {0},
+};
+
 /* The sections a plugin-hosting map may hold besides its own keys: the
  * sections of the plugins shipped with the product, so that switching plugin
  * is one changed line and the other plugin's settings may stay in the file. */
@@ -58,6 +71,8 @@ static const evc_cfg_field ROOT_SCHEMA_BASE[] = {
     {.key = "log", .type = EVC_CFG_MAP, .children = LOG_SCHEMA, .help = "logging"},
     {.key = "plugin_dir", .type = EVC_CFG_STRING, .help = "extra plugin search directory"},
     {.key = "topics", .type = EVC_CFG_MAP, .children = TOPICS_SCHEMA, .help = "bus topic names"},
+    {.key = "security", .type = EVC_CFG_MAP, .children = SECURITY_SCHEMA,
+     .help = "bus message seals"},
     {.key = "transport", .type = EVC_CFG_ANY, .help = "event bus (see docs/TRANSPORTS.md)"},
     {.key = "store", .type = EVC_CFG_ANY, .help = "database (see docs/DATABASE.md)"},
     {.key = "web", .type = EVC_CFG_ANY, .help = "dashboards"},

@@ -407,6 +407,15 @@ static evc_seal_verdict read_envelope(evc_seal_opened *o, const char *kid)
     return src_ok ? EVC_SEAL_OK : EVC_SEAL_WRONG_SOURCE;
 }
 
+/* An unsealed message of an allowed type: within the shared rate. */
+static evc_seal_verdict unsealed(evc_seal_verifier *v, evc_seal_opened *o, int64_t now_ms)
+{
+    if (!bucket_take(&v->unsigned_tokens, &v->unsigned_last_ms, v->policy.unsigned_rate_per_s,
+                     v->policy.unsigned_burst, now_ms))
+        return finish(v, o, EVC_SEAL_RATE);
+    return finish(v, o, EVC_SEAL_UNSIGNED_OK);
+}
+
 evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const void *data,
                                size_t len, int64_t now_ms, evc_seal_opened *o)
 {
@@ -429,26 +438,33 @@ evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const vo
             return finish(v, o, EVC_SEAL_MALFORMED);
         if (!type_unsigned_ok(&v->policy, o->type))
             return finish(v, o, EVC_SEAL_UNSIGNED);
-        if (!bucket_take(&v->unsigned_tokens, &v->unsigned_last_ms, v->policy.unsigned_rate_per_s,
-                         v->policy.unsigned_burst, now_ms))
-            return finish(v, o, EVC_SEAL_RATE);
-        return finish(v, o, EVC_SEAL_UNSIGNED_OK);
+        return unsealed(v, o, now_ms);
     }
     seal_fields f;
     size_t obj = at + strlen(SEAL_MEMBER) - 1; /* its '{' */
-    if (!seal_parse(d + obj, len - 1 - obj, &f))
+    if (!seal_parse(d + obj, len - 1 - obj, &f) || read_envelope(o, NULL) != EVC_SEAL_OK)
         return finish(v, o, EVC_SEAL_MALFORMED);
     evc_seal_key key;
     memset(&key, 0, sizeof key);
-    if (v->lookup(v->arg, f.kid, &key) != EVC_OK)
-        return finish(v, o, EVC_SEAL_UNKNOWN_KEY);
-    size_t mlen = 0;
-    uint8_t *m = signed_bytes(topic, f.kid, f.ep, f.seq, f.ts, o->envelope, o->envelope_len, &mlen);
-    bool good = m && sig_valid(&key, &f, m, mlen);
-    free(m);
-    sodium_memzero(key.key, sizeof key.key);
-    if (!good)
-        return finish(v, o, EVC_SEAL_BAD_SIGNATURE);
+    evc_seal_verdict vd = EVC_SEAL_OK;
+    if (v->lookup(v->arg, f.kid, &key) != EVC_OK) {
+        vd = EVC_SEAL_UNKNOWN_KEY;
+    } else {
+        size_t mlen = 0;
+        uint8_t *m = signed_bytes(topic, f.kid, f.ep, f.seq, f.ts, o->envelope,
+                                  o->envelope_len, &mlen);
+        if (!m || !sig_valid(&key, &f, m, mlen))
+            vd = EVC_SEAL_BAD_SIGNATURE;
+        free(m);
+        sodium_memzero(key.key, sizeof key.key);
+    }
+    /* A type that may come unsealed (a login) is taken as unsealed when its
+     * seal does not hold: e.g. an app sealing with a session its Central
+     * forgot. It proves nothing either way. */
+    if (vd != EVC_SEAL_OK && type_unsigned_ok(&v->policy, o->type))
+        return unsealed(v, o, now_ms);
+    if (vd != EVC_SEAL_OK)
+        return finish(v, o, vd);
     evc_seal_verdict src = read_envelope(o, f.kid);
     if (src != EVC_SEAL_OK)
         return finish(v, o, src);

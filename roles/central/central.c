@@ -2,6 +2,7 @@
  * is central_links.c and central_cps.c, the supply side central_supply.c and
  * central_session.c, the terminal central_panel.c, HTTP central_http.c. */
 #include "central.h"
+#include "central_trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,10 @@ const evc_cfg_field central_schema[] = {
     {.key = "password_cost", .type = EVC_CFG_ENUM, .enum_values = PASSWORD_COSTS,
      .default_text = "interactive",
      .help = "argon2id cost of new password and secret hashes (min: tests only)"},
+    {.key = "signing_key_file", .type = EVC_CFG_STRING,
+     .default_text = "<security.central_key_file without .pub>",
+     .help = "Central's secret Ed25519 key (hex, mode 600), created with its .pub half at the "
+             "first start: it seals everything Central publishes (docs/SECURITY.md)"},
     {.key = "registration", .type = EVC_CFG_ENUM, .enum_values = REGISTRATION,
      .default_text = "closed",
      .help = "open: an unknown CP that authenticates is registered with its secret; "
@@ -246,6 +251,19 @@ int central_command(evc_app *app)
     }
     printf("EV_Central: database %s initialised%s%s\n", db, seed ? " with the seed data" : "",
            force ? " (previous data wiped)" : "");
+    /* The signing key too, so that CPs and drivers can be given its public
+     * half before Central first runs. */
+    char key[4096];
+    uint8_t sk[64];
+    bool created = false;
+    central_trust_key_path(app, key, sizeof key);
+    if (evc_app_signing_key(key, sk, &created, &err) != EVC_OK) {
+        fprintf(stderr, "EV_Central: %s\n", err.msg);
+        return EVC_EXIT_CONFIG;
+    }
+    explicit_bzero(sk, sizeof sk);
+    printf("EV_Central: signing key %s%s; its public half %s.pub goes to every CP and driver "
+           "host\n", key, created ? " created" : " kept", key);
     return EVC_EXIT_OK;
 }
 
@@ -362,6 +380,7 @@ void central_destroy(void *state)
     if (!c)
         return;
     evc_msg_dedup_free(c->dedup);
+    central_trust_free(c);
     free(c->cps);
     free(c->open);
     free(c);

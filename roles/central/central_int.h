@@ -61,6 +61,8 @@ typedef struct central_event_line {
     char text[200];
 } central_event_line;
 
+typedef struct central_trust central_trust;
+
 typedef struct central {
     evc_app *app;
     evc_loop *loop;
@@ -119,6 +121,8 @@ typedef struct central {
     char event_unsaid[240];       /* plain mode: last event no say line covered yet */
     uint64_t telemetry_logged_ms; /* monotonic time of the last telemetry lines */
     void *web;                    /* central_http.c */
+    struct central_trust *trust;  /* central_trust.c, owned */
+    const char *signing_key_path; /* borrowed; NULL = from the config (tests set it) */
 } central;
 
 /* central_cps.c */

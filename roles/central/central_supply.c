@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "central_billing.h"
-#include "central_auth.h"
 #include "central_int.h"
 #include "central_session.h"
+#include "central_trust.h"
 #include "evc/log.h"
 
 void central_publish(central *c, const char *key, const char *type, const char *corr,
@@ -173,11 +173,9 @@ static void supply_request(central *c, const char *driver, const char *cp_id, co
     }
     f.driver_known = rc == EVC_OK;
     f.balance_cents = f.driver_known ? u.balance_cents : 0;
-    char flag[4];
-    size_t flen = 0;
-    f.driver_authenticated = f.driver_known &&
-        evc_store_kv_get(c->store, CENTRAL_KV_AUTH, driver, flag, sizeof flag, &flen, NULL) ==
-            EVC_OK;
+    /* A driver's own request reached here sealed by one of its login
+     * sessions (on_driver_msg): that is the authentication. */
+    f.driver_authenticated = f.driver_known;
     central_cp *cp = central_cp_find(c, cp_id);
     f.cp_known = cp != NULL;
     if (cp) {
@@ -287,84 +285,6 @@ void central_supply_tick(central *c)
     }
 }
 
-/* `corr`: the hello's correlation id (NULL or "": none), echoed so that the
- * app that sent this hello, and no other app of the same driver, takes the
- * answer as its own. */
-static void hello_reply(central *c, const char *driver, const char *reason, int64_t balance,
-                        const char *corr)
-{
-    central_event(c, "driver.auth", NULL, NULL, driver, "%s", reason ? reason : "authenticated");
-    evc_payload *p = evc_payload_new();
-    evc_payload_str(p, "driver_id", driver);
-    evc_payload_bool(p, "ok", reason == NULL);
-    evc_payload_str(p, "reason", reason);
-    evc_payload_int(p, "balance_cents", reason ? 0 : balance);
-    central_publish(c, driver, "driver.auth_reply", corr && *corr ? corr : NULL,
-                    evc_payload_finish(p, NULL));
-}
-
-/* The pool checked the password: record the outcome and answer. */
-static void hello_done(central *c, central_auth_job *job)
-{
-    const char *driver = job->id;
-    const char *reason = job->ok ? NULL : "not_authenticated";
-    evc_user u = {0};
-    evc_error err = {0};
-    evc_log_ids ids = {.driver = driver};
-    if (!reason && evc_store_user_get(c->store, driver, &u, &err) != EVC_OK)
-        reason = "not_authenticated"; /* removed meanwhile, or the database failed */
-    if (reason) {
-        /* A failed hello proves nothing about the driver who logged in
-         * before (anyone on the bus can send one): it is not logged out. */
-        evc_log(EVC_LOG_WARN, "central", &ids, "driver authentication failed: %s", reason);
-    } else if (evc_store_kv_put(c->store, CENTRAL_KV_AUTH, driver, "1", 1, &err) != EVC_OK) {
-        evc_log(EVC_LOG_ERROR, "central", &ids, "driver authentication: %s", err.msg);
-        reason = "not_authenticated";
-    }
-    hello_reply(c, driver, reason, u.balance_cents, job->corr);
-}
-
-/* The argon2 check runs on the pool (central_auth.h); one per driver id at
- * a time, and `busy` at once when the queue is full. */
-static void on_hello(central *c, const evc_envelope *env)
-{
-    const char *driver = evc_msg_str(env, "driver_id");
-    const char *password = evc_msg_str(env, "password");
-    const char *corr = evc_uuid_valid(env->correlation_id) ? env->correlation_id : NULL;
-    if (!evc_id_valid(driver))
-        return;
-    evc_log_ids ids = {.driver = driver};
-    if (central_auth_driver_pending(c, driver)) {
-        evc_log(EVC_LOG_DEBUG, "central", &ids, "driver.hello refused: one is being checked");
-        hello_reply(c, driver, "busy", 0, corr);
-        return;
-    }
-    evc_user u;
-    evc_error err = {0};
-    int rc = evc_store_user_get(c->store, driver, &u, &err);
-    const char *reason = NULL;
-    if (rc == EVC_ENOTFOUND)
-        reason = "unknown_driver";
-    else if (rc != EVC_OK || !password)
-        reason = "not_authenticated";
-    if (!reason) {
-        central_auth_job *job = central_auth_new(c, CENTRAL_AUTH_VERIFY, CENTRAL_AUTH_DRIVER,
-                                                 driver, u.password_hash, password, hello_done);
-        if (job)
-            snprintf(job->corr, sizeof job->corr, "%s", corr ? corr : "");
-        if (job && central_auth_submit(c, job, &err) == EVC_OK)
-            return;
-        central_auth_free(job);
-        evc_log(EVC_LOG_WARN, "central", &ids, "driver.hello refused: %s",
-                job ? err.msg : "out of memory");
-        hello_reply(c, driver, "busy", 0, corr);
-        return;
-    }
-    /* Failed: an earlier good hello stays good (see hello_done). */
-    evc_log(EVC_LOG_WARN, "central", &ids, "driver authentication failed: %s", reason);
-    hello_reply(c, driver, reason, 0, corr);
-}
-
 static void on_list_cps(central *c, const evc_envelope *env)
 {
     const char *driver = evc_msg_str(env, "driver_id");
@@ -416,6 +336,15 @@ static evc_envelope *decode(central *c, const evc_message *m)
     return env;
 }
 
+/* A message the seal does not prove to come from the driver (or CP) it
+ * names: counted with the malformed ones, never acted on. */
+static void unproven(central *c, const evc_envelope *env, const char *who)
+{
+    c->dropped++;
+    evc_log(EVC_LOG_DEBUG, "central", NULL, "%s from %s not sealed by it: dropped", env->type,
+            who ? who : "(nobody)");
+}
+
 static int on_driver_msg(void *arg, const evc_message *m)
 {
     central *c = arg;
@@ -423,22 +352,26 @@ static int on_driver_msg(void *arg, const evc_message *m)
     if (!env)
         return EVC_OK;
     const char *t = env->type;
+    const char *driver = evc_msg_str(env, "driver_id");
     int rc = EVC_OK;
     if (strcmp(t, "driver.hello") == 0) {
-        on_hello(c, env);
+        central_trust_on_hello(c, env);
+    } else if (strcmp(t, "driver.login") == 0) {
+        central_trust_on_login(c, env);
+    } else if (!evc_id_valid(driver) || !central_trust_from_driver(c, driver)) {
+        unproven(c, env, driver);
     } else if (strcmp(t, "driver.list_cps") == 0) {
         on_list_cps(c, env);
     } else if (strcmp(t, "supply.request") == 0) {
-        const char *driver = evc_msg_str(env, "driver_id"), *cp = evc_msg_str(env, "cp_id");
-        if (evc_id_valid(driver) && evc_id_valid(cp))
+        const char *cp = evc_msg_str(env, "cp_id");
+        if (evc_id_valid(cp))
             supply_request(c, driver, cp, env->correlation_id, false);
         else
             c->dropped++;
     } else if (strcmp(t, "driver.sync") == 0) {
-        central_session_sync(c, evc_msg_str(env, "driver_id"));
+        central_session_sync(c, driver);
     } else if (strcmp(t, "supply.ticket_ack") == 0) {
-        rc = central_session_ticket_ack(c, evc_msg_str(env, "driver_id"),
-                                        evc_msg_str(env, "session_id"));
+        rc = central_session_ticket_ack(c, driver, evc_msg_str(env, "session_id"));
     }
     evc_envelope_free(env);
     return rc;
@@ -451,11 +384,17 @@ static int on_cp_msg(void *arg, const evc_message *m)
     if (!env)
         return EVC_OK;
     const char *t = env->type;
+    /* Every CP message names its CP; only that CP's key may seal it. */
+    const char *cp = evc_msg_str(env, "cp_id");
     int rc = EVC_OK;
-    if (strcmp(t, "cp.authorise_reply") == 0) {
+    if (strcmp(t, "cp.key_request") == 0) {
+        central_trust_on_key_request(c, env);
+    } else if (!central_trust_from_cp(c, cp ? cp : env->source)) {
+        unproven(c, env, cp ? cp : env->source);
+    } else if (strcmp(t, "cp.authorise_reply") == 0) {
         on_authorise_reply(c, env);
     } else if (strcmp(t, "supply.request") == 0) {
-        const char *driver = evc_msg_str(env, "driver_id"), *cp = evc_msg_str(env, "cp_id");
+        const char *driver = evc_msg_str(env, "driver_id");
         if (evc_id_valid(driver) && evc_id_valid(cp))
             supply_request(c, driver, cp, NULL, true);
         else
@@ -484,7 +423,9 @@ static void on_heartbeat(evc_timer *t, void *arg)
 
 int central_supply_start(central *c, evc_error *err)
 {
-    int rc = central_session_restore(c, err);
+    int rc = central_trust_start(c, err);
+    if (rc == EVC_OK)
+        rc = central_session_restore(c, err);
     if (rc == EVC_OK)
         rc = evc_bus_subscribe(c->bus, c->t_driver, on_driver_msg, c, err);
     if (rc == EVC_OK)

@@ -54,6 +54,9 @@ typedef struct engine {
     const char *topic_central;
     bool tty;                  /* stdout is a terminal: colours */
     bool stopping;             /* graceful stop: ignore the bus */
+    bool keyed;                /* the bus seals with this CP's key (engine_keys.c) */
+    uint64_t key_requested_ms; /* last cp.key_request, 0 = none */
+    struct engine_key_job *key_job; /* derivation on the pool, NULL when none */
 
     /* cfg.cp_id once a monitor proved the CP's secret (the engine announces
      * itself and accepts supplies from then on); "" before. Never another id. */
@@ -118,6 +121,11 @@ void engine_print_status(engine *e);
 int engine_link_start(engine *e, evc_error *err);
 void engine_link_stop(engine *e);
 void engine_link_check(engine *e, uint64_t now); /* monitor timeout */
+
+/* engine_keys.c: the bus key from the CP secret (Central's key params) */
+void engine_keys_request(engine *e);   /* at most every 2 s until keyed */
+void engine_keys_on_params(engine *e, const evc_envelope *env);
+void engine_keys_stop(engine *e);
 
 /* engine_bus.c */
 int engine_bus_start(engine *e, evc_error *err);

@@ -11,6 +11,13 @@
 int engine_publish(engine *e, const char *type, const char *corr, const char *payload)
 {
     evc_error err = {0};
+    if (!e->keyed) {
+        /* Central would refuse it unsealed; what matters waits in the
+         * journal's outbox until the key is there. */
+        evc_log(EVC_LOG_DEBUG, "cp_engine", &(evc_log_ids){.cp = e->cfg.cp_id},
+                "%s not sent: no bus key yet", type);
+        return EVC_EAGAIN;
+    }
     int rc = evc_msg_publish(e->bus, e->topic_cp, e->cp_id, type, e->cp_id, corr, payload, NULL,
                              NULL, NULL, &err);
     if (rc != EVC_OK)
@@ -42,6 +49,10 @@ static void add_state(engine *e, evc_payload *p)
 
 void engine_send_hello(engine *e)
 {
+    if (!e->keyed) {
+        engine_keys_request(e); /* the hello follows the key */
+        return;
+    }
     if (!e->cp_id[0])
         return;
     /* The outbox goes first. Everything is keyed by the CP id, so Central
@@ -84,6 +95,8 @@ static int send_outboxed(void *arg, const char *topic, const char *key, const ev
 {
     engine *e = arg;
     evc_error err = {0};
+    if (!e->keyed)
+        return EVC_EAGAIN; /* stays in the outbox */
     int rc = evc_msg_publish(e->bus, topic, key, env->type, env->source, env->correlation_id,
                              env->payload, NULL, NULL, NULL, &err);
     if (rc != EVC_OK)
@@ -157,6 +170,17 @@ static int on_central_event(void *arg, const evc_message *m)
     engine *e = arg;
     if (e->stopping)
         return EVC_OK;
+    if (!e->keyed && strcmp(m->key, e->cfg.cp_id) == 0 && m->payload_len > 0) {
+        evc_envelope *kp = NULL;
+        evc_error kerr = {0};
+        if (evc_envelope_decode(m->payload, m->payload_len, NULL, &kp, &kerr) == EVC_OK &&
+            strcmp(kp->type, "cp.key_params") == 0) {
+            const char *cp = evc_msg_str(kp, "cp_id");
+            if (cp && strcmp(cp, e->cfg.cp_id) == 0)
+                engine_keys_on_params(e, kp);
+        }
+        evc_envelope_free(kp);
+    }
     /* Only our own messages and Central's broadcast (F11). */
     if (strcmp(m->key, "central") != 0 && (!e->cp_id[0] || strcmp(m->key, e->cp_id) != 0))
         return EVC_OK;
@@ -173,6 +197,18 @@ static int on_central_event(void *arg, const evc_message *m)
         return EVC_OK;
     }
     central_seen(e);
+    if (!e->keyed && strcmp(env->type, "central.heartbeat") != 0) {
+        /* Without a key no answer could reach Central: acting on an
+         * authorisation now would supply energy nobody can bill. Central's
+         * own deadline answers the driver. */
+        engine_keys_request(e);
+        evc_log(EVC_LOG_INFO, "cp_engine", &(evc_log_ids){.cp = e->cfg.cp_id},
+                "%s ignored: no bus key yet", env->type);
+        evc_envelope_free(env);
+        return EVC_OK;
+    }
+    if (!e->keyed)
+        engine_keys_request(e);
     const char *cp = evc_msg_str(env, "cp_id");
     bool mine = cp && strcmp(cp, e->cp_id) == 0;
     if (strcmp(env->type, "central.heartbeat") == 0) {
@@ -200,6 +236,8 @@ static int on_central_event(void *arg, const evc_message *m)
         const char *sid = evc_msg_str(env, "session_id");
         if (sid)
             engine_supply_end_ack(e, sid);
+    } else if (strcmp(env->type, "cp.key_params") == 0) {
+        /* handled above while keyless; a repeat after is harmless */
     } else if (strncmp(env->type, "cp.", 3) == 0 || strncmp(env->type, "supply.end", 10) == 0) {
         e->dropped++;
         evc_log(EVC_LOG_WARN, "cp_engine", &(evc_log_ids){.cp = e->cp_id},

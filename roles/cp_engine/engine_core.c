@@ -120,7 +120,7 @@ int engine_core_start(engine *e, evc_error *err)
                             (uint64_t)e->cfg.outbox_retry_ms, on_outbox_timer, e,
                             &e->outbox_timer, err);
     if (rc == EVC_OK)
-        engine_outbox_kick(e, true);
+        engine_keys_request(e); /* then the hello and the outbox */
     return rc;
 }
 
@@ -128,6 +128,7 @@ void engine_core_stop(engine *e)
 {
     engine_supply_shutdown(e);
     e->stopping = true;
+    engine_keys_stop(e);
     evc_timer_close(e->tick);
     e->tick = NULL;
     evc_timer_close(e->outbox_timer);

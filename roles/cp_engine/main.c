@@ -260,7 +260,10 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
 static int engine_start(void *state, evc_error *err)
 {
     engine *e = state;
-    int rc = engine_core_start(e, err);
+    /* Only Central's sealed messages are heard (docs/SECURITY.md). */
+    int rc = evc_app_trust_central(e->app, err);
+    if (rc == EVC_OK)
+        rc = engine_core_start(e, err);
     if (rc == EVC_OK)
         rc = evc_loop_on_signal(e->loop, SIGUSR1, on_sigusr1, e, err);
     if (rc != EVC_OK)

@@ -36,8 +36,10 @@ static int out_send(void *arg, driver_send what, const char *cp_id, const char *
     evc_error err = {0};
     evc_payload *p = evc_payload_new();
     evc_payload_str(p, "driver_id", a->driver_id);
-    if (what == DRIVER_SEND_HELLO)
-        evc_payload_str(p, "password", a->password);
+    if (what == DRIVER_SEND_HELLO) {
+        driver_login_new_nonce(a);
+        evc_payload_str(p, "nonce", a->login_nonce);
+    }
     if (what == DRIVER_SEND_REQUEST || what == DRIVER_SEND_ACK) {
         evc_payload_str(p, "cp_id", cp_id);
         evc_payload_str(p, "session_id", session_id);
@@ -57,7 +59,6 @@ static int out_send(void *arg, driver_send what, const char *cp_id, const char *
     }
     int rc = evc_msg_publish(a->bus, a->topic_out, a->driver_id, send_type(what), a->driver_id,
                              corr, text, NULL, NULL, NULL, &err);
-    explicit_bzero(text, strlen(text)); /* it may hold the password */
     free(text);
     evc_log_ids ids = {.driver = a->driver_id, .cp = cp_id, .correlation = corr};
     if (rc != EVC_OK)
@@ -165,6 +166,7 @@ void driver_app_free(driver_app *a)
 {
     if (!a)
         return;
+    driver_login_detach(a);
     driver_fsm_free(a->fsm);
     evc_msg_dedup_free(a->dedup);
     explicit_bzero(a->password, sizeof a->password);

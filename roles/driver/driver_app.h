@@ -16,6 +16,7 @@
 #include "evc/envelope.h"
 #include "evc/loop.h"
 #include "evc/msg.h"
+#include "evc/proof.h"
 #include "evc/uuid.h"
 
 #define DRIVER_TICK_MS 200
@@ -75,7 +76,20 @@ struct driver_app {
     void (*quit)(void *arg, int exit_code);
     void *quit_arg;
     uint64_t malformed;
+    /* login by proof (driver_login.c) */
+    char login_nonce[2 * EVC_PROOF_NONCE_BYTES + 1]; /* of the last driver.hello */
+    struct driver_login_job *login_job;  /* argon2 on the pool; NULL when none */
+    uint8_t login_session[EVC_PROOF_KEY_BYTES]; /* derived, until the reply */
+    bool login_ready;                   /* driver.login sent with login_session */
 };
+
+/* driver_login.c */
+void driver_login_new_nonce(driver_app *a);
+void driver_login_on_challenge(driver_app *a, const evc_envelope *env);
+/* driver.auth_reply ok for our login: seal with the session key from now
+ * on. False when no login of ours was pending (then the reply is not ours). */
+bool driver_login_accepted(driver_app *a);
+void driver_login_detach(driver_app *a);
 
 int driver_inbound(void *arg, const evc_message *msg);
 void driver_term_start(driver_app *a);

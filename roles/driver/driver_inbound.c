@@ -113,9 +113,19 @@ static void dispatch(driver_app *a, const evc_message *msg, const evc_envelope *
                     "driver.auth_reply for another app's hello: ignored");
             return;
         }
+        /* A good login starts sealing with its session key before the FSM
+         * sends anything more. */
+        if (ok && !driver_login_accepted(a)) {
+            evc_log(EVC_LOG_DEBUG, "driver", &(evc_log_ids){.driver = a->driver_id},
+                    "driver.auth_reply ok without a login of ours: ignored");
+            return;
+        }
         bool has_bal = evc_msg_int(env, "balance_cents", &bal) == 0;
         driver_fsm_auth_reply(a->fsm, now, ok, evc_msg_str(env, "reason"),
                               has_bal ? &bal : NULL);
+    } else if (strcmp(type, "driver.challenge") == 0) {
+        if (!env->correlation_id || strcmp(env->correlation_id, a->hello_corr) == 0)
+            driver_login_on_challenge(a, env);
     } else if (strcmp(type, "driver.cps") == 0) {
         on_cps(a, now, env);
     } else if (strcmp(type, "supply.update") == 0) {

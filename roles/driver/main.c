@@ -188,8 +188,12 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
 static int driver_start(void *state, evc_error *err)
 {
     driver_role *r = state;
+    /* Only CENTRAL's sealed messages are heard (docs/SECURITY.md). */
+    int rc = evc_app_trust_central(r->app, err);
+    if (rc != EVC_OK)
+        return rc;
     r->params.password = r->password;
-    int rc = driver_app_new(&r->params, &r->run, err);
+    rc = driver_app_new(&r->params, &r->run, err);
     explicit_bzero(r->password, sizeof r->password); /* the app has its copy */
     r->params.password = NULL;
     if (rc == EVC_OK)

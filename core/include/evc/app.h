@@ -21,6 +21,7 @@
 #define EVC_APP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "evc/bus.h"
 #include "evc/config.h"
@@ -113,6 +114,31 @@ const evc_cfg_node *evc_app_section(evc_app *app); /* the role's section, NULL i
  * flag, NULL when absent. */
 const char *evc_app_option(evc_app *app, const char *name);
 bool evc_app_checking(evc_app *app); /* true under --check-config */
+
+/* ---- keys of the bus seals (evc/seal.h, docs/SECURITY.md) ----------------- */
+
+/* The path of Central's public key file: security.central_key_file, else
+ * "<store.database>.central-key.pub". Written into buf. */
+void evc_app_central_key_path(evc_app *app, char *buf, size_t cap);
+
+/* Reads Central's public key (one line of 64 hex chars) from that path.
+ * EVC_ECONFIG naming the path and what is wrong (missing: "start EV_Central
+ * once, or copy its .pub file here"). */
+int evc_app_central_public_key(evc_app *app, uint8_t pk[32], evc_error *err);
+
+/* Central only: loads its secret key from `path` (128 hex chars, the file
+ * must not be readable by group or others), or when the file does not exist
+ * creates a new key pair there (mode 0600) and its public half at
+ * "<path>.pub" (0644). *created tells which. EVC_ECONFIG naming the path. */
+int evc_app_signing_key(const char *path, uint8_t sk[64], bool *created, evc_error *err);
+
+/* CPs and drivers: from now on the app's bus delivers only messages sealed
+ * by Central's key (evc_app_central_public_key), within the security
+ * windows. Errors of evc_app_central_public_key; EVC_ESTATE without a bus. */
+int evc_app_trust_central(evc_app *app, evc_error *err);
+
+/* security.max_age_ms / max_skew_ms into a policy (other fields untouched). */
+void evc_app_seal_windows(evc_app *app, int64_t *max_age_ms, int64_t *max_skew_ms);
 
 /* The bus topics of the product, from the config's `topics` section. */
 typedef enum evc_topic {

@@ -8,7 +8,8 @@
  * and carried by every message of that supply, null outside supplies.
  * docs/PROTOCOL.md, "Bus envelope", is the reference. Decoding is strict:
  * unknown top-level fields, duplicate keys, wrong types and bad UUIDs are
- * refused with a message naming the field.
+ * refused with a message naming the field. One more member, "seal" (an
+ * object: evc/seal.h), may end a message read off the bus; decode skips it.
  *
  * jansson stays inside libevc_core; the only trace of it here is the
  * optional evc_envelope_payload_json() accessor for callers that use it.

@@ -109,7 +109,7 @@ Test(cps, registers_and_becomes_activated)
 
     /* `open`: a CP Central has never seen is registered with what it says. */
     int port = h_free_port();
-    h_start_engine(env, "CP_NEW", port);
+    h_start_engine_secret(env, "CP_NEW", port, "a-new-secret");
     h_start_monitor(env, "CP_NEW", port, "a-new-secret");
     wait_state("CP_NEW", "ACTIVATED", H_UP_MS);
     H_ASSERT(env, h_db_int(env, "select count(*) from charging_points where id='CP_NEW'", 0) == 1,

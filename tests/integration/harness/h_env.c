@@ -195,12 +195,6 @@ h_proc *h_start_central(h_env *env)
     return env->central;
 }
 
-/* Engine of cp_id with its own secret (NULL: the seeded "secret-<cp_id>"),
- * for a monitor started with another secret (a CP registered under the open
- * policy). Declared here until harness.h declares it. */
-h_proc *h_start_engine_secret(h_env *env, const char *cp_id, int engine_port,
-                              const char *secret);
-
 h_proc *h_start_engine(h_env *env, const char *cp_id, int engine_port)
 {
     return h_start_engine_secret(env, cp_id, engine_port, NULL);

@@ -178,7 +178,8 @@ h_proc *h_pty_start_engine(h_env *env, const char *cp_id, int engine_port, h_pty
              env->dir, name, o->central_timeout_ms, o->monitor_timeout_ms);
     h_pty_config(env, name, yaml, path, sizeof path);
     snprintf(listen, sizeof listen, "127.0.0.1:%d", engine_port);
-    char *argv[] = {(char *)proc_bin("EV_CP_E"), "--config", path, env->bus, listen, NULL};
+    char *argv[] = {(char *)proc_bin("EV_CP_E"), "--config", path, env->bus, listen,
+                    (char *)cp_id, NULL};
     return h_spawn_pty(env, name, argv, NULL, pty);
 }
 

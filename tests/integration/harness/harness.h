@@ -99,6 +99,11 @@ h_proc *h_spawn(h_env *env, const char *name, char *const argv[], char *const ex
 h_proc *h_start_central(h_env *env);
 /* Engine of `cp_id` listening on 127.0.0.1:engine_port (pick with h_free_port). */
 h_proc *h_start_engine(h_env *env, const char *cp_id, int engine_port);
+/* Engine of cp_id with its own secret (NULL: the seeded "secret-<cp_id>"),
+ * for a monitor started with another secret (a CP registered under the open
+ * policy). */
+h_proc *h_start_engine_secret(h_env *env, const char *cp_id, int engine_port,
+                              const char *secret);
 h_proc *h_start_monitor(h_env *env, const char *cp_id, int engine_port, const char *secret);
 /* Engine + monitor with the seeded secret "secret-<cp_id>"; *engine_port
  * receives the port chosen. */
@@ -246,6 +251,12 @@ void h_pty_close(h_pty *pty);
  * subscriptions reach it), at most timeout_ms. Returns whether it held. */
 bool h_bus_publish(h_env *env, const char *topic, const char *key, const char *bytes, size_t len,
                    bool (*until)(h_env *env, void *arg), void *arg, int timeout_ms);
+/* The same, sealed as the CP `as_cp` would seal it (its key from the
+ * scenario's database; each copy its own seal, as a re-send). as_cp NULL:
+ * unsealed, as a forger without keys writes it. */
+bool h_bus_publish_as(h_env *env, const char *as_cp, const char *topic, const char *key,
+                      const char *bytes, size_t len, bool (*until)(h_env *env, void *arg),
+                      void *arg, int timeout_ms);
 
 
 /* ---- assertions (h_expect.c) ---------------------------------------------- */

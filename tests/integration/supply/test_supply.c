@@ -106,7 +106,7 @@ typedef struct denial_want {
 } denial_want;
 
 /* h_wait_until condition: Central told the driver (supply.update on
- * central-events) that session `sid` is denied for `reason`. */
+ * central-events) that session `sid` (NULL: any) is denied for `reason`. */
 static bool denial_on_bus(h_env *e, void *arg)
 {
     denial_want *w = arg;
@@ -118,7 +118,7 @@ static bool denial_on_bus(h_env *e, void *arg)
     {
         json_t *pl = json_object_get(m, "payload");
         if (strcmp(h_jstr(m, "type"), "supply.update") == 0 &&
-            strcmp(h_jstr(pl, "session_id"), w->sid) == 0 &&
+            (!w->sid || strcmp(h_jstr(pl, "session_id"), w->sid) == 0) &&
             strcmp(h_jstr(pl, "step"), "denied") == 0 &&
             strcmp(h_jstr(pl, "reason"), w->reason) == 0)
             found = true;
@@ -182,21 +182,22 @@ Test(supply, every_denial_reason_reaches_the_driver)
     /* A second app of a driver who is supplying shows that supply (R32: what
      * an app finds at login it follows before its own file). */
     expect_output(again, "Supplying at CP_005", UP_MS);
-    /* driver_busy: a request of driver2 (authenticated, supplying) as an app
-     * sends it, written on the bus directly so that no app's own state
-     * decides whether it is sent. */
+    /* driver_busy: a request for driver2 (supplying) at another CP's menu,
+     * written on the bus directly (sealed with CP_001's key) so that no
+     * program's own state decides whether it is sent. A driver app's own
+     * requests are sealed with its login session: nobody else can send one. */
     char busy_sid[EVC_UUID_STR_SIZE], busy_env[600];
     cr_assert_eq(evc_uuid_generate(busy_sid, NULL), EVC_OK);
     char eid[EVC_UUID_STR_SIZE];
     cr_assert_eq(evc_uuid_generate(eid, NULL), EVC_OK);
     snprintf(busy_env, sizeof busy_env,
-             "{\"type\":\"supply.request\",\"id\":\"%s\",\"correlation_id\":\"%s\","
-             "\"ts\":%lld,\"source\":\"driver2\",\"payload\":{\"driver_id\":\"driver2\","
-             "\"cp_id\":\"CP_001\",\"session_id\":\"%s\"}}",
-             eid, busy_sid, (long long)wall_ms_now(), busy_sid);
-    denial_want dw = {busy_sid, "driver_busy"};
-    H_ASSERT(env, h_bus_publish(env, "driver-events", "driver2", busy_env, strlen(busy_env),
-                                denial_on_bus, &dw, UP_MS),
+             "{\"type\":\"supply.request\",\"id\":\"%s\",\"correlation_id\":null,"
+             "\"ts\":%lld,\"source\":\"CP_001\",\"payload\":{\"driver_id\":\"driver2\","
+             "\"cp_id\":\"CP_001\"}}",
+             eid, (long long)wall_ms_now());
+    denial_want dw = {NULL, "driver_busy"};
+    H_ASSERT(env, h_bus_publish_as(env, "CP_001", "cp-events", "CP_001", busy_env,
+                                   strlen(busy_env), denial_on_bus, &dw, UP_MS),
              "no supply.update denied driver_busy to driver2 for %s", busy_sid);
     /* The wrong password's app is gone (or given up): the right one now. */
     d1 = h_start_driver(env, "driver1", "pass123",

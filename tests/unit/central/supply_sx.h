@@ -14,11 +14,22 @@
 
 #include "central_int.h"
 #include "central_session.h"
+#include "central_trust.h"
 #include "evc/plugin.h"
+#include "evc/proof.h"
+#include "evc/seal.h"
 #include "fixture.h"
+
+/* The test speaks for CPs and drivers on its own bus, sealing each message
+ * with the sender's key as the real programs do. */
+typedef struct sx_sealer {
+    char who[EVC_STORE_ID_MAX]; /* CP or driver id */
+    evc_sealer *s;
+} sx_sealer;
 
 typedef struct out_msg {
     char type[48], key[64], corr[64], step[32], reason[48], sid[64];
+    char params[128], server_nonce[40]; /* driver.challenge */
     int64_t cents, wh, expires_at;
     bool ok;
 } out_msg;
@@ -26,11 +37,15 @@ typedef struct out_msg {
 typedef struct sx {
     fx_store f;
     evc_plugin *tp;
-    evc_bus *bus;
+    evc_bus *bus;  /* Central's */
+    evc_bus *peer; /* the test's: CPs and drivers */
     evc_timer *tick;
     central c;
     out_msg out[512];
     int nout;
+    sx_sealer sealers[16];
+    int nsealers;
+    char dir[512]; /* of the signing key */
 } sx;
 
 static inline void cp_str(char *dst, size_t cap, const evc_envelope *e, const char *k)
@@ -53,6 +68,8 @@ static inline int capture(void *arg, const evc_message *m)
     cp_str(o->step, sizeof o->step, e, "step");
     cp_str(o->reason, sizeof o->reason, e, "reason");
     cp_str(o->sid, sizeof o->sid, e, "session_id");
+    cp_str(o->params, sizeof o->params, e, "params");
+    cp_str(o->server_nonce, sizeof o->server_nonce, e, "server_nonce");
     evc_msg_int(e, "cents", &o->cents);
     evc_msg_int(e, "wh", &o->wh);
     evc_msg_int(e, "expires_at", &o->expires_at);
@@ -73,8 +90,10 @@ static inline void sx_open(sx *x)
     evc_transport_params p = {.struct_size = sizeof p, .endpoint = "x", .client_id = "central",
                               .group_id = "central"};
     cr_assert_eq(evc_bus_open(x->f.loop, x->tp, &p, &x->bus, &err), EVC_OK, "%s", err.msg);
-    cr_assert_eq(evc_bus_subscribe(x->bus, "central-events", capture, x, &err), EVC_OK);
     cr_assert_eq(evc_bus_start(x->bus, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_bus_open(x->f.loop, x->tp, &p, &x->peer, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_bus_subscribe(x->peer, "central-events", capture, x, &err), EVC_OK);
+    cr_assert_eq(evc_bus_start(x->peer, &err), EVC_OK, "%s", err.msg);
     central *c = &x->c;
     c->loop = x->f.loop;
     c->bus = x->bus;
@@ -92,6 +111,8 @@ static inline void sx_open(sx *x)
     c->dedup = evc_msg_dedup_new(1024);
     c->started_at = (int64_t)evc_wall_ms();
     cr_assert_eq(central_cps_load(c, &err), EVC_OK, "%s", err.msg);
+    snprintf(x->dir, sizeof x->dir, "%s/central.key", x->f.dir);
+    c->signing_key_path = x->dir; /* in the store's temporary folder */
     cr_assert_eq(central_supply_start(c, &err), EVC_OK, "%s", err.msg);
     cr_assert_eq(evc_loop_timer(c->loop, 50, 50, on_tick, c, &x->tick, &err), EVC_OK);
 }
@@ -101,6 +122,10 @@ static inline void sx_close(sx *x)
     evc_timer_close(x->tick);
     evc_timer_close(x->c.hb_timer);
     evc_bus_close(x->bus);
+    evc_bus_close(x->peer);
+    for (int i = 0; i < x->nsealers; i++)
+        evc_sealer_free(x->sealers[i].s);
+    central_trust_free(&x->c);
     evc_msg_dedup_free(x->c.dedup);
     free(x->c.cps);
     free(x->c.open);
@@ -119,12 +144,75 @@ static inline void heartbeat(sx *x, const char *id, central_health h)
     central_cp_refresh(&x->c, cp, "test heartbeat");
 }
 
-static inline void send(sx *x, const char *topic, const char *key, const char *type, const char *corr,
-                 const char *payload)
+static inline evc_sealer *sealer_of(sx *x, const char *who)
+{
+    for (int i = 0; i < x->nsealers; i++)
+        if (strcmp(x->sealers[i].who, who) == 0)
+            return x->sealers[i].s;
+    return NULL;
+}
+
+static inline void add_sealer(sx *x, const char *who, const char *kid, const uint8_t key[32])
+{
+    evc_sealer *s = NULL;
+    evc_error err = {0};
+    cr_assert_eq(evc_sealer_new(kid, EVC_SEAL_HMAC_SHA256, key, &s, &err), EVC_OK, "%s", err.msg);
+    for (int i = 0; i < x->nsealers; i++) {
+        if (strcmp(x->sealers[i].who, who) == 0) {
+            evc_sealer_free(x->sealers[i].s);
+            x->sealers[i].s = s;
+            return;
+        }
+    }
+    cr_assert_lt(x->nsealers, 16);
+    snprintf(x->sealers[x->nsealers].who, sizeof x->sealers[0].who, "%s", who);
+    x->sealers[x->nsealers++].s = s;
+}
+
+/* The key an engine derives from its secret; the test reads the stored
+ * hash instead (the same proof key, evc/proof.h). */
+static inline evc_sealer *cp_sealer(sx *x, const char *cp)
+{
+    evc_sealer *s = sealer_of(x, cp);
+    if (s)
+        return s;
+    evc_charging_point row;
+    uint8_t k[32], bus_key[32];
+    if (evc_store_cp_get(x->f.store, cp, &row, NULL) != EVC_OK ||
+        evc_proof_split(row.secret_hash, NULL, k, NULL) != EVC_OK)
+        memset(k, 7, sizeof k); /* an unknown CP: any key, Central has none */
+    const char *parts[] = {cp};
+    evc_proof_mac(k, "evc-bus-cp-v1", parts, 1, bus_key);
+    add_sealer(x, cp, cp, bus_key);
+    return sealer_of(x, cp);
+}
+
+/* Publishes on the test's bus as `key` (a CP on cp-events, a driver on
+ * driver-events): sealed with its key when it has one, else unsealed. */
+static inline void send_as(sx *x, const char *topic, const char *key, const char *type,
+                           const char *corr, const char *payload, evc_sealer *s)
 {
     evc_error err = {0};
-    cr_assert_eq(evc_msg_publish(x->bus, topic, key, type, key, corr, payload, NULL, NULL, NULL,
-                                 &err), EVC_OK, "%s", err.msg);
+    evc_envelope env = {.type = type, .correlation_id = corr, .source = key, .payload = payload};
+    char id[EVC_UUID_STR_SIZE], *bytes = NULL, *sealed = NULL;
+    size_t len = 0, slen = 0;
+    cr_assert_eq(evc_envelope_stamp(&env, id, &err), EVC_OK);
+    cr_assert_eq(evc_envelope_encode(&env, &bytes, &len, &err), EVC_OK, "%s", err.msg);
+    if (s)
+        cr_assert_eq(evc_seal(s, topic, bytes, len, (int64_t)evc_wall_ms(), &sealed, &slen, &err),
+                     EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_bus_publish(x->peer, topic, key, sealed ? sealed : bytes,
+                                 sealed ? slen : len, NULL, NULL, &err),
+                 EVC_OK, "%s", err.msg);
+    free(bytes);
+    free(sealed);
+}
+
+static inline void send(sx *x, const char *topic, const char *key, const char *type,
+                        const char *corr, const char *payload)
+{
+    bool cp = strcmp(topic, "cp-events") == 0;
+    send_as(x, topic, key, type, corr, payload, cp ? cp_sealer(x, key) : sealer_of(x, key));
 }
 
 typedef struct want {
@@ -178,25 +266,52 @@ static inline int count(sx *x, int from, const char *type)
 
 static inline void settle(sx *x)
 {
-    /* Lets every message in flight arrive: a heartbeat round trip. */
+    /* Lets every message in flight arrive: a round trip behind them. */
     int from = x->nout;
-    send(x, "driver-events", "probe", "driver.list_cps", NULL, "{\"driver_id\":\"probe\"}");
-    await(x, from, "driver.cps", NULL);
+    send_as(x, "cp-events", "probe", "cp.key_request", NULL, "{\"cp_id\":\"probe\"}", NULL);
+    await(x, from, "cp.key_params", NULL);
 }
 
+/* A driver app's login (central_trust.h): hello, challenge, proof, reply;
+ * on success the driver's messages are sealed with the session key. */
 static inline void hello(sx *x, const char *driver, const char *password, bool ok)
 {
     int from = x->nout;
-    char p[200];
-    snprintf(p, sizeof p, "{\"driver_id\":\"%s\",\"password\":\"%s\"}", driver, password);
+    uint8_t nb[EVC_PROOF_NONCE_BYTES];
+    char nonce[2 * EVC_PROOF_NONCE_BYTES + 1], p[400];
+    evc_proof_random(nb, sizeof nb);
+    evc_hex_encode(nb, sizeof nb, nonce);
+    snprintf(p, sizeof p, "{\"driver_id\":\"%s\",\"nonce\":\"%s\"}", driver, nonce);
     char corr[EVC_UUID_STR_SIZE];
     cr_assert_eq(evc_uuid_generate(corr, NULL), EVC_OK);
-    send(x, "driver-events", driver, "driver.hello", corr, p);
+    send_as(x, "driver-events", driver, "driver.hello", corr, p, NULL);
+    out_msg *ch = await(x, from, "driver.challenge", NULL);
+    cr_assert_str_eq(ch->corr, corr);
+    evc_proof_params params;
+    cr_assert_eq(evc_proof_params_parse(ch->params, &params, NULL), EVC_OK, "%s", ch->params);
+    uint8_t key[32], proof[32], session[32];
+    cr_assert_eq(evc_proof_derive(password, &params, key, NULL), EVC_OK);
+    const char *parts[] = {driver, nonce, ch->server_nonce};
+    evc_proof_mac(key, "evc-driver-login-v1", parts, 3, proof);
+    evc_proof_mac(key, "evc-driver-session-v1", parts, 3, session);
+    char hex[EVC_PROOF_HEX_SIZE];
+    evc_hex_encode(proof, sizeof proof, hex);
+    snprintf(p, sizeof p,
+             "{\"driver_id\":\"%s\",\"nonce\":\"%s\",\"server_nonce\":\"%s\","
+             "\"proof\":\"%s\"}",
+             driver, nonce, ch->server_nonce, hex);
+    from = x->nout;
+    send_as(x, "driver-events", driver, "driver.login", corr, p, NULL);
     out_msg *o = await(x, from, "driver.auth_reply", NULL);
-    cr_assert_eq(o->ok, ok, "hello %s", driver);
+    cr_assert_eq(o->ok, ok, "login %s", driver);
     cr_assert_str_eq(o->key, driver);
     /* Echoed: another app of the same driver must not take it as its own. */
     cr_assert_str_eq(o->corr, corr, "the reply does not carry the hello's correlation id");
+    if (ok) {
+        char kid[EVC_SEAL_KID_MAX + 32];
+        snprintf(kid, sizeof kid, "%s/%.16s", driver, nonce);
+        add_sealer(x, driver, kid, session);
+    }
 }
 
 /* Requests a supply and returns the step it ended at (denied reason or

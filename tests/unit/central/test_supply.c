@@ -70,9 +70,15 @@ Test(supply, a_supply_end_to_end_is_billed_once)
                         .payload = pl};
     cr_assert_eq(evc_envelope_stamp(&env, eid, NULL), EVC_OK);
     cr_assert_eq(evc_envelope_encode(&env, &bytes, &blen, NULL), EVC_OK);
-    for (int i = 0; i < 2; i++)
-        cr_assert_eq(evc_bus_publish(x->bus, "cp-events", "CP_001", bytes, blen, NULL, NULL,
+    for (int i = 0; i < 2; i++) { /* each re-send has its own seal, as the engine's */
+        char *sealed = NULL;
+        size_t slen = 0;
+        cr_assert_eq(evc_seal(cp_sealer(x, "CP_001"), "cp-events", bytes, blen,
+                              (int64_t)evc_wall_ms(), &sealed, &slen, NULL), EVC_OK);
+        cr_assert_eq(evc_bus_publish(x->peer, "cp-events", "CP_001", sealed, slen, NULL, NULL,
                                      NULL), EVC_OK);
+        free(sealed);
+    }
     free(bytes);
     settle(x);
     cr_assert_eq(count(x, from, "supply.end_ack"), 5, "the same envelope twice: acked twice");
@@ -110,16 +116,31 @@ Test(supply, every_denial_reason_reaches_the_driver)
     heartbeat(x, "CP_004", CENTRAL_HEALTH_OK);
     heartbeat(x, "CP_005", CENTRAL_HEALTH_OK);
     heartbeat(x, "CP_006", CENTRAL_HEALTH_KO);
-    cr_assert_str_eq(request(x, "nobody", "CP_001", corr), "unknown_driver");
-    cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "not_authenticated");
-    hello(x, "driver1", "wrong", false);
-    cr_assert_str_eq(request(x, "driver1", "CP_001", corr), "not_authenticated");
+    /* An unknown driver can only be named at a CP's menu (no login). */
+    int from = x->nout;
+    cp_says(x, "CP_001", "supply.request", NULL, "{\"cp_id\":\"CP_001\",\"driver_id\":\"nobody\"}");
+    cr_assert_str_eq(await(x, from, "supply.update", "denied")->reason, "unknown_driver");
+    /* A driver's request not sealed by a login session of that driver is
+     * dropped before any check: no answer (nobody proven to tell), counted. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t before[EVC_SEAL_NVERDICTS], after[EVC_SEAL_NVERDICTS];
+        central_trust_counts(&x->c, before);
+        from = x->nout;
+        send(x, "driver-events", "driver1", "supply.request", NULL,
+             "{\"driver_id\":\"driver1\",\"cp_id\":\"CP_001\"}");
+        settle(x);
+        cr_assert_eq(count(x, from, "supply.update"), 0);
+        central_trust_counts(&x->c, after);
+        cr_assert_eq(after[EVC_SEAL_UNSIGNED], before[EVC_SEAL_UNSIGNED] + 1);
+        if (attempt == 0)
+            hello(x, "driver1", "wrong", false); /* a failed login gives no session */
+    }
     hello(x, "driver1", "pass123", true);
     hello(x, "driver2", "pass456", true);
     cr_assert_str_eq(request(x, "driver1", "CP_999", corr), "unknown_cp");
     cr_assert_str_eq(request(x, "driver1", "CP_002", corr), "cp_disconnected");
     cr_assert_str_eq(request(x, "driver1", "CP_006", corr), "cp_broken");
-    int from = x->nout;
+    from = x->nout;
     cr_assert_eq(central_cp_admin(&x->c, "CP_003", true), 1);
     out_msg *cmd = await(x, from, "cp.command", NULL);
     cr_assert_str_eq(cmd->key, "CP_003");
@@ -161,12 +182,14 @@ Test(supply, every_denial_reason_reaches_the_driver)
          "{\"cp_id\":\"CP_005\",\"driver_id\":\"driver2\"}");
     out_msg *a = await(x, from, "cp.authorise", NULL);
     cr_assert(evc_uuid_valid(a->sid));
-    /* Garbage on the bus is dropped and counted. */
-    uint64_t dropped = x->c.dropped;
-    cr_assert_eq(evc_bus_publish(x->bus, "cp-events", "CP_001", "{not json", 9, NULL, NULL, NULL),
-                 EVC_OK);
+    /* Garbage on the bus is dropped and counted (by the bus's seal check). */
+    uint64_t before[EVC_SEAL_NVERDICTS], after[EVC_SEAL_NVERDICTS];
+    central_trust_counts(&x->c, before);
+    cr_assert_eq(evc_bus_publish(x->peer, "cp-events", "CP_001", "{not json", 9, NULL, NULL,
+                                 NULL), EVC_OK);
     settle(x);
-    cr_assert_eq(x->c.dropped, dropped + 1);
+    central_trust_counts(&x->c, after);
+    cr_assert_eq(after[EVC_SEAL_MALFORMED], before[EVC_SEAL_MALFORMED] + 1);
     sx_close(x);
     free(x);
 }

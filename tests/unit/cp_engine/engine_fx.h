@@ -48,6 +48,8 @@ static struct {
     bool pinging, hello_ok;
     char pong[8];
     uint8_t nonce_m[EVC_PROOF_NONCE_BYTES];
+    char key_params[128]; /* of FX_SECRET's stored hash, as Central sends them */
+    evc_bus *cbus;        /* the test's, as Central */
 } T;
 
 #define FX_SECRET "s3cret-CP_001"
@@ -59,6 +61,19 @@ static int on_cp_event(void *arg, const evc_message *m)
     cr_assert_eq(evc_envelope_decode(m->payload, m->payload_len, NULL, &env, NULL), EVC_OK);
     cr_assert_str_eq(m->key, "CP_001", "engines key their messages with the CP id");
     cr_assert_str_eq(env->source, "CP_001");
+    if (strcmp(env->type, "cp.key_request") == 0) {
+        /* Central's part: the public params of the CP secret's stored hash. */
+        char p[256];
+        snprintf(p, sizeof p, "{\"cp_id\":\"CP_001\",\"params\":\"%s\"}", T.key_params);
+        cr_assert_eq(evc_msg_publish(T.cbus, "central-events", "CP_001", "cp.key_params",
+                                     "central", NULL, p, NULL, NULL, NULL, NULL),
+                     EVC_OK);
+        evc_envelope_free(env);
+        return EVC_OK;
+    }
+    static const char sealed_by_cp[] = "\"seal\":{\"kid\":\"CP_001\"";
+    cr_assert(memmem(m->payload, m->payload_len, sealed_by_cp, sizeof sealed_by_cp - 1),
+              "%s is sealed with the CP's key", env->type);
     if (T.n < 256) {
         seen *s = &T.msgs[T.n++];
         memset(s, 0, sizeof *s);
@@ -117,7 +132,7 @@ static void wait_for(const char *type, int n)
 static void central(const char *type, const char *key, const char *corr, const char *payload)
 {
     evc_error err = {0};
-    cr_assert_eq(evc_msg_publish(T.bus, "central-events", key, type, "central", corr, payload,
+    cr_assert_eq(evc_msg_publish(T.cbus, "central-events", key, type, "central", corr, payload,
                                  NULL, NULL, NULL, &err),
                  EVC_OK, "%s", err.msg);
 }
@@ -274,8 +289,17 @@ static void setup(void)
     evc_transport_params tp = {.struct_size = sizeof tp, .endpoint = "x", .client_id = "t",
                                .group_id = "t"};
     cr_assert_eq(evc_bus_open(T.loop, T.bus_plugin, &tp, &T.bus, &err), EVC_OK, "%s", err.msg);
-    cr_assert_eq(evc_bus_subscribe(T.bus, "cp-events", on_cp_event, NULL, &err), EVC_OK);
     cr_assert_eq(evc_bus_start(T.bus, &err), EVC_OK, "%s", err.msg);
+    /* The test plays Central on a bus of its own (the engine seals what
+     * goes through its bus). */
+    cr_assert_eq(evc_bus_open(T.loop, T.bus_plugin, &tp, &T.cbus, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_bus_subscribe(T.cbus, "cp-events", on_cp_event, NULL, &err), EVC_OK);
+    cr_assert_eq(evc_bus_start(T.cbus, &err), EVC_OK, "%s", err.msg);
+    char stored[EVC_PASSWORD_HASH_MAX];
+    evc_proof_params kp;
+    cr_assert_eq(evc_password_hash(FX_SECRET, EVC_PASSWORD_COST_MIN, stored, &err), EVC_OK);
+    cr_assert_eq(evc_proof_split(stored, &kp, NULL, &err), EVC_OK);
+    evc_proof_params_format(&kp, T.key_params, sizeof T.key_params);
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -293,6 +317,7 @@ static void teardown(void)
     if (T.e)
         engine_core_stop(T.e);
     evc_bus_close(T.bus);
+    evc_bus_close(T.cbus);
     engine_core_free(T.e);
     evc_store_close(T.store);
     evc_loop_free(T.loop);

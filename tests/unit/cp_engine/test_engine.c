@@ -64,7 +64,7 @@ Test(engine, refusals_follow_the_decision_table)
             "{\"cp_id\":\"CP_002\",\"session_id\":\"" SID2 "\",\"driver_id\":\"d\","
             "\"price_cents_per_kwh\":1}");
     central("cp.authorise", "CP_001", NULL, "{\"cp_id\":\"CP_001\"}");
-    evc_bus_publish(T.bus, "central-events", "CP_001", "not json", 8, NULL, NULL, NULL);
+    evc_bus_publish(T.cbus, "central-events", "CP_001", "not json", 8, NULL, NULL, NULL);
     authorise(SID2); /* in order behind them on the loopback bus */
     wait_for("cp.authorise_reply", 5);
     cr_assert_eq(count("cp.authorise_reply"), 5, "nothing answered the others");

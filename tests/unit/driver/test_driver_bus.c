@@ -10,6 +10,7 @@
 #include "driver_app.h"
 #include "evc/msg.h"
 #include "evc/plugin.h"
+#include "evc/proof.h"
 
 typedef struct central {
     evc_loop *loop;
@@ -17,6 +18,10 @@ typedef struct central {
     evc_timer *beat;
     int hellos, syncs, lists, requests, acks, quits, quit_code;
     bool password_ok;
+    bool plain_password_seen; /* a message carried the password itself */
+    char server_nonce[2 * EVC_PROOF_NONCE_BYTES + 1];
+    evc_proof_params params;  /* of the stored hash of "pass123" */
+    uint8_t key[EVC_PROOF_KEY_BYTES];
     char session[40];
     bool garbage_sent;
 } central;
@@ -98,13 +103,32 @@ static int on_driver_events(void *arg, const evc_message *m)
                  err.msg);
     cr_assert_str_eq(env->source, "driver1");
     cr_assert_str_eq(evc_msg_str(env, "driver_id"), "driver1");
+    if (memmem(m->payload, m->payload_len, "pass123", 7))
+        c->plain_password_seen = true;
     if (strcmp(env->type, "driver.hello") == 0) {
         c->hellos++;
-        c->password_ok = strcmp(evc_msg_str(env, "password"), "pass123") == 0;
-        /* Each hello has its own correlation id; Central's answer echoes it.
-         * First the answer to another app of driver1 (a wrong password):
-         * not this app's, so not shown and not taken as its own. */
+        /* Each hello has its own correlation id; Central's answers echo it. */
         cr_assert(evc_uuid_valid(env->correlation_id), "driver.hello without a correlation id");
+        const char *nonce = evc_msg_str(env, "nonce");
+        cr_assert(nonce && strlen(nonce) == 32, "driver.hello without a nonce");
+        uint8_t sn[EVC_PROOF_NONCE_BYTES];
+        evc_proof_random(sn, sizeof sn);
+        evc_hex_encode(sn, sizeof sn, c->server_nonce);
+        char params[128], p[512];
+        evc_proof_params_format(&c->params, params, sizeof params);
+        snprintf(p, sizeof p,
+                 "{\"driver_id\":\"driver1\",\"nonce\":\"%s\",\"server_nonce\":\"%s\","
+                 "\"params\":\"%s\"}",
+                 nonce, c->server_nonce, params);
+        pub(c, "driver1", "driver.challenge", env->correlation_id, p);
+    } else if (strcmp(env->type, "driver.login") == 0) {
+        const char *nonce = evc_msg_str(env, "nonce"), *proof = evc_msg_str(env, "proof");
+        const char *parts[] = {"driver1", nonce, c->server_nonce};
+        uint8_t want[32], got[32];
+        evc_proof_mac(c->key, "evc-driver-login-v1", parts, 3, want);
+        c->password_ok = proof && evc_hex_decode(proof, got, 32) && evc_proof_equal(want, got);
+        /* First the answer to another app of driver1 (a wrong password):
+         * not this app's, so not shown and not taken as its own. */
         pub(c, "driver1", "driver.auth_reply", "5d2c7f3e-8a41-4d5b-9c6e-1f0a2b3c4d5e",
             "{\"driver_id\":\"driver1\",\"ok\":false,\"reason\":\"not_authenticated\","
             "\"balance_cents\":0}");
@@ -158,6 +182,9 @@ static void rig_up(rig *r, const char *services, int in_fd)
     memset(r, 0, sizeof *r);
     evc_error err = {0};
     cr_assert_eq(evc_loop_new(&r->c.loop, &err), EVC_OK);
+    char stored[EVC_PASSWORD_HASH_MAX];
+    cr_assert_eq(evc_password_hash("pass123", EVC_PASSWORD_COST_MIN, stored, &err), EVC_OK);
+    cr_assert_eq(evc_proof_split(stored, &r->c.params, r->c.key, &err), EVC_OK);
     cr_assert_eq(evc_plugin_load(EVC_PLUGIN_TRANSPORT, "loopback", NULL, &r->plugin, NULL, &err),
                  EVC_OK, "%s", err.msg);
     evc_transport_params p = {.struct_size = sizeof p, .endpoint = "x", .client_id = "t",
@@ -205,7 +232,8 @@ Test(driver_bus, services_file_runs_to_its_summary_and_exit)
     cr_assert_eq(evc_loop_run_until(r.c.loop, quitted, &r.c, 10000), EVC_OK);
     fflush(r.out);
     const char *o = r.outbuf;
-    cr_expect(r.c.password_ok, "the password reached CENTRAL");
+    cr_expect(r.c.password_ok, "CENTRAL got a proof of the password");
+    cr_expect_not(r.c.plain_password_seen, "the password itself never went on the bus");
     cr_expect_eq(r.c.syncs, 1);
     cr_expect_eq(r.c.requests, 1);
     cr_expect_eq(r.c.acks, 2, "every copy of the ticket is acknowledged");

@@ -34,11 +34,20 @@ static void setup(void)
     snprintf(dir, sizeof dir, "/tmp/evc_drv_cli_XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     snprintf(cfg, sizeof cfg, "%s/c.yaml", dir);
+    /* No CENTRAL runs here, but the driver needs its public key to start. */
+    char key[128];
+    snprintf(key, sizeof key, "%s/central.pub", dir);
+    FILE *k = fopen(key, "w");
+    cr_assert_not_null(k);
+    fputs("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c\n", k);
+    fclose(k);
     FILE *f = fopen(cfg, "w");
     cr_assert_not_null(f);
-    fputs("transport:\n  plugin: loopback\n  endpoint: x\n"
-          "driver:\n  central_timeout_ms: 300\n",
-          f);
+    fprintf(f,
+            "transport:\n  plugin: loopback\n  endpoint: x\n"
+            "security:\n  central_key_file: %s\n"
+            "driver:\n  central_timeout_ms: 300\n",
+            key);
     fclose(f);
 }
 

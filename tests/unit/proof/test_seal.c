@@ -170,8 +170,8 @@ Test(seal, unknown_keys_and_stripped_seals_are_refused)
 
 Test(seal, a_seal_moved_into_a_string_does_not_verify)
 {
-    /* The forger wraps a real sealed message's bytes so that the last
-     * ,"seal":{ is his own; the signed bytes then differ. */
+    /* The forger splices bytes in front of a real seal: the envelope the
+     * receiver rebuilds is not the one that was signed. */
     evc_seal_verifier *v = verifier();
     evc_sealer *s = cp_sealer("CP_001");
     size_t len;
@@ -179,7 +179,9 @@ Test(seal, a_seal_moved_into_a_string_does_not_verify)
     char forged[2048];
     const char *seal = strstr(m, ",\"seal\":{");
     snprintf(forged, sizeof forged, "%.*s,\"x\":\"y\"%s", (int)(seal - m) - 1, m, seal);
-    cr_assert_eq(open_one(v, "cp-events", forged, strlen(forged), NOW), EVC_SEAL_BAD_SIGNATURE);
+    evc_seal_verdict vd = open_one(v, "cp-events", forged, strlen(forged), NOW);
+    cr_assert(vd == EVC_SEAL_BAD_SIGNATURE || vd == EVC_SEAL_MALFORMED, "%s",
+              evc_seal_verdict_name(vd));
     free(m);
     evc_sealer_free(s);
     evc_seal_verifier_free(v);
@@ -324,4 +326,22 @@ Test(seal, bad_key_ids_are_refused)
     cr_assert_neq(evc_sealer_new("", EVC_SEAL_HMAC_SHA256, cp_key, &s, &err), 0);
     cr_assert_neq(evc_sealer_new("x\"y", EVC_SEAL_HMAC_SHA256, cp_key, &s, &err), 0);
     cr_assert_null(s);
+}
+
+Test(seal, a_login_sealed_with_a_forgotten_session_counts_as_unsealed)
+{
+    evc_seal_verifier *v = verifier();
+    evc_sealer *old = cp_sealer("driver9/0011223344556677"); /* lookup does not know it */
+    size_t len;
+    char *m = sealed(old, "driver.hello", "driver9", NOW, &len);
+    evc_seal_opened o;
+    cr_assert_eq(evc_seal_open(v, "driver-requests", m, len, NOW, &o), EVC_SEAL_UNSIGNED_OK);
+    cr_assert_str_eq(o.sender, "", "no proven sender");
+    free(o.envelope);
+    free(m);
+    m = sealed(old, "supply.request", "driver9", NOW, &len);
+    cr_assert_eq(open_one(v, "driver-requests", m, len, NOW), EVC_SEAL_UNKNOWN_KEY);
+    free(m);
+    evc_sealer_free(old);
+    evc_seal_verifier_free(v);
 }

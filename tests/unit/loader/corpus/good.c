@@ -4,6 +4,8 @@
  * when the timer fires (on the loop thread, after publish has returned) each
  * queued message is handed to host->dispatch if this instance subscribed to
  * its topic, then its outcome is reported ACKED through deliver_outcome.
+ * Every started instance of the process hears what any instance publishes
+ * (like processes on one bus), so a test can give each party its own bus.
  * Nothing leaves the process: it is the smallest honest transport, for tests
  * that need a plugin which loads and moves messages. Built twice: as
  * tests/loader-corpus/good/evc_transport_zmq.so (name "zmq", the corpus
@@ -48,7 +50,10 @@ struct evc_transport {
     evc_timer *timer;         /* armed while the queue is non-empty */
     bool started, stopped;
     evc_transport_stats stats;
+    struct evc_transport *next_instance; /* the process's instances */
 };
+
+static evc_transport *instances; /* every live instance (one loop thread) */
 
 static bool loopback_subscribed(const evc_transport *t, const char *topic)
 {
@@ -70,6 +75,8 @@ static int loopback_create(const evc_host_api *host, const evc_transport_params 
         return evc_error_set(err, EVC_ENOMEM, "loopback: out of memory");
     t->host = host;
     t->stats.struct_size = sizeof t->stats;
+    t->next_instance = instances;
+    instances = t;
     *out = t;
     return EVC_OK;
 }
@@ -111,12 +118,14 @@ static void loopback_deliver(evc_timer *timer, void *arg)
     while (m != NULL) {
         loop_msg *next = m->next;
         t->queued--;
-        if (loopback_subscribed(t, m->topic)) {
+        for (evc_transport *r = instances; r != NULL; r = r->next_instance) {
+            if (!r->started || r->stopped || !loopback_subscribed(r, m->topic))
+                continue;
             evc_message in = {.topic = m->topic, .key = m->key, .payload = m->payload,
                               .payload_len = m->payload_len, .partition = -1, .offset = -1};
-            t->stats.received++;
-            if (t->host->dispatch)
-                (void)t->host->dispatch(t->host->host, &in); /* at-most-once: no redelivery */
+            r->stats.received++;
+            if (r->host->dispatch)
+                (void)r->host->dispatch(r->host->host, &in); /* at-most-once: no redelivery */
         }
         t->stats.acked++;
         t->host->deliver_outcome(t->host->host, m->token, EVC_OUTCOME_ACKED, NULL);
@@ -220,6 +229,12 @@ static void loopback_destroy(evc_transport *t)
     if (t == NULL)
         return;
     loopback_stop(t);
+    for (evc_transport **p = &instances; *p != NULL; p = &(*p)->next_instance) {
+        if (*p == t) {
+            *p = t->next_instance;
+            break;
+        }
+    }
     for (size_t i = 0; i < t->ntopics; i++)
         free(t->topics[i]);
     free(t->topics);
