@@ -418,6 +418,9 @@ int zmqt_io_start(evc_transport *t, evc_error *err)
         return err != NULL ? err->code : EVC_EIO;
     }
     t->state = ZMQT_RUNNING;
+    /* libzmq holds its own copies of the keys now, and an instance never
+     * starts twice: the secrets need not stay in this struct. */
+    zmqt_config_wipe(&t->cfg);
     /* Nothing to join: the SUB socket delivers once connected (the proxy is
      * local or one hop away; its slow joiner is milliseconds). */
     t->stats.joined = 1;
