@@ -83,9 +83,6 @@ const evc_cfg_field central_schema[] = {
     {.key = "create_if_missing", .type = EVC_CFG_BOOL, .default_text = "false",
      .help = "true: a database file that does not exist is created (empty: no CPs, no "
              "users); false: it is an error naming the path (--init-db always creates)"},
-    {.key = "auth_queue_max", .type = EVC_CFG_INT, .min = 1, .max = 4096, .default_text = "32",
-     .help = "password/secret checks (argon2, on the thread pool) waiting at most; beyond, "
-             "AUTH is denied BUSY and driver.hello answered busy"},
     {.key = "monitor_max_links", .type = EVC_CFG_INT, .min = 1, .max = 100000,
      .default_text = "512",
      .help = "monitor connections at most; more are closed at once with a log line"},
@@ -290,7 +287,6 @@ int central_create(evc_app *app, void **state, evc_error *err)
     c->energy_tolerance_pct = evc_cfg_get_int(sec, "energy_tolerance_pct", 10);
     c->http_port = (int)evc_cfg_get_int(sec, "http_port", 8002);
     c->http_host = evc_cfg_get_str(sec, "http_host", "");
-    c->auth_queue_max = (size_t)evc_cfg_get_int(sec, "auth_queue_max", 32);
     c->monitor_max_links = (size_t)evc_cfg_get_int(sec, "monitor_max_links", 512);
     c->monitor_out_queue_max = (size_t)evc_cfg_get_int(sec, "monitor_out_queue_max_bytes",
                                                        1048576);

@@ -26,6 +26,7 @@ typedef struct central_cp {
     bool stopped;                 /* admin state, persisted */
     evc_link *link;               /* authenticated monitor link, borrowed; NULL when none */
     bool heard;                   /* an HB since Central started */
+    bool engine_heard;            /* a sealed message of its engine since Central started */
     uint64_t last_hb_ms;
     central_health health;
     /* The engine ended a supply for a fault: BROKEN until this monotonic
@@ -87,8 +88,6 @@ typedef struct central {
     /* runtime */
     evc_link_server *server;
     struct central_link_ctx *links; /* every open monitor link's context (central_links.c) */
-    struct central_auth_job *auth_jobs; /* password checks on the pool (central_auth.c) */
-    size_t nauth, auth_queue_max;
     size_t monitor_max_links;
     size_t monitor_out_queue_max;   /* bytes of replies queued to one monitor */
     uint64_t monitor_slow_reader_ms; /* over that bound this long: the link is closed */

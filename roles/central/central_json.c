@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "central_int.h"
+#include "central_trust.h"
 
 /* A growing "[a,b,...]" of JSON texts. */
 typedef struct jarr {
@@ -84,6 +85,7 @@ char *central_json_cps(central *c)
         evc_payload_str(p, "admin_state", cp->stopped ? "STOPPED" : "IN_SERVICE");
         evc_payload_str(p, "engine_health", cp->heard ? central_health_name(cp->health) : NULL);
         evc_payload_bool(p, "monitor_connected", cp->link != NULL);
+        evc_payload_bool(p, "engine_on_bus", cp->engine_heard);
         const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
         if (s && s->phase != CENTRAL_SUPPLY_REQUESTED) {
             evc_payload_int(p, "w", s->w);
@@ -169,5 +171,14 @@ char *central_json_health(central *c)
     evc_payload_int(p, "telemetry_refused", (int64_t)c->telemetry_refused);
     evc_payload_int(p, "balance_floor_stops", (int64_t)c->floor_stops);
     evc_payload_str(p, "registration", c->registration_open ? "open" : "closed");
+    /* Bus messages the seal check refused, per reason (docs/SECURITY.md). */
+    uint64_t counts[EVC_SEAL_NVERDICTS];
+    central_trust_counts(c, counts);
+    evc_payload *r = evc_payload_new();
+    for (int v = EVC_SEAL_UNSIGNED; v < EVC_SEAL_NVERDICTS; v++)
+        evc_payload_int(r, evc_seal_verdict_name((evc_seal_verdict)v), (int64_t)counts[v]);
+    char *refused = evc_payload_finish(r, NULL);
+    evc_payload_raw(p, "bus_refused", refused ? refused : "{}");
+    free(refused);
     return evc_payload_finish(p, NULL);
 }

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "central_auth.h"
 #include "central_cpauth.h"
 #include "central_int.h"
+#include "central_trust.h"
 #include "evc/log.h"
 
 /* What Central knows about one monitor link; owned by the link's data,
@@ -86,6 +86,9 @@ void central_links_accept(central *c, evc_link *link, const evc_charging_point *
     cp->link = link;
     x->authed = true;
     snprintf(x->cp_id, sizeof x->cp_id, "%s", cp->id);
+    /* Its secret may have changed (--add-cp, registration): the bus key
+     * is derived again from the hash this AUTH was proven with. */
+    central_trust_forget_cp(c, cp->id);
     link_reply(link, "AUTH_OK", cp->id, cp->stopped ? "STOPPED" : "IN_SERVICE", ok_mac);
     central_event(c, "cp.auth", NULL, cp->id, NULL, "monitor authenticated from %s",
                   evc_link_peer(link));
@@ -212,9 +215,6 @@ int central_links_start(central *c, evc_error *err)
                                .out_queue_max = c->monitor_out_queue_max,
                                .slow_reader_ms = c->monitor_slow_reader_ms};
         evc_link_server_set_limits(c->server, &lim);
-        /* The pool's own bound must not be the tighter one. */
-        if (c->auth_queue_max > EVC_LOOP_WORK_MAX_DEFAULT)
-            evc_loop_set_work_max(c->loop, c->auth_queue_max);
     }
     if (rc == EVC_OK)
         central_say(c, "Listening for CP monitors on port %u (registration %s)",
@@ -233,7 +233,6 @@ void central_links_stop(central *c)
         central_cpauth_clear(&x->auth); /* no deadline may fire on a stopped Central */
     }
     c->links = NULL;
-    central_auth_stop(c); /* checks still on the pool only free themselves */
     for (size_t i = 0; i < c->ncps; i++)
         c->cps[i].link = NULL;
     evc_link_server_close(c->server);

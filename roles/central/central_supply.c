@@ -325,8 +325,8 @@ static evc_envelope *decode(central *c, const evc_message *m)
     evc_error err = {0};
     if (evc_envelope_decode(m->payload, m->payload_len, NULL, &env, &err) != EVC_OK) {
         c->dropped++;
-        evc_log(EVC_LOG_WARN, "central", NULL, "malformed message on %s dropped: %s", m->topic,
-                err.msg);
+        EVC_LOG_LIMITED(EVC_LOG_WARN, "central", NULL, "malformed message on %s dropped: %s",
+                        m->topic, err.msg);
         return NULL;
     }
     if (strcmp(env->type, "supply.ended") != 0 && !evc_msg_dedup_first(c->dedup, env->id)) {
@@ -377,6 +377,14 @@ static int on_driver_msg(void *arg, const evc_message *m)
     return rc;
 }
 
+/* The CP's engine is on the bus with its key (shown as engine_on_bus). */
+static void note_engine(central *c, const char *cp_id)
+{
+    central_cp *cp = central_cp_find(c, cp_id);
+    if (cp)
+        cp->engine_heard = true;
+}
+
 static int on_cp_msg(void *arg, const evc_message *m)
 {
     central *c = arg;
@@ -389,9 +397,16 @@ static int on_cp_msg(void *arg, const evc_message *m)
     int rc = EVC_OK;
     if (strcmp(t, "cp.key_request") == 0) {
         central_trust_on_key_request(c, env);
-    } else if (!central_trust_from_cp(c, cp ? cp : env->source)) {
+        evc_envelope_free(env);
+        return EVC_OK;
+    }
+    if (!central_trust_from_cp(c, cp ? cp : env->source)) {
         unproven(c, env, cp ? cp : env->source);
-    } else if (strcmp(t, "cp.authorise_reply") == 0) {
+        evc_envelope_free(env);
+        return EVC_OK;
+    }
+    note_engine(c, env->source);
+    if (strcmp(t, "cp.authorise_reply") == 0) {
         on_authorise_reply(c, env);
     } else if (strcmp(t, "supply.request") == 0) {
         const char *driver = evc_msg_str(env, "driver_id");

@@ -414,7 +414,8 @@ void central_trust_on_login(central *c, const evc_envelope *env)
     }
     if (!take_challenge(c, driver, nonce, sn)) {
         /* A replayed or expired login: the app asks for a new challenge. */
-        evc_log(EVC_LOG_WARN, "central", &ids, "driver.login without a live challenge: refused");
+        EVC_LOG_LIMITED(EVC_LOG_WARN, "central", &ids,
+                        "driver.login without a live challenge: refused");
         auth_reply(c, driver, "not_authenticated", 0, corr);
         return;
     }
@@ -434,7 +435,7 @@ void central_trust_on_login(central *c, const evc_envelope *env)
          * secret (tickets, the CP menu): the reply says which failed. */
         const char *why = known ? "not_authenticated" : "unknown_driver";
         explicit_bzero(key, sizeof key);
-        evc_log(EVC_LOG_WARN, "central", &ids, "driver authentication failed: %s", why);
+        EVC_LOG_LIMITED(EVC_LOG_WARN, "central", &ids, "driver authentication failed: %s", why);
         auth_reply(c, driver, why, 0, corr);
         return;
     }

@@ -72,7 +72,11 @@ start_case() {
     wait_for 10000 test -s "$dir/boot" || { fail "$CASE: evc-kafka-mock did not start"; return 1; }
     local bus
     bus=$(head -n 1 "$dir/boot")
+    # No Central runs here; the driver still needs a copy of its public key.
+    echo 3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c >"$dir/central.pub"
     cat >"$dir/driver.yaml" <<EOF
+security:
+  central_key_file: "$dir/central.pub"
 transport:
   plugin: kafka
   endpoint: "$bus"

@@ -370,11 +370,20 @@ typedef struct h_state_want {
     const char *cp_id, *state;
 } h_state_want;
 
+/* ACTIVATED counts once Central also heard the CP's engine on the bus with
+ * its key (engine_on_bus): before, a request gets cp_no_answer, and a test
+ * that acts on the engine next would race its key exchange. */
 static bool h_state_is(h_env *env, void *arg)
 {
     h_state_want *w = arg;
-    char buf[64];
-    return strcasecmp(h_cp_state(env, w->cp_id, buf, sizeof buf), w->state) == 0;
+    json_t *root = NULL;
+    json_t *cp = h_api_cp(env, w->cp_id, &root);
+    const char *st = cp ? h_json_str(cp, H_STATE_NAMES) : NULL;
+    json_t *on_bus = cp ? json_object_get(cp, "engine_on_bus") : NULL;
+    bool ok = st && strcasecmp(st, w->state) == 0 &&
+              (strcasecmp(w->state, "ACTIVATED") != 0 || !on_bus || json_is_true(on_bus));
+    json_decref(root);
+    return ok;
 }
 
 bool h_wait_cp_state(h_env *env, const char *cp_id, const char *state, int timeout_ms)

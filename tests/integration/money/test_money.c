@@ -73,6 +73,24 @@ static bool refused(h_env *e, void *arg)
     return health_counter(e, "energy_refused") > 0;
 }
 
+/* /api/health's bus_refused.<reason>: messages the seal check dropped. */
+static int64_t seal_refusals(h_env *e, const char *reason)
+{
+    json_t *h = h_http_get_json(e->http_port, "/api/health");
+    H_ASSERT(e, h != NULL, "GET /api/health failed");
+    json_t *v = json_object_get(json_object_get(h, "bus_refused"), reason);
+    H_ASSERT(e, json_is_integer(v), "/api/health has no bus_refused.%s", reason);
+    int64_t n = json_integer_value(v);
+    json_decref(h);
+    return n;
+}
+
+static bool unsealed_refused(h_env *e, void *arg)
+{
+    (void)arg;
+    return seal_refusals(e, "unsigned") > 0;
+}
+
 Test(money, a_forged_end_of_a_million_wh_bills_nothing_and_the_true_report_bills)
 {
     h_opts o = h_default_opts();
@@ -95,7 +113,8 @@ Test(money, a_forged_end_of_a_million_wh_bills_nothing_and_the_true_report_bills
              "no session in the database");
 
     /* The forgery: the session's own CP id, source and correlation id, as
-     * anyone on the bus can write them. */
+     * anyone on the bus can write them; then the same sealed with CP_001's
+     * own key, as a compromised CP host could. */
     char id[EVC_UUID_STR_SIZE], bytes[1024];
     H_ASSERT(env, evc_uuid_generate(id, NULL) == EVC_OK, "uuid");
     int64_t now = h_db_int(env, "select cast(strftime('%s','now') as integer) * 1000", 0);
@@ -105,8 +124,11 @@ Test(money, a_forged_end_of_a_million_wh_bills_nothing_and_the_true_report_bills
              "\"driver_id\":\"driver1\",\"wh\":%d,\"started_at\":%lld,\"ended_at\":%lld,"
              "\"reason\":\"unplugged\"}}",
              id, sid, (long long)now, sid, FORGED_WH, (long long)now - 1000, (long long)now);
-    H_ASSERT(env, h_bus_publish(env, "cp-events", "CP_001", bytes, strlen(bytes), refused, NULL,
-                                30000),
+    H_ASSERT(env, h_bus_publish(env, "cp-events", "CP_001", bytes, strlen(bytes),
+                                unsealed_refused, NULL, 30000),
+             "Central never refused the unsealed report (/api/health bus_refused.unsigned)");
+    H_ASSERT(env, h_bus_publish_as(env, "CP_001", "cp-events", "CP_001", bytes, strlen(bytes),
+                                   refused, NULL, 30000),
              "Central never counted the forged report as refused (/api/health energy_refused)");
     H_ASSERT(env, h_db_int(env, "select count(*) from tickets", -1) == 0,
              "the forged report was billed");

@@ -486,9 +486,27 @@ static bool acks_reach(h_env *e, void *arg)
     return count_acks(e, w->sid) >= w->n;
 }
 
-/* Idempotent billing (issue 6): a late copy of a supply's end report (a new
- * message id, as from another outbox retry), written to cp-events with kcat,
- * is acknowledged again and changes nothing. */
+/* Bus messages the seal check refused as replays or forgeries so far
+ * (/api/health bus_refused). */
+static int64_t seal_refused(h_env *e)
+{
+    json_t *h = h_http_get_json(e->http_port, "/api/health");
+    json_t *r = json_object_get(h, "bus_refused");
+    int64_t n = json_integer_value(json_object_get(r, "replay")) +
+                json_integer_value(json_object_get(r, "bad_signature"));
+    json_decref(h);
+    return n;
+}
+
+static bool replay_refused(h_env *e, void *arg)
+{
+    return seal_refused(e) > *(int64_t *)arg;
+}
+
+/* Idempotent billing (issue 6): the captured end report written again to
+ * cp-events with kcat (an independent client) is refused as a replay; a late
+ * copy as the engine's outbox re-sends it (the same envelope, sealed again
+ * with the CP's key) is acknowledged again and changes nothing. */
 Test(supply, late_repeated_end_report_is_acknowledged_and_not_billed_twice)
 {
     h_opts o = h_default_opts();
@@ -522,19 +540,25 @@ Test(supply, late_repeated_end_report_is_acknowledged_and_not_billed_twice)
             ended = m;
     }
     H_ASSERT(env, ended != NULL, "no supply.ended for %s on cp-events", sid);
-    json_object_set_new(ended, "id", json_string("0b7c1d52-5f7e-4c1a-9f0e-6a4d2b9c8e71"));
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/late-ended.json", env->dir);
     H_ASSERT(env, json_dump_file(ended, path, JSON_COMPACT) == 0, "cannot write %s", path);
-    json_decref(msgs);
+    int64_t refused_before = seal_refused(env);
     char *argv[] = {"/usr/bin/kcat", "-P", "-b", env->bus, "-t", "cp-events", "-k", "CP_001",
                     path, NULL};
     h_proc *kcat = h_spawn(env, "kcat-produce", argv, NULL);
     wait_exit(kcat, 15000);
+    H_ASSERT(env, h_wait_until(replay_refused, env, &refused_before, 15000),
+             "the replayed supply.ended was not refused (/api/health bus_refused)");
 
+    json_object_del(ended, "seal");
+    char *bytes = json_dumps(ended, JSON_COMPACT);
+    json_decref(msgs);
     ack_want two = {sid, 2};
-    H_ASSERT(env, h_wait_until(acks_reach, env, &two, 15000),
+    H_ASSERT(env, h_bus_publish_as(env, "CP_001", "cp-events", "CP_001", bytes, strlen(bytes),
+                                   acks_reach, &two, 15000),
              "the late supply.ended for %s was not acknowledged again", sid);
+    free(bytes);
     H_ASSERT(env, h_db_int(env, "select count(*) from tickets", -1) == 1,
              "the late end report was billed again");
     H_ASSERT(env, h_db_int(env, "select balance_cents from users where id='driver1'", -1) == balance,

@@ -80,6 +80,8 @@ static inline int capture(void *arg, const evc_message *m)
 
 static inline void on_tick(evc_timer *t, void *arg) { central_supply_tick(arg); }
 
+static inline void sx_central_start(sx *x);
+
 static inline void sx_open(sx *x)
 {
     memset(x, 0, sizeof *x);
@@ -94,6 +96,13 @@ static inline void sx_open(sx *x)
     cr_assert_eq(evc_bus_open(x->f.loop, x->tp, &p, &x->peer, &err), EVC_OK, "%s", err.msg);
     cr_assert_eq(evc_bus_subscribe(x->peer, "central-events", capture, x, &err), EVC_OK);
     cr_assert_eq(evc_bus_start(x->peer, &err), EVC_OK, "%s", err.msg);
+    sx_central_start(x);
+}
+
+/* Central's state on x->bus (open, started) and x->f: set up and started. */
+static inline void sx_central_start(sx *x)
+{
+    evc_error err = {0};
     central *c = &x->c;
     c->loop = x->f.loop;
     c->bus = x->bus;

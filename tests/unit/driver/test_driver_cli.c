@@ -224,6 +224,16 @@ Test(driver_cli, bad_setups_exit_3_with_a_clear_message, .init = setup, .fini = 
     spawn(&p, true, (const char *const[]){"--password-file", pw, "x", "driver1", NULL}, "env");
     cr_expect_eq(wait_exit(&p), 3);
     cr_expect(strstr(p.ebuf, "the first line is empty"), "%s", p.ebuf);
+
+    /* Without Central's public key it would trust nothing it hears. */
+    char key[128];
+    snprintf(key, sizeof key, "%s/central.pub", dir);
+    cr_assert_eq(unlink(key), 0);
+    spawn(&p, true, (const char *const[]){"x", "driver1", NULL}, "pass123");
+    cr_expect_eq(wait_exit(&p), 3);
+    char want[256];
+    snprintf(want, sizeof want, "Central's public key %s does not exist", key);
+    cr_expect(strstr(p.ebuf, want), "%s", p.ebuf);
 }
 
 Test(driver_cli, services_file_problems_are_shown_before_anything, .init = setup,
