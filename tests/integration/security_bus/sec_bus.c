@@ -152,6 +152,11 @@ void sb_pub_flush(sb_pub *p, int timeout_ms)
         fprintf(stderr, "sec_bus: flush: %s\n", err.msg);
 }
 
+void sb_pub_pump(sb_pub *p, int ms)
+{
+    evc_loop_run_until(p->loop, sb_never, NULL, (uint64_t)ms);
+}
+
 typedef struct sb_wait {
     h_env *env;
     bool (*cond)(h_env *env, void *arg);

@@ -29,6 +29,8 @@ bool sb_pub_send(sb_pub *p, const char *as_cp, const char *topic, const char *ke
                  const char *bytes);
 /* Waits up to timeout_ms for every queued message's outcome. */
 void sb_pub_flush(sb_pub *p, int timeout_ms);
+/* Runs the publisher's loop for ms (its transport sends what is queued). */
+void sb_pub_pump(sb_pub *p, int ms);
 
 /* One attack round: the n messages sent in order each time, again every
  * 250 ms (a ZeroMQ publisher that just connected drops what it sends until

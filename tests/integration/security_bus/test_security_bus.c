@@ -473,3 +473,58 @@ Test(security_bus, a_flood_of_unsealed_messages_stalls_nothing)
     sc_check_billing(env, 1);
     H_FINISH(env);
 }
+
+/* KNOWN LIMITATION (reported, not fixed here; skipped unless
+ * EVC_IT_KNOWN_BUGS=1): the unsealed types (driver.hello, driver.login,
+ * cp.key_request) share one rate bucket at Central (20/s, burst 50). A
+ * sustained flood of unsealed driver.hello at 2000/s -- cheap for anyone on
+ * the bus -- takes nearly every token, so a real driver's hello is refused
+ * as "rate" and the app asks again only after request_timeout_ms (20 s
+ * here): nobody can log in (nor an engine get its bus key) while it lasts.
+ * Asserted: driver2, started during the flood, is authenticated within
+ * 5 s. */
+#define LOGIN_FLOOD_PER_S 2000
+Test(security_bus, known_bug_a_hello_flood_locks_out_real_logins)
+{
+    if (!getenv("EVC_IT_KNOWN_BUGS") || !*getenv("EVC_IT_KNOWN_BUGS"))
+        cr_skip_test("known limitation (shared unsigned rate bucket): EVC_IT_KNOWN_BUGS=1 runs it");
+    h_opts o = h_default_opts();
+    env = h_env_new(&o);
+    h_start_central(env);
+    H_ASSERT(env, sb_wait_heartbeat_after(env, sb_wall_ms(), UP_MS), "Central is not up");
+    sb_pub *p = sb_pub_open(env);
+    char msg[1024], pl[256], corr[37];
+    static const char list_pl[] = "{\"driver_id\":\"driver1\"}";
+    sb_envelope(msg, sizeof msg, "driver.list_cps", NULL, "driver1", list_pl);
+    forge_until_counted(p, NULL, "driver-events", "driver1", msg, "unsigned");
+    h_proc *d2 = NULL;
+    int64_t start = h_now_ms(), started = 0, authed = 0;
+    int sent = 0;
+    /* 100 hellos every 50 ms for 12 s; driver2 starts after 1 s. */
+    while (h_now_ms() - start < 12000 && !authed) {
+        for (int i = 0; i < LOGIN_FLOOD_PER_S / 20; i++, sent++) {
+            snprintf(pl, sizeof pl, "{\"driver_id\":\"driver1\",\"nonce\":\"%032d\"}", sent);
+            sb_uuid(corr);
+            sb_envelope(msg, sizeof msg, "driver.hello", corr, "driver1", pl);
+            sb_pub_send(p, NULL, "driver-events", "driver1", msg);
+        }
+        sb_pub_pump(p, 50);
+        if (!d2 && h_now_ms() - start >= 1000) {
+            d2 = h_start_driver(env, "driver2", "pass456", NULL);
+            started = h_now_ms();
+        }
+        if (d2 && h_count(d2, "Authenticated as driver2") > 0)
+            authed = h_now_ms();
+    }
+    sb_pub_close(p);
+    fprintf(stderr,
+            "security_bus[%s]: login flood: %d hellos at %d/s; driver2 %s after %lld ms; "
+            "refused rate %lld\n",
+            H_BUS_NAME, sent, LOGIN_FLOOD_PER_S, authed ? "authenticated" : "not authenticated",
+            (long long)((authed ? authed : h_now_ms()) - started),
+            (long long)sb_refused(env, "rate"));
+    H_ASSERT(env, d2 && authed && authed - started < 5000,
+             "driver2 could not log in during a flood of unsealed hellos (%s)",
+             authed ? "late" : "not within the flood");
+    H_FINISH(env);
+}
