@@ -31,10 +31,18 @@ struct evc_sealer {
     uint64_t ep, seq;
 };
 
+/* The window of one incarnation (ep) of a sender. */
+typedef struct epoch_window {
+    uint64_t ep, top; /* ep 0 = free */
+    uint64_t bits[EVC_SEAL_WINDOW / 64];
+} epoch_window;
+
 typedef struct kid_state {
     char kid[EVC_SEAL_KID_MAX]; /* "" = free way */
-    uint64_t ep, top;
-    uint64_t bits[EVC_SEAL_WINDOW / 64];
+    /* A few incarnations at once: a sender restarted while its previous
+     * self's messages are still on their way (a Kafka backlog), or whose
+     * clock went back across the restart, is heard for both. */
+    epoch_window win[EVC_SEAL_EPOCHS];
     double tokens;
     int64_t last_ms; /* last accepted message: LRU and rate refill */
 } kid_state;
@@ -254,48 +262,86 @@ static kid_state *state_find(evc_seal_verifier *v, const char *kid, bool create)
     return victim;
 }
 
-static bool bit_get(const kid_state *s, uint64_t seq)
+static bool bit_get(const epoch_window *w, uint64_t seq)
 {
     uint64_t i = seq % EVC_SEAL_WINDOW;
-    return (s->bits[i / 64] >> (i % 64)) & 1u;
+    return (w->bits[i / 64] >> (i % 64)) & 1u;
 }
 
-static void bit_set(kid_state *s, uint64_t seq, bool on)
+static void bit_set(epoch_window *w, uint64_t seq, bool on)
 {
     uint64_t i = seq % EVC_SEAL_WINDOW;
     if (on)
-        s->bits[i / 64] |= (uint64_t)1 << (i % 64);
+        w->bits[i / 64] |= (uint64_t)1 << (i % 64);
     else
-        s->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
+        w->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
 }
 
-/* Replay check and mark; false = replay. A new kid_state (ep 0) takes any. */
+static epoch_window *window_of(kid_state *s, uint64_t ep)
+{
+    for (int i = 0; i < EVC_SEAL_EPOCHS; i++)
+        if (s->win[i].ep == ep && ep != 0)
+            return &s->win[i];
+    return NULL;
+}
+
+/* The window for a new incarnation: a free one, else the oldest's when ep
+ * is newer than it. NULL: ep is older than every incarnation remembered,
+ * whose messages can no longer be told from replays. */
+static epoch_window *window_new(kid_state *s, uint64_t ep)
+{
+    epoch_window *oldest = &s->win[0];
+    for (int i = 0; i < EVC_SEAL_EPOCHS; i++) {
+        if (s->win[i].ep == 0) {
+            oldest = &s->win[i];
+            break;
+        }
+        if (s->win[i].ep < oldest->ep)
+            oldest = &s->win[i];
+    }
+    if (oldest->ep != 0 && ep < oldest->ep)
+        return NULL;
+    memset(oldest, 0, sizeof *oldest);
+    oldest->ep = ep;
+    return oldest;
+}
+
+/* Replay check and mark; false = replay. */
 static bool window_accept(kid_state *s, uint64_t ep, uint64_t seq)
 {
-    if (ep < s->ep || seq == 0)
+    if (ep == 0 || seq == 0)
         return false;
-    if (ep > s->ep) {
-        s->ep = ep;
-        s->top = seq;
-        memset(s->bits, 0, sizeof s->bits);
-        bit_set(s, seq, true);
+    epoch_window *w = window_of(s, ep);
+    if (!w) {
+        if (!(w = window_new(s, ep)))
+            return false;
+        w->top = seq;
+        bit_set(w, seq, true);
         return true;
     }
-    if (seq > s->top) {
-        uint64_t d = seq - s->top;
+    if (seq > w->top) {
+        uint64_t d = seq - w->top;
         if (d >= EVC_SEAL_WINDOW)
-            memset(s->bits, 0, sizeof s->bits);
+            memset(w->bits, 0, sizeof w->bits);
         else
-            for (uint64_t q = s->top + 1; q <= seq; q++)
-                bit_set(s, q, false);
-        s->top = seq;
-        bit_set(s, seq, true);
+            for (uint64_t q = w->top + 1; q <= seq; q++)
+                bit_set(w, q, false);
+        w->top = seq;
+        bit_set(w, seq, true);
         return true;
     }
-    if (s->top - seq >= EVC_SEAL_WINDOW || bit_get(s, seq))
+    if (w->top - seq >= EVC_SEAL_WINDOW || bit_get(w, seq))
         return false;
-    bit_set(s, seq, true);
+    bit_set(w, seq, true);
     return true;
+}
+
+/* Forgets that (ep, seq) was seen. */
+static void window_unmark(kid_state *s, uint64_t ep, uint64_t seq)
+{
+    epoch_window *w = window_of(s, ep);
+    if (w && w->top - seq < EVC_SEAL_WINDOW)
+        bit_set(w, seq, false);
 }
 
 static bool bucket_take(double *tokens, int64_t *last_ms, double rate, double burst, int64_t now)
@@ -478,7 +524,7 @@ evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const vo
     if (key.rate_per_s > 0 &&
         !bucket_take(&s->tokens, &s->last_ms, key.rate_per_s, key.burst < 1 ? 1 : key.burst,
                      now_ms)) {
-        bit_set(s, f.seq, false); /* not handled: the same message may come again */
+        window_unmark(s, f.ep, f.seq); /* not handled: the same message may come again */
         return finish(v, o, EVC_SEAL_RATE);
     }
     s->last_ms = now_ms;
@@ -493,6 +539,6 @@ void evc_seal_unmark(evc_seal_verifier *v, const evc_seal_opened *o)
     if (!v || !o || o->verdict != EVC_SEAL_OK)
         return;
     kid_state *s = state_find(v, o->sender, false);
-    if (s && s->ep == o->ep && s->top - o->seq < EVC_SEAL_WINDOW)
-        bit_set(s, o->seq, false);
+    if (s)
+        window_unmark(s, o->ep, o->seq);
 }

@@ -18,8 +18,10 @@
  * without a seal (unless their type is on the policy's unsigned list), an
  * unknown kid, a bad signature, a source other than the kid's, a ts outside
  * [now - max_age, now + max_skew], a (kid, ep, seq) already accepted or older
- * than the 1024 latest of that kid, an ep older than the kid's latest, and
- * messages over the kid's rate. The bus then hands handlers the envelope
+ * than the 1024 latest of that incarnation, an ep older than the 4 latest
+ * incarnations of that kid (once 4 are known), and messages over the kid's
+ * rate. Several incarnations are heard at once: a restarted sender's old
+ * messages may still be on their way (a Kafka backlog). The bus then hands handlers the envelope
  * without its seal and tells them who proved to send it (evc_bus_sender).
  *
  * Threads: a sealer or verifier is used on one thread at a time (the bus's
@@ -40,7 +42,8 @@ extern "C" {
 #endif
 
 #define EVC_SEAL_KID_MAX 64      /* key id with its NUL */
-#define EVC_SEAL_WINDOW 1024     /* sequence numbers remembered per kid */
+#define EVC_SEAL_WINDOW 1024     /* sequence numbers remembered per incarnation */
+#define EVC_SEAL_EPOCHS 4        /* incarnations (ep) remembered per kid */
 #define EVC_SEAL_ED25519_SECRET_BYTES 64
 #define EVC_SEAL_ED25519_PUBLIC_BYTES 32
 #define EVC_SEAL_HMAC_KEY_BYTES 32
@@ -113,8 +116,8 @@ const char *evc_seal_verdict_name(evc_seal_verdict v);
 typedef struct evc_seal_verifier evc_seal_verifier;
 
 /* lookup/arg are borrowed for the verifier's life; policy is copied (NULL =
- * defaults). Memory is bounded: at most 8192 kids are remembered, the least
- * recently heard evicted first. */
+ * defaults). Memory is bounded: at most 8192 kids are remembered (about 5 MB),
+ * the least recently heard evicted first. */
 int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_policy *policy,
                           evc_seal_verifier **out, evc_error *err);
 void evc_seal_verifier_free(evc_seal_verifier *v); /* NULL-safe */

@@ -245,7 +245,7 @@ Test(seal, out_of_order_within_the_window_is_fine_beyond_it_a_replay)
     evc_seal_verifier_free(v);
 }
 
-Test(seal, a_restarted_sender_is_heard_its_old_incarnation_not)
+Test(seal, a_restarted_sender_and_its_late_old_self_are_heard_once_each)
 {
     evc_seal_verifier *v = verifier();
     evc_sealer *old = cp_sealer("CP_001");
@@ -263,7 +263,10 @@ Test(seal, a_restarted_sender_is_heard_its_old_incarnation_not)
     cr_assert_eq(evc_sealer_new("CP_001", EVC_SEAL_HMAC_SHA256, cp_key, &now, &err), 0);
     char *m_new = sealed(now, "supply.telemetry", "CP_001", NOW, &l2);
     cr_assert_eq(open_one(v, "cp-events", m_new, l2, NOW), EVC_SEAL_OK);
+    /* The old incarnation's last message, late (a backlog): heard once. */
+    cr_assert_eq(open_one(v, "cp-events", m_old, l1, NOW), EVC_SEAL_OK);
     cr_assert_eq(open_one(v, "cp-events", m_old, l1, NOW), EVC_SEAL_REPLAY);
+    cr_assert_eq(open_one(v, "cp-events", m_new, l2, NOW), EVC_SEAL_REPLAY);
     free(m_old);
     free(m_new);
     evc_sealer_free(old);
@@ -343,5 +346,33 @@ Test(seal, a_login_sealed_with_a_forgotten_session_counts_as_unsealed)
     cr_assert_eq(open_one(v, "driver-requests", m, len, NOW), EVC_SEAL_UNKNOWN_KEY);
     free(m);
     evc_sealer_free(old);
+    evc_seal_verifier_free(v);
+}
+
+Test(seal, an_incarnation_older_than_the_four_remembered_is_refused)
+{
+    evc_seal_verifier *v = verifier();
+    /* Five incarnations of CP_001, made oldest first (ep = creation ms). */
+    evc_sealer *gen[5];
+    char *first[5];
+    size_t len[5];
+    evc_error err;
+    for (int i = 0; i < 5; i++) {
+        struct timespec t0, t1;
+        timespec_get(&t0, TIME_UTC);
+        do
+            timespec_get(&t1, TIME_UTC);
+        while (t1.tv_sec * 1000 + t1.tv_nsec / 1000000 <= t0.tv_sec * 1000 + t0.tv_nsec / 1000000);
+        cr_assert_eq(evc_sealer_new("CP_001", EVC_SEAL_HMAC_SHA256, cp_key, &gen[i], &err), 0);
+        first[i] = sealed(gen[i], "cp.hello", "CP_001", NOW, &len[i]);
+    }
+    for (int i = 1; i < 5; i++)
+        cr_assert_eq(open_one(v, "cp-events", first[i], len[i], NOW), EVC_SEAL_OK);
+    cr_assert_eq(open_one(v, "cp-events", first[0], len[0], NOW), EVC_SEAL_REPLAY,
+                 "older than the four incarnations heard: cannot be told from a replay");
+    for (int i = 0; i < 5; i++) {
+        free(first[i]);
+        evc_sealer_free(gen[i]);
+    }
     evc_seal_verifier_free(v);
 }
