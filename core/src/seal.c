@@ -47,6 +47,17 @@ typedef struct kid_state {
     int64_t last_ms; /* last accepted message: LRU and rate refill */
 } kid_state;
 
+/* The rate of one claimed source of unsealed messages (its own table: a
+ * flood of made-up sources must not evict the replay windows of real keys). */
+typedef struct source_rate {
+    char source[EVC_SEAL_KID_MAX]; /* "" = free */
+    double tokens;
+    int64_t last_ms;
+} source_rate;
+
+#define SOURCE_BUCKETS 1024
+#define SOURCE_WAYS 4
+
 struct evc_seal_verifier {
     evc_seal_lookup_fn lookup;
     void *arg;
@@ -55,6 +66,7 @@ struct evc_seal_verifier {
     int64_t unsigned_last_ms;
     uint64_t counts[EVC_SEAL_NVERDICTS];
     kid_state *table; /* BUCKETS * WAYS */
+    source_rate *sources; /* SOURCE_BUCKETS * SOURCE_WAYS */
 };
 
 static const char *const verdict_names[EVC_SEAL_NVERDICTS] = {
@@ -194,10 +206,13 @@ int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_p
         return evc_error_set(err, EVC_EIO, "seal verifier: libsodium failed to initialise");
     evc_seal_verifier *v = calloc(1, sizeof *v);
     kid_state *t = v ? calloc((size_t)BUCKETS * WAYS, sizeof *t) : NULL;
-    if (!t) {
+    source_rate *sr = t ? calloc((size_t)SOURCE_BUCKETS * SOURCE_WAYS, sizeof *sr) : NULL;
+    if (!sr) {
+        free(t);
         free(v);
         return evc_error_set(err, EVC_ENOMEM, "seal verifier: out of memory");
     }
+    v->sources = sr;
     v->lookup = lookup;
     v->arg = arg;
     v->table = t;
@@ -208,9 +223,13 @@ int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_p
     if (v->policy.max_skew_ms <= 0)
         v->policy.max_skew_ms = 30000;
     if (v->policy.unsigned_rate_per_s <= 0)
-        v->policy.unsigned_rate_per_s = 20;
+        v->policy.unsigned_rate_per_s = 200;
     if (v->policy.unsigned_burst < 1)
-        v->policy.unsigned_burst = 50;
+        v->policy.unsigned_burst = 400;
+    if (v->policy.unsigned_source_rate_per_s <= 0)
+        v->policy.unsigned_source_rate_per_s = 2;
+    if (v->policy.unsigned_source_burst < 1)
+        v->policy.unsigned_source_burst = 10;
     v->unsigned_tokens = v->policy.unsigned_burst;
     v->unsigned_last_ms = -1;
     *out = v;
@@ -222,6 +241,7 @@ void evc_seal_verifier_free(evc_seal_verifier *v)
     if (!v)
         return;
     free(v->table);
+    free(v->sources);
     free(v);
 }
 
@@ -448,14 +468,41 @@ static evc_seal_verdict read_envelope(evc_seal_opened *o, const char *kid)
     if (evc_envelope_decode(o->envelope, o->envelope_len, NULL, &env, &err) != EVC_OK)
         return EVC_SEAL_MALFORMED;
     snprintf(o->type, sizeof o->type, "%s", env->type);
+    snprintf(o->source, sizeof o->source, "%s", env->source);
     bool src_ok = !kid || source_matches(kid, env->source);
     evc_envelope_free(env);
     return src_ok ? EVC_SEAL_OK : EVC_SEAL_WRONG_SOURCE;
 }
 
 /* An unsealed message of an allowed type: within the shared rate. */
+/* The rate entry of a claimed source: its own, else a free or the least
+ * recently used way of its bucket. */
+static source_rate *source_find(evc_seal_verifier *v, const char *source)
+{
+    source_rate *b = &v->sources[(size_t)(kid_hash(source) % SOURCE_BUCKETS) * SOURCE_WAYS];
+    source_rate *victim = &b[0];
+    for (int i = 0; i < SOURCE_WAYS; i++) {
+        if (strcmp(b[i].source, source) == 0)
+            return &b[i];
+        if (b[i].source[0] == '\0' || b[i].last_ms < victim->last_ms)
+            victim = &b[i];
+    }
+    memset(victim, 0, sizeof *victim);
+    snprintf(victim->source, sizeof victim->source, "%s", source);
+    victim->tokens = v->policy.unsigned_source_burst;
+    victim->last_ms = -1;
+    return victim;
+}
+
+/* An unsealed message of an allowed type: within its claimed source's rate
+ * (a flood in one driver's name does not lock the others out), then the
+ * shared one (a flood of made-up names is bounded too). */
 static evc_seal_verdict unsealed(evc_seal_verifier *v, evc_seal_opened *o, int64_t now_ms)
 {
+    source_rate *sr = source_find(v, o->source);
+    if (!bucket_take(&sr->tokens, &sr->last_ms, v->policy.unsigned_source_rate_per_s,
+                     v->policy.unsigned_source_burst, now_ms))
+        return finish(v, o, EVC_SEAL_RATE);
     if (!bucket_take(&v->unsigned_tokens, &v->unsigned_last_ms, v->policy.unsigned_rate_per_s,
                      v->policy.unsigned_burst, now_ms))
         return finish(v, o, EVC_SEAL_RATE);

@@ -91,8 +91,12 @@ typedef struct evc_seal_policy {
      * the verifier's life; NULL = none): logins, key requests. Handlers see
      * them with no sender. Shared bucket: */
     const char *const *unsigned_types;
-    double unsigned_rate_per_s; /* 0 = 20 */
-    double unsigned_burst;      /* 0 = 50 */
+    double unsigned_rate_per_s; /* 0 = 200 */
+    double unsigned_burst;      /* 0 = 400 */
+    /* ... and per claimed source (envelope "source"), checked first, so
+     * that a flood in one name does not lock the others out: */
+    double unsigned_source_rate_per_s; /* 0 = 2 */
+    double unsigned_source_burst;      /* 0 = 10: five logins (hello + login) */
 } evc_seal_policy;
 
 typedef enum evc_seal_verdict {
@@ -126,6 +130,7 @@ typedef struct evc_seal_opened {
     evc_seal_verdict verdict;
     char sender[EVC_SEAL_KID_MAX]; /* the kid when verdict == EVC_SEAL_OK, else "" */
     char type[64];                 /* envelope type when it could be read, else "" */
+    char source[EVC_SEAL_KID_MAX]; /* envelope source (claimed, unproven), else "" */
     char *envelope;                /* OK/UNSIGNED_OK: the envelope without its seal,
                                       malloc'd, NUL-terminated; caller frees */
     size_t envelope_len;

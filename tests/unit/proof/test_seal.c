@@ -376,3 +376,23 @@ Test(seal, an_incarnation_older_than_the_four_remembered_is_refused)
     }
     evc_seal_verifier_free(v);
 }
+
+Test(seal, a_flood_in_one_name_leaves_the_other_names_their_logins)
+{
+    evc_seal_policy p = {.unsigned_types = unsigned_types};
+    evc_seal_verifier *v = NULL;
+    evc_error err;
+    cr_assert_eq(evc_seal_verifier_new(lookup, NULL, &p, &v, &err), 0);
+    char *flood = envelope("driver.hello", "driver1");
+    int ok = 0;
+    for (int i = 0; i < 1000; i++)
+        ok += open_one(v, "driver-requests", flood, strlen(flood), NOW) == EVC_SEAL_UNSIGNED_OK;
+    cr_assert_eq(ok, 10, "driver1's own burst, no more");
+    char *other = envelope("driver.hello", "driver2");
+    cr_assert_eq(open_one(v, "driver-requests", other, strlen(other), NOW), EVC_SEAL_UNSIGNED_OK);
+    cr_assert_eq(open_one(v, "driver-requests", flood, strlen(flood), NOW + 1000),
+                 EVC_SEAL_UNSIGNED_OK, "2/s refilled for driver1");
+    free(flood);
+    free(other);
+    evc_seal_verifier_free(v);
+}
