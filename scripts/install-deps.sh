@@ -9,7 +9,7 @@ PACKAGES=(
   libuv1-dev libyaml-dev libjansson-dev libsodium-dev
   librdkafka-dev libzmq3-dev libsqlite3-dev sqlite3
   libwebsockets-dev libwebsockets-evlib-uv
-  libcriterion-dev kcat curl
+  libcriterion-dev kcat curl openssl
 )
 
 missing=()
