@@ -19,6 +19,7 @@ struct driver_login_job {
     evc_proof_params params;
     uint8_t key[EVC_PROOF_KEY_BYTES];
     int rc;
+    char nonce[2 * EVC_PROOF_NONCE_BYTES + 1]; /* of the hello it answers */
     char server_nonce[2 * EVC_PROOF_NONCE_BYTES + 1];
 };
 
@@ -26,6 +27,12 @@ struct driver_login_job {
 
 void driver_login_new_nonce(driver_app *a)
 {
+    /* A proof still being computed answers the previous hello's challenge:
+     * Central would refuse it now, and it would keep this hello's
+     * challenge from being answered. */
+    if (a->login_job)
+        a->login_job->app = NULL;
+    a->login_job = NULL;
     uint8_t n[EVC_PROOF_NONCE_BYTES];
     evc_proof_random(n, sizeof n);
     evc_hex_encode(n, sizeof n, a->login_nonce);
@@ -76,7 +83,7 @@ static void derive_done(void *arg, bool ran)
 {
     struct driver_login_job *j = arg;
     driver_app *a = j->app;
-    if (a) {
+    if (a && strcmp(j->nonce, a->login_nonce) == 0) {
         a->login_job = NULL;
         if (!ran || j->rc != EVC_OK)
             evc_log(EVC_LOG_ERROR, "driver", IDS(a),
@@ -106,6 +113,7 @@ void driver_login_on_challenge(driver_app *a, const evc_envelope *env)
         return;
     }
     j->app = a;
+    snprintf(j->nonce, sizeof j->nonce, "%s", a->login_nonce);
     snprintf(j->password, sizeof j->password, "%s", a->password);
     snprintf(j->server_nonce, sizeof j->server_nonce, "%s", sn);
     if (evc_loop_work(a->loop, derive_work, derive_done, j, &err) != EVC_OK) {
