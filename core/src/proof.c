@@ -129,6 +129,20 @@ void evc_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
     crypto_auth_hmacsha256_final(&st, out);
 }
 
+void evc_proof_nonce_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
+                         const char *id, const uint8_t nonce_a[EVC_PROOF_NONCE_BYTES],
+                         const uint8_t nonce_b[EVC_PROOF_NONCE_BYTES],
+                         char out_hex[EVC_PROOF_HEX_SIZE])
+{
+    char na[2 * EVC_PROOF_NONCE_BYTES + 1], nb[2 * EVC_PROOF_NONCE_BYTES + 1];
+    evc_hex_encode(nonce_a, EVC_PROOF_NONCE_BYTES, na);
+    evc_hex_encode(nonce_b, EVC_PROOF_NONCE_BYTES, nb);
+    const char *parts[] = {id, na, nb};
+    uint8_t mac[EVC_PROOF_KEY_BYTES];
+    evc_proof_mac(key, label, parts, 3, mac);
+    evc_hex_encode(mac, sizeof mac, out_hex);
+}
+
 bool evc_proof_equal(const uint8_t a[EVC_PROOF_KEY_BYTES], const uint8_t b[EVC_PROOF_KEY_BYTES])
 {
     return sodium_memcmp(a, b, EVC_PROOF_KEY_BYTES) == 0;

@@ -37,13 +37,7 @@ void central_cpauth_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *labe
                         const uint8_t nonce_c[EVC_PROOF_NONCE_BYTES],
                         char out_hex[EVC_PROOF_HEX_SIZE])
 {
-    char nm[2 * EVC_PROOF_NONCE_BYTES + 1], nc[2 * EVC_PROOF_NONCE_BYTES + 1];
-    evc_hex_encode(nonce_m, EVC_PROOF_NONCE_BYTES, nm);
-    evc_hex_encode(nonce_c, EVC_PROOF_NONCE_BYTES, nc);
-    const char *parts[] = {cp_id, nm, nc};
-    uint8_t mac[EVC_PROOF_KEY_BYTES];
-    evc_proof_mac(key, label, parts, 3, mac);
-    evc_hex_encode(mac, sizeof mac, out_hex);
+    evc_proof_nonce_mac(key, label, cp_id, nonce_m, nonce_c, out_hex);
 }
 
 void central_cpauth_clear(central_cpauth *a)

@@ -33,13 +33,7 @@ void monitor_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label
                        const char *cp_id, const uint8_t *nonce_m, const uint8_t *nonce_c,
                        char out_hex[EVC_PROOF_HEX_SIZE])
 {
-    char nm[2 * EVC_PROOF_NONCE_BYTES + 1], nc[2 * EVC_PROOF_NONCE_BYTES + 1];
-    evc_hex_encode(nonce_m, EVC_PROOF_NONCE_BYTES, nm);
-    evc_hex_encode(nonce_c, EVC_PROOF_NONCE_BYTES, nc);
-    const char *parts[] = {cp_id, nm, nc};
-    uint8_t mac[EVC_PROOF_KEY_BYTES];
-    evc_proof_mac(key, label, parts, 3, mac);
-    evc_hex_encode(mac, sizeof mac, out_hex);
+    evc_proof_nonce_mac(key, label, cp_id, nonce_m, nonce_c, out_hex);
 }
 
 void monitor_link_key(const char *cp_id, const char *secret, uint8_t out[EVC_PROOF_KEY_BYTES])

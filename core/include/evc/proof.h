@@ -70,6 +70,14 @@ int evc_proof_params_parse(const char *text, evc_proof_params *out, evc_error *e
 void evc_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
                    const char *const *parts, size_t n, uint8_t out[EVC_PROOF_KEY_BYTES]);
 
+/* The MAC of a challenge-response between two parties on a link, as hex:
+ * evc_proof_mac(key, label, {id, hex(nonce_a), hex(nonce_b)}). One
+ * definition for both ends (Central and the monitor, monitor and engine). */
+void evc_proof_nonce_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
+                         const char *id, const uint8_t nonce_a[EVC_PROOF_NONCE_BYTES],
+                         const uint8_t nonce_b[EVC_PROOF_NONCE_BYTES],
+                         char out_hex[EVC_PROOF_HEX_SIZE]);
+
 /* Constant-time comparison of two 32-byte values. */
 bool evc_proof_equal(const uint8_t a[EVC_PROOF_KEY_BYTES], const uint8_t b[EVC_PROOF_KEY_BYTES]);
 
