@@ -40,8 +40,8 @@ Test(proof, split_refuses_what_is_not_argon2id)
     evc_proof_params p;
     evc_error err = {0};
     const char *bad[] = {"", "secret", "$argon2i$v=19$m=8,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAA",
-                         "$argon2id$v=19$m=8,t=1,p=2$AAAAAAAAAAAAAAAAAAAAAA$"
-                         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                         /* p = 2 */
+                         "$argon2id$v=19$m=8,t=1,p=2$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                          "$argon2id$v=19$m=8,t=1,p=1$AAAA$AAAA"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         cr_assert_eq(evc_proof_split(bad[i], &p, NULL, &err), EVC_EINVAL, "%s", bad[i]);
