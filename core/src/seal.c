@@ -460,8 +460,9 @@ static evc_seal_verdict finish(evc_seal_verifier *v, evc_seal_opened *o, evc_sea
     return vd;
 }
 
-/* Decodes the envelope text into o (type) and returns its source check. */
-static evc_seal_verdict read_envelope(evc_seal_opened *o, const char *kid)
+/* Decodes the envelope text into o (type, source); MALFORMED when it is
+ * not an envelope. */
+static evc_seal_verdict read_envelope(evc_seal_opened *o)
 {
     evc_envelope *env = NULL;
     evc_error err;
@@ -469,9 +470,8 @@ static evc_seal_verdict read_envelope(evc_seal_opened *o, const char *kid)
         return EVC_SEAL_MALFORMED;
     snprintf(o->type, sizeof o->type, "%s", env->type);
     snprintf(o->source, sizeof o->source, "%s", env->source);
-    bool src_ok = !kid || source_matches(kid, env->source);
     evc_envelope_free(env);
-    return src_ok ? EVC_SEAL_OK : EVC_SEAL_WRONG_SOURCE;
+    return EVC_SEAL_OK;
 }
 
 /* An unsealed message of an allowed type: within the shared rate. */
@@ -527,7 +527,7 @@ evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const vo
     o->envelope[o->envelope_len] = '\0';
 
     if (at == len) { /* no seal */
-        if (read_envelope(o, NULL) != EVC_SEAL_OK)
+        if (read_envelope(o) != EVC_SEAL_OK)
             return finish(v, o, EVC_SEAL_MALFORMED);
         if (!type_unsigned_ok(&v->policy, o->type))
             return finish(v, o, EVC_SEAL_UNSIGNED);
@@ -535,7 +535,7 @@ evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const vo
     }
     seal_fields f;
     size_t obj = at + strlen(SEAL_MEMBER) - 1; /* its '{' */
-    if (!seal_parse(d + obj, len - 1 - obj, &f) || read_envelope(o, NULL) != EVC_SEAL_OK)
+    if (!seal_parse(d + obj, len - 1 - obj, &f) || read_envelope(o) != EVC_SEAL_OK)
         return finish(v, o, EVC_SEAL_MALFORMED);
     evc_seal_key key;
     memset(&key, 0, sizeof key);
@@ -558,9 +558,9 @@ evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const vo
         return unsealed(v, o, now_ms);
     if (vd != EVC_SEAL_OK)
         return finish(v, o, vd);
-    evc_seal_verdict src = read_envelope(o, f.kid);
-    if (src != EVC_SEAL_OK)
-        return finish(v, o, src);
+    /* The envelope was decoded above (type, source): no second parse. */
+    if (!source_matches(f.kid, o->source))
+        return finish(v, o, EVC_SEAL_WRONG_SOURCE);
     if (f.ts < now_ms - v->policy.max_age_ms || f.ts > now_ms + v->policy.max_skew_ms)
         return finish(v, o, EVC_SEAL_STALE);
     kid_state *s = state_find(v, f.kid, true);
