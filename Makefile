@@ -12,7 +12,7 @@ CMAKE_ARGS ?=
 # What scripts/demo.sh runs: the four programs, the plugins, the bus tools. Not
 # the tests: `make demo` on a fresh clone builds in a fraction of `make build`.
 DEMO_TARGETS = EV_Central EV_CP_E EV_CP_M EV_Driver evc_transport_zmq evc_transport_kafka \
-               evc_store_sqlite evc_kafka_mock evc_zmq_proxy
+               evc_store_sqlite evc_kafka_mock evc_zmq_proxy evc_web
 
 all: build
 
