@@ -10,7 +10,13 @@ PACKAGES=(
   librdkafka-dev libzmq3-dev libsqlite3-dev sqlite3
   libwebsockets-dev libwebsockets-evlib-uv
   libcriterion-dev kcat curl openssl
+  chromium
 )
+# The dashboards' build (npm ci) and browser tests (node --test): Debian's
+# nodejs and npm only when no node/npm is on PATH already (a node from another
+# source, e.g. NodeSource's, ships its own npm, which Debian's npm conflicts with).
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
