@@ -296,7 +296,8 @@ EVC_DRIVER_PASSWORD=pass456 start driver2 "$BIN/EV_Driver" --config "$CONFIG" "$
 row() { printf '  %-17s %s\n' "$1" "$2"; }
 echo
 echo "EVCharging demo over $([ "$BUS_KIND" = kafka ] && echo "Kafka (mock cluster at $BUS)" || echo "ZeroMQ (proxy in EV_Central at $BUS)") + SQLite"
-row "Central:" "CP monitors on port $CENTRAL_PORT; JSON API http://127.0.0.1:$HTTP_PORT/api/cps and /api/sessions (admin login: docs/OPERATIONS.md)"
+row "Admin dashboard:" "http://127.0.0.1:$HTTP_PORT/   log in as admin / admin123 (docs/WEB.md)"
+row "Central:" "CP monitors on port $CENTRAL_PORT; JSON API http://127.0.0.1:$HTTP_PORT/api/cps and /api/sessions"
 row "Charging points:" "CP_001..CP_003 (engines on ports ${ENGINE_PORTS// /, }), unattended"
 row "Drivers:" "driver1, driver2: the CPs of config/services.txt, each in its own order, round after round"
 row "Logs:" "$DIR/<program>.log   (central.log is Central's panel: tail -f $DIR/central.log)"

@@ -41,6 +41,15 @@ static const evc_cfg_field SECURITY_SCHEMA[] = {
     {0},
 };
 
+static const evc_cfg_field WEB_SCHEMA[] = {
+    {.key = "static_dir", .type = EVC_CFG_STRING,
+     .default_text = "<dir of the program>/../share/evc/web",
+     .help = "the dashboards' files, one folder per program (central/, driver/, monitor/): "
+             "the build tree's share/evc/web or an install's <prefix>/share/evc/web "
+             "(docs/WEB.md)"},
+    {0},
+};
+
 /* The sections a plugin-hosting map may hold besides its own keys: the
  * sections of the plugins shipped with the product, so that switching plugin
  * is one changed line and the other plugin's settings may stay in the file. */
@@ -75,7 +84,7 @@ static const evc_cfg_field ROOT_SCHEMA_BASE[] = {
      .help = "bus message seals"},
     {.key = "transport", .type = EVC_CFG_ANY, .help = "event bus (see docs/TRANSPORTS.md)"},
     {.key = "store", .type = EVC_CFG_ANY, .help = "database (see docs/DATABASE.md)"},
-    {.key = "web", .type = EVC_CFG_ANY, .help = "dashboards"},
+    {.key = "web", .type = EVC_CFG_MAP, .children = WEB_SCHEMA, .help = "dashboards"},
     {.key = "central", .type = EVC_CFG_ANY, .help = "EV_Central"},
     {.key = "cp_engine", .type = EVC_CFG_ANY, .help = "EV_CP_E"},
     {.key = "cp_monitor", .type = EVC_CFG_ANY, .help = "EV_CP_M"},

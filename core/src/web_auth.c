@@ -115,6 +115,19 @@ bool evc_web_json_str(const char *json, size_t len, const char *key, char *out, 
     return ok;
 }
 
+bool evc_web_json_int(const char *json, size_t len, const char *key, int64_t *out)
+{
+    if (!json || !key || !out)
+        return false;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+    const json_t *v = json_is_object(root) ? json_object_get(root, key) : NULL;
+    bool ok = json_is_integer(v);
+    if (ok)
+        *out = (int64_t)json_integer_value(v);
+    json_decref(root);
+    return ok;
+}
+
 /* ---- throttle ----------------------------------------------------------- */
 
 typedef struct throttle_entry {
@@ -297,11 +310,9 @@ static size_t session_oldest(const evc_web_sessions *s, const char *user, size_t
     return best;
 }
 
-const evc_web_session *evc_web_session_create(evc_web_sessions *s, const char *user, int role,
-                                              uint64_t now_ms)
+/* A free slot for a new session of user, making room by the bounds. */
+static evc_web_session *session_slot(evc_web_sessions *s, const char *user, uint64_t now_ms)
 {
-    if (!s || !user || strlen(user) >= sizeof s->s[0].user)
-        return NULL;
     sessions_expire(s, now_ms);
     size_t mine = 0;
     size_t old = session_oldest(s, user, &mine);
@@ -311,14 +322,48 @@ const evc_web_session *evc_web_session_create(evc_web_sessions *s, const char *u
         session_remove(s, session_oldest(s, NULL, NULL));
     evc_web_session *e = &s->s[s->n];
     memset(e, 0, sizeof *e);
+    s->created[s->n] = ++s->seq;
+    s->n++;
+    return e;
+}
+
+const evc_web_session *evc_web_session_create(evc_web_sessions *s, const char *user, int role,
+                                              uint64_t now_ms)
+{
+    if (!s || !user || strlen(user) >= sizeof s->s[0].user)
+        return NULL;
+    evc_web_session *e = session_slot(s, user, now_ms);
     evc_web_token_new(e->token);
     evc_web_token_new(e->csrf);
     snprintf(e->user, sizeof e->user, "%s", user);
     e->role = role;
     e->expires_ms = now_ms + s->ttl_ms;
-    s->created[s->n] = ++s->seq;
-    s->n++;
     return e;
+}
+
+static bool token_ok(const char *t)
+{
+    if (strlen(t) != EVC_WEB_TOKEN_LEN)
+        return false;
+    for (size_t i = 0; i < EVC_WEB_TOKEN_LEN; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+            return false;
+    return true;
+}
+
+bool evc_web_session_restore(evc_web_sessions *s, const evc_web_session *saved, uint64_t now_ms)
+{
+    if (!s || !saved || saved->expires_ms <= now_ms || !saved->user[0] ||
+        memchr(saved->user, '\0', sizeof saved->user) == NULL || !token_ok(saved->token) ||
+        !token_ok(saved->csrf))
+        return false;
+    uint64_t left = saved->expires_ms - now_ms;
+    evc_web_session *e = session_slot(s, saved->user, now_ms);
+    *e = *saved;
+    /* Never longer than a fresh login: a saved expiry from a changed clock
+     * or a longer ttl of an earlier configuration is cut to this one. */
+    e->expires_ms = now_ms + (left < s->ttl_ms ? left : s->ttl_ms);
+    return true;
 }
 
 const evc_web_session *evc_web_session_find(evc_web_sessions *s, const char *token,

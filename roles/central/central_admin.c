@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEFAULT_MAX_W 22000
 
-static bool id_ok(const char *id)
+
+bool central_cp_id_ok(const char *id)
 {
     size_t n = id ? strlen(id) : 0;
     if (n == 0 || n > 64)
@@ -23,7 +23,7 @@ static bool id_ok(const char *id)
 int central_add_cp(evc_store *store, const central_cp_spec *spec, evc_password_cost cost,
                    bool *created, evc_error *err)
 {
-    if (!id_ok(spec->id))
+    if (!central_cp_id_ok(spec->id))
         return evc_error_set(err, EVC_EINVAL,
                              "CP id '%s' is not valid (1 to 64 of A-Z a-z 0-9 _ . -)",
                              spec->id ? spec->id : "");
@@ -43,7 +43,7 @@ int central_add_cp(evc_store *store, const central_cp_spec *spec, evc_password_c
         memset(&cp, 0, sizeof cp);
         snprintf(cp.id, sizeof cp.id, "%s", spec->id);
         snprintf(cp.location, sizeof cp.location, "%s", "Unknown location");
-        cp.max_w = DEFAULT_MAX_W;
+        cp.max_w = CENTRAL_DEFAULT_MAX_W;
         cp.admin_state = EVC_CP_IN_SERVICE;
     }
     if (spec->location)

@@ -10,6 +10,11 @@
 #include "evc/password.h"
 #include "evc/store.h"
 
+#define CENTRAL_DEFAULT_MAX_W 22000 /* a new CP's power bound (money checks) */
+
+/* True for a valid CP id: [A-Za-z0-9_.-]{1,64}. */
+bool central_cp_id_ok(const char *id);
+
 typedef struct central_cp_spec {
     const char *id;       /* [A-Za-z0-9_.-]{1,64} */
     const char *location; /* free text; NULL keeps the stored one (or "Unknown location") */

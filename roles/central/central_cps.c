@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "central_dash.h"
 #include "central_int.h"
 #include "evc/envelope.h"
 #include "evc/log.h"
@@ -95,6 +96,7 @@ void central_event(central *c, const char *type, const char *corr, const char *c
             evc_log(EVC_LOG_WARN, "central", &ids, "event log: %s", err.msg);
     }
     free(detail);
+    central_dash_event(c, type, corr, cp_id, driver_id, text);
     if (c->tty) {
         /* The live panel is not a record: the log is. */
         evc_log(EVC_LOG_INFO, "central", &ids, "%s: %s", type, text);

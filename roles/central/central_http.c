@@ -5,6 +5,9 @@
  *   GET  /api/health                      (open: liveness for monitoring)
  *   POST /api/login, /api/logout; GET /api/session   (central_login.c)
  *   GET  /api/cps, /api/sessions          (admin session)
+ *   POST /api/cps                         (admin: register a CP, central_register.c)
+ *   WS   /ws/admin                        (admin: the dashboard feed, central_dash.c)
+ *   GET  /, /app.js, ...                  (the dashboard's files, web.static_dir)
  *   POST /api/cps/<CP_ID>/stop, /api/cps/<CP_ID>/resume,
  *        /api/cps/stop-all, /api/cps/resume-all   (admin session + CSRF)
  *
@@ -14,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "central_dash.h"
 #include "central_int.h"
 #include "central_login.h"
+#include "central_register.h"
 #include "evc/log.h"
 
 #include "evc/web.h"
@@ -23,6 +28,7 @@
 typedef struct central_web {
     evc_web *web;
     central_login *login;
+    central_register *reg;
 } central_web;
 
 static void reply(evc_web_response *res, char *json)
@@ -99,17 +105,40 @@ void central_http_cp_added(central *c, const char *id)
         evc_log(EVC_LOG_WARN, "central", NULL, "HTTP routes of %s: %s", id, err.msg);
 }
 
+/* The admin dashboard's files (docs/WEB.md) into dir; "" when there are
+ * none: a missing default only costs the page (the API still serves), a
+ * wrong web.static_dir is the operator's error and stops the start. */
+static int static_dir_of(central *c, char *dir, size_t cap, evc_error *err)
+{
+    dir[0] = '\0';
+    if (!c->app)
+        return EVC_OK;
+    bool explicit_dir = false;
+    evc_error why = {0};
+    if (evc_app_web_dir(c->app, "central", dir, cap, &explicit_dir, &why) == EVC_OK)
+        return EVC_OK;
+    dir[0] = '\0';
+    if (explicit_dir)
+        return evc_error_set(err, EVC_ECONFIG, "%s", why.msg);
+    evc_log(EVC_LOG_WARN, "central", NULL, "%s: the HTTP port serves the API only", why.msg);
+    return EVC_OK;
+}
+
 int central_http_start(central *c, evc_error *err)
 {
     const evc_cfg_node *sec = c->app ? evc_app_section(c->app) : NULL;
-    evc_web_opts o = {.struct_size = sizeof o, .host = c->http_host,
+    char dir[4096];
+    int rc = static_dir_of(c, dir, sizeof dir, err);
+    if (rc != EVC_OK)
+        return rc;
+    evc_web_opts o = {.struct_size = sizeof o, .host = c->http_host, .static_dir = dir[0] ? dir : NULL,
                       .port = (uint16_t)c->http_port, .security_headers = true,
                       .tls_cert = evc_cfg_get_str(sec, "http_tls_cert", ""),
                       .tls_key = evc_cfg_get_str(sec, "http_tls_key", "")};
     central_web *cw = calloc(1, sizeof *cw);
     if (!cw)
         return evc_error_set(err, EVC_ENOMEM, "central: out of memory");
-    int rc = evc_web_start(c->loop, &o, &cw->web, err);
+    rc = evc_web_start(c->loop, &o, &cw->web, err);
     if (rc != EVC_OK) {
         free(cw);
         return rc;
@@ -117,6 +146,10 @@ int central_http_start(central *c, evc_error *err)
     c->web = cw;
     evc_web *web = cw->web;
     rc = central_login_start(c, web, &cw->login, err);
+    if (rc == EVC_OK)
+        rc = central_dash_start(c, web, err);
+    if (rc == EVC_OK)
+        rc = central_register_start(c, web, &cw->reg, err);
     if (rc == EVC_OK)
         rc = evc_web_route(web, "GET", "/api/cps", get_cps, c, err);
     if (rc == EVC_OK)
@@ -130,9 +163,10 @@ int central_http_start(central *c, evc_error *err)
     for (size_t i = 0; rc == EVC_OK && i < c->ncps; i++)
         rc = route_cp(c, c->cps[i].id, err);
     if (rc == EVC_OK)
-        central_say(c, "HTTP API on %s://%s:%u (admin login: POST /api/login)",
-                    o.tls_cert[0] ? "https" : "http", c->http_host[0] ? c->http_host : "*",
-                    (unsigned)evc_web_port(web));
+        central_say(c, "%s on %s://%s:%u/ (operators log in there)",
+                    dir[0] ? "Admin dashboard and HTTP API" : "HTTP API (no dashboard files)",
+                    o.tls_cert[0] ? "https" : "http",
+                    c->http_host[0] ? c->http_host : "127.0.0.1", (unsigned)evc_web_port(web));
     return rc;
 }
 
@@ -142,9 +176,12 @@ void central_http_stop(central *c)
     if (!cw)
         return;
     /* evc_web_stop runs the loop briefly: fine here, the role is stopping.
-     * The login state goes after the server whose guard points at it. */
+     * The login state goes after the server whose guard points at it; the
+     * feed before it (its timers push to the server). */
+    central_dash_stop(c);
     evc_web_stop(cw->web);
     central_login_free(cw->login);
+    central_register_free(cw->reg);
     free(cw);
     c->web = NULL;
 }

@@ -120,6 +120,7 @@ typedef struct central {
     char event_unsaid[240];       /* plain mode: last event no say line covered yet */
     uint64_t telemetry_logged_ms; /* monotonic time of the last telemetry lines */
     void *web;                    /* central_http.c */
+    struct central_dash *dash;    /* central_dash.c: the dashboard feed, owned; NULL = none */
     struct central_trust *trust;  /* central_trust.c, owned */
     const char *signing_key_path; /* borrowed; NULL = from the config (tests set it) */
 } central;
@@ -174,8 +175,22 @@ void central_http_stop(central *c);
 /* A CP joined the table: its POST routes. */
 void central_http_cp_added(central *c, const char *id);
 
-/* central_json.c: JSON texts for the HTTP API; malloc'd, caller frees. */
+/* central_json.c: JSON texts for the HTTP API and the dashboard feed;
+ * malloc'd (NULL when out of memory), caller frees. */
 char *central_json_cps(central *c);
+char *central_json_cp(central *c, const central_cp *cp);     /* one /api/cps entry */
+char *central_json_supply(const central_supply *s);         /* one /api/sessions entry */
+const char *central_supply_phase_name(central_supply_phase p); /* "supplying" */
+/* A growing "[a,b,...]" of JSON texts. add takes item (malloc'd; NULL marks
+ * the array failed); finish returns the array's text (malloc'd, "[]" when
+ * empty) or NULL when anything failed, and consumes a. */
+typedef struct central_jarr {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} central_jarr;
+void central_jarr_add(central_jarr *a, char *item);
+char *central_jarr_finish(central_jarr *a);
 char *central_json_sessions(central *c);
 char *central_json_health(central *c);
 

@@ -7,14 +7,7 @@
 #include "central_int.h"
 #include "central_trust.h"
 
-/* A growing "[a,b,...]" of JSON texts. */
-typedef struct jarr {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} jarr;
-
-static void jarr_add(jarr *a, char *item)
+void central_jarr_add(central_jarr *a, char *item)
 {
     if (!item) {
         a->failed = true;
@@ -40,8 +33,7 @@ static void jarr_add(jarr *a, char *item)
     free(item);
 }
 
-/* The array's text (malloc'd) or NULL on failure; consumes a. */
-static char *jarr_finish(jarr *a)
+char *central_jarr_finish(central_jarr *a)
 {
     if (a->failed) {
         free(a->buf);
@@ -59,7 +51,7 @@ static char *jarr_finish(jarr *a)
     return a->buf;
 }
 
-static const char *phase_name(central_supply_phase p)
+const char *central_supply_phase_name(central_supply_phase p)
 {
     switch (p) {
     case CENTRAL_SUPPLY_REQUESTED: return "requested";
@@ -71,36 +63,39 @@ static const char *phase_name(central_supply_phase p)
     return "?";
 }
 
+char *central_json_cp(central *c, const central_cp *cp)
+{
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "id", cp->id);
+    evc_payload_str(p, "location", cp->location);
+    evc_payload_int(p, "price_cents_per_kwh", cp->price_cents_per_kwh);
+    evc_payload_str(p, "state", central_cp_state_name(cp->state));
+    evc_payload_str(p, "state_text", central_cp_state_text(cp->state));
+    evc_payload_str(p, "admin_state", cp->stopped ? "STOPPED" : "IN_SERVICE");
+    evc_payload_str(p, "engine_health", cp->heard ? central_health_name(cp->health) : NULL);
+    evc_payload_bool(p, "monitor_connected", cp->link != NULL);
+    evc_payload_bool(p, "engine_on_bus", cp->engine_heard);
+    const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
+    if (s && s->phase != CENTRAL_SUPPLY_REQUESTED) {
+        evc_payload_int(p, "w", s->w);
+        evc_payload_int(p, "wh", s->wh);
+        evc_payload_int(p, "cents", s->cents);
+        evc_payload_str(p, "driver_id", s->driver_id);
+        evc_payload_str(p, "correlation_id", s->id);
+        evc_payload_str(p, "session_state", central_supply_phase_name(s->phase));
+        /* Same words as the panel (docs/OPERATIONS.md). */
+        if (s->phase == CENTRAL_SUPPLY_AUTHORISED && cp->state == CENTRAL_CP_SUPPLYING)
+            evc_payload_str(p, "state_detail", CENTRAL_WAITING_FOR_PLUG);
+    }
+    return evc_payload_finish(p, NULL);
+}
+
 char *central_json_cps(central *c)
 {
-    jarr a = {0};
-    for (size_t i = 0; i < c->ncps; i++) {
-        const central_cp *cp = &c->cps[i];
-        evc_payload *p = evc_payload_new();
-        evc_payload_str(p, "id", cp->id);
-        evc_payload_str(p, "location", cp->location);
-        evc_payload_int(p, "price_cents_per_kwh", cp->price_cents_per_kwh);
-        evc_payload_str(p, "state", central_cp_state_name(cp->state));
-        evc_payload_str(p, "state_text", central_cp_state_text(cp->state));
-        evc_payload_str(p, "admin_state", cp->stopped ? "STOPPED" : "IN_SERVICE");
-        evc_payload_str(p, "engine_health", cp->heard ? central_health_name(cp->health) : NULL);
-        evc_payload_bool(p, "monitor_connected", cp->link != NULL);
-        evc_payload_bool(p, "engine_on_bus", cp->engine_heard);
-        const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
-        if (s && s->phase != CENTRAL_SUPPLY_REQUESTED) {
-            evc_payload_int(p, "w", s->w);
-            evc_payload_int(p, "wh", s->wh);
-            evc_payload_int(p, "cents", s->cents);
-            evc_payload_str(p, "driver_id", s->driver_id);
-            evc_payload_str(p, "correlation_id", s->id);
-            evc_payload_str(p, "session_state", phase_name(s->phase));
-            /* Same words as the panel (docs/OPERATIONS.md). */
-            if (s->phase == CENTRAL_SUPPLY_AUTHORISED && cp->state == CENTRAL_CP_SUPPLYING)
-                evc_payload_str(p, "state_detail", CENTRAL_WAITING_FOR_PLUG);
-        }
-        jarr_add(&a, evc_payload_finish(p, NULL));
-    }
-    char *arr = jarr_finish(&a);
+    central_jarr a = {0};
+    for (size_t i = 0; i < c->ncps; i++)
+        central_jarr_add(&a, central_json_cp(c, &c->cps[i]));
+    char *arr = central_jarr_finish(&a);
     if (!arr)
         return NULL;
     evc_payload *p = evc_payload_new();
@@ -109,14 +104,14 @@ char *central_json_cps(central *c)
     return evc_payload_finish(p, NULL);
 }
 
-static char *session_json(const central_supply *s)
+char *central_json_supply(const central_supply *s)
 {
     evc_payload *p = evc_payload_new();
     evc_payload_str(p, "id", s->id);
     evc_payload_str(p, "correlation_id", s->id);
     evc_payload_str(p, "driver_id", s->driver_id);
     evc_payload_str(p, "cp_id", s->cp_id);
-    evc_payload_str(p, "state", phase_name(s->phase));
+    evc_payload_str(p, "state", central_supply_phase_name(s->phase));
     evc_payload_int(p, "w", s->w);
     evc_payload_int(p, "wh", s->wh);
     evc_payload_int(p, "cents", s->cents);
@@ -131,14 +126,14 @@ static char *session_json(const central_supply *s)
 
 char *central_json_sessions(central *c)
 {
-    jarr active = {0}, recent = {0};
+    central_jarr active = {0}, recent = {0};
     for (size_t i = 0; i < c->nopen; i++)
-        jarr_add(&active, session_json(&c->open[i]));
+        central_jarr_add(&active, central_json_supply(&c->open[i]));
     for (size_t k = 0; k < c->nrecent; k++) { /* newest first */
         size_t i = (c->recent_next + CENTRAL_RECENT_MAX - 1 - k) % CENTRAL_RECENT_MAX;
-        jarr_add(&recent, session_json(&c->recent[i]));
+        central_jarr_add(&recent, central_json_supply(&c->recent[i]));
     }
-    char *a = jarr_finish(&active), *r = jarr_finish(&recent);
+    char *a = central_jarr_finish(&active), *r = central_jarr_finish(&recent);
     char *out = NULL;
     if (a && r) {
         evc_payload *p = evc_payload_new();

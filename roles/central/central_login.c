@@ -1,7 +1,10 @@
 /* central_login.c: admin login, sessions and the access guard of Central's
  * HTTP API (central_login.h; docs/OPERATIONS.md "Admin login").
  *
- * Sessions live in memory only: a restart of Central logs everyone out.
+ * Sessions live in memory and in the store (kv namespace
+ * "central.web_session", key = the cookie's token), so that a restart of
+ * Central does not log the operators out: the dashboard reconnects by itself.
+ * The database file therefore holds live session tokens (docs/SECURITY.md).
  * Expiry is absolute (central.http_session_ttl_s after the login, never
  * extended by use), so a stolen cookie is worth at most that long.
  */
@@ -25,6 +28,7 @@
 #define LOGIN_THROTTLE_KEYS 1024
 #define LOGIN_USER_MAX 64
 #define LOGIN_PASSWORD_MAX 256
+#define LOGIN_KV_NS "central.web_session"
 
 typedef struct login_job login_job;
 
@@ -116,6 +120,85 @@ static bool login_guard(const evc_web_request *req, evc_web_response *res, void 
     return true;
 }
 
+/* ---- persistence ---------------------------------------------------------- */
+
+/* Value: "<user> <role> <csrf> <expiry, wall ms>". The expiry is on the wall
+ * clock (the loop's clock restarts with the process). */
+static void session_save(central_login *l, const evc_web_session *s, uint64_t now)
+{
+    if (!l->c->store)
+        return;
+    char v[256];
+    int64_t wall = (int64_t)evc_wall_ms() + (int64_t)(s->expires_ms - now);
+    int n = snprintf(v, sizeof v, "%s %d %s %lld", s->user, s->role, s->csrf, (long long)wall);
+    evc_error err = {0};
+    if (n > 0 && (size_t)n < sizeof v &&
+        evc_store_kv_put(l->c->store, LOGIN_KV_NS, s->token, v, (size_t)n, &err) != EVC_OK)
+        evc_log(EVC_LOG_WARN, "central", NULL,
+                "HTTP session of %s not saved (a restart logs it out): %s", s->user, err.msg);
+}
+
+static void session_forget(central_login *l, const char *token)
+{
+    evc_error err = {0};
+    if (l->c->store && evc_store_kv_delete(l->c->store, LOGIN_KV_NS, token, &err) != EVC_OK &&
+        err.code != EVC_ENOTFOUND)
+        evc_log(EVC_LOG_WARN, "central", NULL, "HTTP session not deleted: %s", err.msg);
+}
+
+typedef struct restore_ctx {
+    central_login *l;
+    char stale[16][EVC_WEB_TOKEN_LEN + 1]; /* expired or malformed: deleted after the list */
+    size_t nstale, restored;
+} restore_ctx;
+
+static int restore_one(void *arg, const char *key, const void *value, size_t len)
+{
+    restore_ctx *r = arg;
+    char v[256];
+    evc_web_session s = {0};
+    long long wall = 0;
+    bool ok = len < sizeof v;
+    if (ok) {
+        memcpy(v, value, len);
+        v[len] = '\0';
+        ok = sscanf(v, "%63s %d %64s %lld", s.user, &s.role, s.csrf, &wall) == 4 &&
+             snprintf(s.token, sizeof s.token, "%s", key) == EVC_WEB_TOKEN_LEN;
+    }
+    uint64_t now = now_ms(r->l);
+    int64_t left = (int64_t)wall - (int64_t)evc_wall_ms();
+    if (ok && left > 0) {
+        s.expires_ms = now + (uint64_t)left;
+        ok = evc_web_session_restore(r->l->sessions, &s, now);
+        r->restored += ok;
+    } else {
+        ok = false;
+    }
+    if (!ok && r->nstale < 16 && strlen(key) <= EVC_WEB_TOKEN_LEN)
+        snprintf(r->stale[r->nstale++], sizeof r->stale[0], "%s", key);
+    return 0;
+}
+
+/* Puts back the sessions of before the restart and deletes the expired. */
+static void sessions_restore(central_login *l)
+{
+    if (!l->c->store)
+        return;
+    restore_ctx *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    r->l = l;
+    evc_error err = {0};
+    if (evc_store_kv_list(l->c->store, LOGIN_KV_NS, restore_one, r, &err) != EVC_OK)
+        evc_log(EVC_LOG_WARN, "central", NULL, "HTTP sessions not restored: %s", err.msg);
+    for (size_t i = 0; i < r->nstale; i++)
+        session_forget(l, r->stale[i]);
+    if (r->restored)
+        evc_log(EVC_LOG_INFO, "central", NULL, "%zu HTTP session(s) restored", r->restored);
+    wipe(r, sizeof *r);
+    free(r);
+}
+
 /* ---- login -------------------------------------------------------------- */
 
 static void job_work(void *arg)
@@ -163,6 +246,7 @@ static void job_done(void *arg, bool ran)
                      LOGIN_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%llu%s",
                      s->token, (unsigned long long)l->ttl_s, j->tls ? "; Secure" : "");
             session_json(s, now, body, sizeof body);
+            session_save(l, s, now);
             evc_web_respond_header(res, "set-cookie", cookie);
             evc_web_respond_json(res, 200, body);
             evc_log(EVC_LOG_INFO, "central", NULL, "HTTP login of %s (%s) from %s", j->user,
@@ -256,8 +340,10 @@ static void post_logout(const evc_web_request *req, evc_web_response *res, void 
 {
     central_login *l = arg;
     char tok[EVC_WEB_TOKEN_LEN + 1];
-    if (evc_web_cookie_get(req->cookie, LOGIN_COOKIE, tok, sizeof tok))
+    if (evc_web_cookie_get(req->cookie, LOGIN_COOKIE, tok, sizeof tok)) {
         evc_web_session_end(l->sessions, tok);
+        session_forget(l, tok);
+    }
     evc_web_respond_header(res, "set-cookie",
                            LOGIN_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     evc_web_respond_json(res, 200, "{\"logged_out\":true}");
@@ -312,6 +398,7 @@ int central_login_start(central *c, evc_web *web, central_login **out, evc_error
         central_login_free(l);
         return rc;
     }
+    sessions_restore(l);
     evc_web_set_guard(web, login_guard, l);
     *out = l;
     return EVC_OK;

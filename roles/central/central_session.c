@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "central_billing.h"
+#include "central_dash.h"
 #include "evc/log.h"
 
 static void log_err(const central_supply *s, const char *what, const evc_error *err)
@@ -328,6 +329,7 @@ int central_session_ended(central *c, const evc_envelope *env)
         central_update(c, t.driver_id, t.cp_id, sid, "ended", t.end_reason,
                        central_reason_text(t.end_reason));
         send_ticket(c, &t);
+        central_dash_ticket(c, &t);
     }
     send_end_ack(c, cp_id, sid);
     if (s) {

@@ -115,6 +115,18 @@ const evc_cfg_node *evc_app_section(evc_app *app); /* the role's section, NULL i
 const char *evc_app_option(evc_app *app, const char *name);
 bool evc_app_checking(evc_app *app); /* true under --check-config */
 
+/* ---- dashboards (docs/WEB.md) ------------------------------------------ */
+
+/* The folder of `dashboard`'s static files ("central", "driver", "monitor"):
+ * <web.static_dir>/<dashboard>, where web.static_dir defaults to
+ * <dir of the running program>/../share/evc/web (bin/ -> share/ in the
+ * build tree and in an install). Written into buf (always, also on error).
+ * EVC_OK when it is a directory; EVC_ENOTFOUND naming the path when not
+ * (*explicit tells whether web.static_dir was set: a missing default is the
+ * caller's to excuse, a wrong setting is a configuration error). */
+int evc_app_web_dir(evc_app *app, const char *dashboard, char *buf, size_t cap,
+                    bool *explicit_dir, evc_error *err);
+
 /* ---- keys of the bus seals (evc/seal.h, docs/SECURITY.md) ----------------- */
 
 /* The path of Central's public key file: security.central_key_file, else

@@ -164,6 +164,8 @@ bool evc_web_secret_eq(const char *want, const char *got);
 /* Copies the top-level string member `key` of the JSON object text into out.
  * False when not JSON, not an object, absent, not a string or too long. */
 bool evc_web_json_str(const char *json, size_t len, const char *key, char *out, size_t cap);
+/* Same for an integer member (a JSON number without fraction or exponent). */
+bool evc_web_json_int(const char *json, size_t len, const char *key, int64_t *out);
 
 /* Failure throttle: a bounded table of keys (user names, peer addresses).
  * After `limit` failures a key is refused for delay_ms, doubling with every
@@ -201,6 +203,11 @@ void evc_web_sessions_free(evc_web_sessions *s);
  * call on s. NULL when out of memory or user too long. */
 const evc_web_session *evc_web_session_create(evc_web_sessions *s, const char *user, int role,
                                               uint64_t now_ms);
+/* Puts back a session saved before a restart (the caller persists tokens:
+ * it owns that copy's protection). Same bounds as create; the remaining
+ * lifetime is capped at the ttl. False (nothing added) when expired, or
+ * when a token or the user is malformed. */
+bool evc_web_session_restore(evc_web_sessions *s, const evc_web_session *saved, uint64_t now_ms);
 /* The live session of token (constant-time compare), NULL when unknown or
  * expired (an expired one is removed). Borrowed until the next call on s. */
 const evc_web_session *evc_web_session_find(evc_web_sessions *s, const char *token,
