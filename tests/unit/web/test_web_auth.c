@@ -347,3 +347,75 @@ Test(web_guard, deferred_response_is_sent_later_and_survives_a_gone_client)
     rc_close(&c);
     evc_web_pending_done(g.pending);
 }
+
+Test(web_auth, json_integer_member)
+{
+    int64_t v = 0;
+    const char *j = "{\"price\":35,\"neg\":-2,\"real\":3.5,\"text\":\"35\"}";
+    cr_expect(evc_web_json_int(j, strlen(j), "price", &v));
+    cr_expect_eq(v, 35);
+    cr_expect(evc_web_json_int(j, strlen(j), "neg", &v));
+    cr_expect_eq(v, -2);
+    cr_expect_not(evc_web_json_int(j, strlen(j), "real", &v));
+    cr_expect_not(evc_web_json_int(j, strlen(j), "text", &v));
+    cr_expect_not(evc_web_json_int(j, strlen(j), "absent", &v));
+    cr_expect_not(evc_web_json_int("[1]", 3, "price", &v));
+    cr_expect_not(evc_web_json_int("{\"a\":1,\"a\":2}", 13, "a", &v));
+}
+
+/* A restart puts saved sessions back: the same token and CSRF token work,
+ * the expiry stays absolute (never beyond a fresh login's), and what is
+ * expired or malformed is not taken. */
+Test(web_auth, sessions_restored_after_a_restart)
+{
+    evc_web_sessions *before = evc_web_sessions_new(8, 2, 60000);
+    const evc_web_session *a = evc_web_session_create(before, "admin", 2, 1000);
+    cr_assert_not_null(a);
+    evc_web_session saved = *a; /* expires at 61000 on the old clock */
+    evc_web_sessions_free(before);
+
+    /* The new process's clock starts elsewhere: 40 s of life left. */
+    evc_web_sessions *s = evc_web_sessions_new(8, 2, 60000);
+    evc_web_session moved = saved;
+    moved.expires_ms = 500 + 40000;
+    cr_assert(evc_web_session_restore(s, &moved, 500));
+    const evc_web_session *f = evc_web_session_find(s, saved.token, 600);
+    cr_assert_not_null(f);
+    cr_expect_str_eq(f->csrf, saved.csrf);
+    cr_expect_str_eq(f->user, "admin");
+    cr_expect_eq(f->role, 2);
+    cr_expect_not_null(evc_web_session_find(s, saved.token, 40499));
+    cr_expect_null(evc_web_session_find(s, saved.token, 40500));
+
+    /* A saved expiry longer than the ttl is cut to the ttl. */
+    evc_web_session longer = saved;
+    longer.expires_ms = 1000000;
+    cr_assert(evc_web_session_restore(s, &longer, 50000));
+    cr_expect_not_null(evc_web_session_find(s, saved.token, 109999));
+    cr_expect_null(evc_web_session_find(s, saved.token, 110000));
+
+    /* Expired, malformed token, upper-case hex, empty user: refused. */
+    evc_web_session bad = saved;
+    bad.expires_ms = 100;
+    cr_expect_not(evc_web_session_restore(s, &bad, 200));
+    bad = saved;
+    bad.token[10] = 'g';
+    cr_expect_not(evc_web_session_restore(s, &bad, 200));
+    bad = saved;
+    bad.csrf[0] = 'A';
+    cr_expect_not(evc_web_session_restore(s, &bad, 200));
+    bad = saved;
+    bad.user[0] = '\0';
+    cr_expect_not(evc_web_session_restore(s, &bad, 200));
+    cr_expect_eq(evc_web_sessions_count(s), 0);
+
+    /* The per-user bound holds for restored sessions too. */
+    for (int i = 0; i < 3; i++) {
+        evc_web_session x = saved;
+        evc_web_token_new(x.token);
+        x.expires_ms = 200000;
+        cr_expect(evc_web_session_restore(s, &x, 150000));
+    }
+    cr_expect_eq(evc_web_sessions_count(s), 2);
+    evc_web_sessions_free(s);
+}
