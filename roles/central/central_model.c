@@ -39,12 +39,15 @@ const char *central_cp_state_text(central_cp_state st)
 
 const char *central_cp_state_color(central_cp_state st)
 {
+    /* A coloured block (background, bold light text; black on orange), in
+     * the dashboard's colours (web/shared/evc.css) as near as the 256-colour
+     * palette gets: colour is never only the text's. */
     switch (st) {
-    case CENTRAL_CP_ACTIVATED:
-    case CENTRAL_CP_SUPPLYING: return "\x1b[32m";        /* green */
-    case CENTRAL_CP_STOPPED: return "\x1b[38;5;208m";    /* orange */
-    case CENTRAL_CP_BROKEN: return "\x1b[31m";           /* red */
-    case CENTRAL_CP_DISCONNECTED: return "\x1b[90m";     /* grey */
+    case CENTRAL_CP_ACTIVATED: return "\x1b[1;97;48;5;28m";    /* green */
+    case CENTRAL_CP_SUPPLYING: return "\x1b[1;97;48;5;22m";    /* dark green */
+    case CENTRAL_CP_STOPPED: return "\x1b[1;30;48;5;208m";     /* orange */
+    case CENTRAL_CP_BROKEN: return "\x1b[1;97;48;5;160m";      /* red */
+    case CENTRAL_CP_DISCONNECTED: return "\x1b[1;97;48;5;241m"; /* grey */
     }
     return "";
 }
@@ -201,9 +204,10 @@ size_t central_panel_line(char *buf, size_t cap, const central_panel_cp *cp, boo
     central_fmt_eur(price, sizeof price, cp->price_cents_per_kwh);
     snprintf(loc, sizeof loc, "%s", cp->location ? cp->location : "");
     const char *name = central_cp_state_text(cp->state);
-    int n = snprintf(buf, cap, "%-8s  %-32s  %s EUR/kWh  %s%-12s%s", cp->id, loc, price,
-                     color ? central_cp_state_color(cp->state) : "", name,
-                     color ? "\x1b[0m" : "");
+    /* In colour the state is a block one blank wider on each side. */
+    int n = color ? snprintf(buf, cap, "%-8s  %-32s  %s EUR/kWh %s %-12s \x1b[0m", cp->id, loc,
+                             price, central_cp_state_color(cp->state), name)
+                  : snprintf(buf, cap, "%-8s  %-32s  %s EUR/kWh  %-12s", cp->id, loc, price, name);
     if (n >= 0 && (size_t)n < cap && cp->waiting_for_plug && !cp->supplying &&
         cp->state == CENTRAL_CP_SUPPLYING) {
         n += snprintf(buf + n, cap - (size_t)n, "  " CENTRAL_WAITING_FOR_PLUG "  %s",

@@ -49,11 +49,16 @@ Test(state, precedence_broken_stopped_supplying_activated)
 Test(state, names_colours_and_health)
 {
     cr_assert_str_eq(central_cp_state_name(CENTRAL_CP_STOPPED), "STOPPED");
-    cr_assert_str_eq(central_cp_state_color(CENTRAL_CP_ACTIVATED), "\x1b[32m");
-    cr_assert_str_eq(central_cp_state_color(CENTRAL_CP_SUPPLYING), "\x1b[32m");
-    cr_assert_str_eq(central_cp_state_color(CENTRAL_CP_BROKEN), "\x1b[31m");
-    cr_assert_str_neq(central_cp_state_color(CENTRAL_CP_STOPPED),
-                      central_cp_state_color(CENTRAL_CP_BROKEN), "orange is not red");
+    /* Background blocks (48;5;N), never only a coloured text; five colours. */
+    const char *seen[5];
+    for (int st = CENTRAL_CP_DISCONNECTED; st <= CENTRAL_CP_ACTIVATED; st++) {
+        seen[st] = central_cp_state_color((central_cp_state)st);
+        cr_assert(strstr(seen[st], ";48;5;"), "state %d: %s", st, seen[st] + 1);
+        for (int o = CENTRAL_CP_DISCONNECTED; o < st; o++)
+            cr_assert_str_neq(seen[st], seen[o], "states %d and %d", st, o);
+    }
+    cr_assert(strstr(central_cp_state_color(CENTRAL_CP_STOPPED), "48;5;208m"), "orange");
+    cr_assert(strstr(central_cp_state_color(CENTRAL_CP_BROKEN), "48;5;160m"), "red");
     central_health h;
     cr_assert_eq(central_health_parse("UNREACHABLE", &h), 0);
     cr_assert_eq(h, CENTRAL_HEALTH_UNREACHABLE);
@@ -217,8 +222,10 @@ Test(panel, colour_wraps_the_state)
     central_panel_cp cp = {.id = "CP_003", .location = "x", .price_cents_per_kwh = 40,
                            .state = CENTRAL_CP_BROKEN};
     central_panel_line(line, sizeof line, &cp, true);
-    cr_assert(strstr(line, "\x1b[31mBROKEN"), "%s", line);
-    cr_assert(strstr(line, "\x1b[0m"));
+    cr_assert(strstr(line, "\x1b[1;97;48;5;160m BROKEN       \x1b[0m"), "%s", line);
+    cp.state = CENTRAL_CP_STOPPED;
+    central_panel_line(line, sizeof line, &cp, true);
+    cr_assert(strstr(line, "48;5;208m Out of Order \x1b[0m"), "the words in the block: %s", line);
 }
 
 Test(panel, small_buffer_is_terminated)
