@@ -24,7 +24,7 @@ const S = {
   users: [],
   central: null,
   eventTypes: new Set(),
-  busy: new Set(), // CP ids with a stop/resume request in flight
+  busy: new Map(), // CP id -> 'stop' | 'resume' while that request is in flight
 };
 
 const dom = {
@@ -445,8 +445,7 @@ function resetConsole() {
   renderTickets();
   renderUsers();
   renderFigures(true);
-  dom.regSecret.hidden = true;
-  dom.regSecret.replaceChildren();
+  hideSecret();
   setText(dom.regError, '');
   if (chart) chart.reset([], Date.now());
 }
@@ -544,8 +543,8 @@ function sessionLost(r) {
 /* ------------------------------------------------------------------ CP actions */
 
 async function cpAction(id, action) {
-  if (S.busy.has(id)) return;
-  S.busy.add(id);
+  if (S.busy.get(id) === action) return;
+  S.busy.set(id, action);
   view.renderSomeTiles(dom.grid, [id], S.cps, S.live, S.busy, tileHandlers);
   const r = await api('POST', `/api/cps/${encodeURIComponent(id)}/${action}`, {});
   S.busy.delete(id);
@@ -618,9 +617,23 @@ dom.resumeAll.addEventListener('click', () => {
 
 dom.regMeta = $('#reg-note');
 
+function hideSecret() {
+  dom.regSecret.hidden = true;
+  dom.regSecret.replaceChildren();
+}
+
+function selectText(node) {
+  const range = document.createRange();
+  range.selectNodeContents(node);
+  const sel = window.getSelection();
+  sel.removeAllRanges();
+  sel.addRange(range);
+}
+
 function showSecret(id, secret) {
-  const input = el('input', { type: 'text', readonly: true, class: 'secret-value', 'aria-label': `Secret of ${id}`, spellcheck: 'false' });
-  input.value = secret;
+  // The secret is text (not an input's value) so it can be read and selected; the
+  // spaces around it keep it a separate word for anyone reading the box's text.
+  const value = el('code', { class: 'secret-value', tabindex: '0', 'aria-label': `Secret of ${id}` }, secret);
   const copy = el('button', { type: 'button', class: 'btn btn-sm secret-copy' }, 'Copy');
   const dismiss = el('button', { type: 'button', class: 'btn btn-sm btn-ghost secret-dismiss' }, 'Done');
   copy.addEventListener('click', async () => {
@@ -629,30 +642,29 @@ function showSecret(id, secret) {
       await navigator.clipboard.writeText(secret);
       ok = true;
     } catch {
-      input.focus();
-      input.select();
+      selectText(value);
       try { ok = document.execCommand('copy'); } catch { ok = false; }
     }
     setText(copy, ok ? 'Copied' : 'Select and copy');
   });
-  dismiss.addEventListener('click', () => {
-    dom.regSecret.hidden = true;
-    dom.regSecret.replaceChildren();
-  });
+  value.addEventListener('focus', () => selectText(value));
+  dismiss.addEventListener('click', hideSecret);
   dom.regSecret.replaceChildren(
     el('div', { class: 'secret-title' }, `${id} registered. Its secret:`),
-    el('div', { class: 'secret-row' }, input, copy, dismiss),
+    ' ',
+    el('div', { class: 'secret-row' }, value, ' ', copy, ' ', dismiss),
+    ' ',
     el('p', { class: 'secret-warn' },
-      'Copy it now and give it to the CP\u2019s operator: it is not shown again (Central keeps only a hash).'),
+      'Copy it now and give it to the CP\u2019s operator (monitor and engine): it is not shown again. Central keeps only a hash.'),
   );
   dom.regSecret.hidden = false;
-  input.focus();
-  input.select();
+  selectText(value);
 }
 
 dom.regForm.addEventListener('submit', async (e) => {
   e.preventDefault();
   setText(dom.regError, '');
+  hideSecret(); // shown once: a new registration (or a failed one) takes the old secret away
   const id = dom.regId.value.trim();
   const location = dom.regLocation.value.trim();
   const cents = fmt.parseEurToCents(dom.regPrice.value);

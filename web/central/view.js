@@ -29,8 +29,8 @@ function buildTile(id, handlers) {
     refs.kw, refs.eur, el('span', { class: 'cp-driver-row' }, 'Driver ', refs.driver));
   refs.detail = el('div', { class: 'cp-detail', hidden: true });
   refs.health = el('div', { class: 'cp-health' });
-  refs.stop = el('button', { type: 'button', class: 'btn cp-stop' }, 'Stop');
-  refs.resume = el('button', { type: 'button', class: 'btn cp-resume' }, 'Resume');
+  refs.stop = el('button', { type: 'button', class: 'btn cp-stop', 'aria-label': `Stop ${id}` }, 'Stop');
+  refs.resume = el('button', { type: 'button', class: 'btn cp-resume', 'aria-label': `Resume ${id}` }, 'Resume');
   refs.stop.addEventListener('click', () => handlers.onStop(id));
   refs.resume.addEventListener('click', () => handlers.onResume(id));
   tile.append(
@@ -80,8 +80,10 @@ function updateTile(tile, cp, live, busy) {
   r.detail.hidden = !detail;
   setText(r.health, healthWords(cp));
   const adminStopped = cp.admin_state ? cp.admin_state === 'STOPPED' : state === 'STOPPED';
-  r.stop.disabled = busy || adminStopped;
-  r.resume.disabled = busy || !adminStopped;
+  // busy: the action in flight ('stop'|'resume'); its button waits for the answer, the
+  // other one follows the admin state pushed by Central (which may arrive first).
+  r.stop.disabled = busy === 'stop' || adminStopped;
+  r.resume.disabled = busy === 'resume' || !adminStopped;
   tile.classList.toggle('busy', !!busy);
   setAttr(tile, 'aria-label', `${cp.id}: ${cp.state_text || STATE_WORDS[state]}`);
 }
@@ -95,7 +97,7 @@ export function renderTiles(grid, cps, live, busySet, handlers) {
     let tile = existing.get(id);
     if (!tile) tile = buildTile(id, handlers);
     existing.delete(id);
-    updateTile(tile, cps.get(id), live.get(id), busySet.has(id));
+    updateTile(tile, cps.get(id), live.get(id), busySet.get(id));
     const want = prev ? prev.nextSibling : grid.firstChild;
     if (want !== tile) grid.insertBefore(tile, want);
     prev = tile;
@@ -109,7 +111,7 @@ export function renderSomeTiles(grid, ids, cps, live, busySet, handlers) {
     const tile = grid.querySelector(`.cp-tile[data-cp="${CSS.escape(id)}"]`);
     if (!tile) return renderTiles(grid, cps, live, busySet, handlers);
     const cp = cps.get(id);
-    if (cp) updateTile(tile, cp, live.get(id), busySet.has(id));
+    if (cp) updateTile(tile, cp, live.get(id), busySet.get(id));
   }
   return undefined;
 }
@@ -134,7 +136,10 @@ export function renderFigures(fig, byState, total) {
   set('energy_total_wh', f.energy_total_wh == null ? '—' : fmt.kwh(f.energy_total_wh));
   set('revenue_total_cents', f.revenue_total_cents == null ? '—' : fmt.eur(f.revenue_total_cents));
   set('drivers', fmt.count(f.drivers));
-  set('drivers_online', fmt.count(f.drivers_online));
+  // drivers_online in the contract; Central names it drivers_charging (docs/WEB.md)
+  set('drivers_online', fmt.count(f.drivers_online ?? f.drivers_charging));
+  const label = document.getElementById('fig-drivers-label');
+  if (label && f.drivers_online === undefined && f.drivers_charging !== undefined) setText(label, 'Drivers charging');
   const states = byState || f.cps_by_state || {};
   for (const s of STATES) set(`state-${s}`, fmt.count(states[s] ?? 0));
   const n = total ?? f.cps_total;
