@@ -138,8 +138,8 @@ export function renderFigures(fig, byState, total) {
   set('drivers', fmt.count(f.drivers));
   // drivers_online in the contract; Central names it drivers_charging (docs/WEB.md)
   set('drivers_online', fmt.count(f.drivers_online ?? f.drivers_charging));
-  const label = document.getElementById('fig-drivers-label');
-  if (label && f.drivers_online === undefined && f.drivers_charging !== undefined) setText(label, 'Drivers charging');
+  const caption = document.getElementById('fig-drivers-caption');
+  if (caption && f.drivers_online === undefined && f.drivers_charging !== undefined) setText(caption, 'charging / registered');
   const states = byState || f.cps_by_state || {};
   for (const s of STATES) set(`state-${s}`, fmt.count(states[s] ?? 0));
   const n = total ?? f.cps_total;
