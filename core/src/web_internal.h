@@ -39,6 +39,10 @@ struct evc_web_client {
     size_t qhead, qlen, qbytes;
     char *rx; /* message being reassembled from fragments */
     size_t rx_len;
+    /* The upgrade request's headers, kept so that evc_web_ws_recheck can put
+     * the client through the guard again (its session may have ended). */
+    struct web_pss *hdr;
+    bool doomed; /* refused by a recheck: closed at its next writable */
 };
 
 typedef struct web_route {

@@ -146,6 +146,19 @@ int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss)
     c->web = web;
     c->ch = ch;
     c->wsi = wsi;
+    /* The headers are still attached while ESTABLISHED runs: keep what
+     * the guard looks at (no guard: nothing to keep). */
+    if (web->guard) {
+        c->hdr = calloc(1, sizeof *c->hdr);
+        if (!c->hdr) {
+            free(c->q);
+            free(c);
+            return -1;
+        }
+        snprintf(c->hdr->method, sizeof c->hdr->method, "GET");
+        c->hdr->path = web_hdr_dup(wsi, WSI_TOKEN_GET_URI);
+        web_pss_headers(wsi, c->hdr);
+    }
     c->next = ch->clients;
     if (ch->clients)
         ch->clients->prev = c;
@@ -192,6 +205,14 @@ int web_ws_receive(evc_web *web, struct lws *wsi, web_pss *pss, const void *in, 
 int web_ws_writable(struct lws *wsi, web_pss *pss)
 {
     evc_web_client *c = pss->kind == PSS_WS ? pss->client : NULL;
+    if (c && c->doomed) {
+        /* lws 4.1 does not send this reason from WRITEABLE (the socket is
+         * closed without a close frame); kept for a version that does. */
+        static const char why[] = "access ended";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
+                         sizeof why - 1);
+        return -1;
+    }
     if (!c || c->qlen == 0)
         return 0;
     web_msg *m = client_pop(c);
@@ -210,7 +231,31 @@ static void client_free(evc_web_client *c)
         msg_unref(client_pop(c));
     free(c->q);
     free(c->rx);
+    if (c->hdr) {
+        web_http_reset(c->hdr);
+        free(c->hdr);
+    }
     free(c);
+}
+
+size_t evc_web_ws_recheck(evc_web *web, const char *path)
+{
+    web_channel *ch = web ? channel_find(web, path) : NULL;
+    if (!ch || !web->guard)
+        return 0;
+    size_t refused = 0;
+    for (evc_web_client *c = ch->clients; c; c = c->next) {
+        if (c->doomed || !c->hdr)
+            continue;
+        evc_web_request req;
+        web_request_fill(web, c->hdr, &req);
+        if (web->guard(&req, &c->hdr->res, web->guard_arg))
+            continue;
+        c->doomed = true;
+        refused++;
+        lws_callback_on_writable(c->wsi);
+    }
+    return refused;
 }
 
 void web_ws_closed(web_pss *pss)

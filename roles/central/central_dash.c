@@ -277,6 +277,8 @@ static void on_tick(evc_timer *t, void *arg)
         d->npower++;
     if (!watched(d))
         return;
+    /* Sessions expire and end: their feeds stop within a second. */
+    evc_web_ws_recheck(d->web, CENTRAL_DASH_CHANNEL);
     bool failed = false;
     char pt[48];
     snprintf(pt, sizeof pt, "[%lld,%lld]", (long long)now, (long long)w);

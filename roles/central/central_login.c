@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "central_dash.h"
 #include "central_login.h"
 #include "evc/log.h"
 #include "evc/password.h"
@@ -34,6 +35,7 @@ typedef struct login_job login_job;
 
 struct central_login {
     central *c;
+    evc_web *web;               /* borrowed: the server the routes are on */
     evc_web_sessions *sessions;
     evc_web_throttle *by_user, *by_peer;
     uint64_t ttl_s;
@@ -343,6 +345,7 @@ static void post_logout(const evc_web_request *req, evc_web_response *res, void 
     if (evc_web_cookie_get(req->cookie, LOGIN_COOKIE, tok, sizeof tok)) {
         evc_web_session_end(l->sessions, tok);
         session_forget(l, tok);
+        evc_web_ws_recheck(l->web, CENTRAL_DASH_CHANNEL); /* its live feed ends now */
     }
     evc_web_respond_header(res, "set-cookie",
                            LOGIN_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
@@ -371,6 +374,7 @@ int central_login_start(central *c, evc_web *web, central_login **out, evc_error
     if (!l)
         return evc_error_set(err, EVC_ENOMEM, "central login: out of memory");
     l->c = c;
+    l->web = web;
     const evc_cfg_node *sec = c->app ? evc_app_section(c->app) : NULL;
     l->ttl_s = (uint64_t)evc_cfg_get_int(sec, "http_session_ttl_s", 3600);
     l->sessions = evc_web_sessions_new(LOGIN_MAX_SESSIONS, LOGIN_SESSIONS_PER_USER,

@@ -241,6 +241,14 @@ int evc_web_broadcast(evc_web *web, const char *path, const char *text, size_t l
  * client pointer is valid). Same bounds and errors as broadcast. */
 int evc_web_ws_send(evc_web_client *client, const char *text, size_t len);
 
+/* Puts every client of channel `path` through the guard again, with the
+ * headers of its upgrade request (e.g. its session cookie), and closes those
+ * it refuses now, before anything more is written to them: a session that
+ * ended or expired stops receiving. (lws 4.1 drops the close frame on this
+ * path: the browser sees 1006 and its reconnect meets the guard.) Returns how many were refused. No guard, unknown
+ * channel: 0. Loop thread, not from inside the guard. */
+size_t evc_web_ws_recheck(evc_web *web, const char *path);
+
 typedef struct evc_web_ws_stats {
     size_t clients;     /* connected now */
     size_t queued_max;  /* longest queue among those clients, in messages */

@@ -286,6 +286,65 @@ Test(web_guard, guard_refuses_websocket_upgrades)
     evc_web_stop(web);
 }
 
+/* The next frame on a client connection (opcode, payload malloc'd). */
+typedef struct frame_wait {
+    rc_conn *c;
+    int op;
+    char *data;
+    size_t len;
+} frame_wait;
+
+static bool frame_ready(void *arg)
+{
+    frame_wait *w = arg;
+    rc_pump(w->c);
+    return rc_ws_take(w->c, &w->op, &w->data, &w->len) == 1;
+}
+
+static evc_web *recheck_web;
+static bool no_clients(void *arg)
+{
+    rc_pump(arg);
+    return evc_web_ws_clients(recheck_web, "/ws/events") == 0;
+}
+
+/* A client let in at its upgrade is put through the guard again when asked
+ * (its session ended): refused now, it is closed; allowed, it stays and
+ * keeps receiving. */
+Test(web_guard, recheck_closes_the_clients_the_guard_now_refuses)
+{
+    gstate g = {.allow_ws = true};
+    evc_web *web = start_web(&g);
+    recheck_web = web;
+    rc_conn a;
+    cr_assert_eq(rc_ws_open(loop, &a, evc_web_port(web), "/ws/events", 0), 0);
+    cr_expect_eq(evc_web_ws_clients(web, "/ws/events"), 1);
+    cr_expect_eq(evc_web_ws_recheck(web, "/ws/events"), 0, "still allowed");
+    cr_expect_eq(evc_web_ws_recheck(web, "/ws/nope"), 0);
+    cr_assert_eq(evc_web_broadcast(web, "/ws/events", "one", 3), EVC_OK);
+    frame_wait w = {.c = &a};
+    evc_loop_run_until(loop, frame_ready, &w, 3000);
+    cr_assert_not_null(w.data, "the allowed client received nothing");
+    cr_expect_eq(w.op, 1);
+    cr_expect_str_eq(w.data, "one");
+    free(w.data);
+    g.allow_ws = false;
+    cr_expect_eq(evc_web_ws_recheck(web, "/ws/events"), 1);
+    cr_expect_eq(evc_web_ws_recheck(web, "/ws/events"), 0, "refused once only");
+    /* Closed, and nothing more is written to it (lws 4.1 drops the close
+     * frame when WRITEABLE returns -1: the browser sees 1006 and its
+     * reconnect meets the guard). */
+    cr_assert_eq(evc_web_broadcast(web, "/ws/events", "two", 3), EVC_OK);
+    evc_loop_run_until(loop, no_clients, &a, 3000);
+    cr_expect_eq(evc_web_ws_clients(web, "/ws/events"), 0);
+    cr_expect(a.eof, "the connection is closed");
+    w = (frame_wait){.c = &a};
+    cr_expect_not(frame_ready(&w) && w.op == 1, "a refused client got a message: %s", w.data);
+    free(w.data);
+    rc_close(&a);
+    evc_web_stop(web);
+}
+
 Test(web_guard, dot_paths_never_reach_the_guard_as_dot_paths)
 {
     gstate g = {0};
