@@ -23,7 +23,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const BIN_DIR = process.env.EVC_BIN_DIR || path.join(REPO_DIR, 'build', 'bin');
+export const BIN_DIR = path.resolve(process.env.EVC_BIN_DIR || path.join(REPO_DIR, 'build', 'bin'));
 export const BUILD_DIR = path.dirname(BIN_DIR);
 
 export const SEED = {
@@ -37,7 +37,7 @@ export const SEED = {
 /** playwright-core's chromium: EVC_NODE_MODULES, else <build>/web-npm, else web/node_modules. */
 export function loadChromium() {
   const dirs = [process.env.EVC_NODE_MODULES, path.join(BUILD_DIR, 'web-npm', 'node_modules'),
-    path.join(REPO_DIR, 'web', 'node_modules')].filter(Boolean);
+    path.join(REPO_DIR, 'web', 'node_modules')].filter(Boolean).map((d) => path.resolve(d));
   for (const d of dirs) {
     if (fs.existsSync(path.join(d, 'playwright-core', 'package.json')))
       return createRequire(path.join(d, 'noop.js'))('playwright-core').chromium;
