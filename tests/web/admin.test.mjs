@@ -437,6 +437,19 @@ describe('admin dashboard in chromium', () => {
     assert.equal(await page.evaluate(() => window.__evcSamePage), 'still here', 'not the same document');
   }));
 
+  test('log out: back to the login form, the session is over on the server', step(async () => {
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'evc_session');
+    assert.ok(cookie, 'no evc_session cookie in the browser');
+    assert.equal(cookie.httpOnly, true, 'the session cookie is readable by scripts');
+    const session = { cookie: `evc_session=${cookie.value}` };
+    assert.equal((await sys.http('GET', '/api/session', { session })).status, 200);
+    await page.click('#logout');
+    await page.locator('form#login-form').waitFor({ state: 'visible', timeout: 3000 });
+    assert.equal(await visible('#cp-grid'), false, 'the console stays after the logout');
+    assert.equal((await sys.http('GET', '/api/session', { session })).status, 401);
+    assert.equal((await sys.http('GET', '/api/cps', { session })).status, 401);
+  }));
+
   test('the page logged no errors in the console', step(async () => {
     // The browser logs every 4xx answer and every refused connection as
     // "Failed to load resource" (here: GET /api/session before the login, the

@@ -417,7 +417,7 @@ export class System {
 
   /** Rows of a query on Central's database, read-only (`sqlite3 -readonly -json`). */
   sql(query) {
-    const r = spawnSync('sqlite3', ['-readonly', '-json', this.db, query],
+    const r = spawnSync('sqlite3', ['-readonly', '-json', '-cmd', '.timeout 2000', this.db, query],
       { encoding: 'utf8', timeout: 10000 });
     if (r.error)
       throw new Error(`sqlite3: ${r.error.message} (install Debian's sqlite3)`);
