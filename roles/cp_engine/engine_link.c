@@ -3,14 +3,16 @@
  * another id is refused (issue 11 finding 5). HELLO -> HELLO_CHALLENGE ->
  * HELLO_PROOF proves the CP's secret both ways; only then is the link the
  * monitor's, whose PINGs keep it present. Every PING is answered with the
- * health (no secret); no PING of the monitor for monitor_timeout_ms means it
- * is lost (R30). */
+ * health (no secret), and on the proved link with the supply's state, power,
+ * energy and session too (engine_link.h); no PING of the monitor for
+ * monitor_timeout_ms means it is lost (R30). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
+#include "engine_link.h"
 #include "evc/log.h"
 #include "evc/proof.h"
 
@@ -163,10 +165,44 @@ static void on_ping(engine *e, evc_link *l, const evc_frame_event *ev)
         }
     }
     /* Answer any PING, even before HELLO: the health is no secret, and a
-     * monitor that lost its HELLO_OK still learns the engine is alive. */
-    evc_frame_field f[] = {ev->nfields >= 1 ? ev->fields[0] : EVC_FRAME_STR("0"),
-                           EVC_FRAME_STR(e->ko ? "KO" : "OK")};
-    send_or_log(l, "PONG", f, 2);
+     * monitor that lost its HELLO_OK still learns the engine is alive. The
+     * supply figures (state, W, Wh, session, admin state) go only to the
+     * link that proved the CP's secret: a session id is not for strangers. */
+    evc_frame_field f[ENGINE_PONG_FIELDS];
+    char w[24], wh[24];
+    size_t n = engine_pong_fields(e, ev->nfields >= 1 ? ev->fields[0].data : "0",
+                                  l == e->monitor, w, wh, f);
+    send_or_log(l, "PONG", f, n);
+}
+
+const char *engine_phase_wire(engine_phase p)
+{
+    switch (p) {
+    case ENGINE_AUTHORISED:
+        return "authorised";
+    case ENGINE_SUPPLYING:
+        return "supplying";
+    default:
+        return "idle";
+    }
+}
+
+size_t engine_pong_fields(const engine *e, const char *seq, bool proved, char w[24], char wh[24],
+                          evc_frame_field out[ENGINE_PONG_FIELDS])
+{
+    out[0] = EVC_FRAME_STR(seq);
+    out[1] = EVC_FRAME_STR(e->ko ? "KO" : "OK");
+    if (!proved)
+        return 2;
+    bool idle = e->phase == ENGINE_IDLE;
+    snprintf(w, 24, "%" PRId64, idle ? INT64_C(0) : e->w);
+    snprintf(wh, 24, "%" PRId64, idle ? INT64_C(0) : e->j.wh);
+    out[2] = EVC_FRAME_STR(engine_phase_wire(e->phase));
+    out[3] = EVC_FRAME_STR(w);
+    out[4] = EVC_FRAME_STR(wh);
+    out[5] = EVC_FRAME_STR(idle ? "" : e->j.session_id);
+    out[6] = EVC_FRAME_STR(e->stopped ? "stopped" : "in_service");
+    return ENGINE_PONG_FIELDS;
 }
 
 static void on_frame(evc_link *l, const evc_frame_event *ev, void *arg)

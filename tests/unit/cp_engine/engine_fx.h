@@ -47,6 +47,8 @@ static struct {
     evc_timer *pinger;
     bool pinging, hello_ok;
     char pong[8];
+    char pong_f[8][64]; /* the last PONG's fields (the supply figures: engine_link.h) */
+    size_t pong_n;
     uint8_t nonce_m[EVC_PROOF_NONCE_BYTES];
     char key_params[128]; /* of FX_SECRET's stored hash, as Central sends them */
     evc_bus *cbus;        /* the test's, as Central */
@@ -182,8 +184,11 @@ static void mon_frame(evc_link *l, const evc_frame_event *ev, void *arg)
         evc_link_send(l, "HELLO_PROOF", f, 2, NULL);
     } else if (strcmp(ev->opcode, "HELLO_OK") == 0) {
         T.hello_ok = true;
-    } else if (strcmp(ev->opcode, "PONG") == 0 && ev->nfields == 2) {
+    } else if (strcmp(ev->opcode, "PONG") == 0 && ev->nfields >= 2) {
         snprintf(T.pong, sizeof T.pong, "%s", ev->fields[1].data);
+        T.pong_n = ev->nfields;
+        for (size_t i = 0; i < 8; i++)
+            snprintf(T.pong_f[i], sizeof T.pong_f[i], "%s", i < ev->nfields ? ev->fields[i].data : "");
     }
 }
 

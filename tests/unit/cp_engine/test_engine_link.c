@@ -1,6 +1,8 @@
 /* test_engine_link.c: the engine's monitor port under attack (issue 11
  * finding 5). The engine of engine_fx.h is CP_001 with its secret; a second
  * client on its port plays a fake monitor that does not know the secret. */
+#include <inttypes.h>
+
 #include "engine_fx.h"
 
 TestSuite(engine_link, .init = setup, .fini = teardown, .timeout = 30);
@@ -12,6 +14,7 @@ typedef struct fake {
     char op[32], f[3][80];
     int nframes;
     bool pinging;
+    size_t pong_n; /* fields of the last PONG, 0 = none yet */
 } fake;
 
 static void fake_open(evc_link *l, void *arg) { ((fake *)arg)->link = l; }
@@ -20,8 +23,10 @@ static void fake_frame(evc_link *l, const evc_frame_event *ev, void *arg)
 {
     (void)l;
     fake *k = arg;
-    if (strcmp(ev->opcode, "PONG") == 0)
+    if (strcmp(ev->opcode, "PONG") == 0) {
+        k->pong_n = ev->nfields;
         return;
+    }
     snprintf(k->op, sizeof k->op, "%s", ev->opcode);
     for (size_t i = 0; i < 3; i++)
         snprintf(k->f[i], sizeof k->f[i], "%s", i < ev->nfields ? ev->fields[i].data : "");
@@ -155,4 +160,54 @@ Test(engine_link, a_fake_monitor_cannot_take_over_a_supply)
     cr_assert_str_eq(last("supply.ended")->reason, "monitor_lost");
     evc_timer_close(t);
     evc_link_client_close(k.client);
+}
+
+static bool fake_ponged(void *arg) { return ((fake *)arg)->pong_n > 0; }
+
+static bool pong_supplying(void *arg)
+{
+    (void)arg;
+    return strcmp(T.pong_f[2], "supplying") == 0 && atoll(T.pong_f[4]) > 0;
+}
+
+static bool pong_idle(void *arg)
+{
+    (void)arg;
+    return strcmp(T.pong_f[2], "idle") == 0;
+}
+
+/* PONG's supply figures (engine_link.h, PROTOCOL.md M2): the proved monitor
+ * gets state, W, Wh, session and admin state; any other link only seq and
+ * health (a session id is not for strangers). */
+Test(engine_link, pong_carries_the_supply_to_the_proved_monitor_only)
+{
+    start_engine(NULL);
+    cr_assert_eq(T.pong_n, 7, "%zu fields", T.pong_n);
+    cr_assert_str_eq(T.pong_f[0], "7");
+    cr_assert_str_eq(T.pong_f[1], "OK");
+    cr_assert_str_eq(T.pong_f[2], "idle");
+    cr_assert_str_eq(T.pong_f[3], "0");
+    cr_assert_str_eq(T.pong_f[4], "0");
+    cr_assert_str_eq(T.pong_f[5], "");
+    cr_assert_str_eq(T.pong_f[6], "in_service");
+
+    supply_until_telemetry(2);
+    cr_assert_eq(evc_loop_run_until(T.loop, pong_supplying, NULL, 5000), EVC_OK,
+                 "state %s wh %s", T.pong_f[2], T.pong_f[4]);
+    cr_assert_str_eq(T.pong_f[5], SID);
+    int64_t w = atoll(T.pong_f[3]);
+    cr_assert(w > T.e->cfg.power_w * 9 / 10 && w < T.e->cfg.power_w * 11 / 10, "w %" PRId64, w);
+
+    fake k;
+    fake_connect(&k);
+    fake_send(&k, "PING", "9", "");
+    cr_assert_eq(evc_loop_run_until(T.loop, fake_ponged, &k, 5000), EVC_OK);
+    cr_assert_eq(k.pong_n, 2, "an unproved link learns the health only: %zu fields", k.pong_n);
+    evc_link_client_close(k.client);
+
+    engine_supply_unplug(T.e, true);
+    cr_assert_eq(evc_loop_run_until(T.loop, pong_idle, NULL, 5000), EVC_OK);
+    cr_assert_str_eq(T.pong_f[3], "0");
+    cr_assert_str_eq(T.pong_f[4], "0");
+    cr_assert_str_eq(T.pong_f[5], "");
 }
