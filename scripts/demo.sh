@@ -270,7 +270,8 @@ for port in $ENGINE_PORTS; do
     # Engine and monitor each get the CP's id and, by default, its seeded
     # secret "secret-<cp_id>": they prove it to each other and to Central.
     start "$cp-engine" "$BIN/EV_CP_E" --config "$CONFIG" "$BUS" "127.0.0.1:$port" "$cp"
-    start "$cp-monitor" "$BIN/EV_CP_M" --config "$CONFIG" "127.0.0.1:$port" \
+    # --web-port 0: no monitor page yet (each monitor needs its own port: 8003, 8004, ...).
+    start "$cp-monitor" "$BIN/EV_CP_M" --config "$CONFIG" --web-port 0 "127.0.0.1:$port" \
         "127.0.0.1:$CENTRAL_PORT" "$cp"
 done
 # Each driver its own order of the CPs in config/services.txt (driver2 starts

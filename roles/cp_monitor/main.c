@@ -38,6 +38,12 @@ static const evc_cfg_field MONITOR_SCHEMA[] = {
      .default_text = "2000", .help = "first re-AUTH delay after AUTH_DENIED"},
     {.key = "deny_retry_max_ms", .type = EVC_CFG_INT, .min = 10, .max = 3600000,
      .default_text = "30000", .help = "re-AUTH delay cap after repeated denials"},
+    {.key = "web_port", .type = EVC_CFG_INT, .min = 0, .max = 65535, .default_text = "8003",
+     .help = "the monitor dashboard's HTTP port (--web-port; 0 turns the page off; one port "
+             "per monitor on a host: 8003, 8004, ...); a port in use stops the start"},
+    {.key = "web_host", .type = EVC_CFG_STRING, .default_text = "127.0.0.1",
+     .help = "address the dashboard listens on (read-only page without a login: keep it on "
+             "127.0.0.1 unless the network is the technicians'; docs/WEB.md)"},
     {0},
 };
 
@@ -59,6 +65,8 @@ static const evc_role_option MONITOR_OPTIONS[] = {
      .help = "the CP's price in integer cents per kWh (registration)"},
     {.name = "secret-file", .has_arg = true, .arg_name = "PATH",
      .help = "file whose first line is the CP's secret"},
+    {.name = "web-port", .has_arg = true, .arg_name = "N", .config_path = "cp_monitor.web_port",
+     .help = "the dashboard's port (0: no page)"},
     {0},
 };
 
@@ -99,6 +107,12 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
         c->backoff_max_ms = evc_cfg_get_int(sec, "backoff_max_ms", c->backoff_max_ms);
         c->deny_retry_min_ms = evc_cfg_get_int(sec, "deny_retry_min_ms", c->deny_retry_min_ms);
         c->deny_retry_max_ms = evc_cfg_get_int(sec, "deny_retry_max_ms", c->deny_retry_max_ms);
+        int64_t port = evc_cfg_get_int(sec, "web_port", c->web_port);
+        c->web = port != 0;
+        c->web_port = (uint16_t)port;
+        const char *web_host = evc_cfg_get_str(sec, "web_host", NULL);
+        if (web_host)
+            snprintf(c->web_host, sizeof c->web_host, "%s", web_host);
         const char *file = evc_app_option(app, "secret-file");
         const char *secret = evc_cfg_get_str(sec, "secret", NULL);
         if (file)
@@ -142,7 +156,7 @@ static const evc_role MONITOR_ROLE = {
     .program = "EV_CP_M",
     .name = "cp_monitor",
     .summary = "EVCharging charging-point monitor: authenticates its CP with Central and\n"
-               "checks its engine's health every second.",
+               "checks its engine's health every second; serves its dashboard (port 8003).",
     .positionals = MONITOR_POSITIONALS,
     .options = MONITOR_OPTIONS,
     .schema = MONITOR_SCHEMA,

@@ -5,6 +5,8 @@
  *   monitor_proof.c    the proof keys: derived off the loop, MACs of both links
  *   monitor_engine.c   the link to the engine (HELLO, mutual proof, PING/PONG)
  *   monitor_health.c   the engine's health state machine (pure)
+ *   monitor_track.c    checks, usage and alerts in bounded rings (pure)
+ *   monitor_web.c      the dashboard: HTTP + WebSocket /ws/monitor (docs/WEB.md)
  * Everything runs on the loop thread. */
 #ifndef MONITOR_H
 #define MONITOR_H
@@ -17,6 +19,7 @@
 #include "evc/link.h"
 #include "evc/proof.h"
 #include "monitor_health.h"
+#include "monitor_track.h"
 
 #define MONITOR_ID_MAX 64
 
@@ -30,6 +33,11 @@ typedef struct monitor_cfg {
     int64_t engine_grace_ms;     /* at start: an engine not reached yet is no fault */
     int64_t backoff_min_ms, backoff_max_ms;
     int64_t deny_retry_min_ms, deny_retry_max_ms;
+    /* The dashboard (monitor_web.c): off unless `web`; port 0 with web on
+     * lets the OS choose (tests). The program sets web = web_port != 0. */
+    bool web;
+    uint16_t web_port;
+    char web_host[256];
 } monitor_cfg;
 
 typedef enum monitor_central_state {
@@ -81,6 +89,21 @@ typedef struct monitor {
     evc_timer *ping;
     evc_timer *check;            /* health timeout, every 100 ms */
     monitor_health_sm health;
+
+    /* What the dashboard shows (monitor_track.h, monitor_web.c). */
+    monitor_track track;
+    bool track_ok;               /* the rings were allocated */
+    int64_t started_at;          /* wall ms */
+    int64_t central_since, engine_since; /* wall ms of the last change */
+    char central_admin[16];      /* AUTH_OK's admin_state ("" before) */
+    /* From the engine's extended PONG (PROTOCOL.md M2); have_supply false
+     * with an engine that sends seq and health only. */
+    bool have_supply, have_admin;
+    char supply_state[16];       /* idle, authorised, supplying */
+    int64_t supply_w, supply_wh;
+    char session_id[65];
+    char engine_admin[16];       /* in_service, stopped */
+    struct monitor_web *web;     /* NULL when the page is off */
 } monitor;
 
 /* monitor_core.c */
@@ -124,6 +147,22 @@ void monitor_link_key(const char *cp_id, const char *secret,
 /* monitor_central.c: a refusal of Central's (AUTH_DENIED, or an AUTH_OK
  * without a valid MAC): shown once, re-AUTH after the denial backoff. */
 void monitor_central_refused(monitor *m, const char *code, const char *text);
+
+/* monitor_web.c: the dashboard. start: nothing unless cfg.web; an address
+ * in use is an error naming host:port. changed: pushes what is new (checks,
+ * usage, alerts) and the status to the page's clients, at once. */
+int monitor_web_start(monitor *m, evc_error *err);
+void monitor_web_stop(monitor *m);
+void monitor_web_changed(monitor *m);
+/* An alert (kept in the ring, pushed at once). */
+void monitor_alert(monitor *m, const char *kind, const char *link, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The Host header names this server the way a browser on the CP's host or
+ * a technician would (an IP literal, localhost, or web_host): anything
+ * else may be a DNS-rebinding page, refused. Pure. */
+bool monitor_web_host_ok(const char *host_header, const char *web_host);
+/* The port the page listens on (tests: cfg.web_port 0), 0 when off. */
+uint16_t monitor_web_port(const monitor *m);
 
 /* monitor_engine.c */
 int monitor_engine_start(monitor *m, evc_error *err);

@@ -87,7 +87,10 @@ void monitor_central_refused(monitor *m, const char *code, const char *text)
     if (strcmp(m->denied_text, clean) != 0) {
         memcpy(m->denied_text, clean, n + 1);
         monitor_say(m, MONITOR_RED, "Denied by CENTRAL: %s", clean);
+        monitor_alert(m, "refused", "central", "Denied by CENTRAL: %s", clean);
     }
+    m->central_since = (int64_t)evc_wall_ms();
+    monitor_web_changed(m);
     uint64_t lo = (uint64_t)m->cfg.deny_retry_min_ms, hi = (uint64_t)m->cfg.deny_retry_max_ms;
     m->deny_backoff_ms = m->deny_backoff_ms ? m->deny_backoff_ms * 2 : lo;
     if (m->deny_backoff_ms > hi)
@@ -125,6 +128,7 @@ static void on_accepted(monitor *m, const evc_frame_event *ev)
             evc_link_close(m->central_link, "AUTH_OK without a valid MAC");
         return;
     }
+    bool again = m->ever_accepted;
     m->cstate = MONITOR_C_ACCEPTED;
     m->deny_backoff_ms = 0;
     m->denied_text[0] = '\0';
@@ -133,6 +137,12 @@ static void on_accepted(monitor *m, const evc_frame_event *ev)
     LOGC(m, EVC_LOG_INFO, "AUTH_OK from %s (admin state %s)",
          m->central_link ? evc_link_peer(m->central_link) : "?", admin);
     monitor_say(m, MONITOR_GREEN, "Accepted by CENTRAL as %s", m->cfg.cp_id);
+    snprintf(m->central_admin, sizeof m->central_admin, "%s",
+             strcmp(admin, "STOPPED") == 0 ? "stopped" : "in_service");
+    m->central_since = (int64_t)evc_wall_ms();
+    monitor_alert(m, again ? "link_regained" : "link_up", "central",
+                  "Accepted by CENTRAL as %s (%s)", m->cfg.cp_id,
+                  strcmp(admin, "STOPPED") == 0 ? "stopped by its operator" : "in service");
     monitor_engine_hello(m);
     monitor_send_hb(m);
 }
@@ -157,6 +167,7 @@ static void on_open(evc_link *l, void *arg)
     monitor *m = arg;
     m->central_link = l;
     LOGC(m, EVC_LOG_INFO, "connected to Central at %s", evc_link_peer(l));
+    monitor_web_changed(m);
     if (m->reauth) {
         m->cstate = MONITOR_C_DENIED; /* AUTH goes when the denial backoff ends */
         return;
@@ -172,6 +183,9 @@ static void central_down(monitor *m, const char *reason)
     LOGC(m, EVC_LOG_WARN, "Central at %s:%u: %s", m->cfg.central.host,
          (unsigned)m->cfg.central.port, reason);
     monitor_say(m, MONITOR_RED, "Unable to connect to CENTRAL");
+    m->central_since = (int64_t)evc_wall_ms();
+    monitor_alert(m, "link_lost", "central", "Unable to connect to CENTRAL at %s:%u (%s)",
+                  m->cfg.central.host, (unsigned)m->cfg.central.port, reason);
 }
 
 static void on_close(evc_link *l, const char *reason, void *arg)

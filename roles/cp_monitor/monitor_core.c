@@ -18,6 +18,11 @@ void monitor_cfg_defaults(monitor_cfg *c)
     c->backoff_max_ms = 2000;
     c->deny_retry_min_ms = 2000;
     c->deny_retry_max_ms = 30000;
+    /* The program turns the page on (cp_monitor.web_port, default 8003);
+     * a monitor built by a test serves none unless it asks. */
+    c->web = false;
+    c->web_port = 8003;
+    snprintf(c->web_host, sizeof c->web_host, "127.0.0.1");
 }
 
 void monitor_say(monitor *m, const char *colour, const char *fmt, ...)
@@ -42,7 +47,15 @@ void monitor_say(monitor *m, const char *colour, const char *fmt, ...)
 
 int monitor_core_start(monitor *m, evc_error *err)
 {
-    int rc = monitor_engine_start(m, err);
+    if (monitor_track_init(&m->track) != EVC_OK)
+        return evc_error_set(err, EVC_ENOMEM, "cp_monitor: out of memory (dashboard rings)");
+    m->track_ok = true;
+    m->started_at = (int64_t)evc_wall_ms();
+    m->central_since = m->engine_since = m->started_at;
+    /* The page first: a port in use stops the start before any link. */
+    int rc = monitor_web_start(m, err);
+    if (rc == EVC_OK)
+        rc = monitor_engine_start(m, err);
     if (rc == EVC_OK)
         rc = monitor_central_start(m, err);
     return rc;
@@ -62,4 +75,8 @@ void monitor_core_stop(monitor *m)
     /* A link's on_close comes from the loop, after the close call: let it
      * come now, while our state still exists (the caller frees it next). */
     evc_loop_run_until(m->loop, links_closed, m, 1000);
+    monitor_web_stop(m);
+    if (m->track_ok)
+        monitor_track_free(&m->track);
+    m->track_ok = false;
 }

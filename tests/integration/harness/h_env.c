@@ -245,7 +245,8 @@ h_proc *h_start_monitor(h_env *env, const char *cp_id, int engine_port, const ch
              "  backoff_min_ms: 100\n"
              "  backoff_max_ms: 500\n"
              "  deny_retry_min_ms: 500\n"
-             "  deny_retry_max_ms: 2000\n",
+             "  deny_retry_max_ms: 2000\n"
+             "  web_port: 0\n", /* no dashboard: 8003 would collide between CPs */
              secret ? secret : "", o->health_timeout_ms);
     h_write_config(env, name, yaml, path, sizeof path);
     snprintf(engine, sizeof engine, "127.0.0.1:%d", engine_port);
@@ -293,7 +294,8 @@ h_proc *h_start_driver(h_env *env, const char *driver_id, const char *password,
              "  request_timeout_ms: 20000\n"
              "  exit_when_done: true\n"
              "  skip_unknown_cps: false\n"
-             "  colour: never\n",
+             "  colour: never\n"
+             "  web_port: 0\n", /* no page: several drivers, a demo on 8001 */
              o->central_timeout_ms, o->wait_between_ms);
     h_write_config(env, name, yaml, path, sizeof path);
     snprintf(pw, sizeof pw, "EVC_DRIVER_PASSWORD=%s", password ? password : "");

@@ -1,9 +1,15 @@
 /* test_monitor.c: a real monitor (all of roles/cp_monitor but main.c) between
  * a fake Central and a fake engine, both link servers of this test: AUTH,
  * HELLO, health reported at once on a change, heartbeats whatever the engine
- * does, denials and outages printed once, reconnection. */
+ * does, denials and outages printed once, reconnection; the dashboard's
+ * checks, supply figures (old and new PONG), alerts and HTTP guard. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,8 @@ static struct {
     int hellos, hello_proofs, pings;
     const char *engine_secret; /* the fake engine's; NULL: "s3cret" */
     const char *health; /* answered in PONG; NULL: mute */
+    const char *pong_more[8]; /* fields after seq and health (the supply: M2) */
+    size_t pong_more_n;
     int64_t grace_ms;   /* engine_grace_ms of the next monitor; 0: the default */
 } T;
 
@@ -107,8 +115,10 @@ static void engine_frame(evc_link *l, const evc_frame_event *ev, void *arg)
         evc_link_send(l, "HELLO_OK", ev->fields, 1, NULL);
     } else if (strcmp(ev->opcode, "PING") == 0 && T.health) {
         T.pings++;
-        evc_frame_field f[] = {ev->fields[0], EVC_FRAME_STR(T.health)};
-        evc_link_send(l, "PONG", f, 2, NULL);
+        evc_frame_field f[10] = {ev->fields[0], EVC_FRAME_STR(T.health)};
+        for (size_t i = 0; i < T.pong_more_n; i++)
+            f[2 + i] = EVC_FRAME_STR(T.pong_more[i]);
+        evc_link_send(l, "PONG", f, 2 + T.pong_more_n, NULL);
     }
 }
 
@@ -402,4 +412,181 @@ Test(monitor, a_reconnection_reuses_the_derived_key)
         run_for(20);
     cr_assert_eq(T.proofs, proofs + 1, "a new PROOF for the new nonces");
     cr_assert_eq(T.m->cstate == MONITOR_C_ACCEPTED || T.m->cstate == MONITOR_C_PROVING, true);
+}
+
+/* ---- the dashboard's data (monitor_track.h, monitor_web.c) --------------- */
+
+static bool have_checks(void *arg) { return T.m->track.checks_total >= (uint64_t)(intptr_t)arg; }
+
+static void set_pong(size_t n, const char *const *f)
+{
+    T.pong_more_n = n;
+    for (size_t i = 0; i < n; i++)
+        T.pong_more[i] = f[i];
+}
+
+Test(monitor, a_two_field_pong_counts_and_leaves_the_supply_unknown)
+{
+    start_monitor(10000);
+    wait_hb("OK");
+    cr_assert_eq(evc_loop_run_until(T.loop, have_checks, (void *)3, 5000), EVC_OK);
+    const monitor_check *c = monitor_track_last_check(&T.m->track);
+    cr_assert_eq(c->result, MONITOR_CHECK_OK);
+    cr_assert_geq(c->rtt_us, 0);
+    cr_assert_eq(T.m->track.consecutive_failures, 0);
+    cr_assert_not(T.m->have_supply, "an older engine: the supply is unknown");
+    cr_assert_eq(T.m->track.usage_total, 0);
+}
+
+Test(monitor, an_extended_pong_gives_the_supply_and_later_fields_are_ignored)
+{
+    set_pong(7, (const char *[]){"supplying", "7400", "12", "0f8fad5b-d9cb-469f-a165-70867728950e",
+                                 "in_service", "a-future-field", "another"});
+    start_monitor(10000);
+    wait_hb("OK");
+    cr_assert_eq(evc_loop_run_until(T.loop, have_checks, (void *)2, 5000), EVC_OK);
+    cr_assert(T.m->have_supply);
+    cr_assert_str_eq(T.m->supply_state, "supplying");
+    cr_assert_eq(T.m->supply_w, 7400);
+    cr_assert_eq(T.m->supply_wh, 12);
+    cr_assert_str_eq(T.m->session_id, "0f8fad5b-d9cb-469f-a165-70867728950e");
+    cr_assert_geq(T.m->track.usage_total, 1);
+    cr_assert_eq(monitor_track_usage_at(&T.m->track, 0)->w, 7400);
+    /* the operator's stop, as the engine heard it */
+    set_pong(5, (const char *[]){"idle", "0", "0", "", "stopped"});
+    run_for(300);
+    cr_assert_str_eq(T.m->supply_state, "idle");
+    cr_assert_str_eq(T.m->engine_admin, "stopped");
+}
+
+Test(monitor, a_malformed_supply_part_is_dropped_but_the_health_counts)
+{
+    set_pong(5, (const char *[]){"flying", "-5", "x", "bad id!", "maybe"});
+    start_monitor(10000);
+    wait_hb("OK");
+    cr_assert_eq(evc_loop_run_until(T.loop, have_checks, (void *)2, 5000), EVC_OK);
+    cr_assert_not(T.m->have_supply);
+    cr_assert_eq(T.m->health.health, MONITOR_OK);
+}
+
+static bool alert_is(void *arg)
+{
+    const monitor_alert_rec *a = monitor_track_alert_at(&T.m->track, 0);
+    return a && strcmp(a->kind, arg) == 0;
+}
+
+static bool last_none(void *arg)
+{
+    (void)arg;
+    const monitor_check *c = monitor_track_last_check(&T.m->track);
+    return c && c->result == MONITOR_CHECK_NONE && T.m->track.consecutive_failures >= 3;
+}
+
+Test(monitor, faults_recoveries_and_a_lost_engine_are_alerts_and_checks)
+{
+    start_monitor(10000);
+    wait_hb("OK");
+    cr_assert(alert_is("link_up"), "CENTRAL's acceptance is the first alert");
+    T.health = "KO";
+    cr_assert_eq(evc_loop_run_until(T.loop, alert_is, "fault", 5000), EVC_OK);
+    cr_assert_eq(monitor_track_last_check(&T.m->track)->result, MONITOR_CHECK_KO);
+    T.health = "OK";
+    cr_assert_eq(evc_loop_run_until(T.loop, alert_is, "recovery", 5000), EVC_OK);
+    cr_assert_eq(T.m->track.consecutive_failures, 0);
+    evc_link_server_close(T.engine); /* the engine dies */
+    T.engine = NULL;
+    cr_assert_eq(evc_loop_run_until(T.loop, alert_is, "link_lost", 5000), EVC_OK);
+    cr_assert_eq(evc_loop_run_until(T.loop, last_none, NULL, 5000), EVC_OK,
+                 "every check with the engine away is a 'no answer'");
+    cr_assert_str_eq(monitor_track_alert_at(&T.m->track, 0)->link, "engine");
+}
+
+/* A blocking HTTP GET on a thread while the test runs the monitor's loop. */
+typedef struct http_get {
+    uint16_t port;
+    const char *extra; /* header lines, each ending in \r\n */
+    char reply[8192];
+    volatile int done;
+} http_get;
+
+static void *http_thread(void *arg)
+{
+    http_get *g = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(g->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t n = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        char req[512];
+        int len = snprintf(req, sizeof req,
+                           "GET /api/monitor HTTP/1.1\r\n%sConnection: close\r\n\r\n", g->extra);
+        if (write(fd, req, (size_t)len) == len) {
+            ssize_t r;
+            while (n < sizeof g->reply - 1 &&
+                   (r = read(fd, g->reply + n, sizeof g->reply - 1 - n)) > 0)
+                n += (size_t)r;
+        }
+    }
+    g->reply[n] = '\0';
+    close(fd);
+    g->done = 1;
+    return NULL;
+}
+
+static bool got(void *arg) { return ((http_get *)arg)->done; }
+
+static void get(http_get *g, uint16_t port, const char *extra)
+{
+    memset(g, 0, sizeof *g);
+    g->port = port;
+    g->extra = extra;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, http_thread, g), 0);
+    evc_loop_run_until(T.loop, got, g, 5000);
+    pthread_join(th, NULL);
+}
+
+Test(monitor, the_dashboard_serves_its_snapshot_and_refuses_other_sites)
+{
+    monitor *m = calloc(1, sizeof *m);
+    monitor_cfg_defaults(&m->cfg);
+    snprintf(m->cfg.cp_id, sizeof m->cfg.cp_id, "CP_001");
+    snprintf(m->cfg.secret, sizeof m->cfg.secret, "s3cret");
+    snprintf(m->cfg.engine.host, sizeof m->cfg.engine.host, "127.0.0.1");
+    m->cfg.engine.port = T.engine_port;
+    snprintf(m->cfg.central.host, sizeof m->cfg.central.host, "127.0.0.1");
+    m->cfg.central.port = T.central_port;
+    m->cfg.health_interval_ms = 100;
+    m->cfg.health_timeout_ms = 300;
+    m->cfg.web = true;
+    m->cfg.web_port = 0; /* the OS chooses */
+    m->loop = T.loop;
+    T.m = m;
+    evc_error err = {0};
+    cr_assert_eq(monitor_core_start(m, &err), EVC_OK, "%s", err.msg);
+    wait_hb("OK");
+    uint16_t port = monitor_web_port(m);
+    cr_assert_neq(port, 0);
+    http_get g;
+    get(&g, port, "Host: 127.0.0.1\r\n");
+    cr_assert(strstr(g.reply, " 200 "), "%.200s", g.reply);
+    cr_assert(strstr(g.reply, "\"cp_id\":\"CP_001\""), "%.400s", g.reply);
+    cr_assert(strstr(g.reply, "\"state\":\"ACTIVATED\""), "%.600s", g.reply);
+    get(&g, port, "Host: 127.0.0.1\r\nOrigin: http://evil.example\r\n");
+    cr_assert(strstr(g.reply, " 403 ") && strstr(g.reply, "cross-origin"), "%.200s", g.reply);
+    get(&g, port, "Host: evil.example:8003\r\n");
+    cr_assert(strstr(g.reply, " 403 ") && strstr(g.reply, "Host"), "%.200s", g.reply);
+
+    /* A second monitor on the same port: the start fails, naming the address. */
+    monitor *m2 = calloc(1, sizeof *m2);
+    m2->cfg = m->cfg;
+    m2->cfg.web_port = port;
+    m2->loop = T.loop;
+    evc_error e2 = {0};
+    cr_assert_neq(monitor_core_start(m2, &e2), EVC_OK);
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%u", (unsigned)port);
+    cr_assert(strstr(e2.msg, want), "%s", e2.msg);
+    monitor_core_stop(m2);
+    free(m2);
 }

@@ -351,7 +351,7 @@ export class System {
 
   /** Starts the engine and the monitor of a CP (secret: the seeded one by default). */
   async startCp(id, { powerW = 11000, secret = SEED.cpSecret(id), unattended = false,
-    location, priceCents } = {}) {
+    location, priceCents, webPort = 0 } = {}) {
     const o = this.opts;
     const port = await freePort();
     const ename = `${id}-engine`;
@@ -367,7 +367,9 @@ export class System {
       `  power_w: ${powerW}\n`);
     const engine = new Proc(this, ename, [this.bin('EV_CP_E'), '--config', ecfg, this.bus,
       `127.0.0.1:${port}`, id]);
-    const cp = { id, port, engine, monitor: null, secret, location, priceCents };
+    // webPort: the monitor's dashboard (cp_monitor.web_port); 0 = no page (the
+    // default 8003 would collide between the CPs of one system).
+    const cp = { id, port, engine, monitor: null, secret, location, priceCents, webPort };
     this.cps.set(id, cp);
     await this.startMonitor(id);
     return cp;
@@ -385,7 +387,9 @@ export class System {
       `  health_timeout_ms: ${this.opts.healthTimeoutMs}\n` +
       '  heartbeat_interval_ms: 300\n' +
       '  backoff_min_ms: 100\n  backoff_max_ms: 500\n' +
-      '  deny_retry_min_ms: 500\n  deny_retry_max_ms: 2000\n');
+      '  deny_retry_min_ms: 500\n  deny_retry_max_ms: 2000\n' +
+      `  web_port: ${cp.webPort || 0}\n` +
+      (process.env.EVC_WEB_STATIC_DIR ? `web:\n  static_dir: "${process.env.EVC_WEB_STATIC_DIR}"\n` : ''));
     cp.monitor = new Proc(this, mname, [this.bin('EV_CP_M'), '--config', mcfg,
       `127.0.0.1:${cp.port}`, `127.0.0.1:${this.centralPort}`, id]);
     return cp.monitor;
