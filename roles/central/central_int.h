@@ -55,6 +55,7 @@ typedef struct central_supply {
     uint64_t deadline_ms;         /* REQUESTED: monotonic authorise deadline */
     bool interrupted;             /* driver already told `interrupted` */
     bool floor_stop;              /* cp.cancel balance_floor sent (the ticket says so) */
+    bool driver_stop;             /* cp.cancel driver_stop sent (supply.stop; the ticket says so) */
     char end_reason[64];
 } central_supply;
 
@@ -150,6 +151,15 @@ void central_links_stop(central *c);
 int central_supply_start(central *c, evc_error *err);
 void central_supply_tick(central *c);  /* authorise deadlines */
 central_supply *central_supply_find(central *c, const char *id);
+/* The checks of F4 for a request of `driver` at `cp_id` and, when they pass,
+ * cp.authorise. `corr` NULL or invalid: a new correlation id. */
+void central_supply_request(central *c, const char *driver, const char *cp_id, const char *corr,
+                            bool from_cp);
+
+/* central_driver_extra.c: the driver's supply.request at "*" (any free CP),
+ * supply.stop and driver.history (docs/PROTOCOL.md M3.3). `driver` is the
+ * sender, proven by the seal. True when the message was one of those. */
+bool central_driver_extra(central *c, const evc_envelope *env, const char *driver);
 /* The CP became BROKEN/DISCONNECTED/STOPPED with a supply on it: tell the
  * driver `interrupted` once (the session is billed on supply.ended). */
 void central_supply_interrupt(central *c, central_cp *cp, const char *reason);

@@ -115,6 +115,10 @@ const char *central_reason_text(const char *reason)
         {"stopped", "stopped by the operator"},
         {"cancelled", "cancelled by CENTRAL"},
         {"balance_floor", "stopped: your balance reached its limit"},
+        {"driver_stop", "stopped by the driver"},
+        {"no_free_cp", "no free charging point"},
+        {"unknown_session", "no supply of yours has that session id"},
+        {"session_ended", "that supply has already ended"},
     };
     for (size_t i = 0; reason && i < sizeof texts / sizeof *texts; i++)
         if (strcmp(texts[i].reason, reason) == 0)

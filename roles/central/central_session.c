@@ -271,6 +271,9 @@ int central_session_ended(central *c, const evc_envelope *env)
      * (the engine only knows it was cancelled). */
     if (s && s->floor_stop && strcmp(reason, "cancelled") == 0)
         reason = "balance_floor";
+    /* Same for the driver's stop, should the engine predate driver_stop. */
+    if (s && s->driver_stop && strcmp(reason, "cancelled") == 0)
+        reason = "driver_stop";
     bool late = se.state == EVC_SESSION_DENIED;
     if (late && wh == 0) {
         /* Denied, then cancelled (or timed out) at the CP before any energy

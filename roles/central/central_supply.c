@@ -143,8 +143,8 @@ void central_supply_interrupt(central *c, central_cp *cp, const char *reason)
 
 /* The checks of F4 and, when they pass, cp.authorise. `corr` may be NULL
  * (request at a CP's menu, or a driver app that sent none): a new one. */
-static void supply_request(central *c, const char *driver, const char *cp_id, const char *corr,
-                           bool from_cp)
+void central_supply_request(central *c, const char *driver, const char *cp_id, const char *corr,
+                            bool from_cp)
 {
     char id[EVC_UUID_STR_SIZE];
     evc_error err = {0};
@@ -360,12 +360,14 @@ static int on_driver_msg(void *arg, const evc_message *m)
         central_trust_on_login(c, env);
     } else if (!evc_id_valid(driver) || !central_trust_from_driver(c, driver)) {
         unproven(c, env, driver);
+    } else if (central_driver_extra(c, env, driver)) {
+        /* any free CP, the driver's stop, its history */
     } else if (strcmp(t, "driver.list_cps") == 0) {
         on_list_cps(c, env);
     } else if (strcmp(t, "supply.request") == 0) {
         const char *cp = evc_msg_str(env, "cp_id");
         if (evc_id_valid(cp))
-            supply_request(c, driver, cp, env->correlation_id, false);
+            central_supply_request(c, driver, cp, env->correlation_id, false);
         else
             c->dropped++;
     } else if (strcmp(t, "driver.sync") == 0) {
@@ -411,7 +413,7 @@ static int on_cp_msg(void *arg, const evc_message *m)
     } else if (strcmp(t, "supply.request") == 0) {
         const char *driver = evc_msg_str(env, "driver_id");
         if (evc_id_valid(driver) && evc_id_valid(cp))
-            supply_request(c, driver, cp, NULL, true);
+            central_supply_request(c, driver, cp, NULL, true);
         else
             c->dropped++;
     } else if (strcmp(t, "supply.started") == 0) {

@@ -140,9 +140,11 @@ void engine_outbox_kick(engine *e, bool all);
 void engine_supply_recover(engine *e);
 void engine_supply_authorise(engine *e, const evc_envelope *env);
 void engine_supply_command(engine *e, const char *command);
-/* Central does not hold session_id open (it denied it, or never knew it):
- * a supply of that session in progress ends now with reason `cancelled`,
- * its energy reported as usual (Central bills it). Anything else: nothing. */
+/* Central does not hold session_id open (it denied it, or never knew it),
+ * or stops it (balance floor; the driver's stop, reason `driver_stop`): a
+ * supply of that session in progress ends now with reason `cancelled`
+ * (`driver_stop` for the driver's stop), its energy reported as usual
+ * (Central bills it). Anything else: nothing. */
 void engine_supply_cancel(engine *e, const char *session_id, const char *reason);
 void engine_supply_end_ack(engine *e, const char *session_id);
 void engine_supply_plug(engine *e, bool from_menu);

@@ -303,9 +303,16 @@ void engine_supply_cancel(engine *e, const char *session_id, const char *reason)
         evc_log(EVC_LOG_INFO, "cp_engine", &ids, "cp.cancel for a session not in progress here");
         return;
     }
+    /* The driver's own stop (supply.stop, relayed by CENTRAL) ends the supply
+     * under that reason, so that its ticket says who stopped it; every other
+     * cancel is CENTRAL's decision. */
+    bool by_driver = strcmp(reason, "driver_stop") == 0;
     evc_log(EVC_LOG_WARN, "cp_engine", &ids, "cancelled by CENTRAL: %s", reason);
-    engine_say(e, ENGINE_YELLOW, "Cancelled by CENTRAL (%s): session %s", reason, session_id);
-    engine_supply_end(e, "cancelled");
+    if (by_driver)
+        engine_say(e, ENGINE_YELLOW, "Stopped by the driver: session %s", session_id);
+    else
+        engine_say(e, ENGINE_YELLOW, "Cancelled by CENTRAL (%s): session %s", reason, session_id);
+    engine_supply_end(e, by_driver ? "driver_stop" : "cancelled");
 }
 
 void engine_supply_end_ack(engine *e, const char *session_id)

@@ -32,6 +32,7 @@ typedef struct out_msg {
     char params[128], server_nonce[40]; /* driver.challenge */
     int64_t cents, wh, expires_at;
     bool ok;
+    char payload[4096]; /* driver.history only: its payload as JSON */
 } out_msg;
 
 typedef struct sx {
@@ -74,6 +75,8 @@ static inline int capture(void *arg, const evc_message *m)
     evc_msg_int(e, "wh", &o->wh);
     evc_msg_int(e, "expires_at", &o->expires_at);
     evc_msg_bool(e, "ok", &o->ok);
+    if (strcmp(e->type, "driver.history") == 0)
+        snprintf(o->payload, sizeof o->payload, "%s", e->payload);
     evc_envelope_free(e);
     return EVC_OK;
 }
