@@ -77,13 +77,14 @@ function tileView(id) {
 
 async function waitTileState(id, state, timeout = 10000) {
   return waitFor(async () => {
+    sys.check();
     const v = await tileView(id).catch(() => null);
     return v && v.state === state && v.words === WORDS[state] ? v : false;
   }, { timeout, what: `tile ${id} ${state}` });
 }
 
 async function waitCpState(id, state, timeout = 10000) {
-  return waitFor(async () => (await sys.cpsById(admin))[id]?.state === state,
+  return waitFor(async () => sys.check() || (await sys.cpsById(admin))[id]?.state === state,
     { timeout, what: `${id} ${state} in /api/cps` });
 }
 
@@ -94,6 +95,10 @@ before(async () => {
   chromiumPath();
   loadChromium();
   sys = await System.start();
+  await step(startCps)();
+});
+
+async function startCps() {
   const r = await sys.login(SEED.admin.user, SEED.admin.password);
   assert.equal(r.status, 200, `admin login over the API: ${r.text}`);
   admin = { cookie: r.cookie, csrf: r.csrf };
@@ -104,7 +109,7 @@ before(async () => {
   // once it holds its bus key, a moment after the CP shows ACTIVATED.
   await Promise.all(Object.values(CP).map((id) =>
     sys.cps.get(id).engine.waitOutput('bus key ready', { timeout: 15000 })));
-});
+}
 
 after(async () => {
   await browser?.close().catch(() => {});

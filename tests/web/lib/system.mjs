@@ -60,10 +60,14 @@ export function chromiumPath() {
 export const now = () => Number(process.hrtime.bigint() / 1000000n);
 const nap = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** An error that ends a wait at once (a program died): waitFor does not retry it. */
+export class Fatal extends Error {}
+
 /**
  * Polls `cond` (sync or async) every `interval` ms until it returns a truthy
  * value (returned) or `timeout` ms pass (throws "timed out: <what>", with the
- * last value or error seen).
+ * last value or error seen). An error thrown by `cond` counts as "not yet",
+ * except a Fatal, which ends the wait.
  */
 export async function waitFor(cond, { timeout = 10000, interval = 50, what = 'condition' } = {}) {
   const deadline = now() + timeout;
@@ -75,6 +79,8 @@ export async function waitFor(cond, { timeout = 10000, interval = 50, what = 'co
         return v;
       last = v;
     } catch (e) {
+      if (e instanceof Fatal)
+        throw e;
       last = e;
     }
     if (now() >= deadline) {
@@ -175,6 +181,7 @@ export class Proc {
     this.pid = this.child.pid;
     this.exited = false;
     this.exit = null;
+    this.asked = false; // the test stopped or killed it
     this.child.stdin.on('error', () => { /* a dead reader: EPIPE */ });
     liveGroups.add(this.pid);
     this.done = new Promise((resolve) => {
@@ -192,6 +199,8 @@ export class Proc {
   alive() { return !this.exited; }
 
   signal(sig) {
+    if (sig === 'SIGKILL' || sig === 'SIGTERM')
+      this.asked = true;
     if (!this.exited) {
       try { process.kill(-this.pid, sig); } catch { /* gone */ }
     }
@@ -340,7 +349,7 @@ export class System {
     this.central = p;
     await waitFor(async () => {
       if (p.exited)
-        throw new Error(`Central exited ${JSON.stringify(p.exit)}`);
+        throw new Fatal(`Central exited ${JSON.stringify(p.exit)}: ${p.output().trim().split('\n').slice(-3).join(' | ')}`);
       const r = await this.http('GET', '/api/health').catch(() => null);
       return r && r.status === 200;
     }, { timeout: 15000, what: 'Central\'s HTTP API' });
@@ -513,6 +522,20 @@ export class System {
       process.stderr.write(`system: kept ${this.dir}\n`);
     else if (this.dir)
       fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Throws a Fatal (ends any waitFor at once) when a program exited without
+   * the test asking, other than a driver done with its services (exit 0).
+   */
+  check() {
+    const dead = this.procs.filter((p) => p.exited && !p.asked && p !== this.busProc &&
+      !(p.exit.code === 0 && p.name.startsWith('driver')));
+    if (this.busProc?.exited && !this.busProc.asked)
+      dead.push(this.busProc);
+    if (dead.length)
+      throw new Fatal(dead.map((p) => `${p.name} exited ${JSON.stringify(p.exit)} by itself: ` +
+        p.output().trim().split('\n').slice(-3).join(' | ')).join('; '));
   }
 
   /** Processes that died of a signal other than our SIGTERM/SIGKILL. */
