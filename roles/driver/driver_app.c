@@ -16,6 +16,7 @@ static void out_print(void *arg, driver_line_kind kind, const char *line)
     else
         fprintf(a->out, "%s\n", line);
     fflush(a->out);
+    driver_web_on_line(a, kind, line); /* the page shows the same progress */
 }
 
 static const char *send_type(driver_send what)
@@ -26,6 +27,7 @@ static const char *send_type(driver_send what)
     case DRIVER_SEND_LIST: return "driver.list_cps";
     case DRIVER_SEND_REQUEST: return "supply.request";
     case DRIVER_SEND_ACK: return "supply.ticket_ack";
+    case DRIVER_SEND_STOP: return "supply.stop";
     }
     return "?";
 }
@@ -40,7 +42,9 @@ static int out_send(void *arg, driver_send what, const char *cp_id, const char *
         driver_login_new_nonce(a);
         evc_payload_str(p, "nonce", a->login_nonce);
     }
-    if (what == DRIVER_SEND_REQUEST || what == DRIVER_SEND_ACK) {
+    bool supply = what == DRIVER_SEND_REQUEST || what == DRIVER_SEND_ACK ||
+                  what == DRIVER_SEND_STOP;
+    if (supply) {
         evc_payload_str(p, "cp_id", cp_id);
         evc_payload_str(p, "session_id", session_id);
     }
@@ -50,8 +54,7 @@ static int out_send(void *arg, driver_send what, const char *cp_id, const char *
                 "%s: %s", send_type(what), err.msg);
         return err.code ? err.code : EVC_ENOMEM;
     }
-    const char *corr = (what == DRIVER_SEND_REQUEST || what == DRIVER_SEND_ACK) ? session_id
-                                                                               : NULL;
+    const char *corr = supply ? session_id : NULL;
     if (what == DRIVER_SEND_HELLO) {
         if (evc_uuid_generate(a->hello_corr, NULL) != EVC_OK)
             a->hello_corr[0] = '\0'; /* then any reply answers it, as before */
@@ -104,6 +107,8 @@ static void on_tick(evc_timer *t, void *arg)
     if (a->in_polled)
         driver_term_poll(a);
     driver_fsm_tick(a->fsm, now);
+    driver_history_tick(a, now);
+    driver_web_tick(a, now);
 }
 
 int driver_app_new(const driver_app_params *p, driver_app **out, evc_error *err)
@@ -124,6 +129,12 @@ int driver_app_new(const driver_app_params *p, driver_app **out, evc_error *err)
     a->in_is_tty = p->in_is_tty;
     a->quit = p->quit;
     a->quit_arg = p->quit_arg;
+    a->request_timeout_ms = p->fsm.request_timeout_ms ? p->fsm.request_timeout_ms : 10000;
+    a->web_params = p->web;
+    snprintf(a->web_host, sizeof a->web_host, "%s", p->web.host ? p->web.host : "");
+    snprintf(a->web_dir, sizeof a->web_dir, "%s", p->web.static_dir ? p->web.static_dir : "");
+    a->web_params.host = a->web_host;
+    a->web_params.static_dir = a->web_dir;
     driver_fsm_ops ops = {.arg = a, .send = out_send, .print = out_print, .done = out_done,
                           .new_session = out_session};
     a->fsm = driver_fsm_new(&p->fsm, &ops);
@@ -149,6 +160,8 @@ int driver_app_start(driver_app *a, evc_error *err)
     rc = evc_loop_timer(a->loop, 0, DRIVER_TICK_MS, on_tick, a, &a->tick, err);
     if (rc != EVC_OK)
         return rc;
+    if (a->web_params.port > 0 && (rc = driver_web_start(a, err)) != EVC_OK)
+        return rc;
     driver_term_start(a);
     return EVC_OK;
 }
@@ -160,12 +173,16 @@ void driver_app_stop(driver_app *a)
     evc_timer_close(a->tick);
     a->tick = NULL;
     driver_term_stop(a);
+    driver_web_stop(a);
+    driver_history_free(a);
 }
 
 void driver_app_free(driver_app *a)
 {
     if (!a)
         return;
+    driver_web_stop(a);
+    driver_history_free(a);
     driver_login_detach(a);
     driver_fsm_free(a->fsm);
     evc_msg_dedup_free(a->dedup);

@@ -82,6 +82,10 @@ const char *driver_reason_text(const char *reason)
         {"not_plugged", "vehicle not plugged in in time"},
         {"cancelled", "cancelled by CENTRAL"},
         {"balance_floor", "stopped: your balance reached its limit"},
+        {"driver_stop", "stopped by you"},
+        {"no_free_cp", "no free charging point"},
+        {"unknown_session", "no supply of yours has that session id"},
+        {"session_ended", "that supply has already ended"},
         {"no_cp_id", "the charging point is not set up yet"},
         {"no_monitor", "the charging point's monitor is not connected"},
         {"engine_ko", "the charging point is broken (fault)"},
@@ -169,6 +173,8 @@ char *driver_fmt_step(const char *step, const char *cp_id, const char *reason, c
         snprintf(buf, cap, "Interrupted at %s%s", cp, w);
     else if (strcmp(st, "ended") == 0)
         snprintf(buf, cap, "Ended at %s%s", cp, w);
+    else if (strcmp(st, "stopping") == 0)
+        snprintf(buf, cap, "Stopping the supply at %s at your request", cp);
     else
         snprintf(buf, cap, "Step %s at %s%s", *st ? st : "?", cp, w);
     return buf;

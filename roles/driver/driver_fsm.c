@@ -22,6 +22,11 @@ void driver_fsm_say(driver_fsm *f, driver_line_kind kind, const char *fmt, ...)
         f->ops.print(f->ops.arg, kind, line);
 }
 
+const char *driver_fsm_cp_words(const char *cp_id)
+{
+    return cp_id && strcmp(cp_id, DRIVER_ANY_CP) == 0 ? DRIVER_ANY_WORDS : cp_id ? cp_id : "";
+}
+
 static void say_line(driver_fsm *f, driver_line_kind kind, const char *line)
 {
     if (f->ops.print)
@@ -137,11 +142,13 @@ void driver_fsm_request_make(driver_fsm *f, uint64_t now, const char *cp, bool s
 {
     char sid[DRIVER_SESSION_MAX] = "";
     if (!f->ops.new_session || f->ops.new_session(f->ops.arg, sid) != EVC_OK || !*sid) {
-        driver_fsm_say(f, DRIVER_LINE_BAD, "Cannot request %s: no correlation id available", cp);
+        driver_fsm_say(f, DRIVER_LINE_BAD, "Cannot request %s: no correlation id available",
+                       driver_fsm_cp_words(cp));
         return;
     }
     if (!record_add(f, sid, cp, true)) {
-        driver_fsm_say(f, DRIVER_LINE_BAD, "Cannot request %s: out of memory", cp);
+        driver_fsm_say(f, DRIVER_LINE_BAD, "Cannot request %s: out of memory",
+                       driver_fsm_cp_words(cp));
         return;
     }
     snprintf(f->session_id, sizeof f->session_id, "%s", sid);
@@ -152,7 +159,8 @@ void driver_fsm_request_make(driver_fsm *f, uint64_t now, const char *cp, bool s
     f->deadline_ms = f->alive ? now + f->cfg.request_timeout_ms : 0;
     evc_log(EVC_LOG_INFO, "driver", LOG_IDS(f, sid), "request made for %s", cp);
     if (!f->alive || !f->auth_answered)
-        driver_fsm_say(f, DRIVER_LINE_WARN, "Waiting for CENTRAL before requesting %s", cp);
+        driver_fsm_say(f, DRIVER_LINE_WARN, "Waiting for CENTRAL before requesting %s",
+                       driver_fsm_cp_words(cp));
 }
 
 /* Sends what can be sent now: hello, then a queued request. */
@@ -180,8 +188,8 @@ void driver_fsm_pump(driver_fsm *f, uint64_t now)
         if (f->ops.send(f->ops.arg, DRIVER_SEND_REQUEST, f->cp_id, f->session_id) == EVC_OK) {
             f->state = DRIVER_REQ_SENT;
             f->deadline_ms = now + f->cfg.request_timeout_ms;
-            driver_fsm_say(f, DRIVER_LINE_INFO, "Sent request for %s (session %s)", f->cp_id,
-                           f->session_id);
+            driver_fsm_say(f, DRIVER_LINE_INFO, "Sent request for %s (session %s)",
+                           driver_fsm_cp_words(f->cp_id), f->session_id);
         }
     }
 }
@@ -239,14 +247,14 @@ static void check_deadline(driver_fsm *f, uint64_t now)
     case DRIVER_REQ_SENT:
         driver_fsm_say(f, DRIVER_LINE_BAD,
                        "No answer from CENTRAL for %s within %" PRIu64 " ms; request failed",
-                       f->cp_id, f->cfg.request_timeout_ms);
+                       driver_fsm_cp_words(f->cp_id), f->cfg.request_timeout_ms);
         finish(f, now, DRIVER_OUT_FAILED);
         break;
     case DRIVER_REQ_ENDING:
         driver_fsm_say(f, DRIVER_LINE_WARN,
                        "No ticket from CENTRAL for %s within %" PRIu64
                        " ms; it will be shown when CENTRAL sends it",
-                       f->cp_id, f->cfg.request_timeout_ms);
+                       driver_fsm_cp_words(f->cp_id), f->cfg.request_timeout_ms);
         finish(f, now, DRIVER_OUT_FAILED);
         break;
     default:
@@ -439,6 +447,18 @@ static bool is_current(const driver_fsm *f, const char *session_id)
     return f->state != DRIVER_REQ_IDLE && session_id && strcmp(f->session_id, session_id) == 0;
 }
 
+/* A request for any free CP learns its CP from CENTRAL's first message that
+ * names one. */
+static void learn_cp(driver_fsm *f, const char *cp_id)
+{
+    if (strcmp(f->cp_id, DRIVER_ANY_CP) != 0 || !evc_id_valid(cp_id))
+        return;
+    snprintf(f->cp_id, sizeof f->cp_id, "%s", cp_id);
+    driver_record *r = record_find(f, f->session_id);
+    if (r)
+        snprintf(r->cp_id, sizeof r->cp_id, "%s", cp_id);
+}
+
 void driver_fsm_update(driver_fsm *f, uint64_t now, const char *cp_id, const char *session_id,
                        const char *step, const char *reason, const char *text)
 {
@@ -452,9 +472,20 @@ void driver_fsm_update(driver_fsm *f, uint64_t now, const char *cp_id, const cha
                                strcmp(step, "plug_in") == 0)
                                 ? DRIVER_LINE_GOOD
                                 : DRIVER_LINE_INFO;
-    say_line(f, kind, driver_fmt_step(step, cp_id, reason, text, line, sizeof line));
+    if (strcmp(step, "stop_refused") == 0) {
+        /* The answer to a stop that changed nothing: never a supply to
+         * follow, whatever the session id it names. */
+        char words[2 * DRIVER_TEXT_MAX + 4];
+        driver_fsm_say(f, DRIVER_LINE_WARN, "Stop refused by CENTRAL: %s",
+                       driver_fmt_reason(reason, text, words, sizeof words));
+        return;
+    }
+    const char *shown = cp_id && *cp_id ? driver_fsm_cp_words(cp_id) : cp_id;
+    say_line(f, kind, driver_fmt_step(step, shown, reason, text, line, sizeof line));
     evc_log(EVC_LOG_INFO, "driver", LOG_IDS(f, session_id), "%s at %s%s%s", step,
             cp_id ? cp_id : "?", reason && *reason ? ": " : "", reason ? reason : "");
+    if (is_current(f, session_id))
+        learn_cp(f, cp_id);
     if (!is_current(f, session_id)) {
         if (denied && session_id) {
             driver_record *r = record_find(f, session_id);
@@ -487,6 +518,7 @@ void driver_fsm_telemetry(driver_fsm *f, uint64_t now, const char *cp_id, const 
     say_line(f, DRIVER_LINE_INFO, driver_fmt_telemetry(cp_id, w, wh, cents, line, sizeof line));
     if (!is_current(f, session_id) && !adopt(f, cp_id, session_id))
         return;
+    learn_cp(f, cp_id);
     if (f->state == DRIVER_REQ_QUEUED || f->state == DRIVER_REQ_SENT) {
         f->state = DRIVER_REQ_ACTIVE;
         f->deadline_ms = 0;
@@ -525,4 +557,36 @@ void driver_fsm_ticket(driver_fsm *f, uint64_t now, const driver_ticket *t)
         finish(f, now, DRIVER_OUT_OK);
     if (f->started)
         run_step(f, now), driver_fsm_pump(f, now);
+}
+
+void driver_fsm_login_ok(driver_fsm *f, uint64_t now, const int64_t *balance_cents)
+{
+    bool was_ok = f->auth_answered && f->auth_ok;
+    f->hello_retry_ms = 0;
+    f->auth_answered = true;
+    f->ever_answered = true;
+    f->auth_ok = true;
+    f->auth_answered_ms = now;
+    f->auth_reason[0] = '\0';
+    if (balance_cents) {
+        f->balance_cents = *balance_cents;
+        f->balance_known = true;
+    }
+    if (!was_ok) {
+        char eur[32];
+        if (f->balance_known)
+            driver_fsm_say(f, DRIVER_LINE_GOOD, "Authenticated as %s (balance EUR %s)",
+                           f->driver_id, driver_fmt_eur(f->balance_cents, eur, sizeof eur));
+        else
+            driver_fsm_say(f, DRIVER_LINE_GOOD, "Authenticated as %s", f->driver_id);
+    }
+    /* A new login session: CENTRAL re-sends the supply in progress and the
+     * tickets not acknowledged, as after any login. */
+    f->ops.send(f->ops.arg, DRIVER_SEND_SYNC, NULL, NULL);
+    f->ops.send(f->ops.arg, DRIVER_SEND_LIST, NULL, NULL);
+    if (f->started) {
+        driver_fsm_pump(f, now);
+        run_step(f, now);
+        driver_fsm_pump(f, now);
+    }
 }

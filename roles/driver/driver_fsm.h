@@ -34,7 +34,25 @@ typedef enum driver_send {
     DRIVER_SEND_LIST,      /* driver.list_cps */
     DRIVER_SEND_REQUEST,   /* supply.request: cp_id, session_id */
     DRIVER_SEND_ACK,       /* supply.ticket_ack: session_id (cp_id too) */
+    DRIVER_SEND_STOP,      /* supply.stop: session_id (cp_id too) */
 } driver_send;
+
+/* What a user command did (the web routes answer with it). */
+typedef enum driver_cmd_rc {
+    DRIVER_CMD_OK = 0,
+    DRIVER_CMD_INVALID, /* bad CP id */
+    DRIVER_CMD_BUSY,    /* a request is already in progress */
+    DRIVER_CMD_RUNNING, /* the services file is running */
+    DRIVER_CMD_NONE,    /* stop: nothing to stop */
+    DRIVER_CMD_AWAY,    /* CENTRAL is not reachable now */
+    DRIVER_CMD_FAILED,  /* could not be sent */
+} driver_cmd_rc;
+
+/* The cp_id of a request for any free CP (docs/PROTOCOL.md M3.3); the
+ * commands also take "any". Shown as DRIVER_ANY_WORDS until CENTRAL names
+ * the CP it picked. */
+#define DRIVER_ANY_CP "*"
+#define DRIVER_ANY_WORDS "any free CP"
 
 typedef enum driver_line_kind {
     DRIVER_LINE_INFO = 0,
@@ -129,8 +147,10 @@ void driver_fsm_telemetry(driver_fsm *f, uint64_t now, const char *cp_id, const 
                           int64_t w, int64_t wh, int64_t cents);
 void driver_fsm_ticket(driver_fsm *f, uint64_t now, const driver_ticket *t);
 
-/* User commands (stdin). */
-void driver_fsm_cmd_request(driver_fsm *f, uint64_t now, const char *cp_id);
+/* User commands (stdin, the web page). request takes a CP id, "*" or "any"
+ * (any free CP); stop asks CENTRAL to end the current supply (supply.stop). */
+driver_cmd_rc driver_fsm_cmd_request(driver_fsm *f, uint64_t now, const char *cp_id);
+driver_cmd_rc driver_fsm_cmd_stop(driver_fsm *f, uint64_t now);
 void driver_fsm_cmd_list(driver_fsm *f, uint64_t now);
 void driver_fsm_cmd_status(driver_fsm *f, uint64_t now);
 void driver_fsm_cmd_history(driver_fsm *f);
@@ -138,6 +158,16 @@ void driver_fsm_cmd_history(driver_fsm *f);
 /* Read-only views for tests and status. */
 driver_req_state driver_fsm_state(const driver_fsm *f);
 const char *driver_fsm_session(const driver_fsm *f); /* "" when idle */
+const char *driver_fsm_cp(const driver_fsm *f);      /* "" when idle, "*" before CENTRAL picked */
+/* Authentication: 0 not answered yet, 1 ok, -1 refused (reason in *reason). */
+int driver_fsm_auth(const driver_fsm *f, const char **reason);
+/* Balance from the last auth_reply or ticket; false when unknown. */
+bool driver_fsm_balance(const driver_fsm *f, int64_t *cents);
+/* Tickets shown in this run, oldest first. */
+size_t driver_fsm_tickets(const driver_fsm *f, const driver_ticket **out);
+/* A login proved elsewhere (the web page's) succeeded: authenticated now,
+ * with the balance CENTRAL gave; sync and list as after driver.auth_reply. */
+void driver_fsm_login_ok(driver_fsm *f, uint64_t now, const int64_t *balance_cents);
 bool driver_fsm_central_alive(const driver_fsm *f);
 size_t driver_fsm_records(const driver_fsm *f, const driver_record **out);
 void driver_fsm_totals(const driver_fsm *f, unsigned *ok, unsigned *denied, unsigned *failed,

@@ -61,6 +61,8 @@ struct driver_fsm {
 void driver_fsm_request_make(driver_fsm *f, uint64_t now, const char *cp, bool services);
 /* Sends what can be sent now: driver.hello, then a queued request. */
 void driver_fsm_pump(driver_fsm *f, uint64_t now);
+/* A CP id as lines show it: "any free CP" for "*". */
+const char *driver_fsm_cp_words(const char *cp_id);
 void driver_fsm_say(driver_fsm *f, driver_line_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

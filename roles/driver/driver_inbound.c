@@ -78,6 +78,7 @@ static void on_ticket(driver_app *a, uint64_t now, const evc_envelope *env)
                            : 0;
     t.has_balance = evc_msg_int(env, "balance_cents", &t.balance_cents) == 0;
     driver_fsm_ticket(a->fsm, now, &t);
+    driver_web_on_ticket(a, &t);
 }
 
 static void dispatch(driver_app *a, const evc_message *msg, const evc_envelope *env)
@@ -102,6 +103,8 @@ static void dispatch(driver_app *a, const evc_message *msg, const evc_envelope *
     if (strcmp(type, "driver.auth_reply") == 0) {
         bool ok;
         int64_t bal;
+        if (driver_web_login_reply(a, env))
+            return; /* the page's login, not the app's */
         if (evc_msg_bool(env, "ok", &ok) != 0) {
             drop(a, env, "driver.auth_reply without a boolean 'ok'");
             return;
@@ -124,10 +127,13 @@ static void dispatch(driver_app *a, const evc_message *msg, const evc_envelope *
         driver_fsm_auth_reply(a->fsm, now, ok, evc_msg_str(env, "reason"),
                               has_bal ? &bal : NULL);
     } else if (strcmp(type, "driver.challenge") == 0) {
+        if (driver_web_login_challenge(a, env))
+            return;
         if (!env->correlation_id || strcmp(env->correlation_id, a->hello_corr) == 0)
             driver_login_on_challenge(a, env);
     } else if (strcmp(type, "driver.cps") == 0) {
         on_cps(a, now, env);
+        driver_web_on_cps(a, env);
     } else if (strcmp(type, "supply.update") == 0) {
         const char *step = evc_msg_str(env, "step");
         if (!step || !sid) {
@@ -136,6 +142,8 @@ static void dispatch(driver_app *a, const evc_message *msg, const evc_envelope *
         }
         driver_fsm_update(a->fsm, now, cp, sid, step, evc_msg_str(env, "reason"),
                           evc_msg_str(env, "text"));
+        driver_web_on_update(a, cp, sid, step, evc_msg_str(env, "reason"),
+                             evc_msg_str(env, "text"));
     } else if (strcmp(type, "supply.telemetry") == 0) {
         int64_t w = 0, wh, cents;
         evc_msg_int(env, "w", &w);
@@ -144,8 +152,13 @@ static void dispatch(driver_app *a, const evc_message *msg, const evc_envelope *
             return;
         }
         driver_fsm_telemetry(a->fsm, now, cp, sid, w, wh, cents);
+        driver_web_on_telemetry(a, cp, sid, w, wh, cents);
     } else if (strcmp(type, "supply.ticket") == 0) {
         on_ticket(a, now, env);
+    } else if (strcmp(type, "driver.history") == 0) {
+        if (!driver_history_answer(a, env))
+            evc_log(EVC_LOG_DEBUG, "driver", &(evc_log_ids){.driver = a->driver_id},
+                    "driver.history for another app of this driver: ignored");
     } else {
         evc_log(EVC_LOG_DEBUG, "driver", &(evc_log_ids){.driver = a->driver_id},
                 "ignored message type %s", type);

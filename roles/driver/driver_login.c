@@ -16,6 +16,8 @@
 struct driver_login_job {
     driver_app *app; /* NULL once the app is gone: done only frees */
     char password[256];
+    bool cached;     /* key is the proven key of these params: no argon2 */
+    char params_text[DRIVER_PARAMS_MAX];
     evc_proof_params params;
     uint8_t key[EVC_PROOF_KEY_BYTES];
     int rc;
@@ -49,34 +51,70 @@ static void derive_work(void *arg)
 {
     struct driver_login_job *j = arg;
     evc_error err = {0};
-    j->rc = evc_proof_derive(j->password, &j->params, j->key, &err);
+    j->rc = j->cached ? EVC_OK : evc_proof_derive(j->password, &j->params, j->key, &err);
 }
 
-static void send_login(driver_app *a, const uint8_t key[EVC_PROOF_KEY_BYTES], const char *sn)
+int driver_login_send_proof(driver_app *a, const uint8_t key[EVC_PROOF_KEY_BYTES],
+                            const char *nonce, const char *server_nonce, const char *corr,
+                            uint8_t session[EVC_PROOF_KEY_BYTES])
 {
-    const char *parts[] = {a->driver_id, a->login_nonce, sn};
+    const char *parts[] = {a->driver_id, nonce, server_nonce};
     uint8_t proof[32];
     char hex[EVC_PROOF_HEX_SIZE];
     evc_proof_mac(key, "evc-driver-login-v1", parts, 3, proof);
-    evc_proof_mac(key, "evc-driver-session-v1", parts, 3, a->login_session);
+    evc_proof_mac(key, "evc-driver-session-v1", parts, 3, session);
     evc_hex_encode(proof, sizeof proof, hex);
     evc_payload *p = evc_payload_new();
     evc_payload_str(p, "driver_id", a->driver_id);
-    evc_payload_str(p, "nonce", a->login_nonce);
-    evc_payload_str(p, "server_nonce", sn);
+    evc_payload_str(p, "nonce", nonce);
+    evc_payload_str(p, "server_nonce", server_nonce);
     evc_payload_str(p, "proof", hex);
     evc_error err = {0};
     char *text = evc_payload_finish(p, &err);
     int rc = text ? evc_msg_publish(a->bus, a->topic_out, a->driver_id, "driver.login",
-                                    a->driver_id, a->hello_corr[0] ? a->hello_corr : NULL, text,
-                                    NULL, NULL, NULL, &err)
+                                    a->driver_id, corr && *corr ? corr : NULL, text, NULL, NULL,
+                                    NULL, &err)
                   : err.code;
     free(text);
-    a->login_ready = rc == EVC_OK;
     if (rc != EVC_OK)
         evc_log(EVC_LOG_WARN, "driver", IDS(a), "driver.login not sent: %s", err.msg);
     else
         evc_log(EVC_LOG_INFO, "driver", IDS(a), "sent driver.login (proof of the password)");
+    return rc;
+}
+
+static void send_login(driver_app *a, const uint8_t key[EVC_PROOF_KEY_BYTES], const char *sn,
+                       const char *params)
+{
+    a->login_ready = driver_login_send_proof(a, key, a->login_nonce, sn, a->hello_corr,
+                                             a->login_session) == EVC_OK;
+    /* Kept until CENTRAL's answer: a key CENTRAL accepted is the proven
+     * one (driver_login_keep_key). */
+    memcpy(a->login_key, key, EVC_PROOF_KEY_BYTES);
+    snprintf(a->login_params, sizeof a->login_params, "%s", params);
+}
+
+void driver_login_keep_key(driver_app *a, const uint8_t key[EVC_PROOF_KEY_BYTES],
+                           const char *params)
+{
+    memcpy(a->proof_key, key, EVC_PROOF_KEY_BYTES);
+    snprintf(a->proof_params, sizeof a->proof_params, "%s", params);
+    a->proof_key_ok = true;
+}
+
+int driver_login_install(driver_app *a, const char *nonce,
+                         const uint8_t session[EVC_PROOF_KEY_BYTES])
+{
+    char kid[EVC_SEAL_KID_MAX + 96]; /* evc_sealer_new refuses one too long */
+    snprintf(kid, sizeof kid, "%s/%.16s", a->driver_id, nonce);
+    evc_sealer *s = NULL;
+    evc_error err = {0};
+    int rc = evc_sealer_new(kid, EVC_SEAL_HMAC_SHA256, session, &s, &err);
+    if (rc == EVC_OK)
+        rc = evc_bus_seal_with(a->bus, s, &err);
+    if (rc != EVC_OK)
+        evc_log(EVC_LOG_ERROR, "driver", IDS(a), "session key: %s", err.msg);
+    return rc;
 }
 
 static void derive_done(void *arg, bool ran)
@@ -89,7 +127,7 @@ static void derive_done(void *arg, bool ran)
             evc_log(EVC_LOG_ERROR, "driver", IDS(a),
                     "cannot compute the password proof (CENTRAL's key params refused)");
         else
-            send_login(a, j->key, j->server_nonce);
+            send_login(a, j->key, j->server_nonce, j->params_text);
     }
     job_free(j);
 }
@@ -114,7 +152,16 @@ void driver_login_on_challenge(driver_app *a, const evc_envelope *env)
     }
     j->app = a;
     snprintf(j->nonce, sizeof j->nonce, "%s", a->login_nonce);
-    snprintf(j->password, sizeof j->password, "%s", a->password);
+    snprintf(j->params_text, sizeof j->params_text, "%s", params);
+    /* The key CENTRAL accepted before, for the same params (same stored
+     * hash): no argon2 again, and the only way back in for an app whose
+     * password came from its web page (it keeps no clear password). */
+    if (a->proof_key_ok && strcmp(a->proof_params, params) == 0) {
+        j->cached = true;
+        memcpy(j->key, a->proof_key, EVC_PROOF_KEY_BYTES);
+    } else {
+        snprintf(j->password, sizeof j->password, "%s", a->password);
+    }
     snprintf(j->server_nonce, sizeof j->server_nonce, "%s", sn);
     if (evc_loop_work(a->loop, derive_work, derive_done, j, &err) != EVC_OK) {
         evc_log(EVC_LOG_WARN, "driver", IDS(a), "password proof not started: %s", err.msg);
@@ -128,17 +175,12 @@ bool driver_login_accepted(driver_app *a)
 {
     if (!a->login_ready)
         return false;
-    char kid[EVC_SEAL_KID_MAX + 96]; /* evc_sealer_new refuses one too long */
-    snprintf(kid, sizeof kid, "%s/%.16s", a->driver_id, a->login_nonce);
-    evc_sealer *s = NULL;
-    evc_error err = {0};
-    int rc = evc_sealer_new(kid, EVC_SEAL_HMAC_SHA256, a->login_session, &s, &err);
+    int rc = driver_login_install(a, a->login_nonce, a->login_session);
     if (rc == EVC_OK)
-        rc = evc_bus_seal_with(a->bus, s, &err);
+        driver_login_keep_key(a, a->login_key, a->login_params);
     explicit_bzero(a->login_session, sizeof a->login_session);
+    explicit_bzero(a->login_key, sizeof a->login_key);
     a->login_ready = false;
-    if (rc != EVC_OK)
-        evc_log(EVC_LOG_ERROR, "driver", IDS(a), "session key: %s", err.msg);
     return rc == EVC_OK;
 }
 
@@ -148,4 +190,6 @@ void driver_login_detach(driver_app *a)
         a->login_job->app = NULL;
     a->login_job = NULL;
     explicit_bzero(a->login_session, sizeof a->login_session);
+    explicit_bzero(a->login_key, sizeof a->login_key);
+    explicit_bzero(a->proof_key, sizeof a->proof_key);
 }

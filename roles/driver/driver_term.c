@@ -19,8 +19,11 @@ static void help(driver_app *a)
         "Commands:",
         "  list            CPs you can use (asks CENTRAL)",
         "  request CP_ID   request a supply at CP_ID",
+        "  request *       request a supply at any free CP (also: request any)",
+        "  stop            end the current supply now (billed like an unplug)",
         "  status          connection, authentication, balance, current request",
-        "  history         tickets of this run and balance",
+        "  history         tickets of this run and balance, then CENTRAL's newest",
+        "  history older   the next page of CENTRAL's history",
         "  help            this text",
         "  quit            leave",
     };
@@ -43,13 +46,15 @@ void driver_term_line(driver_app *a, char *line)
     if (strcmp(cmd, "request") == 0 && arg && !extra) {
         driver_fsm_cmd_request(a->fsm, now, arg);
     } else if (strcmp(cmd, "request") == 0) {
-        fprintf(a->out, "Usage: request CP_ID\n");
+        fprintf(a->out, "Usage: request CP_ID (or request * for any free CP)\n");
+    } else if (strcmp(cmd, "stop") == 0) {
+        driver_fsm_cmd_stop(a->fsm, now);
     } else if (strcmp(cmd, "list") == 0) {
         driver_fsm_cmd_list(a->fsm, now);
     } else if (strcmp(cmd, "status") == 0) {
         driver_fsm_cmd_status(a->fsm, now);
-    } else if (strcmp(cmd, "history") == 0) {
-        driver_fsm_cmd_history(a->fsm);
+    } else if (strcmp(cmd, "history") == 0 && (!arg || strcmp(arg, "older") == 0)) {
+        driver_history_term(a, arg != NULL);
     } else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "?") == 0) {
         help(a);
     } else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0) {

@@ -35,6 +35,15 @@ static const evc_cfg_field DRIVER_SCHEMA[] = {
     {.key = "skip_unknown_cps", .type = EVC_CFG_BOOL, .default_text = "false",
      .help = "skip services-file ids missing from CENTRAL's driver.cps list (only safe when "
              "that list holds every CP, whatever its state)"},
+    {.key = "web_port", .type = EVC_CFG_INT, .default_text = "8001",
+     .help = "port of the driver's web page (0: no page); a second driver on the same host "
+             "needs another port",
+     .min = 0, .max = 65535},
+    {.key = "web_host", .type = EVC_CFG_STRING, .default_text = "127.0.0.1",
+     .help = "address the web page listens on (a personal app: loopback by default)"},
+    {.key = "web_session_ttl_s", .type = EVC_CFG_INT, .default_text = "28800",
+     .help = "a page login lasts this long (absolute, not extended by use)", .min = 60,
+     .max = 2592000},
     {.key = "colour", .type = EVC_CFG_ENUM, .default_text = "auto",
      .enum_values = (const char *const[]){"auto", "always", "never", NULL},
      .help = "ANSI colours on stdout: auto = when stdout is a terminal"},
@@ -64,6 +73,7 @@ typedef struct driver_role {
     driver_services services;
     bool has_services;
     char password[DRIVER_PASSWORD_MAX]; /* from create to start; wiped after */
+    char web_dir[4096];                 /* the page's files; "" = none */
     driver_app *run;
 } driver_role;
 
@@ -172,6 +182,29 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
     p->services = r->has_services ? &r->services : NULL;
     p->quit = role_quit;
     p->quit_arg = app;
+    p->web = (driver_web_params){
+        .host = evc_cfg_get_str(sec, "web_host", "127.0.0.1"),
+        .port = (int)evc_cfg_get_int(sec, "web_port", 8001),
+        .session_ttl_s = (uint64_t)evc_cfg_get_int(sec, "web_session_ttl_s", 28800),
+    };
+    if (p->web.port > 0 && !evc_app_checking(app)) {
+        /* The page's files: a missing default folder costs the page only
+         * (the API still serves); a wrong web.static_dir is an error. */
+        bool explicit_dir = false;
+        evc_error why = {0};
+        if (evc_app_web_dir(app, "driver", r->web_dir, sizeof r->web_dir, &explicit_dir, &why) !=
+            EVC_OK) {
+            r->web_dir[0] = '\0';
+            if (explicit_dir) {
+                driver_services_free(&r->services);
+                free(r);
+                return evc_error_set(err, EVC_ECONFIG, "%s", why.msg);
+            }
+            evc_log(EVC_LOG_WARN, "driver", &(evc_log_ids){.driver = id},
+                    "%s: the web page serves the API only", why.msg);
+        }
+        p->web.static_dir = r->web_dir;
+    }
     driver_default_log_level(app);
     if (!evc_app_checking(app)) {
         int rc = driver_get_password(r, err);

@@ -46,7 +46,8 @@ static void setup(void)
     fprintf(f,
             "transport:\n  plugin: loopback\n  endpoint: x\n"
             "security:\n  central_key_file: %s\n"
-            "driver:\n  central_timeout_ms: 300\n",
+            /* no web page: tests run side by side (and beside a demo on 8001) */
+            "driver:\n  central_timeout_ms: 300\n  web_port: 0\n",
             key);
     fclose(f);
 }
