@@ -297,6 +297,8 @@ export class System {
   }
 
   async #startBus() {
+    if (this.opts.bus === 'kafka')
+      return this.#startKafka();
     // The proxy binds PORT (XSUB) and PORT+1 (XPUB); a port taken in the
     // meantime makes it exit: try again.
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -315,13 +317,36 @@ export class System {
     throw new Error('evc-zmq-proxy did not start');
   }
 
+  /** opts.bus 'kafka': the Kafka mock cluster (as tests/integration/harness). */
+  async #startKafka() {
+    const boot = path.join(this.dir, 'kafka.bootstrap');
+    const p = new Proc(this, 'bus', [this.bin('evc-kafka-mock'), '--bootstrap-file', boot]);
+    this.busProc = p;
+    this.bus = await waitFor(() => {
+      if (p.exited)
+        throw new Error(`evc-kafka-mock exited ${JSON.stringify(p.exit)}`);
+      const t = fs.existsSync(boot) ? fs.readFileSync(boot, 'utf8').split('\n')[0].trim() : '';
+      return t || false;
+    }, { timeout: 10000, what: 'the Kafka mock\'s bootstrap address' });
+  }
+
+  #transportYaml(name) {
+    if (this.opts.bus !== 'kafka')
+      return `transport:\n  plugin: zmq\n  endpoint: "${this.bus}"\n  client_id: "${name}"\n` +
+        '  zmq:\n    linger_ms: 200\n';
+    // One consumer group per process (client_id), short Kafka timings.
+    return `transport:\n  plugin: kafka\n  endpoint: "${this.bus}"\n  client_id: "${name}"\n` +
+      '  kafka:\n    properties:\n      log_level: "4"\n' +
+      '    consumer_properties:\n      fetch.wait.max.ms: "5"\n      session.timeout.ms: "6000"\n' +
+      '      heartbeat.interval.ms: "500"\n      auto.commit.interval.ms: "200"\n' +
+      '    producer_properties:\n      linger.ms: "1"\n    retry_delay_ms: 50\n';
+  }
+
   #writeConfig(name, roleYaml) {
     const file = path.join(this.dir, `${name}.yaml`);
     fs.writeFileSync(file,
       '# written by tests/web/lib/system.mjs\n' +
-      'log:\n  level: debug\n' +
-      `transport:\n  plugin: zmq\n  endpoint: "${this.bus}"\n  client_id: "${name}"\n` +
-      '  zmq:\n    linger_ms: 200\n' +
+      'log:\n  level: debug\n' + this.#transportYaml(name) +
       `store:\n  plugin: sqlite\n  database: "${this.db}"\n` + (roleYaml || ''));
     return file;
   }
@@ -421,9 +446,40 @@ export class System {
       '  request_timeout_ms: 20000\n' +
       '  exit_when_done: true\n' +
       '  skip_unknown_cps: false\n' +
-      '  colour: never\n');
+      '  colour: never\n' +
+      '  web_port: 0\n'); // no page: 8001 would collide (several drivers, a demo)
     return new Proc(this, driverId, [this.bin('EV_Driver'), '--config', cfg, this.bus, driverId,
       services], { EVC_DRIVER_PASSWORD: password });
+  }
+
+  /**
+   * EV_Driver with its web page (driver.web_port, a free port unless given),
+   * interactive (no services file). password: the app's own password
+   * (EVC_DRIVER_PASSWORD), null = none (only the page can log it in).
+   * Resolves the Proc with .webPort and .webUrl once the page answers.
+   */
+  async startDriverWeb(driverId, { password = SEED.drivers[driverId], webPort } = {}) {
+    const port = webPort || await freePort();
+    const cfg = this.#writeConfig(driverId,
+      'driver:\n' +
+      `  central_timeout_ms: ${this.opts.centralTimeoutMs}\n` +
+      '  request_timeout_ms: 20000\n' +
+      '  colour: never\n' +
+      `  web_port: ${port}\n  web_host: 127.0.0.1\n` +
+      (process.env.EVC_WEB_STATIC_DIR ? `web:\n  static_dir: "${process.env.EVC_WEB_STATIC_DIR}"\n` : ''));
+    const env = password === null ? {} : { EVC_DRIVER_PASSWORD: password };
+    if (password === null)
+      env.EVC_DRIVER_PASSWORD = '';
+    const p = new Proc(this, driverId, [this.bin('EV_Driver'), '--config', cfg, this.bus, driverId],
+      env);
+    p.webPort = port;
+    p.webUrl = `http://127.0.0.1:${port}`;
+    await waitFor(async () => {
+      if (p.exited)
+        throw new Fatal(`${driverId} exited ${JSON.stringify(p.exit)}: ${p.output().trim().split('\n').slice(-3).join(' | ')}`);
+      return portOpen(port);
+    }, { timeout: 10000, what: `${driverId}'s page on ${port}` });
+    return p;
   }
 
   // ---- observation ---------------------------------------------------------
