@@ -177,7 +177,7 @@ describe('monitor dashboard in chromium', () => {
     const u0 = (await waitView('supplying', (x) => x.supply === 'supplying', 5000)).usagePoints;
     const v = await waitView('power and energy', (x) => {
       const kw = parseFloat(x.kw);
-      return x.usagePoints >= u0 + 5 && kw > POWER_W / 1000 * 0.9 && kw < POWER_W / 1000 * 1.1 &&
+      return x.usagePoints >= u0 + 8 && kw > POWER_W / 1000 * 0.9 && kw < POWER_W / 1000 * 1.1 &&
         parseFloat(x.kwh) > 0;
     }, 10000);
     assert.equal(v.session, auth.session);

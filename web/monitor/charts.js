@@ -49,7 +49,12 @@ function valueAxis(t, { side = 3, decimals, scale } = {}) {
     scale, side, stroke: t.axis, font: t.font, size: 50,
     grid: side === 3 ? { stroke: t.grid, width: 1 } : { show: false },
     ticks: { show: false },
-    values: (u, splits) => splits.map((v) => v.toFixed(decimals ?? (splits.every((x) => Math.abs(x - Math.round(x)) < 1e-9) ? 0 : 1))),
+    values: (u, splits) => {
+      // enough decimals to tell the ticks apart (0.005 kWh steps need 3)
+      const stepV = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
+      const d = decimals ?? Math.min(3, Math.max(0, -Math.floor(Math.log10(stepV || 1) + 1e-9)));
+      return splits.map((v) => v.toFixed(d));
+    },
   };
 }
 
@@ -106,7 +111,7 @@ export function createHealthChart(container, cap = 3600) {
         ms: { range: (u, min, max) => [0, niceMax(Math.max(max ?? 0, 1))] },
         flag: { range: [0, 1] },
       },
-      axes: [timeAxis(t), { ...valueAxis(t, { scale: 'ms', decimals: undefined }), label: 'ms', labelSize: 14, labelFont: t.font }],
+      axes: [timeAxis(t), { ...valueAxis(t, { scale: 'ms' }), label: 'ms', labelSize: 14, labelFont: t.font }],
       series: [
         { label: 'Time' },
         { label: 'OK', scale: 'ms', stroke: t.ok, width: 1.5, fill: 'rgba(63,185,80,0.10)', spanGaps: false,
@@ -151,7 +156,7 @@ export function createUsageChart(container, cap = 3600) {
       axes: [
         timeAxis(t),
         { ...valueAxis(t, { scale: 'kw' }), label: 'kW', labelSize: 14, labelFont: t.font },
-        { ...valueAxis(t, { scale: 'kwh', side: 1, decimals: 2 }), label: 'kWh', labelSize: 14, labelFont: t.font },
+        { ...valueAxis(t, { scale: 'kwh', side: 1 }), label: 'kWh', labelSize: 14, labelFont: t.font },
       ],
       series: [
         { label: 'Time' },
