@@ -238,7 +238,7 @@ describe('admin dashboard in chromium', () => {
     sys.engine(CP.broken, 'k');
     await sys.killMonitor(CP.gone);
     sys.startDriver('driver2', [CP.supply]);
-    await waitFor(async () => (await sys.cpsById(admin))[CP.supply].session_state === 'authorised',
+    await waitFor(async () => sys.check() || (await sys.cpsById(admin))[CP.supply].session_state === 'authorised',
       { timeout: 10000, what: `driver2's supply authorised on ${CP.supply}` });
     sys.engine(CP.supply, 'plug');
     const expect = { [CP.active]: 'ACTIVATED', [CP.supply]: 'SUPPLYING', [CP.stopped]: 'STOPPED',
