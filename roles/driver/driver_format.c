@@ -82,7 +82,7 @@ const char *driver_reason_text(const char *reason)
         {"not_plugged", "vehicle not plugged in in time"},
         {"cancelled", "cancelled by CENTRAL"},
         {"balance_floor", "stopped: your balance reached its limit"},
-        {"driver_stop", "stopped by you"},
+        {"driver_stop", "stopped by the driver"},
         {"no_free_cp", "no free charging point"},
         {"unknown_session", "no supply of yours has that session id"},
         {"session_ended", "that supply has already ended"},

@@ -366,6 +366,7 @@ void driver_web_on_ticket(driver_app *a, const driver_ticket *t)
     }
     driver_web_push(w, typed("ticket", "ticket", ticket_json(t)));
     driver_web_push(w, driver_web_status_json(w)); /* the balance moved */
+    w->next_list_ms = 0; /* the CP is free again: the tiles say so at the next second */
 }
 
 void driver_web_on_cps(driver_app *a, const evc_envelope *env)

@@ -66,7 +66,7 @@ Test(driver_extra, any_free_cp_stop_no_free_cp_and_history_across_a_restart)
     h_expect_output(env, d1, "Asked CENTRAL to stop the supply at CP_002", 5000);
     h_expect_output(env, d1, "Stopping the supply at CP_002 at your request", 15000);
     h_expect_output(env, d1, "Ended at CP_002: driver_stop", 15000);
-    h_expect_output(env, d1, "reason driver_stop (stopped by you)", 15000);
+    h_expect_output(env, d1, "reason driver_stop (stopped by the driver)", 15000);
     H_ASSERT(env,
              h_db_int(env, "select count(*) from tickets where driver_id='driver1' and "
                            "cp_id='CP_002' and end_reason='driver_stop' and energy_wh > 0 and "
