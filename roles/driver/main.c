@@ -36,8 +36,8 @@ static const evc_cfg_field DRIVER_SCHEMA[] = {
      .help = "skip services-file ids missing from CENTRAL's driver.cps list (only safe when "
              "that list holds every CP, whatever its state)"},
     {.key = "web_port", .type = EVC_CFG_INT, .default_text = "8001",
-     .help = "port of the driver's web page (0: no page); a second driver on the same host "
-             "needs another port",
+     .help = "port of the driver's web page (--web-port; 0: no page); a second driver on the "
+             "same host needs another port",
      .min = 0, .max = 65535},
     {.key = "web_host", .type = EVC_CFG_STRING, .default_text = "127.0.0.1",
      .help = "address the web page listens on (a personal app: loopback by default)"},
@@ -64,6 +64,8 @@ static const evc_role_option DRIVER_OPTIONS[] = {
     {.name = "password-file", .has_arg = true, .arg_name = "PATH",
      .config_path = "driver.password_file",
      .help = "read the password from the first line of PATH (keep it chmod 600)"},
+    {.name = "web-port", .has_arg = true, .arg_name = "N", .config_path = "driver.web_port",
+     .help = "port of the driver's web page (driver.web_port, default 8001; 0: no page)"},
     {0},
 };
 
