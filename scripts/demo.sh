@@ -23,9 +23,10 @@
 # --for SECONDS: non-interactive check (CI, tests): runs at most that long, stops
 # everything, and exits 0 only if every driver printed a ticket, the database holds
 # tickets, and no program died on its own. It stops early once both conditions hold.
-# --port-base N: Central N, HTTP N+1, bus N+2 (and N+3), engines N+4..N+6. Default:
-# Central 7001, HTTP 8002, bus 5555/5556, engines 7101..7103; with --for, free ports
-# chosen at random.
+# --port-base N: Central N, HTTP N+1, bus N+2 (and N+3), engines N+4..N+6, driver
+# pages N+7 and N+8, monitor pages N+9..N+11. Default: Central 7001, admin page 8002,
+# bus 5555/5556, engines 7101..7103, driver pages 8001 (driver1) and 8006 (driver2),
+# monitor pages 8003..8005; with --for, free ports chosen at random.
 set -u
 
 usage() {
@@ -77,9 +78,9 @@ if [ -z "$PORT_BASE" ] && [ -n "$CHECK_SECONDS" ]; then
     eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     [ "$eph_lo" -gt 11000 ] 2>/dev/null || eph_lo=32768
     for _ in $(seq 1 50); do
-        base=$((10000 + RANDOM % (eph_lo - 10000 - 8)))
+        base=$((10000 + RANDOM % (eph_lo - 10000 - 13)))
         busy=0
-        for off in 0 1 2 3 4 5 6; do
+        for off in 0 1 2 3 4 5 6 7 8 9 10 11; do
             if port_busy $((base + off)); then busy=1; break; fi
         done
         if [ $busy = 0 ]; then PORT_BASE=$base; break; fi
@@ -88,12 +89,17 @@ fi
 if [ -n "$PORT_BASE" ]; then
     CENTRAL_PORT=$PORT_BASE HTTP_PORT=$((PORT_BASE + 1)) BUS_PORT=$((PORT_BASE + 2))
     ENGINE_PORTS="$((PORT_BASE + 4)) $((PORT_BASE + 5)) $((PORT_BASE + 6))"
+    DRIVER_WEB_PORTS="$((PORT_BASE + 7)) $((PORT_BASE + 8))"
+    MONITOR_WEB_PORTS="$((PORT_BASE + 9)) $((PORT_BASE + 10)) $((PORT_BASE + 11))"
 else
     CENTRAL_PORT=7001 HTTP_PORT=8002 BUS_PORT=5555 ENGINE_PORTS="7101 7102 7103"
+    DRIVER_WEB_PORTS="8001 8006" MONITOR_WEB_PORTS="8003 8004 8005"
 fi
+read -r DRIVER1_WEB DRIVER2_WEB <<<"$DRIVER_WEB_PORTS"
+read -r -a MONITOR_WEB <<<"$MONITOR_WEB_PORTS"
 BUS_PORTS=""
 [ "$BUS_KIND" = zmq ] && BUS_PORTS="$BUS_PORT $((BUS_PORT + 1))"
-for p in $CENTRAL_PORT $HTTP_PORT $ENGINE_PORTS $BUS_PORTS; do
+for p in $CENTRAL_PORT $HTTP_PORT $ENGINE_PORTS $BUS_PORTS $DRIVER_WEB_PORTS $MONITOR_WEB_PORTS; do
     if port_busy "$p"; then
         echo "demo: port $p is already in use (another demo running?); try --port-base N" >&2
         exit 1
@@ -270,9 +276,9 @@ for port in $ENGINE_PORTS; do
     # Engine and monitor each get the CP's id and, by default, its seeded
     # secret "secret-<cp_id>": they prove it to each other and to Central.
     start "$cp-engine" "$BIN/EV_CP_E" --config "$CONFIG" "$BUS" "127.0.0.1:$port" "$cp"
-    # --web-port 0: no monitor page yet (each monitor needs its own port: 8003, 8004, ...).
-    start "$cp-monitor" "$BIN/EV_CP_M" --config "$CONFIG" --web-port 0 "127.0.0.1:$port" \
-        "127.0.0.1:$CENTRAL_PORT" "$cp"
+    # Each monitor its own page port (8003, 8004, ...).
+    start "$cp-monitor" "$BIN/EV_CP_M" --config "$CONFIG" --web-port "${MONITOR_WEB[i - 1]}" \
+        "127.0.0.1:$port" "127.0.0.1:$CENTRAL_PORT" "$cp"
 done
 # Each driver its own order of the CPs in config/services.txt (driver2 starts
 # one CP further on), so that two drivers in step do not ask for the same CP at
@@ -290,14 +296,18 @@ write_services() { # write_services FILE OFFSET
 }
 write_services "$DIR/services-driver1.txt" 0
 write_services "$DIR/services-driver2.txt" 1
-EVC_DRIVER_PASSWORD=pass123 start driver1 "$BIN/EV_Driver" --config "$CONFIG" "$BUS" driver1 "$DIR/services-driver1.txt"
-EVC_DRIVER_PASSWORD=pass456 start driver2 "$BIN/EV_Driver" --config "$CONFIG" "$BUS" driver2 "$DIR/services-driver2.txt"
+EVC_DRIVER_PASSWORD=pass123 start driver1 "$BIN/EV_Driver" --config "$CONFIG" --web-port "$DRIVER1_WEB" \
+    "$BUS" driver1 "$DIR/services-driver1.txt"
+EVC_DRIVER_PASSWORD=pass456 start driver2 "$BIN/EV_Driver" --config "$CONFIG" --web-port "$DRIVER2_WEB" \
+    "$BUS" driver2 "$DIR/services-driver2.txt"
 
 # Labels padded to one width, so that the values start in one column.
 row() { printf '  %-17s %s\n' "$1" "$2"; }
 echo
 echo "EVCharging demo over $([ "$BUS_KIND" = kafka ] && echo "Kafka (mock cluster at $BUS)" || echo "ZeroMQ (proxy in EV_Central at $BUS)") + SQLite"
 row "Admin dashboard:" "http://127.0.0.1:$HTTP_PORT/   log in as admin / admin123 (docs/WEB.md)"
+row "Driver pages:" "http://127.0.0.1:$DRIVER1_WEB/ (driver1, password pass123)   http://127.0.0.1:$DRIVER2_WEB/ (driver2, pass456)"
+row "Monitor pages:" "CP_001 http://127.0.0.1:${MONITOR_WEB[0]}/   CP_002 http://127.0.0.1:${MONITOR_WEB[1]}/   CP_003 http://127.0.0.1:${MONITOR_WEB[2]}/"
 row "Central:" "CP monitors on port $CENTRAL_PORT; JSON API http://127.0.0.1:$HTTP_PORT/api/cps and /api/sessions"
 row "Charging points:" "CP_001..CP_003 (engines on ports ${ENGINE_PORTS// /, }), unattended"
 row "Drivers:" "driver1, driver2: the CPs of config/services.txt, each in its own order, round after round"
