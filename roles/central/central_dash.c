@@ -347,14 +347,7 @@ void central_dash_ticket(central *c, const evc_ticket *t)
     central_dash *d = c->dash;
     if (!d)
         return;
-    d->tickets_total++;
-    d->energy_total_wh += t->energy_wh;
-    d->revenue_total_cents += t->amount_cents;
-    if (t->ended_ms >= d->today_start_ms) {
-        d->energy_today_wh += t->energy_wh;
-        d->revenue_today_cents += t->amount_cents;
-    }
-    central_dash_keep_ticket(d, t);
+    central_dash_count_ticket(d, t);
     if (!watched(d))
         return;
     char *tj = ticket_json(t);

@@ -79,6 +79,9 @@ int central_dash_load_tickets(central_dash *d, evc_error *err);
 int central_dash_load_events(central_dash *d, evc_error *err);
 /* Appends e (detail_json {"cp_id","driver_id","text"}) to the ring. */
 void central_dash_keep_event(central_dash *d, const evc_event *e);
+/* Adds t to the totals (today's too when it ended today) and keeps it if
+ * it is among the newest. */
+void central_dash_count_ticket(central_dash *d, const evc_ticket *t);
 /* Keeps t if it is among the newest tickets (by ended time). */
 void central_dash_keep_ticket(central_dash *d, const evc_ticket *t);
 

@@ -59,9 +59,8 @@ static int on_user(void *arg, const evc_user *u)
     return 0;
 }
 
-static int on_ticket(void *arg, const evc_ticket *t)
+void central_dash_count_ticket(central_dash *d, const evc_ticket *t)
 {
-    central_dash *d = arg;
     d->tickets_total++;
     d->energy_total_wh += t->energy_wh;
     d->revenue_total_cents += t->amount_cents;
@@ -70,6 +69,11 @@ static int on_ticket(void *arg, const evc_ticket *t)
         d->revenue_today_cents += t->amount_cents;
     }
     central_dash_keep_ticket(d, t);
+}
+
+static int on_ticket(void *arg, const evc_ticket *t)
+{
+    central_dash_count_ticket(arg, t);
     return 0;
 }
 
