@@ -7,7 +7,7 @@ import { createWsClient } from './shared/ws.js';
 import { el, setText, $ } from './shared/dom.js';
 import * as fmt from './shared/fmt.js';
 import * as view from './view.js';
-import { createPowerChart } from './chart.js';
+import { createPowerChart } from './shared/power-chart.js';
 
 const TICKETS_MAX = 20;
 
@@ -105,6 +105,7 @@ function ensureChart() {
         : `last 10 min · now ${now.toFixed(2)} kW · peak ${peak.toFixed(2)} kW`);
     };
     chart = createPowerChart(dom.chart, {
+      label: 'Total power',
       onStats: (st) => {
         lastStats = st;
         if (!hovering) showStats();

@@ -7,7 +7,7 @@ import { api, errorText, clearCsrfToken } from './shared/api.js';
 import { createWsClient } from './shared/ws.js';
 import { el, setText, setAttr, $ } from './shared/dom.js';
 import * as fmt from './shared/fmt.js';
-import { createPowerChart } from './chart.js';
+import { createPowerChart } from './shared/power-chart.js';
 
 const STATES = ['ACTIVATED', 'SUPPLYING', 'STOPPED', 'BROKEN', 'DISCONNECTED'];
 // The words of the admin page (docs/WEB.md): STOPPED reads "Out of Order".
@@ -94,6 +94,8 @@ let chart = null;
 function ensureChart() {
   if (!chart) {
     chart = createPowerChart(dom.chart, {
+      label: 'Power',
+      grow: true,
       onStats: (st) => setText(dom.powerMeta, st.now == null ? 'this supply, kW'
         : `this supply · now ${st.now.toFixed(2)} kW · peak ${st.peak.toFixed(2)} kW`),
     });

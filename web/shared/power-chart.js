@@ -1,5 +1,8 @@
-// Power of the current supply (uPlot): one point per telemetry (every second), up to 10 minutes.
-import uPlot from './vendor/uPlot.esm.js';
+// Power chart (uPlot), shared by the dashboards: kW over the last 10 minutes,
+// one point per second. `label` names the series ("Total power" on the admin
+// page, "Power" on the driver's); `grow: true` starts the time axis at the
+// first point (a supply's own chart) instead of sliding a full 10 minutes.
+import uPlot from '../vendor/uPlot.esm.js';
 
 const WINDOW_S = 600;
 const pad2 = (n) => String(n).padStart(2, '0');
@@ -18,7 +21,7 @@ function niceMax(v) {
   return 10 * mag;
 }
 
-export function createPowerChart(container, { onStats, onHover } = {}) {
+export function createPowerChart(container, { onStats, onHover, label = 'Power', grow = false } = {}) {
   const xs = [];
   const ys = [];
   let endSec = Date.now() / 1000;
@@ -60,7 +63,14 @@ export function createPowerChart(container, { onStats, onHover } = {}) {
         }],
       },
       scales: {
-        x: { time: true, range: () => [Math.max(xs.length ? xs[0] : endSec, endSec - WINDOW_S), Math.max(endSec, (xs.length ? xs[0] : endSec) + 60)] },
+        x: {
+          time: true,
+          range: () => {
+            if (!grow) return [endSec - WINDOW_S, endSec];
+            const first = xs.length ? xs[0] : endSec;
+            return [Math.max(first, endSec - WINDOW_S), Math.max(endSec, first + 60)];
+          },
+        },
         y: { range: (u, min, max) => [0, niceMax(max)] },
       },
       axes: [
@@ -83,7 +93,7 @@ export function createPowerChart(container, { onStats, onHover } = {}) {
       series: [
         { label: 'Time', value: (u, v) => (v == null ? '—' : hhmm(v, true)) },
         {
-          label: 'Power',
+          label,
           stroke: lineColor,
           width: 2,
           fill: 'rgba(76,154,255,0.14)',
