@@ -31,10 +31,15 @@ wait_for() { # wait_for TIMEOUT_MS COMMAND...
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 BASE=
+# The demo's 12 ports (--port-base), below the kernel's ephemeral range: a
+# port in it can be the local end of anyone's outgoing connection at any
+# moment, which a listener check does not see.
+eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$eph_lo" -gt 11000 ] 2>/dev/null || eph_lo=32768
 for _ in $(seq 1 50); do
-    b=$((20000 + RANDOM % 40000))
+    b=$((10000 + RANDOM % (eph_lo - 10000 - 13)))
     busy=0
-    for off in 0 1 2 3 4 5 6; do port_busy $((b + off)) && busy=1; done
+    for off in 0 1 2 3 4 5 6 7 8 9 10 11; do port_busy $((b + off)) && busy=1; done
     [ $busy = 0 ] && { BASE=$b; break; }
 done
 

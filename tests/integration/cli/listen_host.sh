@@ -29,9 +29,14 @@ connects() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # run HOST_LINE: starts Central with that line in its section; sets PORT.
 run() {
-    local base
+    local base eph_lo
+    # Below the kernel's ephemeral range: a port in it can be the local end
+    # of anyone's outgoing connection at any moment (a listener check does
+    # not see those), and the bind then fails "Address already in use".
+    eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$eph_lo" -gt 11000 ] 2>/dev/null || eph_lo=32768
     for _ in $(seq 1 50); do
-        base=$((20000 + RANDOM % 40000))
+        base=$((10000 + RANDOM % (eph_lo - 10000 - 3)))
         connects 127.0.0.1 $base || connects 127.0.0.1 $((base + 1)) ||
             connects 127.0.0.1 $((base + 2)) || break
     done
