@@ -2,22 +2,7 @@
 // answered check, KO and "no answer" marked) and the engine's usage (power and energy of
 // the current supply). Both keep at most the monitor's ring size of points (an hour at 1 s).
 import uPlot from './vendor/uPlot.esm.js';
-
-const pad2 = (n) => String(n).padStart(2, '0');
-function hhmm(sec, withSeconds) {
-  const d = new Date(sec * 1000);
-  const base = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
-  return withSeconds ? `${base}:${pad2(d.getSeconds())}` : base;
-}
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const top = v * 1.15;
-  const mag = 10 ** Math.floor(Math.log10(top));
-  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * mag >= top) return m * mag;
-  return 10 * mag;
-}
-const cssVar = (name, fallback) =>
-  getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+import { cssVar, hhmm, niceMax } from './shared/chart-util.js';
 
 function theme() {
   return {

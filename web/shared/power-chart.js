@@ -3,23 +3,9 @@
 // page, "Power" on the driver's); `grow: true` starts the time axis at the
 // first point (a supply's own chart) instead of sliding a full 10 minutes.
 import uPlot from '../vendor/uPlot.esm.js';
+import { cssVar, hhmm, niceMax } from './chart-util.js';
 
 const WINDOW_S = 600;
-const pad2 = (n) => String(n).padStart(2, '0');
-
-function hhmm(sec, withSeconds) {
-  const d = new Date(sec * 1000);
-  const base = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
-  return withSeconds ? `${base}:${pad2(d.getSeconds())}` : base;
-}
-
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const top = v * 1.15;
-  const mag = 10 ** Math.floor(Math.log10(top));
-  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * mag >= top) return m * mag;
-  return 10 * mag;
-}
 
 export function createPowerChart(container, { onStats, onHover, label = 'Power', grow = false } = {}) {
   const xs = [];
@@ -28,8 +14,6 @@ export function createPowerChart(container, { onStats, onHover, label = 'Power',
   let plot = null;
   let ro = null;
 
-  const cssVar = (name, fallback) =>
-    getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
   const axisColor = cssVar('--muted', '#8e99ab');
   const gridColor = 'rgba(255,255,255,0.06)';
   const lineColor = cssVar('--accent', '#4c9aff');
