@@ -69,10 +69,12 @@ void evc_app_quit(evc_app *app, int exit_code)
 static void on_signal(int signum, void *arg)
 {
     evc_app *app = arg;
+    /* Armed before the line: whoever reads it (an operator, a test) may
+     * signal again at once and must meet the exit-now handler. */
+    app_signal_arm_exit_now(app->role->program);
     evc_log(EVC_LOG_INFO, app->role->name, NULL,
             "%s received, shutting down (SIGINT or SIGTERM again: exit at once)",
             signum == SIGINT ? "SIGINT" : "SIGTERM");
-    app_signal_arm_exit_now(app->role->program);
     evc_app_quit(app, EVC_EXIT_OK);
 }
 
@@ -289,6 +291,10 @@ static void teardown(evc_app *app)
         app_signal_arm_exit_now(app->role->program);
     if (app->role_started && app->role->stop)
         app->role->stop(app->role_state);
+    /* Again: what the role stopped (a web server's libuv handles) may have
+     * put the signals' disposition back, and the bus close below can block. */
+    if (app->role_started)
+        app_signal_arm_exit_now(app->role->program);
     if (app->bus) {
         evc_error err = {0};
         if (!app->cli.check_config && evc_bus_flush(app->bus, APP_FLUSH_TIMEOUT_MS, &err) != EVC_OK)
@@ -299,6 +305,11 @@ static void teardown(evc_app *app)
         app->role->destroy(app->role_state);
     evc_store_close(app->store);
     evc_loop_free(app->loop);
+    /* Closing the loop's last signal watchers put SIGINT/SIGTERM back to
+     * their default action (libuv): a signal in the last moments of the exit
+     * still gets its line. */
+    if (app->role_started)
+        app_signal_arm_exit_now(app->role->program);
     evc_plugin_unload(app->transport_plugin);
     evc_plugin_unload(app->store_plugin);
     evc_cfg_free(app->cfg);

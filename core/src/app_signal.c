@@ -40,10 +40,8 @@ static void app_sig_now(int signum)
 
 void app_signal_arm_exit_now(const char *program)
 {
-    if (app_sig_armed)
-        return;
     static const char *const names[2] = {"SIGINT", "SIGTERM"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2 && !app_sig_armed; i++) {
         int n = snprintf(app_sig_line[i], sizeof app_sig_line[i],
                          "%s: %s during shutdown: exiting now without waiting\n", program,
                          names[i]);

@@ -77,6 +77,8 @@ start_case() {
     cat >"$dir/driver.yaml" <<EOF
 security:
   central_key_file: "$dir/central.pub"
+driver:
+  web_port: 0   # no page: a demo or another test may hold 8001
 transport:
   plugin: kafka
   endpoint: "$bus"
@@ -148,9 +150,10 @@ done
 # ---- 2. second signal: with a long deadline and the broker hung, SIGINT after
 # the SIGTERM ends the program at once. librdkafka sometimes finishes the close
 # anyway (nothing left to commit): such an attempt tested nothing and is
-# repeated, up to 3 times.
+# repeated, up to 8 times (3 were not always enough: about one run in six
+# on this machine had three quick closes in a row).
 tested=0
-for attempt in 1 2 3; do
+for attempt in 1 2 3 4 5 6 7 8; do
     start_case "second_signal_$attempt" 60000 || break
     hang_mock
     kill -TERM "$DRIVER"
@@ -174,7 +177,7 @@ for attempt in 1 2 3; do
     kill -KILL "$MOCK" 2>/dev/null
     break
 done
-[ $tested = 1 ] || fail "second_signal: the shutdown never blocked in 3 attempts: nothing tested"
+[ $tested = 1 ] || fail "second_signal: the shutdown never blocked in 8 attempts: nothing tested"
 
 # ---- 3. broker up: a clean close, no such line, well within the deadline.
 if start_case broker_up 5000; then

@@ -192,7 +192,8 @@ h_proc *h_pty_start_driver(h_env *env, const char *driver_id, h_pty *pty)
              "driver:\n"
              "  central_timeout_ms: %d\n"
              "  exit_when_done: false\n"
-             "  colour: never\n",
+             "  colour: never\n"
+             "  web_port: 0\n", /* no page: a demo or another test may hold 8001 */
              o->central_timeout_ms);
     h_pty_config(env, name, yaml, path, sizeof path);
     char *argv[] = {(char *)proc_bin("EV_Driver"), "--config", path, env->bus, (char *)driver_id,
