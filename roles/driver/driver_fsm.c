@@ -337,6 +337,24 @@ void driver_fsm_heartbeat(driver_fsm *f, uint64_t now, int64_t started_at)
         driver_fsm_pump(f, now);
 }
 
+static void say_authenticated(driver_fsm *f)
+{
+    char eur[32];
+    if (f->balance_known)
+        driver_fsm_say(f, DRIVER_LINE_GOOD, "Authenticated as %s (balance EUR %s)",
+                       f->driver_id, driver_fmt_eur(f->balance_cents, eur, sizeof eur));
+    else
+        driver_fsm_say(f, DRIVER_LINE_GOOD, "Authenticated as %s", f->driver_id);
+}
+
+/* After a login: the supply in progress and unacknowledged tickets (sync),
+ * and the CP list. */
+static void send_sync_and_list(driver_fsm *f)
+{
+    f->ops.send(f->ops.arg, DRIVER_SEND_SYNC, NULL, NULL);
+    f->ops.send(f->ops.arg, DRIVER_SEND_LIST, NULL, NULL);
+}
+
 void driver_fsm_auth_reply(driver_fsm *f, uint64_t now, bool ok, const char *reason,
                            const int64_t *balance_cents)
 {
@@ -364,14 +382,8 @@ void driver_fsm_auth_reply(driver_fsm *f, uint64_t now, bool ok, const char *rea
         f->balance_known = true;
     }
     if (ok) {
-        char eur[32];
-        if (f->balance_known)
-            driver_fsm_say(f, DRIVER_LINE_GOOD, "Authenticated as %s (balance EUR %s)",
-                           f->driver_id, driver_fmt_eur(f->balance_cents, eur, sizeof eur));
-        else
-            driver_fsm_say(f, DRIVER_LINE_GOOD, "Authenticated as %s", f->driver_id);
-        f->ops.send(f->ops.arg, DRIVER_SEND_SYNC, NULL, NULL);
-        f->ops.send(f->ops.arg, DRIVER_SEND_LIST, NULL, NULL);
+        say_authenticated(f);
+        send_sync_and_list(f);
     } else {
         char words[2 * DRIVER_TEXT_MAX + 4];
         driver_fsm_say(f, DRIVER_LINE_BAD, "Authentication failed for %s: %s", f->driver_id,
@@ -572,18 +584,11 @@ void driver_fsm_login_ok(driver_fsm *f, uint64_t now, const int64_t *balance_cen
         f->balance_cents = *balance_cents;
         f->balance_known = true;
     }
-    if (!was_ok) {
-        char eur[32];
-        if (f->balance_known)
-            driver_fsm_say(f, DRIVER_LINE_GOOD, "Authenticated as %s (balance EUR %s)",
-                           f->driver_id, driver_fmt_eur(f->balance_cents, eur, sizeof eur));
-        else
-            driver_fsm_say(f, DRIVER_LINE_GOOD, "Authenticated as %s", f->driver_id);
-    }
+    if (!was_ok)
+        say_authenticated(f);
     /* A new login session: CENTRAL re-sends the supply in progress and the
      * tickets not acknowledged, as after any login. */
-    f->ops.send(f->ops.arg, DRIVER_SEND_SYNC, NULL, NULL);
-    f->ops.send(f->ops.arg, DRIVER_SEND_LIST, NULL, NULL);
+    send_sync_and_list(f);
     if (f->started) {
         driver_fsm_pump(f, now);
         run_step(f, now);
