@@ -4,7 +4,7 @@
 // point, `event`/`ticket` are appended, `users` replaces the users table.
 import { api, errorText, clearCsrfToken } from './shared/api.js';
 import { createWsClient } from './shared/ws.js';
-import { el, setText, $ } from './shared/dom.js';
+import { el, setText, $, toast as showToast } from './shared/dom.js';
 import * as fmt from './shared/fmt.js';
 import * as view from './view.js';
 import { createPowerChart } from './shared/power-chart.js';
@@ -84,12 +84,7 @@ const dom = {
 
 /* ------------------------------------------------------------------ toasts */
 
-function toast(text, kind = 'info', ms = 4500) {
-  const t = el('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
-  dom.toasts.append(t);
-  while (dom.toasts.children.length > 4) dom.toasts.firstElementChild.remove();
-  setTimeout(() => t.remove(), ms);
-}
+const toast = (text, kind, ms) => showToast(dom.toasts, text, kind, ms);
 
 /* ------------------------------------------------------------------ chart */
 

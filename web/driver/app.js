@@ -5,7 +5,7 @@
 // ever holds an HttpOnly cookie and the CSRF token of its answer.
 import { api, errorText, clearCsrfToken } from './shared/api.js';
 import { createWsClient } from './shared/ws.js';
-import { el, setText, setAttr, $ } from './shared/dom.js';
+import { el, setText, setAttr, $, toast as showToast } from './shared/dom.js';
 import * as fmt from './shared/fmt.js';
 import { createPowerChart } from './shared/power-chart.js';
 
@@ -83,12 +83,7 @@ const dom = {
   toasts: $('#toasts'),
 };
 
-function toast(text, kind = 'info', ms = 4500) {
-  const t = el('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
-  dom.toasts.append(t);
-  while (dom.toasts.children.length > 4) dom.toasts.firstElementChild.remove();
-  setTimeout(() => t.remove(), ms);
-}
+const toast = (text, kind, ms) => showToast(dom.toasts, text, kind, ms);
 
 let chart = null;
 function ensureChart() {

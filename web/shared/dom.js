@@ -45,3 +45,11 @@ export function show(node, visible) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+/** A short message in `box` (the page's toast area): at most 4 at once, gone after ms. */
+export function toast(box, text, kind = 'info', ms = 4500) {
+  const t = el('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+  box.append(t);
+  while (box.children.length > 4) box.firstElementChild.remove();
+  setTimeout(() => t.remove(), ms);
+}
