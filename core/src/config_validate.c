@@ -9,6 +9,7 @@
 
 #define LINE_MAX_LEN 4096
 #define WHERE_MAX 512
+#define IN_WHERE_MAX (WHERE_MAX + 3) /* "in " and a path of up to WHERE_MAX */
 #define GOT_MAX 128 /* room for a quoted value in a message */
 #define DIST_MAX_LEN 128
 
@@ -127,7 +128,7 @@ static const evc_cfg_field *find_field(const evc_cfg_field *schema, const char *
 static void unknown_key(vctx *v, const evc_cfg_entry *e, const evc_cfg_field *schema,
                         const char *where)
 {
-    char keys[LINE_MAX_LEN / 2] = "", w[WHERE_MAX], kp[GOT_MAX];
+    char keys[LINE_MAX_LEN / 2] = "", w[IN_WHERE_MAX], kp[GOT_MAX];
     size_t n = 0;
     const char *best = NULL;
     size_t best_d = 3;
@@ -166,7 +167,7 @@ static int is_empty(const evc_cfg_node *node)
 static void missing_keys(vctx *v, const evc_cfg_node *map, const evc_cfg_field *schema,
                          const char *where, evc_cfg_pos pos)
 {
-    char w[WHERE_MAX];
+    char w[IN_WHERE_MAX];
     for (const evc_cfg_field *f = schema; f && f->key; f++)
         if (f->required && !evc_cfg__map_find(map, f->key))
             report(v, pos, "missing required key '%s' %s", f->key, in_where(where, w, sizeof w));

@@ -306,9 +306,11 @@ static int run(const char *cmd)
 }
 
 /* curl's output of an HTTPS request (-k: the test's self-signed cert). */
+#define CURL_ARGS_MAX 2048 /* the tests' command buffers */
+
 static char *curl(const char *args)
 {
-    char cmd[1024];
+    char cmd[CURL_ARGS_MAX + 64]; /* args and the fixed curl options */
     snprintf(cmd, sizeof cmd, "curl -s -k -i --max-time 5 %s 2>&1", args);
     FILE *p = popen(cmd, "r");
     static char out[16384];
@@ -329,7 +331,7 @@ static bool https_up(h_env *e, void *arg)
 Test(security_http, tls_serves_https_only_with_secure_cookies)
 {
     start();
-    char cmd[2048], extra[1200];
+    char cmd[CURL_ARGS_MAX], extra[1200];
     snprintf(cmd, sizeof cmd,
              "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
              "-keyout %s/key.pem -out %s/cert.pem -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1",
