@@ -158,6 +158,7 @@ void web_http_reset(web_pss *pss)
     free(pss->host);
     free(pss->ctype);
     free(pss->csrf);
+    free(pss->pbuf);
     web_res_clear(&pss->res);
     memset(pss, 0, sizeof *pss);
 }
@@ -201,6 +202,8 @@ void web_request_fill(const evc_web *web, const web_pss *pss, evc_web_request *r
     req->csrf = pss->csrf ? pss->csrf : "";
     req->peer = pss->peer;
     req->tls = web->tls_cert != NULL;
+    req->nparams = pss->nparams;
+    memcpy(req->params, pss->params, sizeof req->params);
 }
 
 /* Writes the status line and headers, then waits for writable to send the
@@ -274,13 +277,12 @@ int web_http_writable(struct lws *wsi, web_pss *pss)
 /* Calls the route's handler; returns what the lws callback returns. */
 static int web_call(evc_web *web, struct lws *wsi, web_pss *pss)
 {
-    const web_route *rt = &web->routes[pss->route];
     evc_web_request req;
     web_request_fill(web, pss, &req);
     req.body = pss->body ? pss->body : (strcmp(pss->method, "POST") == 0 ? "" : NULL);
     req.body_len = pss->body_len;
     pss->res.set = false;
-    rt->handler(&req, &pss->res, rt->arg);
+    pss->handler(&req, &pss->res, pss->harg);
     if (pss->deferred)
         return 0; /* evc_web_pending_done answers */
     if (!pss->res.set)
@@ -369,32 +371,24 @@ int web_http_begin(evc_web *web, struct lws *wsi, web_pss *pss)
         web_fail(pss, 404, "not found: %s", pss->path);
         return web_send(wsi, pss);
     }
-    size_t hit = 0;
-    bool found = false;
-    size_t nallow = 0;
-    for (size_t i = 0; i < web->nroutes; i++) {
-        const web_route *rt = &web->routes[i];
-        if (strcmp(rt->path, pss->path) != 0)
-            continue;
-        if (strcmp(rt->method, pss->method) == 0) {
-            hit = i;
-            found = true;
-        }
-        size_t used = strlen(pss->allow);
-        snprintf(pss->allow + used, sizeof pss->allow - used, "%s%s", nallow++ ? ", " : "",
-                 rt->method);
-    }
-    if (!found) {
-        if (nallow) {
+    web_hit hit;
+    int found = web_route_find(web, pss->method, pss->path, &hit);
+    if (found != 1) {
+        if (found == 0) {
+            snprintf(pss->allow, sizeof pss->allow, "%s", hit.allow);
             web_fail(pss, 405, "method %s not allowed on %s", pss->method, pss->path);
-        } else {
-            pss->allow[0] = '\0';
+        } else if (found == -1) {
             web_fail(pss, 404, "no such API route: %s %s", pss->method, pss->path);
+        } else {
+            web_fail(pss, 500, "out of memory");
         }
         return web_send(wsi, pss);
     }
-    pss->allow[0] = '\0';
-    pss->route = hit;
+    pss->handler = hit.handler;
+    pss->harg = hit.arg;
+    pss->pbuf = hit.pbuf; /* pss owns it now: web_http_reset */
+    pss->nparams = hit.nparams;
+    memcpy(pss->params, hit.params, sizeof pss->params);
     pss->routed = true;
     bool post = strcmp(pss->method, "POST") == 0;
     char cl[32] = "";
@@ -465,50 +459,4 @@ void evc_web_set_guard(evc_web *web, evc_web_guard guard, void *arg)
         return;
     web->guard = guard;
     web->guard_arg = arg;
-}
-
-/* ---- route table -------------------------------------------------------- */
-
-int evc_web_route(evc_web *web, const char *method, const char *path, evc_web_handler handler,
-                  void *arg, evc_error *err)
-{
-    if (!web || !method || !path || !handler)
-        return evc_error_set(err, EVC_EINVAL, "web route: bad arguments");
-    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
-        return evc_error_set(err, EVC_EINVAL, "web route %s %s: method must be GET or POST",
-                             method, path);
-    if (strncmp(path, "/api/", 5) != 0 || strchr(path, '?'))
-        return evc_error_set(err, EVC_EINVAL,
-                             "web route %s %s: path must start with /api/ and have no query",
-                             method, path);
-    for (size_t i = 0; i < web->nroutes; i++)
-        if (strcmp(web->routes[i].path, path) == 0 && strcmp(web->routes[i].method, method) == 0)
-            return evc_error_set(err, EVC_EEXIST, "web route %s %s: already registered",
-                                 method, path);
-    if (web->nroutes == web->caproutes) {
-        size_t ncap = web->caproutes ? web->caproutes * 2 : 16;
-        web_route *n = realloc(web->routes, ncap * sizeof *n);
-        if (!n)
-            return evc_error_set(err, EVC_ENOMEM, "web route: out of memory");
-        web->routes = n;
-        web->caproutes = ncap;
-    }
-    web_route *rt = &web->routes[web->nroutes];
-    memset(rt, 0, sizeof *rt);
-    if (!(rt->path = strdup(path)))
-        return evc_error_set(err, EVC_ENOMEM, "web route: out of memory");
-    snprintf(rt->method, sizeof rt->method, "%s", method);
-    rt->handler = handler;
-    rt->arg = arg;
-    web->nroutes++;
-    return EVC_OK;
-}
-
-void web_routes_free(evc_web *web)
-{
-    for (size_t i = 0; i < web->nroutes; i++)
-        free(web->routes[i].path);
-    free(web->routes);
-    web->routes = NULL;
-    web->nroutes = web->caproutes = 0;
 }

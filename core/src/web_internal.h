@@ -45,12 +45,27 @@ struct evc_web_client {
     bool doomed; /* refused by a recheck: closed at its next writable */
 };
 
+enum { WEB_M_GET, WEB_M_POST, WEB_NMETHODS };
+
+/* One path of the route table (web_route.c): exact, or a pattern with nwild
+ * '*' segments; a handler (NULL = none) per method. */
 typedef struct web_route {
-    char method[8];
     char *path;
+    size_t nwild;
+    evc_web_handler handler[WEB_NMETHODS];
+    void *arg[WEB_NMETHODS];
+} web_route;
+
+/* What web_route_find found for a request. pbuf (malloc'd, owned by whoever
+ * takes the hit: web_pss) holds the NUL-terminated segments params point at. */
+typedef struct web_hit {
     evc_web_handler handler;
     void *arg;
-} web_route;
+    const char *params[EVC_WEB_MAX_PARAMS];
+    size_t nparams;
+    char *pbuf;
+    char allow[16]; /* the path's methods when the request's is not among them */
+} web_hit;
 
 #define WEB_RES_HEADERS 4
 struct evc_web_response {
@@ -86,7 +101,13 @@ typedef struct web_pss {
     bool ready;               /* pending_done filled res: send on writable */
     /* HTTP */
     struct lws *wsi; /* set while a transaction runs (for evc_web_defer) */
-    size_t route; /* index in web->routes (routes are never removed) */
+    /* the route's handler (copied: the table may grow meanwhile) and the
+     * segments its '*'s matched (pointing into pbuf, malloc'd) */
+    evc_web_handler handler;
+    void *harg;
+    const char *params[EVC_WEB_MAX_PARAMS];
+    size_t nparams;
+    char *pbuf;
     bool routed;
     char method[8];
     char *path;
@@ -115,8 +136,14 @@ struct evc_web {
     void *guard_arg;
     struct lws_http_mount mount_api, mount_static;
     struct lws_protocols protocols[2];
+    /* exact routes (dense array) and their hash index: slots hold a routes
+     * index + 1, 0 = empty; nslots a power of two, at most half full */
     web_route *routes;
     size_t nroutes, caproutes;
+    size_t *slots;
+    size_t nslots;
+    web_route patterns[EVC_WEB_MAX_PATTERNS];
+    size_t npatterns;
     web_channel **channels;
     size_t nchannels, capchannels;
 };
@@ -129,6 +156,10 @@ int web_http_body_done(evc_web *web, struct lws *wsi, web_pss *pss);
 int web_http_writable(struct lws *wsi, web_pss *pss);
 void web_http_reset(web_pss *pss);
 void web_routes_free(evc_web *web);
+/* web_route.c: the route for method + path. 1: found (hit's handler, arg,
+ * params, pbuf); 0: the path exists with other methods only (hit->allow);
+ * -1: no route has this path; -2: out of memory. */
+int web_route_find(const evc_web *web, const char *method, const char *path, web_hit *hit);
 
 int web_ws_filter(evc_web *web, struct lws *wsi);
 int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss);

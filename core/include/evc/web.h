@@ -38,6 +38,9 @@ typedef struct evc_web_client evc_web_client;
 #define EVC_WEB_DEFAULT_MAX_BODY (64u * 1024u)
 #define EVC_WEB_DEFAULT_QUEUE_MSGS 256u
 #define EVC_WEB_DEFAULT_QUEUE_BYTES (4u * 1024u * 1024u)
+/* Pattern routes (evc_web_route): '*' segments per pattern, patterns per server. */
+#define EVC_WEB_MAX_PARAMS 4
+#define EVC_WEB_MAX_PATTERNS 32
 
 typedef struct evc_web_opts {
     size_t struct_size;      /* sizeof(evc_web_opts): lets the struct grow */
@@ -78,6 +81,12 @@ typedef struct evc_web_request {
     const char *csrf;         /* X-CSRF-Token */
     const char *peer;         /* e.g. "127.0.0.1" */
     bool tls;                 /* the server runs TLS (cookies get Secure) */
+    /* For a pattern route (evc_web_route): the path segments its '*'
+     * segments matched, in order, percent-decoded like path, never empty and
+     * never holding '/'. Borrowed like the rest; also set for the guard.
+     * nparams 0 for an exact route. */
+    size_t nparams;
+    const char *params[EVC_WEB_MAX_PARAMS];
 } evc_web_request;
 
 /* Route handler. Must call evc_web_respond (or _json) once before returning;
@@ -101,10 +110,33 @@ uint16_t evc_web_port(const evc_web *web);
  * callback. NULL is a no-op. */
 void evc_web_stop(evc_web *web);
 
-/* Registers handler for `method` ("GET" or "POST") on an exact `path`, which
- * must start with "/api/" (query strings are not part of it). Called on the
- * loop thread with `arg`. EVC_EEXIST if method+path is taken, EVC_EINVAL for a
- * bad method or path. */
+/* Registers handler for `method` ("GET" or "POST") on `path`, which must
+ * start with "/api/" (query strings are not part of it). Called on the loop
+ * thread with `arg`.
+ *
+ * Pattern routes: a path segment that is exactly "*" matches any one
+ * non-empty segment of a request path ("/api/cps/ * /stop" -- without the
+ * spaces, which only keep this comment open -- serves "/api/cps/CP1/stop" but neither "/api/cps/stop" nor
+ * "/api/cps/a/b/stop"); the handler finds the matched segments in
+ * req->params. At most EVC_WEB_MAX_PARAMS '*' per pattern and
+ * EVC_WEB_MAX_PATTERNS patterns per server: one pattern stands for many
+ * paths (register "/api/cps/ * /stop" once, not a route per CP) -- it is
+ * the handler's job to answer 404 for a segment naming nothing.
+ *
+ * Which route serves a request: the exact route of its path, else the first
+ * pattern, in registration order, that matches the path and has the
+ * request's method. A path matched only with other methods gets 405 and an
+ * Allow header naming them; a path matched by nothing 404. The guard
+ * (evc_web_set_guard) sees every request that found a route, pattern or
+ * exact, before its handler.
+ *
+ * Cost: exact routes are in a hash table (registering and finding one does
+ * not grow with their number); each request tries the patterns in turn.
+ *
+ * EVC_EEXIST if method+path is taken (the same pattern text counts as
+ * taken); EVC_EINVAL for a bad method or path, a '*' that is not a whole
+ * segment, more than EVC_WEB_MAX_PARAMS of them; EVC_ETOOBIG past
+ * EVC_WEB_MAX_PATTERNS patterns; EVC_ENOMEM. */
 int evc_web_route(evc_web *web, const char *method, const char *path, evc_web_handler handler,
                   void *arg, evc_error *err);
 
