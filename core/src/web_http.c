@@ -335,6 +335,32 @@ void evc_web_pending_done(evc_web_pending *p)
     free(p);
 }
 
+/* The query's arguments joined by '&'. lws keeps one fragment per argument
+ * (percent-decoded) and lws_hdr_copy would join them with ','; its total
+ * length counts one separator between fragments, so '&' fits the same. */
+static char *web_query_dup(struct lws *wsi)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    size_t cap = (total > 0 ? (size_t)total : 0) + 1, n = 0;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (int i = 0; total > 0; i++) {
+        size_t at = n + (i > 0);
+        if (at >= cap - 1)
+            break;
+        int r = lws_hdr_copy_fragment(wsi, s + at, (int)(cap - at), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (r < 0)
+            break; /* no fragment i: the end */
+        if (i > 0)
+            s[n] = '&';
+        n = at + (size_t)r;
+    }
+    s[n] = '\0';
+    return s;
+}
+
 static bool is_api_path(const char *p)
 {
     return strncmp(p, "/api/", 5) == 0 || strcmp(p, "/api") == 0;
@@ -356,7 +382,7 @@ int web_http_begin(evc_web *web, struct lws *wsi, web_pss *pss)
     snprintf(pss->method, sizeof pss->method, "%s", method ? method : "?");
     pss->wsi = wsi;
     pss->path = web_hdr_dup(wsi, tok);
-    pss->query = web_hdr_dup(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    pss->query = web_query_dup(wsi);
     if (!pss->path || !pss->query || !web_pss_headers(wsi, pss)) {
         web_fail(pss, 500, "out of memory");
         return web_send(wsi, pss);

@@ -63,8 +63,9 @@ typedef struct evc_web_opts {
 
 /* A request, borrowed by the handler until it returns. Strings are
  * NUL-terminated. `path` is percent-decoded by libwebsockets; `query` is the
- * part after '?' as libwebsockets delivers it (arguments percent-decoded and
- * joined by '&'; "" when none). `body` is NULL with body_len 0 for GET; for
+ * part after '?' as libwebsockets delivers it: arguments percent-decoded and
+ * joined by '&' ("" when none) -- so a value holding an encoded '&' (%26)
+ * cannot be told from two arguments: keep such values out of queries. `body` is NULL with body_len 0 for GET; for
  * POST it holds exactly the bytes received (plus a NUL after them). */
 typedef struct evc_web_request {
     const char *method; /* "GET", "POST" */
