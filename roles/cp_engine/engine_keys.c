@@ -3,7 +3,9 @@
  * Central holds the argon2id string of the CP's secret; the engine holds the
  * secret. cp.key_request asks Central for the string's public params (salt,
  * cost), answered by a sealed cp.key_params; the engine derives the proof key
- * on the pool and from it the key that seals everything it publishes. Until
+ * on the pool (argon2id) or at once (fast params of a strong secret: one
+ * HMAC; refused for a typed secret, see evc/proof.h) and from it the key
+ * that seals everything it publishes. Until
  * then it publishes nothing but key requests: Central refuses unsealed CP
  * messages, and the outbox waits in the journal. */
 #include <stdio.h>
@@ -105,6 +107,12 @@ void engine_keys_on_params(engine *e, const evc_envelope *env)
     j->e = e;
     snprintf(j->secret, sizeof j->secret, "%s", e->cfg.secret);
     snprintf(j->cp_id, sizeof j->cp_id, "%s", e->cfg.cp_id);
+    if (evc_proof_params_fast(&j->params)) { /* one HMAC: on the loop */
+        e->key_job = j;
+        derive_work(j);
+        derive_done(j, true);
+        return;
+    }
     if (evc_loop_work(e->loop, derive_work, derive_done, j, &err) != EVC_OK) {
         evc_log(EVC_LOG_WARN, "cp_engine", IDS(e), "bus key not derived: %s", err.msg);
         job_free(j);
