@@ -202,6 +202,7 @@ Test(cpauth_flood, every_cp_reconnecting_at_once_is_activated_without_a_false_tr
     c->heartbeat_timeout_ms = 3000; /* the default of heartbeat_timeout_ms */
     c->registration_open = false;
     c->password_cost = EVC_PASSWORD_COST_INTERACTIVE;
+    c->monitor_max_links = fl->n + 64; /* central.monitor_max_links, sized for the city */
     evc_error err = {0};
     cr_assert_eq(central_cps_load(c, &err), EVC_OK, "%s", err.msg);
     cr_assert_eq(central_links_start(c, &err), EVC_OK, "%s", err.msg);
