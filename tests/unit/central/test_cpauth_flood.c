@@ -6,7 +6,7 @@
  *
  * 200 monitors here; EVC_CPAUTH_FLOOD_N=2000 (by hand) for a bigger run. One
  * CP in ten keeps an old argon2id secret (MIN cost): both kinds verify side
- * by side. Times are printed, never asserted (docs/TESTING.md). */
+ * by side. Times are printed, never asserted (speed belongs to tests/bench). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
