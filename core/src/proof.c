@@ -1,4 +1,5 @@
-/* proof.c: proof keys from argon2id strings, labelled HMACs, hex. */
+/* proof.c: proof keys from argon2id strings and from the fast verifier of
+ * strong CP secrets, labelled HMACs, hex. */
 #include "evc/proof.h"
 
 #include <inttypes.h>
@@ -8,9 +9,108 @@
 
 #define ARGON2ID_PREFIX "$argon2id$v=19$"
 
+#define FAST_LABEL "evc-cp-key-v1"
+#define STRONG_HEX_MIN 64
+#define STRONG_DISTINCT_MIN 10
+
+bool evc_proof_params_fast(const evc_proof_params *p)
+{
+    return p && p->opslimit == 0 && p->memlimit == 0;
+}
+
+bool evc_proof_secret_strong(const char *secret)
+{
+    if (!secret)
+        return false;
+    unsigned seen = 0; /* bit per hex digit value */
+    size_t n = 0;
+    for (; secret[n]; n++) {
+        char c = secret[n];
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (v < 0)
+            return false;
+        seen |= 1u << v;
+    }
+    int distinct = 0;
+    for (; seen; seen &= seen - 1)
+        distinct++;
+    return n >= STRONG_HEX_MIN && distinct >= STRONG_DISTINCT_MIN;
+}
+
+/* key = HMAC-SHA256(secret, "evc-cp-key-v1\0" || salt). The secret is the
+ * HMAC key: 256 random bits need no stretching (docs/SECURITY.md). */
+static void fast_key(const char *secret, const uint8_t salt[EVC_PROOF_SALT_BYTES],
+                     uint8_t key[EVC_PROOF_KEY_BYTES])
+{
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)FAST_LABEL, sizeof FAST_LABEL);
+    crypto_auth_hmacsha256_update(&st, salt, EVC_PROOF_SALT_BYTES);
+    crypto_auth_hmacsha256_final(&st, key);
+    sodium_memzero(&st, sizeof st);
+}
+
+int evc_proof_fast_hash(const char *secret, char out[EVC_PASSWORD_HASH_MAX], evc_error *err)
+{
+    if (!out)
+        return evc_error_set(err, EVC_EINVAL, "fast hash: NULL argument");
+    if (!evc_proof_secret_strong(secret))
+        return evc_error_set(err, EVC_EINVAL,
+                             "fast hash: the secret is not %d+ hex digits of a random draw",
+                             STRONG_HEX_MIN);
+    if (sodium_init() < 0)
+        return evc_error_set(err, EVC_EIO, "fast hash: libsodium failed to initialise");
+    uint8_t salt[EVC_PROOF_SALT_BYTES], key[EVC_PROOF_KEY_BYTES];
+    randombytes_buf(salt, sizeof salt);
+    fast_key(secret, salt, key);
+    char sh[2 * EVC_PROOF_SALT_BYTES + 1], kh[EVC_PROOF_HEX_SIZE];
+    evc_hex_encode(salt, sizeof salt, sh);
+    evc_hex_encode(key, sizeof key, kh);
+    snprintf(out, EVC_PASSWORD_HASH_MAX, "%s%s$%s", EVC_PROOF_FAST_PREFIX, sh, kh);
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(kh, sizeof kh);
+    return EVC_OK;
+}
+
+int evc_proof_cp_hash(const char *secret, evc_password_cost cost,
+                      char out[EVC_PASSWORD_HASH_MAX], evc_error *err)
+{
+    if (evc_proof_secret_strong(secret))
+        return evc_proof_fast_hash(secret, out, err);
+    return evc_password_hash(secret, cost, out, err);
+}
+
+static int split_fast(const char *stored, evc_proof_params *params,
+                      uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err)
+{
+    const char *salt = stored + strlen(EVC_PROOF_FAST_PREFIX);
+    evc_proof_params out = {.opslimit = 0, .memlimit = 0};
+    char sh[2 * EVC_PROOF_SALT_BYTES + 1];
+    uint8_t k[EVC_PROOF_KEY_BYTES];
+    if (strlen(salt) != 2 * EVC_PROOF_SALT_BYTES + 1 + 2 * EVC_PROOF_KEY_BYTES ||
+        salt[2 * EVC_PROOF_SALT_BYTES] != '$')
+        return evc_error_set(err, EVC_EINVAL, "stored secret: bad evc-cpk string");
+    memcpy(sh, salt, 2 * EVC_PROOF_SALT_BYTES);
+    sh[2 * EVC_PROOF_SALT_BYTES] = '\0';
+    if (!evc_hex_decode(sh, out.salt, sizeof out.salt) ||
+        !evc_hex_decode(salt + 2 * EVC_PROOF_SALT_BYTES + 1, k, sizeof k))
+        return evc_error_set(err, EVC_EINVAL, "stored secret: evc-cpk salt or key is not hex");
+    if (params)
+        *params = out;
+    if (key)
+        memcpy(key, k, sizeof k);
+    sodium_memzero(k, sizeof k);
+    return EVC_OK;
+}
+
 int evc_proof_split(const char *stored, evc_proof_params *params, uint8_t key[EVC_PROOF_KEY_BYTES],
                     evc_error *err)
 {
+    if (stored && strncmp(stored, EVC_PROOF_FAST_PREFIX, strlen(EVC_PROOF_FAST_PREFIX)) == 0)
+        return split_fast(stored, params, key, err);
     if (!stored || strncmp(stored, ARGON2ID_PREFIX, strlen(ARGON2ID_PREFIX)) != 0)
         return evc_error_set(err, EVC_EINVAL, "stored secret is not an argon2id v19 string");
     unsigned long m = 0, t = 0, p = 0;
@@ -49,6 +149,16 @@ int evc_proof_derive(const char *secret, const evc_proof_params *params,
         return evc_error_set(err, EVC_EINVAL, "proof derive: NULL argument");
     if (sodium_init() < 0)
         return evc_error_set(err, EVC_EIO, "proof derive: libsodium failed to initialise");
+    if (evc_proof_params_fast(params)) {
+        if (!evc_proof_secret_strong(secret))
+            return evc_error_set(err, EVC_EINVAL,
+                                 "proof derive: the verifier asks for the fast key of a secret "
+                                 "that is not %d+ random hex digits: refused (the secret keeps "
+                                 "argon2id; re-register the CP with a generated secret)",
+                                 STRONG_HEX_MIN);
+        fast_key(secret, params->salt, key);
+        return EVC_OK;
+    }
     if (params->opslimit < crypto_pwhash_OPSLIMIT_MIN ||
         params->opslimit > crypto_pwhash_OPSLIMIT_MODERATE ||
         params->memlimit < crypto_pwhash_MEMLIMIT_MIN ||

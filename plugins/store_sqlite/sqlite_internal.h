@@ -90,7 +90,7 @@ const char *sqlite_col_str(sqlite3_stmt *st, int col);
 int sqlite_check_id(const char *id, const char *what, const char *op, evc_error *err);
 
 /* sqlite_migrate.c */
-#define SQLITE_SCHEMA_VERSION 2
+#define SQLITE_SCHEMA_VERSION 3
 int sqlite_migrate(sqlite_store *s, evc_error *err);
 int sqlite_wipe(sqlite_store *s, evc_error *err);
 int sqlite_prepare_all(sqlite_store *s, evc_error *err);

@@ -95,7 +95,56 @@ static const char *const migrations[SQLITE_SCHEMA_VERSION] = {
     " value BLOB NOT NULL,"
     " updated_ms INTEGER NOT NULL,"
     " PRIMARY KEY (namespace, key)) STRICT, WITHOUT ROWID;",
+
+    /* 3: CP secrets may also be stored by the fast verifier of strong
+     * secrets ("$evc-cpk$v=1$...", evc/proof.h). SQLite cannot change a
+     * CHECK in place: the table is rebuilt (SQLite's documented procedure,
+     * foreign keys off around the step, foreign_key_check before COMMIT;
+     * sessions and tickets keep referring to it by name). */
+    "CREATE TABLE charging_points_v3 ("
+    " id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 63),"
+    " location TEXT NOT NULL DEFAULT '',"
+    " price_cents_per_kwh INTEGER NOT NULL CHECK (price_cents_per_kwh >= 0),"
+    " max_w INTEGER NOT NULL DEFAULT 0 CHECK (max_w >= 0),"
+    " admin_state TEXT NOT NULL DEFAULT 'in_service'"
+    "   CHECK (admin_state IN ('in_service','stopped')),"
+    " secret_hash TEXT NOT NULL DEFAULT ''"
+    "   CHECK (secret_hash = '' OR substr(secret_hash,1,10) = '$argon2id$'"
+    "          OR substr(secret_hash,1,13) = '$evc-cpk$v=1$'),"
+    " registered_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL) STRICT;"
+    "INSERT INTO charging_points_v3 (id, location, price_cents_per_kwh, max_w, admin_state,"
+    " secret_hash, registered_ms, updated_ms)"
+    " SELECT id, location, price_cents_per_kwh, max_w, admin_state, secret_hash,"
+    " registered_ms, updated_ms FROM charging_points;"
+    "DROP TABLE charging_points;"
+    "ALTER TABLE charging_points_v3 RENAME TO charging_points;",
 };
+
+/* Steps that rebuild a table referred to by foreign keys: enforcement off
+ * around them (PRAGMA foreign_keys is a no-op inside a transaction). */
+static bool rebuilds(int step)
+{
+    return step == 3;
+}
+
+/* Inside the step's transaction: a rebuild must leave every reference
+ * valid, or the step is rolled back. */
+static int fk_check(sqlite_store *s, const char *op, evc_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    char table[64] = "";
+    if (rc == SQLITE_ROW)
+        snprintf(table, sizeof table, "%s", sqlite_col_str(st, 0));
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return evc_error_set(err, EVC_ECONFLICT, "database %s: %s left a broken foreign key "
+                             "in table %s: not applied", s->path, op, table);
+    return rc == SQLITE_DONE ? EVC_OK : sqlite_fail(s, rc, op, err);
+}
 
 #define SES_COLS                                                                           \
     "id, correlation_id, driver_id, cp_id, requested_ms, authorised_ms, started_ms, "     \
@@ -266,6 +315,30 @@ static int check_ours(sqlite_store *s, int v, evc_error *err)
     return EVC_OK;
 }
 
+/* One step in its own transaction; *now is the version it left. */
+static int step(sqlite_store *s, int v, bool fk_off, int *now, evc_error *err)
+{
+    int rc = sqlite_exec(s, "BEGIN IMMEDIATE", "migrate", err);
+    if (rc != EVC_OK)
+        return rc;
+    if ((rc = read_version(s, now, err)) == EVC_OK && *now == v) {
+        char op[64], pragma[64];
+        snprintf(op, sizeof op, "migration %d", v + 1);
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        rc = sqlite_exec(s, migrations[v], op, err);
+        if (rc == EVC_OK && fk_off)
+            rc = fk_check(s, op, err);
+        if (rc == EVC_OK)
+            rc = sqlite_exec(s, pragma, op, err);
+        *now = v + 1;
+    }
+    if (rc == EVC_OK)
+        rc = sqlite_exec(s, "COMMIT", "migrate", err);
+    if (rc != EVC_OK && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 int sqlite_migrate(sqlite_store *s, evc_error *err)
 {
     int v = 0;
@@ -286,25 +359,21 @@ int sqlite_migrate(sqlite_store *s, evc_error *err)
      * version. BEGIN IMMEDIATE and a re-read make two processes starting at
      * once apply each step exactly once. */
     while (v < SQLITE_SCHEMA_VERSION) {
-        if ((rc = sqlite_exec(s, "BEGIN IMMEDIATE", "migrate", err)) != EVC_OK)
+        bool fk_off = rebuilds(v + 1);
+        if (fk_off && (rc = sqlite_exec(s, "PRAGMA foreign_keys=OFF", "migrate", err)) != EVC_OK)
             return rc;
         int now = 0;
-        if ((rc = read_version(s, &now, err)) == EVC_OK && now == v) {
-            char op[64], pragma[64];
-            snprintf(op, sizeof op, "migration %d", v + 1);
-            snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-            rc = sqlite_exec(s, migrations[v], op, err);
-            if (rc == EVC_OK)
-                rc = sqlite_exec(s, pragma, op, err);
-            now = v + 1;
+        rc = step(s, v, fk_off, &now, err);
+        if (fk_off) {
+            evc_error ferr = {0};
+            int frc = sqlite_exec(s, "PRAGMA foreign_keys=ON", "migrate", &ferr);
+            if (rc == EVC_OK && frc != EVC_OK) {
+                *err = ferr;
+                rc = frc;
+            }
         }
-        if (rc == EVC_OK)
-            rc = sqlite_exec(s, "COMMIT", "migrate", err);
-        if (rc != EVC_OK) {
-            if (!sqlite3_get_autocommit(s->db))
-                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        if (rc != EVC_OK)
             return rc;
-        }
         if (now != v + 1 && now > SQLITE_SCHEMA_VERSION)
             return evc_error_set(err, EVC_ECONFLICT, "database %s has schema version %d, this "
                                  "build supports up to %d", s->path, now, SQLITE_SCHEMA_VERSION);

@@ -8,6 +8,13 @@ static bool is_argon2id(const char *h)
     return h && strncmp(h, "$argon2id$", 10) == 0 && strlen(h) < EVC_STORE_HASH_MAX;
 }
 
+/* A CP secret: argon2id, or the fast verifier of a strong secret. */
+static bool is_cp_hash(const char *h)
+{
+    return is_argon2id(h) || (h && strncmp(h, "$evc-cpk$v=1$", 13) == 0 &&
+                              strlen(h) < EVC_STORE_HASH_MAX);
+}
+
 static const char *role_text(evc_user_role r)
 {
     return r == EVC_ROLE_ADMIN ? "admin" : r == EVC_ROLE_DRIVER ? "driver" : NULL;
@@ -212,8 +219,9 @@ int sqlite_cp_insert(sqlite_store *s, const evc_charging_point *cp, evc_error *e
     int rc = check_cp(cp, op, err);
     if (rc != EVC_OK)
         return rc;
-    if (cp->secret_hash[0] && !is_argon2id(cp->secret_hash))
-        return evc_error_set(err, EVC_EINVAL, "%s %s: the secret must be an argon2id hash",
+    if (cp->secret_hash[0] && !is_cp_hash(cp->secret_hash))
+        return evc_error_set(err, EVC_EINVAL, "%s %s: the secret must be an argon2id or "
+                             "evc-cpk hash",
                              op, cp->id);
     if ((rc = sqlite_write_prepare(s, op, err)) != EVC_OK)
         return rc;
@@ -310,8 +318,8 @@ int sqlite_cp_set_secret(sqlite_store *s, const char *id, const char *hash, evc_
     int rc = sqlite_check_id(id, "CP id", op, err);
     if (rc != EVC_OK)
         return rc;
-    if (!hash || (hash[0] && !is_argon2id(hash)))
-        return evc_error_set(err, EVC_EINVAL, "%s %s: not an argon2id hash", op, id);
+    if (!hash || (hash[0] && !is_cp_hash(hash)))
+        return evc_error_set(err, EVC_EINVAL, "%s %s: not an argon2id or evc-cpk hash", op, id);
     if ((rc = sqlite_write_prepare(s, op, err)) != EVC_OK)
         return rc;
     sqlite3_stmt *st = sqlite_stmt(s, SQ_CP_SETSECRET);

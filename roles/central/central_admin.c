@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "evc/proof.h"
 
 
 bool central_cp_id_ok(const char *id)
@@ -52,7 +53,9 @@ int central_add_cp(evc_store *store, const central_cp_spec *spec, evc_password_c
         cp.price_cents_per_kwh = spec->price_cents_per_kwh;
     if (spec->max_w > 0)
         cp.max_w = spec->max_w;
-    rc = evc_password_hash(spec->secret, cost, cp.secret_hash, err);
+    /* A generated secret (64+ hex digits) gets the fast verifier, so that
+     * its CP reconnects without argon2 anywhere; a typed one keeps argon2id. */
+    rc = evc_proof_cp_hash(spec->secret, cost, cp.secret_hash, err);
     if (rc != EVC_OK)
         return rc;
     return *created ? evc_store_cp_insert(store, &cp, err) : evc_store_cp_update(store, &cp, err);

@@ -201,7 +201,8 @@ void central_cpauth_on_register(central *c, evc_link *link, central_cpauth *a,
         evc_proof_split(hash, &params, a->key, &err) != EVC_OK) {
         central_cpauth_clear(a);
         central_links_deny(c, link, evc_id_valid(id) ? id : "", "BAD_REQUEST",
-                           "REGISTER needs a REGISTER CHALLENGE and an argon2id string");
+                           "REGISTER needs a REGISTER CHALLENGE and an argon2id or "
+                           "evc-cpk string");
         return;
     }
     evc_charging_point row;

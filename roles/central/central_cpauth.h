@@ -9,16 +9,18 @@
  *                                         <- AUTH_OK cp_id, admin, mac_c
  *                                               mac_c = MAC(K, "evc-cp-auth-ok-v1", same)
  *
- * K is the HASH part of the CP's stored argon2id string (evc/proof.h): Central
- * reads it, the monitor recomputes it from the secret and the params (salt,
- * cost), off its loop. Checking a PROOF is one HMAC: no argon2 on Central, so
+ * K is the key part of the CP's stored string (evc/proof.h): argon2id, or for
+ * a strong generated secret the fast verifier "$evc-cpk$v=1$..." whose params
+ * read "<salt>:0:0". Central reads it, the monitor recomputes it from the
+ * secret and the params (argon2id off its loop; the fast key is one HMAC,
+ * refused by the monitor for a typed secret). Checking a PROOF is one HMAC: no argon2 on Central, so
  * a flood of AUTHs costs Central nothing. An unknown CP (or one without a
  * secret) under closed registration gets fake params deterministic in its id,
  * so a CHALLENGE does not tell which ids exist, and its PROOF is denied like a
  * wrong one (BAD_SECRET). Under open registration an unknown CP gets
  * CHALLENGE cp_id, REGISTER, <cost name>, nonce_c and answers REGISTER cp_id,
- * <argon2id string it computed with a fresh salt>: trust on first use, but
- * the secret itself still never crosses.
+ * <string it computed with a fresh salt (evc_proof_cp_hash)>: trust on first
+ * use, but the secret itself still never crosses.
  *
  * Bounds: one challenge per link at a time (a new AUTH replaces it), its
  * nonces are used once (the first PROOF, right or wrong, consumes them), and

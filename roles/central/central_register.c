@@ -1,7 +1,10 @@
 /* central_register.c: POST /api/cps, an operator registers a CP from the
- * dashboard (docs/WEB.md). Central draws the CP's secret, hashes it with
- * argon2id on the thread pool (never on the loop), stores the CP and answers
- * the secret once: it is kept nowhere in clear.
+ * dashboard (docs/WEB.md). Central draws the CP's secret (64 hex digits,
+ * 256 random bits), stores it with the fast verifier of strong secrets
+ * (evc_proof_cp_hash, evc/proof.h: one HMAC, so its CP never costs an argon2
+ * anywhere), stores the CP and answers the secret once: it is kept nowhere in
+ * clear. The job stays on the pool: cheap now, but a cost that would not be
+ * cannot creep back onto the loop.
  *
  *   {"id":"CP_100","location":"Alicante","price_cents_per_kwh":35}
  *   -> 201 {"id":"CP_100","secret":"<64 hex>"}; 400 bad input; 409 exists;
@@ -15,6 +18,7 @@
 #include "central_int.h"
 #include "central_register.h"
 #include "evc/log.h"
+#include "evc/proof.h"
 
 #define REGISTER_PRICE_MAX 100000 /* cents per kWh: 1000 EUR, far above any tariff */
 
@@ -39,7 +43,7 @@ struct reg_job {
 static void job_work(void *arg)
 {
     reg_job *j = arg;
-    j->rc = evc_password_hash(j->secret, j->cost, j->row.secret_hash, &j->err);
+    j->rc = evc_proof_cp_hash(j->secret, j->cost, j->row.secret_hash, &j->err);
 }
 
 static void job_wipe_free(reg_job *j)

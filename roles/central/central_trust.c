@@ -9,8 +9,15 @@
 #include "evc/log.h"
 #include "evc/proof.h"
 
-#define KEYS_CAP 8192      /* CP keys cached, and driver sessions, each */
-#define BUCKETS 8192
+/* CP bus keys: one per CP that sealed a message, so the table must hold
+ * every CP at once (a miss is a store read and an HMAC on the loop; the old
+ * fixed 8,192 thrashed past 8,192 CPs). It grows by doubling from
+ * KEYS_INIT up to CP_KEYS_MAX entries, about 120 bytes each with its bucket:
+ * 1.2 MB per 10,000 CPs, 126 MB at the bound (a million CPs, far past one
+ * Central). Driver sessions stay bounded at SESSIONS_MAX. */
+#define KEYS_INIT 1024
+#define CP_KEYS_MAX (1u << 20)
+#define SESSIONS_MAX 8192
 #define CHALLENGES_CAP 1024
 #define CHALLENGE_TTL_MS 30000
 #define CP_RATE 20.0       /* messages/s a CP may send (telemetry is 1/s) */
@@ -22,14 +29,16 @@ typedef struct key_entry {
     char kid[EVC_SEAL_KID_MAX]; /* "" = free */
     uint8_t key[32];
     int64_t created_ms;
-    int next; /* chain in its bucket, -1 = end */
+    int next; /* chain in its bucket or in the free list, -1 = end */
 } key_entry;
 
-/* A small hash table of kid -> key; the oldest entry makes room. */
+/* A hash table of kid -> key with as many buckets as slots (a power of
+ * two); at its bound the oldest entry makes room. */
 typedef struct key_table {
-    key_entry e[KEYS_CAP];
-    int head[BUCKETS];
-    size_t n;
+    key_entry *e; /* owned, cap entries */
+    int *head;    /* owned, cap buckets */
+    int free_head;
+    size_t cap, max, n;
 } key_table;
 
 typedef struct challenge {
@@ -49,24 +58,77 @@ struct central_trust {
 
 /* ---- key tables ---------------------------------------------------------- */
 
-static unsigned bucket_of(const char *kid)
+static unsigned bucket_of(const key_table *t, const char *kid)
 {
     uint32_t h = 2166136261u;
     for (; *kid; kid++)
         h = (h ^ (uint8_t)*kid) * 16777619u;
-    return h % BUCKETS;
+    return h & (unsigned)(t->cap - 1);
 }
 
-static void table_init(key_table *t)
+/* Re-links every entry into cap buckets and the free slots into the free
+ * list (after an allocation of cap slots). */
+static void table_relink(key_table *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        t->head[i] = -1;
+    t->free_head = -1;
+    for (size_t i = t->cap; i-- > 0;) {
+        key_entry *x = &t->e[i];
+        if (x->kid[0]) {
+            unsigned b = bucket_of(t, x->kid);
+            x->next = t->head[b];
+            t->head[b] = (int)i;
+        } else {
+            x->next = t->free_head;
+            t->free_head = (int)i;
+        }
+    }
+}
+
+static int table_alloc(key_table *t, size_t cap)
+{
+    key_entry *e = calloc(cap, sizeof *e);
+    int *head = malloc(cap * sizeof *head);
+    if (!e || !head) {
+        free(e);
+        free(head);
+        return EVC_ENOMEM;
+    }
+    if (t->e) {
+        memcpy(e, t->e, t->cap * sizeof *e);
+        explicit_bzero(t->e, t->cap * sizeof *t->e);
+    }
+    free(t->e);
+    free(t->head);
+    t->e = e;
+    t->head = head;
+    t->cap = cap;
+    table_relink(t);
+    return EVC_OK;
+}
+
+static int table_init(key_table *t, size_t max)
 {
     memset(t, 0, sizeof *t);
-    for (int i = 0; i < BUCKETS; i++)
-        t->head[i] = -1;
+    t->max = max;
+    return table_alloc(t, KEYS_INIT < max ? KEYS_INIT : max);
+}
+
+static void table_free(key_table *t)
+{
+    if (t->e)
+        explicit_bzero(t->e, t->cap * sizeof *t->e);
+    free(t->e);
+    free(t->head);
+    memset(t, 0, sizeof *t);
 }
 
 static key_entry *table_find(key_table *t, const char *kid)
 {
-    for (int i = t->head[bucket_of(kid)]; i >= 0; i = t->e[i].next)
+    if (!t->cap)
+        return NULL;
+    for (int i = t->head[bucket_of(t, kid)]; i >= 0; i = t->e[i].next)
         if (strcmp(t->e[i].kid, kid) == 0)
             return &t->e[i];
     return NULL;
@@ -75,32 +137,39 @@ static key_entry *table_find(key_table *t, const char *kid)
 static void table_remove(key_table *t, key_entry *x)
 {
     int idx = (int)(x - t->e);
-    for (int *p = &t->head[bucket_of(x->kid)]; *p >= 0; p = &t->e[*p].next) {
+    for (int *p = &t->head[bucket_of(t, x->kid)]; *p >= 0; p = &t->e[*p].next) {
         if (*p == idx) {
             *p = x->next;
             break;
         }
     }
     explicit_bzero(x, sizeof *x);
+    x->next = t->free_head;
+    t->free_head = idx;
     t->n--;
 }
 
+/* NULL only when the table cannot grow (out of memory) and is empty. */
 static key_entry *table_put(key_table *t, const char *kid, const uint8_t key[32], int64_t now)
 {
     key_entry *x = table_find(t, kid);
     if (!x) {
-        if (t->n == KEYS_CAP) {
+        if (t->n == t->cap && t->cap < t->max)
+            table_alloc(t, t->cap * 2 < t->max ? t->cap * 2 : t->max); /* else evict below */
+        if (t->n == t->cap) {
+            /* At the bound: a scan, once per insert past `max` keys only. */
             key_entry *oldest = &t->e[0];
-            for (size_t i = 1; i < KEYS_CAP; i++)
+            for (size_t i = 1; i < t->cap; i++)
                 if (t->e[i].created_ms < oldest->created_ms)
                     oldest = &t->e[i];
             table_remove(t, oldest);
         }
-        for (size_t i = 0; i < KEYS_CAP && !x; i++)
-            if (!t->e[i].kid[0])
-                x = &t->e[i];
+        if (t->free_head < 0)
+            return NULL;
+        x = &t->e[t->free_head];
+        t->free_head = x->next;
         snprintf(x->kid, sizeof x->kid, "%s", kid);
-        unsigned b = bucket_of(kid);
+        unsigned b = bucket_of(t, kid);
         x->next = t->head[b];
         t->head[b] = (int)(x - t->e);
         t->n++;
@@ -147,7 +216,11 @@ static int lookup(void *arg, const char *kid, evc_seal_key *out)
         if (!cp_bus_key(c, kid, k))
             return EVC_ENOTFOUND;
         x = table_put(&t->cps, kid, k, evc_wall_ms());
+        *out = (evc_seal_key){.alg = EVC_SEAL_HMAC_SHA256, .rate_per_s = CP_RATE,
+                              .burst = CP_BURST};
+        memcpy(out->key, x ? x->key : k, 32); /* uncached when memory is short */
         explicit_bzero(k, sizeof k);
+        return EVC_OK;
     }
     *out = (evc_seal_key){.alg = EVC_SEAL_HMAC_SHA256, .rate_per_s = CP_RATE, .burst = CP_BURST};
     memcpy(out->key, x->key, 32);
@@ -182,7 +255,7 @@ static void prune_sessions(central *c, const char *driver)
     for (;;) {
         key_entry *oldest = NULL;
         size_t n = 0;
-        for (size_t i = 0; i < KEYS_CAP; i++) {
+        for (size_t i = 0; i < t->sessions.cap; i++) {
             key_entry *x = &t->sessions.e[i];
             if (x->kid[0] && strncmp(x->kid, driver, dl) == 0 && x->kid[dl] == '/') {
                 n++;
@@ -221,8 +294,9 @@ int central_trust_start(central *c, evc_error *err)
     if (!t)
         return evc_error_set(err, EVC_ENOMEM, "central: out of memory");
     c->trust = t;
-    table_init(&t->cps);
-    table_init(&t->sessions);
+    if (table_init(&t->cps, CP_KEYS_MAX) != EVC_OK ||
+        table_init(&t->sessions, SESSIONS_MAX) != EVC_OK)
+        return evc_error_set(err, EVC_ENOMEM, "central: out of memory for the key tables");
     t->unsigned_types[0] = "driver.hello";
     t->unsigned_types[1] = "driver.login";
     t->unsigned_types[2] = "cp.key_request";
@@ -268,6 +342,8 @@ void central_trust_free(central *c)
 {
     if (!c->trust)
         return;
+    table_free(&c->trust->cps);
+    table_free(&c->trust->sessions);
     explicit_bzero(c->trust, sizeof *c->trust);
     free(c->trust);
     c->trust = NULL;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "evc/proof.h"
+
 typedef struct central_seed_cp {
     const char *id;
     const char *location;
@@ -90,7 +92,8 @@ static int central_hash_seed(central_seed_hashes *h, evc_password_cost cost, evc
          i++) {
         char secret[64];
         snprintf(secret, sizeof secret, "secret-%s", central_seed_cps[i].id);
-        rc = evc_password_hash(secret, cost, h->cp[i], err);
+        /* Typed demo secrets: evc_proof_cp_hash keeps argon2id for them. */
+        rc = evc_proof_cp_hash(secret, cost, h->cp[i], err);
     }
     return rc;
 }

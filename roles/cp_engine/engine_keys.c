@@ -1,9 +1,11 @@
 /* engine_keys.c: the engine's bus key (docs/SECURITY.md, "CP keys").
  *
- * Central holds the argon2id string of the CP's secret; the engine holds the
- * secret. cp.key_request asks Central for the string's public params (salt,
+ * Central holds the stored string of the CP's secret (argon2id, or the fast
+ * verifier of a generated one); the engine holds the secret. cp.key_request asks Central for the string's public params (salt,
  * cost), answered by a sealed cp.key_params; the engine derives the proof key
- * on the pool and from it the key that seals everything it publishes. Until
+ * on the pool (argon2id) or at once (fast params of a strong secret: one
+ * HMAC; refused for a typed secret, see evc/proof.h) and from it the key
+ * that seals everything it publishes. Until
  * then it publishes nothing but key requests: Central refuses unsealed CP
  * messages, and the outbox waits in the journal. */
 #include <stdio.h>
@@ -26,6 +28,7 @@ struct engine_key_job {
     evc_proof_params params;
     uint8_t key[EVC_PROOF_KEY_BYTES];
     int rc;
+    char err[EVC_ERROR_MSG_MAX]; /* why derive failed (e.g. fast params refused) */
 };
 
 #define IDS(e) (&(evc_log_ids){.cp = (e)->cfg.cp_id})
@@ -58,6 +61,8 @@ static void derive_work(void *arg)
     struct engine_key_job *j = arg;
     evc_error err = {0};
     j->rc = evc_proof_derive(j->secret, &j->params, j->key, &err);
+    if (j->rc != EVC_OK)
+        snprintf(j->err, sizeof j->err, "%s", err.msg);
 }
 
 static void derive_done(void *arg, bool ran)
@@ -74,6 +79,8 @@ static void derive_done(void *arg, bool ran)
     evc_proof_mac(j->key, "evc-bus-cp-v1", parts, 1, bus_key);
     evc_sealer *s = NULL;
     evc_error err = {0};
+    if (j->rc != EVC_OK)
+        snprintf(err.msg, sizeof err.msg, "%s", j->err);
     int rc = j->rc != EVC_OK ? j->rc
                              : evc_sealer_new(j->cp_id, EVC_SEAL_HMAC_SHA256, bus_key, &s, &err);
     explicit_bzero(bus_key, sizeof bus_key);
@@ -105,6 +112,12 @@ void engine_keys_on_params(engine *e, const evc_envelope *env)
     j->e = e;
     snprintf(j->secret, sizeof j->secret, "%s", e->cfg.secret);
     snprintf(j->cp_id, sizeof j->cp_id, "%s", e->cfg.cp_id);
+    if (evc_proof_params_fast(&j->params)) { /* one HMAC: on the loop */
+        e->key_job = j;
+        derive_work(j);
+        derive_done(j, true);
+        return;
+    }
     if (evc_loop_work(e->loop, derive_work, derive_done, j, &err) != EVC_OK) {
         evc_log(EVC_LOG_WARN, "cp_engine", IDS(e), "bus key not derived: %s", err.msg);
         job_free(j);

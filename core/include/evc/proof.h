@@ -11,7 +11,15 @@
  * Holding the stored string is enough to prove: the database is the root of
  * trust (docs/SECURITY.md).
  *
- * Threads: any. evc_proof_derive is slow (argon2id): never on an event loop.
+ * CP secrets drawn by Central (64+ hex digits, 256 bits) need no slow hash:
+ * they are stored as "$evc-cpk$v=1$<salt hex>$<key hex>" where key =
+ * HMAC-SHA256(secret, "evc-cp-key-v1\0" || salt), and their wire params
+ * say so with opslimit = memlimit = 0 ("<salt>:0:0"). A prover refuses such
+ * "fast" params for a secret that is not strong (evc_proof_secret_strong):
+ * a typed secret keeps argon2id even if a hostile verifier asks otherwise.
+ *
+ * Threads: any. evc_proof_derive is slow (argon2id) unless the params are
+ * fast: argon2id never on an event loop; fast params cost one HMAC.
  */
 #ifndef EVC_PROOF_H
 #define EVC_PROOF_H
@@ -41,18 +49,43 @@ typedef struct evc_proof_params {
     uint64_t memlimit; /* bytes (m KiB * 1024) */
 } evc_proof_params;
 
-/* Splits a stored "$argon2id$..." string into its params and, when key is
- * non-NULL, its 32-byte proof key. EVC_EINVAL for anything else (other
- * algorithm, p != 1, other salt or hash length, bad base64). */
+/* Prefix of the fast verifier of strong CP secrets. */
+#define EVC_PROOF_FAST_PREFIX "$evc-cpk$v=1$"
+
+/* Splits a stored "$argon2id$..." or "$evc-cpk$v=1$..." string into its
+ * params (fast: opslimit = memlimit = 0) and, when key is non-NULL, its
+ * 32-byte proof key. EVC_EINVAL for anything else (other algorithm, p != 1,
+ * other salt or hash length, bad base64 or hex). */
 int evc_proof_split(const char *stored_hash, evc_proof_params *params,
                     uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err);
 
 /* Recomputes the proof key from the secret (NUL-terminated) and params:
  * argon2id, the same as the HASH part evc_password_hash stored. Refuses
  * params beyond the MODERATE cost (a hostile verifier must not make a prover
- * allocate gigabytes): EVC_EINVAL. EVC_ENOMEM when memory is short. Slow. */
+ * allocate gigabytes): EVC_EINVAL. EVC_ENOMEM when memory is short. Slow.
+ * Fast params (evc_proof_params_fast): one HMAC, and EVC_EINVAL when the
+ * secret is not strong (anti-downgrade: a guessable secret's key must not be
+ * one fast hash away from an eavesdropped MAC). */
 int evc_proof_derive(const char *secret, const evc_proof_params *params,
                      uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err);
+
+/* True for params of the fast verifier (opslimit = memlimit = 0). */
+bool evc_proof_params_fast(const evc_proof_params *p);
+
+/* True when `secret` may use the fast verifier: at least 64 hex digits and
+ * nothing else, with at least 10 distinct digits (a random one has them all
+ * but with negligible odds; "000...0" typed by hand does not). */
+bool evc_proof_secret_strong(const char *secret);
+
+/* Stores a strong secret: "$evc-cpk$v=1$<salt hex>$<key hex>" with a fresh
+ * salt into out (EVC_PASSWORD_HASH_MAX bytes). EVC_EINVAL for a secret that
+ * is not strong. Fast (one HMAC): fine on a loop. */
+int evc_proof_fast_hash(const char *secret, char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
+
+/* What to store for a CP secret: the fast string when the secret is strong,
+ * else evc_password_hash(secret, cost) (slow: never on a loop then). */
+int evc_proof_cp_hash(const char *secret, evc_password_cost cost,
+                      char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
 
 /* Params for an id that has no stored secret: deterministic in (server_key,
  * id) so repeated challenges for the same unknown id look like a real one

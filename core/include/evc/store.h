@@ -74,7 +74,8 @@ typedef struct evc_charging_point {
     int64_t price_cents_per_kwh;
     int64_t max_w;                            /* maximum power, watts */
     evc_cp_admin_state admin_state;
-    char secret_hash[EVC_STORE_HASH_MAX];     /* "$argon2id$..." of the CP's secret; "" = none */
+    char secret_hash[EVC_STORE_HASH_MAX];     /* "$argon2id$..." or "$evc-cpk$v=1$..." (a
+                                                 generated secret, evc/proof.h); "" = none */
     int64_t registered_ms;                    /* set by the store on insert when 0 */
     int64_t updated_ms;                       /* last change of any field */
 } evc_charging_point;
@@ -307,7 +308,8 @@ int evc_store_user_add_balance(evc_store *s, const char *id, int64_t delta_cents
 int evc_store_user_delete(evc_store *s, const char *id, evc_error *err);
 
 /* Charging points. update rewrites location, price, max_w (not state,
- * secret, registered). secret hash: "" or "$argon2id$...". */
+ * secret, registered). secret hash: "", "$argon2id$..." or "$evc-cpk$v=1$..."
+ * (EVC_EINVAL otherwise). */
 int evc_store_cp_insert(evc_store *s, const evc_charging_point *cp, evc_error *err);
 int evc_store_cp_update(evc_store *s, const evc_charging_point *cp, evc_error *err);
 int evc_store_cp_get(evc_store *s, const char *id, evc_charging_point *out, evc_error *err);

@@ -33,7 +33,10 @@ typedef struct store_fixture {
     /* Creates a database at an older schema `version` (1 .. schema_version-1,
      * or 0 for an empty file) the way that older build left it, holding user
      * "old_driver" (balance 4200 cents, role driver) and CP "OLD_CP" when the
-     * version has those tables. 0 or -1. */
+     * version has those tables. Version 2 also gives OLD_CP the argon2id
+     * secret of "old-cp-secret" and holds session (and ticket) "old-session"
+     * of old_driver on it, so a rebuild of charging_points meets foreign
+     * keys. 0 or -1. */
     int (*make_version)(const char *db, int version);
     /* Overwrites the schema version of an existing database. 0 or -1. */
     int (*set_version)(const char *db, int version);

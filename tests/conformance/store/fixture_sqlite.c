@@ -126,6 +126,49 @@ static const char *const v1_sql =
     " 1, 1);"
     "PRAGMA user_version = 1;";
 
+/* Version 2 as released: version 1's tables and rows, the audit/outbox/kv
+ * tables, and (for the migration to 3, which rebuilds charging_points under
+ * the foreign keys of sessions and tickets) OLD_CP with a real argon2id
+ * secret ("old-cp-secret", MIN cost) and a session and ticket on it. */
+static const char *const v2_sql =
+    "CREATE TABLE event_log ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " message_id TEXT NOT NULL UNIQUE,"
+    " correlation_id TEXT NOT NULL DEFAULT '',"
+    " type TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(detail)),"
+    " ts_ms INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX event_log_correlation ON event_log(correlation_id) WHERE correlation_id <> '';"
+    "CREATE TRIGGER event_log_no_update BEFORE UPDATE ON event_log BEGIN"
+    " SELECT RAISE(ABORT, 'event_log is append-only'); END;"
+    "CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log BEGIN "
+    "SELECT RAISE(ABORT, 'event_log is append-only'); END;"
+    "CREATE TABLE outbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " topic TEXT NOT NULL CHECK (topic <> ''),"
+    " key TEXT NOT NULL DEFAULT '',"
+    " payload BLOB NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+    " claimed_until_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '') STRICT;"
+    "CREATE INDEX outbox_due ON outbox(next_attempt_ms, id);"
+    "CREATE TABLE kv ("
+    " namespace TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value BLOB NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (namespace, key)) STRICT, WITHOUT ROWID;"
+    "UPDATE charging_points SET secret_hash = '$argon2id$v=19$m=8,t=1,p=1$"
+    "IerLeLrS3Smp27RGt23UQA$/uNS/NCggDQBuwbImrTPWbsV6hdPuA4h/FNH1FlATkc' WHERE id = 'OLD_CP';"
+    "INSERT INTO sessions (id, correlation_id, driver_id, cp_id, requested_ms, state)"
+    " VALUES ('old-session', 'old-corr', 'old_driver', 'OLD_CP', 1, 'ended');"
+    "INSERT INTO tickets VALUES ('old-session', 'old_driver', 'OLD_CP', 1000, 30, 30, 1, 2, 3,"
+    " 'done');"
+    "PRAGMA user_version = 2;";
+
 static int sq_exec(const char *db, const char *sql)
 {
     sqlite3 *h = NULL;
@@ -146,6 +189,8 @@ static int sq_make_version(const char *db, int version)
     }
     if (version == 1)
         return sq_exec(db, v1_sql);
+    if (version == 2)
+        return sq_exec(db, v1_sql) == 0 ? sq_exec(db, v2_sql) : -1;
     return -1;
 }
 
@@ -201,7 +246,7 @@ static size_t sq_files(const char *db, char bufs[][512], size_t max)
 
 const store_fixture store_fixture_impl = {
     .plugin = "sqlite",
-    .schema_version = 2,
+    .schema_version = 3,
     .database = sq_database,
     .yaml = sq_yaml,
     .lock_hold = sq_lock_hold,

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evc/proof.h"
 #include "store_test.h"
 
 static st_ctx C;
@@ -398,4 +399,45 @@ Test(store_failures, sigkill_never_leaves_half_a_transaction)
                      round, all.rows, whole);
         st_close(&C);
     }
+}
+
+/* Schema 3 rebuilt charging_points to admit the fast verifier of strong CP
+ * secrets: an old argon2id secret is kept byte for byte and still proves, the
+ * sessions and tickets on the CP still refer to it, a fast string can now be
+ * stored, and foreign keys are enforced again after the step. */
+Test(store_failures, migration_to_3_keeps_cp_secrets_and_references)
+{
+    if (FX->schema_version < 3)
+        return;
+    cr_assert_eq(FX->make_version(C.db, 2), 0);
+    st_open_ok(&C, "default");
+    evc_error err = {0};
+    evc_charging_point cp;
+    cr_assert_eq(evc_store_cp_get(C.store, "OLD_CP", &cp, &err), EVC_OK, "%s", err.msg);
+    cr_assert_str_eq(cp.secret_hash, "$argon2id$v=19$m=8,t=1,p=1$IerLeLrS3Smp27RGt23UQA$"
+                                     "/uNS/NCggDQBuwbImrTPWbsV6hdPuA4h/FNH1FlATkc");
+    evc_proof_params p;
+    uint8_t stored[EVC_PROOF_KEY_BYTES], derived[EVC_PROOF_KEY_BYTES];
+    cr_assert_eq(evc_proof_split(cp.secret_hash, &p, stored, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_proof_derive("old-cp-secret", &p, derived, &err), EVC_OK, "%s", err.msg);
+    cr_assert(evc_proof_equal(stored, derived), "the old CP still proves its secret");
+
+    evc_session se;
+    cr_assert_eq(evc_store_session_get(C.store, "old-session", &se, &err), EVC_OK, "%s", err.msg);
+    cr_assert_str_eq(se.cp_id, "OLD_CP");
+    evc_ticket tk;
+    cr_assert_eq(evc_store_ticket_get(C.store, "old-session", &tk, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(tk.energy_wh, 1000);
+
+    char fast[EVC_PASSWORD_HASH_MAX];
+    const char *strong = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    cr_assert_eq(evc_proof_fast_hash(strong, fast, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_store_cp_set_secret(C.store, "OLD_CP", fast, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_store_cp_get(C.store, "OLD_CP", &cp, &err), EVC_OK);
+    cr_assert_str_eq(cp.secret_hash, fast);
+
+    evc_session orphan = {.id = "s-ghost", .correlation_id = "c-ghost", .driver_id = "old_driver",
+                          .cp_id = "NO_SUCH_CP", .state = EVC_SESSION_REQUESTED};
+    cr_assert_eq(evc_store_session_insert(C.store, &orphan, &err), EVC_ECONFLICT,
+                 "foreign keys are on again after the migration");
 }

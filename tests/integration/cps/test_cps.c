@@ -288,3 +288,24 @@ Test(cps_nodb, a_missing_database_is_an_error_naming_its_path)
     H_ASSERT(env, access(typo, F_OK) != 0, "%s was created", typo);
     H_FINISH(env);
 }
+
+/* Issue 14: a generated secret (64 hex digits) is stored by the fast
+ * verifier, and the real monitor and engine prove it with one HMAC each: the
+ * monitor is ACTIVATED and the engine seals with the bus key it derived from
+ * the fast params (Central refuses none of its messages). */
+Test(cps, a_generated_secret_uses_the_fast_verifier_end_to_end)
+{
+    const char *secret = "3f9c1a7e5b2d4c6a8e0f1b3d5c7a9e2f4b6d8c0a1e3f5b7d9c2a4e6f8b0d1c3e";
+    int port = h_free_port();
+    h_proc *engine = h_start_engine_secret(env, "CP_FAST", port, secret);
+    h_start_monitor(env, "CP_FAST", port, secret);
+    wait_state("CP_FAST", "ACTIVATED", H_UP_MS);
+    H_ASSERT(env, h_db_int(env, "select count(*) from charging_points where id='CP_FAST'"
+                                " and secret_hash like '$evc-cpk$v=1$%'", 0) == 1,
+             "CP_FAST's secret is not stored by the fast verifier");
+    H_ASSERT(env, h_wait_output(engine, "bus key ready", 1, H_UP_MS),
+             "the engine never derived its bus key from the fast params");
+    H_ASSERT(env, h_count(env->central, "bad_signature") == 0,
+             "Central refused a message sealed with the fast-derived bus key");
+    H_FINISH(env);
+}

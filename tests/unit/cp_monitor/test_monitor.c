@@ -590,3 +590,19 @@ Test(monitor, the_dashboard_serves_its_snapshot_and_refuses_other_sites)
     monitor_core_stop(m2);
     free(m2);
 }
+
+static bool two_auths(void *arg) { (void)arg; return T.auths >= 2; }
+
+/* Anti-downgrade (issue 14): a Central announcing the fast verifier's params
+ * (`<salt>:0:0`) for a typed secret gets no PROOF, which would be an offline
+ * guess at HMAC speed; the monitor refuses and retries later. */
+Test(monitor, fast_params_for_a_typed_secret_get_no_proof)
+{
+    cr_assert_eq(evc_proof_fast_hash("0123456789abcdef0123456789abcdef0123456789abcdef"
+                                     "0123456789abcdef", stored_hash, NULL), EVC_OK);
+    start_monitor(100);
+    cr_assert_eq(evc_loop_run_until(T.loop, two_auths, NULL, 5000), EVC_OK, "retried");
+    stored_hash[0] = '\0'; /* the next test's setup hashes "s3cret" again */
+    cr_assert_eq(T.proofs, 0, "no PROOF under fast params of a typed secret");
+    cr_assert_str_eq(T.m->last_said, "Denied by CENTRAL: this monitor cannot answer the CHALLENGE");
+}
