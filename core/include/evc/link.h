@@ -60,6 +60,12 @@ extern "C" {
  * database, logs): max_links is lowered to RLIMIT_NOFILE minus this, with one
  * WARN line, so that links can never starve them (docs/OPERATIONS.md). */
 #define EVC_LINK_FD_RESERVE 256
+/* Pending connections a server asks the kernel to hold: a Central restart
+ * has thousands of monitors reconnecting at once, and a full queue drops
+ * SYNs (the peer retries after 1 s, then 3 s, ...). Linux caps the request
+ * at net.core.somaxconn (4096 by default since 5.4, 128 before): raise that
+ * sysctl for large deployments (docs/OPERATIONS.md). */
+#define EVC_LINK_LISTEN_BACKLOG 65535
 /* How long a server stops listening after an accept failed for want of
  * descriptors or memory. */
 #define EVC_LINK_ACCEPT_PAUSE_MS 1000
