@@ -28,8 +28,20 @@
  * stops listening for EVC_LINK_ACCEPT_PAUSE_MS and then listens again on the
  * same port, so a process out of descriptors never spins in accept.
  *
- * Threads: loop thread only. Ownership: links belong to their server or
- * client; a role never frees a link, it only closes it.
+ * Writes: what a link sends while it handles a read of its peer (the ACK
+ * and NACK bytes, frames sent from its on_frame) goes out in one write at
+ * the end of that read, in the order it was sent; anything else is written
+ * at once. Closing a link writes what it staged first. The kernel takes
+ * most writes whole; only what it does not take is copied and queued.
+ *
+ * Memory: an idle link holds under 1 KB. The read buffer is one per loop
+ * thread, shared by its links; the decoder's buffers and the FIFO of
+ * unACKed frames exist only while in use.
+ *
+ * Threads: loop thread only, and a link callback never runs another loop
+ * on the same thread (links of a thread share its read buffer).
+ * Ownership: links belong to their server or client; a role never frees a
+ * link, it only closes it.
  */
 #ifndef EVC_LINK_H
 #define EVC_LINK_H
@@ -145,8 +157,10 @@ evc_link *evc_link_client_link(evc_link_client *c);
 /* Stops reconnecting and closes the link (its on_close is called). */
 void evc_link_client_close(evc_link_client *c);
 
-/* Sends one frame (copied). EVC_EAGAIN when EVC_LINK_MAX_UNACKED frames wait
- * for their ACK; EVC_ECLOSED on a closing link; EVC_EINVAL bad opcode. */
+/* Sends one frame (copied). From the link's own on_frame it goes out with
+ * the read's other replies at the end of the read (see "Writes" above).
+ * EVC_EAGAIN when EVC_LINK_MAX_UNACKED frames wait for their ACK;
+ * EVC_ECLOSED on a closing link; EVC_EINVAL bad opcode; EVC_ENOMEM. */
 int evc_link_send(evc_link *link, const char *opcode, const evc_frame_field *fields,
                   size_t nfields, evc_error *err);
 /* Number of frames sent and not yet ACKed. */
