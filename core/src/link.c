@@ -156,7 +156,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)h;
     (void)suggested;
-    *buf = uv_buf_init(link_read_buffer(), LINK_READ_CHUNK);
+    *buf = link_read_buffer_take();
 }
 
 /* Stops decoding for a peer whose replies pile up: not reading is the
@@ -224,12 +224,11 @@ void link_resume_reading(evc_link *l)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     evc_link *l = s->data;
-    if (nread < 0) {
+    if (nread < 0)
         evc_link_close(l, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
-        return;
-    }
-    if (nread > 0)
+    else if (nread > 0)
         feed(l, buf->base, (size_t)nread);
+    link_read_buffer_give(buf);
 }
 
 /* ---- links ------------------------------------------------------------- */

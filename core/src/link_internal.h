@@ -105,9 +105,13 @@ void link_resume_reading(evc_link *l);
  * the last link of the thread. */
 bool link_thread_hold(void);
 void link_thread_release(void);
-/* The thread's read buffer (LINK_READ_CHUNK bytes; valid while a link
- * lives on the thread). */
-char *link_read_buffer(void);
+/* A read buffer of LINK_READ_CHUNK bytes for libuv's alloc callback: the
+ * thread's shared one, or a private one when the shared one is in use (a
+ * loop run nested in a link callback reads other links meanwhile); len 0
+ * when out of memory (libuv then reports UV_ENOBUFS). Every buffer taken is
+ * given back once its read is handled. */
+uv_buf_t link_read_buffer_take(void);
+void link_read_buffer_give(const uv_buf_t *buf);
 /* Stages the replies of `l` until link_stage_end (one write for them all);
  * returns the link staged before, to give back to link_stage_end. */
 evc_link *link_stage_begin(evc_link *l);

@@ -21,6 +21,7 @@
 
 typedef struct link_thread {
     size_t users;    /* links alive on this thread */
+    bool rbuf_busy;  /* rbuf holds a read being handled */
     evc_link *cur;   /* link whose read is being handled: its replies are staged */
     size_t nstage;
     char stage[LINK_STAGE_MAX];
@@ -45,6 +46,7 @@ bool link_thread_hold(void)
         if (!tls)
             return false;
         tls->users = 0;
+        tls->rbuf_busy = false;
         tls->cur = NULL;
         tls->nstage = 0;
     }
@@ -60,7 +62,23 @@ void link_thread_release(void)
     }
 }
 
-char *link_read_buffer(void) { return tls->rbuf; }
+uv_buf_t link_read_buffer_take(void)
+{
+    if (!tls->rbuf_busy) {
+        tls->rbuf_busy = true;
+        return uv_buf_init(tls->rbuf, sizeof tls->rbuf);
+    }
+    char *own = malloc(LINK_READ_CHUNK);
+    return uv_buf_init(own, own ? LINK_READ_CHUNK : 0);
+}
+
+void link_read_buffer_give(const uv_buf_t *buf)
+{
+    if (buf->base == tls->rbuf)
+        tls->rbuf_busy = false;
+    else
+        free(buf->base);
+}
 
 static void on_written(uv_write_t *req, int status)
 {

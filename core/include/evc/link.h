@@ -38,10 +38,8 @@
  * thread, shared by its links; the decoder's buffers and the FIFO of
  * unACKed frames exist only while in use.
  *
- * Threads: loop thread only, and a link callback never runs another loop
- * on the same thread (links of a thread share its read buffer).
- * Ownership: links belong to their server or client; a role never frees a
- * link, it only closes it.
+ * Threads: loop thread only. Ownership: links belong to their server or
+ * client; a role never frees a link, it only closes it.
  */
 #ifndef EVC_LINK_H
 #define EVC_LINK_H

@@ -185,3 +185,63 @@ Test(link_write, the_unacked_fifo_grows_to_its_bound_and_empties)
     close(fd);
     evc_link_server_close(server);
 }
+
+/* A handler that runs the loop (a flush with a deadline does) lets other
+ * links read meanwhile: they must not read into the buffer that still
+ * holds the rest of this link's read. */
+typedef struct nested {
+    evc_loop *loop;
+    int fd_b;             /* raw peer of the second link */
+    char b_frame[128];
+    size_t b_len;
+    int a_frames, b_frames;
+    char a_last[32];
+    bool nested_done;
+} nested;
+
+static bool b_seen(void *arg) { return ((nested *)arg)->b_frames > 0; }
+static bool a_two(void *arg) { return ((nested *)arg)->a_frames >= 2; }
+
+static void n_frame(evc_link *l, const evc_frame_event *ev, void *arg)
+{
+    nested *n = arg;
+    (void)l;
+    if (strcmp(ev->opcode, "B") == 0) {
+        n->b_frames++;
+        return;
+    }
+    n->a_frames++;
+    snprintf(n->a_last, sizeof n->a_last, "%s", ev->nfields ? ev->fields[0].data : "");
+    if (!n->nested_done) {
+        n->nested_done = true;
+        cr_assert_eq(send(n->fd_b, n->b_frame, n->b_len, 0), (ssize_t)n->b_len);
+        cr_assert_eq(evc_loop_run_until(n->loop, b_seen, n, 5000), EVC_OK);
+    }
+}
+
+Test(link_write, a_loop_run_inside_a_handler_keeps_the_rest_of_the_read)
+{
+    nested n = {.loop = loop};
+    evc_link_handlers h = {.on_frame = n_frame};
+    evc_link_server *server;
+    cr_assert_eq(evc_link_listen(loop, "127.0.0.1", 0, &h, &n, &server, NULL), EVC_OK);
+    int fd_a = raw_connect(evc_link_server_port(server));
+    n.fd_b = raw_connect(evc_link_server_port(server));
+    /* Longer than A's first frame: read into the same buffer, it would
+     * overwrite A's second. */
+    n.b_len = frame(n.b_frame, sizeof n.b_frame, "B",
+                    "a field that covers where the second frame of A waits to be decoded");
+    /* Two A frames in one send: the second waits in the read buffer while
+     * the first one's handler runs the loop and link B is read. */
+    char out[256];
+    size_t len = frame(out, sizeof out, "A", "first");
+    len += frame(out + len, sizeof out - len, "A", "second-and-intact");
+    cr_assert_eq(send(fd_a, out, len, 0), (ssize_t)len);
+    cr_assert_eq(evc_loop_run_until(loop, a_two, &n, 5000), EVC_OK, "%d frames of A",
+                 n.a_frames);
+    cr_expect_eq(n.b_frames, 1);
+    cr_expect_str_eq(n.a_last, "second-and-intact");
+    close(fd_a);
+    close(n.fd_b);
+    evc_link_server_close(server);
+}
