@@ -17,6 +17,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "evc/log.h"
+
 #include "link_internal.h"
 
 typedef struct link_thread {
@@ -129,7 +131,17 @@ void link_flush(evc_link *l)
         return;
     size_t n = tls->nstage;
     tls->nstage = 0;
-    write_now(l, tls->stage, n);
+    /* Out of memory, or a socket libuv no longer writes to (the peer is
+     * gone: the read side closes the link, worth a debug line only). The
+     * peer misses ACKs and resends or times out. Not a close: this runs
+     * inside evc_link_close too. */
+    int rc = write_now(l, tls->stage, n);
+    if (rc == EVC_ENOMEM)
+        EVC_LOG_LIMITED(EVC_LOG_WARN, "link", NULL, "%s: %zu bytes of replies lost: out of memory",
+                        l->peer, n);
+    else if (rc != EVC_OK)
+        EVC_LOG_LIMITED(EVC_LOG_DEBUG, "link", NULL, "%s: %zu bytes of replies not written",
+                        l->peer, n);
 }
 
 size_t link_staged(const evc_link *l) { return tls && tls->cur == l ? tls->nstage : 0; }
