@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "app_internal.h"
+#include "evc/fd_limit.h"
 #include "evc/log.h"
 #include "evc/store.h"
 
@@ -117,35 +118,23 @@ static int apply_logging(evc_app *app)
 /* Raises the soft limit of open files to the hard one: a server's caps
  * (links, HTTP connections) are sized in thousands, and the usual soft
  * default of 1024 would hit EMFILE long before them (the link server clamps
- * its cap to what remains, see evc/link.h). The hard limit is the
- * administrator's ceiling and stays as it is; an infinite one is bounded by
- * what the kernel takes (fs.nr_open). Failure is not fatal: the caps shrink. */
+ * its cap to what remains, see evc/link.h). A role that knows how many it
+ * needs (Central: its CPs) calls evc_fd_limit_raise again with that number
+ * for a clear error. Failure is not fatal here: the caps shrink. */
 static void raise_fd_limit(const evc_app *app)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    struct rlimit before;
+    if (getrlimit(RLIMIT_NOFILE, &before) != 0)
+        before.rlim_cur = before.rlim_max = 0;
+    unsigned got = 0;
+    evc_error err = {0};
+    if (evc_fd_limit_raise(0, &got, &err) != EVC_OK) {
+        evc_log(EVC_LOG_WARN, app->role->name, NULL, "%s", err.msg);
         return;
-    rlim_t before = rl.rlim_cur;
-    if (rl.rlim_cur != rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (rl.rlim_max == RLIM_INFINITY || setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            FILE *f = fopen("/proc/sys/fs/nr_open", "r");
-            unsigned long long nr_open = 0;
-            if (!f || fscanf(f, "%llu", &nr_open) != 1)
-                nr_open = 1048576;
-            if (f)
-                fclose(f);
-            rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < nr_open
-                              ? rl.rlim_max
-                              : (rlim_t)nr_open;
-            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-                rl.rlim_cur = before;
-        }
     }
     evc_log(EVC_LOG_DEBUG, app->role->name, NULL,
-            "open files: soft limit %llu (was %llu, hard limit %llu)",
-            (unsigned long long)rl.rlim_cur, (unsigned long long)before,
-            (unsigned long long)rl.rlim_max);
+            "open files: soft limit %u (was %llu, hard limit %llu)", got,
+            (unsigned long long)before.rlim_cur, (unsigned long long)before.rlim_max);
 }
 
 /* Loads the plugin named at `<where>.plugin` and validates the section. */

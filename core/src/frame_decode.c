@@ -2,9 +2,16 @@
  * machine. Every decision depends only on the current state and the byte, so
  * the events are the same however the stream is split across calls. At most
  * one event completes per byte, which is what lets evc_frame_decode return
- * right after it with the frame still intact in the buffer. */
+ * right after it with the frame still intact in the buffer.
+ *
+ * The buffers grow with the frame in progress and evc_frame_decoder_trim
+ * gives them back: a server holds thousands of decoders that are idle
+ * between heartbeats, and 5 KB each up front was most of a link's memory
+ * (issue 14). Fields are kept as lengths while decoding (the buffer may
+ * move when it grows) and become pointers when the frame is complete. */
 #include "frame_internal.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,10 +36,56 @@ struct evc_frame_decoder {
     size_t nfields;
     uint64_t pos;           /* stream offset of the next byte */
     uint64_t frame_offset;  /* stream offset of the current frame's STX */
+    size_t piece_start;     /* offset in buf of the opcode or field in progress */
     evc_frame_stats st;
-    evc_frame_field *fields; /* max_fields slots */
-    char *buf;               /* max_data + 1 bytes: decoded DATA never grows */
+    evc_frame_field *fields; /* fcap slots (up to max_fields); NULL when trimmed */
+    size_t fcap;
+    char *buf;               /* cap bytes (up to max_data + 1); NULL when trimmed */
+    size_t cap;
 };
+
+/* Decoded DATA with its NULs never exceeds max_data + 1 bytes: each wire
+ * byte gives at most one, '#' becomes the NUL of the piece it ends, and ETX
+ * (not counted in max_data) the last NUL. */
+#define BUF_MIN 64
+#define FIELDS_MIN 4
+
+/* Grows buf to hold `need` bytes; false when out of memory. */
+static bool buf_grow(evc_frame_decoder *d, size_t need)
+{
+    size_t cap = d->cap ? d->cap * 2 : BUF_MIN;
+    if (cap < need)
+        cap = need;
+    if (cap > d->max_data + 1)
+        cap = d->max_data + 1;
+    char *b = realloc(d->buf, cap);
+    if (!b)
+        return false;
+    d->buf = b;
+    d->cap = cap;
+    return true;
+}
+
+/* Per byte: the common case must stay a compare. */
+static inline bool buf_room(evc_frame_decoder *d, size_t need)
+{
+    return need <= d->cap || buf_grow(d, need);
+}
+
+static bool fields_room(evc_frame_decoder *d)
+{
+    if (d->nfields < d->fcap)
+        return true;
+    size_t n = d->fcap ? d->fcap * 2 : FIELDS_MIN;
+    if (n > d->max_fields)
+        n = d->max_fields;
+    evc_frame_field *f = realloc(d->fields, n * sizeof *f);
+    if (!f)
+        return false;
+    d->fields = f;
+    d->fcap = n;
+    return true;
+}
 
 evc_frame_decoder *evc_frame_decoder_new(const evc_frame_limits *limits, evc_error *err)
 {
@@ -53,13 +106,8 @@ evc_frame_decoder *evc_frame_decoder_new(const evc_frame_limits *limits, evc_err
         return NULL;
     }
     evc_frame_decoder *d = calloc(1, sizeof *d);
-    if (d) {
-        d->fields = calloc(max_fields, sizeof *d->fields);
-        d->buf = malloc(max_data + 1);
-    }
-    if (!d || !d->fields || !d->buf) {
-        evc_frame_decoder_free(d);
-        evc_error_set(err, EVC_ENOMEM, "frame decoder: out of memory for %zu bytes", max_data);
+    if (!d) {
+        evc_error_set(err, EVC_ENOMEM, "frame decoder: out of memory");
         return NULL;
     }
     d->max_data = max_data;
@@ -83,6 +131,24 @@ void evc_frame_decoder_reset(evc_frame_decoder *d)
         d->state = ST_IDLE;
 }
 
+void evc_frame_decoder_trim(evc_frame_decoder *d)
+{
+    /* Only a frame being read keeps bytes: a bad one being skipped does not. */
+    if (!d || d->state == ST_OPCODE || d->state == ST_FIELD || d->state == ST_FIELD_ESC ||
+        d->state == ST_LRC)
+        return;
+    free(d->buf);
+    free(d->fields);
+    d->buf = NULL;
+    d->fields = NULL;
+    d->cap = d->fcap = 0;
+}
+
+size_t evc_frame_decoder_held(const evc_frame_decoder *d)
+{
+    return d ? d->cap + d->fcap * sizeof *d->fields : 0;
+}
+
 void evc_frame_decoder_stats(const evc_frame_decoder *d, evc_frame_stats *out)
 {
     if (d && out)
@@ -100,6 +166,7 @@ const char *evc_frame_error_str(evc_frame_error_kind kind)
     case EVC_FRAME_ERR_BAD_ESCAPE: return "bad escape";
     case EVC_FRAME_ERR_TOO_MANY_FIELDS: return "too many fields";
     case EVC_FRAME_ERR_CONTROL_BYTE: return "unescaped control byte in frame";
+    case EVC_FRAME_ERR_NO_MEMORY: return "out of memory for the frame";
     }
     return "unknown frame error";
 }
@@ -112,6 +179,7 @@ static void start_frame(evc_frame_decoder *d)
     d->out_len = 0;
     d->opcode_len = 0;
     d->nfields = 0;
+    d->piece_start = 0;
     d->frame_offset = d->pos;
 }
 
@@ -128,15 +196,18 @@ static evc_frame_event_kind frame_error(evc_frame_decoder *d, evc_frame_event *e
     return EVC_FRAME_EV_ERROR;
 }
 
-/* Ends the piece in progress (opcode or field) with a NUL. */
-static void close_piece(evc_frame_decoder *d)
+/* Ends the piece in progress (opcode or field) with a NUL; false when out
+ * of memory for it. */
+static bool close_piece(evc_frame_decoder *d)
 {
+    if (!buf_room(d, d->out_len + 1))
+        return false;
     if (d->state == ST_OPCODE)
         d->opcode_len = d->out_len;
     else
-        d->fields[d->nfields - 1].len =
-            (size_t)(d->buf + d->out_len - d->fields[d->nfields - 1].data);
+        d->fields[d->nfields - 1].len = d->out_len - d->piece_start;
     d->buf[d->out_len++] = '\0';
+    return true;
 }
 
 /* A byte inside DATA that is not STX or ETX. */
@@ -144,6 +215,10 @@ static evc_frame_event_kind data_byte(evc_frame_decoder *d, unsigned char b, evc
 {
     if (++d->wire_len > d->max_data)
         return frame_error(d, ev, EVC_FRAME_ERR_OVERSIZE, ST_DISCARD);
+    /* Every path below writes one byte at most (an escape's first byte
+     * none): room for it before anything changes. */
+    if (!buf_room(d, d->out_len + 1))
+        return frame_error(d, ev, EVC_FRAME_ERR_NO_MEMORY, ST_DISCARD);
     d->lrc ^= b;
     if (d->state == ST_FIELD_ESC) {
         int u = evc_frame_unescape(b);
@@ -160,8 +235,11 @@ static evc_frame_event_kind data_byte(evc_frame_decoder *d, unsigned char b, evc
             return frame_error(d, ev, EVC_FRAME_ERR_BAD_OPCODE, ST_DISCARD);
         if (d->nfields == d->max_fields)
             return frame_error(d, ev, EVC_FRAME_ERR_TOO_MANY_FIELDS, ST_DISCARD);
-        close_piece(d);
-        d->fields[d->nfields].data = d->buf + d->out_len;
+        if (!fields_room(d))
+            return frame_error(d, ev, EVC_FRAME_ERR_NO_MEMORY, ST_DISCARD);
+        close_piece(d); /* room made above */
+        d->piece_start = d->out_len;
+        d->fields[d->nfields].data = NULL; /* set when the frame is complete */
         d->fields[d->nfields].len = 0;
         d->nfields++;
         d->state = ST_FIELD;
@@ -210,7 +288,8 @@ static evc_frame_event_kind step(evc_frame_decoder *d, unsigned char b, evc_fram
                 return frame_error(d, ev, EVC_FRAME_ERR_BAD_ESCAPE, ST_SKIP_LRC);
             if (d->state == ST_OPCODE && d->out_len == 0)
                 return frame_error(d, ev, EVC_FRAME_ERR_BAD_OPCODE, ST_SKIP_LRC);
-            close_piece(d);
+            if (!close_piece(d))
+                return frame_error(d, ev, EVC_FRAME_ERR_NO_MEMORY, ST_SKIP_LRC);
             d->state = ST_LRC;
             return EVC_FRAME_EV_NONE;
         }
@@ -226,6 +305,11 @@ static evc_frame_event_kind step(evc_frame_decoder *d, unsigned char b, evc_fram
         ev->opcode_len = d->opcode_len;
         ev->fields = d->fields;
         ev->nfields = d->nfields;
+        /* The pieces follow each other, each with its NUL. */
+        for (size_t i = 0, at = d->opcode_len + 1; i < d->nfields; i++) {
+            d->fields[i].data = d->buf + at;
+            at += d->fields[i].len + 1;
+        }
         return EVC_FRAME_EV_FRAME;
     case ST_DISCARD:
         if (b == EVC_FRAME_STX) {
@@ -246,7 +330,9 @@ static evc_frame_event_kind step(evc_frame_decoder *d, unsigned char b, evc_fram
 
 /* Fast path for the bulk of a frame: a run of field bytes that need no
  * decision (not STX/ETX/ACK/NACK/'#'/'\\'), up to the size limit. Same
- * effect as feeding them one by one through step(), in one tight loop. */
+ * effect as feeding them one by one through step(), in one tight loop. The
+ * buffer grows as the run needs it; out of memory, the run stops and the
+ * next byte, through step(), reports it. */
 static size_t field_run(evc_frame_decoder *d, const unsigned char *p, size_t len)
 {
     static const unsigned char special[256] = {
@@ -255,13 +341,19 @@ static size_t field_run(evc_frame_decoder *d, const unsigned char *p, size_t len
     };
     size_t room = d->max_data - d->wire_len;
     size_t lim = len < room ? len : room;
-    char *out = d->buf + d->out_len;
     unsigned char lrc = d->lrc;
     size_t n = 0;
-    while (n < lim && !special[p[n]]) {
-        out[n] = (char)p[n];
-        lrc ^= p[n];
-        n++;
+    for (;;) {
+        size_t fit = d->cap > d->out_len ? d->cap - d->out_len : 0;
+        size_t stop = lim < fit ? lim : fit;
+        char *out = d->buf ? d->buf + d->out_len : NULL; /* stop is 0 without a buffer */
+        while (n < stop && !special[p[n]]) {
+            out[n] = (char)p[n];
+            lrc ^= p[n];
+            n++;
+        }
+        if (n < stop || n == lim || special[p[n]] || !buf_room(d, d->out_len + n + 1))
+            break;
     }
     d->lrc = lrc;
     d->wire_len += n;

@@ -11,90 +11,22 @@
 
 #include "link_internal.h"
 
-/* ---- writing ----------------------------------------------------------- */
-
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void resume_reading(evc_link *l);
 static void pause_reading(evc_link *l);
-
-static void on_written(uv_write_t *req, int status)
-{
-    write_req *w = (write_req *)req;
-    evc_link *l = w->link;
-    l->queued -= w->cost;
-    free(w->owned);
-    free(w);
-    (void)status; /* a failed write shows up as a read error/EOF: handled there */
-    /* Half the bound, not the bound: no flapping at every write. */
-    if (l->paused && !l->closing && l->queued <= l->out_max / 2)
-        resume_reading(l);
-}
-
-static int write_raw(evc_link *l, const char *bytes, size_t len, bool copy);
-
-/* ACK/NACK bytes of one read chunk go out as one write: a write request per
- * byte cost ~200 bytes each, which a peer flooding tiny frames multiplied. */
-static void flush_acks(evc_link *l)
-{
-    if (l->nacks == 0)
-        return;
-    size_t n = l->nacks;
-    l->nacks = 0;
-    write_raw(l, l->acks, n, true);
-}
-
-static void queue_ack(evc_link *l, char byte)
-{
-    if (l->nacks == sizeof l->acks)
-        flush_acks(l);
-    l->acks[l->nacks++] = byte;
-}
-
-/* Frames go after the ACKs queued before them: the stream keeps its order. */
-static int write_bytes(evc_link *l, const char *bytes, size_t len, bool copy)
-{
-    flush_acks(l);
-    return write_raw(l, bytes, len, copy);
-}
-
-static int write_raw(evc_link *l, const char *bytes, size_t len, bool copy)
-{
-    write_req *w = calloc(1, sizeof *w);
-    if (!w)
-        return EVC_ENOMEM;
-    w->link = l;
-    w->cost = sizeof *w + (copy ? len : 0);
-    uv_buf_t b;
-    if (copy) {
-        w->owned = malloc(len);
-        if (!w->owned) {
-            free(w);
-            return EVC_ENOMEM;
-        }
-        memcpy(w->owned, bytes, len);
-        b = uv_buf_init(w->owned, (unsigned)len);
-    } else {
-        b = uv_buf_init((char *)bytes, (unsigned)len);
-    }
-    if (uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_written) != 0) {
-        free(w->owned);
-        free(w);
-        return EVC_EIO;
-    }
-    l->queued += w->cost;
-    return EVC_OK;
-}
 
 /* ---- closing ----------------------------------------------------------- */
 
 static void link_free(evc_link *l)
 {
     for (size_t i = 0; i < l->count; i++)
-        free(l->unacked[(l->head + i) % EVC_LINK_MAX_UNACKED].bytes);
+        free(l->unacked[(l->head + i) % l->ucap].bytes);
     free(l->unacked);
     evc_frame_decoder_free(l->dec);
+    free(l->pend);
+    free(l->reason);
     free(l);
+    link_thread_release();
 }
 
 static void on_link_closed(uv_handle_t *h)
@@ -111,7 +43,7 @@ static void on_link_closed(uv_handle_t *h)
         s->nlinks--;
     }
     if (l->open && l->h.on_close)
-        l->h.on_close(l, l->reason, l->arg);
+        l->h.on_close(l, l->reason ? l->reason : "closed", l->arg);
     evc_link_client *c = l->client;
     link_free(l);
     if (c) {
@@ -127,8 +59,10 @@ void evc_link_close(evc_link *l, const char *reason)
 {
     if (!l || l->closing)
         return;
+    /* Replies staged before the close go first (AUTH_DENIED, then close). */
+    link_flush(l);
     l->closing = true;
-    snprintf(l->reason, sizeof l->reason, "%s", reason ? reason : "closed");
+    l->reason = strdup(reason ? reason : "closed"); /* NULL (no memory): "closed" */
     uv_read_stop((uv_stream_t *)&l->tcp);
     uv_close((uv_handle_t *)&l->tcp, on_link_closed);
 }
@@ -142,7 +76,43 @@ static void resend_head(evc_link *l)
         evc_link_close(l, "peer refused the same frame too many times (NACK)");
         return;
     }
-    write_bytes(l, f->bytes, f->len, true);
+    link_write(l, f->bytes, f->len);
+}
+
+static void queue_ack(evc_link *l, char byte) { link_write(l, &byte, 1); }
+
+/* The oldest unACKed frame is ACKed: the FIFO goes when it is empty, and
+ * most links (a server's) send little, so most hold none. */
+static void pop_unacked(evc_link *l)
+{
+    free(l->unacked[l->head].bytes);
+    l->head = (uint16_t)((l->head + 1) % l->ucap);
+    if (--l->count == 0) {
+        free(l->unacked);
+        l->unacked = NULL;
+        l->head = l->ucap = 0;
+    }
+}
+
+/* Room for one more unACKed frame: the ring doubles (in order from the
+ * head) up to EVC_LINK_MAX_UNACKED. */
+static bool unacked_room(evc_link *l)
+{
+    if (l->count < l->ucap)
+        return true;
+    size_t cap = l->ucap ? (size_t)l->ucap * 2 : LINK_UNACKED_MIN;
+    if (cap > EVC_LINK_MAX_UNACKED)
+        cap = EVC_LINK_MAX_UNACKED;
+    sent_frame *r = malloc(cap * sizeof *r);
+    if (!r)
+        return false;
+    for (size_t i = 0; i < l->count; i++)
+        r[i] = l->unacked[(l->head + i) % l->ucap];
+    free(l->unacked);
+    l->unacked = r;
+    l->ucap = (uint16_t)cap;
+    l->head = 0;
+    return true;
 }
 
 static int on_event(void *arg, const evc_frame_event *ev)
@@ -165,11 +135,8 @@ static int on_event(void *arg, const evc_frame_event *ev)
             l->h.on_bad_frame(l, ev->error, l->arg);
         break;
     case EVC_FRAME_EV_ACK:
-        if (l->count > 0) {
-            free(l->unacked[l->head].bytes);
-            l->head = (l->head + 1) % EVC_LINK_MAX_UNACKED;
-            l->count--;
-        }
+        if (l->count > 0)
+            pop_unacked(l);
         break;
     case EVC_FRAME_EV_NACK:
         if (l->count > 0)
@@ -178,49 +145,77 @@ static int on_event(void *arg, const evc_frame_event *ev)
     default:
         break;
     }
-    /* Checked per event: one chunk of tiny frames can ask for megabytes. */
-    if (!l->closing && !l->paused && l->queued > l->out_max)
+    /* Checked per event: one chunk of tiny frames can ask for megabytes.
+     * Staged replies count: they are written at the end of the read. */
+    if (!l->closing && !l->paused && l->queued + link_staged(l) > l->out_max)
         pause_reading(l);
     return l->closing || l->paused ? 1 : 0;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    evc_link *l = h->data;
-    *buf = uv_buf_init(l->rbuf, sizeof l->rbuf);
+    (void)h;
+    (void)suggested;
+    *buf = link_read_buffer_take();
 }
 
-/* Stops reading from a peer whose replies pile up: not reading is the only
- * way to stop its frames (and so our replies) without dropping any. */
+/* Stops decoding for a peer whose replies pile up: not reading is the
+ * only way to stop its frames (and so our replies) without dropping any.
+ * Reading itself stops at the end of feed, if the staged replies did not
+ * go out at once. */
 static void pause_reading(evc_link *l)
 {
     l->paused = true;
     l->over_since_ms = uv_now(l->tcp.loop);
-    uv_read_stop((uv_stream_t *)&l->tcp);
-    EVC_LOG_LIMITED(EVC_LOG_DEBUG, "link", NULL, "%s: %zu bytes queued, reading paused", l->peer,
-                    l->queued);
 }
 
-/* Decodes data; when the queue passes the bound mid-way, the rest waits in
- * rbuf (not in use while reading is paused) for resume_reading. */
+/* Decodes data; its replies go out in one write at the end. When the
+ * queue passes the bound mid-way, the rest is copied out of the shared read
+ * buffer (at most LINK_READ_CHUNK bytes, while paused) for
+ * link_resume_reading. */
 static void feed(evc_link *l, const char *data, size_t len)
 {
-    size_t used = evc_frame_decoder_feed(l->dec, data, len, on_event, l);
-    if (!l->closing)
-        flush_acks(l);
-    if (l->paused && !l->closing && used < len) {
-        memmove(l->rbuf, data + used, len - used);
-        l->rpending = len - used;
+    size_t used = 0;
+    for (;;) {
+        evc_link *outer = link_stage_begin(l);
+        used += evc_frame_decoder_feed(l->dec, data + used, len - used, on_event, l);
+        link_stage_end(l, outer);
+        if (l->closing)
+            return;
+        /* Paused for staged replies that the kernel then took at once:
+         * nothing is queued, no write completion will resume: go on. */
+        if (!l->paused || l->queued > l->out_max / 2)
+            break;
+        l->paused = false;
     }
+    if (l->paused) {
+        uv_read_stop((uv_stream_t *)&l->tcp);
+        EVC_LOG_LIMITED(EVC_LOG_DEBUG, "link", NULL, "%s: %zu bytes queued, reading paused",
+                        l->peer, l->queued);
+        if (used < len) {
+            char *rest = malloc(len - used);
+            if (!rest) {
+                evc_link_close(l, "out of memory for a paused read");
+                return;
+            }
+            memcpy(rest, data + used, len - used);
+            l->pend = rest;
+            l->npend = len - used;
+        }
+    }
+    evc_frame_decoder_trim(l->dec); /* an idle link keeps no decoder buffer */
 }
 
-static void resume_reading(evc_link *l)
+void link_resume_reading(evc_link *l)
 {
     l->paused = false;
-    if (l->rpending) {
-        size_t n = l->rpending;
-        l->rpending = 0;
-        feed(l, l->rbuf, n); /* may pause again */
+    if (l->pend) {
+        char *p = l->pend;
+        size_t n = l->npend;
+        l->pend = NULL;
+        l->npend = 0;
+        feed(l, p, n); /* may pause again, with a copy of what is left */
+        free(p);
     }
     if (!l->paused && !l->closing)
         uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
@@ -229,27 +224,27 @@ static void resume_reading(evc_link *l)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     evc_link *l = s->data;
-    if (nread < 0) {
+    if (nread < 0)
         evc_link_close(l, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
-        return;
-    }
-    if (nread > 0)
+    else if (nread > 0)
         feed(l, buf->base, (size_t)nread);
+    link_read_buffer_give(buf);
 }
 
 /* ---- links ------------------------------------------------------------- */
 
 evc_link *link_new(evc_loop *loop, const evc_link_handlers *h, void *arg)
 {
-    evc_link *l = calloc(1, sizeof *l);
-    if (!l)
+    if (!link_thread_hold())
         return NULL;
-    l->unacked = calloc(EVC_LINK_MAX_UNACKED, sizeof *l->unacked);
-    l->dec = evc_frame_decoder_new(NULL, NULL);
-    if (!l->unacked || !l->dec || uv_tcp_init(evc_loop_native(loop), &l->tcp) != 0) {
-        evc_frame_decoder_free(l->dec);
-        free(l->unacked);
+    evc_link *l = calloc(1, sizeof *l);
+    if (l)
+        l->dec = evc_frame_decoder_new(NULL, NULL);
+    if (!l || !l->dec || uv_tcp_init(evc_loop_native(loop), &l->tcp) != 0) {
+        if (l)
+            evc_frame_decoder_free(l->dec);
         free(l);
+        link_thread_release();
         return NULL;
     }
     l->tcp.data = l;
@@ -299,26 +294,29 @@ int evc_link_send(evc_link *l, const char *opcode, const evc_frame_field *fields
     if (l->count >= EVC_LINK_MAX_UNACKED)
         return evc_error_set(err, EVC_EAGAIN, "link %s: %d frames wait for their ACK", l->peer,
                              EVC_LINK_MAX_UNACKED);
+    if (!unacked_room(l))
+        return evc_error_set(err, EVC_ENOMEM, "link %s: out of memory", l->peer);
     char *bytes = NULL;
     size_t len = 0;
     int rc = evc_frame_encode_alloc(opcode, fields, nfields, &bytes, &len, err);
     if (rc != EVC_OK)
         return rc;
-    /* The write gets its own copy: the FIFO keeps `bytes` until the ACK, and
-     * an ACK may be read before libuv reports the write done. */
-    rc = write_bytes(l, bytes, len, true);
+    /* What the kernel does not take at once is written from a copy: the
+     * FIFO keeps `bytes` until the ACK, and an ACK may be read before libuv
+     * reports the write done. */
+    rc = link_write(l, bytes, len);
     if (rc != EVC_OK) {
         free(bytes);
         return evc_error_set(err, rc, "link %s: write failed", l->peer);
     }
-    sent_frame *f = &l->unacked[(l->head + l->count) % EVC_LINK_MAX_UNACKED];
+    sent_frame *f = &l->unacked[(l->head + l->count) % l->ucap];
     *f = (sent_frame){.bytes = bytes, .len = len};
     l->count++;
     return EVC_OK;
 }
 
 size_t evc_link_unacked(const evc_link *l) { return l->count; }
-size_t evc_link_queued_bytes(const evc_link *l) { return l->queued; }
+size_t evc_link_queued_bytes(const evc_link *l) { return l->queued + link_staged(l); }
 bool evc_link_read_paused(const evc_link *l) { return l->paused; }
 const char *evc_link_peer(const evc_link *l) { return l->peer; }
 void evc_link_set_data(evc_link *l, void *data) { l->data = data; }

@@ -10,7 +10,19 @@
 
 #include "evc/link.h"
 
-#define LINK_READ_CHUNK 16384
+/* One read buffer per loop thread, shared by every link of the thread: a
+ * read is decoded before the next one starts (libuv calls alloc, read,
+ * read callback in turn), and bytes a paused link could not decode are
+ * copied out (evc_link.pend). Per link it was 16 KB, most of a link's
+ * memory at 10,000 links (issue 14). */
+#define LINK_READ_CHUNK 65536
+/* Replies (ACK/NACK bytes, frames sent from on_frame) produced while one
+ * read is handled go out in one write at its end; a stage this full is
+ * written at once. Kept small: it counts against out_queue_max late. */
+#define LINK_STAGE_MAX 16384
+/* First size of the FIFO of unACKed frames; it doubles up to
+ * EVC_LINK_MAX_UNACKED and is freed when empty. */
+#define LINK_UNACKED_MIN 4
 
 typedef struct sent_frame {
     char *bytes;
@@ -25,23 +37,21 @@ struct evc_link {
     evc_link_server *server; /* owner, or NULL */
     evc_link_client *client; /* owner, or NULL */
     evc_link *prev, *next;   /* in the server's list */
-    evc_frame_decoder *dec;
-    char peer[64];
+    evc_frame_decoder *dec;  /* its buffers trimmed after each read */
     void *data;
-    sent_frame *unacked;     /* ring buffer of EVC_LINK_MAX_UNACKED */
-    size_t head, count;
+    sent_frame *unacked;     /* ring of ucap slots; NULL when nothing waits */
+    uint16_t head, count, ucap;
     bool open;               /* on_open was called: on_close is owed */
     bool closing;
-    size_t queued, out_max;  /* user-space write bytes (see evc_link_limits) */
     bool paused;             /* reading stopped: the peer does not read */
+    size_t queued, out_max;  /* user-space write bytes (see evc_link_limits) */
     uint64_t over_since_ms;  /* when `paused` began */
     uint64_t opened_ms;      /* server links: when accepted */
     uint64_t last_rx_ms;     /* last valid frame, ACK or NACK; 0 = none yet */
-    char acks[64];           /* ACK/NACK bytes not written yet (one write per batch) */
-    size_t nacks;
-    size_t rpending;         /* bytes of rbuf read but not decoded (paused) */
-    char reason[400];
-    char rbuf[LINK_READ_CHUNK];
+    char *pend;              /* owned: bytes read but not decoded (paused), or NULL */
+    size_t npend;
+    char *reason;            /* owned: set by evc_link_close; NULL = "closed" */
+    char peer[64];
 };
 
 struct evc_link_server {
@@ -82,17 +92,37 @@ struct evc_link_client {
     evc_link *link; /* connecting or connected */
 };
 
-typedef struct write_req {
-    uv_write_t req;
-    evc_link *link;
-    size_t cost; /* counted in link->queued until the write completes */
-    char *owned; /* freed after the write, NULL for borrowed bytes */
-} write_req;
-
 /* link.c: a new link (not yet reading; NULL on out of memory), owned by the
  * loop until closed; link_go starts reading and calls on_open. */
 evc_link *link_new(evc_loop *loop, const evc_link_handlers *h, void *arg);
 void link_go(evc_link *l);
+/* Called by the write path when a paused link's queue drained to half. */
+void link_resume_reading(evc_link *l);
+
+/* link_write.c: the per-thread state (read buffer, stage) and writing.
+ * Loop thread only. link_thread_hold is called per link created (false on
+ * out of memory), link_thread_release per link freed; the state goes with
+ * the last link of the thread. */
+bool link_thread_hold(void);
+void link_thread_release(void);
+/* A read buffer of LINK_READ_CHUNK bytes for libuv's alloc callback: the
+ * thread's shared one, or a private one when the shared one is in use (a
+ * loop run nested in a link callback reads other links meanwhile); len 0
+ * when out of memory (libuv then reports UV_ENOBUFS). Every buffer taken is
+ * given back once its read is handled. */
+uv_buf_t link_read_buffer_take(void);
+void link_read_buffer_give(const uv_buf_t *buf);
+/* Stages the replies of `l` until link_stage_end (one write for them all);
+ * returns the link staged before, to give back to link_stage_end. */
+evc_link *link_stage_begin(evc_link *l);
+void link_stage_end(evc_link *l, evc_link *outer);
+/* Writes bytes (copied when they cannot go out at once): staged when `l` is
+ * the link being read, else written now. EVC_ENOMEM/EVC_EIO. */
+int link_write(evc_link *l, const char *bytes, size_t len);
+/* Writes the staged bytes of `l` now (before it closes). */
+void link_flush(evc_link *l);
+/* Bytes staged for `l` and not yet written. */
+size_t link_staged(const evc_link *l);
 
 /* link_server.c: what the server does when libuv reports a failed accept
  * (counted, logged once per 10 s, accepting paused on EMFILE/ENFILE/

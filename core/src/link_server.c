@@ -175,7 +175,7 @@ static void on_resume(uv_timer_t *t)
     s->tcp.data = s;
     int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&s->bound, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->tcp, 128, on_connection);
+        rc = uv_listen((uv_stream_t *)&s->tcp, EVC_LINK_LISTEN_BACKLOG, on_connection);
     if (rc != 0) {
         evc_log_limited(&rate, EVC_LOG_WARN, "link", NULL,
                         "port %u: cannot listen again yet: %s", s->port, uv_strerror(rc));
@@ -287,7 +287,7 @@ int evc_link_listen(evc_loop *loop, const char *host, uint16_t port, const evc_l
     s->handles_open = 3;
     int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->tcp, 128, on_connection);
+        rc = uv_listen((uv_stream_t *)&s->tcp, EVC_LINK_LISTEN_BACKLOG, on_connection);
     if (rc != 0) {
         evc_error_set(err, EVC_EIO, "cannot listen on %s:%u: %s", bind_host, port,
                       uv_strerror(rc));

@@ -99,6 +99,7 @@ typedef enum evc_frame_error_kind {
     EVC_FRAME_ERR_BAD_ESCAPE,      /* '\' followed by a byte not in the escape table */
     EVC_FRAME_ERR_TOO_MANY_FIELDS, /* more than max_fields fields */
     EVC_FRAME_ERR_CONTROL_BYTE,    /* unescaped ACK or NACK inside DATA */
+    EVC_FRAME_ERR_NO_MEMORY,       /* the decoder's buffer could not grow for the frame */
 } evc_frame_error_kind;
 
 typedef struct evc_frame_event {
@@ -126,8 +127,11 @@ typedef struct evc_frame_stats {
 
 typedef struct evc_frame_decoder evc_frame_decoder;
 
-/* New decoder with its buffers allocated once (max_data + 1 bytes plus
- * max_fields field slots); no allocation happens while decoding.
+/* New decoder. Its buffers grow with the frame being decoded, up to
+ * max_data + 1 bytes and max_fields field slots (never more), and
+ * evc_frame_decoder_trim gives them back between frames: an idle decoder
+ * holds a few hundred bytes. When a buffer cannot grow, the frame is
+ * reported bad (EVC_FRAME_ERR_NO_MEMORY) and the stream goes on.
  * limits: NULL or zeros for defaults (borrowed for the call). Returns NULL
  * with EVC_EINVAL (max_data > EVC_FRAME_MAX_DATA_LIMIT, or max_fields >
  * max_data) or EVC_ENOMEM. Free with evc_frame_decoder_free(). */
@@ -136,6 +140,14 @@ void evc_frame_decoder_free(evc_frame_decoder *d);   /* NULL-safe */
 
 /* Forgets any partial frame (e.g. on reconnect); statistics are kept. */
 void evc_frame_decoder_reset(evc_frame_decoder *d);
+
+/* Frees the decoder's buffers unless a frame is half read (they grow again
+ * with the next frame). The last frame event's pointers die with them:
+ * call it once the events of a chunk are handled, as a link does at the
+ * end of each read. NULL-safe. */
+void evc_frame_decoder_trim(evc_frame_decoder *d);
+/* Bytes of buffer the decoder holds now (not counting itself). */
+size_t evc_frame_decoder_held(const evc_frame_decoder *d);
 
 /* Consumes bytes of `data` until one event is complete or the input is
  * exhausted, and returns how many bytes were consumed (at most len). *ev is

@@ -28,6 +28,16 @@
  * stops listening for EVC_LINK_ACCEPT_PAUSE_MS and then listens again on the
  * same port, so a process out of descriptors never spins in accept.
  *
+ * Writes: what a link sends while it handles a read of its peer (the ACK
+ * and NACK bytes, frames sent from its on_frame) goes out in one write at
+ * the end of that read, in the order it was sent; anything else is written
+ * at once. Closing a link writes what it staged first. The kernel takes
+ * most writes whole; only what it does not take is copied and queued.
+ *
+ * Memory: an idle link holds under 1 KB. The read buffer is one per loop
+ * thread, shared by its links; the decoder's buffers and the FIFO of
+ * unACKed frames exist only while in use.
+ *
  * Threads: loop thread only. Ownership: links belong to their server or
  * client; a role never frees a link, it only closes it.
  */
@@ -60,6 +70,12 @@ extern "C" {
  * database, logs): max_links is lowered to RLIMIT_NOFILE minus this, with one
  * WARN line, so that links can never starve them (docs/OPERATIONS.md). */
 #define EVC_LINK_FD_RESERVE 256
+/* Pending connections a server asks the kernel to hold: a Central restart
+ * has thousands of monitors reconnecting at once, and a full queue drops
+ * SYNs (the peer retries after 1 s, then 3 s, ...). Linux caps the request
+ * at net.core.somaxconn (4096 by default since 5.4, 128 before): raise that
+ * sysctl for large deployments (docs/OPERATIONS.md). */
+#define EVC_LINK_LISTEN_BACKLOG 65535
 /* How long a server stops listening after an accept failed for want of
  * descriptors or memory. */
 #define EVC_LINK_ACCEPT_PAUSE_MS 1000
@@ -139,8 +155,10 @@ evc_link *evc_link_client_link(evc_link_client *c);
 /* Stops reconnecting and closes the link (its on_close is called). */
 void evc_link_client_close(evc_link_client *c);
 
-/* Sends one frame (copied). EVC_EAGAIN when EVC_LINK_MAX_UNACKED frames wait
- * for their ACK; EVC_ECLOSED on a closing link; EVC_EINVAL bad opcode. */
+/* Sends one frame (copied). From the link's own on_frame it goes out with
+ * the read's other replies at the end of the read (see "Writes" above).
+ * EVC_EAGAIN when EVC_LINK_MAX_UNACKED frames wait for their ACK;
+ * EVC_ECLOSED on a closing link; EVC_EINVAL bad opcode; EVC_ENOMEM. */
 int evc_link_send(evc_link *link, const char *opcode, const evc_frame_field *fields,
                   size_t nfields, evc_error *err);
 /* Number of frames sent and not yet ACKed. */

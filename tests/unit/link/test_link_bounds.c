@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -217,5 +220,72 @@ Test(link_bounds, connections_beyond_the_cap_are_closed_at_once)
     cr_expect(!eof_or_reset(fds[0]) && !eof_or_reset(fds[1]), "the first two were closed");
     for (int i = 0; i < 6; i++)
         close(fds[i]);
+    evc_link_server_close(server);
+}
+
+/* Issue 14: a restart of Central has thousands of monitors reconnecting at
+ * once. With the old backlog of 128, connection 130 and on waited for a SYN
+ * retry (1 s, then 3 s, ...) before the loop even saw them; now the kernel
+ * completes them all while the loop is busy (up to net.core.somaxconn). */
+Test(link_bounds, a_burst_of_connections_completes_without_the_loop)
+{
+    enum { BURST = 1000 };
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    long somaxconn = 0;
+    if (!f || fscanf(f, "%ld", &somaxconn) != 1)
+        somaxconn = 0;
+    if (f)
+        fclose(f);
+    if (somaxconn <= BURST)
+        cr_skip_test("net.core.somaxconn is %ld: the kernel caps the backlog below %d",
+                     somaxconn, BURST);
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < BURST + 64)
+        cr_skip_test("open-files limit %llu is below %d", (unsigned long long)rl.rlim_cur,
+                     BURST + 64);
+    srv_seen srv = {0};
+    evc_link_server *server;
+    cr_assert_eq(evc_link_listen(loop, "127.0.0.1", 0, &H, &srv, &server, NULL), EVC_OK);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(evc_link_server_port(server))};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    static struct pollfd pf[BURST];
+    for (int i = 0; i < BURST; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        cr_assert(fd >= 0, "%s", strerror(errno));
+        int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+        cr_assert(rc == 0 || errno == EINPROGRESS, "%s", strerror(errno));
+        pf[i] = (struct pollfd){.fd = fd, .events = POLLOUT};
+    }
+    /* The loop does not run: only the kernel's queue holds them. A dropped
+     * SYN is retried after 1 s at the earliest, so half of that is enough
+     * for every connection the queue took. */
+    int connected = 0, pending = BURST;
+    static int done_fds[BURST];
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        cr_assert(poll(pf, (nfds_t)pending, 10) >= 0);
+        for (int i = 0; i < pending; i++) {
+            if (!(pf[i].revents & (POLLOUT | POLLERR | POLLHUP)))
+                continue;
+            int soerr = 0;
+            socklen_t len = sizeof soerr;
+            getsockopt(pf[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+            connected += soerr == 0;
+            done_fds[BURST - pending] = pf[i].fd;
+            pf[i--] = pf[--pending]; /* the one moved here is looked at next */
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (pending == 0 || ms >= 500)
+            break;
+    }
+    cr_expect_eq(connected, BURST, "%d of %d connections completed while the loop was busy",
+                 connected, BURST);
+    for (int i = 0; i < pending; i++)
+        close(pf[i].fd);
+    for (int i = 0; i < BURST - pending; i++)
+        close(done_fds[i]);
     evc_link_server_close(server);
 }
