@@ -328,7 +328,7 @@ int central_create(evc_app *app, void **state, evc_error *err)
 static void on_tick(evc_timer *t, void *arg)
 {
     central *c = arg;
-    central_cps_refresh_all(c);
+    central_cps_refresh_due(c);
     central_supply_tick(c);
     central_cps_flush_event(c);
     central_panel_telemetry(c);
@@ -377,7 +377,6 @@ void central_destroy(void *state)
         return;
     evc_msg_dedup_free(c->dedup);
     central_trust_free(c);
-    free(c->cps);
-    free(c->open);
+    central_tables_free(c);
     free(c);
 }

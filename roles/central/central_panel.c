@@ -48,7 +48,7 @@ static void panel_cp(central *c, const central_cp *cp, central_panel_cp *out)
     out->location = cp->location;
     out->price_cents_per_kwh = cp->price_cents_per_kwh;
     out->state = cp->state;
-    const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
+    const central_supply *s = central_cp_supply(c, cp);
     if (s && s->phase == CENTRAL_SUPPLY_AUTHORISED) {
         out->waiting_for_plug = true;
         out->driver_id = s->driver_id;

@@ -116,6 +116,10 @@ static void check_floor(central *c, central_supply *s)
                   (long long)c->balance_floor_cents);
     central_say(c, "Supply %s %s @ %s stopped: balance floor reached", s->id, s->driver_id,
                 s->cp_id);
+    /* Interrupted: the CP no longer shows SUPPLYING for it. */
+    central_cp *cp = central_cp_find(c, s->cp_id);
+    if (cp)
+        central_cp_refresh(c, cp, "balance floor");
 }
 
 void central_session_telemetry(central *c, const evc_envelope *env)
@@ -368,7 +372,7 @@ void central_session_cp_status(central *c, const evc_envelope *env)
      * that was waiting for the plug (its journal starts at plug-in). Only a
      * hello written after the request counts: an at-least-once bus replays
      * older ones to a restarted Central, and those say nothing about it. */
-    central_supply *s = central_supply_find(c, cp->supply_id);
+    central_supply *s = central_cp_supply(c, cp);
     if (strcmp(env->type, "cp.hello") == 0 && s && s->phase == CENTRAL_SUPPLY_AUTHORISED &&
         env->ts_ms >= s->requested_at && (!busy || strcmp(busy, s->id) != 0)) {
         evc_error err = {0};

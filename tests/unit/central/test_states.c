@@ -49,8 +49,7 @@ static void tx_open(tx *x)
 static void tx_close(tx *x)
 {
     evc_bus_close(x->bus);
-    free(x->c.cps);
-    free(x->c.open);
+    central_tables_free(&x->c);
     fx_store_close(&x->f);
     evc_plugin_unload(x->tp);
 }
