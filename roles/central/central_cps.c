@@ -93,6 +93,8 @@ void central_tables_free(central *c)
     c->ntouched = c->captouched = c->ncps = c->capcps = c->nopen = c->capopen = 0;
 }
 
+#define CENTRAL_LOAD_LINES 50
+
 static int load_cb(void *arg, const evc_charging_point *row)
 {
     return central_cp_add(arg, row) ? 0 : 1;
@@ -101,10 +103,13 @@ static int load_cb(void *arg, const evc_charging_point *row)
 int central_cps_load(central *c, evc_error *err)
 {
     int rc = evc_store_cp_list(c->store, load_cb, c, err);
-    if (rc == EVC_OK)
-        for (size_t i = 0; i < c->ncps; i++)
-            central_say(c, "CP %s %s (known, waiting for its monitor)", c->cps[i].id,
-                        central_cp_state_name(c->cps[i].state));
+    /* A line per CP for a handful; a city's worth is one line more. */
+    for (size_t i = 0; rc == EVC_OK && i < c->ncps && i < CENTRAL_LOAD_LINES; i++)
+        central_say(c, "CP %s %s (known, waiting for its monitor)", c->cps[i].id,
+                    central_cp_state_name(c->cps[i].state));
+    if (rc == EVC_OK && c->ncps > CENTRAL_LOAD_LINES)
+        central_say(c, "... and %zu more CPs known, DISCONNECTED, waiting for their monitors "
+                    "(%zu in all)", c->ncps - CENTRAL_LOAD_LINES, c->ncps);
     return rc;
 }
 

@@ -20,6 +20,7 @@
 
 #define CENTRAL_RECENT_MAX 50  /* ended/denied supplies kept for /api/sessions */
 #define CENTRAL_EVENTS_MAX 8   /* last events shown under the panel */
+#define CENTRAL_PROGRESS_SAVE_MS 10000 /* a supply's running energy/cost stored this often */
 
 typedef struct central_cp {
     char id[EVC_STORE_ID_MAX];
