@@ -79,7 +79,8 @@ const evc_cfg_field central_schema[] = {
     {.key = "telemetry_log_interval_ms", .type = EVC_CFG_INT, .min = 0, .max = 3600000,
      .default_text = "5000",
      .help = "plain (non-TTY) output: print each supply's kW, kWh and EUR this often "
-             "(0 = never; the live panel shows them always)"},
+             "(0 = never; the live panel shows them always); at most 100 lines, then one "
+             "summary line"},
     {.key = "create_if_missing", .type = EVC_CFG_BOOL, .default_text = "false",
      .help = "true: a database file that does not exist is created (empty: no CPs, no "
              "users); false: it is an error naming the path (--init-db always creates)"},

@@ -125,6 +125,24 @@ bool central_index_find(const central_index *ix, const char *key, uint32_t *slot
     return true;
 }
 
+size_t central_index_find_all(const central_index *ix, const char *key, uint32_t *out,
+                              size_t max)
+{
+    if (!key || ix->n == 0)
+        return 0;
+    uint32_t h = central_index_hash(key);
+    size_t n = 0;
+    for (size_t i = h & (ix->cap - 1); ix->slots[i] != CENTRAL_INDEX_EMPTY;
+         i = (i + 1) & (ix->cap - 1)) {
+        if (ix->hashes[i] == h && strcmp(ix->key_of(ix->ctx, ix->slots[i]), key) == 0) {
+            if (n < max)
+                out[n] = ix->slots[i];
+            n++;
+        }
+    }
+    return n;
+}
+
 bool central_index_remove(central_index *ix, const char *key, uint32_t slot)
 {
     size_t i = locate(ix, key, slot);

@@ -35,6 +35,10 @@ void central_index_clear(central_index *ix);
 int central_index_add(central_index *ix, const char *key, uint32_t slot);
 /* A slot whose key is `key`; false when none (or key NULL). */
 bool central_index_find(const central_index *ix, const char *key, uint32_t *slot);
+/* Every slot whose key is `key`, up to max of them into out; returns how
+ * many there are (may be more than max). */
+size_t central_index_find_all(const central_index *ix, const char *key, uint32_t *out,
+                              size_t max);
 /* Removes the entry (key, slot); false when it is not there. */
 bool central_index_remove(central_index *ix, const char *key, uint32_t slot);
 /* The entry (key, from) now names slot `to` (a table moved an element). */

@@ -401,10 +401,19 @@ void central_session_sync(central *c, const char *driver)
 {
     if (!evc_id_valid(driver))
         return;
-    for (size_t i = 0; i < c->nopen; i++) {
-        central_supply *s = &c->open[i];
-        if (strcmp(s->driver_id, driver) != 0)
-            continue;
+    /* A driver has one open supply, two or three at most after a restore
+     * of sessions opened before a check existed: by the driver index. */
+    uint32_t mine[8];
+    size_t n = central_index_find_all(&c->driver_ix, driver, mine, 8);
+    n = n < 8 ? n : 8;
+    for (size_t k = 1; k < n; k++) /* in the table's order, as before the index */
+        for (size_t j = k; j > 0 && mine[j - 1] > mine[j]; j--) {
+            uint32_t t = mine[j];
+            mine[j] = mine[j - 1];
+            mine[j - 1] = t;
+        }
+    for (size_t k = 0; k < n; k++) {
+        central_supply *s = &c->open[mine[k]];
         if (s->phase == CENTRAL_SUPPLY_REQUESTED) {
             central_update(c, driver, s->cp_id, s->id, "checking", NULL, "checking the request");
         } else if (s->phase == CENTRAL_SUPPLY_AUTHORISED) {
