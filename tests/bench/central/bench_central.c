@@ -2,9 +2,10 @@
  * as ratios of the time per operation at SMALL and at BIG CPs, measured in
  * the same run (median of RUNS). Work that grows with the number of CPs (a
  * linear search) gives a ratio near BIG / SMALL = 20; the hash indexes and
- * the deadline heap keep it near 1 (a little above: bigger tables miss the
- * caches more, the heap is log n). Asserts only that the ratio is far from
- * linear (< 5); the numbers go to stderr. */
+ * the deadline heap keep it near 1 (measured 1.0-3.2: 20,000 CPs of ~450
+ * bytes miss the caches that 1,000 fit in, more so on a busy machine, and
+ * the heap is log n). Asserts only that the ratio is far from linear
+ * (< 8, linear being 20); the numbers go to stderr. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 #define SMALL 1000
 #define BIG 20000
 #define OPS 200000
-#define LINEAR_BOUND 5.0
+#define LINEAR_BOUND 8.0
 
 static double now_s(void)
 {
