@@ -5,6 +5,7 @@
 #include "central_trust.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,9 @@
 
 #include "central_admin.h"
 #include "central_int.h"
+#include "evc/fd_limit.h"
 #include "evc/ids.h"
+#include "evc/link.h"
 #include "evc/log.h"
 #include "initdb.h"
 
@@ -79,13 +82,15 @@ const evc_cfg_field central_schema[] = {
     {.key = "telemetry_log_interval_ms", .type = EVC_CFG_INT, .min = 0, .max = 3600000,
      .default_text = "5000",
      .help = "plain (non-TTY) output: print each supply's kW, kWh and EUR this often "
-             "(0 = never; the live panel shows them always)"},
+             "(0 = never; the live panel shows them always); at most 100 lines, then one "
+             "summary line"},
     {.key = "create_if_missing", .type = EVC_CFG_BOOL, .default_text = "false",
      .help = "true: a database file that does not exist is created (empty: no CPs, no "
              "users); false: it is an error naming the path (--init-db always creates)"},
-    {.key = "monitor_max_links", .type = EVC_CFG_INT, .min = 1, .max = 100000,
-     .default_text = "512",
-     .help = "monitor connections at most; more are closed at once with a log line"},
+    {.key = "monitor_max_links", .type = EVC_CFG_INT, .min = 0, .max = 1000000,
+     .default_text = "0",
+     .help = "monitor connections at most; more are closed at once with a log line; 0: "
+             "the CPs in the database at start plus 512 (new CPs register over a link)"},
     {.key = "monitor_out_queue_max_bytes", .type = EVC_CFG_INT, .min = 4096,
      .max = 1073741824, .default_text = "1048576",
      .help = "replies queued to a monitor that does not read them at most; beyond, Central "
@@ -287,7 +292,7 @@ int central_create(evc_app *app, void **state, evc_error *err)
     c->energy_tolerance_pct = evc_cfg_get_int(sec, "energy_tolerance_pct", 10);
     c->http_port = (int)evc_cfg_get_int(sec, "http_port", 8002);
     c->http_host = evc_cfg_get_str(sec, "http_host", "");
-    c->monitor_max_links = (size_t)evc_cfg_get_int(sec, "monitor_max_links", 512);
+    c->monitor_max_links = (size_t)evc_cfg_get_int(sec, "monitor_max_links", 0);
     c->monitor_out_queue_max = (size_t)evc_cfg_get_int(sec, "monitor_out_queue_max_bytes",
                                                        1048576);
     c->monitor_slow_reader_ms = (uint64_t)evc_cfg_get_int(sec, "monitor_slow_reader_ms", 10000);
@@ -328,12 +333,28 @@ int central_create(evc_app *app, void **state, evc_error *err)
 static void on_tick(evc_timer *t, void *arg)
 {
     central *c = arg;
-    central_cps_refresh_all(c);
+    central_cps_refresh_due(c);
     central_supply_tick(c);
     central_cps_flush_event(c);
     central_panel_telemetry(c);
     if (++c->ticks % 4 == 0)
         central_panel_tick(c);
+}
+
+/* One monitor link per CP in the database, plus room for CPs that register
+ * over a link, and the open-files limit to hold them (docs/OPERATIONS.md
+ * "Connection caps"). A hard limit too low is not fatal: the link server
+ * lowers its cap to what fits and the WARN says which limit to raise. */
+static void central_size_links(central *c)
+{
+    if (c->monitor_max_links == 0)
+        c->monitor_max_links = c->ncps + CENTRAL_LINKS_SPARE;
+    size_t need = c->monitor_max_links + EVC_LINK_FD_RESERVE;
+    unsigned got = 0;
+    evc_error e = {0};
+    if (evc_fd_limit_raise(need > UINT_MAX ? UINT_MAX : (unsigned)need, &got, &e) != EVC_OK)
+        evc_log(EVC_LOG_WARN, "central", NULL, "%zu CPs in the database, %zu monitor links: %s",
+                c->ncps, c->monitor_max_links, e.msg);
 }
 
 int central_start(void *state, evc_error *err)
@@ -343,6 +364,8 @@ int central_start(void *state, evc_error *err)
     if (c->password_cost == EVC_PASSWORD_COST_MIN)
         evc_log(EVC_LOG_WARN, "central", NULL, "password_cost is min: for tests only");
     int rc = central_cps_load(c, err);
+    if (rc == EVC_OK)
+        central_size_links(c);
     if (rc == EVC_OK)
         rc = central_supply_start(c, err);
     if (rc == EVC_OK)
@@ -377,7 +400,6 @@ void central_destroy(void *state)
         return;
     evc_msg_dedup_free(c->dedup);
     central_trust_free(c);
-    free(c->cps);
-    free(c->open);
+    central_tables_free(c);
     free(c);
 }

@@ -11,12 +11,37 @@
 #include "evc/envelope.h"
 #include "evc/log.h"
 
+static const char *cp_key(const void *ctx, uint32_t slot)
+{
+    return ((const central *)ctx)->cps[slot].id;
+}
+
 central_cp *central_cp_find(central *c, const char *id)
 {
-    for (size_t i = 0; id && i < c->ncps; i++)
-        if (strcmp(c->cps[i].id, id) == 0)
-            return &c->cps[i];
-    return NULL;
+    uint32_t i;
+    return id && central_index_find(&c->cp_ix, id, &i) ? &c->cps[i] : NULL;
+}
+
+central_supply *central_cp_supply(central *c, const central_cp *cp)
+{
+    return cp->supply_id[0] && cp->supply_slot < c->nopen ? &c->open[cp->supply_slot] : NULL;
+}
+
+void central_cp_touch(central *c, central_cp *cp)
+{
+    if (cp->touched)
+        return;
+    if (c->ntouched == c->captouched) {
+        /* One entry per CP at most (the flag): bounded by the table. */
+        size_t cap = c->captouched ? c->captouched * 2 : 64;
+        uint32_t *n = realloc(c->touched, cap * sizeof *n);
+        if (!n)
+            return; /* the tile is refreshed at its next change or snapshot */
+        c->touched = n;
+        c->captouched = cap;
+    }
+    cp->touched = true;
+    c->touched[c->ntouched++] = (uint32_t)(cp - c->cps);
 }
 
 central_cp *central_cp_add(central *c, const evc_charging_point *row)
@@ -31,18 +56,43 @@ central_cp *central_cp_add(central *c, const evc_charging_point *row)
             c->cps = n;
             c->capcps = cap;
         }
-        cp = &c->cps[c->ncps++];
+        if (!c->cp_ix.key_of)
+            central_index_init(&c->cp_ix, cp_key, c);
+        cp = &c->cps[c->ncps];
         memset(cp, 0, sizeof *cp);
         snprintf(cp->id, sizeof cp->id, "%s", row->id);
+        if (central_index_add(&c->cp_ix, cp->id, (uint32_t)c->ncps) != EVC_OK)
+            return NULL;
+        c->ncps++;
         cp->state = CENTRAL_CP_DISCONNECTED;
         cp->health = CENTRAL_HEALTH_OK;
-        central_http_cp_added(c, cp->id);
+        cp->supply_slot = CENTRAL_NO_SLOT;
+        c->by_state[CENTRAL_CP_DISCONNECTED]++;
     }
     snprintf(cp->location, sizeof cp->location, "%s", row->location);
     cp->price_cents_per_kwh = row->price_cents_per_kwh;
     cp->stopped = row->admin_state == EVC_CP_STOPPED;
+    central_cp_touch(c, cp);
     return cp;
 }
+
+void central_tables_free(central *c)
+{
+    central_index_free(&c->cp_ix);
+    central_index_free(&c->supply_ix);
+    central_index_free(&c->driver_ix);
+    central_deadlines_free(&c->cp_due);
+    central_deadlines_free(&c->supply_due);
+    free(c->touched);
+    free(c->cps);
+    free(c->open);
+    c->touched = NULL;
+    c->cps = NULL;
+    c->open = NULL;
+    c->ntouched = c->captouched = c->ncps = c->capcps = c->nopen = c->capopen = 0;
+}
+
+#define CENTRAL_LOAD_LINES 50
 
 static int load_cb(void *arg, const evc_charging_point *row)
 {
@@ -52,10 +102,13 @@ static int load_cb(void *arg, const evc_charging_point *row)
 int central_cps_load(central *c, evc_error *err)
 {
     int rc = evc_store_cp_list(c->store, load_cb, c, err);
-    if (rc == EVC_OK)
-        for (size_t i = 0; i < c->ncps; i++)
-            central_say(c, "CP %s %s (known, waiting for its monitor)", c->cps[i].id,
-                        central_cp_state_name(c->cps[i].state));
+    /* A line per CP for a handful; a city's worth is one line more. */
+    for (size_t i = 0; rc == EVC_OK && i < c->ncps && i < CENTRAL_LOAD_LINES; i++)
+        central_say(c, "CP %s %s (known, waiting for its monitor)", c->cps[i].id,
+                    central_cp_state_name(c->cps[i].state));
+    if (rc == EVC_OK && c->ncps > CENTRAL_LOAD_LINES)
+        central_say(c, "... and %zu more CPs known, DISCONNECTED, waiting for their monitors "
+                    "(%zu in all)", c->ncps - CENTRAL_LOAD_LINES, c->ncps);
     return rc;
 }
 
@@ -112,9 +165,9 @@ void central_event(central *c, const char *type, const char *corr, const char *c
 /* An interrupted supply no longer makes the CP SUPPLYING: its driver was
  * told it stopped, and only its bill (supply.ended) is still to come; a
  * request meanwhile is still denied cp_busy (central_supply.c). */
-static bool cp_has_supply(central *c, const central_cp *cp)
+static bool cp_has_supply(central *c, central_cp *cp)
 {
-    const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
+    const central_supply *s = central_cp_supply(c, cp);
     return s && !s->interrupted &&
            (s->phase == CENTRAL_SUPPLY_AUTHORISED || s->phase == CENTRAL_SUPPLY_SUPPLYING);
 }
@@ -134,25 +187,87 @@ static void note_fault_end(central *c, central_cp *cp)
         cp->fault_until_ms = evc_loop_now_ms(c->loop) + c->heartbeat_timeout_ms;
 }
 
+/* The heartbeat time the timeout counts from: after a loop hold, no older
+ * than the floor (central_loop_hold_check). */
+static uint64_t hb_effective(const central *c, const central_cp *cp)
+{
+    /* Only a CP still alive when the hold began: one timed out before it
+     * stays DISCONNECTED. */
+    if (cp->last_hb_ms >= c->hb_floor_ms ||
+        cp->last_hb_ms + c->heartbeat_timeout_ms < c->hold_from_ms)
+        return cp->last_hb_ms;
+    return c->hb_floor_ms;
+}
+
+/* The next moment the CP's state may change with no message: its heartbeat
+ * timeout, the end of a reported fault. */
+static void schedule(central *c, central_cp *cp, uint64_t now)
+{
+    uint64_t due = 0;
+    if (cp->heard)
+        due = hb_effective(c, cp) + c->heartbeat_timeout_ms + 1;
+    if (due <= now)
+        due = 0; /* timed out already: only a heartbeat changes that */
+    if (cp->fault_until_ms > now && (!due || cp->fault_until_ms < due))
+        due = cp->fault_until_ms;
+    uint32_t ref = (uint32_t)(cp - c->cps);
+    if (!due) {
+        central_deadline_clear(&c->cp_due, ref);
+    } else if (central_deadline_set(&c->cp_due, ref, due) != EVC_OK) {
+        evc_log_ids ids = {.cp = cp->id};
+        EVC_LOG_LIMITED(EVC_LOG_ERROR, "central", &ids,
+                        "out of memory for its heartbeat deadline: its timeout is seen at its "
+                        "next message only");
+    }
+}
+
+void central_loop_hold_check(central *c)
+{
+    uint64_t now = evc_loop_now_ms(c->loop);
+    if (c->last_tick_ms == 0 || now - c->last_tick_ms <= CENTRAL_HOLD_MS)
+        return;
+    /* The loop did not run (the process was stopped, or one callback took
+     * that long): heartbeats sent meanwhile are still unread in the
+     * sockets. Each heard CP gets one heartbeat period from now to speak
+     * before its timeout counts: no false DISCONNECTED after a stall. */
+    uint64_t grace = c->heartbeat_interval_ms > CENTRAL_HOLD_MS ? c->heartbeat_interval_ms
+                                                                 : CENTRAL_HOLD_MS;
+    uint64_t floor = now + grace > c->heartbeat_timeout_ms ? now + grace - c->heartbeat_timeout_ms
+                                                           : 0;
+    evc_log(EVC_LOG_WARN, "central", NULL,
+            "the loop was held %llu ms: heartbeat timeouts wait %llu ms for the monitors",
+            (unsigned long long)(now - c->last_tick_ms), (unsigned long long)grace);
+    if (floor > c->hb_floor_ms) {
+        c->hb_floor_ms = floor;
+        c->hold_from_ms = c->last_tick_ms;
+    }
+    c->last_tick_ms = now;
+}
+
 void central_cp_refresh(central *c, central_cp *cp, const char *why)
 {
+    central_loop_hold_check(c);
     note_fault_end(c, cp);
     uint64_t now = evc_loop_now_ms(c->loop);
     if (cp->fault_until_ms && now >= cp->fault_until_ms)
         cp->fault_until_ms = 0;
+    central_cp_touch(c, cp);
     central_cp_facts f = {
         .heard = cp->heard,
-        .last_hb_ms = cp->last_hb_ms,
+        .last_hb_ms = hb_effective(c, cp),
         .health = cp->health,
         .stopped = cp->stopped,
         .has_supply = cp_has_supply(c, cp),
         .fault_reported = cp->fault_until_ms != 0,
     };
     central_cp_state st = central_derive_state(&f, now, c->heartbeat_timeout_ms);
+    schedule(c, cp, now);
     if (st == cp->state)
         return;
     central_cp_state old = cp->state;
     cp->state = st;
+    c->by_state[old]--;
+    c->by_state[st]++;
     c->panel_dirty = true;
     const char *corr = cp->supply_id[0] ? cp->supply_id : NULL;
     central_event(c, "cp.state", corr, cp->id, NULL, "%s -> %s (%s)",
@@ -165,10 +280,17 @@ void central_cp_refresh(central *c, central_cp *cp, const char *why)
         central_supply_interrupt(c, cp, st == CENTRAL_CP_BROKEN ? "fault" : "monitor_lost");
 }
 
-void central_cps_refresh_all(central *c)
+void central_cps_refresh_due(central *c)
 {
-    for (size_t i = 0; i < c->ncps; i++)
-        central_cp_refresh(c, &c->cps[i], "heartbeat timeout");
+    central_loop_hold_check(c);
+    uint64_t now = evc_loop_now_ms(c->loop);
+    c->last_tick_ms = now;
+    uint32_t ref;
+    /* Each popped CP is re-derived once, and sets its next deadline, always
+     * later than now (or none): the loop ends. */
+    while (central_deadline_pop_due(&c->cp_due, now, &ref))
+        if (ref < c->ncps)
+            central_cp_refresh(c, &c->cps[ref], "heartbeat timeout");
 }
 
 static bool cp_admin_one(central *c, central_cp *cp, bool stop)

@@ -68,22 +68,12 @@ static int64_t power_now(const central *c)
 static char *figures_json(central_dash *d)
 {
     central *c = d->c;
-    int64_t by[5] = {0};
-    for (size_t i = 0; i < c->ncps; i++)
-        if ((unsigned)c->cps[i].state < 5)
-            by[c->cps[i].state]++;
     evc_payload *s = evc_payload_new();
     for (int st = CENTRAL_CP_ACTIVATED; st >= CENTRAL_CP_DISCONNECTED; st--)
-        evc_payload_int(s, central_cp_state_name((central_cp_state)st), by[st]);
+        evc_payload_int(s, central_cp_state_name((central_cp_state)st), (int64_t)c->by_state[st]);
     char *states = evc_payload_finish(s, NULL);
     /* Drivers charging now: distinct driver ids of the open supplies. */
-    int64_t charging = 0;
-    for (size_t i = 0; i < c->nopen; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(c->open[j].driver_id, c->open[i].driver_id) == 0;
-        charging += !seen;
-    }
+    int64_t charging = (int64_t)c->drivers_open;
     evc_payload *p = evc_payload_new();
     evc_payload_int(p, "cps_total", (int64_t)c->ncps);
     evc_payload_raw(p, "cps_by_state", states ? states : "{}");
@@ -217,18 +207,19 @@ static void sig_of(central *c, const central_cp *cp, central_dash_sig *s)
     s->engine_heard = cp->engine_heard;
     s->price = cp->price_cents_per_kwh;
     memcpy(s->supply_id, cp->supply_id, sizeof s->supply_id);
-    const central_supply *su = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
+    const central_supply *su = central_cp_supply(c, cp);
     s->phase = su ? (int)su->phase : -1;
 }
 
-/* Pushes the CPs whose tile changed since the last scan. */
+/* Pushes the CPs whose tile changed since the last scan: only those touched
+ * meanwhile (c->touched) are looked at. Their signatures are kept up to date
+ * when nobody watches too, so that a change back to an old tile after a
+ * snapshot is still a change. */
 static void on_scan(evc_timer *t, void *arg)
 {
     (void)t;
     central_dash *d = arg;
     central *c = d->c;
-    if (!watched(d))
-        return;
     if (d->nsigs < c->ncps) {
         central_dash_sig *n = realloc(d->sigs, c->ncps * sizeof *n);
         if (!n)
@@ -238,17 +229,26 @@ static void on_scan(evc_timer *t, void *arg)
         d->sigs = n;
         d->nsigs = c->ncps;
     }
+    bool watching = watched(d);
     central_jarr a = {0};
     size_t changed = 0;
-    for (size_t i = 0; i < c->ncps; i++) {
+    for (size_t k = 0; k < c->ntouched; k++) {
+        uint32_t i = c->touched[k];
+        if (i >= c->ncps)
+            continue;
+        central_cp *cp = &c->cps[i];
+        cp->touched = false;
         central_dash_sig s;
-        sig_of(c, &c->cps[i], &s);
+        sig_of(c, cp, &s);
         if (memcmp(&s, &d->sigs[i], sizeof s) == 0)
             continue;
         d->sigs[i] = s;
-        central_jarr_add(&a, central_json_cp(c, &c->cps[i]));
-        changed++;
+        if (watching) {
+            central_jarr_add(&a, central_json_cp(c, cp));
+            changed++;
+        }
     }
+    c->ntouched = 0;
     char *arr = central_jarr_finish(&a);
     if (changed && arr) {
         evc_payload *p = evc_payload_new();

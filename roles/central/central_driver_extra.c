@@ -37,11 +37,16 @@ static central_cp *pick_free_cp(central *c)
     central_cp *best = NULL;
     for (size_t i = 0; i < c->ncps; i++) {
         central_cp *cp = &c->cps[i];
-        central_cp_refresh(c, cp, "request for any free CP");
+        /* States are kept by the deadlines to within a tick; only a CP that
+         * would be picked is re-derived now, not every CP. */
         if (!cp_free(cp))
             continue;
-        if (!best || cp->price_cents_per_kwh < best->price_cents_per_kwh ||
-            (cp->price_cents_per_kwh == best->price_cents_per_kwh && strcmp(cp->id, best->id) < 0))
+        if (best && (cp->price_cents_per_kwh > best->price_cents_per_kwh ||
+                     (cp->price_cents_per_kwh == best->price_cents_per_kwh &&
+                      strcmp(cp->id, best->id) > 0)))
+            continue;
+        central_cp_refresh(c, cp, "request for any free CP");
+        if (cp_free(cp))
             best = cp;
     }
     return best;

@@ -210,11 +210,6 @@ static void post_admin(const evc_web_request *req, evc_web_response *res, void *
     evc_web_respond_json(res, 200, body);
 }
 
-/* The patterns of central_http_start serve every CP, also one registered
- * later (POST /api/cps): nothing to add per CP. Kept so that central_cps.c
- * need not change with this file; the lead may drop the call. */
-void central_http_cp_added(central *c, const char *id) {}
-
 /* The admin dashboard's files (docs/WEB.md) into dir; "" when there are
  * none: a missing default only costs the page (the API still serves), a
  * wrong web.static_dir is the operator's error and stops the start. */

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "central_deadline.h"
+#include "central_index.h"
 #include "central_model.h"
 #include "evc/app.h"
 #include "evc/link.h"
@@ -18,6 +20,8 @@
 
 #define CENTRAL_RECENT_MAX 50  /* ended/denied supplies kept for /api/sessions */
 #define CENTRAL_EVENTS_MAX 8   /* last events shown under the panel */
+#define CENTRAL_PROGRESS_SAVE_MS 10000 /* a supply's running energy/cost stored this often */
+#define CENTRAL_LINKS_SPARE 512    /* monitor_max_links 0: CPs in the database plus this */
 
 typedef struct central_cp {
     char id[EVC_STORE_ID_MAX];
@@ -34,7 +38,11 @@ typedef struct central_cp {
     uint64_t fault_until_ms;
     central_cp_state state;       /* last derived, for change detection */
     char supply_id[EVC_STORE_ID_MAX]; /* open supply on it, "" when none */
+    uint32_t supply_slot;         /* that supply's index in c->open, CENTRAL_NO_SLOT when none */
+    bool touched;                 /* on c->touched: changed since the dashboard's last scan */
 } central_cp;
+
+#define CENTRAL_NO_SLOT UINT32_MAX
 
 typedef enum central_supply_phase {
     CENTRAL_SUPPLY_REQUESTED = 0, /* cp.authorise sent, waiting for the reply */
@@ -57,6 +65,7 @@ typedef struct central_supply {
     bool floor_stop;              /* cp.cancel balance_floor sent (the ticket says so) */
     bool driver_stop;             /* cp.cancel driver_stop sent (supply.stop; the ticket says so) */
     char end_reason[64];
+    uint64_t progress_saved_ms;   /* monotonic time the running figures were last stored, 0 = never */
 } central_supply;
 
 typedef struct central_event_line {
@@ -103,10 +112,24 @@ typedef struct central {
     uint64_t energy_refused;      /* supply.ended over the energy bound: not billed, alarms */
     uint64_t telemetry_refused;   /* telemetry over the power/energy bound: not shown */
     uint64_t floor_stops;         /* supplies cancelled at the balance floor */
-    central_cp *cps;
+    central_cp *cps;              /* owned; a CP keeps its index for Central's life */
     size_t ncps, capcps;
-    central_supply *open;         /* supplies not ended */
+    central_supply *open;         /* owned; supplies not ended, dense (a close moves the last) */
     size_t nopen, capopen;
+    /* Indexes and deadlines of the tables above (central_cps.c and
+     * central_supply.c keep them in step on every add, move and close). */
+    central_index cp_ix;          /* CP id -> index in cps */
+    central_index supply_ix;      /* session id -> index in open */
+    central_index driver_ix;      /* driver id -> index in open (a driver may have two) */
+    size_t drivers_open;          /* distinct drivers with an open supply */
+    size_t by_state[5];           /* CPs per central_cp_state */
+    central_deadlines cp_due;     /* CP index -> next moment its state may change by itself */
+    central_deadlines supply_due; /* open index -> authorise deadline (REQUESTED) */
+    uint32_t *touched;            /* owned; CP indexes changed since the dashboard's scan */
+    size_t ntouched, captouched;
+    uint64_t last_tick_ms;        /* monotonic, of the last tick (0 = none yet) */
+    uint64_t hb_floor_ms;         /* after a loop hold: heartbeats count as no older than this */
+    uint64_t hold_from_ms;        /* ... for the CPs alive at this moment, when the hold began */
     central_supply recent[CENTRAL_RECENT_MAX]; /* ring of ended/denied */
     size_t nrecent, recent_next;
     central_event_line events[CENTRAL_EVENTS_MAX];
@@ -130,9 +153,22 @@ typedef struct central {
 int central_cps_load(central *c, evc_error *err);
 central_cp *central_cp_find(central *c, const char *id);
 central_cp *central_cp_add(central *c, const evc_charging_point *row);
-/* Re-derives the state of one CP / every CP, logging and recording changes. */
+/* The open supply cp->supply_id names (O(1)); NULL when none. */
+central_supply *central_cp_supply(central *c, const central_cp *cp);
+/* Re-derives the state of one CP, logging and recording changes, and sets
+ * the moment it may next change by itself (heartbeat timeout, fault end). */
 void central_cp_refresh(central *c, central_cp *cp, const char *why);
-void central_cps_refresh_all(central *c);
+/* Re-derives the CPs whose moment has come (the tick): O(due log n). */
+void central_cps_refresh_due(central *c);
+/* Notes the loop was held (a stopped process, a long stall) for more than
+ * CENTRAL_HOLD_MS since the last tick: heartbeats buffered meanwhile get
+ * one heartbeat period to arrive before any timeout. */
+void central_loop_hold_check(central *c);
+#define CENTRAL_HOLD_MS 1000
+/* The CP's dashboard tile may have changed: queued for the next scan. */
+void central_cp_touch(central *c, central_cp *cp);
+/* Frees the tables, their indexes and deadlines (central_destroy, tests). */
+void central_tables_free(central *c);
 /* Operator stop/resume (F13) of one CP (id) or all (id NULL). Returns the
  * number of CPs changed, -1 for an unknown id. */
 int central_cp_admin(central *c, const char *id, bool stop);
@@ -182,12 +218,9 @@ void central_say(central *c, const char *fmt, ...) __attribute__((format(printf,
 /* central_http.c: the HTTP server (GET /api/cps, /api/sessions, /api/health). */
 int central_http_start(central *c, evc_error *err);
 void central_http_stop(central *c);
-/* A CP joined the table: its POST routes. */
-void central_http_cp_added(central *c, const char *id);
 
 /* central_json.c: JSON texts for the HTTP API and the dashboard feed;
  * malloc'd (NULL when out of memory), caller frees. */
-char *central_json_cps(central *c);
 char *central_json_cp(central *c, const central_cp *cp);     /* one /api/cps entry */
 char *central_json_supply(const central_supply *s);         /* one /api/sessions entry */
 const char *central_supply_phase_name(central_supply_phase p); /* "supplying" */

@@ -75,7 +75,7 @@ char *central_json_cp(central *c, const central_cp *cp)
     evc_payload_str(p, "engine_health", cp->heard ? central_health_name(cp->health) : NULL);
     evc_payload_bool(p, "monitor_connected", cp->link != NULL);
     evc_payload_bool(p, "engine_on_bus", cp->engine_heard);
-    const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
+    const central_supply *s = central_cp_supply(c, cp);
     if (s && s->phase != CENTRAL_SUPPLY_REQUESTED) {
         evc_payload_int(p, "w", s->w);
         evc_payload_int(p, "wh", s->wh);
@@ -87,20 +87,6 @@ char *central_json_cp(central *c, const central_cp *cp)
         if (s->phase == CENTRAL_SUPPLY_AUTHORISED && cp->state == CENTRAL_CP_SUPPLYING)
             evc_payload_str(p, "state_detail", CENTRAL_WAITING_FOR_PLUG);
     }
-    return evc_payload_finish(p, NULL);
-}
-
-char *central_json_cps(central *c)
-{
-    central_jarr a = {0};
-    for (size_t i = 0; i < c->ncps; i++)
-        central_jarr_add(&a, central_json_cp(c, &c->cps[i]));
-    char *arr = central_jarr_finish(&a);
-    if (!arr)
-        return NULL;
-    evc_payload *p = evc_payload_new();
-    evc_payload_raw(p, "cps", arr);
-    free(arr);
     return evc_payload_finish(p, NULL);
 }
 
@@ -148,9 +134,7 @@ char *central_json_sessions(central *c)
 
 char *central_json_health(central *c)
 {
-    size_t connected = 0;
-    for (size_t i = 0; i < c->ncps; i++)
-        connected += c->cps[i].state != CENTRAL_CP_DISCONNECTED;
+    size_t connected = c->ncps - c->by_state[CENTRAL_CP_DISCONNECTED];
     evc_payload *p = evc_payload_new();
     evc_payload_str(p, "status", "ok");
     evc_payload_int(p, "started_at", c->started_at);

@@ -48,7 +48,7 @@ static void panel_cp(central *c, const central_cp *cp, central_panel_cp *out)
     out->location = cp->location;
     out->price_cents_per_kwh = cp->price_cents_per_kwh;
     out->state = cp->state;
-    const central_supply *s = cp->supply_id[0] ? central_supply_find(c, cp->supply_id) : NULL;
+    const central_supply *s = central_cp_supply(c, cp);
     if (s && s->phase == CENTRAL_SUPPLY_AUTHORISED) {
         out->waiting_for_plug = true;
         out->driver_id = s->driver_id;
@@ -75,16 +75,25 @@ void central_panel_print_all(central *c)
     fflush(stdout);
 }
 
+#define CENTRAL_TELEMETRY_LINES 100
+
 void central_panel_telemetry(central *c)
 {
     uint64_t now = evc_loop_now_ms(c->loop);
     if (c->tty || c->telemetry_log_ms == 0 || now - c->telemetry_logged_ms < c->telemetry_log_ms)
         return;
     c->telemetry_logged_ms = now;
+    /* A line per supply for what a person reads; a city's worth is summed
+     * up in one line (the API and the dashboard list them all). */
+    size_t said = 0, more = 0;
     for (size_t i = 0; i < c->nopen; i++) {
         const central_supply *s = &c->open[i];
         if (s->phase != CENTRAL_SUPPLY_SUPPLYING || s->interrupted)
             continue;
+        if (said++ >= CENTRAL_TELEMETRY_LINES) {
+            more++;
+            continue;
+        }
         char eur[32];
         central_fmt_eur(eur, sizeof eur, s->cents);
         int64_t dw = (s->w + 50) / 100; /* tenths of kW, rounded */
@@ -92,6 +101,8 @@ void central_panel_telemetry(central *c)
                     s->driver_id, s->cp_id, (long long)(dw / 10), (long long)(dw % 10),
                     (long long)(s->wh / 1000), (long long)(s->wh % 1000), eur);
     }
+    if (more)
+        central_say(c, "... and %zu more supplies supplying (GET /api/sessions lists them)", more);
 }
 
 static void redraw(central *c)

@@ -116,6 +116,10 @@ static void check_floor(central *c, central_supply *s)
                   (long long)c->balance_floor_cents);
     central_say(c, "Supply %s %s @ %s stopped: balance floor reached", s->id, s->driver_id,
                 s->cp_id);
+    /* Interrupted: the CP no longer shows SUPPLYING for it. */
+    central_cp *cp = central_cp_find(c, s->cp_id);
+    if (cp)
+        central_cp_refresh(c, cp, "balance floor");
 }
 
 void central_session_telemetry(central *c, const evc_envelope *env)
@@ -151,9 +155,17 @@ void central_session_telemetry(central *c, const evc_envelope *env)
     s->wh = wh;
     s->cents = cents;
     c->panel_dirty = true;
-    evc_error err = {0};
-    if (evc_store_session_progress(c->store, s->id, wh, cents, EVC_STORE_BATCHED, &err))
-        log_err(s, "session progress", &err);
+    /* The running figures are informative (the bill is the end's report):
+     * stored at most every CENTRAL_PROGRESS_SAVE_MS per supply, not at each
+     * telemetry, so that 20,000 supplies at 1 Hz do not write 20,000 rows a
+     * second. The final figures are written when the supply is billed. */
+    uint64_t now = evc_loop_now_ms(c->loop);
+    if (s->progress_saved_ms == 0 || now - s->progress_saved_ms >= CENTRAL_PROGRESS_SAVE_MS) {
+        evc_error err = {0};
+        if (evc_store_session_progress(c->store, s->id, wh, cents, EVC_STORE_BATCHED, &err))
+            log_err(s, "session progress", &err);
+        s->progress_saved_ms = now ? now : 1;
+    }
     evc_payload *p = evc_payload_new();
     evc_payload_str(p, "driver_id", s->driver_id);
     evc_payload_str(p, "cp_id", s->cp_id);
@@ -368,7 +380,7 @@ void central_session_cp_status(central *c, const evc_envelope *env)
      * that was waiting for the plug (its journal starts at plug-in). Only a
      * hello written after the request counts: an at-least-once bus replays
      * older ones to a restarted Central, and those say nothing about it. */
-    central_supply *s = central_supply_find(c, cp->supply_id);
+    central_supply *s = central_cp_supply(c, cp);
     if (strcmp(env->type, "cp.hello") == 0 && s && s->phase == CENTRAL_SUPPLY_AUTHORISED &&
         env->ts_ms >= s->requested_at && (!busy || strcmp(busy, s->id) != 0)) {
         evc_error err = {0};
@@ -389,10 +401,19 @@ void central_session_sync(central *c, const char *driver)
 {
     if (!evc_id_valid(driver))
         return;
-    for (size_t i = 0; i < c->nopen; i++) {
-        central_supply *s = &c->open[i];
-        if (strcmp(s->driver_id, driver) != 0)
-            continue;
+    /* A driver has one open supply, two or three at most after a restore
+     * of sessions opened before a check existed: by the driver index. */
+    uint32_t mine[8];
+    size_t n = central_index_find_all(&c->driver_ix, driver, mine, 8);
+    n = n < 8 ? n : 8;
+    for (size_t k = 1; k < n; k++) /* in the table's order, as before the index */
+        for (size_t j = k; j > 0 && mine[j - 1] > mine[j]; j--) {
+            uint32_t t = mine[j];
+            mine[j] = mine[j - 1];
+            mine[j - 1] = t;
+        }
+    for (size_t k = 0; k < n; k++) {
+        central_supply *s = &c->open[mine[k]];
         if (s->phase == CENTRAL_SUPPLY_REQUESTED) {
             central_update(c, driver, s->cp_id, s->id, "checking", NULL, "checking the request");
         } else if (s->phase == CENTRAL_SUPPLY_AUTHORISED) {

@@ -50,20 +50,26 @@ void central_update(central *c, const char *driver, const char *cp, const char *
     central_publish(c, driver, "supply.update", sid, evc_payload_finish(p, NULL));
 }
 
+static const char *session_key(const void *ctx, uint32_t slot)
+{
+    return ((const central *)ctx)->open[slot].id;
+}
+
+static const char *driver_key(const void *ctx, uint32_t slot)
+{
+    return ((const central *)ctx)->open[slot].driver_id;
+}
+
 central_supply *central_supply_find(central *c, const char *id)
 {
-    for (size_t i = 0; id && i < c->nopen; i++)
-        if (strcmp(c->open[i].id, id) == 0)
-            return &c->open[i];
-    return NULL;
+    uint32_t i;
+    return id && central_index_find(&c->supply_ix, id, &i) ? &c->open[i] : NULL;
 }
 
 static central_supply *supply_of_driver(central *c, const char *driver)
 {
-    for (size_t i = 0; i < c->nopen; i++)
-        if (strcmp(c->open[i].driver_id, driver) == 0)
-            return &c->open[i];
-    return NULL;
+    uint32_t i;
+    return driver && central_index_find(&c->driver_ix, driver, &i) ? &c->open[i] : NULL;
 }
 
 central_supply *central_supply_add(central *c, const central_supply *s)
@@ -76,11 +82,66 @@ central_supply *central_supply_add(central *c, const central_supply *s)
         c->open = n;
         c->capopen = cap;
     }
-    c->open[c->nopen] = *s;
-    central_cp *cp = central_cp_find(c, s->cp_id);
-    if (cp)
-        snprintf(cp->supply_id, sizeof cp->supply_id, "%s", s->id);
-    return &c->open[c->nopen++];
+    if (!c->supply_ix.key_of) {
+        central_index_init(&c->supply_ix, session_key, c);
+        central_index_init(&c->driver_ix, driver_key, c);
+    }
+    uint32_t i = (uint32_t)c->nopen;
+    central_supply *o = &c->open[i];
+    *o = *s;
+    bool driver_had = central_index_find(&c->driver_ix, o->driver_id, NULL);
+    if (central_index_add(&c->supply_ix, o->id, i) != EVC_OK)
+        return NULL;
+    if (central_index_add(&c->driver_ix, o->driver_id, i) != EVC_OK ||
+        (o->phase == CENTRAL_SUPPLY_REQUESTED &&
+         central_deadline_set(&c->supply_due, i, o->deadline_ms) != EVC_OK)) {
+        central_index_remove(&c->supply_ix, o->id, i);
+        central_index_remove(&c->driver_ix, o->driver_id, i);
+        return NULL;
+    }
+    c->drivers_open += driver_had ? 0 : 1;
+    c->nopen++;
+    central_cp *cp = central_cp_find(c, o->cp_id);
+    if (cp) {
+        snprintf(cp->supply_id, sizeof cp->supply_id, "%s", o->id);
+        cp->supply_slot = i;
+        central_cp_touch(c, cp);
+    }
+    return o;
+}
+
+/* Takes open[i] out of the table and its indexes; the last supply moves to
+ * i. Returns the CP whose supply it was (its link cleared), or NULL. */
+static central_cp *supply_unlink(central *c, uint32_t i)
+{
+    central_supply *s = &c->open[i];
+    uint32_t last = (uint32_t)c->nopen - 1;
+    central_index_remove(&c->supply_ix, s->id, i);
+    central_index_remove(&c->driver_ix, s->driver_id, i);
+    if (!central_index_find(&c->driver_ix, s->driver_id, NULL))
+        c->drivers_open--;
+    central_deadline_clear(&c->supply_due, i);
+    central_cp *mine = central_cp_find(c, s->cp_id);
+    if (mine && mine->supply_slot == i && strcmp(mine->supply_id, s->id) == 0) {
+        mine->supply_id[0] = '\0';
+        mine->supply_slot = CENTRAL_NO_SLOT;
+        central_cp_touch(c, mine);
+    } else {
+        mine = NULL;
+    }
+    if (i != last) {
+        /* open[last] is still intact while the indexes read its keys. */
+        central_supply *m = &c->open[last];
+        central_index_rename(&c->supply_ix, m->id, last, i);
+        central_index_rename(&c->driver_ix, m->driver_id, last, i);
+        central_deadline_move(&c->supply_due, last, i);
+        central_cp *cp = central_cp_find(c, m->cp_id);
+        if (cp && cp->supply_slot == last)
+            cp->supply_slot = i;
+        c->open[i] = *m;
+    }
+    c->nopen--;
+    return mine;
 }
 
 void central_recent_push(central *c, const central_supply *s)
@@ -99,15 +160,10 @@ void central_supply_close(central *c, central_supply *s, central_supply_phase ph
     snprintf(s->end_reason, sizeof s->end_reason, "%s", reason ? reason : "");
     if (!s->ended_at)
         s->ended_at = (int64_t)evc_wall_ms();
-    central_supply copy = *s;
-    central_recent_push(c, &copy);
-    size_t i = (size_t)(s - c->open);
-    c->open[i] = c->open[--c->nopen]; /* s is invalid from here */
-    central_cp *cp = central_cp_find(c, copy.cp_id);
-    if (cp && strcmp(cp->supply_id, copy.id) == 0) {
-        cp->supply_id[0] = '\0';
+    central_recent_push(c, s);
+    central_cp *cp = supply_unlink(c, (uint32_t)(s - c->open)); /* s is invalid from here */
+    if (cp)
         central_cp_refresh(c, cp, phase == CENTRAL_SUPPLY_ENDED ? "supply ended" : "supply denied");
-    }
 }
 
 /* Denies an open supply (already a REQUESTED session in the store). */
@@ -128,7 +184,7 @@ static void supply_deny(central *c, central_supply *s, const char *reason, const
 
 void central_supply_interrupt(central *c, central_cp *cp, const char *reason)
 {
-    central_supply *s = central_supply_find(c, cp->supply_id);
+    central_supply *s = central_cp_supply(c, cp);
     if (!s || s->interrupted || s->phase == CENTRAL_SUPPLY_REQUESTED)
         return;
     s->interrupted = true;
@@ -276,13 +332,12 @@ static void on_authorise_reply(central *c, const evc_envelope *env)
 void central_supply_tick(central *c)
 {
     uint64_t now = evc_loop_now_ms(c->loop);
-    for (size_t i = 0; i < c->nopen;) {
-        central_supply *s = &c->open[i];
-        if (s->phase == CENTRAL_SUPPLY_REQUESTED && now >= s->deadline_ms)
-            supply_deny(c, s, "cp_no_answer", central_reason_text("cp_no_answer"));
-        else
-            i++;
-    }
+    uint32_t i;
+    /* Only requests still waiting: a supply's deadline is set when it opens
+     * REQUESTED and left in place when the reply comes (seen here, dropped). */
+    while (central_deadline_pop_due(&c->supply_due, now, &i))
+        if (i < c->nopen && c->open[i].phase == CENTRAL_SUPPLY_REQUESTED)
+            supply_deny(c, &c->open[i], "cp_no_answer", central_reason_text("cp_no_answer"));
 }
 
 static void on_list_cps(central *c, const evc_envelope *env)
@@ -383,8 +438,10 @@ static int on_driver_msg(void *arg, const evc_message *m)
 static void note_engine(central *c, const char *cp_id)
 {
     central_cp *cp = central_cp_find(c, cp_id);
-    if (cp)
+    if (cp && !cp->engine_heard) {
         cp->engine_heard = true;
+        central_cp_touch(c, cp);
+    }
 }
 
 static int on_cp_msg(void *arg, const evc_message *m)

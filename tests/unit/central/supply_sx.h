@@ -139,8 +139,7 @@ static inline void sx_close(sx *x)
         evc_sealer_free(x->sealers[i].s);
     central_trust_free(&x->c);
     evc_msg_dedup_free(x->c.dedup);
-    free(x->c.cps);
-    free(x->c.open);
+    central_tables_free(&x->c);
     fx_store_close(&x->f);
     evc_plugin_unload(x->tp);
 }

@@ -134,7 +134,7 @@ static void tick(evc_timer *t, void *arg)
     fl->last_tick_ms = now;
     fl->ticks++;
     if (fl->ticks % REFRESH_EVERY == 0)
-        central_cps_refresh_all(&fl->c);
+        central_cps_refresh_due(&fl->c);
     bool hb = fl->ticks % HB_EVERY == 0;
     int active = 0;
     for (int i = 0; i < fl->n; i++) {
@@ -249,7 +249,7 @@ Test(cpauth_flood, every_cp_reconnecting_at_once_is_activated_without_a_false_tr
     for (int i = 0; i < fl->n; i++)
         evc_link_client_close(fl->m[i].client);
     central_links_stop(c);
-    free(c->cps);
+    central_tables_free(c);
     fx_store_close(&fl->f);
     free(fl->m);
     free(fl);

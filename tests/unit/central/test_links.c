@@ -54,7 +54,7 @@ static void lx_open(lx *x, bool open_registration)
 static void lx_close(lx *x)
 {
     central_links_stop(&x->c);
-    free(x->c.cps);
+    central_tables_free(&x->c);
     fx_store_close(&x->f);
 }
 
@@ -216,7 +216,7 @@ Test(links, heartbeat_timeout_disconnects)
     state_is s = {&x, "CP_002", CENTRAL_CP_DISCONNECTED};
     while (!cp_in_state(&s) && evc_loop_now_ms(x.f.loop) - t0 < 5000) {
         evc_loop_run_until(x.f.loop, cp_in_state, &s, 50);
-        central_cps_refresh_all(&x.c);
+        central_cps_refresh_due(&x.c);
     }
     cr_assert(cp_in_state(&s));
     cr_assert_geq(evc_loop_now_ms(x.f.loop) - t0, 150, "not before the timeout");

@@ -139,7 +139,7 @@ Test(money, telemetry_over_the_bound_is_not_shown)
             "\"w\":7400,\"wh\":9,\"cents\":9999999}", corr);
     out_msg *t = await_corr(x, from, "supply.telemetry", NULL, corr);
     cr_assert_eq(t->cents, evc_bill_cents(9, 35));
-    char *json = central_json_cps(&x->c);
+    char *json = central_json_cp(&x->c, central_cp_find(&x->c, "CP_001"));
     cr_assert_null(strstr(json, "\"cents\":9999999"), "%s", json);
     cr_assert_null(strstr(json, "\"w\":1000000"), "%s", json);
     free(json);

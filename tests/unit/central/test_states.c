@@ -49,8 +49,7 @@ static void tx_open(tx *x)
 static void tx_close(tx *x)
 {
     evc_bus_close(x->bus);
-    free(x->c.cps);
-    free(x->c.open);
+    central_tables_free(&x->c);
     fx_store_close(&x->f);
     evc_plugin_unload(x->tp);
 }
@@ -143,7 +142,7 @@ Test(states, an_authorised_cp_shows_it_waits_for_the_plug)
     central_supply *s = add_supply(&x, "44444444-4444-4444-8444-444444444444", "CP_003",
                                    CENTRAL_SUPPLY_AUTHORISED);
     cr_assert_eq(state_of(&x, "CP_003"), CENTRAL_CP_SUPPLYING);
-    char *json = central_json_cps(&x.c);
+    char *json = central_json_cp(&x.c, central_cp_find(&x.c, "CP_003"));
     cr_assert_not_null(json);
     const char *at = strstr(json, "\"id\":\"CP_003\"");
     cr_assert_not_null(at, "%s", json);
@@ -152,7 +151,7 @@ Test(states, an_authorised_cp_shows_it_waits_for_the_plug)
     cr_assert(detail && detail < end, "no waiting for plug in %s", at);
     free(json);
     s->phase = CENTRAL_SUPPLY_SUPPLYING; /* plugged in */
-    json = central_json_cps(&x.c);
+    json = central_json_cp(&x.c, central_cp_find(&x.c, "CP_003"));
     cr_assert_null(strstr(json, "waiting for plug"), "%s", json);
     free(json);
     tx_close(&x);
@@ -165,7 +164,7 @@ Test(states, stopped_reads_out_of_order_on_the_api)
     heartbeat(&x, "CP_004", CENTRAL_HEALTH_OK);
     cr_assert_eq(central_cp_admin(&x.c, "CP_004", true), 1);
     cr_assert_eq(state_of(&x, "CP_004"), CENTRAL_CP_STOPPED);
-    char *json = central_json_cps(&x.c);
+    char *json = central_json_cp(&x.c, central_cp_find(&x.c, "CP_004"));
     const char *at = strstr(json, "\"id\":\"CP_004\"");
     cr_assert_not_null(at);
     const char *text = strstr(at, "\"state_text\":\"Out of Order\"");

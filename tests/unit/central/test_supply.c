@@ -42,7 +42,7 @@ Test(supply, a_supply_end_to_end_is_billed_once)
     out_msg *t = await(x, from, "supply.telemetry", NULL);
     cr_assert_str_eq(t->key, "driver1", "relayed to the driver only");
     cr_assert_eq(t->wh, 1000);
-    char *json = central_json_cps(&x->c);
+    char *json = central_json_cp(&x->c, central_cp_find(&x->c, "CP_001"));
     cr_assert(strstr(json, "\"driver_id\":\"driver1\""), "%s", json);
     cr_assert(strstr(json, "\"w\":7400"), "%s", json);
     free(json);

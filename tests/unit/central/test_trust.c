@@ -82,8 +82,7 @@ Test(trust, a_session_outlives_a_restart_of_central)
     central_trust_free(&x->c);
     evc_bus_close(x->bus);
     evc_msg_dedup_free(x->c.dedup);
-    free(x->c.cps);
-    free(x->c.open);
+    central_tables_free(&x->c);
     memset(&x->c, 0, sizeof x->c);
     evc_error err = {0};
     evc_transport_params p = {.struct_size = sizeof p, .endpoint = "x", .client_id = "central",
