@@ -66,7 +66,7 @@ typedef struct lg_cp {
     /* engine */
     evc_sealer *sealer;
     bool keyed, hello_sent, wants_supply;
-    uint64_t key_req_ms, ok_ms, request_ms;
+    uint64_t key_req_ms, ok_ms, request_ms, request_us;
     lg_sup_state sup;
     char session[EVC_UUID_STR_SIZE];
     int64_t wh, started_at;
@@ -132,7 +132,7 @@ typedef struct lg {
     int64_t steady_event_seq;
     /* measurements (steady phase only, counts all along) */
     lg_samples hb_ack, tele_state, drv_auth, menu_auth, lag;
-    lg_counts c, c_steady0;
+    lg_counts c, c_steady0, c_steady1;
     double cpu_pct, rss_mb, rss_start_mb;
     uint64_t cpu_ticks0;
     double central_cpu_s;

@@ -93,6 +93,7 @@ static void send_menu_request(lg_cp *cp, uint64_t now_ms)
     snprintf(p, sizeof p, "{\"cp_id\":\"%s\",\"driver_id\":\"%s\"}", cp->id, cp->driver);
     cp->sup = LG_SUP_REQUESTED;
     cp->request_ms = now_ms;
+    cp->request_us = lg_now_us();
     cp->lg->c.menu_requests++;
     engine_publish(cp, "supply.request", NULL, p);
 }
@@ -147,7 +148,7 @@ static void on_authorise(lg *g, lg_cp *cp, const evc_envelope *env)
         return;
     g->c.authorise_recv++;
     if (!cp->is_loop_cp && cp->sup == LG_SUP_REQUESTED && g->phase_no >= 1)
-        lg_samples_add(&g->menu_auth, (evc_loop_now_ms(g->loop) - cp->request_ms) * 1000u);
+        lg_samples_add(&g->menu_auth, lg_now_us() - cp->request_us);
     snprintf(cp->session, sizeof cp->session, "%s", sid);
     if (cp->is_loop_cp)
         snprintf(cp->driver, sizeof cp->driver, "%s", driver);

@@ -38,7 +38,6 @@ static const evc_role_option options[] = {
     {NULL, false, NULL, NULL, NULL, false},
 };
 
-static lg *the_lg; /* one run per process: the role's command has no state argument */
 
 static size_t opt_size(evc_app *app, const char *name, size_t dflt)
 {
@@ -92,7 +91,6 @@ static int create(evc_app *app, void **state, evc_error *err)
         return rc;
     }
     *state = g;
-    the_lg = g;
     return EVC_OK;
 }
 
@@ -101,7 +99,10 @@ static int command(evc_app *app)
     if (!evc_app_option(app, "provision"))
         return -1;
     evc_error err = {0};
-    if (lg_provision(the_lg, &err) != EVC_OK) {
+    lg tmp; /* the command runs before create: its own options */
+    memset(&tmp, 0, sizeof tmp);
+    tmp.app = app;
+    if (parse_options(&tmp, app, &err) != EVC_OK || lg_provision(&tmp, &err) != EVC_OK) {
         fprintf(stderr, "evc-loadgen: provision: %s\n", err.msg);
         return EVC_EXIT_FAILURE;
     }
@@ -148,6 +149,7 @@ static void end_steady(lg *g)
 {
     g->phase_no = 3;
     g->steady_end_ms = evc_loop_now_ms(g->loop);
+    g->c_steady1 = g->c;
     if (g->central_pid) {
         uint64_t ticks = 0;
         if (lg_proc_sample(g->central_pid, &ticks, &g->rss_mb) == 0) {

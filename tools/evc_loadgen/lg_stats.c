@@ -158,10 +158,11 @@ void lg_report(lg *g)
 {
     g->false_disconnected = false_disconnected(g, g->steady_event_seq);
     double secs = (double)(g->steady_end_ms - g->steady_start_ms) / 1000.0;
-    lg_counts *c = &g->c, *b = &g->c_steady0;
-    uint64_t hb = c->hb_sent - b->hb_sent, tele = c->tele_sent - b->tele_sent;
-    double per_k = g->msgs_to_central ? g->central_cpu_s * 1000.0 / (double)(g->msgs_to_central)
-                                      : 0;
+    lg_counts *c = &g->c, *b = &g->c_steady0, *e = &g->c_steady1;
+    uint64_t hb = e->hb_sent - b->hb_sent, tele = e->tele_sent - b->tele_sent;
+    /* Messages Central received in the steady phase: HB frames and bus messages. */
+    uint64_t msgs = hb + g->msgs_to_central;
+    double per_k = msgs ? g->central_cpu_s * 1000.0 / (double)msgs : 0;
     struct { const char *name; lg_samples *s; } m[] = {
         {"heartbeat ACK", &g->hb_ack}, {"telemetry -> Central (relay)", &g->tele_state},
         {"driver request -> authorised", &g->drv_auth}, {"menu request -> cp.authorise", &g->menu_auth},
@@ -175,7 +176,7 @@ void lg_report(lg *g)
                lg_samples_ms(m[i].s, 0.5), lg_samples_ms(m[i].s, 0.99), lg_samples_ms(m[i].s, 1));
     printf("Central: CPU %.1f %% over the steady phase, RSS %.1f MB (%.1f at its start), "
            "%.3f CPU-s per 1000 messages in (%" PRIu64 " messages)\n",
-           g->cpu_pct, g->rss_mb, g->rss_start_mb, per_k, g->msgs_to_central);
+           g->cpu_pct, g->rss_mb, g->rss_start_mb, per_k, msgs);
     printf("steady: HB sent %" PRIu64 ", telemetry sent %" PRIu64 "\n", hb, tele);
     printf("totals: auth_ok %" PRIu64 " denied %" PRIu64 " links lost %" PRIu64
            " connect failed %" PRIu64 " keyed %" PRIu64 " supplies started %" PRIu64 "/%zu\n",
@@ -209,8 +210,7 @@ void lg_report(lg *g)
     fprintf(f, "},\n \"central\":{\"pid\":%d,\"cpu_pct\":%.1f,\"rss_mb\":%.1f,"
                "\"rss_start_mb\":%.1f,\"cpu_s\":%.3f,\"msgs_in\":%" PRIu64
                ",\"cpu_s_per_1000_msgs\":%.4f},\n",
-            g->central_pid, g->cpu_pct, g->rss_mb, g->rss_start_mb, g->central_cpu_s,
-            g->msgs_to_central, per_k);
+            g->central_pid, g->cpu_pct, g->rss_mb, g->rss_start_mb, g->central_cpu_s, msgs, per_k);
     fprintf(f, " \"counts\":{\"auth_ok\":%" PRIu64 ",\"auth_denied\":%" PRIu64
                ",\"links_lost\":%" PRIu64 ",\"connect_failed\":%" PRIu64 ",\"keyed\":%" PRIu64
                ",\"supplies_started\":%" PRIu64 ",\"hb_sent\":%" PRIu64 ",\"hb_acked\":%" PRIu64
