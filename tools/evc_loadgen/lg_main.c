@@ -267,9 +267,21 @@ static void stop(void *state)
         lg_cp_close(&g->cps[i]);
 }
 
+static bool links_closing(lg *g)
+{
+    for (size_t i = 0; i < g->ntotal; i++)
+        if (g->cps[i].tcp_open)
+            return true;
+    return false;
+}
+
 static void destroy(void *state)
 {
     lg *g = state;
+    /* The links' close callbacks (from stop) must run before their memory
+     * goes: the app runs destroy after its loop returned. */
+    for (int i = 0; i < 100 && links_closing(g); i++)
+        uv_run(g->uv, UV_RUN_NOWAIT);
     for (size_t i = 0; i < g->ntotal; i++) {
         evc_frame_decoder_free(g->cps[i].dec);
         evc_sealer_free(g->cps[i].sealer);

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# bench-scale.sh: one EV_Central under evc-loadgen (tools/evc_loadgen), rung by
+# rung, each rung a fresh database, a fresh Central (and mock Kafka cluster),
+# one row of docs/PERFORMANCE.md's table on stdout and its JSON in the run dir.
+#
+#   scripts/bench-scale.sh [options] [RUNG...]
+#   RUNG = TRANSPORT:CPS:SUPPLYING:DRIVERS[:LABEL]   e.g. zmq:5000:5000:0  kafka:1000:1000:10
+#   Without rungs: the ladder of issue 14 (see LADDER below).
+# Options:
+#   --build DIR      build tree with bin/ (default build-release; configured and
+#                    built Release when missing)
+#   --duration S     steady phase per rung (default 30)   --warmup S (default 5)
+#   --rate R         CPs connected per second in the ramp (default 500)
+#   --dir DIR        run directory (default bench-run)
+#   --scale F        multiply every rung's CPs and supplying by F (e.g. 0.1 to try it)
+#   --quick          the first rungs only (ZeroMQ 1,000 and 5,000)
+# Environment: EVC_BENCH_PORT_BASE (default 27000): monitor port, +1 HTTP, +2 ZeroMQ.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=build-release
+DURATION=30
+WARMUP=5
+RATE=500
+DIR=bench-run
+SCALE=1
+QUICK=0
+RUNGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build) BUILD=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    --dir) DIR=$2; shift 2 ;;
+    --scale) SCALE=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -*) echo "bench-scale: unknown option $1" >&2; exit 2 ;;
+    *) RUNGS+=("$1"); shift ;;
+    esac
+done
+
+# The ladder of issue 14: supplying CPs over ZeroMQ and Kafka (mock), heartbeats
+# only, and request latency with 10 looping drivers with and without 5,000 supplying.
+LADDER=(zmq:1000:1000:0 zmq:5000:5000:0 zmq:10000:10000:0 zmq:19000:19000:0
+        kafka:1000:1000:0 kafka:5000:5000:0 kafka:10000:10000:0
+        zmq:15000:0:0:heartbeats-only
+        zmq:0:0:10:requests zmq:5000:5000:10:requests+5000
+        kafka:0:0:10:requests kafka:5000:5000:10:requests+5000)
+if [ ${#RUNGS[@]} -eq 0 ]; then
+    if [ "$QUICK" = 1 ]; then RUNGS=(zmq:1000:1000:0 zmq:5000:5000:0); else RUNGS=("${LADDER[@]}"); fi
+fi
+
+cd "$ROOT"
+if [ ! -x "$BUILD/bin/evc-loadgen" ] || [ ! -x "$BUILD/bin/EV_Central" ]; then
+    # Release as measured. -Wno-error=format-truncation: gcc's -O2 flow analysis
+    # flags core/src/config_validate.c:82 (issue 14 item; fixed on another branch).
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEVC_WEB=OFF -DEVC_BUILD_TESTS=OFF \
+        -DCMAKE_C_FLAGS=-Wno-error=format-truncation >/dev/null
+    cmake --build "$BUILD" -j 2 --target EV_Central evc_loadgen evc_transport_zmq \
+        evc_transport_kafka evc_store_sqlite evc_kafka_mock >/dev/null
+fi
+BIN=$(cd "$BUILD/bin" && pwd)
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+# 20,000 links need 20,000 descriptors; the hard limit here is 20,000.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+BASE=${EVC_BENCH_PORT_BASE:-27000}
+MON_PORT=$BASE HTTP_PORT=$((BASE + 1)) ZMQ_PORT=$((BASE + 2))
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    PIDS=()
+}
+trap cleanup EXIT
+
+header() {
+    echo "| rung | CPs (supplying) | drivers | Central CPU | RSS MB | HB ACK p50/p99 ms | telemetry -> state p50/p99 ms | request -> authorised p50/p99 ms | CPU-s per 1k msgs | lost / false DISC. |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+}
+
+row() { # JSON file -> one table row
+    jq -r '"| \(.transport) \(.label) | \(.cps) (\(.supplying)) | \(.drivers) | \(.central.cpu_pct) % | \(.central.rss_mb) | \(.latency_ms.hb_ack.p50)/\(.latency_ms.hb_ack.p99) | \(.latency_ms.telemetry_state.p50)/\(.latency_ms.telemetry_state.p99) | \(.latency_ms.driver_request_authorised.p50)/\(.latency_ms.driver_request_authorised.p99) | \(.central.cpu_s_per_1000_msgs) | \(.counts.hb_sent - .counts.hb_acked + .counts.tele_lost + .counts.supply_denied + .counts.interrupted) / \(.counts.false_disconnected) |"' "$1"
+}
+
+run_rung() {
+    local spec=$1 transport cps supplying drivers label
+    IFS=: read -r transport cps supplying drivers label <<<"$spec"
+    cps=$(awk -v n="$cps" -v f="$SCALE" 'BEGIN{printf "%d", n*f}')
+    supplying=$(awk -v n="$supplying" -v f="$SCALE" 'BEGIN{printf "%d", n*f}')
+    label=${label:-$cps}
+    local rd="$DIR/${transport}-${cps}-${supplying}-${drivers}"
+    rm -rf "$rd"; mkdir -p "$rd"
+    local endpoint="127.0.0.1:$ZMQ_PORT" kafka_cfg=""
+    if [ "$transport" = kafka ]; then
+        "$BIN/evc-kafka-mock" --bootstrap-file "$rd/kafka.boot" >"$rd/kafka-mock.log" 2>&1 &
+        PIDS+=($!)
+        for _ in $(seq 1 100); do [ -s "$rd/kafka.boot" ] && break; sleep 0.1; done
+        endpoint=$(head -n 1 "$rd/kafka.boot")
+        # The demo's consumer settings (mock cluster: an empty fetch waits this long).
+        kafka_cfg="  kafka:
+    properties:
+      log_level: \"4\"
+    consumer_properties:
+      fetch.wait.max.ms: \"5\"
+      session.timeout.ms: \"6000\"
+      heartbeat.interval.ms: \"500\""
+    fi
+    cat >"$rd/bench.yaml" <<YAML
+log:
+  level: warn
+transport:
+  plugin: $transport
+  endpoint: "$endpoint"
+  zmq:
+    proxy: owner
+$kafka_cfg
+store:
+  plugin: sqlite
+  database: $rd/central.db
+central:
+  listen_port: $MON_PORT
+  http_port: $HTTP_PORT
+  registration: closed
+  panel: plain
+  monitor_max_links: 25000
+YAML
+    "$BIN/EV_Central" --config "$rd/bench.yaml" --init-db >"$rd/initdb.log" 2>&1
+    "$BIN/evc-loadgen" --config "$rd/bench.yaml" --provision --cps "$cps" \
+        --supplying "$supplying" --drivers "$drivers" >"$rd/provision.log" 2>&1
+    "$BIN/EV_Central" --config "$rd/bench.yaml" >"$rd/central.log" 2>&1 &
+    local central=$!
+    PIDS+=($central)
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$MON_PORT") 2>/dev/null && break
+        sleep 0.1
+    done
+    "$BIN/evc-loadgen" --config "$rd/bench.yaml" --cps "$cps" --supplying "$supplying" \
+        --drivers "$drivers" --central "127.0.0.1:$MON_PORT" --central-pid "$central" \
+        --rate "$RATE" --warmup "$WARMUP" --duration "$DURATION" --label "$label" \
+        --json "$rd/report.json" >"$rd/loadgen.log" 2>&1 || true
+    cleanup
+    if [ -s "$rd/report.json" ]; then row "$rd/report.json"; else
+        echo "| $transport $label | $cps ($supplying) | $drivers | failed: see $rd/loadgen.log |"; fi
+}
+
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); $(date -u +%Y-%m-%d)"
+header
+for r in "${RUNGS[@]}"; do run_rung "$r"; done
