@@ -96,7 +96,7 @@ typedef struct lg_driver {
 
 /* ---- the whole run ------------------------------------------------------ */
 typedef struct lg_counts {
-    uint64_t hb_sent, hb_acked, hb_nacked, frames_acked;
+    uint64_t hb_sent, hb_acked, hb_nacked, hb_unacked, frames_acked;
     uint64_t auth_ok, auth_denied, links_lost, connect_failed;
     uint64_t keyed, hello;
     uint64_t menu_requests, authorise_recv, supplies_started, supply_denied;

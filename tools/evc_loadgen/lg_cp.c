@@ -154,6 +154,9 @@ static void link_lost(lg_cp *cp)
     if (uv_is_closing((uv_handle_t *)&cp->tcp))
         return;
     cp->lg->c.links_lost++;
+    for (unsigned k = 0; k < cp->pend_n; k++) /* never to be ACKed */
+        if (cp->pend_hb[(cp->pend_head + k) % 32])
+            cp->lg->c.hb_unacked++;
     cp->pend_n = 0;
     uv_close((uv_handle_t *)&cp->tcp, on_closed);
 }

@@ -165,10 +165,18 @@ static void finish(lg *g)
     /* Telemetry sent in the steady phase and still unmatched after the
      * drain never came back: lost. */
     uint64_t now = lg_now_us();
-    for (size_t i = 0; i < g->ntotal; i++)
+    for (size_t i = 0; i < g->ntotal; i++) {
+        lg_cp *cp = &g->cps[i];
         for (unsigned k = 0; k < LG_TELE_RING; k++)
-            if (g->cps[i].tele_us[k] && now - g->cps[i].tele_us[k] > DRAIN_MS * 1000u)
+            if (cp->tele_us[k] && now - cp->tele_us[k] > DRAIN_MS * 1000u)
                 g->c.tele_lost++;
+        /* Likewise a frame without its ACK for that long. */
+        for (unsigned k = 0; k < cp->pend_n; k++) {
+            unsigned slot = (cp->pend_head + k) % 32;
+            if (cp->pend_hb[slot] && now - cp->pend_us[slot] > DRAIN_MS * 1000u)
+                g->c.hb_unacked++;
+        }
+    }
     lg_report(g);
     fflush(stdout);
     evc_app_quit(g->app, EVC_EXIT_OK);

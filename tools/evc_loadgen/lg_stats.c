@@ -185,7 +185,7 @@ void lg_report(lg *g)
     printf("lost: HB unacked %" PRIu64 " nacked %" PRIu64 ", telemetry not relayed %" PRIu64
            ", supplies denied %" PRIu64 ", interrupted %" PRIu64 ", false DISCONNECTED %" PRIu64
            ", publish failures %" PRIu64 "\n",
-           c->hb_sent - c->hb_acked - c->hb_nacked, c->hb_nacked, c->tele_lost, c->supply_denied,
+           c->hb_unacked, c->hb_nacked, c->tele_lost, c->supply_denied,
            c->interrupted, g->false_disconnected, c->publish_fail);
     printf("drivers: requests %" PRIu64 " authorised %" PRIu64 " denied %" PRIu64
            " tickets %" PRIu64 "\n",
@@ -214,13 +214,13 @@ void lg_report(lg *g)
     fprintf(f, " \"counts\":{\"auth_ok\":%" PRIu64 ",\"auth_denied\":%" PRIu64
                ",\"links_lost\":%" PRIu64 ",\"connect_failed\":%" PRIu64 ",\"keyed\":%" PRIu64
                ",\"supplies_started\":%" PRIu64 ",\"hb_sent\":%" PRIu64 ",\"hb_acked\":%" PRIu64
-               ",\"hb_nacked\":%" PRIu64 ",\"tele_sent\":%" PRIu64 ",\"tele_relayed\":%" PRIu64
+               ",\"hb_nacked\":%" PRIu64 ",\"hb_unacked\":%" PRIu64 ",\"tele_sent\":%" PRIu64 ",\"tele_relayed\":%" PRIu64
                ",\"tele_lost\":%" PRIu64 ",\"supply_denied\":%" PRIu64 ",\"interrupted\":%" PRIu64
                ",\"false_disconnected\":%" PRIu64 ",\"publish_fail\":%" PRIu64
                ",\"drv_requests\":%" PRIu64 ",\"drv_authorised\":%" PRIu64 ",\"drv_denied\":%" PRIu64
                ",\"drv_tickets\":%" PRIu64 "}}\n",
             c->auth_ok, c->auth_denied, c->links_lost, c->connect_failed, c->keyed,
-            c->supplies_started, c->hb_sent, c->hb_acked, c->hb_nacked, c->tele_sent,
+            c->supplies_started, c->hb_sent, c->hb_acked, c->hb_nacked, c->hb_unacked, c->tele_sent,
             c->tele_relayed, c->tele_lost, c->supply_denied, c->interrupted,
             g->false_disconnected, c->publish_fail, c->drv_requests, c->drv_authorised,
             c->drv_denied, c->drv_tickets);
