@@ -14,6 +14,10 @@
 #   --dir DIR        run directory (default bench-run)
 #   --scale F        multiply every rung's CPs and supplying by F (e.g. 0.1 to try it)
 #   --quick          the first rungs only (ZeroMQ 1,000 and 5,000)
+#   --idle S         instead of rungs: idle CPU of each program (Central, one engine, one
+#                    monitor, one logged-in driver) over S seconds, over ZeroMQ, and over the
+#                    Kafka mock with the demo's fetch.wait.max.ms 5 and with librdkafka's
+#                    default (500)
 # Environment: EVC_BENCH_PORT_BASE (default 27000): monitor port, +1 HTTP, +2 ZeroMQ.
 set -euo pipefail
 
@@ -25,6 +29,7 @@ RATE=500
 DIR=bench-run
 SCALE=1
 QUICK=0
+IDLE=0
 RUNGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -35,6 +40,7 @@ while [ $# -gt 0 ]; do
     --dir) DIR=$2; shift 2 ;;
     --scale) SCALE=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
+    --idle) IDLE=$2; shift 2 ;;
     -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) echo "bench-scale: unknown option $1" >&2; exit 2 ;;
     *) RUNGS+=("$1"); shift ;;
@@ -53,13 +59,14 @@ if [ ${#RUNGS[@]} -eq 0 ]; then
 fi
 
 cd "$ROOT"
-if [ ! -x "$BUILD/bin/evc-loadgen" ] || [ ! -x "$BUILD/bin/EV_Central" ]; then
+if [ ! -x "$BUILD/bin/evc-loadgen" ] || [ ! -x "$BUILD/bin/EV_Central" ] ||
+   { [ "$IDLE" != 0 ] && [ ! -x "$BUILD/bin/EV_Driver" ]; }; then
     # Release as measured. -Wno-error=format-truncation: gcc's -O2 flow analysis
     # flags core/src/config_validate.c:82 (issue 14 item; fixed on another branch).
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEVC_WEB=OFF -DEVC_BUILD_TESTS=OFF \
         -DCMAKE_C_FLAGS=-Wno-error=format-truncation >/dev/null
-    cmake --build "$BUILD" -j 2 --target EV_Central evc_loadgen evc_transport_zmq \
-        evc_transport_kafka evc_store_sqlite evc_kafka_mock >/dev/null
+    cmake --build "$BUILD" -j 2 --target EV_Central EV_CP_E EV_CP_M EV_Driver evc_loadgen \
+        evc_transport_zmq evc_transport_kafka evc_store_sqlite evc_kafka_mock >/dev/null
 fi
 BIN=$(cd "$BUILD/bin" && pwd)
 mkdir -p "$DIR"
@@ -73,7 +80,7 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || true
     done
     PIDS=()
@@ -150,6 +157,80 @@ YAML
         echo "| $transport $label | $cps ($supplying) | $drivers | failed: see $rd/loadgen.log |"; fi
 }
 
+cpu_ticks() { # utime+stime of a pid, in clock ticks
+    awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
+}
+
+# Idle CPU: the four programs with nothing to do, CPU % over $IDLE seconds.
+idle_case() {
+    local name=$1 transport=$2 fetch=$3 rd="$DIR/idle-$1"
+    rm -rf "$rd"; mkdir -p "$rd"
+    local endpoint="127.0.0.1:$ZMQ_PORT" kafka_cfg=""
+    if [ "$transport" = kafka ]; then
+        "$BIN/evc-kafka-mock" --bootstrap-file "$rd/kafka.boot" >"$rd/kafka-mock.log" 2>&1 &
+        PIDS+=($!)
+        for _ in $(seq 1 100); do [ -s "$rd/kafka.boot" ] && break; sleep 0.1; done
+        endpoint=$(head -n 1 "$rd/kafka.boot")
+        kafka_cfg="  kafka:
+    properties:
+      log_level: \"4\""
+        [ -n "$fetch" ] && kafka_cfg+="
+    consumer_properties:
+      fetch.wait.max.ms: \"$fetch\""
+    fi
+    cat >"$rd/idle.yaml" <<YAML
+log:
+  level: warn
+transport:
+  plugin: $transport
+  endpoint: "$endpoint"
+  zmq:
+    proxy: owner
+$kafka_cfg
+store:
+  plugin: sqlite
+  database: $rd/central.db
+central:
+  listen_port: $MON_PORT
+  http_port: $HTTP_PORT
+  registration: closed
+  panel: plain
+cp_monitor:
+  web_port: 0
+YAML
+    "$BIN/EV_Central" --config "$rd/idle.yaml" --init-db --seed --password-cost min >"$rd/initdb.log" 2>&1 ||
+        "$BIN/EV_Central" --config "$rd/idle.yaml" --init-db --seed >"$rd/initdb.log" 2>&1
+    "$BIN/EV_Central" --config "$rd/idle.yaml" >"$rd/central.log" 2>&1 & local pc=$!; PIDS+=($pc)
+    sleep 1
+    "$BIN/EV_CP_E" --config "$rd/idle.yaml" --database "$rd/engine.db" "$endpoint" \
+        "127.0.0.1:$((BASE + 10))" CP_001 </dev/null >"$rd/engine.log" 2>&1 & local pe=$!; PIDS+=($pe)
+    "$BIN/EV_CP_M" --config "$rd/idle.yaml" "127.0.0.1:$((BASE + 10))" "127.0.0.1:$MON_PORT" \
+        CP_001 </dev/null >"$rd/monitor.log" 2>&1 & local pm=$!; PIDS+=($pm)
+    EVC_DRIVER_PASSWORD=pass123 "$BIN/EV_Driver" --config "$rd/idle.yaml" "$endpoint" driver1 \
+        </dev/null >"$rd/driver.log" 2>&1 & local pd=$!; PIDS+=($pd)
+    sleep 12 # logins, Kafka group joins
+    local p t0=() t1=() i=0
+    for p in $pc $pe $pm $pd; do t0+=("$(cpu_ticks "$p" 2>/dev/null || echo 0)"); done
+    sleep "$IDLE"
+    for p in $pc $pe $pm $pd; do t1+=("$(cpu_ticks "$p" 2>/dev/null || echo 0)"); done
+    local hz; hz=$(getconf CLK_TCK)
+    local cells=""
+    for i in 0 1 2 3; do
+        cells+=" $(awk -v a="${t0[$i]}" -v b="${t1[$i]}" -v s="$IDLE" -v hz="$hz" \
+            'BEGIN{printf "%.2f %%", 100*(b-a)/hz/s}') |"
+    done
+    echo "| $name |$cells"
+    cleanup
+}
+
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); $(date -u +%Y-%m-%d)"
+if [ "$IDLE" != 0 ]; then
+    echo "| idle, $IDLE s | EV_Central | EV_CP_E | EV_CP_M | EV_Driver |"
+    echo "|---|---|---|---|---|"
+    idle_case zmq zmq ""
+    idle_case "kafka (mock), fetch.wait.max.ms 5 (demo)" kafka 5
+    idle_case "kafka (mock), fetch.wait.max.ms default (500)" kafka ""
+    exit 0
+fi
 header
 for r in "${RUNGS[@]}"; do run_rung "$r"; done
