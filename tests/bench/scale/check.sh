@@ -10,6 +10,10 @@ DURATION=${EVC_BENCH_SCALE_DURATION:-5}
 # p99 at 300 CPs may be this many times p99 at 30 (both floored at 2 ms,
 # below which a ratio is noise): generous, it catches collapse, not drift.
 FACTOR=${EVC_BENCH_SCALE_FACTOR:-25}
+for b in EV_Central evc-loadgen evc-kafka-mock; do
+    # Never let bench-scale.sh configure the build tree under test.
+    [ -x "$BUILD/bin/$b" ] || { echo "FAIL: $BUILD/bin/$b is not built"; exit 1; }
+done
 rm -rf "$RUN"
 bash "$ROOT/scripts/bench-scale.sh" --build "$BUILD" --dir "$RUN" --duration "$DURATION" \
     --warmup 1 --rate 300 zmq:30:30:2 zmq:300:300:2 kafka:30:30:2 kafka:300:300:2
