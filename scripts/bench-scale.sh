@@ -93,7 +93,7 @@ header() {
 }
 
 row() { # JSON file -> one table row
-    jq -r '"| \(.transport) \(.label) | \(.cps) (\(.supplying)) | \(.drivers) | \(.central.cpu_pct) % | \(.central.rss_mb) | \(.latency_ms.hb_ack.p50)/\(.latency_ms.hb_ack.p99) | \(.latency_ms.telemetry_state.p50)/\(.latency_ms.telemetry_state.p99) | \(.latency_ms.driver_request_authorised.p50)/\(.latency_ms.driver_request_authorised.p99) | \(.central.cpu_s_per_1000_msgs) | \(.counts.hb_unacked + .counts.tele_lost + .counts.supply_denied + .counts.interrupted) / \(.counts.false_disconnected) |"' "$1"
+    jq -r '"| \(.transport) \(.label) | \(.cps) (\(.supplying)) | \(.drivers) | \(.central.cpu_pct) % | \(.central.rss_mb) | \(.latency_ms.hb_ack.p50)/\(.latency_ms.hb_ack.p99) | \(.latency_ms.telemetry_state.p50)/\(.latency_ms.telemetry_state.p99) | \(.latency_ms.driver_request_authorised.p50)/\(.latency_ms.driver_request_authorised.p99) | \(.central.cpu_s_per_1000_msgs) | \(.counts.hb_unacked + .counts.tele_lost + .steady.supply_denied + .steady.interrupted) / \(.counts.false_disconnected) |"' "$1"
 }
 
 run_rung() {

@@ -335,6 +335,8 @@ static void on_driver_message(lg *g, lg_driver *d, const evc_envelope *env)
             d->state_ms = now;
             driver_stop(g, d);
         } else if (strcmp(step, "denied") == 0 && d->st == LG_DRV_WAIT_AUTH) {
+            const char *why = evc_msg_str(env, "reason");
+            snprintf(g->last_denial, sizeof g->last_denial, "%s", why ? why : "?");
             d->denied++;
             g->c.drv_denied++;
             d->st = LG_DRV_READY;
@@ -405,8 +407,11 @@ static int on_central(void *arg, const evc_message *m)
         const char *step = evc_msg_str(env, "step");
         if (step && strcmp(step, "interrupted") == 0)
             g->c.interrupted++;
-        else if (step && strcmp(step, "denied") == 0)
+        else if (step && strcmp(step, "denied") == 0) {
+            const char *why = evc_msg_str(env, "reason");
+            snprintf(g->last_denial, sizeof g->last_denial, "%s", why ? why : "?");
             g->c.supply_denied++;
+        }
     }
     evc_envelope_free(env);
     return EVC_OK;

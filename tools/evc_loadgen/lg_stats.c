@@ -183,10 +183,14 @@ void lg_report(lg *g)
            c->auth_ok, c->auth_denied, c->links_lost, c->connect_failed, c->keyed,
            c->supplies_started, g->nsupplying);
     printf("lost: HB unacked %" PRIu64 " nacked %" PRIu64 ", telemetry not relayed %" PRIu64
-           ", supplies denied %" PRIu64 ", interrupted %" PRIu64 ", false DISCONNECTED %" PRIu64
-           ", publish failures %" PRIu64 "\n",
-           c->hb_unacked, c->hb_nacked, c->tele_lost, c->supply_denied,
-           c->interrupted, g->false_disconnected, c->publish_fail);
+           ", publish failures %" PRIu64 ", false DISCONNECTED %" PRIu64 " (steady phase)\n",
+           c->hb_unacked, c->hb_nacked, c->tele_lost, c->publish_fail, g->false_disconnected);
+    printf("in the steady phase: supplies denied %" PRIu64 ", interrupted %" PRIu64
+           ", links lost %" PRIu64 "; whole run: denied %" PRIu64 ", interrupted %" PRIu64
+           ", links lost %" PRIu64 "%s%s\n",
+           e->supply_denied - b->supply_denied, e->interrupted - b->interrupted,
+           e->links_lost - b->links_lost, c->supply_denied, c->interrupted, c->links_lost,
+           g->last_denial[0] ? "; last denial: " : "", g->last_denial);
     printf("drivers: requests %" PRIu64 " authorised %" PRIu64 " denied %" PRIu64
            " tickets %" PRIu64 "\n",
            c->drv_requests, c->drv_authorised, c->drv_denied, c->drv_tickets);
@@ -218,11 +222,15 @@ void lg_report(lg *g)
                ",\"tele_lost\":%" PRIu64 ",\"supply_denied\":%" PRIu64 ",\"interrupted\":%" PRIu64
                ",\"false_disconnected\":%" PRIu64 ",\"publish_fail\":%" PRIu64
                ",\"drv_requests\":%" PRIu64 ",\"drv_authorised\":%" PRIu64 ",\"drv_denied\":%" PRIu64
-               ",\"drv_tickets\":%" PRIu64 "}}\n",
+               ",\"drv_tickets\":%" PRIu64 "},\n \"steady\":{\"supply_denied\":%" PRIu64
+               ",\"interrupted\":%" PRIu64 ",\"links_lost\":%" PRIu64 ",\"drv_denied\":%" PRIu64
+               ",\"hb_sent\":%" PRIu64 ",\"tele_sent\":%" PRIu64 "},\"last_denial\":\"%s\"}\n",
             c->auth_ok, c->auth_denied, c->links_lost, c->connect_failed, c->keyed,
             c->supplies_started, c->hb_sent, c->hb_acked, c->hb_nacked, c->hb_unacked, c->tele_sent,
             c->tele_relayed, c->tele_lost, c->supply_denied, c->interrupted,
             g->false_disconnected, c->publish_fail, c->drv_requests, c->drv_authorised,
-            c->drv_denied, c->drv_tickets);
+            c->drv_denied, c->drv_tickets, e->supply_denied - b->supply_denied,
+            e->interrupted - b->interrupted, e->links_lost - b->links_lost,
+            e->drv_denied - b->drv_denied, hb, tele, g->last_denial);
     fclose(f);
 }
