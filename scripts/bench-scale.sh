@@ -11,7 +11,7 @@
 #                    built Release when missing)
 #   --duration S     steady phase per rung (default 30)   --warmup S (default 5)
 #   --rate R         CPs connected per second in the ramp (default 500)
-#   --dir DIR        run directory (default bench-run)
+#   --dir DIR        run directory (default BUILD/bench-run: under the ignored build tree)
 #   --scale F        multiply every rung's CPs and supplying by F (e.g. 0.1 to try it)
 #   --quick          the first rungs only (ZeroMQ 1,000 and 5,000)
 #   --idle S         instead of rungs: idle CPU of each program (Central, one engine, one
@@ -26,7 +26,7 @@ BUILD=build-release
 DURATION=30
 WARMUP=5
 RATE=500
-DIR=bench-run
+DIR=
 SCALE=1
 QUICK=0
 IDLE=0
@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
     --scale) SCALE=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --idle) IDLE=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "bench-scale: unknown option $1" >&2; exit 2 ;;
     *) RUNGS+=("$1"); shift ;;
     esac
@@ -69,6 +69,7 @@ if [ ! -x "$BUILD/bin/evc-loadgen" ] || [ ! -x "$BUILD/bin/EV_Central" ] ||
         evc_transport_zmq evc_transport_kafka evc_store_sqlite evc_kafka_mock >/dev/null
 fi
 BIN=$(cd "$BUILD/bin" && pwd)
+DIR=${DIR:-$BUILD/bench-run}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 # 20,000 links need 20,000 descriptors; the hard limit here is 20,000.
