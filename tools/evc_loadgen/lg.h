@@ -139,6 +139,8 @@ typedef struct lg {
     uint64_t false_disconnected;
     uint64_t msgs_to_central;    /* HB + bus messages the generator sent in steady */
     char shared_buf[65536];      /* one read buffer for every link: one loop thread */
+    double key_tokens;            /* pacing of cp.key_request (unsealed) */
+    uint64_t key_refill_ms;
     char last_denial[64];         /* reason of the latest denial seen, for the report */
     int exit_code;
 } lg;

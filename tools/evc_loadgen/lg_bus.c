@@ -17,6 +17,12 @@
 #include "lg.h"
 
 #define KEY_RETRY_MS 2000
+/* Central takes unsealed messages (key requests, logins) at 200/s, burst
+ * 400, in all (PROTOCOL.md, the seal): above that it refuses them, and
+ * refused retries are load of their own. The generator's engines ask below
+ * that rate, as a fleet starting over minutes would. */
+#define KEY_RATE_PER_S 150.0
+#define KEY_BURST 150.0
 #define DRIVER_RETRY_MS 3000
 
 /* Envelopes are written by hand: every string here is an id, a UUID or a
@@ -83,8 +89,7 @@ static void send_hello(lg_cp *cp)
 
 void lg_engine_on_accepted(lg_cp *cp)
 {
-    if (!cp->keyed)
-        key_request(cp, evc_loop_now_ms(cp->lg->loop));
+    lg_engine_tick(cp, evc_loop_now_ms(cp->lg->loop)); /* asks for the key when allowed */
 }
 
 static void send_menu_request(lg_cp *cp, uint64_t now_ms)
@@ -125,8 +130,16 @@ void lg_engine_tick(lg_cp *cp, uint64_t now_ms)
     if (cp->mon != LG_MON_OK)
         return;
     if (!cp->keyed) {
-        if (now_ms - cp->key_req_ms >= KEY_RETRY_MS)
+        if (g->key_refill_ms != now_ms) {
+            g->key_tokens += (double)(now_ms - g->key_refill_ms) * KEY_RATE_PER_S / 1000.0;
+            if (g->key_tokens > KEY_BURST)
+                g->key_tokens = KEY_BURST;
+            g->key_refill_ms = now_ms;
+        }
+        if ((!cp->key_req_ms || now_ms - cp->key_req_ms >= KEY_RETRY_MS) && g->key_tokens >= 1) {
+            g->key_tokens -= 1;
             key_request(cp, now_ms);
+        }
         return;
     }
     /* Supplies start once the CP has been ACTIVATED a while (a few HBs) and

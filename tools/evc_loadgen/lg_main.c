@@ -13,7 +13,7 @@
 #include "lg.h"
 
 #define TICK_MS 10
-#define WARMUP_CAP_MS 120000 /* supplies not all started by then: measure anyway */
+#define WARMUP_CAP_MS 300000 /* not all keyed and supplying by then: measure anyway */
 #define DRAIN_MS 3000
 #define SAMPLES_CAP (4u * 1024u * 1024u)
 
@@ -138,10 +138,12 @@ static void start_steady(lg *g)
         g->central_pid = lg_find_central_pid();
     if (g->central_pid)
         lg_proc_sample(g->central_pid, &g->cpu_ticks0, &g->rss_start_mb);
-    printf("steady phase: %zu/%zu CPs accepted, %" PRIu64 "/%zu supplying, measuring %" PRIu64
-           " s\n",
-           (size_t)g->c.auth_ok, g->ntotal, g->c.supplies_started, g->nsupplying,
-           g->duration_ms / 1000);
+    bool ready = g->c.supplies_started >= g->nsupplying && g->c.auth_ok >= g->ntotal &&
+                 g->c.keyed >= g->ntotal;
+    printf("steady phase: %zu/%zu CPs accepted, %" PRIu64 " keyed, %" PRIu64
+           "/%zu supplying, measuring %" PRIu64 " s%s\n",
+           (size_t)g->c.auth_ok, g->ntotal, g->c.keyed, g->c.supplies_started, g->nsupplying,
+           g->duration_ms / 1000, ready ? "" : " (warm-up cap reached: NOT all ready)");
     fflush(stdout);
 }
 
@@ -205,7 +207,8 @@ static void on_tick(evc_timer *t, void *arg)
             fflush(stdout);
         }
     } else if (g->phase_no == 1) {
-        bool ready = g->c.supplies_started >= g->nsupplying && g->c.auth_ok >= g->ntotal;
+        bool ready = g->c.supplies_started >= g->nsupplying && g->c.auth_ok >= g->ntotal &&
+                     g->c.keyed >= g->ntotal;
         if ((now - g->t0_ms >= g->warmup_ms && ready) || now - g->t0_ms >= WARMUP_CAP_MS)
             start_steady(g);
     } else if (g->phase_no == 2) {
