@@ -113,6 +113,7 @@ run_rung() {
         endpoint=$(head -n 1 "$rd/kafka.boot")
         # The demo's consumer settings (mock cluster: an empty fetch waits this long).
         kafka_cfg="  kafka:
+    close_timeout_ms: 2000
     properties:
       log_level: \"4\"
     consumer_properties:

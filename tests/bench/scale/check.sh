@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD=$1
 RUN=$2
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
-DURATION=${EVC_BENCH_SCALE_DURATION:-5}
+DURATION=${EVC_BENCH_SCALE_DURATION:-4}
 # p99 at 300 CPs may be this many times p99 at 30 (both floored at 2 ms,
 # below which a ratio is noise): generous, it catches collapse, not drift.
 FACTOR=${EVC_BENCH_SCALE_FACTOR:-25}
