@@ -75,3 +75,11 @@ soak: build
 	  done; \
 	done; \
 	echo "soak: $$failed failed run(s)"; test $$failed -eq 0
+
+# The scale ladder of docs/PERFORMANCE.md (issue 14): a Release build in
+# build-release, one EV_Central per rung under tools/evc_loadgen, one table row
+# per rung. BENCH_ARGS: e.g. "--quick", "--duration 60", "zmq:20000:20000:0".
+BENCH_ARGS ?=
+.PHONY: bench-scale
+bench-scale:
+	@bash scripts/bench-scale.sh --build build-release $(BENCH_ARGS)
