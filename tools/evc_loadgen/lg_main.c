@@ -33,7 +33,7 @@ static const evc_role_option options[] = {
     {"label", true, "TEXT", NULL, "the report's name (a ladder rung)", false},
     {"provision", false, NULL, NULL,
      "write the CPs and drivers into store.database (Central stopped) and exit", true},
-    {"secret-cost", true, "COST", NULL, "argon2id cost of provisioned CP secrets; default min",
+    {"secret-cost", true, "COST", NULL, "store CP secrets as argon2id at this cost instead of the fast verifier (the path of typed secrets)",
      false},
     {NULL, false, NULL, NULL, NULL, false},
 };
