@@ -1,9 +1,10 @@
 /* bus.c: the event-bus facade over one transport plugin instance.
  *
  * Tokens: every accepted publish gets the next value of a 64-bit counter and
- * a slot in an open-addressing hash table (linear probing, backward-shift
- * deletion, grown at half load), so the hot path allocates nothing. The
- * transport's outcome removes the slot and calls the publisher's callback;
+ * a slot in the table of owed outcomes (bus_pend.c: a ring indexed by token,
+ * stragglers in a small hash), so the hot path allocates nothing and stays in
+ * cache. The transport's outcome removes the slot and calls the publisher's
+ * callback;
  * an outcome for an unknown token, or a second one, is a plugin bug: logged
  * and ignored, so the publisher still sees exactly one outcome.
  *
@@ -21,20 +22,12 @@
 #include <time.h>
 
 #include "bus_internal.h"
+#include "bus_pend.h"
 #include "evc/host.h"
 #include "evc/log.h"
 #include "evc/seal.h"
 
 #define BUS_LOG "bus"
-#define PEND_MIN_CAP 64u
-
-typedef struct pend_slot {
-    uint64_t token; /* 0 = empty */
-    evc_bus_outcome_cb cb;
-    void *arg;
-    int status;   /* 0 = waiting; else an outcome held back (see top) */
-    char *detail; /* owned copy for a held-back outcome, may be NULL */
-} pend_slot;
 
 typedef struct bus_handler {
     evc_bus_handler fn;
@@ -53,9 +46,7 @@ struct evc_bus {
     evc_transport *t;             /* owned through ops->destroy */
     evc_host_api *host;           /* owned */
 
-    uint64_t last_token;
-    pend_slot *slots; /* power-of-two capacity */
-    size_t cap, count;
+    bus_pend pend; /* owed outcomes */
 
     bool in_publish;
     uint64_t *held; /* tokens whose outcome is held back, in arrival order */
@@ -81,73 +72,6 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- pending table ------------------------------------------------------- */
-
-/* Fibonacci hashing: sequential tokens spread over the whole table. */
-static size_t home_of(uint64_t token, size_t cap)
-{
-    return (size_t)((token * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
-}
-
-static pend_slot *pend_find(const evc_bus *b, uint64_t token)
-{
-    if (token == 0 || b->cap == 0)
-        return NULL;
-    for (size_t i = home_of(token, b->cap);; i = (i + 1) & (b->cap - 1)) {
-        if (b->slots[i].token == token)
-            return &b->slots[i];
-        if (b->slots[i].token == 0)
-            return NULL;
-    }
-}
-
-static void pend_put(pend_slot *slots, size_t cap, const pend_slot *s)
-{
-    size_t i = home_of(s->token, cap);
-    while (slots[i].token != 0)
-        i = (i + 1) & (cap - 1);
-    slots[i] = *s;
-}
-
-static int pend_reserve(evc_bus *b)
-{
-    if ((b->count + 1) * 2 <= b->cap)
-        return EVC_OK;
-    size_t ncap = b->cap ? b->cap * 2 : PEND_MIN_CAP;
-    pend_slot *n = calloc(ncap, sizeof *n);
-    if (!n)
-        return EVC_ENOMEM;
-    for (size_t i = 0; i < b->cap; i++)
-        if (b->slots[i].token != 0)
-            pend_put(n, ncap, &b->slots[i]);
-    free(b->slots);
-    b->slots = n;
-    b->cap = ncap;
-    return EVC_OK;
-}
-
-/* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void pend_remove(evc_bus *b, pend_slot *s)
-{
-    size_t mask = b->cap - 1;
-    size_t i = (size_t)(s - b->slots);
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (b->slots[j].token == 0)
-            break;
-        size_t home = home_of(b->slots[j].token, b->cap);
-        /* move j back into the hole at i unless its home lies in (i, j] */
-        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-        if (!stays) {
-            b->slots[i] = b->slots[j];
-            i = j;
-        }
-    }
-    b->slots[i] = (pend_slot){0};
-    b->count--;
-}
-
 static const char *status_name(int s)
 {
     switch (s) {
@@ -159,11 +83,12 @@ static const char *status_name(int s)
 }
 
 /* Removes the slot, then calls its callback: the callback may publish. */
-static void pend_complete(evc_bus *b, pend_slot *s, evc_outcome_status status, const char *detail)
+static void pend_complete(evc_bus *b, bus_pend_slot *s, evc_outcome_status status,
+                          const char *detail)
 {
     evc_bus_outcome_cb cb = s->cb;
     void *arg = s->arg;
-    pend_remove(b, s);
+    bus_pend_remove(&b->pend, s);
     if (cb)
         cb(arg, status, detail);
 }
@@ -174,7 +99,7 @@ static void deliver_held(evc_bus *b)
      * each turn. A token already delivered is no longer found. */
     for (size_t i = 0; i < b->nheld; i++) {
         uint64_t token = b->held[i];
-        pend_slot *s = pend_find(b, token);
+        bus_pend_slot *s = bus_pend_find(&b->pend, token);
         if (!s || s->status == 0)
             continue; /* refused after all (plugin bug already logged) */
         char *detail = s->detail;
@@ -187,7 +112,7 @@ static void deliver_held(evc_bus *b)
 
 static void on_held_timer(evc_timer *t, void *arg) { deliver_held(arg); }
 
-static int hold_outcome(evc_bus *b, pend_slot *s, evc_outcome_status status, const char *detail)
+static int hold_outcome(evc_bus *b, bus_pend_slot *s, evc_outcome_status status, const char *detail)
 {
     if (b->nheld == b->held_cap) {
         size_t ncap = b->held_cap ? b->held_cap * 2 : 16;
@@ -208,7 +133,7 @@ static int hold_outcome(evc_bus *b, pend_slot *s, evc_outcome_status status, con
 static void sink_outcome(void *arg, uint64_t token, evc_outcome_status status, const char *detail)
 {
     evc_bus *b = arg;
-    pend_slot *s = pend_find(b, token);
+    bus_pend_slot *s = bus_pend_find(&b->pend, token);
     if (!s || s->status != 0) {
         EVC_LOGE(BUS_LOG, "transport bug: %s outcome %s for token %llu ignored%s%s",
                  s ? "second" : "unexpected", status_name((int)status), (unsigned long long)token,
@@ -319,9 +244,7 @@ static void bus_free(evc_bus *b)
         free(b->topics[i].handlers);
     }
     free(b->topics);
-    for (size_t i = 0; i < b->cap; i++)
-        free(b->slots[i].detail);
-    free(b->slots);
+    bus_pend_free(&b->pend);
     free(b->held);
     evc_timer_close(b->held_timer);
     evc_host_free(b->host);
@@ -349,7 +272,7 @@ static int bus_open_with(evc_loop *loop, const evc_transport_ops *ops, const cha
     evc_host_sink sink = {.arg = b, .outcome = sink_outcome, .dispatch = sink_dispatch};
     int rc = evc_host_new(loop, component, &sink, &b->host, err);
     if (rc == EVC_OK)
-        rc = pend_reserve(b) == EVC_OK
+        rc = bus_pend_init(&b->pend) == EVC_OK
                  ? EVC_OK
                  : evc_error_set(err, EVC_ENOMEM, "bus: out of memory");
     if (rc == EVC_OK) {
@@ -402,15 +325,14 @@ void evc_bus_close(evc_bus *b)
     b->ops->destroy(b->t);
     b->t = NULL;
     deliver_held(b);
-    if (b->count > 0) {
+    if (b->pend.count > 0) {
         EVC_LOGE(BUS_LOG, "transport bug: %zu publishes had no outcome at close; reported as "
                           "NOT_SENT",
-                 b->count);
-        for (size_t i = 0; i < b->cap; i++) {
-            if (b->slots[i].token != 0) {
-                pend_complete(b, &b->slots[i], EVC_OUTCOME_NOT_SENT, "bus closed");
-                i--; /* backward shift may have moved another slot into i */
-            }
+                 b->pend.count);
+        for (bus_pend_slot *s; (s = bus_pend_oldest(&b->pend)) != NULL;) {
+            free(s->detail);
+            s->detail = NULL;
+            pend_complete(b, s, EVC_OUTCOME_NOT_SENT, "bus closed");
         }
     }
     bus_free(b);
@@ -489,11 +411,9 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
         return evc_error_set(err, EVC_ESTATE, "publish on '%s': %s", topic,
                              b->closing ? "bus is closing"
                                         : "called from inside the transport's publish");
-    if (pend_reserve(b) != EVC_OK)
+    uint64_t token = 0;
+    if (bus_pend_add(&b->pend, cb, cb_arg, &token) != EVC_OK)
         return evc_error_set(err, EVC_ENOMEM, "publish on '%s': out of memory", topic);
-    uint64_t token = ++b->last_token;
-    pend_put(b->slots, b->cap, &(pend_slot){.token = token, .cb = cb, .arg = cb_arg});
-    b->count++;
 
     char *sealed = NULL;
     size_t sealed_len = 0;
@@ -501,7 +421,7 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
         int src = evc_seal(b->sealer, topic, payload, payload_len, wall_ms(), &sealed,
                            &sealed_len, err);
         if (src != EVC_OK) {
-            pend_remove(b, pend_find(b, token));
+            bus_pend_remove(&b->pend, bus_pend_find(&b->pend, token));
             return src;
         }
     }
@@ -516,7 +436,7 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
     free(sealed); /* transports copy what they keep */
 
     if (rc != EVC_OK) {
-        pend_slot *s = pend_find(b, token);
+        bus_pend_slot *s = bus_pend_find(&b->pend, token);
         if (!s) {
             EVC_LOGE(BUS_LOG, "transport bug: publish on '%s' returned %s after delivering "
                               "its outcome", topic, evc_status_name(rc));
@@ -526,7 +446,7 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
                                   "an outcome; outcome dropped", topic, evc_status_name(rc));
             free(s->detail);
             s->detail = NULL;
-            pend_remove(b, s);
+            bus_pend_remove(&b->pend, s);
         }
         if (err && err->msg[0] == '\0')
             evc_error_set(err, rc, "publish on '%s': %s", topic,
@@ -544,7 +464,7 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
     return rc;
 }
 
-static bool nothing_pending(void *arg) { return ((evc_bus *)arg)->count == 0; }
+static bool nothing_pending(void *arg) { return ((evc_bus *)arg)->pend.count == 0; }
 
 int evc_bus_flush(evc_bus *b, uint64_t timeout_ms, evc_error *err)
 {
@@ -559,7 +479,7 @@ int evc_bus_flush(evc_bus *b, uint64_t timeout_ms, evc_error *err)
         rc = evc_loop_run_until(b->loop, nothing_pending, b, timeout_ms);
     }
     deliver_held(b);
-    if (rc == EVC_OK && b->count > 0) {
+    if (rc == EVC_OK && b->pend.count > 0) {
         /* the transport flushed but outcomes are still owed */
         uint64_t spent = evc_loop_now_ms(b->loop) - t0;
         rc = evc_loop_run_until(b->loop, nothing_pending, b,
@@ -567,7 +487,7 @@ int evc_bus_flush(evc_bus *b, uint64_t timeout_ms, evc_error *err)
     }
     if (rc != EVC_OK && err && err->msg[0] == '\0')
         evc_error_set(err, rc, "bus flush: %zu publishes still without outcome after %llu ms",
-                      b->count, (unsigned long long)timeout_ms);
+                      b->pend.count, (unsigned long long)timeout_ms);
     return rc;
 }
 
@@ -598,7 +518,7 @@ bool evc_bus_live(evc_bus *b)
     return s.joined > 0;
 }
 
-size_t evc_bus_pending(const evc_bus *b) { return b ? b->count : 0; }
+size_t evc_bus_pending(const evc_bus *b) { return b ? b->pend.count : 0; }
 
 /* ---- seals (evc/seal.h) ------------------------------------------------ */
 
