@@ -23,22 +23,12 @@
 
 #include "bus_internal.h"
 #include "bus_pend.h"
+#include "bus_topics.h"
 #include "evc/host.h"
 #include "evc/log.h"
 #include "evc/seal.h"
 
 #define BUS_LOG "bus"
-
-typedef struct bus_handler {
-    evc_bus_handler fn;
-    void *arg;
-} bus_handler;
-
-typedef struct bus_topic {
-    char *name; /* owned */
-    bus_handler *handlers;
-    size_t n, cap;
-} bus_topic;
 
 struct evc_bus {
     evc_loop *loop;               /* borrowed */
@@ -53,8 +43,8 @@ struct evc_bus {
     size_t nheld, held_cap;
     evc_timer *held_timer;
 
-    bus_topic *topics; /* few topics: a linear scan beats hashing */
-    size_t ntopics, topics_cap;
+    bus_topics topics;
+    uint64_t foreign; /* messages of keys no handler takes, dropped before the seal check */
     bool started;
     bool closing; /* publishes are refused: the transport is going away */
 
@@ -152,18 +142,6 @@ static void sink_outcome(void *arg, uint64_t token, evc_outcome_status status, c
     pend_complete(b, s, status, detail);
 }
 
-static int dispatch_to(evc_bus *b, size_t ti, const evc_message *msg)
-{
-    /* Indexes, not pointers: a handler may subscribe and grow the arrays. */
-    for (size_t i = 0; i < b->topics[ti].n; i++) {
-        bus_handler h = b->topics[ti].handlers[i];
-        int rc = h.fn(h.arg, msg);
-        if (rc != EVC_OK)
-            return rc;
-    }
-    return EVC_OK;
-}
-
 /* One line per refusal reason per 10 s, with how many it stands for. */
 static void log_refused(evc_bus *b, const evc_message *msg, const evc_seal_opened *o)
 {
@@ -201,7 +179,7 @@ static int dispatch_opened(evc_bus *b, size_t ti, const evc_message *msg)
     plain.payload_len = o.envelope_len;
     const char *outer = b->sender;
     b->sender = vd == EVC_SEAL_OK ? o.sender : NULL;
-    int rc = dispatch_to(b, ti, &plain);
+    int rc = bus_topics_call(&b->topics, ti, &plain);
     b->sender = outer;
     if (rc != EVC_OK && b->verifier)
         evc_seal_unmark(b->verifier, &o);
@@ -216,16 +194,20 @@ static int sink_dispatch(void *arg, const evc_message *msg)
         EVC_LOGE(BUS_LOG, "transport bug: dispatch of a message without topic");
         return EVC_EINVAL;
     }
-    size_t ti = 0;
-    while (ti < b->ntopics && strcmp(b->topics[ti].name, msg->topic) != 0)
-        ti++;
-    if (ti == b->ntopics) {
+    size_t ti = bus_topics_find(&b->topics, msg->topic);
+    if (ti == SIZE_MAX) {
         EVC_LOGD(BUS_LOG, "message on unsubscribed topic '%s' ignored", msg->topic);
+        return EVC_OK;
+    }
+    /* Another CP's or driver's message (a transport that cannot filter by
+     * key): dropped before the seal check, the expensive part. */
+    if (!bus_topics_wants(&b->topics, ti, msg->key)) {
+        b->foreign++;
         return EVC_OK;
     }
     if (b->verifier)
         return dispatch_opened(b, ti, msg);
-    return dispatch_to(b, ti, msg);
+    return bus_topics_call(&b->topics, ti, msg);
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -239,11 +221,7 @@ static bool ops_usable(const evc_transport_ops *ops)
 
 static void bus_free(evc_bus *b)
 {
-    for (size_t i = 0; i < b->ntopics; i++) {
-        free(b->topics[i].name);
-        free(b->topics[i].handlers);
-    }
-    free(b->topics);
+    bus_topics_free(&b->topics);
     bus_pend_free(&b->pend);
     free(b->held);
     evc_timer_close(b->held_timer);
@@ -345,42 +323,23 @@ int evc_bus_subscribe(evc_bus *b, const char *topic, evc_bus_handler handler, vo
 {
     if (!b || !topic || !*topic || !handler)
         return evc_error_set(err, EVC_EINVAL, "subscribe: a topic and a handler are required");
-    size_t ti = 0;
-    while (ti < b->ntopics && strcmp(b->topics[ti].name, topic) != 0)
-        ti++;
-    if (ti == b->ntopics) {
-        if (b->ntopics == b->topics_cap) {
-            size_t ncap = b->topics_cap ? b->topics_cap * 2 : 8;
-            bus_topic *n = realloc(b->topics, ncap * sizeof *n);
-            if (!n)
-                return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
-            b->topics = n;
-            b->topics_cap = ncap;
-        }
-        char *name = strdup(topic);
-        if (!name)
-            return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
-        evc_error_clear(err);
-        int rc = b->ops->subscribe(b->t, topic, err);
-        if (rc != EVC_OK) {
-            free(name);
-            if (err && err->msg[0] == '\0')
-                evc_error_set(err, rc, "subscribe '%s': refused by the transport", topic);
-            return rc;
-        }
-        b->topics[b->ntopics++] = (bus_topic){.name = name};
-    }
-    bus_topic *tp = &b->topics[ti];
-    if (tp->n == tp->cap) {
-        size_t ncap = tp->cap ? tp->cap * 2 : 2;
-        bus_handler *n = realloc(tp->handlers, ncap * sizeof *n);
-        if (!n)
-            return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
-        tp->handlers = n;
-        tp->cap = ncap;
-    }
-    tp->handlers[tp->n++] = (bus_handler){handler, arg};
-    return EVC_OK;
+    return bus_topics_add(&b->topics, topic, NULL, 0, handler, arg, b->ops, b->t, err);
+}
+
+int evc_bus_subscribe_keys(evc_bus *b, const char *topic, const char *const *keys, size_t n,
+                           evc_bus_handler handler, void *arg, evc_error *err)
+{
+    if (!b || !topic || !*topic || !handler || !keys || n == 0)
+        return evc_error_set(err, EVC_EINVAL,
+                             "subscribe '%s' by key: a topic, a handler and at least one key "
+                             "are required",
+                             topic ? topic : "(null)");
+    for (size_t i = 0; i < n; i++)
+        if (!keys[i] || strlen(keys[i]) > EVC_BUS_KEY_MAX)
+            return evc_error_set(err, EVC_EINVAL,
+                                 "subscribe '%s' by key: key %zu is %s (at most %d bytes)",
+                                 topic, i, keys[i] ? "too long" : "NULL", EVC_BUS_KEY_MAX);
+    return bus_topics_add(&b->topics, topic, keys, n, handler, arg, b->ops, b->t, err);
 }
 
 int evc_bus_start(evc_bus *b, evc_error *err)
@@ -519,6 +478,8 @@ bool evc_bus_live(evc_bus *b)
 }
 
 size_t evc_bus_pending(const evc_bus *b) { return b ? b->pend.count : 0; }
+
+uint64_t evc_bus_foreign(const evc_bus *b) { return b ? b->foreign : 0; }
 
 /* ---- seals (evc/seal.h) ------------------------------------------------ */
 
