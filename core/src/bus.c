@@ -1,9 +1,10 @@
 /* bus.c: the event-bus facade over one transport plugin instance.
  *
  * Tokens: every accepted publish gets the next value of a 64-bit counter and
- * a slot in an open-addressing hash table (linear probing, backward-shift
- * deletion, grown at half load), so the hot path allocates nothing. The
- * transport's outcome removes the slot and calls the publisher's callback;
+ * a slot in the table of owed outcomes (bus_pend.c: a ring indexed by token,
+ * stragglers in a small hash), so the hot path allocates nothing and stays in
+ * cache. The transport's outcome removes the slot and calls the publisher's
+ * callback;
  * an outcome for an unknown token, or a second one, is a plugin bug: logged
  * and ignored, so the publisher still sees exactly one outcome.
  *
@@ -21,31 +22,13 @@
 #include <time.h>
 
 #include "bus_internal.h"
+#include "bus_pend.h"
+#include "bus_topics.h"
 #include "evc/host.h"
 #include "evc/log.h"
 #include "evc/seal.h"
 
 #define BUS_LOG "bus"
-#define PEND_MIN_CAP 64u
-
-typedef struct pend_slot {
-    uint64_t token; /* 0 = empty */
-    evc_bus_outcome_cb cb;
-    void *arg;
-    int status;   /* 0 = waiting; else an outcome held back (see top) */
-    char *detail; /* owned copy for a held-back outcome, may be NULL */
-} pend_slot;
-
-typedef struct bus_handler {
-    evc_bus_handler fn;
-    void *arg;
-} bus_handler;
-
-typedef struct bus_topic {
-    char *name; /* owned */
-    bus_handler *handlers;
-    size_t n, cap;
-} bus_topic;
 
 struct evc_bus {
     evc_loop *loop;               /* borrowed */
@@ -53,17 +36,15 @@ struct evc_bus {
     evc_transport *t;             /* owned through ops->destroy */
     evc_host_api *host;           /* owned */
 
-    uint64_t last_token;
-    pend_slot *slots; /* power-of-two capacity */
-    size_t cap, count;
+    bus_pend pend; /* owed outcomes */
 
     bool in_publish;
     uint64_t *held; /* tokens whose outcome is held back, in arrival order */
     size_t nheld, held_cap;
     evc_timer *held_timer;
 
-    bus_topic *topics; /* few topics: a linear scan beats hashing */
-    size_t ntopics, topics_cap;
+    bus_topics topics;
+    uint64_t foreign; /* messages of keys no handler takes, dropped before the seal check */
     bool started;
     bool closing; /* publishes are refused: the transport is going away */
 
@@ -81,73 +62,6 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- pending table ------------------------------------------------------- */
-
-/* Fibonacci hashing: sequential tokens spread over the whole table. */
-static size_t home_of(uint64_t token, size_t cap)
-{
-    return (size_t)((token * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
-}
-
-static pend_slot *pend_find(const evc_bus *b, uint64_t token)
-{
-    if (token == 0 || b->cap == 0)
-        return NULL;
-    for (size_t i = home_of(token, b->cap);; i = (i + 1) & (b->cap - 1)) {
-        if (b->slots[i].token == token)
-            return &b->slots[i];
-        if (b->slots[i].token == 0)
-            return NULL;
-    }
-}
-
-static void pend_put(pend_slot *slots, size_t cap, const pend_slot *s)
-{
-    size_t i = home_of(s->token, cap);
-    while (slots[i].token != 0)
-        i = (i + 1) & (cap - 1);
-    slots[i] = *s;
-}
-
-static int pend_reserve(evc_bus *b)
-{
-    if ((b->count + 1) * 2 <= b->cap)
-        return EVC_OK;
-    size_t ncap = b->cap ? b->cap * 2 : PEND_MIN_CAP;
-    pend_slot *n = calloc(ncap, sizeof *n);
-    if (!n)
-        return EVC_ENOMEM;
-    for (size_t i = 0; i < b->cap; i++)
-        if (b->slots[i].token != 0)
-            pend_put(n, ncap, &b->slots[i]);
-    free(b->slots);
-    b->slots = n;
-    b->cap = ncap;
-    return EVC_OK;
-}
-
-/* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void pend_remove(evc_bus *b, pend_slot *s)
-{
-    size_t mask = b->cap - 1;
-    size_t i = (size_t)(s - b->slots);
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (b->slots[j].token == 0)
-            break;
-        size_t home = home_of(b->slots[j].token, b->cap);
-        /* move j back into the hole at i unless its home lies in (i, j] */
-        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-        if (!stays) {
-            b->slots[i] = b->slots[j];
-            i = j;
-        }
-    }
-    b->slots[i] = (pend_slot){0};
-    b->count--;
-}
-
 static const char *status_name(int s)
 {
     switch (s) {
@@ -159,11 +73,12 @@ static const char *status_name(int s)
 }
 
 /* Removes the slot, then calls its callback: the callback may publish. */
-static void pend_complete(evc_bus *b, pend_slot *s, evc_outcome_status status, const char *detail)
+static void pend_complete(evc_bus *b, bus_pend_slot *s, evc_outcome_status status,
+                          const char *detail)
 {
     evc_bus_outcome_cb cb = s->cb;
     void *arg = s->arg;
-    pend_remove(b, s);
+    bus_pend_remove(&b->pend, s);
     if (cb)
         cb(arg, status, detail);
 }
@@ -174,7 +89,7 @@ static void deliver_held(evc_bus *b)
      * each turn. A token already delivered is no longer found. */
     for (size_t i = 0; i < b->nheld; i++) {
         uint64_t token = b->held[i];
-        pend_slot *s = pend_find(b, token);
+        bus_pend_slot *s = bus_pend_find(&b->pend, token);
         if (!s || s->status == 0)
             continue; /* refused after all (plugin bug already logged) */
         char *detail = s->detail;
@@ -187,7 +102,7 @@ static void deliver_held(evc_bus *b)
 
 static void on_held_timer(evc_timer *t, void *arg) { deliver_held(arg); }
 
-static int hold_outcome(evc_bus *b, pend_slot *s, evc_outcome_status status, const char *detail)
+static int hold_outcome(evc_bus *b, bus_pend_slot *s, evc_outcome_status status, const char *detail)
 {
     if (b->nheld == b->held_cap) {
         size_t ncap = b->held_cap ? b->held_cap * 2 : 16;
@@ -208,7 +123,7 @@ static int hold_outcome(evc_bus *b, pend_slot *s, evc_outcome_status status, con
 static void sink_outcome(void *arg, uint64_t token, evc_outcome_status status, const char *detail)
 {
     evc_bus *b = arg;
-    pend_slot *s = pend_find(b, token);
+    bus_pend_slot *s = bus_pend_find(&b->pend, token);
     if (!s || s->status != 0) {
         EVC_LOGE(BUS_LOG, "transport bug: %s outcome %s for token %llu ignored%s%s",
                  s ? "second" : "unexpected", status_name((int)status), (unsigned long long)token,
@@ -225,18 +140,6 @@ static void sink_outcome(void *arg, uint64_t token, evc_outcome_status status, c
     if (b->in_publish && hold_outcome(b, s, status, detail) == EVC_OK)
         return;
     pend_complete(b, s, status, detail);
-}
-
-static int dispatch_to(evc_bus *b, size_t ti, const evc_message *msg)
-{
-    /* Indexes, not pointers: a handler may subscribe and grow the arrays. */
-    for (size_t i = 0; i < b->topics[ti].n; i++) {
-        bus_handler h = b->topics[ti].handlers[i];
-        int rc = h.fn(h.arg, msg);
-        if (rc != EVC_OK)
-            return rc;
-    }
-    return EVC_OK;
 }
 
 /* One line per refusal reason per 10 s, with how many it stands for. */
@@ -276,7 +179,7 @@ static int dispatch_opened(evc_bus *b, size_t ti, const evc_message *msg)
     plain.payload_len = o.envelope_len;
     const char *outer = b->sender;
     b->sender = vd == EVC_SEAL_OK ? o.sender : NULL;
-    int rc = dispatch_to(b, ti, &plain);
+    int rc = bus_topics_call(&b->topics, ti, &plain);
     b->sender = outer;
     if (rc != EVC_OK && b->verifier)
         evc_seal_unmark(b->verifier, &o);
@@ -291,16 +194,20 @@ static int sink_dispatch(void *arg, const evc_message *msg)
         EVC_LOGE(BUS_LOG, "transport bug: dispatch of a message without topic");
         return EVC_EINVAL;
     }
-    size_t ti = 0;
-    while (ti < b->ntopics && strcmp(b->topics[ti].name, msg->topic) != 0)
-        ti++;
-    if (ti == b->ntopics) {
+    size_t ti = bus_topics_find(&b->topics, msg->topic);
+    if (ti == SIZE_MAX) {
         EVC_LOGD(BUS_LOG, "message on unsubscribed topic '%s' ignored", msg->topic);
+        return EVC_OK;
+    }
+    /* Another CP's or driver's message (a transport that cannot filter by
+     * key): dropped before the seal check, the expensive part. */
+    if (!bus_topics_wants(&b->topics, ti, msg->key)) {
+        b->foreign++;
         return EVC_OK;
     }
     if (b->verifier)
         return dispatch_opened(b, ti, msg);
-    return dispatch_to(b, ti, msg);
+    return bus_topics_call(&b->topics, ti, msg);
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -314,14 +221,8 @@ static bool ops_usable(const evc_transport_ops *ops)
 
 static void bus_free(evc_bus *b)
 {
-    for (size_t i = 0; i < b->ntopics; i++) {
-        free(b->topics[i].name);
-        free(b->topics[i].handlers);
-    }
-    free(b->topics);
-    for (size_t i = 0; i < b->cap; i++)
-        free(b->slots[i].detail);
-    free(b->slots);
+    bus_topics_free(&b->topics);
+    bus_pend_free(&b->pend);
     free(b->held);
     evc_timer_close(b->held_timer);
     evc_host_free(b->host);
@@ -349,7 +250,7 @@ static int bus_open_with(evc_loop *loop, const evc_transport_ops *ops, const cha
     evc_host_sink sink = {.arg = b, .outcome = sink_outcome, .dispatch = sink_dispatch};
     int rc = evc_host_new(loop, component, &sink, &b->host, err);
     if (rc == EVC_OK)
-        rc = pend_reserve(b) == EVC_OK
+        rc = bus_pend_init(&b->pend) == EVC_OK
                  ? EVC_OK
                  : evc_error_set(err, EVC_ENOMEM, "bus: out of memory");
     if (rc == EVC_OK) {
@@ -402,15 +303,14 @@ void evc_bus_close(evc_bus *b)
     b->ops->destroy(b->t);
     b->t = NULL;
     deliver_held(b);
-    if (b->count > 0) {
+    if (b->pend.count > 0) {
         EVC_LOGE(BUS_LOG, "transport bug: %zu publishes had no outcome at close; reported as "
                           "NOT_SENT",
-                 b->count);
-        for (size_t i = 0; i < b->cap; i++) {
-            if (b->slots[i].token != 0) {
-                pend_complete(b, &b->slots[i], EVC_OUTCOME_NOT_SENT, "bus closed");
-                i--; /* backward shift may have moved another slot into i */
-            }
+                 b->pend.count);
+        for (bus_pend_slot *s; (s = bus_pend_oldest(&b->pend)) != NULL;) {
+            free(s->detail);
+            s->detail = NULL;
+            pend_complete(b, s, EVC_OUTCOME_NOT_SENT, "bus closed");
         }
     }
     bus_free(b);
@@ -423,42 +323,23 @@ int evc_bus_subscribe(evc_bus *b, const char *topic, evc_bus_handler handler, vo
 {
     if (!b || !topic || !*topic || !handler)
         return evc_error_set(err, EVC_EINVAL, "subscribe: a topic and a handler are required");
-    size_t ti = 0;
-    while (ti < b->ntopics && strcmp(b->topics[ti].name, topic) != 0)
-        ti++;
-    if (ti == b->ntopics) {
-        if (b->ntopics == b->topics_cap) {
-            size_t ncap = b->topics_cap ? b->topics_cap * 2 : 8;
-            bus_topic *n = realloc(b->topics, ncap * sizeof *n);
-            if (!n)
-                return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
-            b->topics = n;
-            b->topics_cap = ncap;
-        }
-        char *name = strdup(topic);
-        if (!name)
-            return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
-        evc_error_clear(err);
-        int rc = b->ops->subscribe(b->t, topic, err);
-        if (rc != EVC_OK) {
-            free(name);
-            if (err && err->msg[0] == '\0')
-                evc_error_set(err, rc, "subscribe '%s': refused by the transport", topic);
-            return rc;
-        }
-        b->topics[b->ntopics++] = (bus_topic){.name = name};
-    }
-    bus_topic *tp = &b->topics[ti];
-    if (tp->n == tp->cap) {
-        size_t ncap = tp->cap ? tp->cap * 2 : 2;
-        bus_handler *n = realloc(tp->handlers, ncap * sizeof *n);
-        if (!n)
-            return evc_error_set(err, EVC_ENOMEM, "subscribe '%s': out of memory", topic);
-        tp->handlers = n;
-        tp->cap = ncap;
-    }
-    tp->handlers[tp->n++] = (bus_handler){handler, arg};
-    return EVC_OK;
+    return bus_topics_add(&b->topics, topic, NULL, 0, handler, arg, b->ops, b->t, err);
+}
+
+int evc_bus_subscribe_keys(evc_bus *b, const char *topic, const char *const *keys, size_t n,
+                           evc_bus_handler handler, void *arg, evc_error *err)
+{
+    if (!b || !topic || !*topic || !handler || !keys || n == 0)
+        return evc_error_set(err, EVC_EINVAL,
+                             "subscribe '%s' by key: a topic, a handler and at least one key "
+                             "are required",
+                             topic ? topic : "(null)");
+    for (size_t i = 0; i < n; i++)
+        if (!keys[i] || strlen(keys[i]) > EVC_BUS_KEY_MAX)
+            return evc_error_set(err, EVC_EINVAL,
+                                 "subscribe '%s' by key: key %zu is %s (at most %d bytes)",
+                                 topic, i, keys[i] ? "too long" : "NULL", EVC_BUS_KEY_MAX);
+    return bus_topics_add(&b->topics, topic, keys, n, handler, arg, b->ops, b->t, err);
 }
 
 int evc_bus_start(evc_bus *b, evc_error *err)
@@ -489,11 +370,9 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
         return evc_error_set(err, EVC_ESTATE, "publish on '%s': %s", topic,
                              b->closing ? "bus is closing"
                                         : "called from inside the transport's publish");
-    if (pend_reserve(b) != EVC_OK)
+    uint64_t token = 0;
+    if (bus_pend_add(&b->pend, cb, cb_arg, &token) != EVC_OK)
         return evc_error_set(err, EVC_ENOMEM, "publish on '%s': out of memory", topic);
-    uint64_t token = ++b->last_token;
-    pend_put(b->slots, b->cap, &(pend_slot){.token = token, .cb = cb, .arg = cb_arg});
-    b->count++;
 
     char *sealed = NULL;
     size_t sealed_len = 0;
@@ -501,7 +380,7 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
         int src = evc_seal(b->sealer, topic, payload, payload_len, wall_ms(), &sealed,
                            &sealed_len, err);
         if (src != EVC_OK) {
-            pend_remove(b, pend_find(b, token));
+            bus_pend_remove(&b->pend, bus_pend_find(&b->pend, token));
             return src;
         }
     }
@@ -516,7 +395,7 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
     free(sealed); /* transports copy what they keep */
 
     if (rc != EVC_OK) {
-        pend_slot *s = pend_find(b, token);
+        bus_pend_slot *s = bus_pend_find(&b->pend, token);
         if (!s) {
             EVC_LOGE(BUS_LOG, "transport bug: publish on '%s' returned %s after delivering "
                               "its outcome", topic, evc_status_name(rc));
@@ -526,7 +405,7 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
                                   "an outcome; outcome dropped", topic, evc_status_name(rc));
             free(s->detail);
             s->detail = NULL;
-            pend_remove(b, s);
+            bus_pend_remove(&b->pend, s);
         }
         if (err && err->msg[0] == '\0')
             evc_error_set(err, rc, "publish on '%s': %s", topic,
@@ -544,7 +423,7 @@ int evc_bus_publish(evc_bus *b, const char *topic, const char *key, const void *
     return rc;
 }
 
-static bool nothing_pending(void *arg) { return ((evc_bus *)arg)->count == 0; }
+static bool nothing_pending(void *arg) { return ((evc_bus *)arg)->pend.count == 0; }
 
 int evc_bus_flush(evc_bus *b, uint64_t timeout_ms, evc_error *err)
 {
@@ -559,7 +438,7 @@ int evc_bus_flush(evc_bus *b, uint64_t timeout_ms, evc_error *err)
         rc = evc_loop_run_until(b->loop, nothing_pending, b, timeout_ms);
     }
     deliver_held(b);
-    if (rc == EVC_OK && b->count > 0) {
+    if (rc == EVC_OK && b->pend.count > 0) {
         /* the transport flushed but outcomes are still owed */
         uint64_t spent = evc_loop_now_ms(b->loop) - t0;
         rc = evc_loop_run_until(b->loop, nothing_pending, b,
@@ -567,7 +446,7 @@ int evc_bus_flush(evc_bus *b, uint64_t timeout_ms, evc_error *err)
     }
     if (rc != EVC_OK && err && err->msg[0] == '\0')
         evc_error_set(err, rc, "bus flush: %zu publishes still without outcome after %llu ms",
-                      b->count, (unsigned long long)timeout_ms);
+                      b->pend.count, (unsigned long long)timeout_ms);
     return rc;
 }
 
@@ -598,7 +477,9 @@ bool evc_bus_live(evc_bus *b)
     return s.joined > 0;
 }
 
-size_t evc_bus_pending(const evc_bus *b) { return b ? b->count : 0; }
+size_t evc_bus_pending(const evc_bus *b) { return b ? b->pend.count : 0; }
+
+uint64_t evc_bus_foreign(const evc_bus *b) { return b ? b->foreign : 0; }
 
 /* ---- seals (evc/seal.h) ------------------------------------------------ */
 

@@ -20,11 +20,15 @@
 #define ZMQT_TOPIC_MAX 255 /* bytes, without the NUL */
 #define ZMQT_KEY_MAX 255
 #define ZMQT_ID_LEN 16
-/* Frame 1: version byte, publisher id, big-endian sequence number, then the
- * key bytes (see zmqt_io.c for the whole wire format). */
-#define ZMQT_HDR_VERSION 1
+/* Frame 0: topic, NUL, key, NUL -- what ZeroMQ's prefix subscriptions see.
+ * Frame 1: version byte, publisher id, big-endian sequence number (see
+ * zmqt_io.c for the whole wire format and its versions). */
+#define ZMQT_F0_MAX (ZMQT_TOPIC_MAX + 1 + ZMQT_KEY_MAX + 1)
+#define ZMQT_HDR_VERSION 2
+#define ZMQT_HDR_VERSION_V1 1 /* topic alone in frame 0, key in frame 1 */
 #define ZMQT_HDR_LEN (1 + ZMQT_ID_LEN + 8)
-/* A subscriber forgets publishers beyond this many (publisher, topic) pairs;
+/* A subscriber forgets publishers beyond this many (publisher, topic, key);
+ * a publisher its counters beyond this many (topic, key);
  * the next message of each is then a first contact (no gap counted). */
 #define ZMQT_SEQ_MAX_ENTRIES 65536
 
@@ -64,9 +68,14 @@ struct evc_transport {
     evc_timer *outcome_timer; /* delivers the outcomes of this iteration's publishes */
     bool in_drain;
 
-    char **topics;            /* exact subscriptions, owned copies */
+    char **topics;            /* topics delivered (every key or some), owned copies */
     size_t *topic_lens;
     size_t ntopics, cap_topics;
+    /* Every ZeroMQ subscription prefix asked for ("topic" for every key,
+     * "topic\0key\0" for one key), replayed on the SUB socket at start. */
+    char **prefixes;          /* owned; bytes, may contain NULs */
+    size_t *prefix_lens;
+    size_t nprefixes, cap_prefixes;
 
     /* Tokens of accepted publishes whose outcome is not delivered yet, FIFO
      * from pending_head. */
@@ -74,17 +83,17 @@ struct evc_transport {
     size_t npending, pending_head, cap_pending;
 
     unsigned char pub_id[ZMQT_ID_LEN]; /* random per instance */
-    zmqt_seqmap pub_seq;               /* topic -> last sequence number sent */
-    zmqt_seqmap sub_seq;               /* publisher id + topic -> last seen */
-    /* Traffic comes in runs of one topic from one publisher: the last slot of
-     * each map is kept, valid until that map next creates an entry (which
-     * only the function using the cache does, re-filling it). */
+    zmqt_seqmap pub_seq;               /* frame 0 (topic, key) -> last sequence number sent */
+    zmqt_seqmap sub_seq;               /* publisher id + frame 0 -> last seen */
+    /* Traffic comes in runs of one topic and key from one publisher: the
+     * last slot of each map is kept, valid until that map next creates an
+     * entry (which only the function using the cache does, re-filling it). */
     uint64_t *pub_cache;
     size_t pub_cache_len;
-    char pub_cache_topic[ZMQT_TOPIC_MAX];
+    unsigned char pub_cache_f0[ZMQT_F0_MAX];
     uint64_t *sub_cache;
     size_t sub_cache_len;
-    unsigned char sub_cache_key[ZMQT_ID_LEN + ZMQT_TOPIC_MAX];
+    unsigned char sub_cache_key[ZMQT_ID_LEN + ZMQT_F0_MAX];
 
     evc_transport_stats stats;
 
@@ -109,8 +118,20 @@ void zmqt_config_wipe(zmqt_config *cfg);
 int zmqt_io_start(evc_transport *t, evc_error *err);
 void zmqt_io_stop(evc_transport *t);
 int zmqt_io_subscribe(evc_transport *t, const char *topic, evc_error *err);
+int zmqt_io_subscribe_keys(evc_transport *t, const char *topic, const char *const *keys,
+                           size_t n, evc_error *err);
 int zmqt_io_publish(evc_transport *t, const evc_message *msg, uint64_t token, evc_error *err);
 /* Delivers every pending outcome now (SENT_UNCONFIRMED). */
 void zmqt_io_deliver_outcomes(evc_transport *t);
+/* Schedules a drain: after a setsockopt that may have eaten the SUB edge. */
+void zmqt_io_rearm(evc_transport *t);
+
+/* zmqt_sub.c */
+/* Whether `topic` (len bytes, no NUL) is delivered, for every key or some. */
+bool zmqt_subscribed(const evc_transport *t, const void *topic, size_t len);
+/* Subscribes the new SUB socket to every prefix asked before start; -1 on a
+ * ZeroMQ error (zmq_errno). */
+int zmqt_sub_apply(evc_transport *t);
+void zmqt_sub_free(evc_transport *t);
 
 #endif

@@ -1,15 +1,27 @@
 /* zmqt_io.c: the sockets of one ZeroMQ transport instance.
  *
- * Wire format, one ZeroMQ multipart message per evc_message:
- *   frame 0  topic (1..255 bytes, no NUL) -- first, because SUB filters on it
- *   frame 1  header: version (1), publisher id (16 random bytes per instance),
- *            sequence number (uint64 big-endian, per publisher and topic, from
- *            1), then the key (0..255 bytes, no NUL)
+ * Wire format (framing v2), one ZeroMQ multipart message per evc_message:
+ *   frame 0  topic (1..255 bytes, no NUL), NUL, key (0..255 bytes, no NUL),
+ *            NUL -- first, because ZeroMQ filters on it by prefix: "topic"
+ *            takes every key, "topic\0key\0" one key (zmqt_sub.c), and the
+ *            proxy applies that filter for each subscriber
+ *   frame 1  header: version (2), publisher id (16 random bytes per
+ *            instance), sequence number (uint64 big-endian, per publisher,
+ *            topic and key, from 1)
  *   frame 2  payload
  * Three frames, as a hand-written [topic][key][payload] would use: the proxy
  * forwards frame by frame, so a fourth frame costs throughput (measured).
  * The sequence number lets a subscriber see every gap (messages ZeroMQ dropped
- * or lost while a peer was away) and count it in stats.lost.
+ * or lost while a peer was away) and count it in stats.lost; it counts per
+ * key because a subscriber by key sees only its keys' messages.
+ *
+ * Framing v1 (before key subscriptions) had the topic alone in frame 0 and
+ * the key after the header in frame 1 (version 1). The two do not mix on one
+ * proxy: a v1 subscriber logs v2 messages as "unknown header", and a v2
+ * subscriber of a whole topic logs v1 ones as framing v1 naming the
+ * publisher (rate-limited); both drop them. Subscribers by key never see v1
+ * traffic (its frame 0 has no key to match). Upgrade every process of a bus
+ * together (docs/TRANSPORTS.md).
  *
  * Threads: everything here runs on the loop thread (ZeroMQ sockets are not
  * thread-safe); the only other threads are libzmq's own and the embedded
@@ -87,14 +99,6 @@ static void zmqt_arm_outcomes(evc_transport *t)
 
 /* ---- receiving -------------------------------------------------------- */
 
-static bool zmqt_subscribed(const evc_transport *t, const void *topic, size_t len)
-{
-    for (size_t i = 0; i < t->ntopics; i++)
-        if (t->topic_lens[i] == len && memcmp(t->topics[i], topic, len) == 0)
-            return true;
-    return false;
-}
-
 static uint64_t zmqt_be64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -112,22 +116,23 @@ static void zmqt_put_be64(unsigned char *p, uint64_t v)
 }
 
 /* Counts the gap between the last sequence number seen from this publisher on
- * this topic and `seq`. The first message of a (publisher, topic) pair is a
- * first contact: what came before it was published before we were there. */
+ * this topic and key (frame 0, f0len bytes) and `seq`. The first message of
+ * a (publisher, topic, key) is a first contact: what came before it was
+ * published before we were there. */
 static void zmqt_track_seq(evc_transport *t, const unsigned char *id, const char *topic,
-                           size_t tlen, uint64_t seq)
+                           const char *key, const void *f0, size_t f0len, uint64_t seq)
 {
-    size_t klen = ZMQT_ID_LEN + tlen;
+    size_t klen = ZMQT_ID_LEN + f0len;
     uint64_t *last = NULL;
     bool created = false;
     if (t->sub_cache != NULL && t->sub_cache_len == klen &&
         memcmp(t->sub_cache_key, id, ZMQT_ID_LEN) == 0 &&
-        memcmp(t->sub_cache_key + ZMQT_ID_LEN, topic, tlen) == 0) {
+        memcmp(t->sub_cache_key + ZMQT_ID_LEN, f0, f0len) == 0) {
         last = t->sub_cache;
     } else {
         unsigned char *k = t->sub_cache_key;
         memcpy(k, id, ZMQT_ID_LEN);
-        memcpy(k + ZMQT_ID_LEN, topic, tlen);
+        memcpy(k + ZMQT_ID_LEN, f0, f0len);
         if (zmqt_seqmap_count(&t->sub_seq) >= ZMQT_SEQ_MAX_ENTRIES)
             zmqt_seqmap_clear(&t->sub_seq);
         last = zmqt_seqmap_get(&t->sub_seq, k, klen, &created);
@@ -141,9 +146,10 @@ static void zmqt_track_seq(evc_transport *t, const unsigned char *id, const char
         t->stats.lost += gap;
         if (zmqt_warn_allowed(t))
             ZMQT_LOG(t, EVC_LOG_WARN,
-                     "lost %llu message(s) on topic %s from publisher %02x%02x%02x%02x "
-                     "(sequence %llu..%llu never arrived; at-most-once transport)",
-                     (unsigned long long)gap, topic, id[0], id[1], id[2], id[3],
+                     "lost %llu message(s) on topic %s key '%s' from publisher "
+                     "%02x%02x%02x%02x (sequence %llu..%llu never arrived; at-most-once "
+                     "transport)",
+                     (unsigned long long)gap, topic, key, id[0], id[1], id[2], id[3],
                      (unsigned long long)(*last + 1), (unsigned long long)(seq - 1));
     }
     *last = seq;
@@ -154,6 +160,65 @@ static void zmqt_garbage(evc_transport *t, const char *why)
     if (zmqt_warn_allowed(t))
         ZMQT_LOG(t, EVC_LOG_WARN, "dropped a malformed message from %s: %s",
                  t->cfg.sub_endpoint, why);
+}
+
+/* A publisher on framing v1 (an EVCharging before key subscriptions): said
+ * clearly, with the publisher, since its messages can never be delivered. */
+static void zmqt_old_framing(evc_transport *t, const unsigned char *hdr, const void *f0,
+                             size_t f0len)
+{
+    if (zmqt_warn_allowed(t))
+        ZMQT_LOG(t, EVC_LOG_WARN,
+                 "dropped a message on '%.*s' from publisher %02x%02x%02x%02x in framing v1 "
+                 "(an EVCharging older than key subscriptions; this one speaks v2): upgrade "
+                 "every process on the bus at %s together",
+                 (int)(f0len < 64 ? f0len : 64), (const char *)f0, hdr[1], hdr[2], hdr[3],
+                 hdr[4], t->cfg.sub_endpoint);
+}
+
+/* Checks a whole message (3 frames) and hands it to the host. Frame 0 is
+ * "topic\0key\0": both are C strings in place, nothing is copied. */
+static void zmqt_accept(evc_transport *t, zmq_msg_t *f)
+{
+    size_t f0len = zmq_msg_size(&f[0]), hlen = zmq_msg_size(&f[1]);
+    const char *f0 = zmq_msg_data(&f[0]);
+    const unsigned char *hdr = zmq_msg_data(&f[1]);
+    if (hlen >= ZMQT_HDR_LEN && hdr[0] == ZMQT_HDR_VERSION_V1) {
+        zmqt_old_framing(t, hdr, f0, f0len);
+        return;
+    }
+    if (hlen < ZMQT_HDR_LEN || hdr[0] != ZMQT_HDR_VERSION) {
+        zmqt_garbage(t, "unknown header (another publisher format on this proxy?)");
+        return;
+    }
+    const char *nul = f0len > 0 ? memchr(f0, '\0', f0len) : NULL;
+    size_t tlen = nul ? (size_t)(nul - f0) : 0;
+    const char *key = f0 + tlen + 1;
+    size_t klen = nul && f0len > tlen + 1 ? f0len - tlen - 2 : 0;
+    if (nul == NULL || tlen == 0 || tlen > ZMQT_TOPIC_MAX || f0len < tlen + 2 ||
+        klen > ZMQT_KEY_MAX || f0[f0len - 1] != '\0' || memchr(key, '\0', klen) != NULL) {
+        zmqt_garbage(t, "frame 0 is not topic NUL key NUL within bounds");
+        return;
+    }
+    /* A bare prefix also lets longer topics through ("cp" takes "cp-events"). */
+    if (!zmqt_subscribed(t, f0, tlen))
+        return;
+    zmqt_track_seq(t, hdr + 1, f0, key, f0, f0len, zmqt_be64(hdr + 1 + ZMQT_ID_LEN));
+    evc_message msg = {
+        .topic = f0,
+        .key = key,
+        .payload = zmq_msg_data(&f[2]),
+        .payload_len = zmq_msg_size(&f[2]),
+        .partition = -1,
+        .offset = -1,
+    };
+    t->stats.received++;
+    /* Nothing to redeliver from: a failed handler is logged only. */
+    int hr = t->host->dispatch(t->host->host, &msg);
+    if (hr != EVC_OK)
+        ZMQT_LOG(t, EVC_LOG_DEBUG,
+                 "handler failed (%s) on topic %s; at-most-once: not redelivered",
+                 evc_status_name(hr), f0);
 }
 
 /* Receives one multipart message (already known to be there) and dispatches
@@ -193,42 +258,10 @@ static int zmqt_recv_one(evc_transport *t)
         }
     }
     if (rc == 0) {
-        if (nf != NF || extra) {
-            zmqt_garbage(t, "expected 3 frames (topic, header+key, payload)");
-        } else {
-            size_t tlen = zmq_msg_size(&f[0]), hlen = zmq_msg_size(&f[1]);
-            const unsigned char *hdr = zmq_msg_data(&f[1]);
-            size_t klen = hlen >= ZMQT_HDR_LEN ? hlen - ZMQT_HDR_LEN : 0;
-            if (hlen < ZMQT_HDR_LEN || hdr[0] != ZMQT_HDR_VERSION)
-                zmqt_garbage(t, "unknown header (another publisher format on this proxy?)");
-            else if (tlen == 0 || tlen > ZMQT_TOPIC_MAX || klen > ZMQT_KEY_MAX)
-                zmqt_garbage(t, "topic or key length out of bounds");
-            else if (!zmqt_subscribed(t, zmq_msg_data(&f[0]), tlen)) {
-                /* SUB filters by prefix: "cp" also lets "cp-events" through. */
-            } else {
-                char topic[ZMQT_TOPIC_MAX + 1], key[ZMQT_KEY_MAX + 1];
-                memcpy(topic, zmq_msg_data(&f[0]), tlen);
-                topic[tlen] = '\0';
-                memcpy(key, hdr + ZMQT_HDR_LEN, klen);
-                key[klen] = '\0';
-                zmqt_track_seq(t, hdr + 1, topic, tlen, zmqt_be64(hdr + 1 + ZMQT_ID_LEN));
-                evc_message msg = {
-                    .topic = topic,
-                    .key = key,
-                    .payload = zmq_msg_data(&f[2]),
-                    .payload_len = zmq_msg_size(&f[2]),
-                    .partition = -1,
-                    .offset = -1,
-                };
-                t->stats.received++;
-                /* Nothing to redeliver from: a failed handler is logged only. */
-                int hr = t->host->dispatch(t->host->host, &msg);
-                if (hr != EVC_OK)
-                    ZMQT_LOG(t, EVC_LOG_DEBUG,
-                             "handler failed (%s) on topic %s; at-most-once: not redelivered",
-                             evc_status_name(hr), topic);
-            }
-        }
+        if (nf != NF || extra)
+            zmqt_garbage(t, "expected 3 frames (topic and key, header, payload)");
+        else
+            zmqt_accept(t, f);
     }
     for (size_t i = 0; i < nf; i++)
         zmq_msg_close(&f[i]);
@@ -386,9 +419,8 @@ int zmqt_io_start(evc_transport *t, evc_error *err)
     zmqt_setopt(t->sub, ZMQ_LINGER, 0);
     if (zmqt_curve_client(c, t->sub) != 0)
         return zmqt_zerr(t, err, "cannot set the CURVE keys of the SUB socket for", sub_ep);
-    for (size_t i = 0; i < t->ntopics; i++)
-        if (zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, t->topics[i], strlen(t->topics[i])) != 0)
-            return zmqt_zerr(t, err, "cannot subscribe at", sub_ep);
+    if (zmqt_sub_apply(t) != 0)
+        return zmqt_zerr(t, err, "cannot subscribe at", sub_ep);
     if (zmq_connect(t->sub, sub_ep) != 0)
         return zmqt_zerr(t, err, "cannot connect the SUB socket to the proxy's XPUB at", sub_ep);
 
@@ -454,43 +486,7 @@ void zmqt_io_stop(evc_transport *t)
                  (unsigned long long)t->stats.lost);
 }
 
-int zmqt_io_subscribe(evc_transport *t, const char *topic, evc_error *err)
-{
-    if (topic == NULL || *topic == '\0' || strlen(topic) > ZMQT_TOPIC_MAX)
-        return evc_error_set(err, EVC_EINVAL, "zmq: subscribe: topic must have 1..%d bytes",
-                             ZMQT_TOPIC_MAX);
-    if (t->state == ZMQT_STOPPED)
-        return evc_error_set(err, EVC_ESTATE, "zmq: subscribe to %s after stop", topic);
-    if (zmqt_subscribed(t, topic, strlen(topic)))
-        return EVC_OK;
-    if (t->ntopics == t->cap_topics) {
-        size_t ncap = t->cap_topics ? t->cap_topics * 2 : 8;
-        char **nt = realloc(t->topics, ncap * sizeof *nt);
-        if (nt == NULL)
-            return evc_error_set(err, EVC_ENOMEM, "zmq: subscribe to %s: out of memory", topic);
-        t->topics = nt;
-        size_t *nl = realloc(t->topic_lens, ncap * sizeof *nl);
-        if (nl == NULL)
-            return evc_error_set(err, EVC_ENOMEM, "zmq: subscribe to %s: out of memory", topic);
-        t->topic_lens = nl;
-        t->cap_topics = ncap;
-    }
-    char *copy = strdup(topic);
-    if (copy == NULL)
-        return evc_error_set(err, EVC_ENOMEM, "zmq: subscribe to %s: out of memory", topic);
-    if (t->state == ZMQT_RUNNING) {
-        if (zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0) {
-            free(copy);
-            return evc_error_set(err, EVC_EIO, "zmq: subscribe to %s at %s: %s", topic,
-                                 t->cfg.sub_endpoint, zmq_strerror(zmq_errno()));
-        }
-        /* setsockopt processes the socket's commands and can eat an edge. */
-        zmqt_arm_drain(t);
-    }
-    t->topic_lens[t->ntopics] = strlen(copy);
-    t->topics[t->ntopics++] = copy;
-    return EVC_OK;
-}
+void zmqt_io_rearm(evc_transport *t) { zmqt_arm_drain(t); }
 
 /* ---- publishing ------------------------------------------------------- */
 
@@ -521,28 +517,35 @@ int zmqt_io_publish(evc_transport *t, const evc_message *msg, uint64_t token, ev
         t->pending = np;
         t->cap_pending = ncap;
     }
+    unsigned char f0[ZMQT_F0_MAX];
+    size_t f0len = tlen + klen + 2;
+    memcpy(f0, msg->topic, tlen);
+    f0[tlen] = '\0';
+    memcpy(f0 + tlen + 1, key, klen);
+    f0[f0len - 1] = '\0';
     uint64_t *seq = t->pub_cache;
-    if (seq == NULL || t->pub_cache_len != tlen || memcmp(t->pub_cache_topic, msg->topic, tlen)) {
+    if (seq == NULL || t->pub_cache_len != f0len || memcmp(t->pub_cache_f0, f0, f0len) != 0) {
         bool created = false;
-        seq = zmqt_seqmap_get(&t->pub_seq, msg->topic, tlen, &created);
+        if (zmqt_seqmap_count(&t->pub_seq) >= ZMQT_SEQ_MAX_ENTRIES)
+            zmqt_seqmap_clear(&t->pub_seq); /* subscribers see a restart from 1, not a gap */
+        seq = zmqt_seqmap_get(&t->pub_seq, f0, f0len, &created);
         t->pub_cache = seq;
         if (seq == NULL)
             return evc_error_set(err, EVC_ENOMEM, "zmq: publish on %s: out of memory",
                                  msg->topic);
-        memcpy(t->pub_cache_topic, msg->topic, tlen);
-        t->pub_cache_len = tlen;
+        memcpy(t->pub_cache_f0, f0, f0len);
+        t->pub_cache_len = f0len;
     }
 
-    unsigned char hdr[ZMQT_HDR_LEN + ZMQT_KEY_MAX];
+    unsigned char hdr[ZMQT_HDR_LEN];
     hdr[0] = ZMQT_HDR_VERSION;
     memcpy(hdr + 1, t->pub_id, ZMQT_ID_LEN);
     zmqt_put_be64(hdr + 1 + ZMQT_ID_LEN, *seq + 1);
-    memcpy(hdr + ZMQT_HDR_LEN, key, klen);
 
     /* The HWM is counted in whole messages and checked on the first frame:
      * EAGAIN can only come there, so a refused message leaves nothing half
      * sent. */
-    if (zmq_send(t->pub, msg->topic, tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (zmq_send(t->pub, f0, f0len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         int e = zmq_errno();
         if (e == EAGAIN) {
             t->stats.backpressured++;
@@ -553,7 +556,7 @@ int zmqt_io_publish(evc_transport *t, const evc_message *msg, uint64_t token, ev
         return evc_error_set(err, EVC_EIO, "zmq: publish on %s to %s: %s", msg->topic,
                              t->cfg.pub_endpoint, zmq_strerror(e));
     }
-    if (zmq_send(t->pub, hdr, ZMQT_HDR_LEN + klen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+    if (zmq_send(t->pub, hdr, ZMQT_HDR_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(t->pub, msg->payload_len ? msg->payload : "", msg->payload_len,
                  ZMQ_DONTWAIT) < 0) {
         /* Only a dying socket gets here; the partial message dies with it. */

@@ -32,6 +32,12 @@ static int zmqt_subscribe(evc_transport *t, const char *topic, evc_error *err)
     return zmqt_io_subscribe(t, topic, err);
 }
 
+static int zmqt_subscribe_keys(evc_transport *t, const char *topic, const char *const *keys,
+                               size_t n, evc_error *err)
+{
+    return zmqt_io_subscribe_keys(t, topic, keys, n, err);
+}
+
 static int zmqt_start(evc_transport *t, evc_error *err) { return zmqt_io_start(t, err); }
 
 static int zmqt_publish(evc_transport *t, const evc_message *msg, uint64_t token, evc_error *err)
@@ -61,10 +67,7 @@ static void zmqt_destroy(evc_transport *t)
         return;
     zmqt_io_stop(t);
     zmqt_config_wipe(&t->cfg);
-    for (size_t i = 0; i < t->ntopics; i++)
-        free(t->topics[i]);
-    free(t->topics);
-    free(t->topic_lens);
+    zmqt_sub_free(t);
     free(t->pending);
     zmqt_seqmap_free(&t->pub_seq);
     zmqt_seqmap_free(&t->sub_seq);
@@ -114,6 +117,7 @@ static const evc_transport_ops zmqt_ops = {
     .destroy = zmqt_destroy,
     .guarantees = zmqt_guarantees,
     .stats = zmqt_stats,
+    .subscribe_keys = zmqt_subscribe_keys,
 };
 
 static const evc_plugin_descriptor zmqt_descriptor = {
@@ -123,8 +127,9 @@ static const evc_plugin_descriptor zmqt_descriptor = {
     .struct_size = sizeof(evc_plugin_descriptor),
     .kind = EVC_PLUGIN_TRANSPORT,
     .name = "zmq",
-    .version = "1.0.0",
-    .description = "ZeroMQ PUB/SUB through an XSUB/XPUB proxy; at-most-once, gaps counted",
+    .version = "1.1.0", /* framing v2: the key in frame 0, subscriptions by key */
+    .description = "ZeroMQ PUB/SUB through an XSUB/XPUB proxy; at-most-once, gaps counted, "
+                   "subscriptions by key filtered at the proxy",
     .config_schema = zmqt_schema,
     .ops = &zmqt_ops,
 };

@@ -1,4 +1,15 @@
-/* zmqt_proxy.c: XSUB/XPUB forwarder in a thread of its own (see zmqt_proxy.h). */
+/* zmqt_proxy.c: XSUB/XPUB forwarder in a thread of its own (see zmqt_proxy.h).
+ *
+ * Not zmq_proxy: that one passes every subscription up to the publishers
+ * unchanged, and with subscriptions by key ("topic\0key\0", one or two per
+ * engine and driver) every publisher would be sent, and would match every
+ * message against, every subscriber's keys -- the N^2 moved from messages
+ * to subscriptions. This loop passes up only the topic of each
+ * subscription ("topic", counted, so the last unsubscribe of a topic passes
+ * too), so publishers filter by topic as before, and leaves the filtering by
+ * key to the XPUB socket here: each subscriber is sent only the messages of
+ * its prefixes, once each.
+ */
 #include "zmqt_proxy.h"
 
 #include <errno.h>
@@ -10,6 +21,19 @@
 #include <zmq.h>
 
 #define ZMQT_EP_MAX 256
+/* Messages forwarded per wake-up before the other sockets get a turn (as
+ * zmq_proxy's burst). */
+#define ZMQT_PROXY_BURST 1000
+/* Topics whose subscriptions are passed up as the topic alone; beyond this
+ * many (a peer subscribing to junk), prefixes pass up unchanged: still
+ * exact, only the publishers' filter is finer. */
+#define ZMQT_PROXY_TOPICS 1024
+
+typedef struct zmqt_proxy_topic {
+    unsigned char *name; /* owned; the subscription prefix up to its first NUL */
+    size_t len;
+    size_t refs; /* distinct XPUB prefixes of this topic subscribed */
+} zmqt_proxy_topic;
 /* Z85 length of a CURVE key. Checked here with libzmq alone (not through
  * zmqt_curve.c) so that every program linking this file needs nothing more. */
 #define ZMQT_PROXY_Z85_LEN 40
@@ -19,11 +43,13 @@ struct zmqt_proxy {
     int own_ctx;
     void *xsub, *xpub;
     void *ctl_main;  /* our end of the control pair */
-    void *ctl_proxy; /* the end zmq_proxy_steerable reads */
+    void *ctl_proxy; /* the end the forwarding thread reads */
     pthread_t thread;
     int thread_started;
     char xsub_ep[ZMQT_EP_MAX];
     char xpub_ep[ZMQT_EP_MAX];
+    zmqt_proxy_topic topics[ZMQT_PROXY_TOPICS]; /* proxy thread only */
+    size_t ntopics;
 };
 
 static void zmqt_proxy_errf(char *buf, size_t cap, const char *fmt, ...)
@@ -39,12 +65,122 @@ static void zmqt_proxy_errf(char *buf, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Moves up to a burst of whole messages from `from` to `to`; returns how
+ * many. */
+static int zmqt_proxy_forward(void *from, void *to)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int n = 0;
+    for (; n < ZMQT_PROXY_BURST; n++) {
+        if (zmq_msg_recv(&m, from, ZMQ_DONTWAIT) < 0)
+            break;
+        for (;;) {
+            int more = zmq_msg_more(&m);
+            /* XPUB never blocks: a subscriber at its HWM loses the message. */
+            if (zmq_msg_send(&m, to, more ? ZMQ_SNDMORE : 0) < 0) {
+                zmq_msg_close(&m);
+                zmq_msg_init(&m);
+            }
+            if (!more)
+                break;
+            /* The rest of a multipart message is there already (atomic). */
+            if (zmq_msg_recv(&m, from, 0) < 0)
+                break;
+        }
+    }
+    zmq_msg_close(&m);
+    return n;
+}
+
+static zmqt_proxy_topic *zmqt_proxy_topic_of(zmqt_proxy *p, const unsigned char *name,
+                                             size_t len, int create)
+{
+    for (size_t i = 0; i < p->ntopics; i++)
+        if (p->topics[i].len == len && memcmp(p->topics[i].name, name, len) == 0)
+            return &p->topics[i];
+    if (!create || p->ntopics == ZMQT_PROXY_TOPICS)
+        return NULL;
+    unsigned char *copy = malloc(len ? len : 1);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, name, len);
+    p->topics[p->ntopics] = (zmqt_proxy_topic){.name = copy, .len = len};
+    return &p->topics[p->ntopics++];
+}
+
+static void zmqt_proxy_send_sub(void *xsub, int on, const unsigned char *prefix, size_t len)
+{
+    zmq_msg_t m;
+    if (zmq_msg_init_size(&m, len + 1) != 0)
+        return;
+    unsigned char *d = zmq_msg_data(&m);
+    d[0] = (unsigned char)on;
+    memcpy(d + 1, prefix, len);
+    if (zmq_msg_send(&m, xsub, 0) < 0)
+        zmq_msg_close(&m);
+}
+
+/* One (un)subscription from a subscriber, as XPUB reports it: first of its
+ * prefix, or last. Passed up as its topic (the prefix up to its first NUL). */
+static void zmqt_proxy_subscription(zmqt_proxy *p, const unsigned char *d, size_t size)
+{
+    if (size == 0 || d[0] > 1)
+        return; /* not a subscription message */
+    int on = d[0];
+    const unsigned char *prefix = d + 1;
+    size_t len = size - 1;
+    const unsigned char *nul = memchr(prefix, '\0', len);
+    size_t tlen = nul != NULL ? (size_t)(nul - prefix) : len;
+    zmqt_proxy_topic *tp = zmqt_proxy_topic_of(p, prefix, tlen, on);
+    if (tp == NULL) { /* table full, or an unsubscribe of an untracked topic */
+        zmqt_proxy_send_sub(p->xsub, on, prefix, len);
+        return;
+    }
+    if (on) {
+        if (tp->refs++ == 0)
+            zmqt_proxy_send_sub(p->xsub, 1, tp->name, tp->len);
+    } else if (tp->refs > 0 && --tp->refs == 0) {
+        zmqt_proxy_send_sub(p->xsub, 0, tp->name, tp->len);
+    }
+}
+
+static int zmqt_proxy_subscriptions(zmqt_proxy *p)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int n = 0;
+    for (; n < ZMQT_PROXY_BURST; n++) {
+        if (zmq_msg_recv(&m, p->xpub, ZMQ_DONTWAIT) < 0)
+            break;
+        zmqt_proxy_subscription(p, zmq_msg_data(&m), zmq_msg_size(&m));
+    }
+    zmq_msg_close(&m);
+    return n;
+}
+
 static void *zmqt_proxy_run(void *arg)
 {
     zmqt_proxy *p = arg;
-    /* Returns 0 on TERMINATE, -1 when the context is terminated under it;
-     * either way the thread's job is done. */
-    (void)zmq_proxy_steerable(p->xsub, p->xpub, NULL, p->ctl_proxy);
+    zmq_pollitem_t items[] = {
+        {p->ctl_proxy, 0, ZMQ_POLLIN, 0},
+        {p->xpub, 0, ZMQ_POLLIN, 0},
+        {p->xsub, 0, ZMQ_POLLIN, 0},
+    };
+    for (;;) {
+        char cmd[16];
+        int n = zmq_recv(p->ctl_proxy, cmd, sizeof cmd, ZMQ_DONTWAIT);
+        if (n == 9 && memcmp(cmd, "TERMINATE", 9) == 0)
+            break;
+        /* Subscriptions first: a new subscriber's interest is passed up
+         * before the next burst of messages. Polled only when both sides
+         * are idle: under load a poll per burst cost ~15 % of throughput. */
+        int worked = zmqt_proxy_subscriptions(p) + zmqt_proxy_forward(p->xsub, p->xpub);
+        if (worked > 0)
+            continue;
+        if (zmq_poll(items, 3, -1) < 0 && zmq_errno() != EINTR)
+            break; /* ETERM: the context is going away */
+    }
     return NULL;
 }
 
@@ -200,5 +336,7 @@ void zmqt_proxy_stop(zmqt_proxy *p)
         pthread_join(p->thread, NULL);
     }
     zmqt_proxy_close_all(p);
+    for (size_t i = 0; i < p->ntopics; i++)
+        free(p->topics[i].name);
     free(p);
 }

@@ -7,7 +7,9 @@
  *
  * The sockets are bound in the calling thread, so that a bind failure (port
  * in use, bad address) is reported to the caller synchronously; the forwarding
- * runs in a thread the proxy owns (zmq_proxy_steerable), stopped through an
+ * runs in a thread the proxy owns (a zmq_poll loop, not zmq_proxy: it passes
+ * only the topic of each subscription up to the publishers and leaves the
+ * filtering by key to its XPUB socket, see zmqt_proxy.c), stopped through an
  * inproc control socket so that stop is prompt and clean.
  */
 #ifndef ZMQT_PROXY_H

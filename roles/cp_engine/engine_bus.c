@@ -249,5 +249,14 @@ static int on_central_event(void *arg, const evc_message *m)
 
 int engine_bus_start(engine *e, evc_error *err)
 {
+    /* Our CP's messages and Central's broadcast (key "central", the
+     * heartbeat) only: the transport filters the rest upstream (ZeroMQ: at
+     * the proxy), so an engine's load does not grow with the number of CPs.
+     * on_central_event still checks the key (F11). */
+    if (e->cfg.cp_id[0]) {
+        const char *const keys[] = {e->cfg.cp_id, "central"};
+        return evc_bus_subscribe_keys(e->bus, e->topic_central, keys, 2, on_central_event, e,
+                                      err);
+    }
     return evc_bus_subscribe(e->bus, e->topic_central, on_central_event, e, err);
 }

@@ -153,7 +153,12 @@ int driver_app_new(const driver_app_params *p, driver_app **out, evc_error *err)
 
 int driver_app_start(driver_app *a, evc_error *err)
 {
-    int rc = evc_bus_subscribe(a->bus, a->topic_in, driver_inbound, a, err);
+    /* Our own messages and Central's broadcast (key "central") only, filtered
+     * upstream where the transport can (docs/PROTOCOL.md M3, F11). */
+    const char *const keys[] = {a->driver_id, "central"};
+    int rc = a->driver_id[0]
+                 ? evc_bus_subscribe_keys(a->bus, a->topic_in, keys, 2, driver_inbound, a, err)
+                 : evc_bus_subscribe(a->bus, a->topic_in, driver_inbound, a, err);
     if (rc != EVC_OK)
         return rc;
     /* First fire at once: it starts the FSM (see on_tick). */

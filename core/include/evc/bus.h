@@ -43,6 +43,26 @@ int evc_bus_open(evc_loop *loop, evc_plugin *transport, const evc_transport_para
 int evc_bus_subscribe(evc_bus *bus, const char *topic, evc_bus_handler handler, void *arg,
                       evc_error *err);
 
+/* As evc_bus_subscribe, but `handler` gets only the messages of `topic`
+ * whose key is one of keys[0..n-1] (n >= 1; each NUL-terminated, at most
+ * EVC_BUS_KEY_MAX bytes, "" allowed for unkeyed messages; the array and the
+ * strings are borrowed for the call, the bus keeps copies). An engine
+ * subscribes {its cp_id, "central"} to central-events, a driver {its
+ * driver_id, "central"}: each receives its own messages and Central's
+ * broadcasts, not every CP's.
+ *
+ * Where the transport can filter upstream (ZeroMQ: at the proxy) messages of
+ * other keys never reach this process; otherwise (Kafka: a consumer reads
+ * whole partitions) the bus drops them before any seal check, so they cost a
+ * key comparison. Handlers of the same topic without keys still get every
+ * message; handlers are called in the order added, each only for its keys.
+ * The topic's subscription at the transport only ever widens (no
+ * unsubscribe). EVC_EINVAL for bad arguments (naming the key), otherwise
+ * evc_bus_subscribe's errors. Before or after start. */
+#define EVC_BUS_KEY_MAX 255
+int evc_bus_subscribe_keys(evc_bus *bus, const char *topic, const char *const *keys, size_t n,
+                           evc_bus_handler handler, void *arg, evc_error *err);
+
 int evc_bus_start(evc_bus *bus, evc_error *err);
 
 /* Publishes `payload` (copied as needed by the transport) on `topic` with
@@ -62,6 +82,10 @@ void evc_bus_stats(evc_bus *bus, evc_transport_stats *out);
  * too old to tell; on Kafka, false until a subscription got its partitions
  * (never for a bus that subscribes to nothing). False for NULL. */
 bool evc_bus_live(evc_bus *bus);
+/* Messages the bus dropped because no handler takes their key (delivered by
+ * a transport that cannot filter by key, or by a prefix it could not tell
+ * apart). 0 for NULL. */
+uint64_t evc_bus_foreign(const evc_bus *bus);
 /* Number of accepted publishes whose outcome has not arrived yet. */
 size_t evc_bus_pending(const evc_bus *bus);
 

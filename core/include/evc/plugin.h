@@ -35,7 +35,8 @@ extern "C" {
 
 #define EVC_PLUGIN_MAGIC 0x45564350u /* "EVCP" */
 #define EVC_ABI_MAJOR 1
-#define EVC_ABI_MINOR 1 /* 1.1: evc_transport_stats.joined */
+/* 1.1: evc_transport_stats.joined; 1.2: evc_transport_ops.subscribe_keys */
+#define EVC_ABI_MINOR 2
 
 #define EVC_PLUGIN_ENTRY evc_plugin_query
 #define EVC_PLUGIN_ENTRY_NAME "evc_plugin_query"

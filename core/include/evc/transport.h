@@ -115,6 +115,18 @@ typedef struct evc_transport_ops {
     void (*destroy)(evc_transport *t);
     void (*guarantees)(evc_transport *t, evc_transport_guarantees *out);
     void (*stats)(evc_transport *t, evc_transport_stats *out);
+    /* ABI 1.2, optional. Declares interest in the messages of `topic` whose
+     * key is one of keys[0..n-1] (n >= 1; each NUL-terminated, 0..255 bytes;
+     * the array and strings are borrowed for the call). Before or after
+     * start; called again for more keys of the same topic, never for a key
+     * it already has. A transport that can filter upstream (at the broker or
+     * proxy) delivers only those keys, so a process with one CP's engine
+     * receives its own messages and not every CP's; it may deliver other
+     * keys too (the core filters again, before any seal check). A later
+     * subscribe of the same topic widens to every key. When absent the core
+     * subscribes to the whole topic and filters locally. */
+    int (*subscribe_keys)(evc_transport *t, const char *topic, const char *const *keys,
+                          size_t n, evc_error *err);
 } evc_transport_ops;
 
 #ifdef __cplusplus

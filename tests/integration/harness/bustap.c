@@ -59,7 +59,9 @@ int main(int argc, char **argv)
                 zmq_msg_close(&m);
         }
         if (nparts == 3) {
-            fwrite(zmq_msg_data(&part[0]), 1, zmq_msg_size(&part[0]), out);
+            /* Frame 0 is "topic\0key\0" (framing v2): the topic alone. */
+            fwrite(zmq_msg_data(&part[0]), 1,
+                   strnlen(zmq_msg_data(&part[0]), zmq_msg_size(&part[0])), out);
             fputc('\t', out);
             const char *p = zmq_msg_data(&part[2]);
             for (size_t i = 0; i < zmq_msg_size(&part[2]); i++)

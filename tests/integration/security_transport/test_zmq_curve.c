@@ -173,15 +173,18 @@ static void *raw_socket(int type, const char *endpoint, const char *wrong_server
     return track(s);
 }
 
-/* A message in the plugin's own wire format (zmqt_io.c): topic, header
- * (version 1, 16-byte publisher id, sequence), payload. */
+/* A message in the plugin's own wire format (zmqt_io.c, framing v2): topic
+ * NUL key NUL, header (version 2, 16-byte publisher id, sequence), payload. */
 static void raw_forge(void *pub, const char *topic, unsigned seq, const char *payload)
 {
-    unsigned char hdr[1 + 16 + 8 + 1] = {1};
+    unsigned char hdr[1 + 16 + 8] = {2};
     memset(hdr + 1, 0xAB, 16);
     hdr[1 + 16 + 7] = (unsigned char)seq;
-    hdr[sizeof hdr - 1] = 'k';
-    zmq_send(pub, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    char f0[128];
+    size_t tlen = strlen(topic);
+    memcpy(f0, topic, tlen);
+    memcpy(f0 + tlen, "\0k\0", 3);
+    zmq_send(pub, f0, tlen + 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(pub, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(pub, payload, strlen(payload), ZMQ_DONTWAIT);
 }

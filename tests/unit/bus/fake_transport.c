@@ -33,6 +33,21 @@ static int f_subscribe(evc_transport *t, const char *topic, evc_error *err)
     return EVC_OK;
 }
 
+static int f_subscribe_keys(evc_transport *t, const char *topic, const char *const *keys,
+                            size_t n, evc_error *err)
+{
+    if (FAKE.subscribe_rc != EVC_OK)
+        return evc_error_set(err, FAKE.subscribe_rc, "fake: keys of '%s' refused", topic);
+    if (FAKE.nsubscribed_keys < 8) {
+        char *o = FAKE.subscribed_keys[FAKE.nsubscribed_keys++];
+        size_t cap = sizeof FAKE.subscribed_keys[0];
+        int w = snprintf(o, cap, "%s:", topic);
+        for (size_t i = 0; i < n && w > 0 && (size_t)w < cap; i++)
+            w += snprintf(o + w, cap - (size_t)w, "%s%s", i ? "," : "", keys[i]);
+    }
+    return EVC_OK;
+}
+
 static int f_start(evc_transport *t, evc_error *err)
 {
     FAKE.started = true;
@@ -108,6 +123,7 @@ evc_transport_ops fake_ops(void)
         .destroy = f_destroy,
         .guarantees = f_guarantees,
         .stats = f_stats,
+        .subscribe_keys = FAKE.has_subscribe_keys ? f_subscribe_keys : NULL,
     };
 }
 
@@ -124,7 +140,12 @@ void fake_outcome_token(uint64_t token, evc_outcome_status status, const char *d
 
 int fake_dispatch(const char *topic, const char *payload)
 {
-    evc_message m = {.topic = topic, .key = "CP1", .payload = payload,
+    return fake_dispatch_key(topic, "CP1", payload);
+}
+
+int fake_dispatch_key(const char *topic, const char *key, const char *payload)
+{
+    evc_message m = {.topic = topic, .key = key, .payload = payload,
                      .payload_len = strlen(payload), .partition = -1, .offset = -1};
     return FAKE.host->dispatch(FAKE.host->host, &m);
 }

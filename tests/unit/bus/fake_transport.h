@@ -29,12 +29,15 @@ typedef struct fake_state {
     int outcome_inside_publish; /* != 0: report this status from within publish */
     bool stop_forgets;        /* stop does not report pending outcomes */
     bool has_flush;
+    bool has_subscribe_keys;  /* offer the ABI 1.2 op */
 
     /* observations */
     const evc_host_api *host;
     bool created, started, stopped, destroyed;
     int nsubscribed;
     char subscribed[8][32];
+    int nsubscribed_keys;     /* subscribe_keys calls: "topic:k1,k2" each */
+    char subscribed_keys[8][64];
     size_t npub;
     fake_pub pub[FAKE_MAX_PUB];
 } fake_state;
@@ -50,5 +53,7 @@ void fake_outcome(size_t i, evc_outcome_status status, const char *detail);
 void fake_outcome_token(uint64_t token, evc_outcome_status status, const char *detail);
 /* Hands an inbound message to the host; returns dispatch's result. */
 int fake_dispatch(const char *topic, const char *payload);
+/* The same with a key of the test's choice. */
+int fake_dispatch_key(const char *topic, const char *key, const char *payload);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "evc/bus.h"
 #include "evc/config.h"
+#include "evc/log.h"
 #include "evc/loop.h"
 #include "evc/plugin.h"
 #include "zmqt_proxy.h"
@@ -278,6 +279,79 @@ Test(zmq, foreign_traffic_on_the_proxy_is_dropped)
     zmq_ctx_term(ctx);
     evc_bus_close(bus);
     zmqt_proxy_stop(proxy);
+}
+
+static int count_old(void *arg, const evc_message *m)
+{
+    if (m->payload_len == 3 && memcmp(m->payload, "old", 3) == 0)
+        (*(unsigned *)arg)++;
+    return EVC_OK;
+}
+
+/* An EVCharging on framing v1 (topic alone in frame 0, key after the header)
+ * on the same proxy: a subscriber of the whole topic names it in the log and
+ * drops it; a subscriber by key never even receives it. */
+Test(zmq, framing_v1_publisher_is_named_in_the_log)
+{
+    char perr[256];
+    zmqt_proxy *proxy = NULL;
+    cr_assert_eq(zmqt_proxy_start(NULL, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 0, &proxy,
+                                  perr, sizeof perr),
+                 0, "%s", perr);
+    char section[512];
+    snprintf(section, sizeof section, "pub_endpoint: %s\nsub_endpoint: %s\nlinger_ms: 0",
+             zmqt_proxy_xsub(proxy), zmqt_proxy_xpub(proxy));
+    FILE *log = tmpfile();
+    cr_assert_not_null(log);
+    evc_log_set_fd(fileno(log));
+    evc_bus *bus = NULL, *keyed = NULL;
+    evc_error err = {0};
+    cr_assert_eq(open_bus("unused:1", section, &bus, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(open_bus("unused:1", section, &keyed, &err), EVC_OK, "%s", err.msg);
+    inbox in = {0}, in_keyed = {0};
+    unsigned old = 0, old_keyed = 0;
+    const char *const k[] = {"k"};
+    cr_assert_eq(evc_bus_subscribe(bus, "t", on_msg, &in, &err), EVC_OK);
+    cr_assert_eq(evc_bus_subscribe(bus, "t", count_old, &old, &err), EVC_OK);
+    cr_assert_eq(evc_bus_subscribe_keys(keyed, "t", k, 1, on_msg, &in_keyed, &err), EVC_OK);
+    cr_assert_eq(evc_bus_subscribe_keys(keyed, "t", k, 1, count_old, &old_keyed, &err), EVC_OK);
+    cr_assert_eq(evc_bus_start(bus, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(evc_bus_start(keyed, &err), EVC_OK, "%s", err.msg);
+    until_received(bus, "t", "warm", &in);
+    until_received(bus, "t", "warm", &in_keyed);
+
+    void *ctx = zmq_ctx_new();
+    void *pub = zmq_socket(ctx, ZMQ_PUB);
+    cr_assert_eq(zmq_connect(pub, zmqt_proxy_xsub(proxy)), 0);
+    unsigned char v1[1 + 16 + 8 + 1] = {1, 0xC0, 0xFF, 0xEE, 0x01};
+    v1[sizeof v1 - 1] = 'k';
+    char buf[4096] = "";
+    for (int i = 0; i < 200 && !strstr(buf, "framing v1"); i++) {
+        v1[1 + 16 + 7] = (unsigned char)(i + 1);
+        zmq_send(pub, "t", 1, ZMQ_SNDMORE);
+        zmq_send(pub, v1, sizeof v1, ZMQ_SNDMORE);
+        zmq_send(pub, "old", 3, 0);
+        evc_loop_run_until(loop, has_one, &(inbox){0}, 10);
+        ssize_t n = pread(fileno(log), buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+    }
+    evc_log_set_fd(2);
+    cr_assert(strstr(buf, "from publisher c0ffee01 in framing v1"), "log: %s", buf);
+    cr_assert(strstr(buf, "upgrade every process on the bus"), "log: %s", buf);
+    cr_assert_eq(old, 0, "a v1 message reached the handler");
+    cr_assert_eq(old_keyed, 0, "a v1 message reached a subscriber by key");
+    evc_transport_stats st = {.struct_size = sizeof st};
+    evc_bus_stats(keyed, &st);
+    cr_assert_eq(st.lost, 0);
+
+    int zero = 0;
+    zmq_setsockopt(pub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(pub);
+    zmq_ctx_term(ctx);
+    evc_bus_close(bus);
+    evc_bus_close(keyed);
+    zmqt_proxy_stop(proxy);
+    fclose(log);
 }
 
 /* ---- the evc-zmq-proxy program ------------------------------------------ */
