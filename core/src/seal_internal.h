@@ -44,9 +44,9 @@ typedef struct seal_sender {
 } seal_sender;
 
 typedef struct seal_senders {
-    seal_sender *rec; /* cap records, owned */
+    seal_sender *rec; /* cap records, owned; [0, used) handed out, the rest untouched */
     uint32_t *heads;  /* cap buckets (a power of two), owned */
-    size_t cap, n, max;
+    size_t cap, used, n, max;
     uint32_t free_head, newest, oldest;
     int64_t forget_after_ms; /* max_age + max_skew */
     size_t extra_bytes;      /* more and wide maps */
@@ -73,7 +73,8 @@ bool seal_sender_accept(seal_senders *t, seal_sender *s, uint64_t ep, uint64_t s
 /* Forgets that (ep, seq) was accepted. */
 void seal_sender_unmark(seal_senders *t, seal_sender *s, uint64_t ep, uint64_t seq);
 
-/* Heap bytes held (records, buckets, extra incarnations, full maps). */
+/* Heap bytes in use (records handed out, buckets, extra incarnations,
+ * full maps); the records' allocation beyond them is address space only. */
 size_t seal_senders_bytes(const seal_senders *t);
 
 #endif

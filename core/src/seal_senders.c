@@ -23,14 +23,6 @@ static uint32_t hash_kid(const seal_senders *t, const char *kid)
     return x;
 }
 
-static void free_list_push_range(seal_senders *t, size_t from, size_t to)
-{
-    for (size_t i = to; i-- > from;) {
-        t->rec[i].next = t->free_head;
-        t->free_head = (uint32_t)i;
-    }
-}
-
 bool seal_senders_init(seal_senders *t, size_t max, int64_t forget_after_ms)
 {
     memset(t, 0, sizeof *t);
@@ -38,7 +30,7 @@ bool seal_senders_init(seal_senders *t, size_t max, int64_t forget_after_ms)
     while (t->max & (t->max - 1)) /* buckets are masked: powers of two */
         t->max &= t->max - 1;
     t->cap = t->max < CAP_INIT ? t->max : CAP_INIT;
-    t->rec = calloc(t->cap, sizeof *t->rec);
+    t->rec = malloc(t->cap * sizeof *t->rec);
     t->heads = malloc(t->cap * sizeof *t->heads);
     if (!t->rec || !t->heads) {
         free(t->rec);
@@ -47,7 +39,6 @@ bool seal_senders_init(seal_senders *t, size_t max, int64_t forget_after_ms)
     }
     memset(t->heads, 0xff, t->cap * sizeof *t->heads);
     t->free_head = t->newest = t->oldest = NIL;
-    free_list_push_range(t, 0, t->cap);
     t->forget_after_ms = forget_after_ms;
     randombytes_buf(t->hkey, sizeof t->hkey);
     return true;
@@ -78,7 +69,7 @@ void seal_senders_free(seal_senders *t)
 {
     if (!t->rec)
         return;
-    for (size_t i = 0; i < t->cap; i++)
+    for (size_t i = 0; i < t->used; i++)
         if (t->rec[i].kid[0])
             sender_clear(t, &t->rec[i]);
     free(t->rec);
@@ -88,7 +79,7 @@ void seal_senders_free(seal_senders *t)
 
 size_t seal_senders_bytes(const seal_senders *t)
 {
-    return t->cap * (sizeof *t->rec + sizeof *t->heads) + t->extra_bytes;
+    return t->used * sizeof *t->rec + t->cap * sizeof *t->heads + t->extra_bytes;
 }
 
 static void lru_unlink(seal_senders *t, uint32_t i)
@@ -140,7 +131,8 @@ static void remove_rec(seal_senders *t, uint32_t i)
 }
 
 /* Doubles the records and rebuilds the buckets; called when every record
- * is in use. false: at the bound or out of memory (the caller evicts). */
+ * is in use. The new records are not touched (not resident) until handed
+ * out. false: at the bound or out of memory (the caller evicts). */
 static bool grow(seal_senders *t)
 {
     size_t ncap = t->cap * 2;
@@ -154,18 +146,15 @@ static bool grow(seal_senders *t)
     if (!h)
         return false; /* rec is bigger but cap unchanged: still consistent */
     t->heads = h;
-    memset(r + t->cap, 0, (ncap - t->cap) * sizeof *r);
     memset(h, 0xff, ncap * sizeof *h);
-    for (size_t i = 0; i < t->cap; i++) {
+    for (size_t i = 0; i < t->used; i++) {
         if (!r[i].kid[0])
             continue;
         uint32_t *b = &h[r[i].hash & (ncap - 1)];
         r[i].next = *b;
         *b = (uint32_t)i;
     }
-    size_t old = t->cap;
     t->cap = ncap;
-    free_list_push_range(t, old, ncap);
     return true;
 }
 
@@ -185,13 +174,16 @@ seal_sender *seal_senders_get(seal_senders *t, const char *kid, bool create, int
         remove_rec(t, t->oldest);
         t->expired++;
     }
-    if (t->free_head == NIL && (t->n >= t->max || !grow(t))) {
+    if (t->free_head == NIL && t->used == t->cap && (t->n >= t->max || !grow(t))) {
         remove_rec(t, t->oldest); /* at the bound: the least recently heard */
         t->evicted++;
     }
-    uint32_t i = t->free_head;
+    uint32_t i;
+    if (t->free_head != NIL)
+        t->free_head = t->rec[i = t->free_head].next;
+    else
+        i = (uint32_t)t->used++;
     seal_sender *s = &t->rec[i];
-    t->free_head = s->next;
     memset(s, 0, sizeof *s);
     snprintf(s->kid, sizeof s->kid, "%s", kid);
     s->hash = h;

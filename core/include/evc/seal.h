@@ -160,7 +160,7 @@ typedef struct evc_seal_memory {
     size_t senders;      /* kids remembered now */
     size_t capacity;     /* records allocated (grows by doubling) */
     size_t max_senders;  /* the bound */
-    size_t bytes;        /* heap held for them: records, index, extra windows */
+    size_t bytes;        /* heap in use for them: records, index, extra windows */
     size_t record_bytes; /* one record with its index slot (a kid heard in order) */
     uint64_t expired;    /* forgotten after max_age + max_skew of silence: harmless */
     uint64_t evicted;    /* forgotten at the bound while fresh: see docs/SECURITY.md */
