@@ -36,6 +36,9 @@ typedef struct seal_window {
 typedef struct seal_sender {
     char kid[EVC_SEAL_KID_MAX]; /* "" = free record */
     seal_window win;            /* its first incarnation */
+    /* Several incarnations at once: a sender restarted while its previous
+     * self's messages are still on their way (a Kafka backlog), or whose
+     * clock went back across the restart, is heard for both. */
     seal_window *more;          /* EVC_SEAL_EPOCHS - 1 more, owned; NULL until a 2nd is heard */
     double tokens;              /* rate bucket */
     int64_t last_ms;            /* last accepted message (or rate check): expiry, refill */
