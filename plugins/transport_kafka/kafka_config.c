@@ -221,6 +221,12 @@ int kafka_confs_build(evc_transport *t, const evc_transport_params *p, evc_error
     if ((rc = kafka_set(t->pconf, "acks", "all", err)) != EVC_OK ||
         (rc = kafka_set(t->pconf, "enable.idempotence", "true", err)) != EVC_OK)
         return rc;
+    /* librdkafka's 5 ms linger is added to every hop of a request/answer
+     * exchange (driver -> Central -> engine -> ...), where there is nothing
+     * to batch; under load batches still form while requests are in flight.
+     * Measured: bench_kafka_latency, docs/TRANSPORTS.md "Latency". */
+    if ((rc = kafka_set(t->pconf, "linger.ms", "1", err)) != EVC_OK)
+        return rc;
     rd_kafka_conf_set_dr_msg_cb(t->pconf, kafka_dr_cb);
 
     if ((rc = kafka_set(t->cconf, "enable.auto.offset.store", "false", err)) != EVC_OK ||
