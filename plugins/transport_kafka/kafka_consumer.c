@@ -145,9 +145,14 @@ static void kafka_retry_schedule(evc_transport *t, const rd_kafka_message_t *m, 
  * SIZE_MAX when out of memory (gap detection skipped). */
 static size_t kafka_pos_find(evc_transport *t, const rd_kafka_message_t *m)
 {
+    /* A fetch returns runs of one partition: the last hit usually matches,
+     * which keeps this O(1) per message with many partitions. */
+    size_t j = t->pos_last;
+    if (j < t->n_pos && t->pos[j].rkt == m->rkt && t->pos[j].partition == m->partition)
+        return j;
     for (size_t i = 0; i < t->n_pos; i++)
         if (t->pos[i].rkt == m->rkt && t->pos[i].partition == m->partition)
-            return i;
+            return t->pos_last = i;
     if (t->n_pos == t->cap_pos) {
         size_t cap = t->cap_pos ? t->cap_pos * 2 : 16;
         kafka_pos *v = realloc(t->pos, cap * sizeof *v);
@@ -157,7 +162,7 @@ static size_t kafka_pos_find(evc_transport *t, const rd_kafka_message_t *m)
         t->cap_pos = cap;
     }
     t->pos[t->n_pos] = (kafka_pos){m->rkt, m->partition, -1};
-    return t->n_pos++;
+    return t->pos_last = t->n_pos++;
 }
 
 static void kafka_consumer_handle(evc_transport *t, rd_kafka_message_t *m)

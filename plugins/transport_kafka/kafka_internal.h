@@ -86,6 +86,7 @@ struct evc_transport {
     kafka_retry *retries; /* owned list */
     kafka_pos *pos;       /* owned array, reset at every rebalance */
     size_t n_pos, cap_pos;
+    size_t pos_last;      /* index of the last partition looked up (a hint) */
 
     /* The batch being handled (kafka_consumer.c): messages owned by the
      * plugin until destroyed at the end of kafka_consumer_serve; entries
