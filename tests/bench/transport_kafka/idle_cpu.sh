@@ -14,7 +14,8 @@
 # request, waits until the groups have joined, then reads utime+stime of each
 # process and thread from /proc over SECONDS (default 30). Prints one line per
 # program: total %, own threads %, librdkafka threads %. A measurement, not a
-# test: nothing passes or fails on a number.
+# test: nothing passes or fails on a number. IDLE_THREADS=1 also prints the
+# ticks of each thread of EV_Central (which librdkafka thread wakes).
 set -euo pipefail
 BUILD=$(cd "${1:?build dir}" && pwd)
 PROFILE=${2:?mock or real}
@@ -104,7 +105,18 @@ for i in "${!PS[@]}"; do
     kill -0 "${PS[$i]}" 2>/dev/null || { echo "${NAMES[$i]} is not running; logs: $DIR" >&2; trap - EXIT; exit 1; }
     T0[$i]=$(ticks "${PS[$i]}")
 done
+declare -A TT
+if [ "${IDLE_THREADS:-0}" = 1 ]; then
+    for t in /proc/"$CENTRAL"/task/*; do TT[$t]=$(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}'); done
+fi
 sleep "$SECS"
+if [ "${IDLE_THREADS:-0}" = 1 ]; then
+    echo "EV_Central threads (ticks of 1/$(getconf CLK_TCK) s over $SECS s):"
+    for t in "${!TT[@]}"; do
+        now=$(sed 's/^.*) //' "$t/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
+        printf '  %-20s %s\n' "$(cat "$t/comm")" $((now - TT[$t]))
+    done | sort -k2 -n -r
+fi
 HZ=$(getconf CLK_TCK)
 echo "idle CPU over $SECS s, profile $PROFILE (% of one core: total = own threads + librdkafka threads)"
 for i in "${!PS[@]}"; do
