@@ -126,8 +126,9 @@ static double l_trip(l_pair *p)
 
 Test(bench, kafka_hop_latency)
 {
-    static const struct { const char *linger, *fetch; } rows[] = {
-        {"5", "5"}, {"1", "5"}, {"0", "5"}, {"5", "100"}};
+    /* The 100 ms row takes fewer trips: each costs ~0.2 s there. */
+    static const struct { const char *linger, *fetch; int trips; } rows[] = {
+        {"5", "5", L_TRIPS}, {"1", "5", L_TRIPS}, {"0", "5", L_TRIPS}, {"5", "100", L_TRIPS / 4}};
     enum { NROWS = sizeof rows / sizeof rows[0] };
     conformance_peer *peer;
     char boot[512];
@@ -150,18 +151,19 @@ Test(bench, kafka_hop_latency)
         for (int i = 0; i < L_WARM; i++) /* groups joined, connections up */
             l_trip(&p);
         double v[L_TRIPS];
-        for (int i = 0; i < L_TRIPS; i++)
+        int n = rows[r].trips;
+        for (int i = 0; i < n; i++)
             v[i] = l_trip(&p) / 2.0;
-        qsort(v, L_TRIPS, sizeof v[0], l_cmp);
-        med[r] = v[L_TRIPS / 2];
-        p99[r] = v[L_TRIPS * 99 / 100];
+        qsort(v, (size_t)n, sizeof v[0], l_cmp);
+        med[r] = v[n / 2];
+        p99[r] = v[n * 99 / 100];
         l_side_close(&p, &p.a);
         l_side_close(&p, &p.b);
         evc_loop_free(p.loop);
     }
     fprintf(stderr, "kafka one-hop latency through the plugin (mock cluster, %d request/answer "
-                    "round trips per row, half of each):\n",
-            L_TRIPS);
+                    "round trips per row, %d in the last; half of each):\n",
+            L_TRIPS, L_TRIPS / 4);
     for (int r = 0; r < NROWS; r++)
         fprintf(stderr,
                 "  linger.ms %-2s fetch.wait.max.ms %-4s median %6.2f ms  p99 %6.2f ms  "
