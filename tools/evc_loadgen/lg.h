@@ -129,6 +129,10 @@ typedef struct lg {
     /* phases */
     int phase_no;                /* 0 ramp, 1 warm-up, 2 steady, 3 drain */
     uint64_t t0_ms, steady_start_ms, steady_end_ms, lag_expect_us;
+    /* The wheel's turns: one HB per CP per turn, so a turn much longer than
+     * a second starves every CP's heartbeat at once (a generator stall, not
+     * Central's): the longest turn of each phase, and when it ended. */
+    uint64_t turn_start_us, turn_max_us[4], turn_max_at_ms[4];
     int64_t steady_event_seq;
     /* measurements (steady phase only, counts all along) */
     lg_samples hb_ack, tele_state, drv_auth, menu_auth, lag;
