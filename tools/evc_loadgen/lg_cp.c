@@ -132,6 +132,7 @@ static void on_ack(lg_cp *cp, bool nack)
         return;
     }
     g->c.hb_acked++;
+    cp->hb_acked = true;
     if (g->phase_no == 2)
         lg_samples_add(&g->hb_ack, lg_now_us() - cp->pend_us[slot]);
 }
@@ -154,6 +155,7 @@ static void link_lost(lg_cp *cp)
     if (uv_is_closing((uv_handle_t *)&cp->tcp))
         return;
     cp->lg->c.links_lost++;
+    cp->hb_acked = false;
     for (unsigned k = 0; k < cp->pend_n; k++) /* never to be ACKed */
         if (cp->pend_hb[(cp->pend_head + k) % 32])
             cp->lg->c.hb_unacked++;
