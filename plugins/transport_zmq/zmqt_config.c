@@ -63,6 +63,10 @@ const evc_cfg_field zmqt_schema[] = {
     {.key = "drain_batch", .type = EVC_CFG_INT, .default_text = "1024",
      .help = "inbound messages handled per wake-up before yielding to the loop",
      .min = 1, .max = INT_MAX},
+    {.key = "drain_max_us", .type = EVC_CFG_INT, .default_text = "5000",
+     .help = "time spent handling inbound messages per wake-up before yielding to the loop "
+             "(whichever of this and drain_batch comes first)",
+     .min = 100, .max = 1000000},
     {.key = "curve", .type = EVC_CFG_MAP, .default_text = "off",
      .help = "ZeroMQ CURVE encryption of every bus connection (keys below)",
      .children = zmqt_curve_schema},
@@ -318,6 +322,7 @@ int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, const c
     cfg->reconnect_ivl_max_ms = (int)evc_cfg_get_int(section, "reconnect_ivl_max_ms", 5000);
     cfg->linger_ms = (int)evc_cfg_get_int(section, "linger_ms", 1000);
     cfg->drain_batch = (int)evc_cfg_get_int(section, "drain_batch", 1024);
+    cfg->drain_max_us = (int)evc_cfg_get_int(section, "drain_max_us", 5000);
     int rc = zmqt_curve_parse(section, cfg, err);
     if (rc != EVC_OK)
         zmqt_config_wipe(cfg);

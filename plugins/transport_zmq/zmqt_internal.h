@@ -44,6 +44,7 @@ typedef struct zmqt_config {
     int reconnect_ivl_ms, reconnect_ivl_max_ms;
     int linger_ms;
     int drain_batch;                      /* messages per wake-up before yielding */
+    int drain_max_us;                     /* ... or this long, whichever first */
     /* CURVE (transport.zmq.curve): on when curve.server_public_key is set.
      * Secrets live only here and are wiped by zmqt_config_wipe. */
     bool curve;

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "zmqt_internal.h"
@@ -270,17 +271,34 @@ static int zmqt_recv_one(evc_transport *t)
 
 static void zmqt_arm_drain(evc_transport *t);
 
+static uint64_t zmqt_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Messages handled between two looks at the clock (a clock read costs
+ * about as much as a small message; every message would be too often). */
+#define ZMQT_DRAIN_CLOCK_EVERY 16
+
 /* ZMQ_FD is edge-triggered: read until ZMQ_EVENTS says nothing is left, or
- * until the budget is spent -- then a zero-delay timer continues, so a flood
- * cannot starve the loop's other work. */
+ * until the budget (drain_batch messages or drain_max_us) is spent -- then a
+ * zero-delay timer continues, so a flood cannot starve the loop's other work.
+ * The time bound matters where messages are dear: at 10,000 CPs supplying, a
+ * batch of 1,024 took Central tens of ms while monitor heartbeats waited for
+ * their ACKs behind it (docs/PERFORMANCE.md). */
 static void zmqt_drain(evc_transport *t)
 {
     if (t->state != ZMQT_RUNNING || t->in_drain)
         return;
     t->in_drain = true;
     int budget = t->cfg.drain_batch;
+    uint64_t deadline = zmqt_mono_us() + (uint64_t)t->cfg.drain_max_us;
+    int handled = 0;
     while (t->state == ZMQT_RUNNING) {
-        if (budget <= 0) {
+        if (budget <= 0 ||
+            (++handled % ZMQT_DRAIN_CLOCK_EVERY == 0 && zmqt_mono_us() >= deadline)) {
             zmqt_arm_drain(t);
             break;
         }
