@@ -22,7 +22,8 @@
 #                    (fresh database, evc-loadgen --provision, no CP connecting): until its
 #                    monitor port accepts and until GET /api/health answers, one row per N
 #                    and each time's ratio to the first N's (linear: 50000 vs 10000 <= ~5),
-#                    and the WARN lines Central printed (e.g. the open-files hard limit)
+#                    and the WARN lines Central printed (e.g. the open-files hard limit);
+#                    each time the median of --startup-repeat K starts (default 5)
 #   --restart-after S   for rungs whose LABEL contains "restart" (e.g. zmq:10000:0:0:restart):
 #                    S seconds into the steady phase (default 10) Central is killed (SIGKILL)
 #                    and started again at once; evc-loadgen --restart reports the recovery
@@ -43,6 +44,7 @@ QUICK=0
 IDLE=0
 STARTUP=
 RESTART_AFTER=10
+STARTUP_REPEAT=5
 RUNGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,7 +58,8 @@ while [ $# -gt 0 ]; do
     --idle) IDLE=$2; shift 2 ;;
     --startup) STARTUP=$2; shift 2 ;;
     --restart-after) RESTART_AFTER=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    --startup-repeat) STARTUP_REPEAT=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     -*) echo "bench-scale: unknown option $1" >&2; exit 2 ;;
     *) RUNGS+=("$1"); shift ;;
     esac

@@ -128,8 +128,7 @@ void lg_restart_on_closed(lg_cp *cp)
     size_t i = (size_t)(cp - g->cps);
     rs_cp *c = &r->cp[i];
     if (g->phase_no == 2 && !r->loss_ms) {
-        r->loss_ms = now_ms(g);
-        r->at_loss = g->c;
+        r->loss_ms = now_ms(g); /* at_loss: the last tick's counts (lg_restart_tick) */
         printf("restart: first monitor link lost at %.1f s of the steady phase\n",
                (double)(r->loss_ms - g->steady_start_ms) / 1000.0);
         fflush(stdout);
@@ -188,6 +187,10 @@ void lg_restart_tick(lg *g)
     if (!r)
         return;
     r->tick_no++;
+    /* Counts before the loss: the links' losses are counted before their
+     * close callbacks, where the loss is noticed. */
+    if (!r->loss_ms)
+        r->at_loss = g->c;
     uint32_t s = (uint32_t)(r->tick_no % RS_SLOTS);
     uint32_t i = r->slot[s];
     r->slot[s] = RS_NONE;
