@@ -92,7 +92,7 @@ startup_table() {
 restart_rung() {
     local rd=$1 cps=$2 supplying=$3 drivers=$4 label=$5 central=$6
     local total=$((cps + drivers)) dur=$DURATION
-    [ "$dur" -ge $((RESTART_AFTER + 30)) ] || dur=$((RESTART_AFTER + 30))
+    [ "$dur" -ge $((RESTART_AFTER + 10)) ] || dur=$((RESTART_AFTER + 10))
     "$BIN/evc-loadgen" --config "$rd/bench.yaml" --cps "$cps" --supplying "$supplying" \
         --drivers "$drivers" --central "127.0.0.1:$MON_PORT" --central-pid "$central" \
         --rate "$RATE" --warmup "$WARMUP" --duration "$dur" --label "$label" --restart \

@@ -29,7 +29,8 @@
 #                    and started again at once; evc-loadgen --restart reports the recovery
 #                    (its monitors reconnect with EV_CP_M's backoff), and this script polls
 #                    /api/health for the time until cps_connected is back to every CP.
-#                    Such a rung's steady phase lasts at least S + 30 s.
+#                    Such a rung's steady phase lasts at least S + 10 s (give --duration
+#                    S + 30 or more at thousands of CPs, so the recovery ends inside it).
 # Environment: EVC_BENCH_PORT_BASE (default 27000): monitor port, +1 HTTP, +2 ZeroMQ.
 set -euo pipefail
 
