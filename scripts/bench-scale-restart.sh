@@ -106,7 +106,7 @@ restart_rung() {
     sleep "$RESTART_AFTER"
     local t0 answer="" all="" n=""
     t0=$(date +%s%N)
-    kill -KILL "$central"
+    kill -KILL "$central" 2>/dev/null || true
     wait "$central" 2>/dev/null || true
     "$BIN/EV_Central" --config "$rd/bench.yaml" >"$rd/central-restarted.log" 2>&1 &
     central=$!
