@@ -1,5 +1,6 @@
 # bench-scale-restart.sh: sourced by bench-scale.sh (its variables: BIN, DIR,
-# PIDS, MON_PORT, HTTP_PORT, ZMQ_PORT, DURATION, WARMUP, RATE, RESTART_AFTER).
+# PIDS, MON_PORT, HTTP_PORT, ZMQ_PORT, DURATION, WARMUP, RATE, RESTART_AFTER,
+# RESTART_JITTER, STARTUP_REPEAT).
 # Issue 14's start-up and restart targets: --startup N[,N...] and rungs whose
 # label contains "restart".
 
@@ -95,7 +96,7 @@ restart_rung() {
     [ "$dur" -ge $((RESTART_AFTER + 10)) ] || dur=$((RESTART_AFTER + 10))
     "$BIN/evc-loadgen" --config "$rd/bench.yaml" --cps "$cps" --supplying "$supplying" \
         --drivers "$drivers" --central "127.0.0.1:$MON_PORT" --central-pid "$central" \
-        --rate "$RATE" --warmup "$WARMUP" --duration "$dur" --label "$label" --restart \
+        --rate "$RATE" --warmup "$WARMUP" --duration "$dur" --label "$label" --restart --jitter "$RESTART_JITTER" \
         --json "$rd/report.json" >"$rd/loadgen.log" 2>&1 &
     local gen=$!
     PIDS+=($gen)

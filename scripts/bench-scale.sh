@@ -31,6 +31,8 @@
 #                    /api/health for the time until cps_connected is back to every CP.
 #                    Such a rung's steady phase lasts at least S + 10 s (give --duration
 #                    S + 30 or more at thousands of CPs, so the recovery ends inside it).
+#   --restart-jitter PCT  restart rungs: the generator's monitors add up to PCT % to each
+#                    reconnection delay (evc-loadgen --jitter; default 0, as EV_CP_M)
 # Environment: EVC_BENCH_PORT_BASE (default 27000): monitor port, +1 HTTP, +2 ZeroMQ.
 set -euo pipefail
 
@@ -46,6 +48,7 @@ IDLE=0
 STARTUP=
 RESTART_AFTER=10
 STARTUP_REPEAT=5
+RESTART_JITTER=0
 RUNGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -60,7 +63,8 @@ while [ $# -gt 0 ]; do
     --startup) STARTUP=$2; shift 2 ;;
     --restart-after) RESTART_AFTER=$2; shift 2 ;;
     --startup-repeat) STARTUP_REPEAT=$2; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    --restart-jitter) RESTART_JITTER=$2; shift 2 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     -*) echo "bench-scale: unknown option $1" >&2; exit 2 ;;
     *) RUNGS+=("$1"); shift ;;
     esac
