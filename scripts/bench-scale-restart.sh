@@ -4,6 +4,14 @@
 # Issue 14's start-up and restart targets: --startup N[,N...] and rungs whose
 # label contains "restart".
 
+# The kernel's count of connections dropped because a listen queue was full
+# (whole machine: other programs' overflows count too).
+listen_overflows() {
+    awk '/^TcpExt:/ { if (!h) { for (i = 2; i <= NF; i++) k[i] = $i; h = 1 }
+                      else for (i = 2; i <= NF; i++) if (k[i] == "ListenOverflows") print $i }' \
+        /proc/net/netstat 2>/dev/null || echo 0
+}
+
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # GET /api/health's cps_connected, empty while Central does not answer.
@@ -105,7 +113,8 @@ restart_rung() {
         sleep 0.5
     done
     sleep "$RESTART_AFTER"
-    local t0 answer="" all="" n=""
+    local t0 answer="" all="" n="" ov0
+    ov0=$(listen_overflows)
     t0=$(date +%s%N)
     kill -KILL "$central" 2>/dev/null || true
     wait "$central" 2>/dev/null || true
@@ -120,14 +129,15 @@ restart_rung() {
         fi
         sleep 0.1
     done
-    echo "{\"health_answers_ms\":${answer:-null},\"all_connected_ms\":${all:-null},\"last_connected\":${n:-null},\"cps\":$total}" \
+    local ov=$(($(listen_overflows) - ov0))
+    echo "{\"health_answers_ms\":${answer:-null},\"all_connected_ms\":${all:-null},\"last_connected\":${n:-null},\"cps\":$total,\"listen_overflows\":$ov}" \
         >"$rd/restart.json"
     wait "$gen" || true
 }
 
 restart_header() {
-    echo "| restart rung | CPs (supplying) | /api/health answers s | all connected (/api/health) s | loadgen: accepting / all ACTIVATED s | relapsed / false DISC. | HB unacked | connect failures | denied / interrupted / telemetry not relayed |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| restart rung | CPs (supplying) | /api/health answers s | all connected (/api/health) s | loadgen: accepting / all ACTIVATED s | relapsed / false DISC. | HB unacked | connect failures | denied / interrupted / telemetry not relayed | listen overflows (machine) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
 }
 
 restart_row() { # run dir -> one row (times from the SIGKILL / the first link lost)
@@ -135,6 +145,6 @@ restart_row() { # run dir -> one row (times from the SIGKILL / the first link lo
     jq -r --slurpfile h "$rd/restart.json" '
         def s(x): if x == null then "-" elif x < 0 then "-" else (x * 100 | round) / 100 end;
         def ms(x): if x == null then null else x / 1000 end;
-        "| \(.transport) \(.label) | \(.cps) (\(.supplying)) | \(s(ms($h[0].health_answers_ms))) | \(s(ms($h[0].all_connected_ms))) | \(s(.restart.accepting_s)) / \(s(.restart.all_activated_s)) | \(.restart.relapsed) / \(.counts.false_disconnected) | \(.restart.hb_unacked) | \(.restart.connect_failed) | \(.restart.supply_denied) / \(.restart.interrupted) / \(.restart.tele_lost) |"' \
+        "| \(.transport) \(.label) | \(.cps) (\(.supplying)) | \(s(ms($h[0].health_answers_ms))) | \(s(ms($h[0].all_connected_ms))) | \(s(.restart.accepting_s)) / \(s(.restart.all_activated_s)) | \(.restart.relapsed) / \(.counts.false_disconnected) | \(.restart.hb_unacked) | \(.restart.connect_failed) | \(.restart.supply_denied) / \(.restart.interrupted) / \(.restart.tele_lost) | \($h[0].listen_overflows // "-") |"' \
         "$rd/report.json"
 }
