@@ -17,84 +17,7 @@
 
 #include "evc/log.h"
 
-#define LOOP_MAX_SIGNALS 8
-#define RUN_UNTIL_TICK_MS 10
-
-typedef enum hnd_kind { HND_WATCH, HND_TIMER, HND_INTERNAL } hnd_kind;
-
-/* Common head of every handle we own; linked into loop->handles. */
-typedef struct evc_hnd {
-    struct evc_hnd *prev, *next;
-    evc_loop *loop;
-    hnd_kind kind;
-    bool closing;
-} evc_hnd;
-
-struct evc_watch {
-    evc_hnd h;
-    uv_poll_t poll;
-    int fd;
-    unsigned events;
-    evc_watch_cb cb;
-    void *arg;
-};
-
-struct evc_timer {
-    evc_hnd h;
-    uv_timer_t timer;
-    evc_timer_cb cb;
-    void *arg;
-};
-
-/* Loop-internal handles (async, tick, signals) share one wrapper. */
-typedef struct evc_internal {
-    evc_hnd h;
-    union {
-        uv_handle_t handle;
-        uv_async_t async;
-        uv_timer_t timer;
-        uv_signal_t signal;
-    } u;
-    evc_signal_cb sig_cb;
-    void *sig_arg;
-} evc_internal;
-
-typedef struct post_item {
-    evc_post_cb cb;
-    void *arg;
-} post_item;
-
-struct evc_loop {
-    uv_loop_t uv;
-    evc_hnd handles; /* sentinel of the circular list of our handles */
-
-    /* Cross-thread post queue: a ring buffer that grows, guarded by mu. */
-    pthread_mutex_t mu;
-    post_item *ring;
-    size_t ring_cap, ring_head, ring_len;
-    bool freeing; /* under mu: posts are refused from now on */
-    evc_internal *wakeup;
-
-    evc_internal *tick; /* wakes run_until every RUN_UNTIL_TICK_MS */
-    unsigned until_depth;
-    unsigned run_depth;
-    bool stop_requested;
-
-    size_t nsignals; /* signal handlers registered (LOOP_MAX_SIGNALS at most) */
-
-    struct work_item *works; /* accepted evc_loop_work calls, done not run yet */
-    size_t nworks, works_max;
-};
-
-/* One evc_loop_work call; freed after its done callback. */
-typedef struct work_item {
-    uv_work_t req;
-    evc_loop *loop;
-    evc_work_fn work;
-    evc_work_done_fn done;
-    void *arg;
-    struct work_item *prev, *next; /* loop->works, for cancelling at free */
-} work_item;
+#include "loop_internal.h"
 
 /* ---- handle list -------------------------------------------------------- */
 
@@ -123,9 +46,24 @@ static void on_watch_closed(uv_handle_t *uh)
     free(w);
 }
 
+static void deferred_unlink(evc_timer *t)
+{
+    if (!t->deferred)
+        return;
+    if (t->dprev)
+        t->dprev->dnext = t->dnext;
+    else
+        t->h.loop->deferred = t->dnext;
+    if (t->dnext)
+        t->dnext->dprev = t->dprev;
+    t->dprev = t->dnext = NULL;
+    t->deferred = false;
+}
+
 static void on_timer_closed(uv_handle_t *uh)
 {
     evc_timer *t = uh->data;
+    deferred_unlink(t); /* closed while it waited for on_arm */
     hnd_unlink(&t->h);
     free(t);
 }
@@ -258,9 +196,11 @@ int evc_loop_new(evc_loop **out, evc_error *err)
     }
     loop->wakeup = internal_new();
     loop->tick = internal_new();
-    if (!loop->wakeup || !loop->tick) {
+    loop->arm = internal_new();
+    if (!loop->wakeup || !loop->tick || !loop->arm) {
         free(loop->wakeup);
         free(loop->tick);
+        free(loop->arm);
         pthread_mutex_destroy(&loop->mu);
         uv_loop_close(&loop->uv);
         free(loop);
@@ -283,6 +223,15 @@ int evc_loop_new(evc_loop **out, evc_error *err)
         free(loop->wakeup);
         free(loop->tick);
         loop->wakeup = loop->tick = NULL;
+    }
+    if (rc == 0) {
+        rc = uv_prepare_init(&loop->uv, &loop->arm->u.prepare);
+        if (rc == 0)
+            internal_link(loop, loop->arm);
+    }
+    if (rc != 0 && loop->arm && !loop->arm->h.loop) {
+        free(loop->arm); /* not linked: evc_loop_free would not see it */
+        loop->arm = NULL;
     }
     if (rc != 0) {
         evc_loop_free(loop);
@@ -375,62 +324,6 @@ void evc_loop_free(evc_loop *loop)
     free(loop);
 }
 
-/* ---- thread-pool work --------------------------------------------------- */
-
-static void on_work(uv_work_t *req)
-{
-    work_item *w = req->data;
-    w->work(w->arg);
-}
-
-static void on_work_done(uv_work_t *req, int status)
-{
-    work_item *w = req->data;
-    evc_loop *loop = w->loop;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        loop->works = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    loop->nworks--;
-    evc_work_done_fn done = w->done;
-    void *arg = w->arg;
-    free(w);
-    done(arg, status != UV_ECANCELED);
-}
-
-int evc_loop_work(evc_loop *loop, evc_work_fn work, evc_work_done_fn done, void *arg,
-                  evc_error *err)
-{
-    if (!loop || !work || !done)
-        return evc_error_set(err, EVC_EINVAL, "evc_loop_work: work and done are required");
-    if (loop->freeing)
-        return evc_error_set(err, EVC_ESTATE, "evc_loop_work: the loop is being freed");
-    if (loop->nworks >= loop->works_max)
-        return evc_error_set(err, EVC_EAGAIN, "evc_loop_work: %zu calls pending (the bound)",
-                             loop->nworks);
-    work_item *w = calloc(1, sizeof *w);
-    if (!w)
-        return evc_error_set(err, EVC_ENOMEM, "evc_loop_work: out of memory");
-    *w = (work_item){.loop = loop, .work = work, .done = done, .arg = arg};
-    w->req.data = w;
-    int rc = uv_queue_work(&loop->uv, &w->req, on_work, on_work_done);
-    if (rc != 0) {
-        free(w);
-        return evc_error_set(err, EVC_EIO, "evc_loop_work: %s", uv_strerror(rc));
-    }
-    w->next = loop->works;
-    if (w->next)
-        w->next->prev = w;
-    loop->works = w;
-    loop->nworks++;
-    return EVC_OK;
-}
-
-void evc_loop_set_work_max(evc_loop *loop, size_t max) { loop->works_max = max ? max : 1; }
-size_t evc_loop_work_pending(const evc_loop *loop) { return loop->nworks; }
-
 /* ---- watches ------------------------------------------------------------ */
 
 static int uv_events_of(unsigned events)
@@ -513,7 +406,62 @@ void evc_watch_close(evc_watch *w)
 static void on_timer(uv_timer_t *ut)
 {
     evc_timer *t = ut->data;
+    evc_loop *loop = t->h.loop;
+    loop->in_timers++;
     t->cb(t, t->arg);
+    loop->in_timers--;
+}
+
+static uint64_t mono_ms(void) { return uv_hrtime() / 1000000u; }
+
+/* The timer pass is over (idle and prepare run after it, before the poll):
+ * the timers armed meanwhile are armed now, each with what is left of its
+ * delay. Due at once, they run in the next pass, after the poll. */
+static void on_arm(uv_prepare_t *p)
+{
+    evc_loop *loop = ((evc_internal *)p->data)->h.loop;
+    uv_prepare_stop(p);
+    uint64_t now = mono_ms();
+    uv_update_time(&loop->uv);
+    while (loop->deferred) {
+        evc_timer *t = loop->deferred;
+        uint64_t first = t->d_first, repeat = t->d_repeat, at = t->d_at_ms;
+        deferred_unlink(t);
+        if (t->h.closing)
+            continue; /* its close callback is still to come */
+        uint64_t gone = now > at ? now - at : 0;
+        uv_timer_start(&t->timer, on_timer, first > gone ? first - gone : 0, repeat);
+    }
+}
+
+/* Arms `t` first_ms from now. From inside a timer callback it waits for the
+ * end of the pass: libuv before 1.48 runs a timer due at once in the pass
+ * that armed it (libuv issue 4245), so a transport draining a flood in
+ * batches, re-arming a 0 ms timer to yield, never reached the poll -- and
+ * with the clock update below, every other due timer ran in that pass too:
+ * Central ticked on while its 10,000 monitor sockets went unread (issue 14).
+ * Otherwise the delay counts from this call, not from libuv's cached "now"
+ * of the last loop turn (a timer armed long after it would fire early). */
+static int timer_arm(evc_timer *t, uint64_t first_ms, uint64_t repeat_ms)
+{
+    evc_loop *loop = t->h.loop;
+    if (loop->in_timers && loop->arm && !loop->arm->h.closing) {
+        uv_timer_stop(&t->timer);
+        t->d_first = first_ms;
+        t->d_repeat = repeat_ms;
+        t->d_at_ms = mono_ms();
+        if (!t->deferred) {
+            t->deferred = true;
+            t->dprev = NULL;
+            t->dnext = loop->deferred;
+            if (t->dnext)
+                t->dnext->dprev = t;
+            loop->deferred = t;
+        }
+        return uv_prepare_start(&loop->arm->u.prepare, on_arm);
+    }
+    uv_update_time(&loop->uv);
+    return uv_timer_start(&t->timer, on_timer, first_ms, repeat_ms);
 }
 
 int evc_loop_timer(evc_loop *loop, uint64_t first_ms, uint64_t repeat_ms, evc_timer_cb cb,
@@ -534,11 +482,7 @@ int evc_loop_timer(evc_loop *loop, uint64_t first_ms, uint64_t repeat_ms, evc_ti
     t->cb = cb;
     t->arg = arg;
     hnd_link(loop, &t->h, HND_TIMER);
-    /* libuv counts from its cached "now", read at the last loop turn: a
-     * timer armed long after it (set-up before the loop runs, a slow
-     * start under load) would fire early. first_ms counts from this call. */
-    uv_update_time(&loop->uv);
-    rc = uv_timer_start(&t->timer, on_timer, first_ms, repeat_ms);
+    rc = timer_arm(t, first_ms, repeat_ms);
     if (rc != 0) {
         evc_timer_close(t);
         return evc_error_set(err, EVC_EIO, "timer: uv_timer_start: %s", uv_strerror(rc));
@@ -551,8 +495,7 @@ int evc_timer_restart(evc_timer *t, uint64_t first_ms, uint64_t repeat_ms)
 {
     if (!t || t->h.closing)
         return EVC_EINVAL;
-    uv_update_time(t->timer.loop); /* from this call, as evc_loop_timer */
-    return uv_timer_start(&t->timer, on_timer, first_ms, repeat_ms) == 0 ? EVC_OK : EVC_EIO;
+    return timer_arm(t, first_ms, repeat_ms) == 0 ? EVC_OK : EVC_EIO;
 }
 
 void evc_timer_close(evc_timer *t)

@@ -17,12 +17,11 @@
 
 #include "evc/envelope.h"
 #include "evc/proof.h"
+#include "seal_internal.h"
 
 #define SEAL_LABEL "evc-seal-v1"
 #define SEAL_MEMBER ",\"seal\":{"
 #define SEAL_SIG_MAX 64 /* Ed25519 signature bytes; HMAC uses 32 */
-#define WAYS 8
-#define BUCKETS 1024
 
 struct evc_sealer {
     char kid[EVC_SEAL_KID_MAX];
@@ -30,22 +29,6 @@ struct evc_sealer {
     uint8_t key[EVC_SEAL_ED25519_SECRET_BYTES];
     uint64_t ep, seq;
 };
-
-/* The window of one incarnation (ep) of a sender. */
-typedef struct epoch_window {
-    uint64_t ep, top; /* ep 0 = free */
-    uint64_t bits[EVC_SEAL_WINDOW / 64];
-} epoch_window;
-
-typedef struct kid_state {
-    char kid[EVC_SEAL_KID_MAX]; /* "" = free way */
-    /* A few incarnations at once: a sender restarted while its previous
-     * self's messages are still on their way (a Kafka backlog), or whose
-     * clock went back across the restart, is heard for both. */
-    epoch_window win[EVC_SEAL_EPOCHS];
-    double tokens;
-    int64_t last_ms; /* last accepted message: LRU and rate refill */
-} kid_state;
 
 /* The rate of one claimed source of unsealed messages (its own table: a
  * flood of made-up sources must not evict the replay windows of real keys). */
@@ -65,7 +48,7 @@ struct evc_seal_verifier {
     double unsigned_tokens;
     int64_t unsigned_last_ms;
     uint64_t counts[EVC_SEAL_NVERDICTS];
-    kid_state *table; /* BUCKETS * WAYS */
+    seal_senders senders;
     source_rate *sources; /* SOURCE_BUCKETS * SOURCE_WAYS */
 };
 
@@ -205,17 +188,14 @@ int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_p
     if (sodium_init() < 0)
         return evc_error_set(err, EVC_EIO, "seal verifier: libsodium failed to initialise");
     evc_seal_verifier *v = calloc(1, sizeof *v);
-    kid_state *t = v ? calloc((size_t)BUCKETS * WAYS, sizeof *t) : NULL;
-    source_rate *sr = t ? calloc((size_t)SOURCE_BUCKETS * SOURCE_WAYS, sizeof *sr) : NULL;
+    source_rate *sr = v ? calloc((size_t)SOURCE_BUCKETS * SOURCE_WAYS, sizeof *sr) : NULL;
     if (!sr) {
-        free(t);
         free(v);
         return evc_error_set(err, EVC_ENOMEM, "seal verifier: out of memory");
     }
     v->sources = sr;
     v->lookup = lookup;
     v->arg = arg;
-    v->table = t;
     if (policy)
         v->policy = *policy;
     if (v->policy.max_age_ms <= 0)
@@ -232,6 +212,13 @@ int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_p
         v->policy.unsigned_source_burst = 10;
     v->unsigned_tokens = v->policy.unsigned_burst;
     v->unsigned_last_ms = -1;
+    if (!seal_senders_init(&v->senders, v->policy.max_senders,
+                           v->policy.max_age_ms + v->policy.max_skew_ms)) {
+        free(sr);
+        free(v);
+        return evc_error_set(err, EVC_ENOMEM, "seal verifier: out of memory");
+    }
+    v->policy.max_senders = v->senders.max;
     *out = v;
     return EVC_OK;
 }
@@ -240,7 +227,7 @@ void evc_seal_verifier_free(evc_seal_verifier *v)
 {
     if (!v)
         return;
-    free(v->table);
+    seal_senders_free(&v->senders);
     free(v->sources);
     free(v);
 }
@@ -251,117 +238,27 @@ void evc_seal_counts(const evc_seal_verifier *v, uint64_t out[EVC_SEAL_NVERDICTS
         out[i] = v ? v->counts[i] : 0;
 }
 
+void evc_seal_memory_get(const evc_seal_verifier *v, evc_seal_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!v)
+        return;
+    const seal_senders *t = &v->senders;
+    out->senders = t->n;
+    out->capacity = t->cap;
+    out->max_senders = t->max;
+    out->bytes = seal_senders_bytes(t);
+    out->record_bytes = sizeof(seal_sender) + sizeof(uint32_t);
+    out->expired = t->expired;
+    out->evicted = t->evicted;
+}
+
 static uint64_t kid_hash(const char *kid)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (; *kid; kid++)
         h = (h ^ (uint8_t)*kid) * 1099511628211ull;
     return h;
-}
-
-/* The kid's state, or a way for it (a free one, else the least recently
- * heard of its bucket) when `create`. */
-static kid_state *state_find(evc_seal_verifier *v, const char *kid, bool create)
-{
-    kid_state *b = &v->table[(size_t)(kid_hash(kid) % BUCKETS) * WAYS];
-    kid_state *victim = NULL;
-    for (int i = 0; i < WAYS; i++) {
-        if (strcmp(b[i].kid, kid) == 0)
-            return &b[i];
-        if (b[i].kid[0] == '\0') {
-            if (!victim || victim->kid[0] != '\0')
-                victim = &b[i];
-        } else if (!victim || (victim->kid[0] != '\0' && b[i].last_ms < victim->last_ms)) {
-            victim = &b[i];
-        }
-    }
-    if (!create)
-        return NULL;
-    memset(victim, 0, sizeof *victim);
-    snprintf(victim->kid, sizeof victim->kid, "%s", kid);
-    return victim;
-}
-
-static bool bit_get(const epoch_window *w, uint64_t seq)
-{
-    uint64_t i = seq % EVC_SEAL_WINDOW;
-    return (w->bits[i / 64] >> (i % 64)) & 1u;
-}
-
-static void bit_set(epoch_window *w, uint64_t seq, bool on)
-{
-    uint64_t i = seq % EVC_SEAL_WINDOW;
-    if (on)
-        w->bits[i / 64] |= (uint64_t)1 << (i % 64);
-    else
-        w->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
-}
-
-static epoch_window *window_of(kid_state *s, uint64_t ep)
-{
-    for (int i = 0; i < EVC_SEAL_EPOCHS; i++)
-        if (s->win[i].ep == ep && ep != 0)
-            return &s->win[i];
-    return NULL;
-}
-
-/* The window for a new incarnation: a free one, else the oldest's when ep
- * is newer than it. NULL: ep is older than every incarnation remembered,
- * whose messages can no longer be told from replays. */
-static epoch_window *window_new(kid_state *s, uint64_t ep)
-{
-    epoch_window *oldest = &s->win[0];
-    for (int i = 0; i < EVC_SEAL_EPOCHS; i++) {
-        if (s->win[i].ep == 0) {
-            oldest = &s->win[i];
-            break;
-        }
-        if (s->win[i].ep < oldest->ep)
-            oldest = &s->win[i];
-    }
-    if (oldest->ep != 0 && ep < oldest->ep)
-        return NULL;
-    memset(oldest, 0, sizeof *oldest);
-    oldest->ep = ep;
-    return oldest;
-}
-
-/* Replay check and mark; false = replay. */
-static bool window_accept(kid_state *s, uint64_t ep, uint64_t seq)
-{
-    if (ep == 0 || seq == 0)
-        return false;
-    epoch_window *w = window_of(s, ep);
-    if (!w) {
-        if (!(w = window_new(s, ep)))
-            return false;
-        w->top = seq;
-        bit_set(w, seq, true);
-        return true;
-    }
-    if (seq > w->top) {
-        uint64_t d = seq - w->top;
-        if (d >= EVC_SEAL_WINDOW)
-            memset(w->bits, 0, sizeof w->bits);
-        else
-            for (uint64_t q = w->top + 1; q <= seq; q++)
-                bit_set(w, q, false);
-        w->top = seq;
-        bit_set(w, seq, true);
-        return true;
-    }
-    if (w->top - seq >= EVC_SEAL_WINDOW || bit_get(w, seq))
-        return false;
-    bit_set(w, seq, true);
-    return true;
-}
-
-/* Forgets that (ep, seq) was seen. */
-static void window_unmark(kid_state *s, uint64_t ep, uint64_t seq)
-{
-    epoch_window *w = window_of(s, ep);
-    if (w && w->top - seq < EVC_SEAL_WINDOW)
-        bit_set(w, seq, false);
 }
 
 static bool bucket_take(double *tokens, int64_t *last_ms, double rate, double burst, int64_t now)
@@ -563,18 +460,24 @@ evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const vo
         return finish(v, o, EVC_SEAL_WRONG_SOURCE);
     if (f.ts < now_ms - v->policy.max_age_ms || f.ts > now_ms + v->policy.max_skew_ms)
         return finish(v, o, EVC_SEAL_STALE);
-    kid_state *s = state_find(v, f.kid, true);
-    if (!window_accept(s, f.ep, f.seq))
+    if (f.ep == 0) /* no incarnation: no window could hold it (and no record for it) */
         return finish(v, o, EVC_SEAL_REPLAY);
-    if (s->last_ms == 0)
-        s->last_ms = -1, s->tokens = key.burst;
+    seal_sender *s = seal_senders_get(&v->senders, f.kid, false, now_ms);
+    if (!s) {
+        s = seal_senders_get(&v->senders, f.kid, true, now_ms);
+        s->tokens = key.burst < 1 ? 1 : key.burst; /* a new kid starts with a full bucket */
+    }
+    if (!seal_sender_accept(&v->senders, s, f.ep, f.seq))
+        return finish(v, o, EVC_SEAL_REPLAY);
     if (key.rate_per_s > 0 &&
         !bucket_take(&s->tokens, &s->last_ms, key.rate_per_s, key.burst < 1 ? 1 : key.burst,
                      now_ms)) {
-        window_unmark(s, f.ep, f.seq); /* not handled: the same message may come again */
+        /* not handled: the same message may come again */
+        seal_sender_unmark(&v->senders, s, f.ep, f.seq);
         return finish(v, o, EVC_SEAL_RATE);
     }
     s->last_ms = now_ms;
+    seal_senders_touch(&v->senders, s);
     snprintf(o->sender, sizeof o->sender, "%s", f.kid);
     o->ep = f.ep;
     o->seq = f.seq;
@@ -585,7 +488,7 @@ void evc_seal_unmark(evc_seal_verifier *v, const evc_seal_opened *o)
 {
     if (!v || !o || o->verdict != EVC_SEAL_OK)
         return;
-    kid_state *s = state_find(v, o->sender, false);
+    seal_sender *s = seal_senders_get(&v->senders, o->sender, false, 0);
     if (s)
-        window_unmark(s, o->ep, o->seq);
+        seal_sender_unmark(&v->senders, s, o->ep, o->seq);
 }

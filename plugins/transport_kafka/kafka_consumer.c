@@ -87,12 +87,28 @@ static void kafka_retry_partition(evc_transport *t, kafka_retry *r, bool pause)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Drops the not yet handled messages of a partition from the batch: they
+ * were fetched from before a pause/rewind and come again after it (a retry
+ * scheduled, or its timer fired in a loop run by a handler). */
+static void kafka_batch_drop(evc_transport *t, const char *topic, int32_t partition)
+{
+    for (size_t i = t->batch_i + 1; i < t->batch_n; i++) {
+        rd_kafka_message_t *m = t->batch[i];
+        if (m && m->rkt && m->partition == partition &&
+            strcmp(rd_kafka_topic_name(m->rkt), topic) == 0) {
+            rd_kafka_message_destroy(m);
+            t->batch[i] = NULL;
+        }
+    }
+}
+
 static void kafka_retry_fire(evc_timer *tm, void *arg)
 {
     kafka_retry *r = arg;
     evc_transport *t = r->t;
     t->host->timer_stop(tm);
     r->timer = NULL;
+    kafka_batch_drop(t, r->topic, r->partition);
     kafka_retry_partition(t, r, false);
     kafka_retry_remove(t, r);
 }
@@ -113,6 +129,7 @@ static void kafka_retry_schedule(evc_transport *t, const rd_kafka_message_t *m, 
     r->offset = m->offset;
     r->next = t->retries;
     t->retries = r;
+    kafka_batch_drop(t, topic, m->partition);
     kafka_retry_partition(t, r, true);
     evc_error e;
     t->stats.redelivered++;
@@ -128,9 +145,14 @@ static void kafka_retry_schedule(evc_transport *t, const rd_kafka_message_t *m, 
  * SIZE_MAX when out of memory (gap detection skipped). */
 static size_t kafka_pos_find(evc_transport *t, const rd_kafka_message_t *m)
 {
+    /* A fetch returns runs of one partition: the last hit usually matches,
+     * which keeps this O(1) per message with many partitions. */
+    size_t j = t->pos_last;
+    if (j < t->n_pos && t->pos[j].rkt == m->rkt && t->pos[j].partition == m->partition)
+        return j;
     for (size_t i = 0; i < t->n_pos; i++)
         if (t->pos[i].rkt == m->rkt && t->pos[i].partition == m->partition)
-            return i;
+            return t->pos_last = i;
     if (t->n_pos == t->cap_pos) {
         size_t cap = t->cap_pos ? t->cap_pos * 2 : 16;
         kafka_pos *v = realloc(t->pos, cap * sizeof *v);
@@ -140,7 +162,7 @@ static size_t kafka_pos_find(evc_transport *t, const rd_kafka_message_t *m)
         t->cap_pos = cap;
     }
     t->pos[t->n_pos] = (kafka_pos){m->rkt, m->partition, -1};
-    return t->n_pos++;
+    return t->pos_last = t->n_pos++;
 }
 
 static void kafka_consumer_handle(evc_transport *t, rd_kafka_message_t *m)
@@ -201,23 +223,55 @@ static void kafka_consumer_handle(evc_transport *t, rd_kafka_message_t *m)
     }
 }
 
+/* Takes up to poll_budget events from the consumer queue, KAFKA_BATCH per
+ * call, and handles them in queue order. Rebalances and errors are served
+ * inside rd_kafka_consume_batch_queue, so never while a batch is being
+ * handled. A handler may run the loop (a flush); a wake-up meanwhile only
+ * sets serve_again, so batches are never interleaved (per-key order). */
 static void kafka_consumer_serve(evc_transport *t)
 {
     kafka_io_drain_pipe(&t->cio);
-    for (uint32_t i = 0; i < t->set.poll_budget; i++) {
-        if (t->stopped)
-            return;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, 0);
-        if (!m)
-            return;
-        kafka_consumer_handle(t, m);
-        rd_kafka_message_destroy(m);
+    if (t->serving) {
+        t->serve_again = true;
+        return;
     }
-    if (!t->stopped)
+    t->serving = true;
+    uint32_t served = 0;
+    while (served < t->set.poll_budget && !t->stopped) {
+        uint32_t want = t->set.poll_budget - served;
+        if (want > KAFKA_BATCH)
+            want = KAFKA_BATCH;
+        t->serve_again = false;
+        ssize_t n = rd_kafka_consume_batch_queue(t->cio.queue, 0, t->batch, want);
+        if (n <= 0) {
+            if (n < 0)
+                t->host->log(t->host->host, EVC_LOG_WARN, NULL, "consumer %s: %s", t->endpoint,
+                             rd_kafka_err2str(rd_kafka_last_error()));
+            if (t->serve_again && !t->stopped)
+                continue; /* woken from inside a handler: look once more */
+            break;
+        }
+        t->batch_n = (size_t)n;
+        for (t->batch_i = 0; t->batch_i < t->batch_n; t->batch_i++) {
+            rd_kafka_message_t *m = t->batch[t->batch_i];
+            if (!m)
+                continue; /* dropped: its partition waits for a retry */
+            t->batch[t->batch_i] = NULL;
+            if (!t->stopped)
+                kafka_consumer_handle(t, m);
+            rd_kafka_message_destroy(m);
+        }
+        t->batch_n = t->batch_i = 0;
+        served += (uint32_t)n;
+        if ((size_t)n < want && !t->serve_again)
+            break; /* the queue is empty: the next message writes the pipe */
+    }
+    t->serving = false;
+    if (served >= t->set.poll_budget && !t->stopped)
         kafka_io_continue(t, &t->cio, kafka_consumer_again);
 }
 
-/* Runs inside rd_kafka_consumer_poll/close, on the loop thread. A revoked
+/* Runs inside rd_kafka_consume_batch_queue and the close, on the loop thread. A revoked
  * partition's pending retry is dropped: its new owner starts from the
  * committed offset, which is at or before the failed message. */
 static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -17,6 +17,11 @@
 
 #define KAFKA_COMPONENT "kafka"
 
+/* Messages taken from librdkafka's consumer queue per call
+ * (rd_kafka_consume_batch_queue): one queue lock round and one call per
+ * batch instead of per message; also bounded by poll_budget. */
+#define KAFKA_BATCH 256
+
 /* The token travels as the message opaque (a pointer-sized value). */
 _Static_assert(sizeof(void *) >= sizeof(uint64_t), "tokens travel in a void *");
 
@@ -81,6 +86,16 @@ struct evc_transport {
     kafka_retry *retries; /* owned list */
     kafka_pos *pos;       /* owned array, reset at every rebalance */
     size_t n_pos, cap_pos;
+    size_t pos_last;      /* index of the last partition looked up (a hint) */
+
+    /* The batch being handled (kafka_consumer.c): messages owned by the
+     * plugin until destroyed at the end of kafka_consumer_serve; entries
+     * [batch_i, batch_n) are not handled yet and a slot is NULL once a
+     * message was dropped (its partition paused for a retry). */
+    rd_kafka_message_t *batch[KAFKA_BATCH];
+    size_t batch_i, batch_n;
+    bool serving;     /* inside kafka_consumer_serve (a handler may run the loop) */
+    bool serve_again; /* the queue woke us while serving: look again before leaving */
 
     bool started, stopped;
     bool consumer_closed; /* the group was left cleanly: destroy may close nothing more */

@@ -59,6 +59,7 @@ typedef struct lg_cp {
     evc_frame_decoder *dec;
     lg_mon_state mon;
     bool tcp_open;
+    bool hb_acked; /* Central ACKed an HB on this link: it holds the CP ACTIVATED */
     uint8_t nonce_m[EVC_PROOF_NONCE_BYTES], nonce_c[EVC_PROOF_NONCE_BYTES];
     /* ACK timing: send times of frames not yet ACKed (FIFO; ACKs come in order) */
     uint64_t pend_us[32];
@@ -132,6 +133,10 @@ typedef struct lg {
     /* phases */
     int phase_no;                /* 0 ramp, 1 warm-up, 2 steady, 3 drain */
     uint64_t t0_ms, steady_start_ms, steady_end_ms, lag_expect_us;
+    /* The wheel's turns: one HB per CP per turn, so a turn much longer than
+     * a second starves every CP's heartbeat at once (a generator stall, not
+     * Central's): the longest turn of each phase, and when it ended. */
+    uint64_t turn_start_us, turn_max_us[4], turn_max_at_ms[4];
     int64_t steady_event_seq;
     /* measurements (steady phase only, counts all along) */
     lg_samples hb_ack, tele_state, drv_auth, menu_auth, lag;
@@ -139,7 +144,8 @@ typedef struct lg {
     double cpu_pct, rss_mb, rss_start_mb;
     uint64_t cpu_ticks0;
     double central_cpu_s;
-    uint64_t false_disconnected;
+    uint64_t false_disconnected;      /* after the steady phase began */
+    uint64_t false_disconnected_run;  /* the whole run */
     uint64_t msgs_to_central;    /* HB + bus messages the generator sent in steady */
     char shared_buf[65536];      /* one read buffer for every link: one loop thread */
     double key_tokens;            /* pacing of cp.key_request (unsealed) */

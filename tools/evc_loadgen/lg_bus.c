@@ -275,7 +275,11 @@ void lg_driver_tick(lg *g, lg_driver *d, uint64_t now_ms)
             driver_hello(g, d, now_ms);
         break;
     case LG_DRV_READY:
-        if (now_ms >= d->next_ms && g->phase_no >= 1 && g->phase_no <= 2)
+        /* Not before Central ACKed its CP's heartbeat: the request would
+         * race the CP's first HB and be denied cp_disconnected (the looping
+         * drivers' CPs connect last in the ramp). */
+        if (now_ms >= d->next_ms && g->phase_no >= 1 && g->phase_no <= 2 &&
+            g->cps[g->ncps + (size_t)(d - g->drivers)].hb_acked)
             driver_request(g, d, now_ms);
         break;
     case LG_DRV_WAIT_AUTH:

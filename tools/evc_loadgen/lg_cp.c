@@ -132,6 +132,7 @@ static void on_ack(lg_cp *cp, bool nack)
         return;
     }
     g->c.hb_acked++;
+    cp->hb_acked = true;
     lg_restart_on_hb_acked(cp);
     if (g->phase_no == 2)
         lg_samples_add(&g->hb_ack, lg_now_us() - cp->pend_us[slot]);
@@ -156,6 +157,7 @@ static void link_lost(lg_cp *cp)
     if (uv_is_closing((uv_handle_t *)&cp->tcp))
         return;
     cp->lg->c.links_lost++;
+    cp->hb_acked = false;
     for (unsigned k = 0; k < cp->pend_n; k++) /* never to be ACKed */
         if (cp->pend_hb[(cp->pend_head + k) % 32])
             cp->lg->c.hb_unacked++;

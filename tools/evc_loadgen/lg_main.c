@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "evc/log.h"
 #include "lg.h"
@@ -16,6 +17,10 @@
 #define WARMUP_CAP_MS 300000 /* not all keyed and supplying by then: measure anyway */
 #define DRAIN_MS 3000
 #define SAMPLES_CAP (4u * 1024u * 1024u)
+/* Reported as they happen (stdout, with the wall clock): a tick this late,
+ * a wheel turn this long (Central's heartbeat timeout is 3 s by default). */
+#define LATE_TICK_US 250000u
+#define LONG_TURN_US 1500000u
 
 static const evc_role_option options[] = {
     {"cps", true, "N", NULL, "simulated CPs (monitor link + engine each); default 100", false},
@@ -191,12 +196,41 @@ static void finish(lg *g)
     evc_app_quit(g->app, EVC_EXIT_OK);
 }
 
+/* Wall clock of a line, to set it beside Central's log. */
+static void say_stall(lg *g, const char *what, uint64_t us)
+{
+    uint64_t w = evc_wall_ms();
+    time_t secs = (time_t)(w / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    printf("%02d:%02d:%02d.%03u generator stall: %s %.0f ms late (phase %d)\n", tm.tm_hour,
+           tm.tm_min, tm.tm_sec, (unsigned)(w % 1000), what, (double)us / 1000.0, g->phase_no);
+    fflush(stdout);
+}
+
+static void wheel_turned(lg *g, uint64_t now_us)
+{
+    if (g->turn_start_us) {
+        uint64_t turn = now_us - g->turn_start_us;
+        int ph = g->phase_no & 3;
+        if (turn > g->turn_max_us[ph]) {
+            g->turn_max_us[ph] = turn;
+            g->turn_max_at_ms[ph] = evc_wall_ms();
+        }
+        if (turn > LONG_TURN_US)
+            say_stall(g, "wheel turn (each CP's HB period)", turn - 1000000u);
+    }
+    g->turn_start_us = now_us;
+}
+
 static void on_tick(evc_timer *t, void *arg)
 {
     lg *g = arg;
     uint64_t now_us = lg_now_us(), now = evc_loop_now_ms(g->loop);
     if (g->lag_expect_us && g->phase_no == 2)
         lg_samples_add(&g->lag, now_us > g->lag_expect_us ? now_us - g->lag_expect_us : 0);
+    if (g->lag_expect_us && now_us > g->lag_expect_us + LATE_TICK_US)
+        say_stall(g, "tick", now_us - g->lag_expect_us);
     g->lag_expect_us = now_us + TICK_MS * 1000u;
     /* Ramp: rate/100 new CPs per tick, fractions carried. */
     if (g->phase_no == 0) {
@@ -234,6 +268,8 @@ static void on_tick(evc_timer *t, void *arg)
     for (lg_cp *cp = g->wheel[g->wheel_pos]; cp; cp = cp->wheel_next)
         lg_cp_tick(cp, now);
     g->wheel_pos = (g->wheel_pos + 1) % LG_WHEEL;
+    if (g->wheel_pos == 0)
+        wheel_turned(g, now_us);
     if (g->wheel_pos % 10 == 0)
         for (size_t i = 0; i < g->ndrivers; i++)
             lg_driver_tick(g, &g->drivers[i], now);

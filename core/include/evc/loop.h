@@ -70,10 +70,14 @@ void evc_watch_close(evc_watch *w);
 
 /* One-shot (repeat_ms == 0) or periodic timer. First fire first_ms after
  * this call (the loop's clock is refreshed first: not after its last turn).
+ * Armed (or re-armed) from a timer callback, even at 0 ms, it fires no
+ * earlier than the next loop turn, after I/O was polled: a 0 ms timer is a
+ * yield to the loop, whatever libuv's version.
  * *out owned by the loop; release with evc_timer_close. */
 int evc_loop_timer(evc_loop *loop, uint64_t first_ms, uint64_t repeat_ms, evc_timer_cb cb,
                    void *arg, evc_timer **out, evc_error *err);
-/* Re-arms an existing timer with new delays, counted from this call. */
+/* Re-arms an existing timer with new delays, counted from this call (from
+ * a timer callback: as evc_loop_timer, not before the next loop turn). */
 int evc_timer_restart(evc_timer *t, uint64_t first_ms, uint64_t repeat_ms);
 /* Stops and releases t. Safe inside t's own callback. NULL is a no-op. */
 void evc_timer_close(evc_timer *t);

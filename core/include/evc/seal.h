@@ -44,6 +44,7 @@ extern "C" {
 #define EVC_SEAL_KID_MAX 64      /* key id with its NUL */
 #define EVC_SEAL_WINDOW 1024     /* sequence numbers remembered per incarnation */
 #define EVC_SEAL_EPOCHS 4        /* incarnations (ep) remembered per kid */
+#define EVC_SEAL_SENDERS_MAX (1u << 20) /* kids a verifier remembers at most */
 #define EVC_SEAL_ED25519_SECRET_BYTES 64
 #define EVC_SEAL_ED25519_PUBLIC_BYTES 32
 #define EVC_SEAL_HMAC_KEY_BYTES 32
@@ -97,6 +98,9 @@ typedef struct evc_seal_policy {
      * that a flood in one name does not lock the others out: */
     double unsigned_source_rate_per_s; /* 0 = 2 */
     double unsigned_source_burst;      /* 0 = 10: five logins (hello + login) */
+    /* Kids remembered at most (their replay windows and rates), rounded down
+     * to a power of two; 0 or more than EVC_SEAL_SENDERS_MAX = that. */
+    size_t max_senders;
 } evc_seal_policy;
 
 typedef enum evc_seal_verdict {
@@ -120,8 +124,12 @@ const char *evc_seal_verdict_name(evc_seal_verdict v);
 typedef struct evc_seal_verifier evc_seal_verifier;
 
 /* lookup/arg are borrowed for the verifier's life; policy is copied (NULL =
- * defaults). Memory is bounded: at most 8192 kids are remembered (about 5 MB),
- * the least recently heard evicted first. */
+ * defaults). Memory grows with the kids heard: about 150 bytes each (a kid
+ * whose seqs arrive with holes, or that restarted, up to ~700), up to
+ * policy.max_senders. A kid silent for max_age + max_skew is forgotten (every
+ * message it sent is stale by then); at the bound the least recently heard is
+ * forgotten first (docs/SECURITY.md, "Replays"). Errors: EVC_EINVAL,
+ * EVC_ENOMEM, EVC_EIO (libsodium). */
 int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_policy *policy,
                           evc_seal_verifier **out, evc_error *err);
 void evc_seal_verifier_free(evc_seal_verifier *v); /* NULL-safe */
@@ -147,6 +155,19 @@ void evc_seal_unmark(evc_seal_verifier *v, const evc_seal_opened *o);
 
 /* Messages per verdict since creation. */
 void evc_seal_counts(const evc_seal_verifier *v, uint64_t out[EVC_SEAL_NVERDICTS]);
+
+typedef struct evc_seal_memory {
+    size_t senders;      /* kids remembered now */
+    size_t capacity;     /* records allocated (grows by doubling) */
+    size_t max_senders;  /* the bound */
+    size_t bytes;        /* heap in use for them: records, index, extra windows */
+    size_t record_bytes; /* one record with its index slot (a kid heard in order) */
+    uint64_t expired;    /* forgotten after max_age + max_skew of silence: harmless */
+    uint64_t evicted;    /* forgotten at the bound while fresh: see docs/SECURITY.md */
+} evc_seal_memory;
+
+/* The verifier's memory of senders (all zero for NULL). */
+void evc_seal_memory_get(const evc_seal_verifier *v, evc_seal_memory *out);
 
 /* ---- on a bus ----------------------------------------------------------- */
 

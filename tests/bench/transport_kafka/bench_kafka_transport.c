@@ -30,7 +30,7 @@
 
 /* The same settings on both sides (the plugin's defaults spelled out). */
 static const char b_pprops[][2][32] = {
-    {"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
+    {"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "1"}};
 static const char b_cprops[][2][32] = {
     {"fetch.wait.max.ms", "5"}, {"auto.commit.interval.ms", "1000"}};
 #define B_COUNT(a) (sizeof(a) / sizeof((a)[0]))
