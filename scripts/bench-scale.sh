@@ -18,6 +18,21 @@
 #                    monitor, one logged-in driver) over S seconds, over ZeroMQ, and over the
 #                    Kafka mock with the demo's fetch.wait.max.ms 5 and with librdkafka's
 #                    default (500)
+#   --startup N[,N...]  instead of rungs: Central's start-up time with N CPs in its database
+#                    (fresh database, evc-loadgen --provision, no CP connecting): until its
+#                    monitor port accepts and until GET /api/health answers, one row per N
+#                    and each time's ratio to the first N's (linear: 50000 vs 10000 <= ~5),
+#                    and the WARN lines Central printed (e.g. the open-files hard limit);
+#                    each time the median of --startup-repeat K starts (default 5)
+#   --restart-after S   for rungs whose LABEL contains "restart" (e.g. zmq:10000:0:0:restart):
+#                    S seconds into the steady phase (default 10) Central is killed (SIGKILL)
+#                    and started again at once; evc-loadgen --restart reports the recovery
+#                    (its monitors reconnect with EV_CP_M's backoff), and this script polls
+#                    /api/health for the time until cps_connected is back to every CP.
+#                    Such a rung's steady phase lasts at least S + 10 s (give --duration
+#                    S + 30 or more at thousands of CPs, so the recovery ends inside it).
+#   --restart-jitter PCT  restart rungs: the generator's monitors add up to PCT % to each
+#                    reconnection delay (evc-loadgen --jitter; default 0, as EV_CP_M)
 # Environment: EVC_BENCH_PORT_BASE (default 27000): monitor port, +1 HTTP, +2 ZeroMQ.
 set -euo pipefail
 
@@ -30,6 +45,10 @@ DIR=
 SCALE=1
 QUICK=0
 IDLE=0
+STARTUP=
+RESTART_AFTER=10
+STARTUP_REPEAT=5
+RESTART_JITTER=0
 RUNGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -41,7 +60,11 @@ while [ $# -gt 0 ]; do
     --scale) SCALE=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --idle) IDLE=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --startup) STARTUP=$2; shift 2 ;;
+    --restart-after) RESTART_AFTER=$2; shift 2 ;;
+    --startup-repeat) STARTUP_REPEAT=$2; shift 2 ;;
+    --restart-jitter) RESTART_JITTER=$2; shift 2 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     -*) echo "bench-scale: unknown option $1" >&2; exit 2 ;;
     *) RUNGS+=("$1"); shift ;;
     esac
@@ -147,14 +170,23 @@ YAML
         (exec 3<>"/dev/tcp/127.0.0.1/$MON_PORT") 2>/dev/null && break
         sleep 0.1
     done
+    if [[ "$label" == *restart* ]]; then
+        restart_rung "$rd" "$cps" "$supplying" "$drivers" "$label" "$central"
+    else
     "$BIN/evc-loadgen" --config "$rd/bench.yaml" --cps "$cps" --supplying "$supplying" \
         --drivers "$drivers" --central "127.0.0.1:$MON_PORT" --central-pid "$central" \
         --rate "$RATE" --warmup "$WARMUP" --duration "$DURATION" --label "$label" \
         --json "$rd/report.json" >"$rd/loadgen.log" 2>&1 || true
+    fi
     cleanup
     if [ -s "$rd/report.json" ]; then row "$rd/report.json"; else
         echo "| $transport $label | $cps ($supplying) | $drivers | failed: see $rd/loadgen.log |"; fi
+    if [[ "$label" == *restart* ]] && [ -s "$rd/report.json" ]; then
+        echo; restart_header; restart_row "$rd"; echo; fi
 }
+
+# shellcheck source=bench-scale-restart.sh
+. "$ROOT/scripts/bench-scale-restart.sh"
 
 cpu_ticks() { # utime+stime of a pid, in clock ticks
     awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
@@ -229,6 +261,10 @@ if [ "$IDLE" != 0 ]; then
     idle_case zmq zmq ""
     idle_case "kafka (mock), fetch.wait.max.ms 5 (demo)" kafka 5
     idle_case "kafka (mock), fetch.wait.max.ms default (500)" kafka ""
+    exit 0
+fi
+if [ -n "$STARTUP" ]; then
+    startup_table "$STARTUP"
     exit 0
 fi
 header

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "evc/app.h"
@@ -96,6 +97,8 @@ typedef struct lg_driver {
 } lg_driver;
 
 /* ---- the whole run ------------------------------------------------------ */
+typedef struct lg_restart lg_restart; /* lg_restart.c; NULL without --restart */
+
 typedef struct lg_counts {
     uint64_t hb_sent, hb_acked, hb_nacked, hb_unacked, frames_acked;
     uint64_t auth_ok, auth_denied, links_lost, connect_failed;
@@ -148,6 +151,7 @@ typedef struct lg {
     double key_tokens;            /* pacing of cp.key_request (unsealed) */
     uint64_t key_refill_ms;
     char last_denial[64];         /* reason of the latest denial seen, for the report */
+    lg_restart *rs;               /* owned; --restart only */
     int exit_code;
 } lg;
 
@@ -175,5 +179,15 @@ int lg_load_keys(lg *g, evc_error *err);
 void lg_cp_name(char *buf, size_t cap, size_t i, size_t nbulk);
 void lg_driver_name(char *buf, size_t cap, size_t i, bool looping);
 long lg_cp_index(const lg *g, const char *id); /* -1 when not ours */
+
+/* lg_restart.c: a Central restart under load (--restart); each a no-op without it */
+int lg_restart_init(lg *g, evc_error *err);
+void lg_restart_free(lg *g);
+void lg_restart_on_closed(lg_cp *cp);    /* a link closed: reconnect with backoff */
+void lg_restart_on_connected(lg_cp *cp);
+void lg_restart_on_hb_acked(lg_cp *cp);
+void lg_restart_tick(lg *g);              /* every 10 ms tick */
+void lg_restart_on_central_heartbeat(lg *g, const evc_message *m);
+void lg_restart_report(lg *g, FILE *json); /* NULL: the text lines */
 
 #endif

@@ -402,8 +402,10 @@ static int on_central(void *arg, const evc_message *m)
     lg *g = arg;
     g->c.bus_in++;
     /* Central's heartbeat concerns nobody here: skipped before parsing. */
-    if (m->payload_len > 32 && memcmp(m->payload, "{\"type\":\"central.heartbeat\"", 27) == 0)
+    if (m->payload_len > 32 && memcmp(m->payload, "{\"type\":\"central.heartbeat\"", 27) == 0) {
+        lg_restart_on_central_heartbeat(g, m); /* --restart: its started_at */
         return EVC_OK;
+    }
     evc_envelope *env = NULL;
     evc_error err = {0};
     if (evc_envelope_decode(m->payload, m->payload_len, NULL, &env, &err) != EVC_OK) {

@@ -133,6 +133,7 @@ static void on_ack(lg_cp *cp, bool nack)
     }
     g->c.hb_acked++;
     cp->hb_acked = true;
+    lg_restart_on_hb_acked(cp);
     if (g->phase_no == 2)
         lg_samples_add(&g->hb_ack, lg_now_us() - cp->pend_us[slot]);
 }
@@ -148,6 +149,7 @@ static void on_closed(uv_handle_t *h)
     lg_cp *cp = h->data;
     cp->tcp_open = false;
     cp->mon = LG_MON_IDLE;
+    lg_restart_on_closed(cp);
 }
 
 static void link_lost(lg_cp *cp)
@@ -204,6 +206,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     evc_frame_decoder_reset(cp->dec);
+    lg_restart_on_connected(cp);
     uv_tcp_nodelay(&cp->tcp, 1);
     uv_read_start((uv_stream_t *)&cp->tcp, on_alloc, on_read);
     send_auth(cp);
@@ -241,7 +244,8 @@ void lg_cp_tick(lg_cp *cp, uint64_t now_ms)
 {
     lg *g = cp->lg;
     if (!cp->tcp_open) {
-        lg_cp_connect(cp); /* reconnect, as the monitor's client does */
+        if (!g->rs) /* with --restart, lg_restart.c's backoff reconnects */
+            lg_cp_connect(cp);
         return;
     }
     if (cp->mon == LG_MON_IDLE) {

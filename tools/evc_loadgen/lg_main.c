@@ -38,6 +38,13 @@ static const evc_role_option options[] = {
     {"label", true, "TEXT", NULL, "the report's name (a ladder rung)", false},
     {"provision", false, NULL, NULL,
      "write the CPs and drivers into store.database (Central stopped) and exit", true},
+    {"restart", false, NULL, NULL,
+     "Central will be restarted: monitors reconnect with EV_CP_M's backoff, engines re-hello; "
+     "report the recovery", false},
+    {"backoff-ms", true, "MIN:MAX", NULL, "with --restart: reconnection backoff; default 250:2000 "
+     "(EV_CP_M's)", false},
+    {"jitter", true, "PCT", NULL, "with --restart: add up to PCT % to each delay; default 0 "
+     "(EV_CP_M has none)", false},
     {"secret-cost", true, "COST", NULL, "store CP secrets as argon2id at this cost instead of the fast verifier (the path of typed secrets)",
      false},
     {NULL, false, NULL, NULL, NULL, false},
@@ -256,6 +263,7 @@ static void on_tick(evc_timer *t, void *arg)
         finish(g);
         return;
     }
+    lg_restart_tick(g);
     /* One slot of the one-second wheel: each CP's HB and telemetry once a second. */
     for (lg_cp *cp = g->wheel[g->wheel_pos]; cp; cp = cp->wheel_next)
         lg_cp_tick(cp, now);
@@ -288,6 +296,8 @@ static int start(void *state, evc_error *err)
             return rc;
     }
     int rc = lg_load_keys(g, err);
+    if (rc == EVC_OK)
+        rc = lg_restart_init(g, err);
     if (rc == EVC_OK)
         rc = lg_bus_start(g, err);
     if (rc != EVC_OK)
@@ -340,6 +350,7 @@ static void destroy(void *state)
     lg_samples_free(&g->drv_auth);
     lg_samples_free(&g->menu_auth);
     lg_samples_free(&g->lag);
+    lg_restart_free(g);
     free(g->cps);
     free(g->drivers);
     free(g);

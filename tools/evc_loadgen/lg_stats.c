@@ -213,6 +213,7 @@ void lg_report(lg *g)
     printf("drivers: requests %" PRIu64 " authorised %" PRIu64 " denied %" PRIu64
            " tickets %" PRIu64 "\n",
            c->drv_requests, c->drv_authorised, c->drv_denied, c->drv_tickets);
+    lg_restart_report(g, NULL);
     if (!g->json_path)
         return;
     FILE *f = fopen(g->json_path, "w");
@@ -244,7 +245,7 @@ void lg_report(lg *g)
                ",\"drv_requests\":%" PRIu64 ",\"drv_authorised\":%" PRIu64 ",\"drv_denied\":%" PRIu64
                ",\"drv_tickets\":%" PRIu64 "},\n \"steady\":{\"supply_denied\":%" PRIu64
                ",\"interrupted\":%" PRIu64 ",\"links_lost\":%" PRIu64 ",\"drv_denied\":%" PRIu64
-               ",\"hb_sent\":%" PRIu64 ",\"tele_sent\":%" PRIu64 "},\"last_denial\":\"%s\"}\n",
+               ",\"hb_sent\":%" PRIu64 ",\"tele_sent\":%" PRIu64 "},\"last_denial\":\"%s\"",
             c->auth_ok, c->auth_denied, c->links_lost, c->connect_failed, c->keyed,
             c->supplies_started, c->hb_sent, c->hb_acked, c->hb_nacked, c->hb_unacked, c->tele_sent,
             c->tele_relayed, c->tele_lost, c->supply_denied, c->interrupted,
@@ -254,5 +255,7 @@ void lg_report(lg *g)
             c->drv_denied, c->drv_tickets, e->supply_denied - b->supply_denied,
             e->interrupted - b->interrupted, e->links_lost - b->links_lost,
             e->drv_denied - b->drv_denied, hb, tele, g->last_denial);
+    lg_restart_report(g, f);
+    fprintf(f, "}\n");
     fclose(f);
 }

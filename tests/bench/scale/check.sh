@@ -53,4 +53,20 @@ for t in zmq kafka; do
         if jq -ne "$r > $FACTOR" >/dev/null; then echo "FAIL: $t $m ratio $r"; fail=1; fi
     done
 done
+# A Central restart (SIGKILL, started again at once) with 300 CPs supplying:
+# counts only, never a time (about 20 s).
+bash "$ROOT/scripts/bench-scale.sh" --build "$BUILD" --dir "$RUN/restart" --duration 6 \
+    --warmup 1 --rate 300 --restart-after 2 zmq:300:300:0:restart
+f="$RUN/restart/zmq-300-300-0/report.json"
+if [ ! -s "$f" ]; then echo "FAIL: no report $f"; fail=1; else
+    check "$f" "Central was restarted" ".restart.restarted == true" .restart
+    check "$f" "every CP ACTIVATED again" ".restart.back == 300 and .restart.down == 0" .restart
+    check "$f" "every engine said hello to the new Central" ".restart.hellos == 300" .restart
+    check "$f" "no relapse, no false DISCONNECTED" \
+        ".restart.relapsed == 0 and .counts.false_disconnected == 0 and .counts.false_disconnected_run == 0" "[.restart, .counts]"
+    check "$f" "supplies resumed: none denied or interrupted" \
+        ".restart.supply_denied == 0 and .restart.interrupted == 0" .restart
+    check "$RUN/restart/zmq-300-300-0/restart.json" "Central counts every CP connected" \
+        ".all_connected_ms != null" .
+fi
 exit $fail
