@@ -43,8 +43,8 @@ static const evc_role_option options[] = {
      "report the recovery", false},
     {"backoff-ms", true, "MIN:MAX", NULL, "with --restart: reconnection backoff; default 250:2000 "
      "(EV_CP_M's)", false},
-    {"jitter", true, "PCT", NULL, "with --restart: add up to PCT % to each delay; default 0 "
-     "(EV_CP_M has none)", false},
+    {"jitter", true, "PCT", NULL, "with --restart: add up to PCT % to each delay; default 50 "
+     "(EV_CP_M's link client)", false},
     {"secret-cost", true, "COST", NULL, "store CP secrets as argon2id at this cost instead of the fast verifier (the path of typed secrets)",
      false},
     {NULL, false, NULL, NULL, NULL, false},

@@ -2,10 +2,9 @@
  * reconnect as EV_CP_M's link client does (core/src/link_client.c): after a
  * loss the next attempt comes `min` ms later, each failure doubles the delay
  * up to `max`, a connection resets it to `min` (EV_CP_M's defaults 250 and
- * 2000 ms, cp_monitor.backoff_*_ms). The real client has no jitter: every
- * monitor of a killed Central retries at the same instants, a herd that the
- * benchmark keeps; --jitter PCT spreads each delay by up to PCT % to show
- * what jitter would change. The engines answer Central's new started_at
+ * 2000 ms, cp_monitor.backoff_*_ms), each delay plus up to 50 % at random
+ * as the real client adds (--jitter PCT; 0 shows the herd of clients that
+ * all retry at the same instants). The engines answer Central's new started_at
  * (central.heartbeat) with cp.hello, busy_session_id set while supplying, as
  * EV_CP_E does (PROTOCOL.md, "Central restarts").
  *
@@ -75,7 +74,7 @@ int lg_restart_init(lg *g, evc_error *err)
     if (r->max_ms < r->min_ms)
         r->max_ms = r->min_ms;
     const char *j = evc_app_option(g->app, "jitter");
-    r->jitter_pct = j ? (uint32_t)strtoul(j, NULL, 10) : 0;
+    r->jitter_pct = j ? (uint32_t)strtoul(j, NULL, 10) : 50; /* link_client.c's */
     if (r->jitter_pct > 100)
         r->jitter_pct = 100;
     for (size_t i = 0; i < RS_SLOTS; i++)

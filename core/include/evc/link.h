@@ -140,7 +140,9 @@ void evc_link_server_close(evc_link_server *srv);
 
 typedef struct evc_link_client_opts {
     uint64_t backoff_min_ms; /* first retry delay; 0 = 250 ms */
-    uint64_t backoff_max_ms; /* delay cap (doubles up to it); 0 = 5000 ms */
+    uint64_t backoff_max_ms; /* delay cap (doubles up to it); 0 = 5000 ms; each delay
+                              * gets up to half of itself added at random, so the
+                              * clients of a restarted server do not retry at once */
 } evc_link_client_opts;
 
 /* Connects to host:port and keeps reconnecting, with capped exponential
