@@ -29,7 +29,7 @@ static const evc_role_option options[] = {
     {"rate", true, "R", NULL, "CPs connected per second in the ramp; default 500", false},
     {"warmup", true, "SECONDS", NULL, "after the ramp, before measuring; default 5", false},
     {"duration", true, "SECONDS", NULL, "the steady phase measured; default 30", false},
-    {"driver-pause-ms", true, "MS", NULL, "a looping driver's pause after a ticket; default 100",
+    {"driver-pause-ms", true, "MS", NULL, "a looping driver's pause after a ticket; default 500 (Central's rate for a driver)",
      false},
     {"central", true, "HOST:PORT", NULL, "Central's monitor port; default 127.0.0.1:7001", false},
     {"central-pid", true, "PID", NULL, "EV_Central's pid for CPU/RSS; default: found in /proc",
@@ -72,7 +72,7 @@ static int parse_options(lg *g, evc_app *app, evc_error *err)
         g->rate = 500.0;
     g->warmup_ms = opt_size(app, "warmup", 5) * 1000u;
     g->duration_ms = opt_size(app, "duration", 30) * 1000u;
-    g->driver_pause_ms = opt_size(app, "driver-pause-ms", 100);
+    g->driver_pause_ms = opt_size(app, "driver-pause-ms", 500);
     const char *c = evc_app_option(app, "central");
     snprintf(g->host, sizeof g->host, "%s", c ? c : "127.0.0.1:7001");
     char *colon = strrchr(g->host, ':');
