@@ -25,23 +25,7 @@ health_connected() {
 startup_case() {
     local n=$1 rd="$DIR/startup-$n"
     rm -rf "$rd"; mkdir -p "$rd"
-    cat >"$rd/bench.yaml" <<YAML
-log:
-  level: warn
-transport:
-  plugin: zmq
-  endpoint: "127.0.0.1:$ZMQ_PORT"
-  zmq:
-    proxy: owner
-store:
-  plugin: sqlite
-  database: $rd/central.db
-central:
-  listen_port: $MON_PORT
-  http_port: $HTTP_PORT
-  registration: closed
-  panel: plain
-YAML
+    bench_config "$rd/bench.yaml" zmq "127.0.0.1:$ZMQ_PORT" "" "$rd/central.db"
     "$BIN/EV_Central" --config "$rd/bench.yaml" --init-db >"$rd/initdb.log" 2>&1
     "$BIN/evc-loadgen" --config "$rd/bench.yaml" --provision --cps "$n" --supplying 0 \
         >"$rd/provision.log" 2>&1

@@ -109,6 +109,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# bench_config FILE TRANSPORT ENDPOINT KAFKA_CFG DATABASE [EXTRA]: the YAML every
+# case runs Central (and the generator, the idle programs) with.
+bench_config() {
+    cat >"$1" <<YAML
+log:
+  level: warn
+transport:
+  plugin: $2
+  endpoint: "$3"
+  zmq:
+    proxy: owner
+$4
+store:
+  plugin: sqlite
+  database: $5
+central:
+  listen_port: $MON_PORT
+  http_port: $HTTP_PORT
+  registration: closed
+  panel: plain
+${6:-}
+YAML
+}
+
 header() {
     echo "| rung | CPs (supplying) | drivers | Central CPU | RSS MB | HB ACK p50/p99 ms | telemetry -> state p50/p99 ms | request -> authorised p50/p99 ms | CPU-s per 1k msgs | lost / false DISC. |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -142,24 +166,7 @@ run_rung() {
       session.timeout.ms: \"6000\"
       heartbeat.interval.ms: \"500\""
     fi
-    cat >"$rd/bench.yaml" <<YAML
-log:
-  level: warn
-transport:
-  plugin: $transport
-  endpoint: "$endpoint"
-  zmq:
-    proxy: owner
-$kafka_cfg
-store:
-  plugin: sqlite
-  database: $rd/central.db
-central:
-  listen_port: $MON_PORT
-  http_port: $HTTP_PORT
-  registration: closed
-  panel: plain
-YAML
+    bench_config "$rd/bench.yaml" "$transport" "$endpoint" "$kafka_cfg" "$rd/central.db"
     "$BIN/EV_Central" --config "$rd/bench.yaml" --init-db >"$rd/initdb.log" 2>&1
     "$BIN/evc-loadgen" --config "$rd/bench.yaml" --provision --cps "$cps" \
         --supplying "$supplying" --drivers "$drivers" >"$rd/provision.log" 2>&1
@@ -209,26 +216,9 @@ idle_case() {
     consumer_properties:
       fetch.wait.max.ms: \"$fetch\""
     fi
-    cat >"$rd/idle.yaml" <<YAML
-log:
-  level: warn
-transport:
-  plugin: $transport
-  endpoint: "$endpoint"
-  zmq:
-    proxy: owner
-$kafka_cfg
-store:
-  plugin: sqlite
-  database: $rd/central.db
-central:
-  listen_port: $MON_PORT
-  http_port: $HTTP_PORT
-  registration: closed
-  panel: plain
-cp_monitor:
-  web_port: 0
-YAML
+    bench_config "$rd/idle.yaml" "$transport" "$endpoint" "$kafka_cfg" "$rd/central.db" \
+        "cp_monitor:
+  web_port: 0"
     "$BIN/EV_Central" --config "$rd/idle.yaml" --init-db --seed --password-cost min >"$rd/initdb.log" 2>&1 ||
         "$BIN/EV_Central" --config "$rd/idle.yaml" --init-db --seed >"$rd/initdb.log" 2>&1
     "$BIN/EV_Central" --config "$rd/idle.yaml" >"$rd/central.log" 2>&1 & local pc=$!; PIDS+=($pc)
