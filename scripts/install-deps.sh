@@ -9,7 +9,7 @@ PACKAGES=(
   libuv1-dev libyaml-dev libjansson-dev libsodium-dev
   librdkafka-dev libzmq3-dev libsqlite3-dev sqlite3
   libwebsockets-dev libwebsockets-evlib-uv
-  libcriterion-dev kcat curl openssl
+  libcriterion-dev kcat curl openssl jq
   chromium
 )
 # The dashboards' build (npm ci) and browser tests (node --test): Debian's
