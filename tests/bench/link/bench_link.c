@@ -61,9 +61,9 @@ static void raise_nofile(size_t need)
 {
     struct rlimit rl;
     cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
-        cr_skip_test("hard open-files limit %llu is below the %zu this bench needs",
-                     (unsigned long long)rl.rlim_max, need);
+    cr_assert(rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need,
+              "hard open-files limit %llu is below the %zu this bench needs (ulimit -Hn)",
+              (unsigned long long)rl.rlim_max, need);
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : rl.rlim_max;
     cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "%s", strerror(errno));
 }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "evc/fd_limit.h"
 #include "evc/link.h"
 
 typedef struct srv_seen {
@@ -230,20 +231,21 @@ Test(link_bounds, connections_beyond_the_cap_are_closed_at_once)
 Test(link_bounds, a_burst_of_connections_completes_without_the_loop)
 {
     enum { BURST = 1000 };
+    /* The test needs a kernel queue of more than 1000 (the old backlog was
+     * 128) and 1000 + 64 descriptors: a machine that has neither is one the
+     * project does not support for Central (docs/OPERATIONS.md), so it fails
+     * saying which, rather than passing without testing. */
     FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
     long somaxconn = 0;
     if (!f || fscanf(f, "%ld", &somaxconn) != 1)
         somaxconn = 0;
     if (f)
         fclose(f);
-    if (somaxconn <= BURST)
-        cr_skip_test("net.core.somaxconn is %ld: the kernel caps the backlog below %d",
-                     somaxconn, BURST);
-    struct rlimit rl;
-    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < BURST + 64)
-        cr_skip_test("open-files limit %llu is below %d", (unsigned long long)rl.rlim_cur,
-                     BURST + 64);
+    cr_assert_gt(somaxconn, BURST, "net.core.somaxconn is %ld: raise it above %d "
+                 "(docs/OPERATIONS.md)", somaxconn, BURST);
+    unsigned got = 0;
+    evc_fd_limit_raise(BURST + 64, &got, NULL);
+    cr_assert_geq(got, BURST + 64, "open-files limit %u is below %d", got, BURST + 64);
     srv_seen srv = {0};
     evc_link_server *server;
     cr_assert_eq(evc_link_listen(loop, "127.0.0.1", 0, &H, &srv, &server, NULL), EVC_OK);
