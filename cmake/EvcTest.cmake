@@ -1,13 +1,21 @@
 # evc_add_criterion_test(<name> SOURCES ... [LIBS ...] [LABELS ...] [TIMEOUT s]
-#                        [ENV VAR=value ...])
+#                        [ENV VAR=value ...] [INTERNAL])
+#
+# INTERNAL links the static evc_core_internal (same objects as libevc_core.so,
+# with core/src on the include path) instead of libevc_core.so: for white-box
+# tests of functions that libevc_core.so does not export.
 #
 # Builds a Criterion test executable and registers it with ctest. Criterion
 # runs each test in a forked child of a fresh exec; --jobs is left to the
 # default (one worker per core) unless a suite sets EVC_TEST_JOBS.
 function(evc_add_criterion_test name)
-  cmake_parse_arguments(T "" "TIMEOUT;JOBS" "SOURCES;LIBS;LABELS;ENV" ${ARGN})
+  cmake_parse_arguments(T "INTERNAL" "TIMEOUT;JOBS" "SOURCES;LIBS;LABELS;ENV" ${ARGN})
   add_executable(${name} ${T_SOURCES})
-  target_link_libraries(${name} PRIVATE evc_core PkgConfig::CRITERION ${T_LIBS})
+  if(T_INTERNAL)
+    target_link_libraries(${name} PRIVATE evc_core_internal PkgConfig::CRITERION ${T_LIBS})
+  else()
+    target_link_libraries(${name} PRIVATE evc_core PkgConfig::CRITERION ${T_LIBS})
+  endif()
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     EVC_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}"

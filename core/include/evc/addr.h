@@ -2,6 +2,8 @@
 #ifndef EVC_ADDR_H
 #define EVC_ADDR_H
 
+#include "evc/api.h"
+
 #include <stdint.h>
 
 #include "evc/config.h"
@@ -18,11 +20,11 @@ typedef struct evc_addr {
 
 /* Parses "host:port", "[v6]:port" or, when allow_port_only, "port" (host
  * left empty). EVC_EINVAL with a message quoting the text on failure. */
-int evc_addr_parse(const char *text, int allow_port_only, evc_addr *out, evc_error *err);
+EVC_API int evc_addr_parse(const char *text, int allow_port_only, evc_addr *out, evc_error *err);
 
 /* Same for a config node; the message starts with the node's
  * file:line:column and names `key`. */
-int evc_addr_from_cfg(const evc_cfg_node *node, const char *key, int allow_port_only,
+EVC_API int evc_addr_from_cfg(const evc_cfg_node *node, const char *key, int allow_port_only,
                       evc_addr *out, evc_error *err);
 
 #ifdef __cplusplus

@@ -20,6 +20,8 @@
 #ifndef EVC_APP_H
 #define EVC_APP_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -102,18 +104,18 @@ typedef struct evc_role {
 } evc_role;
 
 /* Runs the program; returns the process exit code (see above). */
-int evc_app_main(const evc_role *role, int argc, char **argv);
+EVC_API int evc_app_main(const evc_role *role, int argc, char **argv);
 
 /* Accessors for role code; all borrowed for the app's life. */
-evc_loop *evc_app_loop(evc_app *app);
-evc_bus *evc_app_bus(evc_app *app);              /* NULL if the role needs none */
-struct evc_store *evc_app_store(evc_app *app);   /* NULL if the role needs none */
-const evc_cfg_node *evc_app_config_root(evc_app *app);
-const evc_cfg_node *evc_app_section(evc_app *app); /* the role's section, NULL if absent */
+EVC_API evc_loop *evc_app_loop(evc_app *app);
+EVC_API evc_bus *evc_app_bus(evc_app *app);              /* NULL if the role needs none */
+EVC_API struct evc_store *evc_app_store(evc_app *app);   /* NULL if the role needs none */
+EVC_API const evc_cfg_node *evc_app_config_root(evc_app *app);
+EVC_API const evc_cfg_node *evc_app_section(evc_app *app); /* the role's section, NULL if absent */
 /* Value of a role option without config_path: its argument, "" for a given
  * flag, NULL when absent. */
-const char *evc_app_option(evc_app *app, const char *name);
-bool evc_app_checking(evc_app *app); /* true under --check-config */
+EVC_API const char *evc_app_option(evc_app *app, const char *name);
+EVC_API bool evc_app_checking(evc_app *app); /* true under --check-config */
 
 /* ---- dashboards (docs/WEB.md) ------------------------------------------ */
 
@@ -124,33 +126,33 @@ bool evc_app_checking(evc_app *app); /* true under --check-config */
  * EVC_OK when it is a directory; EVC_ENOTFOUND naming the path when not
  * (*explicit tells whether web.static_dir was set: a missing default is the
  * caller's to excuse, a wrong setting is a configuration error). */
-int evc_app_web_dir(evc_app *app, const char *dashboard, char *buf, size_t cap,
+EVC_API int evc_app_web_dir(evc_app *app, const char *dashboard, char *buf, size_t cap,
                     bool *explicit_dir, evc_error *err);
 
 /* ---- keys of the bus seals (evc/seal.h, docs/SECURITY.md) ----------------- */
 
 /* The path of Central's public key file: security.central_key_file, else
  * "<store.database>.central-key.pub". Written into buf. */
-void evc_app_central_key_path(evc_app *app, char *buf, size_t cap);
+EVC_API void evc_app_central_key_path(evc_app *app, char *buf, size_t cap);
 
 /* Reads Central's public key (one line of 64 hex chars) from that path.
  * EVC_ECONFIG naming the path and what is wrong (missing: "start EV_Central
  * once, or copy its .pub file here"). */
-int evc_app_central_public_key(evc_app *app, uint8_t pk[32], evc_error *err);
+EVC_API int evc_app_central_public_key(evc_app *app, uint8_t pk[32], evc_error *err);
 
 /* Central only: loads its secret key from `path` (128 hex chars, the file
  * must not be readable by group or others), or when the file does not exist
  * creates a new key pair there (mode 0600) and its public half at
  * "<path>.pub" (0644). *created tells which. EVC_ECONFIG naming the path. */
-int evc_app_signing_key(const char *path, uint8_t sk[64], bool *created, evc_error *err);
+EVC_API int evc_app_signing_key(const char *path, uint8_t sk[64], bool *created, evc_error *err);
 
 /* CPs and drivers: from now on the app's bus delivers only messages sealed
  * by Central's key (evc_app_central_public_key), within the security
  * windows. Errors of evc_app_central_public_key; EVC_ESTATE without a bus. */
-int evc_app_trust_central(evc_app *app, evc_error *err);
+EVC_API int evc_app_trust_central(evc_app *app, evc_error *err);
 
 /* security.max_age_ms / max_skew_ms into a policy (other fields untouched). */
-void evc_app_seal_windows(evc_app *app, int64_t *max_age_ms, int64_t *max_skew_ms);
+EVC_API void evc_app_seal_windows(evc_app *app, int64_t *max_age_ms, int64_t *max_skew_ms);
 
 /* The bus topics of the product, from the config's `topics` section. */
 typedef enum evc_topic {
@@ -159,10 +161,10 @@ typedef enum evc_topic {
     EVC_TOPIC_CENTRAL_EVENTS = 2, /* topics.central_events, default "central-events" */
 } evc_topic;
 /* Topic name; borrowed for the app's life. */
-const char *evc_app_topic(evc_app *app, evc_topic topic);
+EVC_API const char *evc_app_topic(evc_app *app, evc_topic topic);
 
 /* Ends evc_app_main's loop gracefully with `exit_code`. Loop thread. */
-void evc_app_quit(evc_app *app, int exit_code);
+EVC_API void evc_app_quit(evc_app *app, int exit_code);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #ifndef EVC_BUS_H
 #define EVC_BUS_H
 
+#include "evc/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,13 +36,13 @@ typedef void (*evc_bus_outcome_cb)(void *arg, evc_outcome_status status, const c
 /* Creates a transport instance from a loaded plugin of kind
  * EVC_PLUGIN_TRANSPORT. The plugin's create op validates params->config.
  * On failure returns the create op's status with its message. */
-int evc_bus_open(evc_loop *loop, evc_plugin *transport, const evc_transport_params *params,
+EVC_API int evc_bus_open(evc_loop *loop, evc_plugin *transport, const evc_transport_params *params,
                  evc_bus **out, evc_error *err);
 
 /* Adds a handler for `topic`; several handlers may share a topic, called in
  * the order added. The first handler that fails stops the chain and makes the
  * message count as not handled. Before or after start. */
-int evc_bus_subscribe(evc_bus *bus, const char *topic, evc_bus_handler handler, void *arg,
+EVC_API int evc_bus_subscribe(evc_bus *bus, const char *topic, evc_bus_handler handler, void *arg,
                       evc_error *err);
 
 /* As evc_bus_subscribe, but `handler` gets only the messages of `topic`
@@ -60,38 +62,38 @@ int evc_bus_subscribe(evc_bus *bus, const char *topic, evc_bus_handler handler, 
  * unsubscribe). EVC_EINVAL for bad arguments (naming the key), otherwise
  * evc_bus_subscribe's errors. Before or after start. */
 #define EVC_BUS_KEY_MAX 255
-int evc_bus_subscribe_keys(evc_bus *bus, const char *topic, const char *const *keys, size_t n,
+EVC_API int evc_bus_subscribe_keys(evc_bus *bus, const char *topic, const char *const *keys, size_t n,
                            evc_bus_handler handler, void *arg, evc_error *err);
 
-int evc_bus_start(evc_bus *bus, evc_error *err);
+EVC_API int evc_bus_start(evc_bus *bus, evc_error *err);
 
 /* Publishes `payload` (copied as needed by the transport) on `topic` with
  * `key`. EVC_OK: accepted; `cb` (may be NULL) gets the outcome later, exactly
  * once. EVC_EAGAIN: back-pressure, nothing accepted, `cb` never called. */
-int evc_bus_publish(evc_bus *bus, const char *topic, const char *key, const void *payload,
+EVC_API int evc_bus_publish(evc_bus *bus, const char *topic, const char *key, const void *payload,
                     size_t payload_len, evc_bus_outcome_cb cb, void *cb_arg, evc_error *err);
 
 /* Waits up to timeout_ms for every accepted publish to get its outcome. */
-int evc_bus_flush(evc_bus *bus, uint64_t timeout_ms, evc_error *err);
+EVC_API int evc_bus_flush(evc_bus *bus, uint64_t timeout_ms, evc_error *err);
 
-void evc_bus_guarantees(evc_bus *bus, evc_transport_guarantees *out);
-void evc_bus_stats(evc_bus *bus, evc_transport_stats *out);
+EVC_API void evc_bus_guarantees(evc_bus *bus, evc_transport_guarantees *out);
+EVC_API void evc_bus_stats(evc_bus *bus, evc_transport_stats *out);
 /* Whether the bus's subscriptions deliver yet (stats.joined > 0): a program
  * that expects to hear from a peer judges the peer's silence only from then
  * on, not while its Kafka group is still being joined. True for a transport
  * too old to tell; on Kafka, false until a subscription got its partitions
  * (never for a bus that subscribes to nothing). False for NULL. */
-bool evc_bus_live(evc_bus *bus);
+EVC_API bool evc_bus_live(evc_bus *bus);
 /* Messages the bus dropped because no handler takes their key (delivered by
  * a transport that cannot filter by key, or by a prefix it could not tell
  * apart). 0 for NULL. */
-uint64_t evc_bus_foreign(const evc_bus *bus);
+EVC_API uint64_t evc_bus_foreign(const evc_bus *bus);
 /* Number of accepted publishes whose outcome has not arrived yet. */
-size_t evc_bus_pending(const evc_bus *bus);
+EVC_API size_t evc_bus_pending(const evc_bus *bus);
 
 /* Stops and destroys the transport instance; outcomes still pending are
  * reported as EVC_OUTCOME_NOT_SENT by the transport's stop. NULL is a no-op. */
-void evc_bus_close(evc_bus *bus);
+EVC_API void evc_bus_close(evc_bus *bus);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,8 @@
 #ifndef EVC_CONFIG_H
 #define EVC_CONFIG_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +42,7 @@ typedef struct evc_cfg_pos {
 /* Formats a position as "file:line:column", or just "file" when line is 0
  * (values that came from the command line: "<argument 1: listen_port>").
  * Returns buf. */
-char *evc_cfg_pos_format(evc_cfg_pos pos, char *buf, size_t cap);
+EVC_API char *evc_cfg_pos_format(evc_cfg_pos pos, char *buf, size_t cap);
 
 /* ---- loading ---------------------------------------------------------- */
 
@@ -51,52 +53,52 @@ char *evc_cfg_pos_format(evc_cfg_pos pos, char *buf, size_t cap);
  * *out is owned by the caller (evc_cfg_free). On failure returns EVC_ECONFIG
  * (or EVC_EIO when the file cannot be read) with a message starting with
  * "file:line:column: ". */
-int evc_cfg_load_file(const char *path, evc_cfg **out, evc_error *err);
+EVC_API int evc_cfg_load_file(const char *path, evc_cfg **out, evc_error *err);
 
 /* Same, from memory; `name` is used as the file name in positions. */
-int evc_cfg_load_string(const char *name, const char *yaml, size_t len, evc_cfg **out,
+EVC_API int evc_cfg_load_string(const char *name, const char *yaml, size_t len, evc_cfg **out,
                         evc_error *err);
 
 /* Creates an empty configuration whose root is an empty map (used when no
  * --config is given). Caller frees. */
-int evc_cfg_new_empty(evc_cfg **out, evc_error *err);
+EVC_API int evc_cfg_new_empty(evc_cfg **out, evc_error *err);
 
-void evc_cfg_free(evc_cfg *cfg);
+EVC_API void evc_cfg_free(evc_cfg *cfg);
 
 /* Root node (a map, possibly empty). Borrowed. */
-const evc_cfg_node *evc_cfg_root(const evc_cfg *cfg);
+EVC_API const evc_cfg_node *evc_cfg_root(const evc_cfg *cfg);
 
 /* ---- reading nodes ---------------------------------------------------- */
 
-evc_cfg_node_kind evc_cfg_kind(const evc_cfg_node *node);
-evc_cfg_pos evc_cfg_node_pos(const evc_cfg_node *node);
+EVC_API evc_cfg_node_kind evc_cfg_kind(const evc_cfg_node *node);
+EVC_API evc_cfg_pos evc_cfg_node_pos(const evc_cfg_node *node);
 /* Scalar text (after substitution); NULL if not a scalar. */
-const char *evc_cfg_scalar(const evc_cfg_node *node);
+EVC_API const char *evc_cfg_scalar(const evc_cfg_node *node);
 
 /* Map lookup by key; NULL if node is not a map or has no such key. */
-const evc_cfg_node *evc_cfg_get(const evc_cfg_node *map, const char *key);
+EVC_API const evc_cfg_node *evc_cfg_get(const evc_cfg_node *map, const char *key);
 /* Dotted path lookup from a map: "transport.zmq.sndhwm". NULL if absent. */
-const evc_cfg_node *evc_cfg_path(const evc_cfg_node *map, const char *dotted);
+EVC_API const evc_cfg_node *evc_cfg_path(const evc_cfg_node *map, const char *dotted);
 
 /* Number of entries of a map or sequence (0 for scalars). */
-size_t evc_cfg_count(const evc_cfg_node *node);
+EVC_API size_t evc_cfg_count(const evc_cfg_node *node);
 /* i-th entry of a map (key string via *key_out, may be NULL) or sequence. */
-const evc_cfg_node *evc_cfg_at(const evc_cfg_node *node, size_t i, const char **key_out);
+EVC_API const evc_cfg_node *evc_cfg_at(const evc_cfg_node *node, size_t i, const char **key_out);
 
 /* Typed getters with defaults: when the key is absent they return `dflt`;
  * when present but of the wrong type they return dflt too -- validation
  * against a schema (below) is what reports type errors, so call it first. */
-const char *evc_cfg_get_str(const evc_cfg_node *map, const char *key, const char *dflt);
-int64_t evc_cfg_get_int(const evc_cfg_node *map, const char *key, int64_t dflt);
-bool evc_cfg_get_bool(const evc_cfg_node *map, const char *key, bool dflt);
-double evc_cfg_get_double(const evc_cfg_node *map, const char *key, double dflt);
+EVC_API const char *evc_cfg_get_str(const evc_cfg_node *map, const char *key, const char *dflt);
+EVC_API int64_t evc_cfg_get_int(const evc_cfg_node *map, const char *key, int64_t dflt);
+EVC_API bool evc_cfg_get_bool(const evc_cfg_node *map, const char *key, bool dflt);
+EVC_API double evc_cfg_get_double(const evc_cfg_node *map, const char *key, double dflt);
 
 /* Strict scalar conversions used by validation and by plugins reading values
  * the schema cannot describe. Return EVC_OK or EVC_ECONFIG with a message
  * naming file:line:column. Booleans accept true/false/yes/no/on/off. */
-int evc_cfg_to_int(const evc_cfg_node *node, int64_t *out, evc_error *err);
-int evc_cfg_to_bool(const evc_cfg_node *node, bool *out, evc_error *err);
-int evc_cfg_to_double(const evc_cfg_node *node, double *out, evc_error *err);
+EVC_API int evc_cfg_to_int(const evc_cfg_node *node, int64_t *out, evc_error *err);
+EVC_API int evc_cfg_to_bool(const evc_cfg_node *node, bool *out, evc_error *err);
+EVC_API int evc_cfg_to_double(const evc_cfg_node *node, double *out, evc_error *err);
 
 /* ---- overriding (positional arguments) -------------------------------- */
 
@@ -104,7 +106,7 @@ int evc_cfg_to_double(const evc_cfg_node *node, double *out, evc_error *err);
  * replacing whatever was there. Its position reads `origin` (for example
  * "<argv[1]>") line 0 column 0 so that errors about it say where it came
  * from. Copies both strings. */
-int evc_cfg_set(evc_cfg *cfg, const char *dotted, const char *value, const char *origin,
+EVC_API int evc_cfg_set(evc_cfg *cfg, const char *dotted, const char *value, const char *origin,
                 evc_error *err);
 
 /* ---- schemas ---------------------------------------------------------- */
@@ -146,7 +148,7 @@ typedef void (*evc_cfg_problem_fn)(void *arg, const char *msg);
  * map for messages about missing keys ("transport.zmq"); may be "" for root.
  * A NULL map is treated as an empty map. Reports each problem to `problem`
  * (may be NULL) and returns the number of problems (0 = valid). */
-size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema,
+EVC_API size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema,
                         const char *where, evc_cfg_problem_fn problem, void *arg);
 
 #ifdef __cplusplus

@@ -17,6 +17,8 @@
 #ifndef EVC_ENVELOPE_H
 #define EVC_ENVELOPE_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,7 +48,7 @@ typedef struct evc_envelope_limits {
 /* Fills env->id with a fresh UUIDv4 written into id_buf (which must outlive
  * env's use) and env->ts_ms with the current UTC time in ms; other fields
  * untouched. Errors: EVC_EIO (no randomness). Thread: any. */
-int evc_envelope_stamp(evc_envelope *env, char id_buf[EVC_UUID_STR_SIZE], evc_error *err);
+EVC_API int evc_envelope_stamp(evc_envelope *env, char id_buf[EVC_UUID_STR_SIZE], evc_error *err);
 
 /* Serialises env (all strings borrowed for the call) to compact JSON with
  * the keys in the order above. *out is malloc'd and NUL-terminated (the
@@ -55,7 +57,7 @@ int evc_envelope_stamp(evc_envelope *env, char id_buf[EVC_UUID_STR_SIZE], evc_er
  * Errors: EVC_EINVAL with a message naming the field (empty type/source,
  * bad id/correlation_id, negative ts, payload not a JSON object: with its
  * line/column, strings not UTF-8), EVC_ENOMEM. Thread: any. */
-int evc_envelope_encode(const evc_envelope *env, char **out, size_t *out_len, evc_error *err);
+EVC_API int evc_envelope_encode(const evc_envelope *env, char **out, size_t *out_len, evc_error *err);
 
 /* Strictly parses `len` bytes of `data` (borrowed for the call; need not be
  * NUL-terminated). On success *out is a new envelope whose strings (payload
@@ -64,17 +66,17 @@ int evc_envelope_encode(const evc_envelope *env, char **out, size_t *out_len, ev
  * EVC_EPROTO (not JSON with line/column, not an object, unknown field,
  * missing field, wrong type, empty type/source, bad UUID, negative ts),
  * EVC_ENOMEM. *out is NULL on error. Thread: any. */
-int evc_envelope_decode(const void *data, size_t len, const evc_envelope_limits *limits,
+EVC_API int evc_envelope_decode(const void *data, size_t len, const evc_envelope_limits *limits,
                         evc_envelope **out, evc_error *err);
 
 /* Frees a decoded envelope; NULL-safe. Never call it on a caller-built one. */
-void evc_envelope_free(evc_envelope *env);
+EVC_API void evc_envelope_free(evc_envelope *env);
 
 /* The decoded payload as a jansson object (json_t *), borrowed until
  * evc_envelope_free: lets a caller that links jansson read it without
  * parsing the text again. Only valid on envelopes from evc_envelope_decode. */
 struct json_t;
-struct json_t *evc_envelope_payload_json(const evc_envelope *env);
+EVC_API struct json_t *evc_envelope_payload_json(const evc_envelope *env);
 
 /* ---- Payload builder: JSON object text without hand-written escaping --- */
 
@@ -89,22 +91,22 @@ struct json_t *evc_envelope_payload_json(const evc_envelope *env);
  * one thread at a time; separate builders are independent. */
 typedef struct evc_payload evc_payload;
 
-evc_payload *evc_payload_new(void);   /* NULL on out of memory */
-int evc_payload_str(evc_payload *p, const char *key, const char *value);  /* NULL value -> null */
-int evc_payload_int(evc_payload *p, const char *key, int64_t value);
-int evc_payload_real(evc_payload *p, const char *key, double value);
-int evc_payload_bool(evc_payload *p, const char *key, bool value);
-int evc_payload_null(evc_payload *p, const char *key);
+EVC_API evc_payload *evc_payload_new(void);   /* NULL on out of memory */
+EVC_API int evc_payload_str(evc_payload *p, const char *key, const char *value);  /* NULL value -> null */
+EVC_API int evc_payload_int(evc_payload *p, const char *key, int64_t value);
+EVC_API int evc_payload_real(evc_payload *p, const char *key, double value);
+EVC_API int evc_payload_bool(evc_payload *p, const char *key, bool value);
+EVC_API int evc_payload_null(evc_payload *p, const char *key);
 /* Inserts any JSON value given as text (e.g. a nested object or an array). */
-int evc_payload_raw(evc_payload *p, const char *key, const char *json_text);
+EVC_API int evc_payload_raw(evc_payload *p, const char *key, const char *json_text);
 
 /* Compact JSON text of the object; malloc'd, caller frees with free().
  * Consumes p in every case (do not use or free it afterwards). Returns NULL
  * with err set on the builder's sticky error. */
-char *evc_payload_finish(evc_payload *p, evc_error *err);
+EVC_API char *evc_payload_finish(evc_payload *p, evc_error *err);
 
 /* Discards a builder without producing text; NULL-safe. */
-void evc_payload_free(evc_payload *p);
+EVC_API void evc_payload_free(evc_payload *p);
 
 #ifdef __cplusplus
 }

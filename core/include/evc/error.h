@@ -9,6 +9,8 @@
 #ifndef EVC_ERROR_H
 #define EVC_ERROR_H
 
+#include "evc/api.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -50,21 +52,21 @@ typedef struct evc_error {
 /* Sets err (if non-NULL) to code and a printf-formatted message; returns code
  * so that callers can write `return evc_error_set(err, EVC_EINVAL, ...)`. The
  * message is truncated (with "...") when longer than EVC_ERROR_MSG_MAX-1. */
-int evc_error_set(evc_error *err, int code, const char *fmt, ...)
+EVC_API int evc_error_set(evc_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int evc_error_setv(evc_error *err, int code, const char *fmt, va_list ap)
+EVC_API int evc_error_setv(evc_error *err, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 /* Prefixes err->msg with a printf-formatted context and ": ", keeping the code.
  * Used when a lower layer's message lacks the outer context. No-op on NULL. */
-void evc_error_prefix(evc_error *err, const char *fmt, ...)
+EVC_API void evc_error_prefix(evc_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Resets err to {EVC_OK, ""}. No-op on NULL. */
-void evc_error_clear(evc_error *err);
+EVC_API void evc_error_clear(evc_error *err);
 
 /* Short constant name of a status ("EVC_EAGAIN"); never NULL. */
-const char *evc_status_name(int code);
+EVC_API const char *evc_status_name(int code);
 
 #ifdef __cplusplus
 }

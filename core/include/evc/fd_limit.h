@@ -10,6 +10,8 @@
 #ifndef EVC_FD_LIMIT_H
 #define EVC_FD_LIMIT_H
 
+#include "evc/api.h"
+
 #include "evc/error.h"
 
 #ifdef __cplusplus
@@ -28,7 +30,7 @@ extern "C" {
  * the soft and the hard limits and how to raise the hard one; EVC_EIO when
  * the limits cannot be read. Thread: any; it changes the whole process, so
  * call it at start, before other threads open files. */
-int evc_fd_limit_raise(unsigned need, unsigned *got, evc_error *err);
+EVC_API int evc_fd_limit_raise(unsigned need, unsigned *got, evc_error *err);
 
 #ifdef __cplusplus
 }

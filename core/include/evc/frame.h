@@ -20,6 +20,8 @@
 #ifndef EVC_FRAME_H
 #define EVC_FRAME_H
 
+#include "evc/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h> /* strlen, for EVC_FRAME_STR */
@@ -58,7 +60,7 @@ typedef struct evc_frame_field {
 /* Wire size of the frame for opcode + fields (STX..LRC inclusive), or 0 when
  * the opcode is invalid (empty, or a byte outside [A-Z0-9_]) or the size
  * overflows size_t. `fields` may be NULL when nfields == 0. */
-size_t evc_frame_encoded_size(const char *opcode, const evc_frame_field *fields, size_t nfields);
+EVC_API size_t evc_frame_encoded_size(const char *opcode, const evc_frame_field *fields, size_t nfields);
 
 /* Encodes one frame into the caller's buffer `buf` of `cap` bytes.
  * opcode: NUL-terminated, [A-Z0-9_]+ (borrowed for the call). fields: array of
@@ -66,13 +68,13 @@ size_t evc_frame_encoded_size(const char *opcode, const evc_frame_field *fields,
  * On success writes the frame (not NUL-terminated) and sets *out_len.
  * Errors: EVC_EINVAL (bad opcode, NULL argument), EVC_ETOOBIG (cap too small;
  * *out_len is then set to the size needed). Thread: any. */
-int evc_frame_encode(const char *opcode, const evc_frame_field *fields, size_t nfields,
+EVC_API int evc_frame_encode(const char *opcode, const evc_frame_field *fields, size_t nfields,
                      void *buf, size_t cap, size_t *out_len, evc_error *err);
 
 /* As evc_frame_encode into a new heap buffer of exactly the frame's size:
  * *out is malloc'd, caller frees it with free(). Errors: EVC_EINVAL,
  * EVC_ENOMEM (*out is NULL then). */
-int evc_frame_encode_alloc(const char *opcode, const evc_frame_field *fields, size_t nfields,
+EVC_API int evc_frame_encode_alloc(const char *opcode, const evc_frame_field *fields, size_t nfields,
                            char **out, size_t *out_len, evc_error *err);
 
 /* ---- Streaming decoder ------------------------------------------------ */
@@ -135,19 +137,19 @@ typedef struct evc_frame_decoder evc_frame_decoder;
  * limits: NULL or zeros for defaults (borrowed for the call). Returns NULL
  * with EVC_EINVAL (max_data > EVC_FRAME_MAX_DATA_LIMIT, or max_fields >
  * max_data) or EVC_ENOMEM. Free with evc_frame_decoder_free(). */
-evc_frame_decoder *evc_frame_decoder_new(const evc_frame_limits *limits, evc_error *err);
-void evc_frame_decoder_free(evc_frame_decoder *d);   /* NULL-safe */
+EVC_API evc_frame_decoder *evc_frame_decoder_new(const evc_frame_limits *limits, evc_error *err);
+EVC_API void evc_frame_decoder_free(evc_frame_decoder *d);   /* NULL-safe */
 
 /* Forgets any partial frame (e.g. on reconnect); statistics are kept. */
-void evc_frame_decoder_reset(evc_frame_decoder *d);
+EVC_API void evc_frame_decoder_reset(evc_frame_decoder *d);
 
 /* Frees the decoder's buffers unless a frame is half read (they grow again
  * with the next frame). The last frame event's pointers die with them:
  * call it once the events of a chunk are handled, as a link does at the
  * end of each read. NULL-safe. */
-void evc_frame_decoder_trim(evc_frame_decoder *d);
+EVC_API void evc_frame_decoder_trim(evc_frame_decoder *d);
 /* Bytes of buffer the decoder holds now (not counting itself). */
-size_t evc_frame_decoder_held(const evc_frame_decoder *d);
+EVC_API size_t evc_frame_decoder_held(const evc_frame_decoder *d);
 
 /* Consumes bytes of `data` until one event is complete or the input is
  * exhausted, and returns how many bytes were consumed (at most len). *ev is
@@ -163,20 +165,20 @@ size_t evc_frame_decoder_held(const evc_frame_decoder *d);
  *         if (ev.kind != EVC_FRAME_EV_NONE) handle(&ev);
  *     }
  */
-size_t evc_frame_decode(evc_frame_decoder *d, const void *data, size_t len, evc_frame_event *ev);
+EVC_API size_t evc_frame_decode(evc_frame_decoder *d, const void *data, size_t len, evc_frame_event *ev);
 
 /* Callback form of evc_frame_decode: feeds all of data and calls cb for each
  * event (ev borrowed until cb returns). A non-zero return from cb stops
  * feeding; evc_frame_decoder_feed then returns the number of bytes consumed
  * so far (the caller may resume from there). Returns len otherwise. */
 typedef int (*evc_frame_event_cb)(void *arg, const evc_frame_event *ev);
-size_t evc_frame_decoder_feed(evc_frame_decoder *d, const void *data, size_t len,
+EVC_API size_t evc_frame_decoder_feed(evc_frame_decoder *d, const void *data, size_t len,
                               evc_frame_event_cb cb, void *arg);
 
-void evc_frame_decoder_stats(const evc_frame_decoder *d, evc_frame_stats *out);
+EVC_API void evc_frame_decoder_stats(const evc_frame_decoder *d, evc_frame_stats *out);
 
 /* Short English description of an error kind ("bad LRC"); never NULL. */
-const char *evc_frame_error_str(evc_frame_error_kind kind);
+EVC_API const char *evc_frame_error_str(evc_frame_error_kind kind);
 
 #ifdef __cplusplus
 }

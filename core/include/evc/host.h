@@ -9,6 +9,8 @@
 #ifndef EVC_HOST_H
 #define EVC_HOST_H
 
+#include "evc/api.h"
+
 #include <stdint.h>
 
 #include "evc/error.h"
@@ -71,9 +73,9 @@ typedef struct evc_host_sink {
 /* Builds a host table bound to `loop` for one plugin instance whose log lines
  * carry `component` (copied). `sink` is copied; may be NULL. Caller frees with
  * evc_host_free after destroying the plugin instance. */
-int evc_host_new(evc_loop *loop, const char *component, const evc_host_sink *sink,
+EVC_API int evc_host_new(evc_loop *loop, const char *component, const evc_host_sink *sink,
                  evc_host_api **out, evc_error *err);
-void evc_host_free(evc_host_api *api);
+EVC_API void evc_host_free(evc_host_api *api);
 
 #ifdef __cplusplus
 }

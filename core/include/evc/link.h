@@ -44,6 +44,8 @@
 #ifndef EVC_LINK_H
 #define EVC_LINK_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,26 +119,26 @@ typedef struct evc_link_handlers {
  * the OS, see evc_link_server_port). `handlers` is copied; `arg` is passed
  * back. *out owned by the caller: evc_link_server_close. EVC_EIO naming the
  * address when binding fails. */
-int evc_link_listen(evc_loop *loop, const char *host, uint16_t port,
+EVC_API int evc_link_listen(evc_loop *loop, const char *host, uint16_t port,
                     const evc_link_handlers *handlers, void *arg, evc_link_server **out,
                     evc_error *err);
-uint16_t evc_link_server_port(const evc_link_server *srv);
+EVC_API uint16_t evc_link_server_port(const evc_link_server *srv);
 /* Number of open links of the server. */
-size_t evc_link_server_count(const evc_link_server *srv);
+EVC_API size_t evc_link_server_count(const evc_link_server *srv);
 /* Sets the server's limits (copied) for links accepted from now on; the cap
  * applies at once, lowered to the open-files limit minus EVC_LINK_FD_RESERVE
  * when above it (one WARN line). */
-void evc_link_server_set_limits(evc_link_server *srv, const evc_link_limits *lim);
+EVC_API void evc_link_server_set_limits(evc_link_server *srv, const evc_link_limits *lim);
 /* Connections closed at once because max_links links were open. */
-uint64_t evc_link_server_refused(const evc_link_server *srv);
+EVC_API uint64_t evc_link_server_refused(const evc_link_server *srv);
 /* Links closed by the idle or handshake timeout. */
-uint64_t evc_link_server_timed_out(const evc_link_server *srv);
+EVC_API uint64_t evc_link_server_timed_out(const evc_link_server *srv);
 /* Failed accepts reported by the OS (EMFILE, ENFILE, ...). */
-uint64_t evc_link_server_accept_errors(const evc_link_server *srv);
+EVC_API uint64_t evc_link_server_accept_errors(const evc_link_server *srv);
 /* Times accepting was paused for an accept error. */
-uint64_t evc_link_server_pauses(const evc_link_server *srv);
+EVC_API uint64_t evc_link_server_pauses(const evc_link_server *srv);
 /* Closes the listener and every link of it (their on_close is called). */
-void evc_link_server_close(evc_link_server *srv);
+EVC_API void evc_link_server_close(evc_link_server *srv);
 
 typedef struct evc_link_client_opts {
     uint64_t backoff_min_ms; /* first retry delay; 0 = 250 ms */
@@ -149,36 +151,36 @@ typedef struct evc_link_client_opts {
  * backoff, whenever the link is lost or an attempt fails. Name resolution
  * happens at each attempt. `handlers` and `opts` (may be NULL) are copied.
  * *out owned by the caller: evc_link_client_close. */
-int evc_link_connect(evc_loop *loop, const char *host, uint16_t port,
+EVC_API int evc_link_connect(evc_loop *loop, const char *host, uint16_t port,
                      const evc_link_client_opts *opts, const evc_link_handlers *handlers,
                      void *arg, evc_link_client **out, evc_error *err);
 /* The current link, or NULL while disconnected. Borrowed. */
-evc_link *evc_link_client_link(evc_link_client *c);
+EVC_API evc_link *evc_link_client_link(evc_link_client *c);
 /* Stops reconnecting and closes the link (its on_close is called). */
-void evc_link_client_close(evc_link_client *c);
+EVC_API void evc_link_client_close(evc_link_client *c);
 
 /* Sends one frame (copied). From the link's own on_frame it goes out with
  * the read's other replies at the end of the read (see "Writes" above).
  * EVC_EAGAIN when EVC_LINK_MAX_UNACKED frames wait for their ACK;
  * EVC_ECLOSED on a closing link; EVC_EINVAL bad opcode; EVC_ENOMEM. */
-int evc_link_send(evc_link *link, const char *opcode, const evc_frame_field *fields,
+EVC_API int evc_link_send(evc_link *link, const char *opcode, const evc_frame_field *fields,
                   size_t nfields, evc_error *err);
 /* Number of frames sent and not yet ACKed. */
-size_t evc_link_unacked(const evc_link *link);
+EVC_API size_t evc_link_unacked(const evc_link *link);
 /* Bytes queued in user space for the peer (writes not completed, with their
  * bookkeeping), and whether reading from the peer is paused for it. */
-size_t evc_link_queued_bytes(const evc_link *link);
-bool evc_link_read_paused(const evc_link *link);
+EVC_API size_t evc_link_queued_bytes(const evc_link *link);
+EVC_API bool evc_link_read_paused(const evc_link *link);
 /* "ip:port" of the peer; borrowed for the link's life. */
-const char *evc_link_peer(const evc_link *link);
+EVC_API const char *evc_link_peer(const evc_link *link);
 /* Closes the link; on_close follows (from the loop, not from inside this
  * call). `reason` copied. Safe to call more than once. */
-void evc_link_close(evc_link *link, const char *reason);
+EVC_API void evc_link_close(evc_link *link, const char *reason);
 /* A role's pointer attached to the link (not owned by the link). */
-void evc_link_set_data(evc_link *link, void *data);
-void *evc_link_data(const evc_link *link);
+EVC_API void evc_link_set_data(evc_link *link, void *data);
+EVC_API void *evc_link_data(const evc_link *link);
 /* The decoder's counters for this link (garbage bytes, errors, frames). */
-void evc_link_stats(const evc_link *link, evc_frame_stats *out);
+EVC_API void evc_link_stats(const evc_link *link, evc_frame_stats *out);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #ifndef EVC_LOG_H
 #define EVC_LOG_H
 
+#include "evc/api.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -33,23 +35,23 @@ typedef struct evc_log_ids {
 } evc_log_ids;
 
 /* Process-wide settings; call from main before starting threads. */
-void evc_log_set_level(evc_log_level level);
-evc_log_level evc_log_get_level(void);
-void evc_log_set_format(evc_log_format format);
+EVC_API void evc_log_set_level(evc_log_level level);
+EVC_API evc_log_level evc_log_get_level(void);
+EVC_API void evc_log_set_format(evc_log_format format);
 /* Redirects output to fd (default 2). The fd stays owned by the caller. */
-void evc_log_set_fd(int fd);
+EVC_API void evc_log_set_fd(int fd);
 
 /* Parses "error|warn|info|debug|trace" (case-insensitive); returns 0 or -1. */
-int evc_log_level_parse(const char *name, evc_log_level *out);
-const char *evc_log_level_name(evc_log_level level);
+EVC_API int evc_log_level_parse(const char *name, evc_log_level *out);
+EVC_API const char *evc_log_level_name(evc_log_level level);
 
 /* True when a line at `level` would be written: use to skip costly formatting. */
-int evc_log_enabled(evc_log_level level);
+EVC_API int evc_log_enabled(evc_log_level level);
 
 /* Writes one line. `component` must not be NULL; `ids` may be NULL. */
-void evc_log(evc_log_level level, const char *component, const evc_log_ids *ids,
+EVC_API void evc_log(evc_log_level level, const char *component, const evc_log_ids *ids,
              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void evc_logv(evc_log_level level, const char *component, const evc_log_ids *ids,
+EVC_API void evc_logv(evc_log_level level, const char *component, const evc_log_ids *ids,
               const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* ---- rate-limited lines ------------------------------------------------
@@ -71,13 +73,13 @@ typedef struct evc_log_rate {
 #define EVC_LOG_DEFAULT_PERIOD_MS 10000
 
 /* Process-wide burst and period of every rate-limited site; 0 = default. */
-void evc_log_set_rate_limit(uint32_t burst, uint64_t period_ms);
+EVC_API void evc_log_set_rate_limit(uint32_t burst, uint64_t period_ms);
 
 /* Writes one line like evc_log unless `rate` already wrote `burst` lines in
  * this period. Returns 1 when the line was written, 0 when counted only (or
  * below the log level). `rate` must not be NULL; owned by the caller and
  * must outlive the call. */
-int evc_log_limited(evc_log_rate *rate, evc_log_level level, const char *component,
+EVC_API int evc_log_limited(evc_log_rate *rate, evc_log_level level, const char *component,
                     const evc_log_ids *ids, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 

@@ -10,6 +10,8 @@
 #ifndef EVC_LOOP_H
 #define EVC_LOOP_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,36 +39,36 @@ typedef void (*evc_post_cb)(void *arg);
 typedef bool (*evc_cond_fn)(void *arg);
 
 /* Creates a loop. Caller frees with evc_loop_free. EVC_EIO on failure. */
-int evc_loop_new(evc_loop **out, evc_error *err);
+EVC_API int evc_loop_new(evc_loop **out, evc_error *err);
 
 /* Runs until evc_loop_stop is called (from a callback or through post).
  * Returns EVC_OK. Loop thread only. */
-int evc_loop_run(evc_loop *loop);
+EVC_API int evc_loop_run(evc_loop *loop);
 
 /* Runs the loop until cond(arg) is true (checked after every loop iteration
  * and at least every 10 ms of loop time, without spinning) or until timeout_ms
  * passes. Returns EVC_OK when cond held, EVC_ETIMEDOUT otherwise. Meant for
  * tests and for bounded shutdown steps (flush with a deadline). */
-int evc_loop_run_until(evc_loop *loop, evc_cond_fn cond, void *arg, uint64_t timeout_ms);
+EVC_API int evc_loop_run_until(evc_loop *loop, evc_cond_fn cond, void *arg, uint64_t timeout_ms);
 
 /* Makes evc_loop_run return after the current iteration. Loop thread only;
  * from another thread, post a callback that calls it. */
-void evc_loop_stop(evc_loop *loop);
+EVC_API void evc_loop_stop(evc_loop *loop);
 
 /* Closes every watch and timer still open, runs the loop until their closes
  * complete, and frees the loop. Handles registered by other libraries on the
  * native loop are not touched: close those first. NULL is a no-op. */
-void evc_loop_free(evc_loop *loop);
+EVC_API void evc_loop_free(evc_loop *loop);
 
 /* Watches fd for `events` (EVC_WATCH_READ|EVC_WATCH_WRITE). The fd stays owned
  * by the caller and must stay open until evc_watch_close. *out is owned by the
  * loop; release it with evc_watch_close. */
-int evc_loop_watch_fd(evc_loop *loop, int fd, unsigned events, evc_watch_cb cb, void *arg,
+EVC_API int evc_loop_watch_fd(evc_loop *loop, int fd, unsigned events, evc_watch_cb cb, void *arg,
                       evc_watch **out, evc_error *err);
-int evc_watch_set_events(evc_watch *w, unsigned events);
+EVC_API int evc_watch_set_events(evc_watch *w, unsigned events);
 /* Stops watching and releases w (memory freed once libuv confirms the close).
  * Safe inside w's own callback. NULL is a no-op. */
-void evc_watch_close(evc_watch *w);
+EVC_API void evc_watch_close(evc_watch *w);
 
 /* One-shot (repeat_ms == 0) or periodic timer. First fire first_ms after
  * this call (the loop's clock is refreshed first: not after its last turn).
@@ -74,19 +76,19 @@ void evc_watch_close(evc_watch *w);
  * earlier than the next loop turn, after I/O was polled: a 0 ms timer is a
  * yield to the loop, whatever libuv's version.
  * *out owned by the loop; release with evc_timer_close. */
-int evc_loop_timer(evc_loop *loop, uint64_t first_ms, uint64_t repeat_ms, evc_timer_cb cb,
+EVC_API int evc_loop_timer(evc_loop *loop, uint64_t first_ms, uint64_t repeat_ms, evc_timer_cb cb,
                    void *arg, evc_timer **out, evc_error *err);
 /* Re-arms an existing timer with new delays, counted from this call (from
  * a timer callback: as evc_loop_timer, not before the next loop turn). */
-int evc_timer_restart(evc_timer *t, uint64_t first_ms, uint64_t repeat_ms);
+EVC_API int evc_timer_restart(evc_timer *t, uint64_t first_ms, uint64_t repeat_ms);
 /* Stops and releases t. Safe inside t's own callback. NULL is a no-op. */
-void evc_timer_close(evc_timer *t);
+EVC_API void evc_timer_close(evc_timer *t);
 
 /* Queues cb(arg) to run on the loop thread. The only thread-safe call here.
  * Callbacks run in the order posted. Returns EVC_ENOMEM or EVC_ESTATE (loop
  * freed) on failure. A callback posted but not run when the loop is freed is
  * dropped. */
-int evc_loop_post(evc_loop *loop, evc_post_cb cb, void *arg);
+EVC_API int evc_loop_post(evc_loop *loop, evc_post_cb cb, void *arg);
 
 /* ---- work on libuv's thread pool ----------------------------------------
  * work(arg) runs on a pool thread: it may block or burn CPU, and must touch
@@ -112,27 +114,27 @@ typedef void (*evc_work_done_fn)(void *arg, bool ran);
 /* Queues work(arg) on the pool, done(arg, ran) afterwards on the loop.
  * Loop thread only. EVC_EAGAIN when evc_loop_work_max calls are pending,
  * EVC_ESTATE while the loop is being freed, EVC_EINVAL without work/done. */
-int evc_loop_work(evc_loop *loop, evc_work_fn work, evc_work_done_fn done, void *arg,
+EVC_API int evc_loop_work(evc_loop *loop, evc_work_fn work, evc_work_done_fn done, void *arg,
                   evc_error *err);
 /* Sets the bound of pending calls (at least 1). Loop thread only. */
-void evc_loop_set_work_max(evc_loop *loop, size_t max);
+EVC_API void evc_loop_set_work_max(evc_loop *loop, size_t max);
 /* Calls accepted whose done has not run yet. */
-size_t evc_loop_work_pending(const evc_loop *loop);
+EVC_API size_t evc_loop_work_pending(const evc_loop *loop);
 
 /* Calls cb(signum, arg) on the loop thread when the process receives signum.
  * At most 8 signal handlers per loop. */
 typedef void (*evc_signal_cb)(int signum, void *arg);
-int evc_loop_on_signal(evc_loop *loop, int signum, evc_signal_cb cb, void *arg,
+EVC_API int evc_loop_on_signal(evc_loop *loop, int signum, evc_signal_cb cb, void *arg,
                        evc_error *err);
 
 /* Monotonic milliseconds, cached per loop iteration (cheap). */
-uint64_t evc_loop_now_ms(evc_loop *loop);
+EVC_API uint64_t evc_loop_now_ms(evc_loop *loop);
 /* Wall-clock milliseconds since the Unix epoch (for timestamps). */
-uint64_t evc_wall_ms(void);
+EVC_API uint64_t evc_wall_ms(void);
 
 /* The underlying uv_loop_t*, for core modules that put another library on the
  * same loop (libwebsockets as a foreign loop, TCP helpers). Not for plugins. */
-void *evc_loop_native(evc_loop *loop);
+EVC_API void *evc_loop_native(evc_loop *loop);
 
 #ifdef __cplusplus
 }

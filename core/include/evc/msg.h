@@ -7,6 +7,8 @@
 #ifndef EVC_MSG_H
 #define EVC_MSG_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,28 +27,28 @@ extern "C" {
  * strings are borrowed for the call. When `id_out` is non-NULL the message id
  * is copied there. Returns evc_bus_publish's status (EVC_EAGAIN:
  * back-pressure, nothing sent) or the encoder's error. */
-int evc_msg_publish(evc_bus *bus, const char *topic, const char *key, const char *type,
+EVC_API int evc_msg_publish(evc_bus *bus, const char *topic, const char *key, const char *type,
                     const char *source, const char *correlation_id, const char *payload,
                     evc_bus_outcome_cb cb, void *cb_arg, char id_out[EVC_UUID_STR_SIZE],
                     evc_error *err);
 
 /* Payload readers. NULL / -1 when the field is absent or of another type.
  * evc_msg_str's result is borrowed until evc_envelope_free. */
-const char *evc_msg_str(const evc_envelope *env, const char *key);
-int evc_msg_int(const evc_envelope *env, const char *key, int64_t *out);
-int evc_msg_bool(const evc_envelope *env, const char *key, bool *out);
+EVC_API const char *evc_msg_str(const evc_envelope *env, const char *key);
+EVC_API int evc_msg_int(const evc_envelope *env, const char *key, int64_t *out);
+EVC_API int evc_msg_bool(const evc_envelope *env, const char *key, bool *out);
 /* The JSON text of a field (object, array, any value): malloc'd, caller
  * frees; NULL when absent. */
-char *evc_msg_json(const evc_envelope *env, const char *key);
+EVC_API char *evc_msg_json(const evc_envelope *env, const char *key);
 
 /* Remembers the last `capacity` message ids seen, to make a consumer
  * idempotent against redelivery (at-least-once transports). */
 typedef struct evc_msg_dedup evc_msg_dedup;
-evc_msg_dedup *evc_msg_dedup_new(size_t capacity); /* NULL on out of memory */
-void evc_msg_dedup_free(evc_msg_dedup *d);
+EVC_API evc_msg_dedup *evc_msg_dedup_new(size_t capacity); /* NULL on out of memory */
+EVC_API void evc_msg_dedup_free(evc_msg_dedup *d);
 /* True when `id` was not seen before (and remembers it); false for a
  * repeat. */
-bool evc_msg_dedup_first(evc_msg_dedup *d, const char *id);
+EVC_API bool evc_msg_dedup_first(evc_msg_dedup *d, const char *id);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
 #ifndef EVC_PASSWORD_H
 #define EVC_PASSWORD_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 
 #include "evc/error.h"
@@ -33,22 +35,22 @@ typedef enum evc_password_cost {
 
 /* Parses "interactive|moderate|min" (case-sensitive); 0 or EVC_ECONFIG with
  * a message listing the valid names. */
-int evc_password_cost_parse(const char *name, evc_password_cost *out, evc_error *err);
-const char *evc_password_cost_name(evc_password_cost cost);
+EVC_API int evc_password_cost_parse(const char *name, evc_password_cost *out, evc_error *err);
+EVC_API const char *evc_password_cost_name(evc_password_cost cost);
 
 /* Hashes `password` (NUL-terminated, may be empty) into out (caller's buffer
  * of EVC_PASSWORD_HASH_MAX bytes). EVC_ENOMEM when the memory limit cannot be
  * allocated, EVC_EIO when libsodium cannot initialise. */
-int evc_password_hash(const char *password, evc_password_cost cost,
+EVC_API int evc_password_hash(const char *password, evc_password_cost cost,
                       char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
 
 /* True when `password` matches `hash`. False for a wrong password and for a
  * malformed or non-argon2id hash (never an error, never a crash). */
-bool evc_password_verify(const char *hash, const char *password);
+EVC_API bool evc_password_verify(const char *hash, const char *password);
 
 /* True when `hash` was made with other parameters than `cost` (re-hash it at
  * the next successful login), or is not an argon2id string. */
-bool evc_password_needs_rehash(const char *hash, evc_password_cost cost);
+EVC_API bool evc_password_needs_rehash(const char *hash, evc_password_cost cost);
 
 #ifdef __cplusplus
 }

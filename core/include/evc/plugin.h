@@ -23,6 +23,8 @@
 #ifndef EVC_PLUGIN_H
 #define EVC_PLUGIN_H
 
+#include "evc/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,8 +85,8 @@ typedef enum evc_plugin_refusal {
 } evc_plugin_refusal;
 
 /* Process exit code for a refusal: 20 + refusal (21..31). */
-int evc_plugin_refusal_exit_code(evc_plugin_refusal r);
-const char *evc_plugin_refusal_name(evc_plugin_refusal r);
+EVC_API int evc_plugin_refusal_exit_code(evc_plugin_refusal r);
+EVC_API const char *evc_plugin_refusal_name(evc_plugin_refusal r);
 
 typedef struct evc_plugin evc_plugin; /* a loaded .so */
 
@@ -100,26 +102,26 @@ typedef struct evc_plugin_search {
  * by the caller (evc_plugin_unload). On refusal returns EVC_EPLUGIN, sets
  * *refusal (if non-NULL) and err's message to one line naming the file (or
  * every directory searched) and the reason. */
-int evc_plugin_load(evc_plugin_kind kind, const char *name, const evc_plugin_search *search,
+EVC_API int evc_plugin_load(evc_plugin_kind kind, const char *name, const evc_plugin_search *search,
                     evc_plugin **out, evc_plugin_refusal *refusal, evc_error *err);
 
 /* Releases the plugin handle. Every instance created from it must be
  * destroyed first. The code stays mapped (RTLD_NODELETE) for the life of the
  * process, for the sake of the libraries it pulled in. NULL is a no-op. */
-void evc_plugin_unload(evc_plugin *p);
+EVC_API void evc_plugin_unload(evc_plugin *p);
 
 /* Borrowed until evc_plugin_unload. */
-const evc_plugin_descriptor *evc_plugin_descriptor_of(const evc_plugin *p);
-const char *evc_plugin_path(const evc_plugin *p);
+EVC_API const evc_plugin_descriptor *evc_plugin_descriptor_of(const evc_plugin *p);
+EVC_API const char *evc_plugin_path(const evc_plugin *p);
 
 /* The directories that would be searched, in order, for diagnostics: writes
  * up to `max` borrowed strings (valid until the next call) and returns how
  * many exist. */
-size_t evc_plugin_search_dirs(const evc_plugin_search *search, const char **dirs, size_t max);
+EVC_API size_t evc_plugin_search_dirs(const evc_plugin_search *search, const char **dirs, size_t max);
 
 /* Minimum struct sizes the host accepts (ABI 1.0 layouts). */
-size_t evc_plugin_min_descriptor_size(void);
-size_t evc_plugin_min_ops_size(evc_plugin_kind kind);
+EVC_API size_t evc_plugin_min_descriptor_size(void);
+EVC_API size_t evc_plugin_min_ops_size(evc_plugin_kind kind);
 
 /* True when `field` of a versioned struct `s` lies within s->struct_size and
  * is non-NULL: the way to test for an optional op. */

@@ -24,6 +24,8 @@
 #ifndef EVC_PROOF_H
 #define EVC_PROOF_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,7 +58,7 @@ typedef struct evc_proof_params {
  * params (fast: opslimit = memlimit = 0) and, when key is non-NULL, its
  * 32-byte proof key. EVC_EINVAL for anything else (other algorithm, p != 1,
  * other salt or hash length, bad base64 or hex). */
-int evc_proof_split(const char *stored_hash, evc_proof_params *params,
+EVC_API int evc_proof_split(const char *stored_hash, evc_proof_params *params,
                     uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err);
 
 /* Recomputes the proof key from the secret (NUL-terminated) and params:
@@ -66,62 +68,62 @@ int evc_proof_split(const char *stored_hash, evc_proof_params *params,
  * Fast params (evc_proof_params_fast): one HMAC, and EVC_EINVAL when the
  * secret is not strong (anti-downgrade: a guessable secret's key must not be
  * one fast hash away from an eavesdropped MAC). */
-int evc_proof_derive(const char *secret, const evc_proof_params *params,
+EVC_API int evc_proof_derive(const char *secret, const evc_proof_params *params,
                      uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err);
 
 /* True for params of the fast verifier (opslimit = memlimit = 0). */
-bool evc_proof_params_fast(const evc_proof_params *p);
+EVC_API bool evc_proof_params_fast(const evc_proof_params *p);
 
 /* True when `secret` may use the fast verifier: at least 64 hex digits and
  * nothing else, with at least 10 distinct digits (a random one has them all
  * but with negligible odds; "000...0" typed by hand does not). */
-bool evc_proof_secret_strong(const char *secret);
+EVC_API bool evc_proof_secret_strong(const char *secret);
 
 /* Stores a strong secret: "$evc-cpk$v=1$<salt hex>$<key hex>" with a fresh
  * salt into out (EVC_PASSWORD_HASH_MAX bytes). EVC_EINVAL for a secret that
  * is not strong. Fast (one HMAC): fine on a loop. */
-int evc_proof_fast_hash(const char *secret, char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
+EVC_API int evc_proof_fast_hash(const char *secret, char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
 
 /* What to store for a CP secret: the fast string when the secret is strong,
  * else evc_password_hash(secret, cost) (slow: never on a loop then). */
-int evc_proof_cp_hash(const char *secret, evc_password_cost cost,
+EVC_API int evc_proof_cp_hash(const char *secret, evc_password_cost cost,
                       char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
 
 /* Params for an id that has no stored secret: deterministic in (server_key,
  * id) so repeated challenges for the same unknown id look like a real one
  * (no enumeration of ids by their salts). */
-void evc_proof_params_fake(const uint8_t server_key[EVC_PROOF_KEY_BYTES], const char *id,
+EVC_API void evc_proof_params_fake(const uint8_t server_key[EVC_PROOF_KEY_BYTES], const char *id,
                            evc_password_cost cost, evc_proof_params *out);
 
 /* Text form on the wire: "<salt hex>:<opslimit>:<memlimit>". parse refuses
  * anything else (EVC_EINVAL naming the text). */
-void evc_proof_params_format(const evc_proof_params *p, char *out, size_t cap);
-int evc_proof_params_parse(const char *text, evc_proof_params *out, evc_error *err);
+EVC_API void evc_proof_params_format(const evc_proof_params *p, char *out, size_t cap);
+EVC_API int evc_proof_params_parse(const char *text, evc_proof_params *out, evc_error *err);
 
 /* HMAC-SHA256 under `key` of `label` and the `n` strings of `parts`, each
  * length-prefixed so that no two different lists give the same input. */
-void evc_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
+EVC_API void evc_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
                    const char *const *parts, size_t n, uint8_t out[EVC_PROOF_KEY_BYTES]);
 
 /* The MAC of a challenge-response between two parties on a link, as hex:
  * evc_proof_mac(key, label, {id, hex(nonce_a), hex(nonce_b)}). One
  * definition for both ends (Central and the monitor, monitor and engine). */
-void evc_proof_nonce_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
+EVC_API void evc_proof_nonce_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
                          const char *id, const uint8_t nonce_a[EVC_PROOF_NONCE_BYTES],
                          const uint8_t nonce_b[EVC_PROOF_NONCE_BYTES],
                          char out_hex[EVC_PROOF_HEX_SIZE]);
 
 /* Constant-time comparison of two 32-byte values. */
-bool evc_proof_equal(const uint8_t a[EVC_PROOF_KEY_BYTES], const uint8_t b[EVC_PROOF_KEY_BYTES]);
+EVC_API bool evc_proof_equal(const uint8_t a[EVC_PROOF_KEY_BYTES], const uint8_t b[EVC_PROOF_KEY_BYTES]);
 
 /* `len` random bytes (libsodium). */
-void evc_proof_random(uint8_t *buf, size_t len);
+EVC_API void evc_proof_random(uint8_t *buf, size_t len);
 
 /* Lower-case hex of `len` bytes into out (2*len+1 bytes). */
-void evc_hex_encode(const uint8_t *bytes, size_t len, char *out);
+EVC_API void evc_hex_encode(const uint8_t *bytes, size_t len, char *out);
 /* Decodes exactly `len` bytes from hex text of exactly 2*len chars; false
  * otherwise. */
-bool evc_hex_decode(const char *text, uint8_t *out, size_t len);
+EVC_API bool evc_hex_decode(const char *text, uint8_t *out, size_t len);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,8 @@
 #ifndef EVC_SEAL_H
 #define EVC_SEAL_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,15 +63,15 @@ typedef struct evc_sealer evc_sealer;
 /* A signing identity: `kid` (1..63 chars of [A-Za-z0-9_.:/-]) and its key
  * (copied; 32 bytes for HMAC, 64 for Ed25519). Its ep is the current time.
  * Errors: EVC_EINVAL naming the kid, EVC_ENOMEM. */
-int evc_sealer_new(const char *kid, evc_seal_alg alg, const uint8_t *key, evc_sealer **out,
+EVC_API int evc_sealer_new(const char *kid, evc_seal_alg alg, const uint8_t *key, evc_sealer **out,
                    evc_error *err);
-void evc_sealer_free(evc_sealer *s); /* wipes the key; NULL-safe */
-const char *evc_sealer_kid(const evc_sealer *s);
+EVC_API void evc_sealer_free(evc_sealer *s); /* wipes the key; NULL-safe */
+EVC_API const char *evc_sealer_kid(const evc_sealer *s);
 
 /* Seals `len` bytes of one compact JSON object (an encoded envelope) for
  * `topic` at time now_ms. *out is malloc'd (caller frees), NUL-terminated.
  * EVC_EINVAL when env is not an object text ending in '}'. */
-int evc_seal(evc_sealer *s, const char *topic, const void *env, size_t len, int64_t now_ms,
+EVC_API int evc_seal(evc_sealer *s, const char *topic, const void *env, size_t len, int64_t now_ms,
              char **out, size_t *out_len, evc_error *err);
 
 /* ---- verifying ---------------------------------------------------------- */
@@ -119,7 +121,7 @@ typedef enum evc_seal_verdict {
 
 /* "ok", "unsigned_ok", "unsigned", "malformed", "unknown_key",
  * "bad_signature", "wrong_source", "stale", "replay", "rate". */
-const char *evc_seal_verdict_name(evc_seal_verdict v);
+EVC_API const char *evc_seal_verdict_name(evc_seal_verdict v);
 
 typedef struct evc_seal_verifier evc_seal_verifier;
 
@@ -130,9 +132,9 @@ typedef struct evc_seal_verifier evc_seal_verifier;
  * message it sent is stale by then); at the bound the least recently heard is
  * forgotten first (docs/SECURITY.md, "Replays"). Errors: EVC_EINVAL,
  * EVC_ENOMEM, EVC_EIO (libsodium). */
-int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_policy *policy,
+EVC_API int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_policy *policy,
                           evc_seal_verifier **out, evc_error *err);
-void evc_seal_verifier_free(evc_seal_verifier *v); /* NULL-safe */
+EVC_API void evc_seal_verifier_free(evc_seal_verifier *v); /* NULL-safe */
 
 typedef struct evc_seal_opened {
     evc_seal_verdict verdict;
@@ -147,14 +149,14 @@ typedef struct evc_seal_opened {
 
 /* Checks one message heard on `topic`; fills *out (free out->envelope).
  * Accepting marks (kid, ep, seq) as seen. */
-evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const void *data,
+EVC_API evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const void *data,
                                size_t len, int64_t now_ms, evc_seal_opened *out);
 
 /* Forgets that `o` was seen (its handler failed and asked for redelivery). */
-void evc_seal_unmark(evc_seal_verifier *v, const evc_seal_opened *o);
+EVC_API void evc_seal_unmark(evc_seal_verifier *v, const evc_seal_opened *o);
 
 /* Messages per verdict since creation. */
-void evc_seal_counts(const evc_seal_verifier *v, uint64_t out[EVC_SEAL_NVERDICTS]);
+EVC_API void evc_seal_counts(const evc_seal_verifier *v, uint64_t out[EVC_SEAL_NVERDICTS]);
 
 typedef struct evc_seal_memory {
     size_t senders;      /* kids remembered now */
@@ -167,26 +169,26 @@ typedef struct evc_seal_memory {
 } evc_seal_memory;
 
 /* The verifier's memory of senders (all zero for NULL). */
-void evc_seal_memory_get(const evc_seal_verifier *v, evc_seal_memory *out);
+EVC_API void evc_seal_memory_get(const evc_seal_verifier *v, evc_seal_memory *out);
 
 /* ---- on a bus ----------------------------------------------------------- */
 
 /* From now on every publish on `bus` is sealed by `s` (owned by the bus
  * from the call, even on error; replaces and frees a previous sealer). */
-int evc_bus_seal_with(evc_bus *bus, evc_sealer *s, evc_error *err);
+EVC_API int evc_bus_seal_with(evc_bus *bus, evc_sealer *s, evc_error *err);
 
 /* From now on every message heard on `bus` is checked by `v` (owned by the
  * bus from the call); refused ones never reach a handler and are logged at
  * most once per reason per 10 s (with the count since the last line). */
-int evc_bus_verify_with(evc_bus *bus, evc_seal_verifier *v, evc_error *err);
+EVC_API int evc_bus_verify_with(evc_bus *bus, evc_seal_verifier *v, evc_error *err);
 
 /* Inside a handler: the proven sender (kid) of the message being handled, or
  * NULL (unsigned type on the policy's list, or a bus without a verifier).
  * Borrowed until the handler returns. */
-const char *evc_bus_sender(const evc_bus *bus);
+EVC_API const char *evc_bus_sender(const evc_bus *bus);
 
 /* The bus's verifier (borrowed) or NULL: for counts. */
-const evc_seal_verifier *evc_bus_verifier(const evc_bus *bus);
+EVC_API const evc_seal_verifier *evc_bus_verifier(const evc_bus *bus);
 
 #ifdef __cplusplus
 }

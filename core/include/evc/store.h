@@ -29,6 +29,8 @@
 #ifndef EVC_STORE_H
 #define EVC_STORE_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -143,7 +145,7 @@ typedef struct evc_outbox_msg {
 /* Billing: cents = round-half-up(energy_wh * price_cents_per_kwh / 1000),
  * computed in integers as (wh * price + 500) / 1000. energy_wh and price must
  * be >= 0; returns -1 on negative input or overflow (> INT64_MAX). Pure. */
-int64_t evc_bill_cents(int64_t energy_wh, int64_t price_cents_per_kwh);
+EVC_API int64_t evc_bill_cents(int64_t energy_wh, int64_t price_cents_per_kwh);
 
 /* Callbacks of list ops: return 0 to continue, non-zero to stop early (the
  * op then returns EVC_OK). */
@@ -266,57 +268,57 @@ typedef struct evc_store_ops {
  * during the call. On success *out is owned by the caller (evc_store_close);
  * `plugin` and `loop` must outlive it. EVC_EPLUGIN when `plugin` is not a
  * store plugin, or the plugin's create error (EVC_ECONFIG for bad config). */
-int evc_store_open(evc_loop *loop, struct evc_plugin *plugin, const evc_store_params *params,
+EVC_API int evc_store_open(evc_loop *loop, struct evc_plugin *plugin, const evc_store_params *params,
                    evc_store **out, evc_error *err);
 
 /* Opens the database and migrates it to this build's schema. A database of a
  * newer schema is refused (EVC_ECONFLICT, "database X has schema version N,
  * this build supports up to M"); a corrupt one EVC_ECORRUPT; a locked one
  * EVC_EBUSY. */
-int evc_store_start(evc_store *s, evc_error *err);
+EVC_API int evc_store_start(evc_store *s, evc_error *err);
 
 /* Commits any pending batch, closes the database and frees s. An explicit
  * transaction still open is rolled back. NULL is a no-op. */
-void evc_store_close(evc_store *s);
+EVC_API void evc_store_close(evc_store *s);
 
 /* Explicit transaction. begin while one is open: EVC_ESTATE. A pending batch
  * is committed first. After an error inside a transaction the caller decides:
  * rollback, or commit what succeeded. */
-int evc_store_begin(evc_store *s, evc_error *err);
-int evc_store_commit(evc_store *s, evc_error *err);
-int evc_store_rollback(evc_store *s, evc_error *err);
+EVC_API int evc_store_begin(evc_store *s, evc_error *err);
+EVC_API int evc_store_commit(evc_store *s, evc_error *err);
+EVC_API int evc_store_rollback(evc_store *s, evc_error *err);
 /* Commits the pending batch of EVC_STORE_BATCHED writes now. */
-int evc_store_flush(evc_store *s, evc_error *err);
+EVC_API int evc_store_flush(evc_store *s, evc_error *err);
 /* The database's schema version and the newest this build knows. */
-int evc_store_schema_version(evc_store *s, int *current, int *supported, evc_error *err);
+EVC_API int evc_store_schema_version(evc_store *s, int *current, int *supported, evc_error *err);
 /* Deletes every row of every domain table (keeps the schema). For
  * --init-db --force only. */
-int evc_store_wipe(evc_store *s, evc_error *err);
-void evc_store_stats_get(evc_store *s, evc_store_stats *out);
+EVC_API int evc_store_wipe(evc_store *s, evc_error *err);
+EVC_API void evc_store_stats_get(evc_store *s, evc_store_stats *out);
 
 /* Users. insert: EVC_EEXIST when the id exists; id non-empty, hash must start
  * with "$argon2id$" (EVC_EINVAL otherwise: a clear password never reaches the
  * database). add_balance adds delta (may be negative; the balance may not go
  * below zero: EVC_ECONFLICT, nothing changed); *new_balance may be NULL. */
-int evc_store_user_insert(evc_store *s, const evc_user *u, evc_error *err);
-int evc_store_user_get(evc_store *s, const char *id, evc_user *out, evc_error *err);
-int evc_store_user_list(evc_store *s, evc_user_cb cb, void *arg, evc_error *err);
-int evc_store_user_set_password(evc_store *s, const char *id, const char *hash, evc_error *err);
-int evc_store_user_add_balance(evc_store *s, const char *id, int64_t delta_cents,
+EVC_API int evc_store_user_insert(evc_store *s, const evc_user *u, evc_error *err);
+EVC_API int evc_store_user_get(evc_store *s, const char *id, evc_user *out, evc_error *err);
+EVC_API int evc_store_user_list(evc_store *s, evc_user_cb cb, void *arg, evc_error *err);
+EVC_API int evc_store_user_set_password(evc_store *s, const char *id, const char *hash, evc_error *err);
+EVC_API int evc_store_user_add_balance(evc_store *s, const char *id, int64_t delta_cents,
                                int64_t *new_balance, evc_error *err);
 /* EVC_ECONFLICT when sessions reference the user. */
-int evc_store_user_delete(evc_store *s, const char *id, evc_error *err);
+EVC_API int evc_store_user_delete(evc_store *s, const char *id, evc_error *err);
 
 /* Charging points. update rewrites location, price, max_w (not state,
  * secret, registered). secret hash: "", "$argon2id$..." or "$evc-cpk$v=1$..."
  * (EVC_EINVAL otherwise). */
-int evc_store_cp_insert(evc_store *s, const evc_charging_point *cp, evc_error *err);
-int evc_store_cp_update(evc_store *s, const evc_charging_point *cp, evc_error *err);
-int evc_store_cp_get(evc_store *s, const char *id, evc_charging_point *out, evc_error *err);
-int evc_store_cp_list(evc_store *s, evc_cp_cb cb, void *arg, evc_error *err);
-int evc_store_cp_set_admin_state(evc_store *s, const char *id, evc_cp_admin_state st,
+EVC_API int evc_store_cp_insert(evc_store *s, const evc_charging_point *cp, evc_error *err);
+EVC_API int evc_store_cp_update(evc_store *s, const evc_charging_point *cp, evc_error *err);
+EVC_API int evc_store_cp_get(evc_store *s, const char *id, evc_charging_point *out, evc_error *err);
+EVC_API int evc_store_cp_list(evc_store *s, evc_cp_cb cb, void *arg, evc_error *err);
+EVC_API int evc_store_cp_set_admin_state(evc_store *s, const char *id, evc_cp_admin_state st,
                                  evc_error *err);
-int evc_store_cp_set_secret(evc_store *s, const char *id, const char *hash, evc_error *err);
+EVC_API int evc_store_cp_set_secret(evc_store *s, const char *id, const char *hash, evc_error *err);
 
 /* Sessions. insert: state must be REQUESTED (requested_ms 0 = now); driver
  * and CP must exist (EVC_ECONFLICT); duplicate id or correlation id
@@ -326,16 +328,16 @@ int evc_store_cp_set_secret(evc_store *s, const char *id, const char *hash, evc_
  * ts_ms 0 = now. progress records telemetry (energy and amount so far) of a
  * SUPPLYING session; flags may be EVC_STORE_BATCHED. list_open: every session
  * not ENDED/DENIED, oldest first. list_by_driver: newest first, limit 0 = all. */
-int evc_store_session_insert(evc_store *s, const evc_session *se, evc_error *err);
-int evc_store_session_get(evc_store *s, const char *id, evc_session *out, evc_error *err);
-int evc_store_session_get_by_correlation(evc_store *s, const char *corr, evc_session *out,
+EVC_API int evc_store_session_insert(evc_store *s, const evc_session *se, evc_error *err);
+EVC_API int evc_store_session_get(evc_store *s, const char *id, evc_session *out, evc_error *err);
+EVC_API int evc_store_session_get_by_correlation(evc_store *s, const char *corr, evc_session *out,
                                          evc_error *err);
-int evc_store_session_set_state(evc_store *s, const char *id, evc_session_state st,
+EVC_API int evc_store_session_set_state(evc_store *s, const char *id, evc_session_state st,
                                 int64_t ts_ms, const char *reason, evc_error *err);
-int evc_store_session_progress(evc_store *s, const char *id, int64_t energy_wh,
+EVC_API int evc_store_session_progress(evc_store *s, const char *id, int64_t energy_wh,
                                int64_t amount_cents, unsigned flags, evc_error *err);
-int evc_store_session_list_open(evc_store *s, evc_session_cb cb, void *arg, evc_error *err);
-int evc_store_session_list_by_driver(evc_store *s, const char *driver_id, unsigned limit,
+EVC_API int evc_store_session_list_open(evc_store *s, evc_session_cb cb, void *arg, evc_error *err);
+EVC_API int evc_store_session_list_by_driver(evc_store *s, const char *driver_id, unsigned limit,
                                      evc_session_cb cb, void *arg, evc_error *err);
 
 /* Ends session `id` and bills it exactly once, atomically: the session becomes
@@ -349,13 +351,13 @@ int evc_store_session_list_by_driver(evc_store *s, const char *driver_id, unsign
  * supplied anyway: the energy was delivered and is owed); a REQUESTED one is
  * EVC_ECONFLICT (authorise it first). ticket and already_billed may be NULL;
  * ended_ms 0 = now. */
-int evc_store_session_end_and_bill(evc_store *s, const char *id, int64_t ended_ms,
+EVC_API int evc_store_session_end_and_bill(evc_store *s, const char *id, int64_t ended_ms,
                                    int64_t energy_wh, const char *reason, evc_ticket *ticket,
                                    bool *already_billed, evc_error *err);
 
-int evc_store_ticket_get(evc_store *s, const char *session_id, evc_ticket *out, evc_error *err);
+EVC_API int evc_store_ticket_get(evc_store *s, const char *session_id, evc_ticket *out, evc_error *err);
 /* Newest first; limit 0 = all. */
-int evc_store_ticket_list_by_driver(evc_store *s, const char *driver_id, unsigned limit,
+EVC_API int evc_store_ticket_list_by_driver(evc_store *s, const char *driver_id, unsigned limit,
                                     evc_ticket_cb cb, void *arg, evc_error *err);
 
 /* Event log (append-only: there is no update or delete op). A duplicate
@@ -363,11 +365,11 @@ int evc_store_ticket_list_by_driver(evc_store *s, const char *driver_id, unsigne
  * stay idempotent. *seq (may be NULL) receives the record's sequence number
  * (0 for a batched write, whose number is assigned at commit). list returns
  * records with seq > after_seq, oldest first, at most limit (0 = all). */
-int evc_store_event_append(evc_store *s, const evc_event *e, unsigned flags, int64_t *seq,
+EVC_API int evc_store_event_append(evc_store *s, const evc_event *e, unsigned flags, int64_t *seq,
                            evc_error *err);
-int evc_store_event_list(evc_store *s, int64_t after_seq, unsigned limit, evc_event_cb cb,
+EVC_API int evc_store_event_list(evc_store *s, int64_t after_seq, unsigned limit, evc_event_cb cb,
                          void *arg, evc_error *err);
-int evc_store_event_list_by_correlation(evc_store *s, const char *corr, evc_event_cb cb,
+EVC_API int evc_store_event_list_by_correlation(evc_store *s, const char *corr, evc_event_cb cb,
                                         void *arg, evc_error *err);
 
 /* Outbox: messages to deliver at least once. add queues one (payload copied;
@@ -376,29 +378,29 @@ int evc_store_event_list_by_correlation(evc_store *s, const char *corr, evc_even
  * now_ms + lease_ms: a process that dies holding a lease releases its messages
  * when the lease runs out. ack deletes a delivered message (EVC_ENOTFOUND when
  * already acked). retry releases the lease and schedules the next attempt. */
-int evc_store_outbox_add(evc_store *s, const char *topic, const char *key, const void *payload,
+EVC_API int evc_store_outbox_add(evc_store *s, const char *topic, const char *key, const void *payload,
                          size_t len, int64_t *id, evc_error *err);
-int evc_store_outbox_claim(evc_store *s, int64_t now_ms, int64_t lease_ms, unsigned max,
+EVC_API int evc_store_outbox_claim(evc_store *s, int64_t now_ms, int64_t lease_ms, unsigned max,
                            evc_outbox_cb cb, void *arg, evc_error *err);
-int evc_store_outbox_ack(evc_store *s, int64_t id, evc_error *err);
-int evc_store_outbox_retry(evc_store *s, int64_t id, int64_t next_attempt_ms,
+EVC_API int evc_store_outbox_ack(evc_store *s, int64_t id, evc_error *err);
+EVC_API int evc_store_outbox_retry(evc_store *s, int64_t id, int64_t next_attempt_ms,
                            const char *last_error, evc_error *err);
-int evc_store_outbox_pending(evc_store *s, int64_t *count, evc_error *err);
+EVC_API int evc_store_outbox_pending(evc_store *s, int64_t *count, evc_error *err);
 
 /* Key-value for role-private state; namespaces keep roles apart. get copies
  * the value into buf (cap bytes) and sets *len to its length; EVC_ETOOBIG
  * (with *len set) when cap is too small, EVC_ENOTFOUND when absent. */
-int evc_store_kv_put(evc_store *s, const char *ns, const char *key, const void *value,
+EVC_API int evc_store_kv_put(evc_store *s, const char *ns, const char *key, const void *value,
                      size_t len, evc_error *err);
-int evc_store_kv_get(evc_store *s, const char *ns, const char *key, void *buf, size_t cap,
+EVC_API int evc_store_kv_get(evc_store *s, const char *ns, const char *key, void *buf, size_t cap,
                      size_t *len, evc_error *err);
-int evc_store_kv_delete(evc_store *s, const char *ns, const char *key, evc_error *err);
-int evc_store_kv_list(evc_store *s, const char *ns, evc_kv_cb cb, void *arg, evc_error *err);
+EVC_API int evc_store_kv_delete(evc_store *s, const char *ns, const char *key, evc_error *err);
+EVC_API int evc_store_kv_list(evc_store *s, const char *ns, evc_kv_cb cb, void *arg, evc_error *err);
 
 /* Names for logs and docs: "driver", "in_service", "supplying", ... */
-const char *evc_user_role_name(evc_user_role r);
-const char *evc_cp_admin_state_name(evc_cp_admin_state st);
-const char *evc_session_state_name(evc_session_state st);
+EVC_API const char *evc_user_role_name(evc_user_role r);
+EVC_API const char *evc_cp_admin_state_name(evc_cp_admin_state st);
+EVC_API const char *evc_session_state_name(evc_session_state st);
 
 #ifdef __cplusplus
 }

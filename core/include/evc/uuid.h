@@ -11,6 +11,8 @@
 #ifndef EVC_UUID_H
 #define EVC_UUID_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 
 #include "evc/error.h"
@@ -26,13 +28,13 @@ extern "C" {
  * out, NUL-terminated. Initialises libsodium once per process (thread-safe).
  * Errors: EVC_EIO when libsodium cannot initialise (out is then ""). Thread:
  * any. */
-int evc_uuid_generate(char out[EVC_UUID_STR_SIZE], evc_error *err);
+EVC_API int evc_uuid_generate(char out[EVC_UUID_STR_SIZE], evc_error *err);
 
 /* True when s is exactly 36 characters of lowercase hex with hyphens at
  * offsets 8, 13, 18 and 23 (any version and variant; uppercase is refused
  * so that one id has one spelling, which idempotent consumers rely on).
  * NULL gives false. */
-bool evc_uuid_valid(const char *s);
+EVC_API bool evc_uuid_valid(const char *s);
 
 #ifdef __cplusplus
 }

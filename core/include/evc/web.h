@@ -20,6 +20,8 @@
 #ifndef EVC_WEB_H
 #define EVC_WEB_H
 
+#include "evc/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -99,17 +101,17 @@ typedef void (*evc_web_handler)(const evc_web_request *req, evc_web_response *re
  * by the caller: evc_web_stop. Errors: EVC_EINVAL (bad opts, static_dir not a
  * directory, host name that does not resolve), EVC_EIO naming the address
  * ("web 0.0.0.0:8002: Address already in use"), EVC_ENOMEM. */
-int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_error *err);
+EVC_API int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_error *err);
 
 /* The port actually listened on (useful with opts.port 0). */
-uint16_t evc_web_port(const evc_web *web);
+EVC_API uint16_t evc_web_port(const evc_web *web);
 
 /* Stops the server: disconnects every client, closes libwebsockets' handles
  * (never the loop's other handles), runs the loop briefly until those closes
  * complete, frees everything. Call it before evc_loop_free, from outside the
  * web's own callbacks: after evc_loop_run returned, or from a timer or signal
  * callback. NULL is a no-op. */
-void evc_web_stop(evc_web *web);
+EVC_API void evc_web_stop(evc_web *web);
 
 /* Registers handler for `method` ("GET" or "POST") on `path`, which must
  * start with "/api/" (query strings are not part of it). Called on the loop
@@ -138,22 +140,22 @@ void evc_web_stop(evc_web *web);
  * taken); EVC_EINVAL for a bad method or path, a '*' that is not a whole
  * segment, more than EVC_WEB_MAX_PARAMS of them; EVC_ETOOBIG past
  * EVC_WEB_MAX_PATTERNS patterns; EVC_ENOMEM. */
-int evc_web_route(evc_web *web, const char *method, const char *path, evc_web_handler handler,
+EVC_API int evc_web_route(evc_web *web, const char *method, const char *path, evc_web_handler handler,
                   void *arg, evc_error *err);
 
 /* Sets the response: status (e.g. 200), content type (NULL = JSON), body of
  * len bytes (copied; NULL with len 0 for none). A second call replaces the
  * first. EVC_ENOMEM, EVC_EINVAL (status outside 100..599). */
-int evc_web_respond(evc_web_response *res, int status, const char *content_type,
+EVC_API int evc_web_respond(evc_web_response *res, int status, const char *content_type,
                     const char *body, size_t len);
 /* Same with a NUL-terminated JSON text and content type application/json. */
-int evc_web_respond_json(evc_web_response *res, int status, const char *json);
+EVC_API int evc_web_respond_json(evc_web_response *res, int status, const char *json);
 /* Same with {"error": msg} (msg escaped as a JSON string). */
-int evc_web_respond_error(evc_web_response *res, int status, const char *msg);
+EVC_API int evc_web_respond_error(evc_web_response *res, int status, const char *msg);
 /* Adds a response header (e.g. "set-cookie", "retry-after"; name without
  * ':'), kept across later evc_web_respond calls. At most 4 per response,
  * value at most 512 bytes and without CR/LF: else EVC_EINVAL. */
-int evc_web_respond_header(evc_web_response *res, const char *name, const char *value);
+EVC_API int evc_web_respond_header(evc_web_response *res, const char *name, const char *value);
 
 /* ---- guard: one access check for every route and channel ----------------
  * Called on the loop thread for every request matching a route (before its
@@ -164,7 +166,7 @@ int evc_web_respond_header(evc_web_response *res, const char *name, const char *
  * that match no route never reach it (404/405 first). */
 typedef bool (*evc_web_guard)(const evc_web_request *req, evc_web_response *res, void *arg);
 /* Sets (or with NULL removes) the guard. */
-void evc_web_set_guard(evc_web *web, evc_web_guard guard, void *arg);
+EVC_API void evc_web_set_guard(evc_web *web, evc_web_guard guard, void *arg);
 
 /* ---- deferred responses: answer after work on the thread pool ----------
  * A handler calls evc_web_defer instead of responding; the request is then
@@ -174,31 +176,31 @@ void evc_web_set_guard(evc_web *web, evc_web_guard guard, void *arg);
  * p from defer until done, which must be called exactly once. NULL when out
  * of memory (the handler then responds itself). */
 typedef struct evc_web_pending evc_web_pending;
-evc_web_pending *evc_web_defer(evc_web_response *res);
-evc_web_response *evc_web_pending_res(evc_web_pending *p);
-void evc_web_pending_done(evc_web_pending *p);
+EVC_API evc_web_pending *evc_web_defer(evc_web_response *res);
+EVC_API evc_web_response *evc_web_pending_res(evc_web_pending *p);
+EVC_API void evc_web_pending_done(evc_web_pending *p);
 
 /* ---- helpers for logins (web_auth.c); pure, any thread ------------------ */
 
 /* Copies the value of cookie `name` from a Cookie header into out (cap
  * bytes). False when absent, empty or too long. */
-bool evc_web_cookie_get(const char *cookie_header, const char *name, char *out, size_t cap);
+EVC_API bool evc_web_cookie_get(const char *cookie_header, const char *name, char *out, size_t cap);
 /* True when Origin names the same host[:port] as Host ("http://h:p" or
  * "https://h:p" vs "h:p", case-insensitive). "null" or garbage: false. */
-bool evc_web_same_origin(const char *origin, const char *host);
+EVC_API bool evc_web_same_origin(const char *origin, const char *host);
 /* True when Content-Type is application/json (parameters such as
  * "; charset=utf-8" allowed). */
-bool evc_web_is_json(const char *content_type);
+EVC_API bool evc_web_is_json(const char *content_type);
 /* True when a (normalised) path holds no dot segment, empty segment,
  * backslash, NUL-looking or control byte: what the bridge serves. */
-bool evc_web_path_ok(const char *path);
+EVC_API bool evc_web_path_ok(const char *path);
 /* Constant-time comparison of two NUL-terminated strings. */
-bool evc_web_secret_eq(const char *want, const char *got);
+EVC_API bool evc_web_secret_eq(const char *want, const char *got);
 /* Copies the top-level string member `key` of the JSON object text into out.
  * False when not JSON, not an object, absent, not a string or too long. */
-bool evc_web_json_str(const char *json, size_t len, const char *key, char *out, size_t cap);
+EVC_API bool evc_web_json_str(const char *json, size_t len, const char *key, char *out, size_t cap);
 /* Same for an integer member (a JSON number without fraction or exponent). */
-bool evc_web_json_int(const char *json, size_t len, const char *key, int64_t *out);
+EVC_API bool evc_web_json_int(const char *json, size_t len, const char *key, int64_t *out);
 
 /* Failure throttle: a bounded table of keys (user names, peer addresses).
  * After `limit` failures a key is refused for delay_ms, doubling with every
@@ -206,13 +208,13 @@ bool evc_web_json_int(const char *json, size_t len, const char *key, int64_t *ou
  * forgotten after max_delay_ms without failures. When the table is full the
  * least recently failed entry is replaced. */
 typedef struct evc_web_throttle evc_web_throttle;
-evc_web_throttle *evc_web_throttle_new(size_t cap, unsigned limit, uint64_t delay_ms,
+EVC_API evc_web_throttle *evc_web_throttle_new(size_t cap, unsigned limit, uint64_t delay_ms,
                                        uint64_t max_delay_ms);
-void evc_web_throttle_free(evc_web_throttle *t);
+EVC_API void evc_web_throttle_free(evc_web_throttle *t);
 /* 0 when key may try now, else the milliseconds until it may. */
-uint64_t evc_web_throttle_wait(evc_web_throttle *t, const char *key, uint64_t now_ms);
-void evc_web_throttle_fail(evc_web_throttle *t, const char *key, uint64_t now_ms);
-void evc_web_throttle_ok(evc_web_throttle *t, const char *key);
+EVC_API uint64_t evc_web_throttle_wait(evc_web_throttle *t, const char *key, uint64_t now_ms);
+EVC_API void evc_web_throttle_fail(evc_web_throttle *t, const char *key, uint64_t now_ms);
+EVC_API void evc_web_throttle_ok(evc_web_throttle *t, const char *key);
 
 /* Login sessions in memory: bounded count, absolute expiry (ttl from the
  * login, not extended by use). Tokens are 256-bit random (libsodium), as 64
@@ -221,7 +223,7 @@ void evc_web_throttle_ok(evc_web_throttle *t, const char *key);
  * (the oldest is replaced). */
 #define EVC_WEB_TOKEN_LEN 64
 /* Writes a fresh 256-bit random token as 64 hex chars and a NUL. */
-void evc_web_token_new(char out[EVC_WEB_TOKEN_LEN + 1]);
+EVC_API void evc_web_token_new(char out[EVC_WEB_TOKEN_LEN + 1]);
 typedef struct evc_web_sessions evc_web_sessions;
 typedef struct evc_web_session {
     char token[EVC_WEB_TOKEN_LEN + 1];
@@ -230,24 +232,24 @@ typedef struct evc_web_session {
     int role;             /* the caller's meaning (e.g. evc_user_role) */
     uint64_t expires_ms;  /* on the clock given to the calls */
 } evc_web_session;
-evc_web_sessions *evc_web_sessions_new(size_t cap, size_t per_user, uint64_t ttl_ms);
-void evc_web_sessions_free(evc_web_sessions *s);
+EVC_API evc_web_sessions *evc_web_sessions_new(size_t cap, size_t per_user, uint64_t ttl_ms);
+EVC_API void evc_web_sessions_free(evc_web_sessions *s);
 /* New session for user; the returned pointer is borrowed until the next
  * call on s. NULL when out of memory or user too long. */
-const evc_web_session *evc_web_session_create(evc_web_sessions *s, const char *user, int role,
+EVC_API const evc_web_session *evc_web_session_create(evc_web_sessions *s, const char *user, int role,
                                               uint64_t now_ms);
 /* Puts back a session saved before a restart (the caller persists tokens:
  * it owns that copy's protection). Same bounds as create; the remaining
  * lifetime is capped at the ttl. False (nothing added) when expired, or
  * when a token or the user is malformed. */
-bool evc_web_session_restore(evc_web_sessions *s, const evc_web_session *saved, uint64_t now_ms);
+EVC_API bool evc_web_session_restore(evc_web_sessions *s, const evc_web_session *saved, uint64_t now_ms);
 /* The live session of token (constant-time compare), NULL when unknown or
  * expired (an expired one is removed). Borrowed until the next call on s. */
-const evc_web_session *evc_web_session_find(evc_web_sessions *s, const char *token,
+EVC_API const evc_web_session *evc_web_session_find(evc_web_sessions *s, const char *token,
                                             uint64_t now_ms);
 /* Ends the session of token; false when there was none. */
-bool evc_web_session_end(evc_web_sessions *s, const char *token);
-size_t evc_web_sessions_count(const evc_web_sessions *s);
+EVC_API bool evc_web_session_end(evc_web_sessions *s, const char *token);
+EVC_API size_t evc_web_sessions_count(const evc_web_sessions *s);
 
 /* A connected WebSocket client, borrowed during the callback it is given to. */
 typedef void (*evc_web_ws_open_cb)(evc_web *web, evc_web_client *client, void *arg);
@@ -261,18 +263,18 @@ typedef void (*evc_web_ws_msg_cb)(evc_web *web, evc_web_client *client, const ch
  * connecting to another path are refused. on_open (e.g. to send a snapshot
  * with evc_web_ws_send) and on_message are optional. EVC_EEXIST, EVC_EINVAL
  * (path not starting with '/'). */
-int evc_web_ws_channel(evc_web *web, const char *path, evc_web_ws_msg_cb on_message,
+EVC_API int evc_web_ws_channel(evc_web *web, const char *path, evc_web_ws_msg_cb on_message,
                        evc_web_ws_open_cb on_open, void *arg, evc_error *err);
 
 /* Queues text (len bytes, copied once whatever the number of clients) for
  * every client of channel `path`; it is written when each socket can take it.
  * Returns EVC_OK (also with no client), EVC_ENOTFOUND (no such channel),
  * EVC_ETOOBIG (len over ws_queue_bytes), EVC_ENOMEM. */
-int evc_web_broadcast(evc_web *web, const char *path, const char *text, size_t len);
+EVC_API int evc_web_broadcast(evc_web *web, const char *path, const char *text, size_t len);
 
 /* Queues text for one client (inside on_open / on_message only, while the
  * client pointer is valid). Same bounds and errors as broadcast. */
-int evc_web_ws_send(evc_web_client *client, const char *text, size_t len);
+EVC_API int evc_web_ws_send(evc_web_client *client, const char *text, size_t len);
 
 /* Puts every client of channel `path` through the guard again, with the
  * headers of its upgrade request (e.g. its session cookie), and closes those
@@ -280,7 +282,7 @@ int evc_web_ws_send(evc_web_client *client, const char *text, size_t len);
  * ended or expired stops receiving. (lws 4.1 drops the close frame on this
  * path: the browser sees 1006 and its reconnect meets the guard.) Returns how many were refused. No guard, unknown
  * channel: 0. Loop thread, not from inside the guard. */
-size_t evc_web_ws_recheck(evc_web *web, const char *path);
+EVC_API size_t evc_web_ws_recheck(evc_web *web, const char *path);
 
 typedef struct evc_web_ws_stats {
     size_t clients;     /* connected now */
@@ -289,9 +291,9 @@ typedef struct evc_web_ws_stats {
 } evc_web_ws_stats;
 
 /* Statistics of channel `path`: EVC_OK or EVC_ENOTFOUND. */
-int evc_web_ws_stats_get(const evc_web *web, const char *path, evc_web_ws_stats *out);
+EVC_API int evc_web_ws_stats_get(const evc_web *web, const char *path, evc_web_ws_stats *out);
 /* Connected clients of channel `path` (0 for an unknown channel). */
-size_t evc_web_ws_clients(const evc_web *web, const char *path);
+EVC_API size_t evc_web_ws_clients(const evc_web *web, const char *path);
 
 #ifdef __cplusplus
 }
