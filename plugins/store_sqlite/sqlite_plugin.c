@@ -400,18 +400,27 @@ static int sq_create(const evc_host_api *host, const evc_store_params *params,
     if (!out)
         return evc_error_set(err, EVC_EINVAL, "store sqlite: NULL out");
     *out = NULL;
-    if (!host || !params || params->struct_size < sizeof(evc_store_params) ||
-        !params->database || !params->database[0])
+    /* The ABI promises that a struct only grows at its end: an older host may
+     * pass a params struct that stops after `database`. Every field past the
+     * caller's struct_size is absent (config NULL = all defaults); only a
+     * struct too short to carry the database path is refused. */
+    if (!host || !params ||
+        params->struct_size < offsetof(evc_store_params, database) + sizeof params->database)
+        return evc_error_set(err, EVC_EINVAL,
+                             "store sqlite: params struct_size %u is too short for the database "
+                             "path",
+                             params ? (unsigned)params->struct_size : 0u);
+    if (!params->database || !params->database[0])
         return evc_error_set(err, EVC_EINVAL, "store sqlite: no database path given");
+    const evc_cfg_node *c = EVC_HAS_FIELD(params, config) ? params->config : NULL;
     struct problem_ctx pc = {err, 0};
-    if (evc_cfg_validate(params->config, sqlite_schema, "store.sqlite", on_problem, &pc) != 0)
+    if (evc_cfg_validate(c, sqlite_schema, "store.sqlite", on_problem, &pc) != 0)
         return EVC_ECONFIG;
     sqlite_store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(params->database))) {
         free(s);
         return evc_error_set(err, EVC_ENOMEM, "store sqlite: out of memory");
     }
-    const evc_cfg_node *c = params->config;
     s->host = host;
     s->sync_full = strcmp(evc_cfg_get_str(c, "synchronous", "NORMAL"), "FULL") == 0;
     s->busy_timeout_ms = evc_cfg_get_int(c, "busy_timeout_ms", 5000);
@@ -577,7 +586,7 @@ static const evc_store_ops sqlite_ops = {
 static const evc_plugin_descriptor sqlite_descriptor = {
     .magic = EVC_PLUGIN_MAGIC,
     .abi_major = EVC_ABI_MAJOR,
-    .abi_minor = EVC_ABI_MINOR,
+    .abi_minor = 0, /* uses nothing added after ABI 1.0 */
     .struct_size = sizeof(evc_plugin_descriptor),
     .kind = EVC_PLUGIN_STORE,
     .name = "sqlite",
