@@ -17,6 +17,7 @@
 #include "evc/bus.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -288,6 +289,16 @@ int evc_bus_open(evc_loop *loop, evc_plugin *transport, const evc_transport_para
     if (!d || d->kind != EVC_PLUGIN_TRANSPORT)
         return evc_error_set(err, EVC_EPLUGIN, "plugin '%s' (%s) is not a transport plugin",
                              name, evc_plugin_path(transport));
+    /* The section is validated here as well as in the programs, so that a
+     * program or test opening a bus directly gets the same checks. */
+    if (params && d->config_schema) {
+        char where[160];
+        snprintf(where, sizeof where, "transport.%s", name);
+        int rc = evc_cfg_check(EVC_HAS_FIELD(params, config) ? params->config : NULL,
+                               d->config_schema, where, err);
+        if (rc != EVC_OK)
+            return rc;
+    }
     return bus_open_with(loop, d->ops, name, params, out, err);
 }
 

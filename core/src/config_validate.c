@@ -314,3 +314,30 @@ size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema, co
     }
     return v.count;
 }
+
+struct cfg_check_ctx {
+    evc_error *err;
+    size_t n;
+};
+
+static void cfg_check_problem(void *arg, const char *msg)
+{
+    struct cfg_check_ctx *c = arg;
+    if (c->n++ == 0)
+        evc_error_set(c->err, EVC_ECONFIG, "%s", msg);
+}
+
+int evc_cfg_check(const evc_cfg_node *map, const evc_cfg_field *schema, const char *where,
+                  evc_error *err)
+{
+    if (!schema)
+        return EVC_OK;
+    struct cfg_check_ctx c = {err, 0};
+    size_t n = evc_cfg_validate(map, schema, where ? where : "", cfg_check_problem, &c);
+    if (n == 0)
+        return EVC_OK;
+    if (n > 1 && err)
+        evc_error_set(err, EVC_ECONFIG, "%s (and %zu more problem%s)", err->msg, n - 1,
+                      n > 2 ? "s" : "");
+    return EVC_ECONFIG;
+}

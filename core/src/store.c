@@ -3,6 +3,7 @@
 #include "store_internal.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,15 @@ int evc_store_open(evc_loop *loop, struct evc_plugin *plugin, const evc_store_pa
     if (!d || d->kind != EVC_PLUGIN_STORE || !d->ops)
         return evc_error_set(err, EVC_EPLUGIN, "store open: plugin %s is not a store plugin",
                              evc_plugin_path(plugin));
+    /* As evc_bus_open: the core validates the section on every path. */
+    if (params && d->config_schema) {
+        char where[160];
+        snprintf(where, sizeof where, "store.%s", d->name ? d->name : "?");
+        int rc = evc_cfg_check(EVC_HAS_FIELD(params, config) ? params->config : NULL,
+                               d->config_schema, where, err);
+        if (rc != EVC_OK)
+            return rc;
+    }
     int rc = evc_store_open_ops(loop, (const evc_store_ops *)d->ops, params, out, err);
     if (rc == EVC_EPLUGIN)
         evc_error_prefix(err, "store plugin %s", evc_plugin_path(plugin));

@@ -151,6 +151,16 @@ typedef void (*evc_cfg_problem_fn)(void *arg, const char *msg);
 EVC_API size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema,
                         const char *where, evc_cfg_problem_fn problem, void *arg);
 
+/* Validates a plugin's section like evc_cfg_validate and folds the result
+ * into one error: EVC_OK when valid, else EVC_ECONFIG with err's message the
+ * first problem ("file:line:column: ...") followed by " (and N more
+ * problems)" when there are others. The core calls it with the descriptor's
+ * config_schema and "<kind>.<name>" on every path that creates a plugin
+ * instance (the programs, evc_bus_open, evc_store_open), before `create`; a
+ * plugin may call it too when it wants to check a section itself. */
+EVC_API int evc_cfg_check(const evc_cfg_node *map, const evc_cfg_field *schema, const char *where,
+                          evc_error *err);
+
 #ifdef __cplusplus
 }
 #endif
