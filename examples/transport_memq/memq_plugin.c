@@ -5,6 +5,9 @@
  * blocks, exactly one outcome per accepted token, back-pressure as
  * EVC_EAGAIN). Useful as a starting point and as a broker-less bus in tests.
  */
+/* strdup is POSIX: ask for it, since -std=c11 alone hides it. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <evc/host.h>
 #include <evc/plugin.h>
 #include <evc/transport.h>
