@@ -336,8 +336,12 @@ int evc_cfg_check(const evc_cfg_node *map, const evc_cfg_field *schema, const ch
     size_t n = evc_cfg_validate(map, schema, where ? where : "", cfg_check_problem, &c);
     if (n == 0)
         return EVC_OK;
-    if (n > 1 && err)
-        evc_error_set(err, EVC_ECONFIG, "%s (and %zu more problem%s)", err->msg, n - 1,
+    if (n > 1 && err) {
+        /* A copy: err->msg cannot be both the format's argument and its target. */
+        char first[EVC_ERROR_MSG_MAX];
+        snprintf(first, sizeof first, "%s", err->msg);
+        evc_error_set(err, EVC_ECONFIG, "%s (and %zu more problem%s)", first, n - 1,
                       n > 2 ? "s" : "");
+    }
     return EVC_ECONFIG;
 }

@@ -68,7 +68,8 @@ static int memq_create(const evc_host_api *host, const evc_transport_params *par
     if (!t)
         return evc_error_set(err, EVC_ENOMEM, "transport memq: out of memory");
     t->host = host;
-    t->max_queue = evc_cfg_get_int(cfg, "max_queue", 1024);
+    /* The default is the one memq_schema declares (and documents). */
+    t->max_queue = evc_cfg_schema_int(cfg, memq_schema, "max_queue");
     t->stats.struct_size = sizeof t->stats;
     *out = t;
     return EVC_OK;

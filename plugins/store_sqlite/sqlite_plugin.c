@@ -411,12 +411,13 @@ static int sq_create(const evc_host_api *host, const evc_store_params *params,
         return evc_error_set(err, EVC_ENOMEM, "store sqlite: out of memory");
     }
     s->host = host;
-    s->sync_full = strcmp(evc_cfg_get_str(c, "synchronous", "NORMAL"), "FULL") == 0;
-    s->busy_timeout_ms = evc_cfg_get_int(c, "busy_timeout_ms", 5000);
-    s->batch_max_delay_ms = evc_cfg_get_int(c, "batch_max_delay_ms", 100);
-    s->batch_max_rows = evc_cfg_get_int(c, "batch_max_rows", 500);
-    s->read_only = evc_cfg_get_bool(c, "read_only", false);
-    s->max_page_count = evc_cfg_get_int(c, "max_page_count", 0);
+    /* Defaults come from sqlite_schema, where they are documented. */
+    s->sync_full = strcmp(evc_cfg_schema_str(c, sqlite_schema, "synchronous"), "FULL") == 0;
+    s->busy_timeout_ms = evc_cfg_schema_int(c, sqlite_schema, "busy_timeout_ms");
+    s->batch_max_delay_ms = evc_cfg_schema_int(c, sqlite_schema, "batch_max_delay_ms");
+    s->batch_max_rows = evc_cfg_schema_int(c, sqlite_schema, "batch_max_rows");
+    s->read_only = evc_cfg_schema_bool(c, sqlite_schema, "read_only");
+    s->max_page_count = evc_cfg_schema_int(c, sqlite_schema, "max_page_count");
     s->stats.struct_size = sizeof s->stats;
     *out = s;
     return EVC_OK;

@@ -106,17 +106,18 @@ int kafka_settings_load(evc_transport *t, const evc_transport_params *p, evc_err
     if (!group || !*group)
         group = p->group_id;
     s->group_id = kafka_strdup(group && *group ? group : NULL);
-    s->auto_offset_reset =
-        kafka_strdup(c ? evc_cfg_get_str(c, "auto_offset_reset", "earliest") : "earliest");
-    s->topics_create = topics ? evc_cfg_get_bool(topics, "create", true) : true;
-    s->partitions = (int32_t)(topics ? evc_cfg_get_int(topics, "partitions", 4) : 4);
-    s->replication_factor =
-        (int32_t)(topics ? evc_cfg_get_int(topics, "replication_factor", 1) : 1);
-    s->flush_timeout_ms = (uint64_t)(c ? evc_cfg_get_int(c, "flush_timeout_ms", 5000) : 5000);
-    s->close_timeout_ms = (uint64_t)(c ? evc_cfg_get_int(c, "close_timeout_ms", 5000) : 5000);
-    s->admin_timeout_ms = (uint64_t)(c ? evc_cfg_get_int(c, "admin_timeout_ms", 10000) : 10000);
-    s->retry_delay_ms = (uint64_t)(c ? evc_cfg_get_int(c, "retry_delay_ms", 500) : 500);
-    s->poll_budget = (uint32_t)(c ? evc_cfg_get_int(c, "poll_budget", 1000) : 1000);
+    /* Defaults come from the schemas above, where they are documented; a
+     * NULL map reads as empty. */
+    const evc_cfg_field *ts = kafka_topics_schema, *ks = kafka_schema;
+    s->auto_offset_reset = kafka_strdup(evc_cfg_schema_str(c, ks, "auto_offset_reset"));
+    s->topics_create = evc_cfg_schema_bool(topics, ts, "create");
+    s->partitions = (int32_t)evc_cfg_schema_int(topics, ts, "partitions");
+    s->replication_factor = (int32_t)evc_cfg_schema_int(topics, ts, "replication_factor");
+    s->flush_timeout_ms = (uint64_t)evc_cfg_schema_int(c, ks, "flush_timeout_ms");
+    s->close_timeout_ms = (uint64_t)evc_cfg_schema_int(c, ks, "close_timeout_ms");
+    s->admin_timeout_ms = (uint64_t)evc_cfg_schema_int(c, ks, "admin_timeout_ms");
+    s->retry_delay_ms = (uint64_t)evc_cfg_schema_int(c, ks, "retry_delay_ms");
+    s->poll_budget = (uint32_t)evc_cfg_schema_int(c, ks, "poll_budget");
     if (!s->auto_offset_reset)
         return evc_error_set(err, EVC_ENOMEM, "transport.kafka: out of memory");
 

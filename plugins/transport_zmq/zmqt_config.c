@@ -305,24 +305,25 @@ int zmqt_config_parse(const evc_cfg_node *section, const char *endpoint, const c
             return rc;
     }
 
-    const char *proxy = evc_cfg_get_str(section, "proxy", "none");
+    const char *proxy = evc_cfg_schema_str(section, zmqt_schema, "proxy");
     /* `owner` lets one shared config file serve every program: the one whose
      * client id is proxy_owner (Central by default) hosts the proxy. */
-    const char *owner = evc_cfg_get_str(section, "proxy_owner", "central");
+    const char *owner = evc_cfg_schema_str(section, zmqt_schema, "proxy_owner");
     bool embed = strcmp(proxy, "embedded") == 0 ||
                  (strcmp(proxy, "owner") == 0 && client_id && strcmp(client_id, owner) == 0);
     cfg->proxy = embed ? ZMQT_PROXY_EMBEDDED : ZMQT_PROXY_NONE;
-    const char *on_hwm = evc_cfg_get_str(section, "on_hwm", "eagain");
+    const char *on_hwm = evc_cfg_schema_str(section, zmqt_schema, "on_hwm");
     cfg->on_hwm = strcmp(on_hwm, "drop") == 0 ? ZMQT_ON_HWM_DROP : ZMQT_ON_HWM_EAGAIN;
-    /* The schema bounds every int to int range, so the casts are exact. */
-    cfg->sndhwm = (int)evc_cfg_get_int(section, "sndhwm", 100000);
-    cfg->rcvhwm = (int)evc_cfg_get_int(section, "rcvhwm", 100000);
-    cfg->proxy_hwm = (int)evc_cfg_get_int(section, "proxy_hwm", 100000);
-    cfg->reconnect_ivl_ms = (int)evc_cfg_get_int(section, "reconnect_ivl_ms", 100);
-    cfg->reconnect_ivl_max_ms = (int)evc_cfg_get_int(section, "reconnect_ivl_max_ms", 5000);
-    cfg->linger_ms = (int)evc_cfg_get_int(section, "linger_ms", 1000);
-    cfg->drain_batch = (int)evc_cfg_get_int(section, "drain_batch", 1024);
-    cfg->drain_max_us = (int)evc_cfg_get_int(section, "drain_max_us", 5000);
+    /* Defaults come from zmqt_schema, where they are documented. The schema
+     * bounds every int to int range, so the casts are exact. */
+    cfg->sndhwm = (int)evc_cfg_schema_int(section, zmqt_schema, "sndhwm");
+    cfg->rcvhwm = (int)evc_cfg_schema_int(section, zmqt_schema, "rcvhwm");
+    cfg->proxy_hwm = (int)evc_cfg_schema_int(section, zmqt_schema, "proxy_hwm");
+    cfg->reconnect_ivl_ms = (int)evc_cfg_schema_int(section, zmqt_schema, "reconnect_ivl_ms");
+    cfg->reconnect_ivl_max_ms = (int)evc_cfg_schema_int(section, zmqt_schema, "reconnect_ivl_max_ms");
+    cfg->linger_ms = (int)evc_cfg_schema_int(section, zmqt_schema, "linger_ms");
+    cfg->drain_batch = (int)evc_cfg_schema_int(section, zmqt_schema, "drain_batch");
+    cfg->drain_max_us = (int)evc_cfg_schema_int(section, zmqt_schema, "drain_max_us");
     int rc = zmqt_curve_parse(section, cfg, err);
     if (rc != EVC_OK)
         zmqt_config_wipe(cfg);

@@ -129,7 +129,11 @@ typedef struct evc_cfg_field {
     const char *key;
     evc_cfg_type type;
     bool required;
-    const char *default_text;            /* documentation only ("5000"); may be NULL */
+    /* The default when the key is absent ("5000", "true", "NORMAL"): read by
+     * evc_cfg_schema_* below, so code and documentation share it. A text
+     * that is not a literal ("generated per process") documents a default
+     * the code computes. May be NULL. */
+    const char *default_text;
     const char *help;                    /* one line for --help-config and docs */
     const char *const *enum_values;      /* EVC_CFG_ENUM: NULL-terminated list */
     const struct evc_cfg_field *children; /* EVC_CFG_MAP */
@@ -150,6 +154,23 @@ typedef void (*evc_cfg_problem_fn)(void *arg, const char *msg);
  * (may be NULL) and returns the number of problems (0 = valid). */
 EVC_API size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema,
                         const char *where, evc_cfg_problem_fn problem, void *arg);
+
+/* The field of `schema` named `key` (top level only), or NULL. */
+EVC_API const evc_cfg_field *evc_cfg_field_find(const evc_cfg_field *schema, const char *key);
+
+/* The value of `key` in `map` (NULL = empty map), or else the default the
+ * schema declares for it (default_text parsed as the type: an int in
+ * decimal, a bool "true"/"false"); 0/false/NULL when the schema has no
+ * literal default. The one way to read a key so that its default is written
+ * once, in the schema. Strings are borrowed from the tree or the schema. */
+EVC_API const char *evc_cfg_schema_str(const evc_cfg_node *map, const evc_cfg_field *schema,
+                                       const char *key);
+EVC_API int64_t evc_cfg_schema_int(const evc_cfg_node *map, const evc_cfg_field *schema,
+                                   const char *key);
+EVC_API bool evc_cfg_schema_bool(const evc_cfg_node *map, const evc_cfg_field *schema,
+                                 const char *key);
+EVC_API double evc_cfg_schema_double(const evc_cfg_node *map, const evc_cfg_field *schema,
+                                     const char *key);
 
 /* Validates a plugin's section like evc_cfg_validate and folds the result
  * into one error: EVC_OK when valid, else EVC_ECONFIG with err's message the
