@@ -54,11 +54,10 @@ const char *evc_app_option(evc_app *app, const char *name)
 const char *evc_app_topic(evc_app *app, evc_topic topic)
 {
     static const char *const KEYS[] = {"driver_events", "cp_events", "central_events"};
-    static const char *const DEFAULTS[] = {"driver-events", "cp-events", "central-events"};
     if ((int)topic < 0 || topic > EVC_TOPIC_CENTRAL_EVENTS)
         return "";
     const evc_cfg_node *t = evc_cfg_get(evc_cfg_root(app->cfg), "topics");
-    return evc_cfg_get_str(t, KEYS[topic], DEFAULTS[topic]);
+    return evc_cfg_schema_str(t, app_topics_schema, KEYS[topic]);
 }
 
 void evc_app_quit(evc_app *app, int exit_code)
@@ -97,7 +96,7 @@ static int apply_logging(evc_app *app)
 {
     const evc_cfg_node *root = evc_cfg_root(app->cfg);
     const char *level = app->cli.log_level ? app->cli.log_level
-                                           : evc_cfg_get_str(evc_cfg_path(root, "log"), "level", "info");
+                                           : evc_cfg_schema_str(evc_cfg_path(root, "log"), app_log_schema, "level");
     evc_log_level lv;
     if (evc_log_level_parse(level, &lv) != 0) {
         fprintf(stderr, "%s: --log-level must be one of error, warn, info, debug, trace; got '%s'\n",
@@ -106,7 +105,7 @@ static int apply_logging(evc_app *app)
     }
     evc_log_set_level(lv);
     const char *fmt = app->cli.log_format ? app->cli.log_format
-                                          : evc_cfg_get_str(evc_cfg_path(root, "log"), "format", "text");
+                                          : evc_cfg_schema_str(evc_cfg_path(root, "log"), app_log_schema, "format");
     if (strcmp(fmt, "text") != 0 && strcmp(fmt, "json") != 0) {
         fprintf(stderr, "%s: --log-format must be text or json; got '%s'\n", app->role->program, fmt);
         return EVC_EXIT_USAGE;
@@ -194,7 +193,7 @@ static int create_instances(evc_app *app)
     if (app->store_plugin) {
         const evc_cfg_node *s = evc_cfg_get(root, "store");
         char dflt[1024];
-        const char *database = evc_cfg_get_str(s, "database", "evcharging.db");
+        const char *database = evc_cfg_schema_str(s, app_store_schema, "database");
         if (app->role->database_key) {
             const char *own = evc_cfg_scalar(evc_cfg_path(root, app->role->database_key));
             if (own) {
@@ -217,7 +216,7 @@ static int create_instances(evc_app *app)
         derive_ids(app);
         evc_transport_params p = {
             .struct_size = sizeof p,
-            .endpoint = evc_cfg_get_str(t, "endpoint", "127.0.0.1:5555"),
+            .endpoint = evc_cfg_schema_str(t, app_transport_schema, "endpoint"),
             .client_id = app->client_id,
             .group_id = app->group_id,
             .config = evc_cfg_get(t, evc_plugin_descriptor_of(app->transport_plugin)->name),
@@ -336,9 +335,12 @@ int evc_app_main(const evc_role *role, int argc, char **argv)
         code = EVC_EXIT_FAILURE;
     }
     if (code == EVC_EXIT_OK && role->needs_store)
-        code = load_plugin(&app, EVC_PLUGIN_STORE, "store", "sqlite", &app.store_plugin);
+        code = load_plugin(&app, EVC_PLUGIN_STORE, "store",
+                           evc_cfg_schema_str(NULL, app_store_schema, "plugin"), &app.store_plugin);
     if (code == EVC_EXIT_OK && role->needs_transport && !app.cli.one_shot)
-        code = load_plugin(&app, EVC_PLUGIN_TRANSPORT, "transport", "zmq", &app.transport_plugin);
+        code = load_plugin(&app, EVC_PLUGIN_TRANSPORT, "transport",
+                           evc_cfg_schema_str(NULL, app_transport_schema, "plugin"),
+                           &app.transport_plugin);
     if (code == EVC_EXIT_OK && app.cli.help_config) {
         app_print_config_doc(stdout, role,
                              app.transport_plugin ? evc_plugin_descriptor_of(app.transport_plugin) : NULL,

@@ -76,6 +76,14 @@ static const evc_cfg_field STORE_CORE[] = {
 
 /* The core's top level. Role sections other than the running role's are
  * accepted as they are: each is validated by its own program. */
+/* The schemas whose defaults the programs read (app.c, app_keys.c) with
+ * evc_cfg_schema_*: each default is written once, above. */
+const evc_cfg_field *const app_log_schema = LOG_SCHEMA;
+const evc_cfg_field *const app_topics_schema = TOPICS_SCHEMA;
+const evc_cfg_field *const app_security_schema = SECURITY_SCHEMA;
+const evc_cfg_field *const app_transport_schema = TRANSPORT_CORE;
+const evc_cfg_field *const app_store_schema = STORE_CORE;
+
 static const evc_cfg_field ROOT_SCHEMA_BASE[] = {
     {.key = "log", .type = EVC_CFG_MAP, .children = LOG_SCHEMA, .help = "logging"},
     {.key = "plugin_dir", .type = EVC_CFG_STRING, .help = "extra plugin search directory"},

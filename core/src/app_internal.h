@@ -51,6 +51,14 @@ void app_signal_arm_exit_now(const char *program);
 
 /* Validates the core's keys and the role's section; prints every problem to
  * stderr and returns their number. */
+/* The core's config schemas (app_config.c): the single place of their
+ * defaults, read with evc_cfg_schema_* wherever a key is used. */
+extern const evc_cfg_field *const app_log_schema;      /* log.* */
+extern const evc_cfg_field *const app_topics_schema;   /* topics.* */
+extern const evc_cfg_field *const app_security_schema; /* security.* */
+extern const evc_cfg_field *const app_transport_schema; /* transport.* (core keys) */
+extern const evc_cfg_field *const app_store_schema;    /* store.* (core keys) */
+
 size_t app_validate_core(const evc_role *role, const evc_cfg_node *root);
 
 /* Validates the section `where` ("transport"/"store") now that its plugin is

@@ -23,7 +23,7 @@ void evc_app_central_key_path(evc_app *app, char *buf, size_t cap)
         snprintf(buf, cap, "%s", set);
         return;
     }
-    const char *db = evc_cfg_get_str(evc_cfg_get(root, "store"), "database", "evcharging.db");
+    const char *db = evc_cfg_schema_str(evc_cfg_get(root, "store"), app_store_schema, "database");
     snprintf(buf, cap, "%s.central-key.pub", db);
 }
 
@@ -120,8 +120,8 @@ int evc_app_signing_key(const char *path, uint8_t sk[64], bool *created, evc_err
 void evc_app_seal_windows(evc_app *app, int64_t *max_age_ms, int64_t *max_skew_ms)
 {
     const evc_cfg_node *sec = evc_cfg_get(evc_app_config_root(app), "security");
-    *max_age_ms = evc_cfg_get_int(sec, "max_age_ms", 900000);
-    *max_skew_ms = evc_cfg_get_int(sec, "max_skew_ms", 30000);
+    *max_age_ms = evc_cfg_schema_int(sec, app_security_schema, "max_age_ms");
+    *max_skew_ms = evc_cfg_schema_int(sec, app_security_schema, "max_skew_ms");
 }
 
 /* The key of the only sender CPs and drivers listen to. */
