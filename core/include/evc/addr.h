@@ -25,7 +25,7 @@ EVC_API int evc_addr_parse(const char *text, int allow_port_only, evc_addr *out,
 /* Same for a config node; the message starts with the node's
  * file:line:column and names `key`. */
 EVC_API int evc_addr_from_cfg(const evc_cfg_node *node, const char *key, int allow_port_only,
-                      evc_addr *out, evc_error *err);
+                              evc_addr *out, evc_error *err);
 
 #ifdef __cplusplus
 }

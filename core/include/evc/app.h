@@ -127,7 +127,7 @@ EVC_API bool evc_app_checking(evc_app *app); /* true under --check-config */
  * (*explicit tells whether web.static_dir was set: a missing default is the
  * caller's to excuse, a wrong setting is a configuration error). */
 EVC_API int evc_app_web_dir(evc_app *app, const char *dashboard, char *buf, size_t cap,
-                    bool *explicit_dir, evc_error *err);
+                            bool *explicit_dir, evc_error *err);
 
 /* ---- keys of the bus seals (evc/seal.h, docs/SECURITY.md) ----------------- */
 

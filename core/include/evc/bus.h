@@ -37,13 +37,13 @@ typedef void (*evc_bus_outcome_cb)(void *arg, evc_outcome_status status, const c
  * EVC_PLUGIN_TRANSPORT. The plugin's create op validates params->config.
  * On failure returns the create op's status with its message. */
 EVC_API int evc_bus_open(evc_loop *loop, evc_plugin *transport, const evc_transport_params *params,
-                 evc_bus **out, evc_error *err);
+                         evc_bus **out, evc_error *err);
 
 /* Adds a handler for `topic`; several handlers may share a topic, called in
  * the order added. The first handler that fails stops the chain and makes the
  * message count as not handled. Before or after start. */
 EVC_API int evc_bus_subscribe(evc_bus *bus, const char *topic, evc_bus_handler handler, void *arg,
-                      evc_error *err);
+                              evc_error *err);
 
 /* As evc_bus_subscribe, but `handler` gets only the messages of `topic`
  * whose key is one of keys[0..n-1] (n >= 1; each NUL-terminated, at most
@@ -63,7 +63,7 @@ EVC_API int evc_bus_subscribe(evc_bus *bus, const char *topic, evc_bus_handler h
  * evc_bus_subscribe's errors. Before or after start. */
 #define EVC_BUS_KEY_MAX 255
 EVC_API int evc_bus_subscribe_keys(evc_bus *bus, const char *topic, const char *const *keys, size_t n,
-                           evc_bus_handler handler, void *arg, evc_error *err);
+                                   evc_bus_handler handler, void *arg, evc_error *err);
 
 EVC_API int evc_bus_start(evc_bus *bus, evc_error *err);
 
@@ -71,7 +71,7 @@ EVC_API int evc_bus_start(evc_bus *bus, evc_error *err);
  * `key`. EVC_OK: accepted; `cb` (may be NULL) gets the outcome later, exactly
  * once. EVC_EAGAIN: back-pressure, nothing accepted, `cb` never called. */
 EVC_API int evc_bus_publish(evc_bus *bus, const char *topic, const char *key, const void *payload,
-                    size_t payload_len, evc_bus_outcome_cb cb, void *cb_arg, evc_error *err);
+                            size_t payload_len, evc_bus_outcome_cb cb, void *cb_arg, evc_error *err);
 
 /* Waits up to timeout_ms for every accepted publish to get its outcome. */
 EVC_API int evc_bus_flush(evc_bus *bus, uint64_t timeout_ms, evc_error *err);

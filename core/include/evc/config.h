@@ -57,7 +57,7 @@ EVC_API int evc_cfg_load_file(const char *path, evc_cfg **out, evc_error *err);
 
 /* Same, from memory; `name` is used as the file name in positions. */
 EVC_API int evc_cfg_load_string(const char *name, const char *yaml, size_t len, evc_cfg **out,
-                        evc_error *err);
+                                evc_error *err);
 
 /* Creates an empty configuration whose root is an empty map (used when no
  * --config is given). Caller frees. */
@@ -107,7 +107,7 @@ EVC_API int evc_cfg_to_double(const evc_cfg_node *node, double *out, evc_error *
  * "<argv[1]>") line 0 column 0 so that errors about it say where it came
  * from. Copies both strings. */
 EVC_API int evc_cfg_set(evc_cfg *cfg, const char *dotted, const char *value, const char *origin,
-                evc_error *err);
+                        evc_error *err);
 
 /* ---- schemas ---------------------------------------------------------- */
 
@@ -153,7 +153,7 @@ typedef void (*evc_cfg_problem_fn)(void *arg, const char *msg);
  * A NULL map is treated as an empty map. Reports each problem to `problem`
  * (may be NULL) and returns the number of problems (0 = valid). */
 EVC_API size_t evc_cfg_validate(const evc_cfg_node *map, const evc_cfg_field *schema,
-                        const char *where, evc_cfg_problem_fn problem, void *arg);
+                                const char *where, evc_cfg_problem_fn problem, void *arg);
 
 /* The field of `schema` named `key` (top level only), or NULL. */
 EVC_API const evc_cfg_field *evc_cfg_field_find(const evc_cfg_field *schema, const char *key);

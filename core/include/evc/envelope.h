@@ -67,7 +67,7 @@ EVC_API int evc_envelope_encode(const evc_envelope *env, char **out, size_t *out
  * missing field, wrong type, empty type/source, bad UUID, negative ts),
  * EVC_ENOMEM. *out is NULL on error. Thread: any. */
 EVC_API int evc_envelope_decode(const void *data, size_t len, const evc_envelope_limits *limits,
-                        evc_envelope **out, evc_error *err);
+                                evc_envelope **out, evc_error *err);
 
 /* Frees a decoded envelope; NULL-safe. Never call it on a caller-built one. */
 EVC_API void evc_envelope_free(evc_envelope *env);

@@ -69,13 +69,13 @@ EVC_API size_t evc_frame_encoded_size(const char *opcode, const evc_frame_field 
  * Errors: EVC_EINVAL (bad opcode, NULL argument), EVC_ETOOBIG (cap too small;
  * *out_len is then set to the size needed). Thread: any. */
 EVC_API int evc_frame_encode(const char *opcode, const evc_frame_field *fields, size_t nfields,
-                     void *buf, size_t cap, size_t *out_len, evc_error *err);
+                             void *buf, size_t cap, size_t *out_len, evc_error *err);
 
 /* As evc_frame_encode into a new heap buffer of exactly the frame's size:
  * *out is malloc'd, caller frees it with free(). Errors: EVC_EINVAL,
  * EVC_ENOMEM (*out is NULL then). */
 EVC_API int evc_frame_encode_alloc(const char *opcode, const evc_frame_field *fields, size_t nfields,
-                           char **out, size_t *out_len, evc_error *err);
+                                   char **out, size_t *out_len, evc_error *err);
 
 /* ---- Streaming decoder ------------------------------------------------ */
 
@@ -173,7 +173,7 @@ EVC_API size_t evc_frame_decode(evc_frame_decoder *d, const void *data, size_t l
  * so far (the caller may resume from there). Returns len otherwise. */
 typedef int (*evc_frame_event_cb)(void *arg, const evc_frame_event *ev);
 EVC_API size_t evc_frame_decoder_feed(evc_frame_decoder *d, const void *data, size_t len,
-                              evc_frame_event_cb cb, void *arg);
+                                      evc_frame_event_cb cb, void *arg);
 
 EVC_API void evc_frame_decoder_stats(const evc_frame_decoder *d, evc_frame_stats *out);
 

@@ -74,7 +74,7 @@ typedef struct evc_host_sink {
  * carry `component` (copied). `sink` is copied; may be NULL. Caller frees with
  * evc_host_free after destroying the plugin instance. */
 EVC_API int evc_host_new(evc_loop *loop, const char *component, const evc_host_sink *sink,
-                 evc_host_api **out, evc_error *err);
+                         evc_host_api **out, evc_error *err);
 EVC_API void evc_host_free(evc_host_api *api);
 
 #ifdef __cplusplus

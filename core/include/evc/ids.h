@@ -25,7 +25,7 @@ EVC_API bool evc_id_valid(const char *id);
  * and the path when the file cannot be read, the line is empty or does not
  * fit. The secret itself never appears in a message. Thread: any. */
 EVC_API int evc_read_secret_file(const char *what, const char *path, char *out, size_t cap,
-                         evc_error *err);
+                                 evc_error *err);
 
 #ifdef __cplusplus
 }

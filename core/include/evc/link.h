@@ -120,8 +120,8 @@ typedef struct evc_link_handlers {
  * back. *out owned by the caller: evc_link_server_close. EVC_EIO naming the
  * address when binding fails. */
 EVC_API int evc_link_listen(evc_loop *loop, const char *host, uint16_t port,
-                    const evc_link_handlers *handlers, void *arg, evc_link_server **out,
-                    evc_error *err);
+                            const evc_link_handlers *handlers, void *arg, evc_link_server **out,
+                            evc_error *err);
 EVC_API uint16_t evc_link_server_port(const evc_link_server *srv);
 /* Number of open links of the server. */
 EVC_API size_t evc_link_server_count(const evc_link_server *srv);
@@ -152,8 +152,8 @@ typedef struct evc_link_client_opts {
  * happens at each attempt. `handlers` and `opts` (may be NULL) are copied.
  * *out owned by the caller: evc_link_client_close. */
 EVC_API int evc_link_connect(evc_loop *loop, const char *host, uint16_t port,
-                     const evc_link_client_opts *opts, const evc_link_handlers *handlers,
-                     void *arg, evc_link_client **out, evc_error *err);
+                             const evc_link_client_opts *opts, const evc_link_handlers *handlers,
+                             void *arg, evc_link_client **out, evc_error *err);
 /* The current link, or NULL while disconnected. Borrowed. */
 EVC_API evc_link *evc_link_client_link(evc_link_client *c);
 /* Stops reconnecting and closes the link (its on_close is called). */
@@ -164,7 +164,7 @@ EVC_API void evc_link_client_close(evc_link_client *c);
  * EVC_EAGAIN when EVC_LINK_MAX_UNACKED frames wait for their ACK;
  * EVC_ECLOSED on a closing link; EVC_EINVAL bad opcode; EVC_ENOMEM. */
 EVC_API int evc_link_send(evc_link *link, const char *opcode, const evc_frame_field *fields,
-                  size_t nfields, evc_error *err);
+                          size_t nfields, evc_error *err);
 /* Number of frames sent and not yet ACKed. */
 EVC_API size_t evc_link_unacked(const evc_link *link);
 /* Bytes queued in user space for the peer (writes not completed, with their

@@ -50,9 +50,9 @@ EVC_API int evc_log_enabled(evc_log_level level);
 
 /* Writes one line. `component` must not be NULL; `ids` may be NULL. */
 EVC_API void evc_log(evc_log_level level, const char *component, const evc_log_ids *ids,
-             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 EVC_API void evc_logv(evc_log_level level, const char *component, const evc_log_ids *ids,
-              const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+                      const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* ---- rate-limited lines ------------------------------------------------
  * For sites that log once per bad input (a malformed frame, a refused
@@ -80,7 +80,7 @@ EVC_API void evc_log_set_rate_limit(uint32_t burst, uint64_t period_ms);
  * below the log level). `rate` must not be NULL; owned by the caller and
  * must outlive the call. */
 EVC_API int evc_log_limited(evc_log_rate *rate, evc_log_level level, const char *component,
-                    const evc_log_ids *ids, const char *fmt, ...)
+                            const evc_log_ids *ids, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 /* A rate-limited line with its own static counter at this call site. */

@@ -64,7 +64,7 @@ EVC_API void evc_loop_free(evc_loop *loop);
  * by the caller and must stay open until evc_watch_close. *out is owned by the
  * loop; release it with evc_watch_close. */
 EVC_API int evc_loop_watch_fd(evc_loop *loop, int fd, unsigned events, evc_watch_cb cb, void *arg,
-                      evc_watch **out, evc_error *err);
+                              evc_watch **out, evc_error *err);
 EVC_API int evc_watch_set_events(evc_watch *w, unsigned events);
 /* Stops watching and releases w (memory freed once libuv confirms the close).
  * Safe inside w's own callback. NULL is a no-op. */
@@ -77,7 +77,7 @@ EVC_API void evc_watch_close(evc_watch *w);
  * yield to the loop, whatever libuv's version.
  * *out owned by the loop; release with evc_timer_close. */
 EVC_API int evc_loop_timer(evc_loop *loop, uint64_t first_ms, uint64_t repeat_ms, evc_timer_cb cb,
-                   void *arg, evc_timer **out, evc_error *err);
+                           void *arg, evc_timer **out, evc_error *err);
 /* Re-arms an existing timer with new delays, counted from this call (from
  * a timer callback: as evc_loop_timer, not before the next loop turn). */
 EVC_API int evc_timer_restart(evc_timer *t, uint64_t first_ms, uint64_t repeat_ms);
@@ -115,7 +115,7 @@ typedef void (*evc_work_done_fn)(void *arg, bool ran);
  * Loop thread only. EVC_EAGAIN when evc_loop_work_max calls are pending,
  * EVC_ESTATE while the loop is being freed, EVC_EINVAL without work/done. */
 EVC_API int evc_loop_work(evc_loop *loop, evc_work_fn work, evc_work_done_fn done, void *arg,
-                  evc_error *err);
+                          evc_error *err);
 /* Sets the bound of pending calls (at least 1). Loop thread only. */
 EVC_API void evc_loop_set_work_max(evc_loop *loop, size_t max);
 /* Calls accepted whose done has not run yet. */
@@ -125,7 +125,7 @@ EVC_API size_t evc_loop_work_pending(const evc_loop *loop);
  * At most 8 signal handlers per loop. */
 typedef void (*evc_signal_cb)(int signum, void *arg);
 EVC_API int evc_loop_on_signal(evc_loop *loop, int signum, evc_signal_cb cb, void *arg,
-                       evc_error *err);
+                               evc_error *err);
 
 /* Monotonic milliseconds, cached per loop iteration (cheap). */
 EVC_API uint64_t evc_loop_now_ms(evc_loop *loop);

@@ -28,9 +28,9 @@ extern "C" {
  * is copied there. Returns evc_bus_publish's status (EVC_EAGAIN:
  * back-pressure, nothing sent) or the encoder's error. */
 EVC_API int evc_msg_publish(evc_bus *bus, const char *topic, const char *key, const char *type,
-                    const char *source, const char *correlation_id, const char *payload,
-                    evc_bus_outcome_cb cb, void *cb_arg, char id_out[EVC_UUID_STR_SIZE],
-                    evc_error *err);
+                            const char *source, const char *correlation_id, const char *payload,
+                            evc_bus_outcome_cb cb, void *cb_arg, char id_out[EVC_UUID_STR_SIZE],
+                            evc_error *err);
 
 /* Payload readers. NULL / -1 when the field is absent or of another type.
  * evc_msg_str's result is borrowed until evc_envelope_free. */

@@ -42,7 +42,7 @@ EVC_API const char *evc_password_cost_name(evc_password_cost cost);
  * of EVC_PASSWORD_HASH_MAX bytes). EVC_ENOMEM when the memory limit cannot be
  * allocated, EVC_EIO when libsodium cannot initialise. */
 EVC_API int evc_password_hash(const char *password, evc_password_cost cost,
-                      char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
+                              char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
 
 /* True when `password` matches `hash`. False for a wrong password and for a
  * malformed or non-argon2id hash (never an error, never a crash). */

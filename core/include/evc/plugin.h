@@ -103,7 +103,7 @@ typedef struct evc_plugin_search {
  * *refusal (if non-NULL) and err's message to one line naming the file (or
  * every directory searched) and the reason. */
 EVC_API int evc_plugin_load(evc_plugin_kind kind, const char *name, const evc_plugin_search *search,
-                    evc_plugin **out, evc_plugin_refusal *refusal, evc_error *err);
+                            evc_plugin **out, evc_plugin_refusal *refusal, evc_error *err);
 
 /* Releases the plugin handle. Every instance created from it must be
  * destroyed first. The code stays mapped (RTLD_NODELETE) for the life of the

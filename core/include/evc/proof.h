@@ -59,7 +59,7 @@ typedef struct evc_proof_params {
  * 32-byte proof key. EVC_EINVAL for anything else (other algorithm, p != 1,
  * other salt or hash length, bad base64 or hex). */
 EVC_API int evc_proof_split(const char *stored_hash, evc_proof_params *params,
-                    uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err);
+                            uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err);
 
 /* Recomputes the proof key from the secret (NUL-terminated) and params:
  * argon2id, the same as the HASH part evc_password_hash stored. Refuses
@@ -69,7 +69,7 @@ EVC_API int evc_proof_split(const char *stored_hash, evc_proof_params *params,
  * secret is not strong (anti-downgrade: a guessable secret's key must not be
  * one fast hash away from an eavesdropped MAC). */
 EVC_API int evc_proof_derive(const char *secret, const evc_proof_params *params,
-                     uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err);
+                             uint8_t key[EVC_PROOF_KEY_BYTES], evc_error *err);
 
 /* True for params of the fast verifier (opslimit = memlimit = 0). */
 EVC_API bool evc_proof_params_fast(const evc_proof_params *p);
@@ -87,13 +87,13 @@ EVC_API int evc_proof_fast_hash(const char *secret, char out[EVC_PASSWORD_HASH_M
 /* What to store for a CP secret: the fast string when the secret is strong,
  * else evc_password_hash(secret, cost) (slow: never on a loop then). */
 EVC_API int evc_proof_cp_hash(const char *secret, evc_password_cost cost,
-                      char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
+                              char out[EVC_PASSWORD_HASH_MAX], evc_error *err);
 
 /* Params for an id that has no stored secret: deterministic in (server_key,
  * id) so repeated challenges for the same unknown id look like a real one
  * (no enumeration of ids by their salts). */
 EVC_API void evc_proof_params_fake(const uint8_t server_key[EVC_PROOF_KEY_BYTES], const char *id,
-                           evc_password_cost cost, evc_proof_params *out);
+                                   evc_password_cost cost, evc_proof_params *out);
 
 /* Text form on the wire: "<salt hex>:<opslimit>:<memlimit>". parse refuses
  * anything else (EVC_EINVAL naming the text). */
@@ -103,15 +103,15 @@ EVC_API int evc_proof_params_parse(const char *text, evc_proof_params *out, evc_
 /* HMAC-SHA256 under `key` of `label` and the `n` strings of `parts`, each
  * length-prefixed so that no two different lists give the same input. */
 EVC_API void evc_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
-                   const char *const *parts, size_t n, uint8_t out[EVC_PROOF_KEY_BYTES]);
+                           const char *const *parts, size_t n, uint8_t out[EVC_PROOF_KEY_BYTES]);
 
 /* The MAC of a challenge-response between two parties on a link, as hex:
  * evc_proof_mac(key, label, {id, hex(nonce_a), hex(nonce_b)}). One
  * definition for both ends (Central and the monitor, monitor and engine). */
 EVC_API void evc_proof_nonce_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
-                         const char *id, const uint8_t nonce_a[EVC_PROOF_NONCE_BYTES],
-                         const uint8_t nonce_b[EVC_PROOF_NONCE_BYTES],
-                         char out_hex[EVC_PROOF_HEX_SIZE]);
+                                 const char *id, const uint8_t nonce_a[EVC_PROOF_NONCE_BYTES],
+                                 const uint8_t nonce_b[EVC_PROOF_NONCE_BYTES],
+                                 char out_hex[EVC_PROOF_HEX_SIZE]);
 
 /* Constant-time comparison of two 32-byte values. */
 EVC_API bool evc_proof_equal(const uint8_t a[EVC_PROOF_KEY_BYTES], const uint8_t b[EVC_PROOF_KEY_BYTES]);

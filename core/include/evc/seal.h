@@ -64,7 +64,7 @@ typedef struct evc_sealer evc_sealer;
  * (copied; 32 bytes for HMAC, 64 for Ed25519). Its ep is the current time.
  * Errors: EVC_EINVAL naming the kid, EVC_ENOMEM. */
 EVC_API int evc_sealer_new(const char *kid, evc_seal_alg alg, const uint8_t *key, evc_sealer **out,
-                   evc_error *err);
+                           evc_error *err);
 EVC_API void evc_sealer_free(evc_sealer *s); /* wipes the key; NULL-safe */
 EVC_API const char *evc_sealer_kid(const evc_sealer *s);
 
@@ -72,7 +72,7 @@ EVC_API const char *evc_sealer_kid(const evc_sealer *s);
  * `topic` at time now_ms. *out is malloc'd (caller frees), NUL-terminated.
  * EVC_EINVAL when env is not an object text ending in '}'. */
 EVC_API int evc_seal(evc_sealer *s, const char *topic, const void *env, size_t len, int64_t now_ms,
-             char **out, size_t *out_len, evc_error *err);
+                     char **out, size_t *out_len, evc_error *err);
 
 /* ---- verifying ---------------------------------------------------------- */
 
@@ -133,7 +133,7 @@ typedef struct evc_seal_verifier evc_seal_verifier;
  * forgotten first (docs/SECURITY.md, "Replays"). Errors: EVC_EINVAL,
  * EVC_ENOMEM, EVC_EIO (libsodium). */
 EVC_API int evc_seal_verifier_new(evc_seal_lookup_fn lookup, void *arg, const evc_seal_policy *policy,
-                          evc_seal_verifier **out, evc_error *err);
+                                  evc_seal_verifier **out, evc_error *err);
 EVC_API void evc_seal_verifier_free(evc_seal_verifier *v); /* NULL-safe */
 
 typedef struct evc_seal_opened {
@@ -150,7 +150,7 @@ typedef struct evc_seal_opened {
 /* Checks one message heard on `topic`; fills *out (free out->envelope).
  * Accepting marks (kid, ep, seq) as seen. */
 EVC_API evc_seal_verdict evc_seal_open(evc_seal_verifier *v, const char *topic, const void *data,
-                               size_t len, int64_t now_ms, evc_seal_opened *out);
+                                       size_t len, int64_t now_ms, evc_seal_opened *out);
 
 /* Forgets that `o` was seen (its handler failed and asked for redelivery). */
 EVC_API void evc_seal_unmark(evc_seal_verifier *v, const evc_seal_opened *o);

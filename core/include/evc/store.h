@@ -269,7 +269,7 @@ typedef struct evc_store_ops {
  * `plugin` and `loop` must outlive it. EVC_EPLUGIN when `plugin` is not a
  * store plugin, or the plugin's create error (EVC_ECONFIG for bad config). */
 EVC_API int evc_store_open(evc_loop *loop, struct evc_plugin *plugin, const evc_store_params *params,
-                   evc_store **out, evc_error *err);
+                           evc_store **out, evc_error *err);
 
 /* Opens the database and migrates it to this build's schema. A database of a
  * newer schema is refused (EVC_ECONFLICT, "database X has schema version N,
@@ -305,7 +305,7 @@ EVC_API int evc_store_user_get(evc_store *s, const char *id, evc_user *out, evc_
 EVC_API int evc_store_user_list(evc_store *s, evc_user_cb cb, void *arg, evc_error *err);
 EVC_API int evc_store_user_set_password(evc_store *s, const char *id, const char *hash, evc_error *err);
 EVC_API int evc_store_user_add_balance(evc_store *s, const char *id, int64_t delta_cents,
-                               int64_t *new_balance, evc_error *err);
+                                       int64_t *new_balance, evc_error *err);
 /* EVC_ECONFLICT when sessions reference the user. */
 EVC_API int evc_store_user_delete(evc_store *s, const char *id, evc_error *err);
 
@@ -317,7 +317,7 @@ EVC_API int evc_store_cp_update(evc_store *s, const evc_charging_point *cp, evc_
 EVC_API int evc_store_cp_get(evc_store *s, const char *id, evc_charging_point *out, evc_error *err);
 EVC_API int evc_store_cp_list(evc_store *s, evc_cp_cb cb, void *arg, evc_error *err);
 EVC_API int evc_store_cp_set_admin_state(evc_store *s, const char *id, evc_cp_admin_state st,
-                                 evc_error *err);
+                                         evc_error *err);
 EVC_API int evc_store_cp_set_secret(evc_store *s, const char *id, const char *hash, evc_error *err);
 
 /* Sessions. insert: state must be REQUESTED (requested_ms 0 = now); driver
@@ -331,14 +331,14 @@ EVC_API int evc_store_cp_set_secret(evc_store *s, const char *id, const char *ha
 EVC_API int evc_store_session_insert(evc_store *s, const evc_session *se, evc_error *err);
 EVC_API int evc_store_session_get(evc_store *s, const char *id, evc_session *out, evc_error *err);
 EVC_API int evc_store_session_get_by_correlation(evc_store *s, const char *corr, evc_session *out,
-                                         evc_error *err);
+                                                 evc_error *err);
 EVC_API int evc_store_session_set_state(evc_store *s, const char *id, evc_session_state st,
-                                int64_t ts_ms, const char *reason, evc_error *err);
+                                        int64_t ts_ms, const char *reason, evc_error *err);
 EVC_API int evc_store_session_progress(evc_store *s, const char *id, int64_t energy_wh,
-                               int64_t amount_cents, unsigned flags, evc_error *err);
+                                       int64_t amount_cents, unsigned flags, evc_error *err);
 EVC_API int evc_store_session_list_open(evc_store *s, evc_session_cb cb, void *arg, evc_error *err);
 EVC_API int evc_store_session_list_by_driver(evc_store *s, const char *driver_id, unsigned limit,
-                                     evc_session_cb cb, void *arg, evc_error *err);
+                                             evc_session_cb cb, void *arg, evc_error *err);
 
 /* Ends session `id` and bills it exactly once, atomically: the session becomes
  * ENDED with energy_wh, amount and reason, the driver's balance is debited by
@@ -352,13 +352,13 @@ EVC_API int evc_store_session_list_by_driver(evc_store *s, const char *driver_id
  * EVC_ECONFLICT (authorise it first). ticket and already_billed may be NULL;
  * ended_ms 0 = now. */
 EVC_API int evc_store_session_end_and_bill(evc_store *s, const char *id, int64_t ended_ms,
-                                   int64_t energy_wh, const char *reason, evc_ticket *ticket,
-                                   bool *already_billed, evc_error *err);
+                                           int64_t energy_wh, const char *reason, evc_ticket *ticket,
+                                           bool *already_billed, evc_error *err);
 
 EVC_API int evc_store_ticket_get(evc_store *s, const char *session_id, evc_ticket *out, evc_error *err);
 /* Newest first; limit 0 = all. */
 EVC_API int evc_store_ticket_list_by_driver(evc_store *s, const char *driver_id, unsigned limit,
-                                    evc_ticket_cb cb, void *arg, evc_error *err);
+                                            evc_ticket_cb cb, void *arg, evc_error *err);
 
 /* Event log (append-only: there is no update or delete op). A duplicate
  * message_id is EVC_EEXIST and changes nothing, so consumers can use it to
@@ -366,11 +366,11 @@ EVC_API int evc_store_ticket_list_by_driver(evc_store *s, const char *driver_id,
  * (0 for a batched write, whose number is assigned at commit). list returns
  * records with seq > after_seq, oldest first, at most limit (0 = all). */
 EVC_API int evc_store_event_append(evc_store *s, const evc_event *e, unsigned flags, int64_t *seq,
-                           evc_error *err);
+                                   evc_error *err);
 EVC_API int evc_store_event_list(evc_store *s, int64_t after_seq, unsigned limit, evc_event_cb cb,
-                         void *arg, evc_error *err);
+                                 void *arg, evc_error *err);
 EVC_API int evc_store_event_list_by_correlation(evc_store *s, const char *corr, evc_event_cb cb,
-                                        void *arg, evc_error *err);
+                                                void *arg, evc_error *err);
 
 /* Outbox: messages to deliver at least once. add queues one (payload copied;
  * *id may be NULL). claim hands up to `max` messages whose next attempt is
@@ -379,21 +379,21 @@ EVC_API int evc_store_event_list_by_correlation(evc_store *s, const char *corr, 
  * when the lease runs out. ack deletes a delivered message (EVC_ENOTFOUND when
  * already acked). retry releases the lease and schedules the next attempt. */
 EVC_API int evc_store_outbox_add(evc_store *s, const char *topic, const char *key, const void *payload,
-                         size_t len, int64_t *id, evc_error *err);
+                                 size_t len, int64_t *id, evc_error *err);
 EVC_API int evc_store_outbox_claim(evc_store *s, int64_t now_ms, int64_t lease_ms, unsigned max,
-                           evc_outbox_cb cb, void *arg, evc_error *err);
+                                   evc_outbox_cb cb, void *arg, evc_error *err);
 EVC_API int evc_store_outbox_ack(evc_store *s, int64_t id, evc_error *err);
 EVC_API int evc_store_outbox_retry(evc_store *s, int64_t id, int64_t next_attempt_ms,
-                           const char *last_error, evc_error *err);
+                                   const char *last_error, evc_error *err);
 EVC_API int evc_store_outbox_pending(evc_store *s, int64_t *count, evc_error *err);
 
 /* Key-value for role-private state; namespaces keep roles apart. get copies
  * the value into buf (cap bytes) and sets *len to its length; EVC_ETOOBIG
  * (with *len set) when cap is too small, EVC_ENOTFOUND when absent. */
 EVC_API int evc_store_kv_put(evc_store *s, const char *ns, const char *key, const void *value,
-                     size_t len, evc_error *err);
+                             size_t len, evc_error *err);
 EVC_API int evc_store_kv_get(evc_store *s, const char *ns, const char *key, void *buf, size_t cap,
-                     size_t *len, evc_error *err);
+                             size_t *len, evc_error *err);
 EVC_API int evc_store_kv_delete(evc_store *s, const char *ns, const char *key, evc_error *err);
 EVC_API int evc_store_kv_list(evc_store *s, const char *ns, evc_kv_cb cb, void *arg, evc_error *err);
 

@@ -141,13 +141,13 @@ EVC_API void evc_web_stop(evc_web *web);
  * segment, more than EVC_WEB_MAX_PARAMS of them; EVC_ETOOBIG past
  * EVC_WEB_MAX_PATTERNS patterns; EVC_ENOMEM. */
 EVC_API int evc_web_route(evc_web *web, const char *method, const char *path, evc_web_handler handler,
-                  void *arg, evc_error *err);
+                          void *arg, evc_error *err);
 
 /* Sets the response: status (e.g. 200), content type (NULL = JSON), body of
  * len bytes (copied; NULL with len 0 for none). A second call replaces the
  * first. EVC_ENOMEM, EVC_EINVAL (status outside 100..599). */
 EVC_API int evc_web_respond(evc_web_response *res, int status, const char *content_type,
-                    const char *body, size_t len);
+                            const char *body, size_t len);
 /* Same with a NUL-terminated JSON text and content type application/json. */
 EVC_API int evc_web_respond_json(evc_web_response *res, int status, const char *json);
 /* Same with {"error": msg} (msg escaped as a JSON string). */
@@ -209,7 +209,7 @@ EVC_API bool evc_web_json_int(const char *json, size_t len, const char *key, int
  * least recently failed entry is replaced. */
 typedef struct evc_web_throttle evc_web_throttle;
 EVC_API evc_web_throttle *evc_web_throttle_new(size_t cap, unsigned limit, uint64_t delay_ms,
-                                       uint64_t max_delay_ms);
+                                               uint64_t max_delay_ms);
 EVC_API void evc_web_throttle_free(evc_web_throttle *t);
 /* 0 when key may try now, else the milliseconds until it may. */
 EVC_API uint64_t evc_web_throttle_wait(evc_web_throttle *t, const char *key, uint64_t now_ms);
@@ -237,7 +237,7 @@ EVC_API void evc_web_sessions_free(evc_web_sessions *s);
 /* New session for user; the returned pointer is borrowed until the next
  * call on s. NULL when out of memory or user too long. */
 EVC_API const evc_web_session *evc_web_session_create(evc_web_sessions *s, const char *user, int role,
-                                              uint64_t now_ms);
+                                                      uint64_t now_ms);
 /* Puts back a session saved before a restart (the caller persists tokens:
  * it owns that copy's protection). Same bounds as create; the remaining
  * lifetime is capped at the ttl. False (nothing added) when expired, or
@@ -246,7 +246,7 @@ EVC_API bool evc_web_session_restore(evc_web_sessions *s, const evc_web_session 
 /* The live session of token (constant-time compare), NULL when unknown or
  * expired (an expired one is removed). Borrowed until the next call on s. */
 EVC_API const evc_web_session *evc_web_session_find(evc_web_sessions *s, const char *token,
-                                            uint64_t now_ms);
+                                                    uint64_t now_ms);
 /* Ends the session of token; false when there was none. */
 EVC_API bool evc_web_session_end(evc_web_sessions *s, const char *token);
 EVC_API size_t evc_web_sessions_count(const evc_web_sessions *s);
@@ -264,7 +264,7 @@ typedef void (*evc_web_ws_msg_cb)(evc_web *web, evc_web_client *client, const ch
  * with evc_web_ws_send) and on_message are optional. EVC_EEXIST, EVC_EINVAL
  * (path not starting with '/'). */
 EVC_API int evc_web_ws_channel(evc_web *web, const char *path, evc_web_ws_msg_cb on_message,
-                       evc_web_ws_open_cb on_open, void *arg, evc_error *err);
+                               evc_web_ws_open_cb on_open, void *arg, evc_error *err);
 
 /* Queues text (len bytes, copied once whatever the number of clients) for
  * every client of channel `path`; it is written when each socket can take it.
