@@ -15,11 +15,13 @@ function(evc_add_conformance_fixture name)
 endfunction()
 
 # evc_add_conformance_run(<test> [EXPECT_EXIT n] [EXPECT_FAIL check] [TIMEOUT s]
-#                         [LABELS ...] ARGS <evc-conformance arguments>...)
-# registers ctest <test>: evc-conformance ARGS, checked by conformance_run.sh
-# (exit code, table rows, PASS everywhere or FAIL of the named check).
+#                         [LABELS ...] [WRAP command...]
+#                         ARGS <evc-conformance arguments>...)
+# registers ctest <test>: [WRAP] evc-conformance ARGS, checked by
+# conformance_run.sh (exit code, table rows, PASS everywhere, SKIPs with
+# reasons for exit 3, or FAIL of the named check).
 function(evc_add_conformance_run name)
-  cmake_parse_arguments(R "" "EXPECT_EXIT;EXPECT_FAIL;TIMEOUT" "ARGS;LABELS" ${ARGN})
+  cmake_parse_arguments(R "" "EXPECT_EXIT;EXPECT_FAIL;TIMEOUT" "ARGS;LABELS;WRAP" ${ARGN})
   if(NOT DEFINED R_EXPECT_EXIT)
     set(R_EXPECT_EXIT 0)
   endif()
@@ -34,6 +36,7 @@ function(evc_add_conformance_run name)
   endif()
   add_test(NAME ${name}
     COMMAND sh ${CMAKE_SOURCE_DIR}/tests/conformance/conformance_run.sh
-            ${R_EXPECT_EXIT} ${R_EXPECT_FAIL} -- $<TARGET_FILE:evc_conformance> ${R_ARGS})
+            ${R_EXPECT_EXIT} ${R_EXPECT_FAIL} -- ${R_WRAP} $<TARGET_FILE:evc_conformance>
+            ${R_ARGS})
   set_tests_properties(${name} PROPERTIES LABELS "${R_LABELS}" TIMEOUT ${R_TIMEOUT})
 endfunction()
