@@ -19,9 +19,11 @@ endfunction()
 #                         ARGS <evc-conformance arguments>...)
 # registers ctest <test>: [WRAP] evc-conformance ARGS, checked by
 # conformance_run.sh (exit code, table rows, PASS everywhere, SKIPs with
-# reasons for exit 3, or FAIL of the named check).
+# reasons for exit 3, or FAIL of the named check). With NO_TOOL the WRAP
+# command runs an evc-conformance of its own (an installed one) and takes no
+# ARGS.
 function(evc_add_conformance_run name)
-  cmake_parse_arguments(R "" "EXPECT_EXIT;EXPECT_FAIL;TIMEOUT" "ARGS;LABELS;WRAP" ${ARGN})
+  cmake_parse_arguments(R "NO_TOOL" "EXPECT_EXIT;EXPECT_FAIL;TIMEOUT" "ARGS;LABELS;WRAP" ${ARGN})
   if(NOT DEFINED R_EXPECT_EXIT)
     set(R_EXPECT_EXIT 0)
   endif()
@@ -34,9 +36,13 @@ function(evc_add_conformance_run name)
   if(NOT R_LABELS)
     set(R_LABELS conformance)
   endif()
+  if(R_NO_TOOL)
+    set(_tool)
+  else()
+    set(_tool $<TARGET_FILE:evc_conformance>)
+  endif()
   add_test(NAME ${name}
     COMMAND sh ${CMAKE_SOURCE_DIR}/tests/conformance/conformance_run.sh
-            ${R_EXPECT_EXIT} ${R_EXPECT_FAIL} -- ${R_WRAP} $<TARGET_FILE:evc_conformance>
-            ${R_ARGS})
+            ${R_EXPECT_EXIT} ${R_EXPECT_FAIL} -- ${R_WRAP} ${_tool} ${R_ARGS})
   set_tests_properties(${name} PROPERTIES LABELS "${R_LABELS}" TIMEOUT ${R_TIMEOUT})
 endfunction()
