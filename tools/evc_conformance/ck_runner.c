@@ -139,10 +139,16 @@ static int slot_start(slot *s, const ck_check *c, size_t index)
 static void slot_finish(slot *s, ck_result *r)
 {
     close(s->fd);
+    /* Wait for the check's exit but leave it a zombie (WNOWAIT): its pid,
+     * hence its process group's id, cannot be reused yet, so the kill below
+     * reaches only what the check left running in its group. */
+    siginfo_t info;
+    while (waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    }
+    kill(-s->pid, SIGKILL);
     int status = 0;
     while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR) {
     }
-    kill(-s->pid, SIGKILL); /* anything the check left running in its group */
     r->seconds = (double)(now_ms() - s->start) / 1000.0;
     s->buf[s->len] = '\0';
     if (s->timed_out) {
