@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../conformance/transport/fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "evc/config.h"
 #include "evc/host.h"
 #include "evc/loop.h"
@@ -132,7 +132,7 @@ Test(bench, kafka_hop_latency)
     enum { NROWS = sizeof rows / sizeof rows[0] };
     conformance_peer *peer;
     char boot[512];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     void *dl = dlopen(EVC_TEST_BINARY_DIR "/plugins/evc_transport_kafka.so", RTLD_NOW | RTLD_LOCAL);
     cr_assert_not_null(dl, "%s", dlerror());
     evc_plugin_query_fn q = (evc_plugin_query_fn)dlsym(dl, EVC_PLUGIN_ENTRY_NAME);
@@ -170,5 +170,5 @@ Test(bench, kafka_hop_latency)
                 "(median %.2fx the first row)\n",
                 rows[r].linger, rows[r].fetch, med[r], p99[r], med[r] / med[0]);
     dlclose(dl);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }

@@ -28,7 +28,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "../../conformance/transport/fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "evc/config.h"
 #include "evc/host.h"
 #include "evc/loop.h"
@@ -221,7 +221,7 @@ Test(bench, kafka_receive_path_per_message)
     if (base_so && !*base_so)
         base_so = NULL;
     int readers = base_so ? 4 : 3;
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     snprintf(topic, sizeof topic, "bench-rx-%d", (int)getpid());
     for (int i = 0; i < 4; i++)
         snprintf(g[i], sizeof g[i], "bench-rx-g%d-%d", i, (int)getpid());
@@ -292,5 +292,5 @@ Test(bench, kafka_receive_path_per_message)
     if (base_so)
         r_plugin_close(&pb);
     rd_kafka_destroy(prod);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }

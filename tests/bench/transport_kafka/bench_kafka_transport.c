@@ -16,7 +16,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "../../conformance/transport/fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "evc/config.h"
 #include "evc/host.h"
 #include "evc/loop.h"
@@ -265,7 +265,7 @@ Test(bench, kafka_plugin_vs_raw_librdkafka)
         snprintf(b_keys[i], sizeof b_keys[i], "cp-%d", i);
     conformance_peer *peer;
     char boot[512], tp[64], tr[64], gp[64], gr[64];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     snprintf(tp, sizeof tp, "bench-plugin-%d", (int)getpid());
     snprintf(tr, sizeof tr, "bench-raw-%d", (int)getpid());
     snprintf(gp, sizeof gp, "bench-gp-%d", (int)getpid());
@@ -319,5 +319,5 @@ Test(bench, kafka_plugin_vs_raw_librdkafka)
     evc_cfg_free(b.cfg);
     dlclose(b.dl);
     b_raw_close(&r);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }

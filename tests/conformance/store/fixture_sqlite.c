@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 
 static void sq_database(const char *dir, char *out, size_t cap)
 {
@@ -244,7 +244,7 @@ static size_t sq_files(const char *db, char bufs[][512], size_t max)
     return n;
 }
 
-const store_fixture store_fixture_impl = {
+const store_fixture evc_conformance_store_fixture = {
     .plugin = "sqlite",
     .schema_version = 3,
     .database = sq_database,

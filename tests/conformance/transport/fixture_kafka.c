@@ -8,7 +8,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 
 struct conformance_peer {
     rd_kafka_t *rk; /* throwaway handle the mock cluster lives in */
@@ -134,7 +134,7 @@ static const char *kafka_fixture_yaml(const char *variant)
     return KAFKA_FIXTURE_COMMON;
 }
 
-const conformance_fixture conformance_fixture_impl = {
+const conformance_fixture evc_conformance_transport_fixture = {
     .plugin = "kafka",
     .peer_start = kafka_fixture_start,
     .peer_restart = kafka_fixture_restart,

@@ -9,7 +9,7 @@
 
 #include <zmq.h>
 
-#include "fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "zmqt_proxy.h"
 
 /* fixture_zmq_curve.c includes this file with FIXTURE_ZMQ_CURVE 1: the same
@@ -23,7 +23,7 @@ struct conformance_peer {
     int port;
 };
 
-/* The proxy's key pair, made once per test process (Criterion runs each test
+/* The proxy's key pair, made once per check process (evc-conformance runs each check
  * in a process of its own); the public key goes into every client's YAML. */
 static char curve_public[41], curve_secret[41];
 
@@ -139,7 +139,7 @@ static const char *zmq_plugin_yaml(const char *variant)
     return yaml;
 }
 
-const conformance_fixture conformance_fixture_impl = {
+const conformance_fixture evc_conformance_transport_fixture = {
     .plugin = "zmq",
     .peer_start = zmq_peer_start,
     .peer_restart = zmq_peer_restart,

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../transport/fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "kt_harness.h"
 
 static const char *kt_yaml(void)
 {
-    return conformance_fixture_impl.plugin_yaml("default");
+    return evc_conformance_transport_fixture.plugin_yaml("default");
 }
 
 typedef struct kt_fail_once {
@@ -34,7 +34,7 @@ Test(kafka, redelivery_after_handler_failure)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96], buf[32];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "redeliver");
     kt_unique(group, sizeof group, "g");
     kt_node n;
@@ -67,7 +67,7 @@ Test(kafka, redelivery_after_handler_failure)
     cr_expect_eq(n.outcome[EVC_OUTCOME_ACKED], 10);
     cr_expect_eq(n.dup_outcomes + n.bad_tokens, 0);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }
 
 /* Every 100th message fails twice before it succeeds. */
@@ -93,7 +93,7 @@ Test(kafka, redelivery_keeps_per_key_order_under_load)
     enum { N = 2000, KEYS = 8 };
     conformance_peer *peer;
     char boot[512], topic[96], group[96], buf[32], key[16];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "redeliver-load");
     kt_unique(group, sizeof group, "g");
     kt_node n;
@@ -127,7 +127,7 @@ Test(kafka, redelivery_keeps_per_key_order_under_load)
     cr_expect_eq(st.redelivered, 2 * (N / 100));
     cr_expect_eq(st.lost, 0);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }
 
 static void kt_expect_config_error(const char *yaml, const char *needle1, const char *needle2)
@@ -196,7 +196,7 @@ Test(kafka, missing_topic_with_create_false_fails_start)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "absent");
     kt_unique(group, sizeof group, "g");
     kt_node n;
@@ -207,7 +207,7 @@ Test(kafka, missing_topic_with_create_false_fails_start)
     cr_expect_eq(n.ops->start(n.t, &err), EVC_ENOTFOUND, "%s", err.msg);
     cr_expect(strstr(err.msg, topic) != NULL, "%s", err.msg);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }
 
 /* The mock cluster has no controller, so the plugin falls back to broker
@@ -217,7 +217,7 @@ Test(kafka, listed_topics_are_created_at_start)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "made");
     kt_unique(group, sizeof group, "g");
     char yaml[256];
@@ -232,21 +232,21 @@ Test(kafka, listed_topics_are_created_at_start)
     cr_assert_eq(n.ops->subscribe(n.t, topic, &err), EVC_OK);
     cr_expect_eq(n.ops->start(n.t, &err), EVC_OK, "%s", err.msg);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }
 
 Test(kafka, stop_gives_every_pending_publish_one_outcome)
 {
     conformance_peer *peer;
     char boot[512], topic[96];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "unreachable");
     kt_node n;
     evc_error err = {0};
     cr_assert_eq(kt_open(&n, boot, NULL, "flush_timeout_ms: 300\n", 50, &err), EVC_OK, "%s",
                  err.msg);
     cr_assert_eq(n.ops->start(n.t, &err), EVC_OK, "%s", err.msg);
-    cr_assert_eq(conformance_fixture_impl.broker_set_up(peer, 1, false), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.broker_set_up(peer, 1, false), 0);
     for (uint64_t i = 1; i <= 50; i++)
         cr_assert_eq(kt_publish(&n, topic, "k", "x", i, &err), EVC_OK, "%s", err.msg);
     cr_expect_eq(n.ops->flush(n.t, 100, &err), EVC_ETIMEDOUT);
@@ -264,5 +264,5 @@ Test(kafka, stop_gives_every_pending_publish_one_outcome)
                                 51, &err),
                  EVC_ESTATE);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }

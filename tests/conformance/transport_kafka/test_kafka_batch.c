@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../transport/fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "kt_harness.h"
 
 typedef struct kt_nest {
@@ -54,7 +54,7 @@ Test(kafka, batch_with_nested_loop_and_failures_keeps_once_and_order)
     enum { N = 3000, KEYS = 8 };
     conformance_peer *peer;
     char boot[512], topic[96], group[96], buf[32], key[16];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "batch-nest");
     kt_unique(group, sizeof group, "g");
     kt_node n;
@@ -63,7 +63,7 @@ Test(kafka, batch_with_nested_loop_and_failures_keeps_once_and_order)
     kt_nest s = {.fails = fails, .token = N};
     kt_unique(s.side, sizeof s.side, "batch-side");
     /* Tokens: 1..N for the stream, N+1.. for the handler's side publishes. */
-    cr_assert_eq(kt_open(&n, boot, group, conformance_fixture_impl.plugin_yaml("default"),
+    cr_assert_eq(kt_open(&n, boot, group, evc_conformance_transport_fixture.plugin_yaml("default"),
                          2 * N, &err),
                  EVC_OK, "%s", err.msg);
     n.handler = kt_nesting_handler;
@@ -96,5 +96,5 @@ Test(kafka, batch_with_nested_loop_and_failures_keeps_once_and_order)
     cr_expect_eq(st.redelivered, 2 * (N / 100));
     cr_expect_eq(st.lost, 0);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }

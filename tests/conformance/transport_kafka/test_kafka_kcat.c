@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "../transport/fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "evc/envelope.h"
 #include "kt_harness.h"
 
@@ -58,11 +58,11 @@ Test(kafka_kcat, kcat_reads_what_the_plugin_published)
 {
     conformance_peer *peer;
     char boot[512], topic[96], line[4096], id[EVC_UUID_STR_SIZE];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "to-kcat");
     kt_node n;
     evc_error err = {0};
-    cr_assert_eq(kt_open(&n, boot, NULL, conformance_fixture_impl.plugin_yaml("default"), 1,
+    cr_assert_eq(kt_open(&n, boot, NULL, evc_conformance_transport_fixture.plugin_yaml("default"), 1,
                          &err),
                  EVC_OK, "%s", err.msg);
     cr_assert_eq(n.ops->start(n.t, &err), EVC_OK, "%s", err.msg);
@@ -85,19 +85,19 @@ Test(kafka_kcat, kcat_reads_what_the_plugin_published)
     kt_expect_envelope(tab + 1, strlen(tab + 1), "cp.telemetry", "CP_001", id);
     free(env);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }
 
 Test(kafka_kcat, a_kcat_message_reaches_a_subscriber)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96], cmd[1024], id[EVC_UUID_STR_SIZE];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "from-kcat");
     kt_unique(group, sizeof group, "g");
     kt_node n;
     evc_error err = {0};
-    cr_assert_eq(kt_open(&n, boot, group, conformance_fixture_impl.plugin_yaml("default"), 1,
+    cr_assert_eq(kt_open(&n, boot, group, evc_conformance_transport_fixture.plugin_yaml("default"), 1,
                          &err),
                  EVC_OK, "%s", err.msg);
     cr_assert_eq(n.ops->subscribe(n.t, topic, &err), EVC_OK, "%s", err.msg);
@@ -119,5 +119,5 @@ Test(kafka_kcat, a_kcat_message_reaches_a_subscriber)
     cr_expect_geq(n.msgs[0].partition, 0);
     cr_expect_eq(n.msgs[0].offset, 0);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }

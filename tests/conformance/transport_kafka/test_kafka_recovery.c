@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../transport/fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "kt_harness.h"
 
 #define KT_TOTAL 3000
@@ -48,7 +48,7 @@ static void kt_child(const char *boot, const char *group, const char *topic, int
 {
     kt_node n;
     evc_error err;
-    if (kt_open(&n, boot, group, conformance_fixture_impl.plugin_yaml("default"), 1, &err) ||
+    if (kt_open(&n, boot, group, evc_conformance_transport_fixture.plugin_yaml("default"), 1, &err) ||
         n.ops->subscribe(n.t, topic, &err) || n.ops->start(n.t, &err)) {
         fprintf(stderr, "child: %s\n", err.msg);
         _exit(3);
@@ -95,7 +95,7 @@ Test(kafka_recovery, killed_consumer_resumes_from_committed_offset)
 
     kt_node p;
     evc_error err = {0};
-    cr_assert_eq(kt_open(&p, boot, NULL, conformance_fixture_impl.plugin_yaml("default"),
+    cr_assert_eq(kt_open(&p, boot, NULL, evc_conformance_transport_fixture.plugin_yaml("default"),
                          KT_TOTAL, &err),
                  EVC_OK, "%s", err.msg);
     cr_assert_eq(p.ops->start(p.t, &err), EVC_OK, "%s", err.msg);
@@ -139,7 +139,7 @@ Test(kafka_recovery, killed_consumer_resumes_from_committed_offset)
     /* The replacement joins the same group once the dead member's session
      * expires (session.timeout.ms 6000). */
     kt_node c;
-    cr_assert_eq(kt_open(&c, boot, group, conformance_fixture_impl.plugin_yaml("default"), 1,
+    cr_assert_eq(kt_open(&c, boot, group, evc_conformance_transport_fixture.plugin_yaml("default"), 1,
                          &err),
                  EVC_OK, "%s", err.msg);
     cr_assert_eq(c.ops->subscribe(c.t, topic, &err), EVC_OK, "%s", err.msg);
@@ -185,12 +185,12 @@ Test(kafka_recovery, broker_down_mid_stream_loses_nothing)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96], buf[32], key[16];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 3, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 3, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "brokerdown");
     kt_unique(group, sizeof group, "g");
     kt_node n;
     evc_error err = {0};
-    cr_assert_eq(kt_open(&n, boot, group, conformance_fixture_impl.plugin_yaml("default"),
+    cr_assert_eq(kt_open(&n, boot, group, evc_conformance_transport_fixture.plugin_yaml("default"),
                          KT_TOTAL, &err),
                  EVC_OK, "%s", err.msg);
     cr_assert_eq(n.ops->subscribe(n.t, topic, &err), EVC_OK, "%s", err.msg);
@@ -206,9 +206,9 @@ Test(kafka_recovery, broker_down_mid_stream_loses_nothing)
         if (sent == 50)
             cr_assert(kt_wait_msgs(&n, 1, 20000), "nothing consumed");
         if (sent == 1000)
-            cr_assert_eq(conformance_fixture_impl.broker_set_up(peer, 1, false), 0);
+            cr_assert_eq(evc_conformance_transport_fixture.broker_set_up(peer, 1, false), 0);
         if (sent == 2000)
-            cr_assert_eq(conformance_fixture_impl.broker_set_up(peer, 1, true), 0);
+            cr_assert_eq(evc_conformance_transport_fixture.broker_set_up(peer, 1, true), 0);
         kt_pause(&n, 10);
     }
     cr_assert(kt_wait_outcomes(&n, KT_TOTAL, 30000), "outcomes %llu",
@@ -236,7 +236,7 @@ Test(kafka_recovery, broker_down_mid_stream_loses_nothing)
     cr_expect_eq(missing, 0, "%zu messages lost", missing);
     free(seen);
     kt_close(&n);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }
 
 typedef struct kt_lossy {
@@ -261,7 +261,7 @@ Test(kafka_recovery, messages_deleted_before_read_are_counted_as_lost)
     enum { M = 12000, SIZE = 1000 };
     conformance_peer *peer;
     char boot[512], topic[96], group[96];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     kt_unique(topic, sizeof topic, "retention");
     kt_unique(group, sizeof group, "g");
     kt_node c, p;
@@ -278,7 +278,7 @@ Test(kafka_recovery, messages_deleted_before_read_are_counted_as_lost)
                  EVC_OK, "%s", err.msg);
     cr_assert_eq(c.ops->subscribe(c.t, topic, &err), EVC_OK, "%s", err.msg);
     cr_assert_eq(c.ops->start(c.t, &err), EVC_OK, "%s", err.msg);
-    cr_assert_eq(kt_open(&p, boot, NULL, conformance_fixture_impl.plugin_yaml("burst"), M + 1,
+    cr_assert_eq(kt_open(&p, boot, NULL, evc_conformance_transport_fixture.plugin_yaml("burst"), M + 1,
                          &err),
                  EVC_OK, "%s", err.msg);
     cr_assert_eq(p.ops->start(p.t, &err), EVC_OK, "%s", err.msg);
@@ -308,5 +308,5 @@ Test(kafka_recovery, messages_deleted_before_read_are_counted_as_lost)
         cr_expect_gt(c.msgs[i].offset, c.msgs[i - 1].offset);
     kt_close(&p);
     kt_close(&c);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }

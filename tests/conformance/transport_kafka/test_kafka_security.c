@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../transport/fixture.h"
+#include "../../../tools/evc_conformance/conformance_fixture.h"
 #include "kt_harness.h"
 
 static void sec_expect_error(const char *yaml, const char *needle1, const char *needle2)
@@ -106,7 +106,7 @@ Test(kafka_security, sasl_settings_reach_librdkafka)
 {
     conformance_peer *peer;
     char boot[512], topic[96], group[96], pw[128], yaml[1024];
-    cr_assert_eq(conformance_fixture_impl.peer_start(&peer, 1, boot, sizeof boot), 0);
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
     sec_file("s3cret\n", 0600, pw);
     for (int sasl = 0; sasl < 2; sasl++) {
         kt_unique(topic, sizeof topic, sasl ? "sasl" : "plain");
@@ -134,5 +134,5 @@ Test(kafka_security, sasl_settings_reach_librdkafka)
         kt_close(&n);
     }
     unlink(pw);
-    conformance_fixture_impl.peer_stop(peer);
+    evc_conformance_transport_fixture.peer_stop(peer);
 }

@@ -1,8 +1,9 @@
-/* store_test.h: helpers shared by the store conformance tests. Each test gets
- * a private temporary directory, a loop and a store of the plugin under test
- * (EVC_CONFORMANCE_PLUGIN), opened through the SDK only. */
-#ifndef EVC_TEST_STORE_TEST_H
-#define EVC_TEST_STORE_TEST_H
+/* cks.h: helpers shared by the store checks of evc-conformance (groups
+ * store_*). Each check gets a private temporary directory, a loop and a store
+ * of the plugin under test (ck.plugin), opened through the SDK only; what
+ * needs the database's own tools comes from the fixture (ck.store). */
+#ifndef EVC_CKS_H
+#define EVC_CKS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,7 +12,7 @@
 #include "evc/config.h"
 #include "evc/loop.h"
 #include "evc/store.h"
-#include "fixture.h"
+#include "ck.h"
 
 typedef struct st_ctx {
     char dir[256];
@@ -21,7 +22,20 @@ typedef struct st_ctx {
     evc_cfg *cfg;
 } st_ctx;
 
-#define FX (&store_fixture_impl)
+#define FX (ck.store)
+
+/* Skips the running check when the fixture lacks `what` (a function). */
+#define ST_NEED(what)                                                                         \
+    do {                                                                                      \
+        if (FX->what == NULL)                                                                 \
+            ck_skip("needs a store fixture (--fixture) providing " #what);                    \
+    } while (0)
+/* Skips the running check when the fixture does not say the schema version. */
+#define ST_NEED_SCHEMA()                                                                      \
+    do {                                                                                      \
+        if (FX->schema_version <= 0)                                                          \
+            ck_skip("needs a store fixture (--fixture) giving the plugin's schema_version");  \
+    } while (0)
 
 /* mkdtemp + loop; asserts on failure. */
 void st_setup(st_ctx *c);
@@ -29,7 +43,8 @@ void st_setup(st_ctx *c);
  * of its own (teardown removes nothing). */
 void st_attach(st_ctx *c, const char *db);
 /* Opens and starts a store on c->db with the fixture's YAML for `variant`.
- * Returns the status; on failure c->store is NULL and err says why. */
+ * Returns the status; on failure c->store is NULL and err says why. Skips the
+ * check when the fixture has no settings for `variant`. */
 int st_open(st_ctx *c, const char *variant, evc_error *err);
 /* st_open that must succeed (asserts). */
 void st_open_ok(st_ctx *c, const char *variant);
