@@ -403,6 +403,11 @@ const char *evc_web_client_param(const evc_web_client *client, size_t i)
     return client && i < client->nparams ? client->params[i] : NULL;
 }
 
+const char *evc_web_client_authorization(const evc_web_client *client)
+{
+    return client && client->hdr && client->hdr->authz ? client->hdr->authz : "";
+}
+
 void evc_web_client_set_user(evc_web_client *client, void *user)
 {
     if (client)

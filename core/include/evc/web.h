@@ -346,6 +346,10 @@ int evc_web_ws_channel_ex(evc_web *web, const evc_web_ws_channel_opts *o, evc_er
  * percent-decoded, never empty; NULL past the last or for an exact channel.
  * Borrowed as long as the client. */
 const char *evc_web_client_param(const evc_web_client *client, size_t i);
+/* The Authorization header of the client's upgrade request ("" when absent,
+ * or when the server has no guard: the headers are kept for the guard's
+ * rechecks). Borrowed as long as the client. */
+const char *evc_web_client_authorization(const evc_web_client *client);
 /* One pointer of the caller's own per client (NULL until set): not owned. */
 void evc_web_client_set_user(evc_web_client *client, void *user);
 void *evc_web_client_user(const evc_web_client *client);
