@@ -189,6 +189,13 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     if (rc == EVC_OK) {
         snprintf(g->central_host, sizeof g->central_host, "%s", central.host);
         g->central_port = central.port;
+        struct sockaddr_in probe;
+        if (uv_ip4_addr(g->central_host, g->central_port, &probe) != 0)
+            rc = evc_error_set(err, EVC_ECONFIG, "ocpp_gateway.central: %s is not an IPv4 "
+                                                 "address (the links are IPv4 for now)",
+                               g->central_host);
+    }
+    if (rc == EVC_OK) {
         rc = gw_schema_load(g, err);
     }
     if (rc != EVC_OK) {
