@@ -208,3 +208,50 @@ test('a driver request: RemoteStart, Start/MeterValues/Stop, billed once', async
   assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}'`)[0].n, 1);
   await cli.close();
 });
+
+test('Central stop during a supply: RemoteStop then ChangeAvailability; resume: Operative', async () => {
+  const id = 'CP_006';
+  const cli = charger(id);
+  const calls = [];
+  let remoteStart = null;
+  cli.handle('RemoteStartTransaction', ({ params }) => {
+    remoteStart = params;
+    return { status: 'Accepted' };
+  });
+  cli.handle('RemoteStopTransaction', ({ params }) => {
+    calls.push(['RemoteStopTransaction', params]);
+    return { status: 'Accepted' };
+  });
+  cli.handle('ChangeAvailability', ({ params }) => {
+    calls.push(['ChangeAvailability', params]);
+    return { status: 'Accepted' };
+  });
+  await cli.connect();
+  await boot(cli);
+  await waitCpState(id, 'ACTIVATED');
+  sys.startDriver('driver2', [id]);
+  await waitFor(() => remoteStart, { timeout: 20000, what: 'RemoteStartTransaction' });
+  const st = await cli.call('StartTransaction', { connectorId: 1, idTag: 'driver2',
+    meterStart: 0, timestamp: new Date().toISOString() });
+  await waitCpState(id, 'SUPPLYING');
+  const r = await sys.http('POST', `/api/cps/${id}/stop`, { session: admin });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(() => calls.length >= 2, { what: 'RemoteStop and ChangeAvailability' });
+  assert.deepEqual(calls[0], ['RemoteStopTransaction', { transactionId: st.transactionId }]);
+  assert.deepEqual(calls[1], ['ChangeAvailability', { connectorId: 0, type: 'Inoperative' }]);
+  // The charger ends the transaction it was told to stop: billed "stopped".
+  await cli.call('StopTransaction', { transactionId: st.transactionId, meterStop: 0,
+    timestamp: new Date().toISOString(), reason: 'Remote' });
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT end_reason, energy_wh FROM tickets WHERE cp_id = '${id}'`);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: 'the ticket' });
+  assert.deepEqual(t, [{ end_reason: 'stopped', energy_wh: 0 }]);
+  await waitCpState(id, 'STOPPED');
+  const r2 = await sys.http('POST', `/api/cps/${id}/resume`, { session: admin });
+  assert.equal(r2.status, 200, r2.text);
+  await waitFor(() => calls.length >= 3, { what: 'ChangeAvailability Operative' });
+  assert.deepEqual(calls[2], ['ChangeAvailability', { connectorId: 0, type: 'Operative' }]);
+  await waitCpState(id, 'ACTIVATED');
+  await cli.close();
+});
