@@ -96,6 +96,7 @@ static json_t *id_tag_info(const char *status)
 
 static json_t *on_authorize(gw_cp *cp, const json_t *p)
 {
+    (void)cp;
     /* idTag = driver id (docs/OCPP.md): Central's own checks (balance,
      * password, busy) happen on the supply request, not here. */
     const char *tag = json_string_value(json_object_get(p, "idTag"));

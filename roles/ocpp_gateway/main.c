@@ -238,14 +238,23 @@ static int gw_start(void *state, evc_error *err)
     return EVC_OK;
 }
 
+static bool no_cps(void *arg) { return ((gw *)arg)->cps == NULL; }
+
 static void gw_stop(void *state)
 {
     gw *g = state;
     evc_timer_close(g->tick);
     g->tick = NULL;
-    /* Closes every charger: on_close detaches each CP. */
+    /* Closes every charger: on_close detaches each CP and closes its link. */
     evc_web_stop(g->web);
     g->web = NULL;
+    for (gw_cp *cp = g->cps, *next; cp; cp = next) {
+        next = cp->next;
+        if (!cp->closing)
+            gw_link_close(cp);
+    }
+    /* The links' close callbacks free the CPs: wait for them (bounded). */
+    evc_loop_run_until(g->loop, no_cps, g, 2000);
 }
 
 static void gw_destroy(void *state)
