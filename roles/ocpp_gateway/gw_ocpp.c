@@ -282,7 +282,9 @@ int gw_ocpp_call(gw_cp *cp, gw_call_kind kind, const char *action, json_t *paylo
     c->kind = kind;
     snprintf(c->action, sizeof c->action, "%s", action);
     snprintf(c->session, sizeof c->session, "%s", session ? session : "");
-    c->text = json_dumps(json_pack("[i,s,s,o]", 2, id, action, payload), JSON_COMPACT);
+    json_t *frame = json_pack("[i,s,s,o]", 2, id, action, payload); /* steals payload */
+    c->text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    json_decref(frame);
     if (!c->text)
         return EVC_ENOMEM;
     cp->qlen++;
