@@ -20,7 +20,10 @@ static proc_result run(char *const argv[])
 }
 
 static const char *const PROGRAMS[] = {"EV_Central", "EV_CP_E", "EV_CP_M", "EV_Driver",
-                                        "EV_OCPP_GW"};
+#ifdef EVC_HAVE_OCPP
+                                        "EV_OCPP_GW",
+#endif
+};
 #define NPROGRAMS (sizeof PROGRAMS / sizeof PROGRAMS[0])
 
 Test(cli, help_and_version_for_every_program)
