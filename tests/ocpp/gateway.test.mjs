@@ -255,3 +255,26 @@ test('Central stop during a supply: RemoteStop then ChangeAvailability; resume: 
   await waitCpState(id, 'ACTIVATED');
   await cli.close();
 });
+
+test('the charger rejects RemoteStartTransaction: the request is denied, nothing billed', async () => {
+  const id = 'CP_007';
+  const cli = charger(id);
+  let asked = 0;
+  cli.handle('RemoteStartTransaction', () => {
+    asked++;
+    return { status: 'Rejected' };
+  });
+  await cli.connect();
+  await boot(cli);
+  await waitCpState(id, 'ACTIVATED');
+  sys.startDriver('driver1', [id]);
+  const s = await waitFor(() => {
+    const rows = sys.sql(`SELECT state FROM sessions WHERE cp_id = '${id}'`);
+    return rows.length && rows[0].state === 'denied' ? rows : false;
+  }, { timeout: 20000, what: 'the session denied' });
+  assert.equal(s.length, 1);
+  assert.equal(asked, 1);
+  assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}'`)[0].n, 0);
+  assert.equal(await cpState(id), 'ACTIVATED');
+  await cli.close();
+});
