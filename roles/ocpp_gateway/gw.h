@@ -86,6 +86,18 @@ typedef struct gw_cp {
     struct gw_cp *next;
 } gw_cp;
 
+/* A transaction in progress whose charger is not connected (gw_state.c):
+ * kept so that its StopTransaction after a reconnect -- or after a gateway
+ * restart, from ocpp_gateway.state_file -- is matched and billed. */
+typedef struct gw_tx {
+    char cp_id[GW_ID_MAX];
+    char session[EVC_UUID_STR_SIZE];
+    char driver[GW_ID_MAX];
+    int64_t tx_id, meter_start, last_wh, started_at, price;
+    char end_reason[24];
+    struct gw_tx *next;
+} gw_tx;
+
 struct gw {
     evc_app *app;
     evc_loop *loop;
@@ -99,6 +111,8 @@ struct gw {
     char central_host[256];
     uint16_t central_port;
     int64_t call_timeout_ms, heartbeat_interval_s, price_cents;
+    char state_file[4096]; /* "" = transactions not persisted */
+    gw_tx *parked;         /* transactions of chargers not connected */
     /* state */
     gw_cp *cps; /* connected or closing */
     evc_timer *tick;
@@ -138,6 +152,13 @@ void gw_bus_started(gw_cp *cp);
 void gw_bus_telemetry(gw_cp *cp, int64_t wh, int64_t w);
 void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
 void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why);
+
+/* gw_state.c: transactions across reconnects and restarts */
+int gw_state_load(gw *g, evc_error *err);
+void gw_state_save(gw *g);       /* after every change of a transaction */
+void gw_state_park(gw_cp *cp);   /* the charger went: keep its transaction */
+void gw_state_restore(gw_cp *cp); /* it came back: take its transaction */
+void gw_state_free(gw *g);
 
 /* main.c */
 gw_cp *gw_cp_find(gw *g, const char *id);

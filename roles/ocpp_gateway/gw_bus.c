@@ -118,6 +118,7 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason)
                              "ended_at", (json_int_t)now, "reason", reason));
     cp->sup = GW_SUP_NONE;
     cp->end_reason[0] = '\0';
+    gw_state_save(cp->g);
 }
 
 static void on_authorise(gw_cp *cp, const evc_envelope *env)

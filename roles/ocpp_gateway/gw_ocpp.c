@@ -120,6 +120,7 @@ static json_t *on_start(gw_cp *cp, const json_t *p)
     cp->last_wh = 0;
     cp->sup = GW_SUP_SUPPLYING;
     gw_bus_started(cp);
+    gw_state_save(cp->g);
     return json_pack("{s:I,s:o}", "transactionId", tx, "idTagInfo", id_tag_info("Accepted"));
 }
 

@@ -29,6 +29,10 @@ static const evc_cfg_field GW_SCHEMA[] = {
      .default_text = "60",
      .help = "Heartbeat interval given to chargers in BootNotification.conf (Central's "
              "view of the charger's health comes from the WebSocket, not from it)"},
+    {.key = "state_file", .type = EVC_CFG_STRING, .default_text = "ocpp-gateway-state.json",
+     .help = "transactions in progress, written at each start and end and read at start, so "
+             "that a StopTransaction after a reconnect or a gateway restart is billed; \"\" = "
+             "not persisted (a restart forgets them)"},
     {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
      .default_text = "35",
      .help = "price sent in AUTH (Central keeps the price it has for a known CP)"},
@@ -76,11 +80,14 @@ void gw_cp_free(gw_cp *cp)
  * matched yet (docs/OCPP.md, not done). */
 static void cp_detach(gw_cp *cp)
 {
+    gw *g = cp->g; /* gw_link_close may free cp */
     if (cp->ws)
         evc_web_client_set_user(cp->ws, NULL);
     cp->ws = NULL;
     gw_ocpp_drop_calls(cp);
+    gw_state_park(cp);
     gw_link_close(cp);
+    gw_state_save(g);
 }
 
 /* Security profile 1: Basic auth, user = the CP id of the path. The password
@@ -129,6 +136,7 @@ static void on_open(evc_web *web, evc_web_client *c, void *arg)
     g->cps = cp;
     evc_web_client_set_user(c, cp);
     evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = id}, "charger connected");
+    gw_state_restore(cp);
     gw_link_start(cp);
 }
 
@@ -203,8 +211,18 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
         free(g);
         return rc;
     }
-    /* Transaction ids unique across restarts without a store: the clock. */
+    /* Transaction ids unique across restarts: the clock, and past the
+     * ones in the state file. */
     g->next_tx = (int64_t)(evc_wall_ms() / 1000u) % 1000000000;
+    snprintf(g->state_file, sizeof g->state_file, "%s",
+             evc_cfg_get_str(sec, "state_file", "ocpp-gateway-state.json"));
+    rc = gw_state_load(g, err);
+    if (rc != EVC_OK) {
+        gw_state_free(g);
+        json_decref(g->schemas);
+        free(g);
+        return rc;
+    }
     *state = g;
     return EVC_OK;
 }
@@ -270,6 +288,7 @@ static void gw_destroy(void *state)
         free(cp);
     }
     json_decref(g->schemas);
+    gw_state_free(g);
     gw_bus_stop();
     free(g);
 }

@@ -26,6 +26,7 @@ function loadOcppRpc() {
 const { RPCClient } = loadOcppRpc();
 const BUS = process.env.EVC_OCPP_BUS || 'zmq';
 let sys, gw, gwPort, admin;
+let gwStarts = 0;
 
 const BOOT = { chargePointVendor: 'TestVendor', chargePointModel: 'TestModel' };
 
@@ -58,17 +59,22 @@ async function waitCpState(id, state, timeout = 15000) {
     { timeout, interval: 100, what: `${id} ${state} at Central` });
 }
 
+async function startGateway() {
+  const cfg = sys.writeConfig('gateway', 'ocpp_gateway:\n  host: 127.0.0.1\n' +
+    `  port: ${gwPort}\n  call_timeout_ms: 5000\n` +
+    `  state_file: "${path.join(sys.dir, 'gateway-state.json')}"\n`);
+  gw = new Proc(sys, `gateway${gwStarts++ || ''}`, [sys.bin('EV_OCPP_GW'), '--config', cfg,
+    `127.0.0.1:${sys.centralPort}`]);
+  await gw.waitOutput('EV_OCPP_GW listening on port');
+}
+
 before(async () => {
   sys = await System.start({ bus: BUS === 'kafka' ? 'kafka' : undefined });
   const r = await sys.login(SEED.admin.user, SEED.admin.password);
   assert.equal(r.status, 200, r.text);
   admin = { cookie: r.cookie, csrf: r.csrf };
   gwPort = await freePort();
-  const cfg = sys.writeConfig('gateway', 'ocpp_gateway:\n  host: 127.0.0.1\n' +
-    `  port: ${gwPort}\n  call_timeout_ms: 5000\n`);
-  gw = new Proc(sys, 'gateway', [sys.bin('EV_OCPP_GW'), '--config', cfg,
-    `127.0.0.1:${sys.centralPort}`]);
-  await gw.waitOutput('EV_OCPP_GW listening on port');
+  await startGateway();
 });
 
 after(async () => {
@@ -277,4 +283,61 @@ test('the charger rejects RemoteStartTransaction: the request is denied, nothing
   assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}'`)[0].n, 0);
   assert.equal(await cpState(id), 'ACTIVATED');
   await cli.close();
+});
+
+/** A supply at `id` for `driver` up to the charger's StartTransaction; resolves {cli, tx, t0}. */
+async function startSupply(id, driver) {
+  const cli = charger(id);
+  let remoteStart = null;
+  cli.handle('RemoteStartTransaction', ({ params }) => {
+    remoteStart = params;
+    return { status: 'Accepted' };
+  });
+  await cli.connect();
+  await boot(cli);
+  await waitCpState(id, 'ACTIVATED');
+  sys.startDriver(driver, [id]);
+  await waitFor(() => remoteStart, { timeout: 20000, what: 'RemoteStartTransaction' });
+  const t0 = Date.now();
+  const st = await cli.call('StartTransaction', { connectorId: 1, idTag: driver,
+    meterStart: 500, timestamp: new Date().toISOString() });
+  assert.equal(st.idTagInfo.status, 'Accepted');
+  await waitCpState(id, 'SUPPLYING');
+  return { cli, tx: st.transactionId, t0 };
+}
+
+/** The charger, back after a lost connection, reports the end of tx (8 Wh). */
+async function stopAfterReconnect(id, tx, t0) {
+  const cli = charger(id);
+  await cli.connect();
+  await boot(cli);
+  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
+  await cli.call('StopTransaction', { transactionId: tx, meterStop: 508,
+    timestamp: new Date().toISOString(), reason: 'EVDisconnected' });
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT energy_wh FROM tickets WHERE cp_id = '${id}'`);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: 'the ticket' });
+  assert.deepEqual(t, [{ energy_wh: 8 }]);
+  await cli.close();
+}
+
+test('a charger reconnects mid-transaction: its StopTransaction is billed once', async () => {
+  const { cli, tx, t0 } = await startSupply('CP_008', 'driver1');
+  await cli.close();
+  await waitCpState('CP_008', 'DISCONNECTED');
+  await stopAfterReconnect('CP_008', tx, t0);
+});
+
+test('the gateway restarts mid-transaction: the StopTransaction after it is billed once', async () => {
+  const { cli, tx, t0 } = await startSupply('CP_009', 'driver2');
+  await gw.stop();
+  await waitFor(() => cli.state === 3 /* CLOSED */, { what: 'the charger sees the gateway go' })
+    .catch(() => cli.close());
+  const state = JSON.parse(fs.readFileSync(path.join(sys.dir, 'gateway-state.json'), 'utf8'));
+  assert.deepEqual(state.transactions.map((t) => [t.cp_id, t.transaction_id]), [['CP_009', tx]]);
+  await startGateway();
+  await stopAfterReconnect('CP_009', tx, t0);
+  const after = JSON.parse(fs.readFileSync(path.join(sys.dir, 'gateway-state.json'), 'utf8'));
+  assert.deepEqual(after.transactions, []);
 });
