@@ -29,6 +29,7 @@
 #define GW_LOG "ocpp_gateway"
 #define GW_ID_MAX 65
 #define GW_MSGID_MAX 37 /* OCPP-J message ids: at most 36 characters */
+#define GW_END_RESEND_MS 2000
 #define GW_CALLQ 8      /* CALLs waiting for the outstanding one to be answered */
 
 typedef struct gw gw;
@@ -83,6 +84,11 @@ typedef struct gw_cp {
     char driver[GW_ID_MAX];
     int64_t tx_id, meter_start, last_wh, started_at, price;
     char end_reason[24]; /* why we asked RemoteStopTransaction (our reason) */
+    /* the last supply.ended, re-sent every GW_END_RESEND_MS until Central's
+     * supply.end_ack names its session (as EV_CP_E's outbox) */
+    char ended_session[EVC_UUID_STR_SIZE];
+    char *ended_payload; /* JSON text, malloc'd; NULL when acknowledged */
+    uint64_t ended_sent_ms;
     struct gw_cp *next;
 } gw_cp;
 
@@ -151,6 +157,7 @@ int gw_bus_publish(gw_cp *cp, const char *type, const char *corr, json_t *payloa
 void gw_bus_started(gw_cp *cp);
 void gw_bus_telemetry(gw_cp *cp, int64_t wh, int64_t w);
 void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms); /* the tick: an unacknowledged end */
 void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why);
 
 /* gw_state.c: transactions across reconnects and restarts */

@@ -111,14 +111,29 @@ void gw_bus_telemetry(gw_cp *cp, int64_t wh, int64_t w)
 void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason)
 {
     int64_t now = (int64_t)evc_wall_ms();
-    gw_bus_publish(cp, "supply.ended", cp->session,
-                   json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "cp_id", cp->id, "session_id",
-                             cp->session, "driver_id", cp->driver, "wh", (json_int_t)wh,
-                             "started_at", (json_int_t)(cp->started_at ? cp->started_at : now),
-                             "ended_at", (json_int_t)now, "reason", reason));
+    json_t *p = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "cp_id", cp->id, "session_id",
+                          cp->session, "driver_id", cp->driver, "wh", (json_int_t)wh,
+                          "started_at", (json_int_t)(cp->started_at ? cp->started_at : now),
+                          "ended_at", (json_int_t)now, "reason", reason);
+    free(cp->ended_payload);
+    cp->ended_payload = json_dumps(p, JSON_COMPACT);
+    snprintf(cp->ended_session, sizeof cp->ended_session, "%s", cp->session);
+    cp->ended_sent_ms = evc_loop_now_ms(cp->g->loop);
+    gw_bus_publish(cp, "supply.ended", cp->session, p);
     cp->sup = GW_SUP_NONE;
     cp->end_reason[0] = '\0';
     gw_state_save(cp->g);
+}
+
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms)
+{
+    if (!cp->ended_payload || !cp->sealer || now_ms - cp->ended_sent_ms < GW_END_RESEND_MS)
+        return;
+    cp->ended_sent_ms = now_ms;
+    LOGC(cp, EVC_LOG_INFO, "supply.ended of %s not acknowledged yet: sent again",
+         cp->ended_session);
+    gw_bus_publish(cp, "supply.ended", cp->ended_session,
+                   json_loads(cp->ended_payload, 0, NULL));
 }
 
 static void on_authorise(gw_cp *cp, const evc_envelope *env)
@@ -212,7 +227,13 @@ static int on_central(void *arg, const evc_message *m)
             on_cancel(cp, env);
         else if (strcmp(env->type, "cp.command") == 0)
             on_command(cp, env);
-        /* supply.end_ack: nothing kept to delete yet (docs/OCPP.md) */
+        else if (strcmp(env->type, "supply.end_ack") == 0) {
+            const char *sid = evc_msg_str(env, "session_id");
+            if (sid && cp->ended_payload && strcmp(sid, cp->ended_session) == 0) {
+                free(cp->ended_payload);
+                cp->ended_payload = NULL;
+            }
+        }
     }
     evc_envelope_free(env);
     return EVC_OK;

@@ -70,6 +70,7 @@ void gw_cp_free(gw_cp *cp)
     gw_ocpp_drop_calls(cp);
     evc_frame_decoder_free(cp->dec);
     evc_sealer_free(cp->sealer);
+    free(cp->ended_payload);
     explicit_bzero(cp, sizeof *cp);
     free(cp);
 }
@@ -169,6 +170,7 @@ static void on_tick(evc_timer *t, void *arg)
         if (cp->closing)
             continue;
         gw_ocpp_tick(cp, now);
+        gw_bus_resend(cp, now);
         if (!cp->tcp_open)
             gw_link_start(cp); /* Central went away and back */
         else
@@ -285,6 +287,7 @@ static void gw_destroy(void *state)
         g->cps = cp->next;
         evc_frame_decoder_free(cp->dec);
         evc_sealer_free(cp->sealer);
+        free(cp->ended_payload);
         free(cp);
     }
     json_decref(g->schemas);
