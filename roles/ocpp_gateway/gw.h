@@ -67,6 +67,12 @@ typedef struct gw_cp {
     gw_call q[GW_CALLQ];
     size_t qhead, qlen;
     unsigned next_msg;
+    /* an Authorize of the charger's own (idTag at the charger), answered
+     * when Central's cp.authorise for that driver arrives, or Invalid at
+     * auth_deadline_ms */
+    char auth_id[GW_MSGID_MAX]; /* its message id; "" when none */
+    char auth_driver[GW_ID_MAX];
+    uint64_t auth_deadline_ms;
     /* monitor link */
     uv_tcp_t tcp;
     uv_connect_t conn;
@@ -142,6 +148,8 @@ int gw_ocpp_call(gw_cp *cp, gw_call_kind kind, const char *action, json_t *paylo
                  const char *session);
 void gw_ocpp_tick(gw_cp *cp, uint64_t now_ms);
 void gw_ocpp_drop_calls(gw_cp *cp);
+/* Answers the charger's pending Authorize (status "Accepted", "Invalid"...). */
+void gw_ocpp_authorize_done(gw_cp *cp, const char *status);
 
 /* gw_link.c: the CP's monitor link to Central */
 void gw_link_start(gw_cp *cp);
@@ -155,6 +163,7 @@ void gw_bus_on_accepted(gw_cp *cp); /* AUTH_OK: the bus key from K, then cp.hell
 int gw_bus_publish(gw_cp *cp, const char *type, const char *corr, json_t *payload);
 /* The charger's transaction events, in our model */
 void gw_bus_started(gw_cp *cp);
+void gw_bus_request(gw_cp *cp, const char *driver); /* supply.request at the CP */
 void gw_bus_telemetry(gw_cp *cp, int64_t wh, int64_t w);
 void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
 void gw_bus_resend(gw_cp *cp, uint64_t now_ms); /* the tick: an unacknowledged end */

@@ -91,6 +91,12 @@ void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, c
     authorise_reply(cp, session, accepted, why);
 }
 
+void gw_bus_request(gw_cp *cp, const char *driver)
+{
+    gw_bus_publish(cp, "supply.request", NULL,
+                   json_pack("{s:s,s:s}", "cp_id", cp->id, "driver_id", driver));
+}
+
 void gw_bus_started(gw_cp *cp)
 {
     cp->started_at = (int64_t)evc_wall_ms();
@@ -151,6 +157,17 @@ static void on_authorise(gw_cp *cp, const evc_envelope *env)
                       : expires < (int64_t)evc_wall_ms() ? "authorisation expired"
                       : strlen(driver) > 20          ? "driver id longer than an idTag (20)"
                                                      : NULL;
+    if (cp->auth_id[0] && strcmp(driver, cp->auth_driver) == 0 && cp->sup == GW_SUP_NONE &&
+        !(expires < (int64_t)evc_wall_ms())) {
+        /* The charger's own request: it starts the transaction itself. */
+        snprintf(cp->session, sizeof cp->session, "%s", sid);
+        snprintf(cp->driver, sizeof cp->driver, "%s", driver);
+        cp->price = price;
+        cp->sup = GW_SUP_AUTHORISED;
+        authorise_reply(cp, sid, true, NULL);
+        gw_ocpp_authorize_done(cp, "Accepted");
+        return;
+    }
     if (why) {
         authorise_reply(cp, sid, false, why);
         return;

@@ -94,13 +94,36 @@ static json_t *id_tag_info(const char *status)
     return json_pack("{s:s}", "status", status);
 }
 
-static json_t *on_authorize(gw_cp *cp, const json_t *p)
+/* idTag = driver id (docs/OCPP.md). For the driver of a supply Central
+ * authorised (a RemoteStartTransaction), Accepted at once. Otherwise the
+ * charger's own request: a supply.request at this CP, answered when Central's
+ * cp.authorise for that driver arrives (Central's checks: balance, busy...),
+ * Invalid when none comes in time. NULL = answered later. */
+static json_t *on_authorize(gw_cp *cp, const char *id, const json_t *p)
 {
-    (void)cp;
-    /* idTag = driver id (docs/OCPP.md): Central's own checks (balance,
-     * password, busy) happen on the supply request, not here. */
     const char *tag = json_string_value(json_object_get(p, "idTag"));
-    return json_pack("{s:o}", "idTagInfo", id_tag_info(evc_id_valid(tag) ? "Accepted" : "Invalid"));
+    if (!evc_id_valid(tag))
+        return json_pack("{s:o}", "idTagInfo", id_tag_info("Invalid"));
+    if (cp->sup != GW_SUP_NONE)
+        return json_pack("{s:o}", "idTagInfo",
+                         id_tag_info(strcmp(tag, cp->driver) == 0 ? "Accepted" : "ConcurrentTx"));
+    if (cp->auth_id[0] || cp->inoperative || cp->faulted)
+        return json_pack("{s:o}", "idTagInfo", id_tag_info("Blocked"));
+    snprintf(cp->auth_id, sizeof cp->auth_id, "%s", id);
+    snprintf(cp->auth_driver, sizeof cp->auth_driver, "%s", tag);
+    cp->auth_deadline_ms = evc_loop_now_ms(cp->g->loop) + (uint64_t)cp->g->call_timeout_ms;
+    gw_bus_request(cp, tag);
+    return NULL;
+}
+
+void gw_ocpp_authorize_done(gw_cp *cp, const char *status)
+{
+    if (!cp->auth_id[0])
+        return;
+    LOGC(cp, EVC_LOG_INFO, "Authorize %s: %s", cp->auth_driver, status);
+    send_result(cp, cp->auth_id, "Authorize",
+                json_pack("{s:o}", "idTagInfo", id_tag_info(status)));
+    cp->auth_id[0] = '\0';
 }
 
 static json_t *on_start(gw_cp *cp, const json_t *p)
@@ -188,7 +211,8 @@ static json_t *on_stop(gw_cp *cp, const json_t *p)
     return json_pack("{s:o}", "idTagInfo", id_tag_info("Accepted"));
 }
 
-static json_t *dispatch(gw_cp *cp, const char *action, const json_t *p, const char **code)
+static json_t *dispatch(gw_cp *cp, const char *id, const char *action, const json_t *p,
+                        const char **code)
 {
     if (strcmp(action, "BootNotification") == 0)
         return on_boot(cp, p);
@@ -200,7 +224,7 @@ static json_t *dispatch(gw_cp *cp, const char *action, const json_t *p, const ch
     if (strcmp(action, "StatusNotification") == 0)
         return on_status(cp, p);
     if (strcmp(action, "Authorize") == 0)
-        return on_authorize(cp, p);
+        return on_authorize(cp, id, p);
     if (strcmp(action, "StartTransaction") == 0)
         return on_start(cp, p);
     if (strcmp(action, "MeterValues") == 0)
@@ -233,7 +257,9 @@ static void on_call(gw_cp *cp, const char *id, const json_t *frame)
         return;
     }
     code = NULL;
-    json_t *res = dispatch(cp, action, payload, &code);
+    json_t *res = dispatch(cp, id, action, payload, &code);
+    if (!res && !code)
+        return; /* answered later (Authorize waiting for Central) */
     if (!res) {
         snprintf(why, sizeof why, "%s is not supported by this gateway", action);
         send_error(cp, id, code, why);
@@ -335,6 +361,8 @@ static void on_answer(gw_cp *cp, const char *id, const json_t *frame, bool error
 
 void gw_ocpp_tick(gw_cp *cp, uint64_t now_ms)
 {
+    if (cp->auth_id[0] && now_ms >= cp->auth_deadline_ms)
+        gw_ocpp_authorize_done(cp, "Invalid"); /* Central denied (the driver was told why) */
     if (cp->out.kind != GW_CALL_NONE && now_ms >= cp->out_deadline_ms)
         call_done(cp, false, "no answer in time");
 }

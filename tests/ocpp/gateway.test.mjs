@@ -345,3 +345,30 @@ test('the gateway restarts mid-transaction: the StopTransaction after it is bill
   const after = JSON.parse(fs.readFileSync(path.join(sys.dir, 'gateway-state.json'), 'utf8'));
   assert.deepEqual(after.transactions, []);
 });
+
+test("the charger's own request: Authorize waits for Central, then Start/Stop billed", async () => {
+  const id = 'CP_001'; // 22 kW: 5 Wh need 0.8 s (Central's bound, M5)
+  const cli = charger(id);
+  await cli.connect();
+  await boot(cli);
+  await waitCpState(id, 'ACTIVATED');
+  // An id Central does not know: denied there, Invalid here after call_timeout_ms (5 s).
+  const bad = await cli.call('Authorize', { idTag: 'nobody' });
+  assert.equal(bad.idTagInfo.status, 'Invalid');
+  const t0 = Date.now();
+  const auth = await cli.call('Authorize', { idTag: 'driver1' });
+  assert.equal(auth.idTagInfo.status, 'Accepted');
+  const st = await cli.call('StartTransaction', { connectorId: 1, idTag: 'driver1',
+    meterStart: 0, timestamp: new Date().toISOString() });
+  assert.equal(st.idTagInfo.status, 'Accepted');
+  await waitCpState(id, 'SUPPLYING');
+  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
+  await cli.call('StopTransaction', { transactionId: st.transactionId, meterStop: 5,
+    timestamp: new Date().toISOString(), reason: 'Local' });
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT driver_id, energy_wh, end_reason FROM tickets WHERE cp_id = '${id}'`);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: 'the ticket' });
+  assert.deepEqual(t, [{ driver_id: 'driver1', energy_wh: 5, end_reason: 'unplugged' }]);
+  await cli.close();
+});
