@@ -125,6 +125,9 @@ struct gw {
     int64_t call_timeout_ms, heartbeat_interval_s, price_cents;
     char state_file[4096]; /* "" = transactions not persisted */
     gw_tx *parked;         /* transactions of chargers not connected */
+    /* CP ids whose password Central denied: each try costs an argon2id
+     * derivation here, so repeated failures wait (evc_web_throttle) */
+    evc_web_throttle *denied;
     /* state */
     gw_cp *cps; /* connected or closing */
     evc_timer *tick;

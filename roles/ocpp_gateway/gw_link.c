@@ -179,6 +179,7 @@ static void on_central_frame(gw_cp *cp, const evc_frame_event *ev)
             return;
         }
         cp->mon = GW_MON_OK;
+        evc_web_throttle_ok(cp->g->denied, cp->id);
         cp->inoperative = strcmp(ev->fields[1].data, "STOPPED") == 0;
         LOGC(cp, EVC_LOG_INFO, "accepted by Central");
         gw_link_heartbeat(cp); /* at once: Central derives ACTIVATED from it */
@@ -187,6 +188,7 @@ static void on_central_frame(gw_cp *cp, const evc_frame_event *ev)
         LOGC(cp, EVC_LOG_WARN, "denied by Central: %s",
              ev->nfields >= 3 ? ev->fields[2].data : "?");
         cp->mon = GW_MON_DENIED;
+        evc_web_throttle_fail(cp->g->denied, cp->id, evc_loop_now_ms(cp->g->loop));
         /* A wrong password: the charger is told (BootNotification Rejected)
          * and disconnected, as a refused Basic auth would be. */
         if (cp->ws)

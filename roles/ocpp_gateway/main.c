@@ -96,8 +96,14 @@ static void cp_detach(gw_cp *cp)
 static bool guard(const evc_web_request *req, evc_web_response *res, void *arg)
 {
     (void)res;
-    (void)arg;
+    gw *g = arg;
     char user[GW_ID_MAX], pw[256];
+    if (req->nparams == 1 &&
+        evc_web_throttle_wait(g->denied, req->params[0], evc_loop_now_ms(g->loop)) > 0) {
+        evc_log(EVC_LOG_WARN, GW_LOG, &(evc_log_ids){.cp = req->params[0]},
+                "connection from %s refused: too many denied passwords, wait", req->peer);
+        return false;
+    }
     bool ok = req->nparams == 1 && evc_id_valid(req->params[0]) &&
               evc_web_basic_auth(req->authorization, user, sizeof user, pw, sizeof pw) &&
               strcmp(user, req->params[0]) == 0 && pw[0];
@@ -192,6 +198,12 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     g->call_timeout_ms = evc_cfg_get_int(sec, "call_timeout_ms", 30000);
     g->heartbeat_interval_s = evc_cfg_get_int(sec, "heartbeat_interval_s", 60);
     g->price_cents = evc_cfg_get_int(sec, "price_cents_per_kwh", 35);
+    /* 3 denials, then 1 s doubling up to a minute, per CP id */
+    g->denied = evc_web_throttle_new(1024, 3, 1000, 60000);
+    if (!g->denied) {
+        free(g);
+        return evc_error_set(err, EVC_ENOMEM, "ocpp_gateway: out of memory");
+    }
     evc_addr central;
     const evc_cfg_node *cn = evc_cfg_get(sec, "central");
     int rc = cn ? evc_addr_from_cfg(cn, "central", 0, &central, err)
@@ -210,6 +222,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     }
     if (rc != EVC_OK) {
         json_decref(g->schemas);
+        evc_web_throttle_free(g->denied);
         free(g);
         return rc;
     }
@@ -222,6 +235,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     if (rc != EVC_OK) {
         gw_state_free(g);
         json_decref(g->schemas);
+        evc_web_throttle_free(g->denied);
         free(g);
         return rc;
     }
@@ -292,6 +306,7 @@ static void gw_destroy(void *state)
     }
     json_decref(g->schemas);
     gw_state_free(g);
+    evc_web_throttle_free(g->denied);
     gw_bus_stop();
     free(g);
 }

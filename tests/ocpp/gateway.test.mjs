@@ -108,6 +108,21 @@ test('a wrong Basic password is refused and the CP is not activated', async () =
   assert.ok([1006, 1008].includes(ev.code), `close code ${ev.code}`);
   assert.equal(await cpState('CP_002'), before);
   assert.notEqual(before, 'ACTIVATED');
+  // Each try costs the gateway an argon2id derivation: after 3 denials the
+  // CP id waits (1 s, doubling), refused at the upgrade -- the right password too.
+  let refusedAt = 0;
+  for (let i = 2; i <= 5 && !refusedAt; i++) {
+    const c = charger('CP_002', { password: `wrong-${i}` });
+    const gone = new Promise((res) => c.once('close', res));
+    try {
+      await c.connect();
+      await gone;
+    } catch {
+      refusedAt = i;
+    }
+  }
+  assert.equal(refusedAt, 4, 'the fourth try is refused before Central is asked');
+  await assert.rejects(charger('CP_002').connect());
   // No Basic auth at all: refused at the upgrade.
   const anon = new RPCClient({ endpoint: `ws://127.0.0.1:${gwPort}/ocpp`, identity: 'CP_002',
     protocols: ['ocpp1.6'], reconnect: false });
