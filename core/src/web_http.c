@@ -158,6 +158,8 @@ void web_http_reset(web_pss *pss)
     free(pss->host);
     free(pss->ctype);
     free(pss->csrf);
+    if (pss->authz) /* may hold a Basic password: wiped, not just freed */
+        explicit_bzero(pss->authz, strlen(pss->authz));
     free(pss->authz);
     free(pss->pbuf);
     web_res_clear(&pss->res);
