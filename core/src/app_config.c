@@ -97,6 +97,7 @@ static const evc_cfg_field ROOT_SCHEMA_BASE[] = {
     {.key = "cp_engine", .type = EVC_CFG_ANY, .help = "EV_CP_E"},
     {.key = "cp_monitor", .type = EVC_CFG_ANY, .help = "EV_CP_M"},
     {.key = "driver", .type = EVC_CFG_ANY, .help = "EV_Driver"},
+    {.key = "ocpp_gateway", .type = EVC_CFG_ANY, .help = "EV_OCPP_GW"},
 };
 #define ROOT_COUNT (sizeof ROOT_SCHEMA_BASE / sizeof ROOT_SCHEMA_BASE[0])
 

@@ -23,7 +23,7 @@
 #include "evc/log.h"
 #include "web_internal.h"
 
-#define WEB_PROTOCOL "evc"
+
 #define WEB_STOP_DRAIN_MS 2000
 
 /* Extensions lws 4.1 does not all know; unknown ones would get 415. */
@@ -92,7 +92,7 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return web_ws_writable(wsi, pss);
     case LWS_CALLBACK_CLOSED:
-        web_ws_closed(pss);
+        web_ws_closed(web, pss);
         return 0;
     default:
         break;
@@ -164,6 +164,8 @@ void evc_web_stop(evc_web *web)
     free(web->static_dir);
     free(web->tls_cert);
     free(web->tls_key);
+    for (size_t i = 0; i < web->nsubprotocols; i++)
+        free(web->subprotocols[i]);
     free(web);
 }
 
@@ -275,6 +277,16 @@ static int web_copy_opts(evc_web *web, const evc_web_opts *o, evc_error *err)
         if (!(web->tls_cert = strdup(o->tls_cert)) || !(web->tls_key = strdup(o->tls_key)))
             return evc_error_set(err, EVC_ENOMEM, "web: out of memory");
     }
+    for (size_t i = 0; o->ws_subprotocols && o->ws_subprotocols[i]; i++) {
+        const char *sp = o->ws_subprotocols[i];
+        if (i == EVC_WEB_MAX_SUBPROTOCOLS || !sp[0] || strcmp(sp, WEB_PROTOCOL) == 0)
+            return evc_error_set(err, EVC_EINVAL, "web: subprotocol \"%s\" refused (empty, "
+                                                  "reserved or more than %d)",
+                                 sp, EVC_WEB_MAX_SUBPROTOCOLS);
+        if (!(web->subprotocols[i] = strdup(sp)))
+            return evc_error_set(err, EVC_ENOMEM, "web: out of memory");
+        web->nsubprotocols = i + 1;
+    }
     if (o->static_dir && o->static_dir[0]) {
         char real[PATH_MAX];
         struct stat st;
@@ -296,7 +308,13 @@ static void web_fill_protocols_mounts(evc_web *web)
         .per_session_data_size = sizeof(web_pss),
         .rx_buffer_size = 0,
     };
-    /* protocols[1] stays zeroed: the terminator. */
+    /* The same callback and per-connection data for every subprotocol: the
+     * channel, found by path, checks which one the client got. The entry
+     * after the last stays zeroed: the terminator. */
+    for (size_t i = 0; i < web->nsubprotocols; i++) {
+        web->protocols[i + 1] = web->protocols[0];
+        web->protocols[i + 1].name = web->subprotocols[i];
+    }
     web->mount_api = (struct lws_http_mount){
         .mountpoint = "/api",
         .mountpoint_len = 4,

@@ -88,6 +88,42 @@ bool evc_web_path_ok(const char *path)
     return true;
 }
 
+bool evc_web_basic_auth(const char *authorization, char *user, size_t user_cap, char *password,
+                        size_t password_cap)
+{
+    if (!authorization || !user || !password || user_cap == 0 || password_cap == 0)
+        return false;
+    user[0] = password[0] = '\0';
+    if (strncasecmp(authorization, "basic ", 6) != 0)
+        return false;
+    const char *b64 = authorization + 6;
+    while (*b64 == ' ')
+        b64++;
+    unsigned char dec[512];
+    size_t n = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(dec, sizeof dec - 1, b64, strlen(b64), " ", &n, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        (end && *end))
+        return false;
+    dec[n] = '\0';
+    if (memchr(dec, '\0', n))
+        return false; /* a NUL inside would cut the name or the password */
+    const char *colon = memchr(dec, ':', n);
+    if (!colon)
+        return false;
+    size_t ul = (size_t)(colon - (const char *)dec), pl = n - ul - 1;
+    bool ok = ul < user_cap && pl < password_cap;
+    if (ok) {
+        memcpy(user, dec, ul);
+        user[ul] = '\0';
+        memcpy(password, colon + 1, pl);
+        password[pl] = '\0';
+    }
+    sodium_memzero(dec, sizeof dec);
+    return ok;
+}
+
 bool evc_web_secret_eq(const char *want, const char *got)
 {
     if (!want || !got)

@@ -158,6 +158,9 @@ void web_http_reset(web_pss *pss)
     free(pss->host);
     free(pss->ctype);
     free(pss->csrf);
+    if (pss->authz) /* may hold a Basic password: wiped, not just freed */
+        explicit_bzero(pss->authz, strlen(pss->authz));
+    free(pss->authz);
     free(pss->pbuf);
     web_res_clear(&pss->res);
     memset(pss, 0, sizeof *pss);
@@ -184,9 +187,10 @@ bool web_pss_headers(struct lws *wsi, web_pss *pss)
     pss->host = web_hdr_dup(wsi, WSI_TOKEN_HOST);
     pss->ctype = web_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     pss->csrf = web_custom_dup(wsi, "x-csrf-token:");
+    pss->authz = web_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (!lws_get_peer_simple(wsi, pss->peer, sizeof pss->peer))
         pss->peer[0] = '\0';
-    return pss->cookie && pss->origin && pss->host && pss->ctype && pss->csrf;
+    return pss->cookie && pss->origin && pss->host && pss->ctype && pss->csrf && pss->authz;
 }
 
 void web_request_fill(const evc_web *web, const web_pss *pss, evc_web_request *req)
@@ -200,6 +204,7 @@ void web_request_fill(const evc_web *web, const web_pss *pss, evc_web_request *r
     req->host = pss->host ? pss->host : "";
     req->content_type = pss->ctype ? pss->ctype : "";
     req->csrf = pss->csrf ? pss->csrf : "";
+    req->authorization = pss->authz ? pss->authz : "";
     req->peer = pss->peer;
     req->tls = web->tls_cert != NULL;
     req->nparams = pss->nparams;

@@ -11,6 +11,8 @@
 #include "evc/web.h"
 
 #define WEB_LOG "web"
+/* The lws protocol of HTTP and of channels without a subprotocol. */
+#define WEB_PROTOCOL "evc"
 
 /* One message queued for one or more WebSocket clients: written once with
  * LWS_PRE bytes of head room, shared by reference count. */
@@ -22,8 +24,11 @@ typedef struct web_msg {
 
 typedef struct web_channel {
     char *path;
+    size_t nwild;      /* '*' segments: a pattern channel when > 0 */
+    char *subprotocol; /* required subprotocol, NULL = none */
     evc_web_ws_msg_cb on_message;
     evc_web_ws_open_cb on_open;
+    evc_web_ws_close_cb on_close;
     void *arg;
     evc_web_client *clients; /* doubly linked list */
     size_t nclients;
@@ -43,6 +48,15 @@ struct evc_web_client {
      * the client through the guard again (its session may have ended). */
     struct web_pss *hdr;
     bool doomed; /* refused by a recheck: closed at its next writable */
+    /* evc_web_ws_close: closed once the queue is written, with this status */
+    bool closing;
+    int close_status;
+    char close_reason[124];
+    /* segments matched by a pattern channel's '*'s (pointing into pbuf) */
+    const char *params[EVC_WEB_MAX_PARAMS];
+    size_t nparams;
+    char *pbuf;
+    void *user; /* evc_web_client_set_user */
 };
 
 enum { WEB_M_GET, WEB_M_POST, WEB_NMETHODS };
@@ -94,7 +108,7 @@ enum web_pss_kind { PSS_NONE = 0, PSS_HTTP, PSS_WS };
 typedef struct web_pss {
     enum web_pss_kind kind;
     /* request headers for evc_web_request (malloc'd, "" when absent) */
-    char *cookie, *origin, *host, *ctype, *csrf;
+    char *cookie, *origin, *host, *ctype, *csrf, *authz;
     char peer[64];
     evc_web_pending *pending; /* deferred answer outstanding */
     bool deferred;            /* handler deferred: waiting for pending_done */
@@ -135,7 +149,11 @@ struct evc_web {
     evc_web_guard guard;
     void *guard_arg;
     struct lws_http_mount mount_api, mount_static;
-    struct lws_protocols protocols[2];
+    /* protocols[0] "evc" (HTTP and channels without a subprotocol), then
+     * one per evc_web_opts.ws_subprotocols, then a zeroed terminator. */
+    struct lws_protocols protocols[EVC_WEB_MAX_SUBPROTOCOLS + 2];
+    char *subprotocols[EVC_WEB_MAX_SUBPROTOCOLS];
+    size_t nsubprotocols;
     /* exact routes (dense array) and their hash index: slots hold a routes
      * index + 1, 0 = empty; nslots a power of two, at most half full */
     web_route *routes;
@@ -160,12 +178,18 @@ void web_routes_free(evc_web *web);
  * params, pbuf); 0: the path exists with other methods only (hit->allow);
  * -1: no route has this path; -2: out of memory. */
 int web_route_find(const evc_web *web, const char *method, const char *path, web_hit *hit);
+/* '*' segments of path; -1 when a '*' shares a segment with other bytes. */
+int web_count_wild(const char *path);
+/* Segment-wise match of pattern pat against path; on a match with params
+ * not NULL, the segments are copied NUL-terminated into buf (room for
+ * strlen(path) + 1) and pointed at by params. */
+bool web_pattern_match(const char *pat, const char *path, char *buf, const char **params);
 
 int web_ws_filter(evc_web *web, struct lws *wsi);
 int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss);
 int web_ws_receive(evc_web *web, struct lws *wsi, web_pss *pss, const void *in, size_t len);
 int web_ws_writable(struct lws *wsi, web_pss *pss);
-void web_ws_closed(web_pss *pss);
+void web_ws_closed(evc_web *web, web_pss *pss);
 void web_channels_free(evc_web *web);
 
 /* web_http.c: fills req from pss (headers, peer) for a guard call. */

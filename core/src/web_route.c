@@ -77,7 +77,7 @@ static int slots_grow(evc_web *web)
 
 /* Counts the '*' segments of path; -1 when a '*' shares a segment with other
  * characters (not a pattern, and not a path this bridge will register). */
-static int count_wild(const char *path)
+int web_count_wild(const char *path)
 {
     int n = 0;
     for (const char *p = path; *p; p++) {
@@ -93,8 +93,7 @@ static int count_wild(const char *path)
 /* Segment-wise match of a pattern against a request path. On a match, when
  * params is not NULL, the matched segments are copied NUL-terminated into
  * buf (room for strlen(path) + 1) and pointed at by params[0..nwild). */
-static bool pattern_match(const char *pat, const char *path, char *buf,
-                          const char **params)
+bool web_pattern_match(const char *pat, const char *path, char *buf, const char **params)
 {
     size_t np = 0;
     const char *p = pat, *q = path;
@@ -197,7 +196,7 @@ int evc_web_route(evc_web *web, const char *method, const char *path, evc_web_ha
         return evc_error_set(err, EVC_EINVAL,
                              "web route %s %s: path must start with /api/ and have no query",
                              method, path);
-    int nwild = count_wild(path);
+    int nwild = web_count_wild(path);
     if (nwild < 0)
         return evc_error_set(err, EVC_EINVAL,
                              "web route %s %s: '*' must be a whole path segment", method, path);
@@ -234,7 +233,7 @@ int web_route_find(const evc_web *web, const char *method, const char *path, web
     }
     for (size_t i = 0; i < web->npatterns; i++) {
         rt = &web->patterns[i];
-        if (!pattern_match(rt->path, path, NULL, NULL))
+        if (!web_pattern_match(rt->path, path, NULL, NULL))
             continue;
         known = true;
         if (m < 0 || !rt->handler[m]) {
@@ -243,7 +242,7 @@ int web_route_find(const evc_web *web, const char *method, const char *path, web
         }
         if (!(hit->pbuf = malloc(strlen(path) + 1)))
             return -2;
-        pattern_match(rt->path, path, hit->pbuf, hit->params);
+        web_pattern_match(rt->path, path, hit->pbuf, hit->params);
         hit->nparams = rt->nwild;
         hit->handler = rt->handler[m];
         hit->arg = rt->arg[m];

@@ -14,10 +14,24 @@
 #include "evc/log.h"
 #include "web_internal.h"
 
+/* The channel declared with this path text (exact or pattern). */
 static web_channel *channel_find(const evc_web *web, const char *path)
 {
     for (size_t i = 0; i < web->nchannels; i++)
         if (strcmp(web->channels[i]->path, path) == 0)
+            return web->channels[i];
+    return NULL;
+}
+
+/* The channel serving a request path: the exact one, else the first pattern
+ * in declaration order that matches it. */
+static web_channel *channel_serving(const evc_web *web, const char *path)
+{
+    for (size_t i = 0; i < web->nchannels; i++)
+        if (!web->channels[i]->nwild && strcmp(web->channels[i]->path, path) == 0)
+            return web->channels[i];
+    for (size_t i = 0; i < web->nchannels; i++)
+        if (web->channels[i]->nwild && web_pattern_match(web->channels[i]->path, path, NULL, NULL))
             return web->channels[i];
     return NULL;
 }
@@ -87,6 +101,8 @@ int evc_web_ws_send(evc_web_client *client, const char *text, size_t len)
 {
     if (!client || (len && !text))
         return EVC_EINVAL;
+    if (client->closing)
+        return EVC_ECLOSED;
     if (len > client->web->q_bytes)
         return EVC_ETOOBIG;
     web_msg *m = msg_new(text, len);
@@ -98,30 +114,55 @@ int evc_web_ws_send(evc_web_client *client, const char *text, size_t len)
 
 /* ---- lws callbacks ------------------------------------------------------ */
 
-static web_channel *channel_of(evc_web *web, struct lws *wsi)
+/* The channel of wsi's request path, when the subprotocol lws bound the
+ * connection to is the one the channel requires. *pathp (malloc'd, the
+ * caller frees) gets the path when pathp is not NULL. */
+static web_channel *channel_of(evc_web *web, struct lws *wsi, char **pathp)
 {
     char *path = web_hdr_dup(wsi, WSI_TOKEN_GET_URI);
     if (!path)
         return NULL;
-    web_channel *ch = channel_find(web, path);
-    if (!ch)
+    web_channel *ch = channel_serving(web, path);
+    const struct lws_protocols *pr = lws_get_protocol(wsi);
+    const char *got = pr && pr->name ? pr->name : WEB_PROTOCOL;
+    const char *want = ch && ch->subprotocol ? ch->subprotocol : WEB_PROTOCOL;
+    if (!ch) {
         EVC_LOGD(WEB_LOG, "websocket to %s refused: no such channel", path);
-    free(path);
+    } else if (strcmp(got, want) != 0) {
+        EVC_LOGD(WEB_LOG, "websocket to %s refused: subprotocol %s, the channel requires %s",
+                 path, got, want);
+        ch = NULL;
+    }
+    if (pathp && ch)
+        *pathp = path;
+    else
+        free(path);
     return ch;
 }
 
 int web_ws_filter(evc_web *web, struct lws *wsi)
 {
-    if (!channel_of(web, wsi))
+    char *path = NULL;
+    web_channel *ch = channel_of(web, wsi, &path);
+    if (!ch)
         return 1;
-    if (!web->guard)
+    if (!web->guard) {
+        free(path);
         return 0;
-    /* The upgrade request through the same guard as the routes. */
+    }
+    /* The upgrade request through the same guard as the routes, with the
+     * segments a pattern channel matched. */
     web_pss tmp;
     memset(&tmp, 0, sizeof tmp);
     snprintf(tmp.method, sizeof tmp.method, "GET");
-    tmp.path = web_hdr_dup(wsi, WSI_TOKEN_GET_URI);
-    bool ok = tmp.path && web_pss_headers(wsi, &tmp);
+    tmp.path = path;
+    bool ok = web_pss_headers(wsi, &tmp);
+    if (ok && ch->nwild) {
+        ok = (tmp.pbuf = malloc(strlen(path) + 1)) != NULL;
+        if (ok)
+            web_pattern_match(ch->path, path, tmp.pbuf, tmp.params);
+        tmp.nparams = ch->nwild;
+    }
     if (ok) {
         evc_web_request req;
         web_request_fill(web, &tmp, &req);
@@ -135,22 +176,33 @@ int web_ws_filter(evc_web *web, struct lws *wsi)
 
 int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss)
 {
-    web_channel *ch = channel_of(web, wsi);
+    char *path = NULL;
+    web_channel *ch = channel_of(web, wsi, &path);
     if (!ch)
         return -1;
     evc_web_client *c = calloc(1, sizeof *c);
     if (!c || !(c->q = calloc(web->q_msgs, sizeof *c->q))) {
         free(c);
+        free(path);
         return -1;
     }
     c->web = web;
     c->ch = ch;
     c->wsi = wsi;
+    if (ch->nwild) {
+        /* the segments stay with the client: the path buffer holds them */
+        web_pattern_match(ch->path, path, path, c->params);
+        c->nparams = ch->nwild;
+        c->pbuf = path;
+    } else {
+        free(path);
+    }
     /* The headers are still attached while ESTABLISHED runs: keep what
      * the guard looks at (no guard: nothing to keep). */
     if (web->guard) {
         c->hdr = calloc(1, sizeof *c->hdr);
         if (!c->hdr) {
+            free(c->pbuf);
             free(c->q);
             free(c);
             return -1;
@@ -196,7 +248,7 @@ int web_ws_receive(evc_web *web, struct lws *wsi, web_pss *pss, const void *in, 
     size_t n = c->rx_len;
     c->rx = NULL;
     c->rx_len = 0;
-    if (c->ch->on_message)
+    if (c->ch->on_message && !c->closing)
         c->ch->on_message(web, c, msg, n, c->ch->arg);
     free(msg);
     return 0;
@@ -213,6 +265,11 @@ int web_ws_writable(struct lws *wsi, web_pss *pss)
                          sizeof why - 1);
         return -1;
     }
+    if (c && c->closing && c->qlen == 0) {
+        lws_close_reason(wsi, (enum lws_close_status)c->close_status,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
     if (!c || c->qlen == 0)
         return 0;
     web_msg *m = client_pop(c);
@@ -220,7 +277,7 @@ int web_ws_writable(struct lws *wsi, web_pss *pss)
     msg_unref(m);
     if (n < 0)
         return -1;
-    if (c->qlen > 0)
+    if (c->qlen > 0 || c->closing)
         lws_callback_on_writable(wsi);
     return 0;
 }
@@ -231,6 +288,7 @@ static void client_free(evc_web_client *c)
         msg_unref(client_pop(c));
     free(c->q);
     free(c->rx);
+    free(c->pbuf);
     if (c->hdr) {
         web_http_reset(c->hdr);
         free(c->hdr);
@@ -258,12 +316,16 @@ size_t evc_web_ws_recheck(evc_web *web, const char *path)
     return refused;
 }
 
-void web_ws_closed(web_pss *pss)
+void web_ws_closed(evc_web *web, web_pss *pss)
 {
     evc_web_client *c = pss->kind == PSS_WS ? pss->client : NULL;
     if (!c)
         return;
     web_channel *ch = c->ch;
+    /* Still listed, so that what on_close does (a send that now fails,
+     * a stats call) finds a consistent channel. */
+    if (ch->on_close)
+        ch->on_close(web, c, ch->arg);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -278,12 +340,27 @@ void web_ws_closed(web_pss *pss)
 
 /* ---- channel table ------------------------------------------------------ */
 
-int evc_web_ws_channel(evc_web *web, const char *path, evc_web_ws_msg_cb on_message,
-                       evc_web_ws_open_cb on_open, void *arg, evc_error *err)
+int evc_web_ws_channel_ex(evc_web *web, const evc_web_ws_channel_opts *o, evc_error *err)
 {
-    if (!web || !path || path[0] != '/' || strchr(path, '?'))
+    if (!web || !o || o->struct_size < sizeof *o)
+        return evc_error_set(err, EVC_EINVAL, "web channel: bad arguments");
+    const char *path = o->path;
+    if (!path || path[0] != '/' || strchr(path, '?'))
         return evc_error_set(err, EVC_EINVAL, "web channel %s: path must start with '/'",
                              path ? path : "(null)");
+    int nwild = web_count_wild(path);
+    if (nwild < 0 || nwild > EVC_WEB_MAX_PARAMS)
+        return evc_error_set(err, EVC_EINVAL, "web channel %s: each '*' must be a whole "
+                                              "segment, at most %d of them",
+                             path, EVC_WEB_MAX_PARAMS);
+    const char *sp = NULL;
+    for (size_t i = 0; o->subprotocol && i < web->nsubprotocols; i++)
+        if (strcmp(web->subprotocols[i], o->subprotocol) == 0)
+            sp = web->subprotocols[i];
+    if (o->subprotocol && !sp)
+        return evc_error_set(err, EVC_EINVAL, "web channel %s: subprotocol %s is not among "
+                                              "the server's (evc_web_opts.ws_subprotocols)",
+                             path, o->subprotocol);
     if (channel_find(web, path))
         return evc_error_set(err, EVC_EEXIST, "web channel %s: already declared", path);
     if (web->nchannels == web->capchannels) {
@@ -295,15 +372,58 @@ int evc_web_ws_channel(evc_web *web, const char *path, evc_web_ws_msg_cb on_mess
         web->capchannels = ncap;
     }
     web_channel *ch = calloc(1, sizeof *ch);
-    if (!ch || !(ch->path = strdup(path))) {
+    if (!ch || !(ch->path = strdup(path)) || (sp && !(ch->subprotocol = strdup(sp)))) {
+        if (ch)
+            free(ch->path);
         free(ch);
         return evc_error_set(err, EVC_ENOMEM, "web channel %s: out of memory", path);
     }
-    ch->on_message = on_message;
-    ch->on_open = on_open;
-    ch->arg = arg;
+    ch->nwild = (size_t)nwild;
+    ch->on_message = o->on_message;
+    ch->on_open = o->on_open;
+    ch->on_close = o->on_close;
+    ch->arg = o->arg;
     web->channels[web->nchannels++] = ch;
     return EVC_OK;
+}
+
+int evc_web_ws_channel(evc_web *web, const char *path, evc_web_ws_msg_cb on_message,
+                       evc_web_ws_open_cb on_open, void *arg, evc_error *err)
+{
+    if (path && strchr(path, '*'))
+        return evc_error_set(err, EVC_EINVAL, "web channel %s: patterns need "
+                                              "evc_web_ws_channel_ex", path);
+    evc_web_ws_channel_opts o = {.struct_size = sizeof o, .path = path,
+                                 .on_message = on_message, .on_open = on_open, .arg = arg};
+    return evc_web_ws_channel_ex(web, &o, err);
+}
+
+const char *evc_web_client_param(const evc_web_client *client, size_t i)
+{
+    return client && i < client->nparams ? client->params[i] : NULL;
+}
+
+const char *evc_web_client_authorization(const evc_web_client *client)
+{
+    return client && client->hdr && client->hdr->authz ? client->hdr->authz : "";
+}
+
+void evc_web_client_set_user(evc_web_client *client, void *user)
+{
+    if (client)
+        client->user = user;
+}
+
+void *evc_web_client_user(const evc_web_client *client) { return client ? client->user : NULL; }
+
+void evc_web_ws_close(evc_web_client *client, int status, const char *reason)
+{
+    if (!client || client->closing)
+        return;
+    client->closing = true;
+    client->close_status = status;
+    snprintf(client->close_reason, sizeof client->close_reason, "%s", reason ? reason : "");
+    lws_callback_on_writable(client->wsi);
 }
 
 void web_channels_free(evc_web *web)
@@ -317,6 +437,7 @@ void web_channels_free(evc_web *web)
             client_free(c);
         }
         free(ch->path);
+        free(ch->subprotocol);
         free(ch);
     }
     free(web->channels);

@@ -61,7 +61,14 @@ typedef struct evc_web_opts {
      * other, or a file that cannot be read, is EVC_EINVAL naming the path. */
     const char *tls_cert;
     const char *tls_key;
+    /* WebSocket subprotocols that channels may require
+     * (evc_web_ws_channel_ex), e.g. {"ocpp1.6", NULL}: NULL-terminated, at
+     * most EVC_WEB_MAX_SUBPROTOCOLS, copied. NULL = none. libwebsockets
+     * must know them when the server starts: a client asking for a
+     * subprotocol it does not know is refused before any channel sees it. */
+    const char *const *ws_subprotocols;
 } evc_web_opts;
+#define EVC_WEB_MAX_SUBPROTOCOLS 4
 
 /* A request, borrowed by the handler until it returns. Strings are
  * NUL-terminated. `path` is percent-decoded by libwebsockets; `query` is the
@@ -82,12 +89,15 @@ typedef struct evc_web_request {
     const char *host;         /* Host */
     const char *content_type; /* Content-Type */
     const char *csrf;         /* X-CSRF-Token */
+    const char *authorization; /* Authorization (e.g. "Basic ..."; see
+                                  evc_web_basic_auth) */
     const char *peer;         /* e.g. "127.0.0.1" */
     bool tls;                 /* the server runs TLS (cookies get Secure) */
     /* For a pattern route (evc_web_route): the path segments its '*'
      * segments matched, in order, percent-decoded like path, never empty and
-     * never holding '/'. Borrowed like the rest; also set for the guard.
-     * nparams 0 for an exact route. */
+     * never holding '/'. Borrowed like the rest; also set for the guard,
+     * and for a WebSocket upgrade to a pattern channel
+     * (evc_web_ws_channel_ex). nparams 0 for an exact route. */
     size_t nparams;
     const char *params[EVC_WEB_MAX_PARAMS];
 } evc_web_request;
@@ -194,6 +204,12 @@ EVC_API bool evc_web_is_json(const char *content_type);
 /* True when a (normalised) path holds no dot segment, empty segment,
  * backslash, NUL-looking or control byte: what the bridge serves. */
 EVC_API bool evc_web_path_ok(const char *path);
+/* Decodes an Authorization header "Basic base64(user:password)" (scheme
+ * case-insensitive) into user and password (NUL-terminated, cap bytes
+ * each). False when the header is absent, of another scheme, not base64, has
+ * no ':' or a part does not fit. The password may hold ':' (RFC 7617). */
+EVC_API bool evc_web_basic_auth(const char *authorization, char *user, size_t user_cap, char *password,
+                        size_t password_cap);
 /* Constant-time comparison of two NUL-terminated strings. */
 EVC_API bool evc_web_secret_eq(const char *want, const char *got);
 /* Copies the top-level string member `key` of the JSON object text into out.
@@ -272,8 +288,10 @@ EVC_API int evc_web_ws_channel(evc_web *web, const char *path, evc_web_ws_msg_cb
  * EVC_ETOOBIG (len over ws_queue_bytes), EVC_ENOMEM. */
 EVC_API int evc_web_broadcast(evc_web *web, const char *path, const char *text, size_t len);
 
-/* Queues text for one client (inside on_open / on_message only, while the
- * client pointer is valid). Same bounds and errors as broadcast. */
+/* Queues text for one client, while the client pointer is valid: inside
+ * on_open / on_message, and for a channel with on_close until on_close
+ * returns. Same bounds and errors as broadcast; EVC_ECLOSED once
+ * evc_web_ws_close was called for it. */
 EVC_API int evc_web_ws_send(evc_web_client *client, const char *text, size_t len);
 
 /* Puts every client of channel `path` through the guard again, with the
@@ -289,6 +307,59 @@ typedef struct evc_web_ws_stats {
     size_t queued_max;  /* longest queue among those clients, in messages */
     uint64_t dropped;   /* messages dropped since start (all clients, ever) */
 } evc_web_ws_stats;
+
+/* ---- protocol channels (e.g. OCPP-J): patterns, subprotocol, handles ----
+ * A channel declared with evc_web_ws_channel_ex may be a pattern, require a
+ * subprotocol and be told when a client goes: its client pointers then stay
+ * valid from on_open until on_close returns, so the program may send to a
+ * client at any time in between (evc_web_ws_send), not only inside a
+ * callback. */
+typedef void (*evc_web_ws_close_cb)(evc_web *web, evc_web_client *client, void *arg);
+
+typedef struct evc_web_ws_channel_opts {
+    size_t struct_size; /* sizeof(evc_web_ws_channel_opts) */
+    /* Exact path, or a pattern whose '*' segments each match one non-empty
+     * segment, as evc_web_route ("/ocpp/ *" without the space). An exact
+     * channel wins over a pattern; patterns are tried in declaration order.
+     * The matched segments: evc_web_client_param, and req->params for the
+     * guard. At most EVC_WEB_MAX_PARAMS '*'. */
+    const char *path;
+    /* Subprotocol the client must ask for (Sec-WebSocket-Protocol); the
+     * answer names it. It must be one of evc_web_opts.ws_subprotocols. An
+     * upgrade without it is refused (no 101). NULL: the channel takes only
+     * clients asking for no subprotocol. */
+    const char *subprotocol;
+    evc_web_ws_msg_cb on_message; /* optional */
+    evc_web_ws_open_cb on_open;   /* optional */
+    /* Optional. Called once per client that on_open saw, when its
+     * connection ends for any reason (peer, evc_web_ws_close, evc_web_stop);
+     * the client pointer is invalid after it returns. */
+    evc_web_ws_close_cb on_close;
+    void *arg;
+} evc_web_ws_channel_opts;
+
+/* Declares a channel as described above (`o` and its strings copied). A
+ * channel of evc_web_ws_channel is the same with no pattern, no subprotocol
+ * and no on_close. EVC_EINVAL (path not starting with '/', bad '*', an
+ * unknown subprotocol), EVC_EEXIST (same path text), EVC_ENOMEM. */
+EVC_API int evc_web_ws_channel_ex(evc_web *web, const evc_web_ws_channel_opts *o, evc_error *err);
+
+/* Segment i (from 0) that the channel pattern's '*'s matched for client,
+ * percent-decoded, never empty; NULL past the last or for an exact channel.
+ * Borrowed as long as the client. */
+EVC_API const char *evc_web_client_param(const evc_web_client *client, size_t i);
+/* The Authorization header of the client's upgrade request ("" when absent,
+ * or when the server has no guard: the headers are kept for the guard's
+ * rechecks). Borrowed as long as the client. */
+EVC_API const char *evc_web_client_authorization(const evc_web_client *client);
+/* One pointer of the caller's own per client (NULL until set): not owned. */
+EVC_API void evc_web_client_set_user(evc_web_client *client, void *user);
+EVC_API void *evc_web_client_user(const evc_web_client *client);
+/* Closes the client once what is queued for it has been written, with
+ * WebSocket close status `status` (e.g. 1000, 1008) and a reason (at most
+ * 120 bytes; NULL = none). Nothing queued after this call is sent. on_close
+ * follows later, from the loop. */
+EVC_API void evc_web_ws_close(evc_web_client *client, int status, const char *reason);
 
 /* Statistics of channel `path`: EVC_OK or EVC_ENOTFOUND. */
 EVC_API int evc_web_ws_stats_get(const evc_web *web, const char *path, evc_web_ws_stats *out);

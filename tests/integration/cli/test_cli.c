@@ -19,11 +19,16 @@ static proc_result run(char *const argv[])
     return r;
 }
 
-static const char *const PROGRAMS[] = {"EV_Central", "EV_CP_E", "EV_CP_M", "EV_Driver"};
+static const char *const PROGRAMS[] = {"EV_Central", "EV_CP_E", "EV_CP_M", "EV_Driver",
+#ifdef EVC_HAVE_OCPP
+                                        "EV_OCPP_GW",
+#endif
+};
+#define NPROGRAMS (sizeof PROGRAMS / sizeof PROGRAMS[0])
 
 Test(cli, help_and_version_for_every_program)
 {
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < NPROGRAMS; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s", proc_bin(PROGRAMS[i]));
         proc_result r = run((char *[]){path, "--help", NULL});
@@ -72,7 +77,7 @@ Test(cli, shipped_configs_check_ok)
 {
     static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
-        for (size_t i = 0; i < 4; i++) {
+        for (size_t i = 0; i < NPROGRAMS; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s", proc_bin(PROGRAMS[i]));
             proc_result r = run((char *[]){path, "--check-config", (char *)files[f], NULL});
@@ -225,7 +230,7 @@ Test(cli, every_config_key_is_documented)
     static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
     size_t rows = 0;
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
-        for (size_t i = 0; i < 4; i++) {
+        for (size_t i = 0; i < NPROGRAMS; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s", proc_bin(PROGRAMS[i]));
             proc_result r = run((char *[]){path, "--help-config", "--config", (char *)files[f], NULL});

@@ -249,23 +249,26 @@ bool rc_header(const rc_http_resp *r, const char *name, char *dst, size_t cap)
 
 /* ---- WebSocket ---------------------------------------------------------- */
 
-int rc_ws_open(evc_loop *loop, rc_conn *c, uint16_t port, const char *path, int rcvbuf)
+int rc_ws_open_ex(evc_loop *loop, rc_conn *c, uint16_t port, const char *path,
+                  const char *extra_headers, int rcvbuf, char *proto, size_t proto_cap)
 {
+    if (proto && proto_cap)
+        proto[0] = '\0';
     if (rc_connect(c, port, rcvbuf) != 0)
         return -1;
     const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
-    char req[512];
+    char req[1024];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     path, port, key);
+                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     path, port, key, extra_headers ? extra_headers : "");
     rc_http_resp r;
     if (rc_http(loop, c, req, (size_t)n, &r) != 0)
         return -1;
     free(r.body);
     if (r.status != 101)
-        return -1;
+        return r.status > 0 ? r.status : -1;
     char cat[128], got[64], want[64];
     unsigned char dig[20];
     snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
@@ -273,7 +276,14 @@ int rc_ws_open(evc_loop *loop, rc_conn *c, uint16_t port, const char *path, int 
     rc_base64(dig, 20, want);
     if (!rc_header(&r, "sec-websocket-accept", got, sizeof got) || strcmp(got, want) != 0)
         return -1;
+    if (proto && proto_cap)
+        rc_header(&r, "sec-websocket-protocol", proto, proto_cap);
     return 0;
+}
+
+int rc_ws_open(evc_loop *loop, rc_conn *c, uint16_t port, const char *path, int rcvbuf)
+{
+    return rc_ws_open_ex(loop, c, port, path, NULL, rcvbuf, NULL, 0) == 0 ? 0 : -1;
 }
 
 int rc_ws_send_text(rc_conn *c, const char *text, size_t len)

@@ -43,6 +43,12 @@ bool rc_header(const rc_http_resp *r, const char *name, char *dst, size_t cap);
 
 /* WebSocket handshake on path; checks 101 and Sec-WebSocket-Accept. 0 / -1. */
 int rc_ws_open(evc_loop *loop, rc_conn *c, uint16_t port, const char *path, int rcvbuf);
+/* Same with extra request header lines (each ending in CRLF; NULL = none).
+ * Returns 0 on 101, else the HTTP status (or -1 when the connection just
+ * closed). proto (proto_cap bytes, may be NULL) gets the answer's
+ * Sec-WebSocket-Protocol ("" when none). */
+int rc_ws_open_ex(evc_loop *loop, rc_conn *c, uint16_t port, const char *path,
+                  const char *extra_headers, int rcvbuf, char *proto, size_t proto_cap);
 /* Sends one masked text frame. */
 int rc_ws_send_text(rc_conn *c, const char *text, size_t len);
 /* Takes one complete frame from the buffer if there is one: returns 1 and

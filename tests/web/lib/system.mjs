@@ -351,6 +351,9 @@ export class System {
     return file;
   }
 
+  /** A config file for another program of this system (bus, store, log as the others'). */
+  writeConfig(name, roleYaml) { return this.#writeConfig(name, roleYaml); }
+
   #centralYaml() {
     const o = this.opts;
     return 'central:\n' +

@@ -1,0 +1,186 @@
+/* gw.h: EV_OCPP_GW's shared state (README.md, docs/OCPP.md).
+ *
+ * One process, one loop. Each OCPP 1.6J charger connected at
+ * ws://host:port/ocpp/<CP_ID> becomes a gw_cp, which speaks for it to Central
+ * exactly as an EV_CP_M/EV_CP_E pair does: a monitor link (framed TCP, AUTH /
+ * CHALLENGE / PROOF / AUTH_OK, HB every second; docs/PROTOCOL.md M1) and an
+ * engine on the bus (sealed with the CP's bus key; M3). The charger's HTTP
+ * Basic password is the CP's secret (OCPP security profile 1): it proves the
+ * CP to Central and is kept only in memory while the charger is connected.
+ */
+#ifndef GW_H
+#define GW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "evc/app.h"
+#include "evc/bus.h"
+#include "evc/frame.h"
+#include "evc/loop.h"
+#include "evc/proof.h"
+#include "evc/seal.h"
+#include "evc/uuid.h"
+#include "evc/web.h"
+
+#define GW_LOG "ocpp_gateway"
+#define GW_ID_MAX 65
+#define GW_MSGID_MAX 37 /* OCPP-J message ids: at most 36 characters */
+#define GW_END_RESEND_MS 2000
+#define GW_CALLQ 8      /* CALLs waiting for the outstanding one to be answered */
+
+typedef struct gw gw;
+
+/* ---- the monitor link of one CP (gw_link.c) ----------------------------- */
+typedef enum gw_mon { GW_MON_IDLE = 0, GW_MON_CONNECTING, GW_MON_AUTH, GW_MON_PROVING,
+                      GW_MON_OK, GW_MON_DENIED } gw_mon;
+
+/* What a CALL the gateway sent is for, so that its result can act. */
+typedef enum gw_call_kind { GW_CALL_NONE = 0, GW_CALL_REMOTE_START, GW_CALL_REMOTE_STOP,
+                            GW_CALL_AVAILABILITY } gw_call_kind;
+
+typedef struct gw_call {
+    gw_call_kind kind;
+    char action[32];
+    char session[EVC_UUID_STR_SIZE]; /* REMOTE_START: the session it answers */
+    char *text;                      /* the whole frame, malloc'd */
+} gw_call;
+
+typedef enum gw_sup { GW_SUP_NONE = 0, GW_SUP_STARTING, GW_SUP_AUTHORISED,
+                      GW_SUP_SUPPLYING } gw_sup;
+
+typedef struct gw_cp {
+    gw *g;
+    char id[GW_ID_MAX];
+    char secret[256]; /* the Basic password; wiped when the CP is freed */
+    evc_web_client *ws; /* NULL once the charger's WebSocket closed */
+    bool booted;        /* a BootNotification was accepted on this connection */
+    bool faulted;       /* last StatusNotification Faulted: HB KO */
+    bool inoperative;   /* Central's stop: ChangeAvailability Inoperative */
+    /* one outstanding CALL towards the charger, the rest queued */
+    gw_call out;
+    char out_id[GW_MSGID_MAX];
+    uint64_t out_deadline_ms;
+    gw_call q[GW_CALLQ];
+    size_t qhead, qlen;
+    unsigned next_msg;
+    /* an Authorize of the charger's own (idTag at the charger), answered
+     * when Central's cp.authorise for that driver arrives, or Invalid at
+     * auth_deadline_ms */
+    char auth_id[GW_MSGID_MAX]; /* its message id; "" when none */
+    char auth_driver[GW_ID_MAX];
+    uint64_t auth_deadline_ms;
+    /* monitor link */
+    uv_tcp_t tcp;
+    uv_connect_t conn;
+    evc_frame_decoder *dec;
+    gw_mon mon;
+    bool tcp_open, closing;
+    uint8_t nonce_m[EVC_PROOF_NONCE_BYTES], nonce_c[EVC_PROOF_NONCE_BYTES];
+    uint8_t key[EVC_PROOF_KEY_BYTES];
+    struct gw_job *job; /* proof key being derived on the pool, NULL when none */
+    /* engine on the bus */
+    evc_sealer *sealer;
+    /* the supply */
+    gw_sup sup;
+    char session[EVC_UUID_STR_SIZE];
+    char driver[GW_ID_MAX];
+    int64_t tx_id, meter_start, last_wh, started_at, price;
+    char end_reason[24]; /* why we asked RemoteStopTransaction (our reason) */
+    /* the last supply.ended, re-sent every GW_END_RESEND_MS until Central's
+     * supply.end_ack names its session (as EV_CP_E's outbox) */
+    char ended_session[EVC_UUID_STR_SIZE];
+    char *ended_payload; /* JSON text, malloc'd; NULL when acknowledged */
+    uint64_t ended_sent_ms;
+    struct gw_cp *next;
+} gw_cp;
+
+/* A transaction in progress whose charger is not connected (gw_state.c):
+ * kept so that its StopTransaction after a reconnect -- or after a gateway
+ * restart, from ocpp_gateway.state_file -- is matched and billed. */
+typedef struct gw_tx {
+    char cp_id[GW_ID_MAX];
+    char session[EVC_UUID_STR_SIZE];
+    char driver[GW_ID_MAX];
+    int64_t tx_id, meter_start, last_wh, started_at, price;
+    char end_reason[24];
+    struct gw_tx *next;
+} gw_tx;
+
+struct gw {
+    evc_app *app;
+    evc_loop *loop;
+    uv_loop_t *uv;
+    evc_bus *bus;
+    evc_web *web;
+    const char *t_cp, *t_central;
+    /* config */
+    char host[64];
+    uint16_t port;
+    char central_host[256];
+    uint16_t central_port;
+    int64_t call_timeout_ms, heartbeat_interval_s, price_cents;
+    char state_file[4096]; /* "" = transactions not persisted */
+    gw_tx *parked;         /* transactions of chargers not connected */
+    /* CP ids whose password Central denied: each try costs an argon2id
+     * derivation here, so repeated failures wait (evc_web_throttle) */
+    evc_web_throttle *denied;
+    /* state */
+    gw_cp *cps; /* connected or closing */
+    evc_timer *tick;
+    int64_t next_tx;
+    json_t *schemas; /* "Action.req" / "Action.conf" -> schema (gw_schema.c) */
+    char rbuf[65536]; /* one read buffer for every monitor link: one loop thread */
+};
+
+/* gw_schema.c: validation against the official OCPP 1.6 JSON schemas */
+int gw_schema_load(gw *g, evc_error *err);
+/* NULL when `payload` satisfies the schema of action's req (is_req) or conf;
+ * else an OCPP error code ("TypeConstraintViolation", ...) and a sentence in
+ * why (cap bytes). "NotImplemented" when there is no schema for action. */
+const char *gw_schema_check(const gw *g, const char *action, bool is_req, const json_t *payload,
+                            char *why, size_t cap);
+
+/* gw_ocpp.c: OCPP-J on one charger's WebSocket */
+void gw_ocpp_on_message(gw_cp *cp, const char *data, size_t len);
+/* Queues a CALL (payload owned by the call: stolen) to the charger. */
+int gw_ocpp_call(gw_cp *cp, gw_call_kind kind, const char *action, json_t *payload,
+                 const char *session);
+void gw_ocpp_tick(gw_cp *cp, uint64_t now_ms);
+void gw_ocpp_drop_calls(gw_cp *cp);
+/* Answers the charger's pending Authorize (status "Accepted", "Invalid"...). */
+void gw_ocpp_authorize_done(gw_cp *cp, const char *status);
+
+/* gw_link.c: the CP's monitor link to Central */
+void gw_link_start(gw_cp *cp);
+void gw_link_heartbeat(gw_cp *cp); /* now, with the current health */
+void gw_link_close(gw_cp *cp);     /* the CP is then freed once the handle closed */
+
+/* gw_bus.c: the CP's engine on the bus */
+int gw_bus_start(gw *g, evc_error *err);
+void gw_bus_stop(void);
+void gw_bus_on_accepted(gw_cp *cp); /* AUTH_OK: the bus key from K, then cp.hello */
+int gw_bus_publish(gw_cp *cp, const char *type, const char *corr, json_t *payload);
+/* The charger's transaction events, in our model */
+void gw_bus_started(gw_cp *cp);
+void gw_bus_request(gw_cp *cp, const char *driver); /* supply.request at the CP */
+void gw_bus_telemetry(gw_cp *cp, int64_t wh, int64_t w);
+void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms); /* the tick: an unacknowledged end */
+void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why);
+
+/* gw_state.c: transactions across reconnects and restarts */
+int gw_state_load(gw *g, evc_error *err);
+void gw_state_save(gw *g);       /* after every change of a transaction */
+void gw_state_park(gw_cp *cp);   /* the charger went: keep its transaction */
+void gw_state_restore(gw_cp *cp); /* it came back: take its transaction */
+void gw_state_free(gw *g);
+
+/* main.c */
+gw_cp *gw_cp_find(gw *g, const char *id);
+void gw_cp_free(gw_cp *cp); /* unlinked and freed; the link must be closed */
+
+#endif

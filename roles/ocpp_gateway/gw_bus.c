@@ -1,0 +1,277 @@
+/* gw_bus.c: each charger's engine on the bus (docs/PROTOCOL.md M3), as
+ * EV_CP_E speaks it: sealed with the CP's bus key, HMAC "evc-bus-cp-v1" of
+ * the CP id under the proof key K that the monitor link derived (the same
+ * stored string at Central, so no cp.key_request round trip is needed).
+ * Central's messages arrive verified (evc_app_trust_central) and are routed
+ * by key to the CP they name:
+ *   cp.authorise  -> RemoteStartTransaction; its result is cp.authorise_reply
+ *   cp.cancel     -> RemoteStopTransaction (or, before the start, the end)
+ *   cp.command    -> ChangeAvailability Inoperative (stop) / Operative (resume)
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evc/envelope.h"
+#include "evc/ids.h"
+#include "evc/log.h"
+#include "evc/msg.h"
+#include "gw.h"
+
+#define LOGC(cp, lvl, ...) evc_log((lvl), GW_LOG, &(evc_log_ids){.cp = (cp)->id}, __VA_ARGS__)
+
+static evc_msg_dedup *dedup; /* one per process: Central's envelope ids */
+
+int gw_bus_publish(gw_cp *cp, const char *type, const char *corr, json_t *payload)
+{
+    gw *g = cp->g;
+    char *ptext = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    if (!ptext || !cp->sealer) {
+        free(ptext);
+        return EVC_ESTATE;
+    }
+    char id[EVC_UUID_STR_SIZE];
+    evc_uuid_generate(id, NULL);
+    json_t *env = json_pack("{s:s,s:s,s:s?,s:I,s:s}", "type", type, "id", id, "correlation_id",
+                            corr, "ts", (json_int_t)evc_wall_ms(), "source", cp->id);
+    json_object_set_new(env, "payload", json_loads(ptext, 0, NULL));
+    free(ptext);
+    char *text = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+    char *sealed = NULL;
+    size_t slen = 0;
+    evc_error err = {0};
+    int rc = text ? evc_seal(cp->sealer, g->t_cp, text, strlen(text), (int64_t)evc_wall_ms(),
+                             &sealed, &slen, &err)
+                  : EVC_ENOMEM;
+    free(text);
+    if (rc == EVC_OK)
+        rc = evc_bus_publish(g->bus, g->t_cp, cp->id, sealed, slen, NULL, NULL, &err);
+    free(sealed);
+    if (rc != EVC_OK)
+        LOGC(cp, EVC_LOG_WARN, "%s not published: %s", type, err.msg);
+    return rc;
+}
+
+void gw_bus_on_accepted(gw_cp *cp)
+{
+    uint8_t bus_key[32];
+    const char *parts[] = {cp->id};
+    evc_proof_mac(cp->key, "evc-bus-cp-v1", parts, 1, bus_key);
+    evc_sealer_free(cp->sealer);
+    cp->sealer = NULL;
+    evc_error err = {0};
+    int rc = evc_sealer_new(cp->id, EVC_SEAL_HMAC_SHA256, bus_key, &cp->sealer, &err);
+    explicit_bzero(bus_key, sizeof bus_key);
+    if (rc != EVC_OK) {
+        LOGC(cp, EVC_LOG_ERROR, "bus key: %s", err.msg);
+        return;
+    }
+    gw_bus_publish(cp, "cp.hello", NULL,
+                   json_pack("{s:s,s:s?,s:s,s:s}", "cp_id", cp->id, "busy_session_id",
+                             cp->sup != GW_SUP_NONE ? cp->session : NULL, "health",
+                             cp->faulted ? "KO" : "OK", "admin_state",
+                             cp->inoperative ? "STOPPED" : "IN_SERVICE"));
+}
+
+static void authorise_reply(gw_cp *cp, const char *sid, bool accepted, const char *reason)
+{
+    gw_bus_publish(cp, "cp.authorise_reply", sid,
+                   json_pack("{s:s,s:s,s:b,s:s?}", "cp_id", cp->id, "session_id", sid,
+                             "accepted", accepted, "reason", accepted ? NULL : reason));
+}
+
+void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why)
+{
+    if (cp->sup != GW_SUP_STARTING || strcmp(session, cp->session) != 0)
+        return; /* cancelled meanwhile */
+    cp->sup = accepted ? GW_SUP_AUTHORISED : GW_SUP_NONE;
+    authorise_reply(cp, session, accepted, why);
+}
+
+void gw_bus_request(gw_cp *cp, const char *driver)
+{
+    gw_bus_publish(cp, "supply.request", NULL,
+                   json_pack("{s:s,s:s}", "cp_id", cp->id, "driver_id", driver));
+}
+
+void gw_bus_started(gw_cp *cp)
+{
+    cp->started_at = (int64_t)evc_wall_ms();
+    gw_bus_publish(cp, "supply.started", cp->session,
+                   json_pack("{s:s,s:s,s:s,s:I}", "cp_id", cp->id, "session_id", cp->session,
+                             "driver_id", cp->driver, "started_at", (json_int_t)cp->started_at));
+}
+
+void gw_bus_telemetry(gw_cp *cp, int64_t wh, int64_t w)
+{
+    int64_t cents = (wh * cp->price + 500) / 1000;
+    gw_bus_publish(cp, "supply.telemetry", cp->session,
+                   json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "cp_id", cp->id, "session_id",
+                             cp->session, "driver_id", cp->driver, "w", (json_int_t)w, "wh",
+                             (json_int_t)wh, "cents", (json_int_t)cents));
+}
+
+void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason)
+{
+    int64_t now = (int64_t)evc_wall_ms();
+    json_t *p = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "cp_id", cp->id, "session_id",
+                          cp->session, "driver_id", cp->driver, "wh", (json_int_t)wh,
+                          "started_at", (json_int_t)(cp->started_at ? cp->started_at : now),
+                          "ended_at", (json_int_t)now, "reason", reason);
+    free(cp->ended_payload);
+    cp->ended_payload = json_dumps(p, JSON_COMPACT);
+    snprintf(cp->ended_session, sizeof cp->ended_session, "%s", cp->session);
+    cp->ended_sent_ms = evc_loop_now_ms(cp->g->loop);
+    gw_bus_publish(cp, "supply.ended", cp->session, p);
+    cp->sup = GW_SUP_NONE;
+    cp->end_reason[0] = '\0';
+    gw_state_save(cp->g);
+}
+
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms)
+{
+    if (!cp->ended_payload || !cp->sealer || now_ms - cp->ended_sent_ms < GW_END_RESEND_MS)
+        return;
+    cp->ended_sent_ms = now_ms;
+    LOGC(cp, EVC_LOG_INFO, "supply.ended of %s not acknowledged yet: sent again",
+         cp->ended_session);
+    gw_bus_publish(cp, "supply.ended", cp->ended_session,
+                   json_loads(cp->ended_payload, 0, NULL));
+}
+
+static void on_authorise(gw_cp *cp, const evc_envelope *env)
+{
+    const char *sid = evc_msg_str(env, "session_id"), *driver = evc_msg_str(env, "driver_id");
+    int64_t price = 0, expires = 0;
+    if (!sid || !evc_uuid_valid(sid) || !driver || !evc_id_valid(driver) ||
+        evc_msg_int(env, "expires_at", &expires) != 0)
+        return; /* as EV_CP_E: one without expires_at is dropped unanswered */
+    evc_msg_int(env, "price_cents_per_kwh", &price);
+    const char *why = cp->sup != GW_SUP_NONE          ? "busy"
+                      : cp->faulted                  ? "broken"
+                      : cp->inoperative              ? "stopped"
+                      : !cp->booted || !cp->ws       ? "charger not connected"
+                      : expires < (int64_t)evc_wall_ms() ? "authorisation expired"
+                      : strlen(driver) > 20          ? "driver id longer than an idTag (20)"
+                                                     : NULL;
+    if (cp->auth_id[0] && strcmp(driver, cp->auth_driver) == 0 && cp->sup == GW_SUP_NONE &&
+        !(expires < (int64_t)evc_wall_ms())) {
+        /* The charger's own request: it starts the transaction itself. */
+        snprintf(cp->session, sizeof cp->session, "%s", sid);
+        snprintf(cp->driver, sizeof cp->driver, "%s", driver);
+        cp->price = price;
+        cp->sup = GW_SUP_AUTHORISED;
+        authorise_reply(cp, sid, true, NULL);
+        gw_ocpp_authorize_done(cp, "Accepted");
+        return;
+    }
+    if (why) {
+        authorise_reply(cp, sid, false, why);
+        return;
+    }
+    snprintf(cp->session, sizeof cp->session, "%s", sid);
+    snprintf(cp->driver, sizeof cp->driver, "%s", driver);
+    cp->price = price;
+    cp->sup = GW_SUP_STARTING;
+    /* The charger's answer is the authorise's: accepted when it accepts. */
+    if (gw_ocpp_call(cp, GW_CALL_REMOTE_START, "RemoteStartTransaction",
+                     json_pack("{s:s}", "idTag", driver), sid) != EVC_OK) {
+        cp->sup = GW_SUP_NONE;
+        authorise_reply(cp, sid, false, "charger busy");
+    }
+}
+
+static void on_cancel(gw_cp *cp, const evc_envelope *env)
+{
+    const char *sid = evc_msg_str(env, "session_id"), *why = evc_msg_str(env, "reason");
+    if (!sid || cp->sup == GW_SUP_NONE || strcmp(sid, cp->session) != 0)
+        return;
+    bool driver = why && strcmp(why, "driver_stop") == 0;
+    if (cp->sup == GW_SUP_SUPPLYING) {
+        snprintf(cp->end_reason, sizeof cp->end_reason, "%s", driver ? "driver_stop"
+                                                                     : "cancelled");
+        gw_ocpp_call(cp, GW_CALL_REMOTE_STOP, "RemoteStopTransaction",
+                     json_pack("{s:I}", "transactionId", (json_int_t)cp->tx_id), NULL);
+    } else {
+        /* not started at the charger: ended here, 0 Wh */
+        gw_bus_ended(cp, 0, driver ? "driver_stop" : "cancelled");
+    }
+}
+
+static void on_command(gw_cp *cp, const evc_envelope *env)
+{
+    const char *cmd = evc_msg_str(env, "command");
+    if (!cmd || (strcmp(cmd, "stop") != 0 && strcmp(cmd, "resume") != 0))
+        return;
+    bool stop = strcmp(cmd, "stop") == 0;
+    cp->inoperative = stop;
+    if (stop && cp->sup == GW_SUP_SUPPLYING) {
+        snprintf(cp->end_reason, sizeof cp->end_reason, "stopped");
+        gw_ocpp_call(cp, GW_CALL_REMOTE_STOP, "RemoteStopTransaction",
+                     json_pack("{s:I}", "transactionId", (json_int_t)cp->tx_id), NULL);
+    }
+    gw_ocpp_call(cp, GW_CALL_AVAILABILITY, "ChangeAvailability",
+                 json_pack("{s:i,s:s}", "connectorId", 0, "type",
+                           stop ? "Inoperative" : "Operative"),
+                 NULL);
+    gw_bus_publish(cp, "cp.status", NULL,
+                   json_pack("{s:s,s:s,s:s,s:s?}", "cp_id", cp->id, "health",
+                             cp->faulted ? "KO" : "OK", "admin_state",
+                             stop ? "STOPPED" : "IN_SERVICE", "busy_session_id",
+                             cp->sup != GW_SUP_NONE ? cp->session : NULL));
+}
+
+static int on_central(void *arg, const evc_message *m)
+{
+    gw *g = arg;
+    gw_cp *cp = m->key[0] ? gw_cp_find(g, m->key) : NULL;
+    if (!cp || !cp->sealer || cp->closing)
+        return EVC_OK; /* not one of our chargers, or not keyed yet */
+    evc_envelope *env = NULL;
+    evc_error err = {0};
+    if (evc_envelope_decode(m->payload, m->payload_len, NULL, &env, &err) != EVC_OK) {
+        LOGC(cp, EVC_LOG_WARN, "malformed message: %s", err.msg);
+        return EVC_OK;
+    }
+    const char *cpid = evc_msg_str(env, "cp_id");
+    if (evc_msg_dedup_first(dedup, env->id) && cpid && strcmp(cpid, cp->id) == 0) {
+        if (strcmp(env->type, "cp.authorise") == 0)
+            on_authorise(cp, env);
+        else if (strcmp(env->type, "cp.cancel") == 0)
+            on_cancel(cp, env);
+        else if (strcmp(env->type, "cp.command") == 0)
+            on_command(cp, env);
+        else if (strcmp(env->type, "supply.end_ack") == 0) {
+            const char *sid = evc_msg_str(env, "session_id");
+            if (sid && cp->ended_payload && strcmp(sid, cp->ended_session) == 0) {
+                free(cp->ended_payload);
+                cp->ended_payload = NULL;
+            }
+        }
+    }
+    evc_envelope_free(env);
+    return EVC_OK;
+}
+
+int gw_bus_start(gw *g, evc_error *err)
+{
+    g->bus = evc_app_bus(g->app);
+    g->t_cp = evc_app_topic(g->app, EVC_TOPIC_CP_EVENTS);
+    g->t_central = evc_app_topic(g->app, EVC_TOPIC_CENTRAL_EVENTS);
+    if (!dedup && !(dedup = evc_msg_dedup_new(4096)))
+        return evc_error_set(err, EVC_ENOMEM, "ocpp_gateway: out of memory");
+    /* Only Central's sealed messages are heard, as by EV_CP_E. */
+    int rc = evc_app_trust_central(g->app, err);
+    if (rc != EVC_OK)
+        return rc;
+    return evc_bus_subscribe(g->bus, g->t_central, on_central, g, err);
+}
+
+void gw_bus_stop(void)
+{
+    evc_msg_dedup_free(dedup);
+    dedup = NULL;
+}

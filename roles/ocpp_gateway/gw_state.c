@@ -1,0 +1,173 @@
+/* gw_state.c: transactions survive a charger's reconnect and a gateway
+ * restart. A charger that loses its WebSocket mid-transaction goes on
+ * charging and reports StopTransaction when it is back (OCPP 1.6 offline
+ * behaviour): its transaction is parked here when the connection goes and
+ * given back when the same CP id connects again. Every transaction in
+ * progress, connected or parked, is written to ocpp_gateway.state_file (JSON,
+ * written to a temporary file, fsync'd, renamed over the old one) at each
+ * start and end, and read back at start: a restarted gateway matches a
+ * StopTransaction of a transaction it started before, and Central bills it
+ * once (supply.ended is idempotent at Central, PROTOCOL.md M3.2).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evc/log.h"
+#include "gw.h"
+
+static void tx_from_cp(gw_tx *t, const gw_cp *cp)
+{
+    snprintf(t->cp_id, sizeof t->cp_id, "%s", cp->id);
+    snprintf(t->session, sizeof t->session, "%s", cp->session);
+    snprintf(t->driver, sizeof t->driver, "%s", cp->driver);
+    t->tx_id = cp->tx_id;
+    t->meter_start = cp->meter_start;
+    t->last_wh = cp->last_wh;
+    t->started_at = cp->started_at;
+    t->price = cp->price;
+    snprintf(t->end_reason, sizeof t->end_reason, "%s", cp->end_reason);
+}
+
+static json_t *tx_json(const gw_tx *t)
+{
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:s}", "cp_id", t->cp_id, "session_id",
+                     t->session, "driver_id", t->driver, "transaction_id", (json_int_t)t->tx_id,
+                     "meter_start", (json_int_t)t->meter_start, "last_wh",
+                     (json_int_t)t->last_wh, "started_at", (json_int_t)t->started_at,
+                     "price_cents_per_kwh", (json_int_t)t->price, "end_reason", t->end_reason);
+}
+
+void gw_state_save(gw *g)
+{
+    if (!g->state_file[0])
+        return;
+    json_t *all = json_array();
+    for (const gw_cp *cp = g->cps; cp; cp = cp->next) {
+        if (cp->closing || cp->sup != GW_SUP_SUPPLYING)
+            continue;
+        gw_tx t;
+        tx_from_cp(&t, cp);
+        json_array_append_new(all, tx_json(&t));
+    }
+    for (const gw_tx *t = g->parked; t; t = t->next)
+        json_array_append_new(all, tx_json(t));
+    json_t *doc = json_pack("{s:i,s:o}", "version", 1, "transactions", all);
+    char *text = json_dumps(doc, JSON_INDENT(1));
+    json_decref(doc);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", g->state_file);
+    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    size_t len = text ? strlen(text) : 0;
+    bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, g->state_file) == 0;
+    if (!ok)
+        evc_log(EVC_LOG_ERROR, GW_LOG, NULL, "state file %s not written: %s: transactions in "
+                                             "progress would not survive a restart",
+                g->state_file, strerror(errno));
+    free(text);
+}
+
+int gw_state_load(gw *g, evc_error *err)
+{
+    if (!g->state_file[0])
+        return EVC_OK;
+    json_error_t je;
+    json_t *doc = json_load_file(g->state_file, 0, &je);
+    if (!doc) {
+        if (access(g->state_file, F_OK) != 0)
+            return EVC_OK; /* first start */
+        return evc_error_set(err, EVC_ECORRUPT, "ocpp_gateway.state_file %s: %s (line %d)",
+                             g->state_file, je.text, je.line);
+    }
+    size_t i;
+    json_t *e;
+    int rc = EVC_OK;
+    json_array_foreach(json_object_get(doc, "transactions"), i, e) {
+        gw_tx *t = calloc(1, sizeof *t);
+        const char *cp = json_string_value(json_object_get(e, "cp_id"));
+        const char *sid = json_string_value(json_object_get(e, "session_id"));
+        const char *drv = json_string_value(json_object_get(e, "driver_id"));
+        const char *why = json_string_value(json_object_get(e, "end_reason"));
+        if (!t || !cp || !sid || !drv || !evc_uuid_valid(sid)) {
+            free(t);
+            rc = evc_error_set(err, EVC_ECORRUPT, "ocpp_gateway.state_file %s: transaction %zu "
+                                                  "malformed",
+                               g->state_file, i);
+            break;
+        }
+        snprintf(t->cp_id, sizeof t->cp_id, "%s", cp);
+        snprintf(t->session, sizeof t->session, "%s", sid);
+        snprintf(t->driver, sizeof t->driver, "%s", drv);
+        snprintf(t->end_reason, sizeof t->end_reason, "%s", why ? why : "");
+        t->tx_id = json_integer_value(json_object_get(e, "transaction_id"));
+        t->meter_start = json_integer_value(json_object_get(e, "meter_start"));
+        t->last_wh = json_integer_value(json_object_get(e, "last_wh"));
+        t->started_at = json_integer_value(json_object_get(e, "started_at"));
+        t->price = json_integer_value(json_object_get(e, "price_cents_per_kwh"));
+        if (t->tx_id > g->next_tx)
+            g->next_tx = t->tx_id; /* ids stay unique past the ones in flight */
+        t->next = g->parked;
+        g->parked = t;
+        evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = t->cp_id},
+                "transaction %lld (session %s) waits for its charger", (long long)t->tx_id,
+                t->session);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+void gw_state_park(gw_cp *cp)
+{
+    if (cp->sup != GW_SUP_SUPPLYING)
+        return;
+    gw_tx *t = calloc(1, sizeof *t);
+    if (!t) {
+        evc_log(EVC_LOG_ERROR, GW_LOG, &(evc_log_ids){.cp = cp->id},
+                "out of memory: transaction %lld forgotten", (long long)cp->tx_id);
+        return;
+    }
+    tx_from_cp(t, cp);
+    t->next = cp->g->parked;
+    cp->g->parked = t;
+    cp->sup = GW_SUP_NONE;
+    evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = cp->id},
+            "transaction %lld kept until the charger is back", (long long)t->tx_id);
+}
+
+void gw_state_restore(gw_cp *cp)
+{
+    for (gw_tx **pp = &cp->g->parked; *pp; pp = &(*pp)->next) {
+        gw_tx *t = *pp;
+        if (strcmp(t->cp_id, cp->id) != 0)
+            continue;
+        snprintf(cp->session, sizeof cp->session, "%s", t->session);
+        snprintf(cp->driver, sizeof cp->driver, "%s", t->driver);
+        snprintf(cp->end_reason, sizeof cp->end_reason, "%s", t->end_reason);
+        cp->tx_id = t->tx_id;
+        cp->meter_start = t->meter_start;
+        cp->last_wh = t->last_wh;
+        cp->started_at = t->started_at;
+        cp->price = t->price;
+        cp->sup = GW_SUP_SUPPLYING;
+        *pp = t->next;
+        free(t);
+        evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = cp->id},
+                "transaction %lld resumed", (long long)cp->tx_id);
+        return;
+    }
+}
+
+void gw_state_free(gw *g)
+{
+    while (g->parked) {
+        gw_tx *t = g->parked;
+        g->parked = t->next;
+        free(t);
+    }
+}

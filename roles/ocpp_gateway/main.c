@@ -1,0 +1,329 @@
+/* EV_OCPP_GW: the OCPP 1.6J gateway. Role table, config, the WebSocket
+ * server (the core's web bridge: channel "/ocpp/ *" with subprotocol
+ * ocpp1.6) and the life of each charger's gw_cp. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evc/addr.h"
+#include "evc/ids.h"
+#include "evc/log.h"
+#include "gw.h"
+
+#define TICK_MS 1000
+
+static const evc_cfg_field GW_SCHEMA[] = {
+    {.key = "host", .type = EVC_CFG_STRING, .default_text = "0.0.0.0",
+     .help = "address the OCPP WebSocket server listens on (chargers connect to "
+             "ws://host:port/ocpp/<CP_ID>)"},
+    {.key = "port", .type = EVC_CFG_INT, .min = 0, .max = 65535, .default_text = "8180",
+     .help = "the OCPP WebSocket port (--port; 0 = chosen by the system, logged)"},
+    {.key = "central", .type = EVC_CFG_STRING, .default_text = "127.0.0.1:7001",
+     .help = "Central's monitor port, IPv4 address:port (first argument): each charger gets "
+             "a monitor link there, as EV_CP_M"},
+    {.key = "call_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
+     .default_text = "30000",
+     .help = "a CALL to a charger (RemoteStartTransaction, ...) without an answer this long "
+             "has failed"},
+    {.key = "heartbeat_interval_s", .type = EVC_CFG_INT, .min = 1, .max = 86400,
+     .default_text = "60",
+     .help = "Heartbeat interval given to chargers in BootNotification.conf (Central's "
+             "view of the charger's health comes from the WebSocket, not from it)"},
+    {.key = "state_file", .type = EVC_CFG_STRING, .default_text = "ocpp-gateway-state.json",
+     .help = "transactions in progress, written at each start and end and read at start, so "
+             "that a StopTransaction after a reconnect or a gateway restart is billed; \"\" = "
+             "not persisted (a restart forgets them)"},
+    {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
+     .default_text = "35",
+     .help = "price sent in AUTH (Central keeps the price it has for a known CP)"},
+    {0},
+};
+
+static const evc_role_positional GW_POSITIONALS[] = {
+    {.name = "central_host:port", .config_path = "ocpp_gateway.central",
+     .help = "where Central listens for monitors"},
+    {0},
+};
+
+static const evc_role_option GW_OPTIONS[] = {
+    {.name = "port", .has_arg = true, .arg_name = "N", .config_path = "ocpp_gateway.port",
+     .help = "the OCPP WebSocket port"},
+    {0},
+};
+
+gw_cp *gw_cp_find(gw *g, const char *id)
+{
+    for (gw_cp *cp = g->cps; cp; cp = cp->next)
+        if (!cp->closing && strcmp(cp->id, id) == 0)
+            return cp;
+    return NULL;
+}
+
+void gw_cp_free(gw_cp *cp)
+{
+    gw *g = cp->g;
+    for (gw_cp **pp = &g->cps; *pp; pp = &(*pp)->next)
+        if (*pp == cp) {
+            *pp = cp->next;
+            break;
+        }
+    gw_ocpp_drop_calls(cp);
+    evc_frame_decoder_free(cp->dec);
+    evc_sealer_free(cp->sealer);
+    free(cp->ended_payload);
+    explicit_bzero(cp, sizeof *cp);
+    free(cp);
+}
+
+/* The charger's WebSocket went (or is replaced): its CP leaves Central's
+ * view through the heartbeat timeout (DISCONNECTED). A supply in progress is
+ * not ended here: the charger's StopTransaction after a reconnect is not
+ * matched yet (docs/OCPP.md, not done). */
+static void cp_detach(gw_cp *cp)
+{
+    gw *g = cp->g; /* gw_link_close may free cp */
+    if (cp->ws)
+        evc_web_client_set_user(cp->ws, NULL);
+    cp->ws = NULL;
+    gw_ocpp_drop_calls(cp);
+    gw_state_park(cp);
+    gw_link_close(cp);
+    gw_state_save(g);
+}
+
+/* Security profile 1: Basic auth, user = the CP id of the path. The password
+ * is checked by Central (the monitor link's proof), not here. */
+static bool guard(const evc_web_request *req, evc_web_response *res, void *arg)
+{
+    (void)res;
+    gw *g = arg;
+    char user[GW_ID_MAX], pw[256];
+    if (req->nparams == 1 &&
+        evc_web_throttle_wait(g->denied, req->params[0], evc_loop_now_ms(g->loop)) > 0) {
+        evc_log(EVC_LOG_WARN, GW_LOG, &(evc_log_ids){.cp = req->params[0]},
+                "connection from %s refused: too many denied passwords, wait", req->peer);
+        return false;
+    }
+    bool ok = req->nparams == 1 && evc_id_valid(req->params[0]) &&
+              evc_web_basic_auth(req->authorization, user, sizeof user, pw, sizeof pw) &&
+              strcmp(user, req->params[0]) == 0 && pw[0];
+    explicit_bzero(pw, sizeof pw);
+    if (!ok)
+        evc_log(EVC_LOG_WARN, GW_LOG, NULL, "connection to %s from %s refused: no Basic auth "
+                                            "naming that CP",
+                req->path, req->peer);
+    return ok;
+}
+
+static void on_open(evc_web *web, evc_web_client *c, void *arg)
+{
+    (void)web;
+    gw *g = arg;
+    const char *id = evc_web_client_param(c, 0);
+    char user[GW_ID_MAX];
+    gw_cp *cp = calloc(1, sizeof *cp);
+    if (!cp || !evc_web_basic_auth(evc_web_client_authorization(c), user, sizeof user,
+                                   cp->secret, sizeof cp->secret)) {
+        free(cp);
+        evc_web_ws_close(c, 1011, "out of memory");
+        return;
+    }
+    gw_cp *old = gw_cp_find(g, id);
+    if (old) { /* a reconnect replaces the connection the charger lost */
+        evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = id}, "new connection replaces the "
+                                                                "old one");
+        if (old->ws)
+            evc_web_ws_close(old->ws, 1000, "replaced by a new connection");
+        cp_detach(old);
+    }
+    cp->g = g;
+    snprintf(cp->id, sizeof cp->id, "%s", id);
+    cp->ws = c;
+    cp->next = g->cps;
+    g->cps = cp;
+    evc_web_client_set_user(c, cp);
+    evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = id}, "charger connected");
+    gw_state_restore(cp);
+    gw_link_start(cp);
+}
+
+static void on_msg(evc_web *web, evc_web_client *c, const char *data, size_t len, void *arg)
+{
+    (void)web;
+    (void)arg;
+    gw_cp *cp = evc_web_client_user(c);
+    if (cp)
+        gw_ocpp_on_message(cp, data, len);
+}
+
+static void on_close(evc_web *web, evc_web_client *c, void *arg)
+{
+    (void)web;
+    (void)arg;
+    gw_cp *cp = evc_web_client_user(c);
+    if (!cp)
+        return;
+    evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = cp->id}, "charger disconnected");
+    cp_detach(cp);
+}
+
+static void on_tick(evc_timer *t, void *arg)
+{
+    (void)t;
+    gw *g = arg;
+    uint64_t now = evc_loop_now_ms(g->loop);
+    for (gw_cp *cp = g->cps; cp; cp = cp->next) {
+        if (cp->closing)
+            continue;
+        gw_ocpp_tick(cp, now);
+        gw_bus_resend(cp, now);
+        if (!cp->tcp_open)
+            gw_link_start(cp); /* Central went away and back */
+        else
+            gw_link_heartbeat(cp);
+    }
+}
+
+static int gw_create(evc_app *app, void **state, evc_error *err)
+{
+    gw *g = calloc(1, sizeof *g);
+    if (!g)
+        return evc_error_set(err, EVC_ENOMEM, "ocpp_gateway: out of memory");
+    const evc_cfg_node *sec = evc_app_section(app);
+    g->app = app;
+    g->loop = evc_app_loop(app);
+    g->uv = evc_loop_native(g->loop);
+    snprintf(g->host, sizeof g->host, "%s", evc_cfg_get_str(sec, "host", "0.0.0.0"));
+    g->port = (uint16_t)evc_cfg_get_int(sec, "port", 8180);
+    g->call_timeout_ms = evc_cfg_get_int(sec, "call_timeout_ms", 30000);
+    g->heartbeat_interval_s = evc_cfg_get_int(sec, "heartbeat_interval_s", 60);
+    g->price_cents = evc_cfg_get_int(sec, "price_cents_per_kwh", 35);
+    /* 3 denials, then 1 s doubling up to a minute, per CP id */
+    g->denied = evc_web_throttle_new(1024, 3, 1000, 60000);
+    if (!g->denied) {
+        free(g);
+        return evc_error_set(err, EVC_ENOMEM, "ocpp_gateway: out of memory");
+    }
+    evc_addr central;
+    const evc_cfg_node *cn = evc_cfg_get(sec, "central");
+    int rc = cn ? evc_addr_from_cfg(cn, "central", 0, &central, err)
+                : evc_addr_parse("127.0.0.1:7001", 0, &central, err);
+    if (rc == EVC_OK) {
+        snprintf(g->central_host, sizeof g->central_host, "%s", central.host);
+        g->central_port = central.port;
+        struct sockaddr_in probe;
+        if (uv_ip4_addr(g->central_host, g->central_port, &probe) != 0)
+            rc = evc_error_set(err, EVC_ECONFIG, "ocpp_gateway.central: %s is not an IPv4 "
+                                                 "address (the links are IPv4 for now)",
+                               g->central_host);
+    }
+    if (rc == EVC_OK) {
+        rc = gw_schema_load(g, err);
+    }
+    if (rc != EVC_OK) {
+        json_decref(g->schemas);
+        evc_web_throttle_free(g->denied);
+        free(g);
+        return rc;
+    }
+    /* Transaction ids unique across restarts: the clock, and past the
+     * ones in the state file. */
+    g->next_tx = (int64_t)(evc_wall_ms() / 1000u) % 1000000000;
+    snprintf(g->state_file, sizeof g->state_file, "%s",
+             evc_cfg_get_str(sec, "state_file", "ocpp-gateway-state.json"));
+    rc = gw_state_load(g, err);
+    if (rc != EVC_OK) {
+        gw_state_free(g);
+        json_decref(g->schemas);
+        evc_web_throttle_free(g->denied);
+        free(g);
+        return rc;
+    }
+    *state = g;
+    return EVC_OK;
+}
+
+static int gw_start(void *state, evc_error *err)
+{
+    gw *g = state;
+    int rc = gw_bus_start(g, err);
+    if (rc != EVC_OK)
+        return rc;
+    static const char *const subprotocols[] = {"ocpp1.6", NULL};
+    evc_web_opts o = {.struct_size = sizeof o, .host = g->host, .port = g->port,
+                      .ws_subprotocols = subprotocols};
+    rc = evc_web_start(g->loop, &o, &g->web, err);
+    if (rc != EVC_OK)
+        return rc;
+    evc_web_set_guard(g->web, guard, g);
+    evc_web_ws_channel_opts co = {.struct_size = sizeof co, .path = "/ocpp/*",
+                                  .subprotocol = "ocpp1.6", .on_open = on_open,
+                                  .on_message = on_msg, .on_close = on_close, .arg = g};
+    rc = evc_web_ws_channel_ex(g->web, &co, err);
+    if (rc == EVC_OK)
+        rc = evc_loop_timer(g->loop, TICK_MS, TICK_MS, on_tick, g, &g->tick, err);
+    if (rc != EVC_OK)
+        return rc;
+    evc_log(EVC_LOG_INFO, GW_LOG, NULL, "OCPP 1.6J at ws://%s:%u/ocpp/<CP_ID>, Central %s:%u",
+            g->host, evc_web_port(g->web), g->central_host, g->central_port);
+    /* Scripts and tests read the port from this line (port 0). */
+    printf("EV_OCPP_GW listening on port %u\n", evc_web_port(g->web));
+    fflush(stdout);
+    return EVC_OK;
+}
+
+static bool no_cps(void *arg) { return ((gw *)arg)->cps == NULL; }
+
+static void gw_stop(void *state)
+{
+    gw *g = state;
+    evc_timer_close(g->tick);
+    g->tick = NULL;
+    /* Closes every charger: on_close detaches each CP and closes its link. */
+    evc_web_stop(g->web);
+    g->web = NULL;
+    for (gw_cp *cp = g->cps, *next; cp; cp = next) {
+        next = cp->next;
+        if (!cp->closing)
+            gw_link_close(cp);
+    }
+    /* The links' close callbacks free the CPs: wait for them (bounded). */
+    evc_loop_run_until(g->loop, no_cps, g, 2000);
+}
+
+static void gw_destroy(void *state)
+{
+    gw *g = state;
+    /* Links still closing are freed by their close callbacks, which the
+     * app's loop runs before it ends; those left are freed here. */
+    while (g->cps) {
+        gw_cp *cp = g->cps;
+        g->cps = cp->next;
+        evc_frame_decoder_free(cp->dec);
+        evc_sealer_free(cp->sealer);
+        free(cp->ended_payload);
+        free(cp);
+    }
+    json_decref(g->schemas);
+    gw_state_free(g);
+    evc_web_throttle_free(g->denied);
+    gw_bus_stop();
+    free(g);
+}
+
+static const evc_role GW_ROLE = {
+    .program = "EV_OCPP_GW",
+    .name = "ocpp_gateway",
+    .summary = "EVCharging OCPP 1.6J gateway: each charger connected at "
+               "ws://host:port/ocpp/<CP_ID>\nis a CP at Central, as an EV_CP_E/EV_CP_M pair.",
+    .positionals = GW_POSITIONALS,
+    .options = GW_OPTIONS,
+    .schema = GW_SCHEMA,
+    .needs_transport = true,
+    .create = gw_create,
+    .start = gw_start,
+    .stop = gw_stop,
+    .destroy = gw_destroy,
+};
+
+int main(int argc, char **argv) { return evc_app_main(&GW_ROLE, argc, argv); }
