@@ -61,7 +61,7 @@ wait_for() {
     shift 2
     while ! "$@"; do
         if [ "$(now_ms)" -ge "$until" ]; then
-            fail "timed out after ${until}: $what"
+            fail "timed out: $what"
             return 1
         fi
         sleep 0.1
@@ -79,6 +79,9 @@ fail() {
 }
 die() { fail "$@"; exit 1; }
 in_log() { grep -q -- "$2" "$DIR/$1"; }
+# in_log_after FILE LINE PATTERN: PATTERN in FILE after its first LINE lines.
+in_log_after() { tail -n "+$(($2 + 1))" "$DIR/$1" | grep -q -- "$3"; }
+lines() { wc -l <"$DIR/$1"; }
 count_in_log() { grep -c -- "$2" "$DIR/$1"; }
 
 # --- the network ------------------------------------------------------------
@@ -117,7 +120,8 @@ central_cmd() { env EVC_DB="$DB" EVC_CENTRAL_KEY="$DB.central-key.pub" "$BIN/EV_
     --config "$DIR/central/evc.yaml" "$@"; }
 central_cmd --init-db --seed --db "$DB" >"$DIR/central/init.log" 2>&1 || die "--init-db failed"
 for cp in CP_001 CP_002; do
-    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/cphost/$cp.secret"
+    # 64 hex digits: a generated secret, verified without argon2 (docs/SECURITY.md).
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/cphost/$cp.secret"
     chmod 600 "$DIR/cphost/$cp.secret"
     central_cmd --add-cp "$cp" --location "Rack $cp" --price-cents 35 \
         --secret-file "$DIR/cphost/$cp.secret" --db "$DB" >>"$DIR/central/init.log" 2>&1 ||
@@ -185,6 +189,11 @@ engine() { # engine CP LINE: a line on the engine's menu
 }
 for cp in CP_001 CP_002; do
     wait_for 30000 "$cp ACTIVATED at Central" state_is "$cp" ACTIVATED || exit 1
+    # ACTIVATED at Central comes before the engine holds its bus key; an authorisation sent
+    # in between is ignored ("cp.authorise ignored: no bus key yet") and the driver denied
+    # cp_no_answer (reported with issue 15). Wait for the key as an operator would see it.
+    wait_for 15000 "$cp's engine holds its bus key" in_log "cphost/$cp-engine.log" \
+        "bus key ready" || exit 1
 done
 
 # --- driver host --------------------------------------------------------------
@@ -206,11 +215,11 @@ exited_ok() { ! kill -0 "$1" 2>/dev/null; }
 # One supply at CP: authorised -> plug -> energy flows -> unplug; the ticket is checked by
 # the caller. CUT=1 cuts the cp host's link while the supply runs and unplugs during the cut.
 supply() {
-    local cp=$1 drv=$2 log=$3 cut=${4:-0}
-    wait_for 30000 "$cp authorised for $drv" in_log "cphost/$cp-engine.log" \
+    local cp=$1 drv=$2 log=$3 cut=${4:-0} from=$5 elog="cphost/$1-engine.log"
+    wait_for 30000 "$cp authorised for $drv" in_log_after "$elog" "$from" \
         "Authorised: session .* driver $drv" || return 1
     engine "$cp" plug
-    wait_for 15000 "$cp supplying" in_log "cphost/$cp-engine.log" "Supplying: " || return 1
+    wait_for 15000 "$cp supplying" in_log_after "$elog" "$from" "Supplying: " || return 1
     wait_for 15000 "$drv sees the supply live" in_log "driverhost/$log" "Supplying at $cp" ||
         return 1
     if [ "$cut" = 1 ]; then
@@ -224,7 +233,7 @@ supply() {
     else
         engine "$cp" unplug
     fi
-    wait_for 5000 "$cp ended the supply" in_log "cphost/$cp-engine.log" \
+    wait_for 5000 "$cp ended the supply" in_log_after "$elog" "$from" \
         "Supply ended: .* reason unplugged" || return 1
 }
 
@@ -232,8 +241,8 @@ T0=$(now_ms)
 # 1. Two drivers, two CPs at once.
 start_driver driver1 CP_001 1 8001; D1=$DRIVER_PID
 start_driver driver2 CP_002 1 8006; D2=$DRIVER_PID
-supply CP_001 driver1 driver1-1.log || exit 1
-supply CP_002 driver2 driver2-1.log || exit 1
+supply CP_001 driver1 driver1-1.log 0 0 || exit 1
+supply CP_002 driver2 driver2-1.log 0 0 || exit 1
 wait_for 20000 "driver1's ticket" in_log driverhost/driver1-1.log "Ticket CP_001: " || exit 1
 wait_for 20000 "driver2's ticket" in_log driverhost/driver2-1.log "Ticket CP_002: " || exit 1
 wait_for 20000 "driver1 exits" exited_ok "$D1" || exit 1
@@ -245,8 +254,9 @@ echo "three_hosts ($BUS): two supplies billed in $(( $(now_ms) - T0 )) ms"
 # 2. The cp host's link cut during a supply.
 wait_for 15000 "CP_001 ACTIVATED before the cut" state_is CP_001 ACTIVATED || exit 1
 T1=$(now_ms)
+from=$(lines cphost/CP_001-engine.log)
 start_driver driver1 CP_001 2 8001; D3=$DRIVER_PID
-supply CP_001 driver1 driver1-2.log 1 || exit 1
+supply CP_001 driver1 driver1-2.log 1 "$from" || exit 1
 wait_for 40000 "driver1's ticket after the cut" in_log driverhost/driver1-2.log \
     "Ticket CP_001: " || exit 1
 wait_for 20000 "driver1 exits after the cut" exited_ok "$D3" || exit 1
