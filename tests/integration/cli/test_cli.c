@@ -70,7 +70,8 @@ Test(cli, too_many_arguments_is_a_usage_error)
 
 Test(cli, shipped_configs_check_ok)
 {
-    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
+    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml",
+                                        SRC "/config/zmq.yaml"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         for (size_t i = 0; i < 4; i++) {
             char path[4096];
@@ -222,7 +223,8 @@ static char *read_file(const char *path)
 Test(cli, every_config_key_is_documented)
 {
     char *doc = read_file(SRC "/docs/CONFIG.md");
-    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
+    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml",
+                                        SRC "/config/zmq.yaml"};
     size_t rows = 0;
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         for (size_t i = 0; i < 4; i++) {
