@@ -35,16 +35,25 @@ NS_BR="${T}br" NS_D="${T}drv" NS_C="${T}central" NS_P="${T}cp"
 IP_D=10.77.0.1 IP_C=10.77.0.2 IP_P=10.77.0.3
 DIR=$(mktemp -d /tmp/evc-three-hosts-XXXXXX)
 PIDS=()
+BUS_PID=
 FAILED=0
 NETNS_MADE=()
 
-cleanup() {
-    local p ns
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+# stop PID...: SIGTERM, then SIGKILL what still runs after 6 s (past transport.kafka's
+# close_timeout_ms of 5 s in config/kafka.yaml).
+stop() {
+    local p
+    for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "$@"; do
+        for _ in $(seq 1 60); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null
     done
+}
+cleanup() {
+    local ns
+    # The programs first, the bus last: a Kafka client closes at once while its brokers live.
+    [ ${#PIDS[@]} -gt 0 ] && stop "${PIDS[@]}"
+    [ -n "$BUS_PID" ] && stop "$BUS_PID"
     wait 2>/dev/null
     exec 5>&- 6>&- 7>&- 2>/dev/null
     for ns in "${NETNS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null; done
@@ -136,9 +145,10 @@ cp "$DB.central-key.pub" "$DIR/driverhost/central.pub"
 
 # --- central host: the bus and Central ----------------------------------------
 if [ "$BUS" = kafka ]; then
-    on "$NS_C" "$BIN/evc-kafka-mock" --brokers 3 --listen "$IP_C" \
-        --bootstrap-file "$DIR/central/kafka.boot" >"$DIR/central/kafka-mock.log" 2>&1 &
-    PIDS+=($!)
+    # (exec ...) &: $! is then the program itself (ip netns exec execs it), which cleanup kills.
+    (exec ip netns exec "$NS_C" "$BIN/evc-kafka-mock" --brokers 3 --listen "$IP_C" \
+        --bootstrap-file "$DIR/central/kafka.boot" >"$DIR/central/kafka-mock.log" 2>&1) &
+    BUS_PID=$!
     wait_for 10000 "evc-kafka-mock started" test -s "$DIR/central/kafka.boot" || exit 1
     BUS_CENTRAL=$(head -n 1 "$DIR/central/kafka.boot")
     BUS_OTHERS=$BUS_CENTRAL
@@ -148,9 +158,9 @@ else
 fi
 # Central reads its commands from a pipe (nothing is typed here), panel plain.
 mkfifo "$DIR/central/stdin"
-on "$NS_C" env EVC_DB="$DB" EVC_CENTRAL_KEY="$DB.central-key.pub" "$BIN/EV_Central" \
-    --config "$DIR/central/evc.yaml" 7001 "$BUS_CENTRAL" "$DB" \
-    <"$DIR/central/stdin" >"$DIR/central/central.log" 2>&1 &
+(exec ip netns exec "$NS_C" env EVC_DB="$DB" EVC_CENTRAL_KEY="$DB.central-key.pub" \
+    "$BIN/EV_Central" --config "$DIR/central/evc.yaml" 7001 "$BUS_CENTRAL" "$DB" \
+    <"$DIR/central/stdin" >"$DIR/central/central.log" 2>&1) &
 PIDS+=($!)
 exec 7>"$DIR/central/stdin"
 
