@@ -46,8 +46,13 @@ typedef int (*mock_bind_fn)(int, const struct sockaddr *, socklen_t);
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     static mock_bind_fn real_bind;
-    if (!real_bind)
-        real_bind = (mock_bind_fn)(void (*)(void))dlsym(RTLD_NEXT, "bind");
+    if (!real_bind) {
+        /* POSIX guarantees dlsym's pointer converts to a function pointer;
+         * memcpy says so without a cast ISO C does not define. */
+        void *sym = dlsym(RTLD_NEXT, "bind");
+        if (sym)
+            memcpy(&real_bind, &sym, sizeof real_bind);
+    }
     if (!real_bind) {
         errno = ENOSYS;
         return -1;
@@ -130,7 +135,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--listen") == 0 && i + 1 < argc) {
             if (inet_pton(AF_INET, argv[++i], &listen_addr) != 1 ||
                 listen_addr.s_addr == 0) {
-                fprintf(stderr, "evc-kafka-mock: --listen wants an IPv4 address, got '%s'\n",
+                fprintf(stderr, "evc-kafka-mock: --listen wants one IPv4 address the other hosts reach (the brokers advertise it; not 0.0.0.0), got '%s'\n",
                         argv[i]);
                 return 2;
             }
