@@ -135,7 +135,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--listen") == 0 && i + 1 < argc) {
             if (inet_pton(AF_INET, argv[++i], &listen_addr) != 1 ||
                 listen_addr.s_addr == 0) {
-                fprintf(stderr, "evc-kafka-mock: --listen wants one IPv4 address the other hosts reach (the brokers advertise it; not 0.0.0.0), got '%s'\n",
+                fprintf(stderr,
+                        "evc-kafka-mock: --listen wants one IPv4 address the other hosts "
+                        "reach (the brokers advertise it; not 0.0.0.0), got '%s'\n",
                         argv[i]);
                 return 2;
             }
