@@ -315,8 +315,8 @@ sid=$(grep -o "Supply ended: session [^ ]*" "$DIR/cphost/CP_001-engine.log" | ta
     cut -d' ' -f4)
 expect_q "tickets of the supply across the cut ($sid)" 1 \
     "select count(*) from tickets where session_id = '$sid'"
-[ "$(count_in_log driverhost/driver1-1.log 'Ticket CP_001: ')" = 2 ] ||
-    fail "driver1 printed $(count_in_log driverhost/driver1-1.log 'Ticket CP_001: ') tickets for 2 supplies"
+n=$(count_in_log driverhost/driver1-1.log 'Ticket CP_001: ')
+[ "$n" = 2 ] || fail "driver1 printed $n tickets for its 2 supplies"
 grep -q "Ticket CP_001: .*session $sid" "$DIR/driverhost/driver1-1.log" ||
     fail "driver1's ticket after the cut is not for session $sid"
 # The engine's report of the supply waits in its outbox (re-sent every
