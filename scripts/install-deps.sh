@@ -11,6 +11,7 @@ PACKAGES=(
   libwebsockets-dev libwebsockets-evlib-uv
   libcriterion-dev kcat curl openssl jq
   chromium
+  iproute2    # ip netns/link: tests/integration/three_hosts
 )
 # The dashboards' build (npm ci) and browser tests (node --test): Debian's
 # nodejs and npm only when no node/npm is on PATH already (a node from another

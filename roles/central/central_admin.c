@@ -58,5 +58,12 @@ int central_add_cp(evc_store *store, const central_cp_spec *spec, evc_password_c
     rc = evc_proof_cp_hash(spec->secret, cost, cp.secret_hash, err);
     if (rc != EVC_OK)
         return rc;
-    return *created ? evc_store_cp_insert(store, &cp, err) : evc_store_cp_update(store, &cp, err);
+    if (*created)
+        return evc_store_cp_insert(store, &cp, err);
+    /* The store's update writes location, price and power only; the secret
+     * has its own call. Without it, --add-cp on a known CP (a rotation, or
+     * the seeded CP_001 given a real secret) said "updated" and kept the old
+     * secret, and the CP's monitor was denied BAD_SECRET. */
+    rc = evc_store_cp_update(store, &cp, err);
+    return rc == EVC_OK ? evc_store_cp_set_secret(store, cp.id, cp.secret_hash, err) : rc;
 }

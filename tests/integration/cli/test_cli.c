@@ -75,7 +75,8 @@ Test(cli, too_many_arguments_is_a_usage_error)
 
 Test(cli, shipped_configs_check_ok)
 {
-    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
+    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml",
+                                        SRC "/config/zmq.yaml"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         for (size_t i = 0; i < NPROGRAMS; i++) {
             char path[4096];
@@ -227,7 +228,8 @@ static char *read_file(const char *path)
 Test(cli, every_config_key_is_documented)
 {
     char *doc = read_file(SRC "/docs/CONFIG.md");
-    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml"};
+    static const char *const files[] = {SRC "/config/evcharging.yaml", SRC "/config/kafka.yaml",
+                                        SRC "/config/zmq.yaml"};
     size_t rows = 0;
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         for (size_t i = 0; i < NPROGRAMS; i++) {
@@ -287,7 +289,14 @@ Test(cli, init_db_then_add_cp_for_a_closed_deployment)
     query(db, "select substr(secret_hash,1,10) from charging_points", row, sizeof row);
     cr_expect_str_eq(row, "$argon2id$", "the secret is stored hashed");
 
-    /* Again: an update of the same CP, price changed, location kept. */
+    char hash1[512];
+    query(db, "select secret_hash from charging_points", hash1, sizeof hash1);
+
+    /* Again: an update of the same CP, price changed, location kept, and a
+     * new secret (a rotation) replaces the old one. */
+    f = fopen(secret, "w");
+    fputs("the-rotated-secret\n", f);
+    fclose(f);
     r = run((char *[]){(char *)proc_bin("EV_Central"), "--db", db, "--add-cp", "CP_900",
                        "--price-cents", "45", "--secret-file", secret, NULL});
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
@@ -295,6 +304,9 @@ Test(cli, init_db_then_add_cp_for_a_closed_deployment)
     proc_result_free(&r);
     query(db, "select location||'|'||price_cents_per_kwh from charging_points", row, sizeof row);
     cr_expect_str_eq(row, "Plaza Mayor 1|45");
+    query(db, "select secret_hash from charging_points", row, sizeof row);
+    cr_expect_str_neq(row, hash1, "--add-cp on a known CP kept its old secret");
+    cr_expect(strncmp(row, "$argon2id$", 10) == 0, "%s", row);
 
     /* Mistakes are usage errors naming the problem; nothing is written. */
     r = run((char *[]){(char *)proc_bin("EV_Central"), "--db", db, "--add-cp", "CP_901",
