@@ -20,5 +20,6 @@ function(evc_add_plugin kind name)
     # ASan leaves its runtime symbols undefined in shared objects on purpose.
     target_link_options(${target} PRIVATE -Wl,--no-undefined)
   endif()
-  install(TARGETS ${target} LIBRARY DESTINATION ${EVC_INSTALL_PLUGIN_DIR})
+  install(TARGETS ${target} LIBRARY DESTINATION ${EVC_INSTALL_PLUGIN_DIR}
+          COMPONENT ${kind}-${name})
 endfunction()
