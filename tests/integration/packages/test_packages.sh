@@ -38,7 +38,8 @@ fail() { echo "integ_packages: FAIL: $*" >&2; exit 1; }
 
 # ---- 5. the supply (run inside the namespace by the outer invocation) ----
 run_supply() {
-    local etc=$ROOT/etc/evcharging bin=$ROOT/usr/bin pids=()
+    local etc=$ROOT/etc/evcharging bin=$ROOT/usr/bin
+    pids=()  # global: the EXIT trap reads it after this function returned
     rm -rf "$RUN"; mkdir -p "$RUN"; cd "$RUN"
     # Inside a fresh network namespace only lo exists, and it is down.
     if [ "${EVC_PKG_NETNS:-0}" = 1 ]; then ip link set lo up || fail "cannot bring lo up in the namespace"; fi
@@ -55,18 +56,28 @@ run_supply() {
         127.0.0.1:5555 127.0.0.1:7101 CP_001 </dev/null >engine.log 2>&1 & pids+=($!)
     "$bin/EV_CP_M" --config "$etc/evcharging.yaml" --secret-file CP_001.secret \
         127.0.0.1:7101 127.0.0.1:7001 CP_001 </dev/null >monitor.log 2>&1 & pids+=($!)
-    EVC_DRIVER_PASSWORD=pass123 "$bin/EV_Driver" --config "$etc/evcharging.yaml" --web-port 0 \
-        127.0.0.1:5555 driver1 services.txt </dev/null >driver.log 2>&1 & local driver=$!
+    # The driver asks once: wait (on the condition, with a deadline) until
+    # Central has CP_001 activated (engine and monitor authenticated) and the
+    # engine holds its bus key (before that it cannot answer a request).
+    local ready=$((SECONDS + 60))
+    until grep -q "CP CP_001 .*-> ACTIVATED" central.log && grep -q "bus key ready" engine.log; do
+        [ $SECONDS -lt $ready ] || { tail -20 central.log; tail -5 engine.log; fail "CP_001 not ready (activated at Central, bus key at the engine) within 60 s"; }
+        sleep 0.2
+    done
+    # The driver's exit status lands in driver.rc (kill -0 would still see it as a zombie).
+    (EVC_DRIVER_PASSWORD=pass123 "$bin/EV_Driver" --config "$etc/evcharging.yaml" --web-port 0 \
+        127.0.0.1:5555 driver1 services.txt </dev/null >driver.log 2>&1; echo $? >driver.rc) &
+    local driver=$!; pids+=($driver)
     # The driver exits by itself after its services file (driver.exit_when_done);
     # its own request timeout bounds the wait, the deadline below only a hang.
     local deadline=$((SECONDS + 120))
-    while kill -0 "$driver" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+    while [ ! -s driver.rc ] && [ $SECONDS -lt $deadline ]; do
         # Central's mappings, read while the supply runs: which files it really loaded.
         [ -r /proc/$central/maps ] && cp /proc/$central/maps central.maps 2>/dev/null || true
         sleep 0.5
     done
-    kill -0 "$driver" 2>/dev/null && { kill "$driver"; fail "the driver did not finish within 120 s (logs in $RUN)"; }
-    wait "$driver" || { tail -20 driver.log; fail "EV_Driver exited with an error (logs in $RUN)"; }
+    [ -s driver.rc ] || fail "the driver did not finish within 120 s (logs in $RUN)"
+    [ "$(cat driver.rc)" = 0 ] || { tail -20 driver.log; fail "EV_Driver exited with $(cat driver.rc) (logs in $RUN)"; }
     kill -0 "$central" 2>/dev/null || { tail -20 central.log; fail "EV_Central died (logs in $RUN)"; }
     grep -q "Ticket CP_001" driver.log || { tail -20 driver.log; fail "the driver printed no ticket for CP_001"; }
     local tickets
