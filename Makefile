@@ -83,3 +83,16 @@ BENCH_ARGS ?=
 .PHONY: bench-scale
 bench-scale:
 	@bash scripts/bench-scale.sh --build build-release $(BENCH_ARGS)
+
+# Debian packages (docs/OPERATIONS.md "Packages"): a Release build with the
+# install prefix /usr in $(BUILD_PKG), without the tests (only what ships), then
+# CPack: one .deb per component in $(BUILD_PKG)/. EVC_WEB follows CMAKE_ARGS
+# (on by default: the web package needs npm).
+BUILD_PKG ?= build-pkg
+.PHONY: package
+package: deps
+	cmake -S . -B $(BUILD_PKG) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+	      -DEVC_BUILD_TESTS=OFF $(CMAKE_ARGS)
+	cmake --build $(BUILD_PKG) -j $(JOBS)
+	cd $(BUILD_PKG) && cpack -G DEB
+	@ls -1 $(BUILD_PKG)/*.deb
