@@ -75,7 +75,7 @@ function(evc_deb comp pkg summary)
   endif()
 endfunction()
 # The overrides of the packages with programs (no manual pages yet).
-foreach(PKG evcharging evcharging-tools)
+foreach(PKG evcharging evcharging-tools libevc-dev)
   configure_file(${_deb}/lintian-overrides.in ${_pkgdir}/${PKG}.overrides @ONLY)
 endforeach()
 
@@ -101,8 +101,9 @@ evc_deb(store-sqlite evcharging-store-sqlite
   "EV charging network middleware - SQLite store plugin\n EV_Central's database and the engines' journals in SQLite."
   DEPENDS "${_core} (= ${_v})")
 evc_deb(dev libevc-dev
-  "EV charging network middleware - plugin SDK\n Headers, pkg-config file and CMake package to build EVCharging plugins\n out of tree."
-  DEPENDS "${_core} (= ${_v})" "libuv1-dev")
+  "EV charging network middleware - plugin SDK\n Headers, pkg-config file and CMake package to build EVCharging plugins\n out of tree, and evc-conformance, the conformance checks to run on\n any plugin."
+  DEPENDS "${_core} (= ${_v})" "libuv1-dev"
+  OVERRIDES ${_pkgdir}/libevc-dev.overrides)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 if(EVC_WEB)  # without the dashboards' build there is nothing to ship
 evc_deb(web evcharging-web
