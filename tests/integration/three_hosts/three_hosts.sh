@@ -151,7 +151,7 @@ cp "$DB.central-key.pub" "$DIR/driverhost/central.pub"
 # --- central host: the bus and Central ----------------------------------------
 if [ "$BUS" = kafka ]; then
     # (exec ...) &: $! is then the program itself (ip netns exec execs it), which cleanup kills.
-    (exec ip netns exec "$NS_C" "$BIN/evc-kafka-mock" --brokers 3 --listen "$IP_C" \
+    (exec ip netns exec "$NS_C" "$BIN/evc-kafka-mock" --brokers "${EVC_IT_BROKERS:-3}" --listen "$IP_C" \
         --bootstrap-file "$DIR/central/kafka.boot" >"$DIR/central/kafka-mock.log" 2>&1) &
     BUS_PID=$!
     wait_for 10000 "evc-kafka-mock started" test -s "$DIR/central/kafka.boot" || exit 1
