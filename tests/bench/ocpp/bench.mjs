@@ -63,16 +63,19 @@ function ask(g, msg) {
 /** One round: every generator offers rate/GENS to label; server CPU over pids. */
 async function round(label, rate, pids) {
   const cpu0 = pids.map(cpuMs);
+  const gcpu0 = gens.map((g) => cpuMs(g.pid));
   const rs = await Promise.all(gens.map((g) => ask(g, { cmd: 'offer', label,
     rate: rate / GENS, seconds: SECONDS })));
   const cpu = pids.reduce((t, p, i) => t + cpuMs(p) - cpu0[i], 0);
+  const gcpu = gens.reduce((t, g, i) => t + cpuMs(g.pid) - gcpu0[i], 0);
   const lat = rs.flatMap((r) => r.lat).sort((x, y) => x - y);
   const sum = (k) => rs.reduce((t, r) => t + r[k], 0);
   const secs = Math.max(...rs.map((r) => r.secs));
   return { issued: sum('issued'), answered: sum('answered'), errors: sum('errors'),
     refused: sum('refused'), calls_per_s: sum('answered') / secs,
     p50_ms: pct(lat, 0.5), p99_ms: pct(lat, 0.99),
-    cpu_ms_per_1000: 1000 * cpu / Math.max(1, sum('answered')) };
+    cpu_ms_per_1000: 1000 * cpu / Math.max(1, sum('answered')),
+    gen_cpu_share: gcpu / (secs * 1000) }; // in cores: the generators' part of the machine
 }
 
 const sys = await System.start({ heartbeatTimeoutMs: 10000 });
@@ -154,6 +157,7 @@ try {
       const row = { server: sv.label, offered_per_s: rate, carried_per_s: Math.round(m('calls_per_s')),
         p50_ms: +m('p50_ms').toFixed(2), p99_ms: +m('p99_ms').toFixed(2),
         cpu_ms_per_1000_calls: +m('cpu_ms_per_1000').toFixed(1),
+        generator_cores: +m('gen_cpu_share').toFixed(2),
         refused: rr.reduce((t, r) => t + r.refused, 0), errors: rr.reduce((t, r) => t + r.errors, 0) };
       row.within = row.carried_per_s >= 0.95 * rate && row.p99_ms < P99_LIMIT_MS;
       table.push(row);
