@@ -55,7 +55,16 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const gens = [];
 function ask(g, msg) {
   return new Promise((resolve, reject) => {
-    g.once('message', (m) => (m.ok ? resolve(m) : reject(new Error(`generator: ${m.error}`))));
+    // A generator that dies fails the run at once instead of at the timeout.
+    const died = (code) => reject(new Error(`generator ${g.pid} exited (${code}) during ${msg.cmd}`));
+    g.once('exit', died);
+    g.once('message', (m) => {
+      g.off('exit', died);
+      if (m.ok)
+        resolve(m);
+      else
+        reject(new Error(`generator: ${m.error}`));
+    });
     g.send(msg);
   });
 }
