@@ -202,7 +202,15 @@ static json_t *on_stop(gw_cp *cp, const json_t *p)
     json_int_t tx = json_integer_value(json_object_get(p, "transactionId"));
     int64_t stop = json_integer_value(json_object_get(p, "meterStop"));
     if (cp->sup == GW_SUP_SUPPLYING && tx == cp->tx_id) {
-        int64_t wh = stop >= cp->meter_start ? stop - cp->meter_start : cp->last_wh;
+        /* meterStop is the register the spec bills from; some chargers send 0
+         * (below meterStart) there and the real register only in
+         * transactionData, whose last energy sample then counts; failing
+         * both, the last MeterValues reading. */
+        int64_t reg = -1, w = -1;
+        read_sample(json_object_get(p, "transactionData"), &reg, &w);
+        int64_t wh = stop >= cp->meter_start  ? stop - cp->meter_start
+                     : reg >= cp->meter_start ? reg - cp->meter_start
+                                              : cp->last_wh;
         gw_bus_ended(cp, wh, our_reason(cp, json_string_value(json_object_get(p, "reason"))));
     } else {
         LOGC(cp, EVC_LOG_WARN, "StopTransaction of unknown transaction %" JSON_INTEGER_FORMAT,

@@ -338,6 +338,26 @@ async function stopAfterReconnect(id, tx, t0) {
   await cli.close();
 }
 
+test('StopTransaction with meterStop 0: the final register comes from transactionData', async () => {
+  // Some chargers send meterStop 0 and the real register only in the
+  // transaction's meter values: billing reads the last energy sample there.
+  const id = 'CP_010'; // 100 kW: 5 Wh need 0.2 s (Central's bound, M5)
+  const { cli, tx, t0 } = await startSupply(id, 'driver1');
+  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
+  const at = new Date().toISOString();
+  await cli.call('StopTransaction', { transactionId: tx, meterStop: 0, timestamp: at,
+    reason: 'EVDisconnected', transactionData: [
+      { timestamp: at, sampledValue: [{ value: '503', context: 'Sample.Periodic' }] },
+      { timestamp: at, sampledValue: [{ value: '0.505', unit: 'kWh', context: 'Transaction.End',
+        measurand: 'Energy.Active.Import.Register' }] }] });
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT energy_wh FROM tickets WHERE cp_id = '${id}'`);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: 'the ticket' });
+  assert.deepEqual(t, [{ energy_wh: 5 }]); // 505 Wh (0.505 kWh) - meterStart 500
+  await cli.close();
+});
+
 test('a charger reconnects mid-transaction: its StopTransaction is billed once', async () => {
   const { cli, tx, t0 } = await startSupply('CP_008', 'driver1');
   await cli.close();
