@@ -320,13 +320,39 @@ int kafka_consumer_resubscribe(evc_transport *t, evc_error *err)
     return EVC_OK;
 }
 
-int kafka_consumer_start(evc_transport *t, evc_error *err)
+static void kafka_consumer_resubscribe_fire(evc_timer *tm, void *arg)
+{
+    evc_transport *t = arg;
+    t->host->timer_stop(tm);
+    t->resubscribe = NULL;
+    evc_error err = {0};
+    if (!t->stopped && t->consumer && kafka_consumer_resubscribe(t, &err) != EVC_OK)
+        t->host->log(t->host->host, EVC_LOG_ERROR, NULL, "%s", err.msg);
+}
+
+int kafka_consumer_resubscribe_soon(evc_transport *t, evc_error *err)
+{
+    if (t->resubscribe)
+        return EVC_OK;
+    return t->host->timer_start(t->host->host, 0, 0, kafka_consumer_resubscribe_fire, t,
+                                &t->resubscribe, err);
+}
+
+void kafka_consumer_resubscribe_cancel(evc_transport *t)
+{
+    if (t->resubscribe) {
+        t->host->timer_stop(t->resubscribe);
+        t->resubscribe = NULL;
+    }
+}
+
+int kafka_consumer_open(evc_transport *t, evc_error *err)
 {
     char es[512];
     if (t->n_subs == 0)
         return EVC_OK;
-    if (t->consumer) /* a start that failed half-way, retried */
-        return kafka_consumer_resubscribe(t, err);
+    if (t->consumer)
+        return EVC_OK;
     if (!t->set.group_id)
         return evc_error_set(err, EVC_ECONFIG,
                              "transport.kafka: subscribing to %s needs a consumer group "
@@ -343,9 +369,15 @@ int kafka_consumer_start(evc_transport *t, evc_error *err)
     rd_kafka_poll_set_consumer(t->consumer);
     int rc = kafka_io_attach(t, &t->cio, rd_kafka_queue_get_consumer(t->consumer),
                              kafka_consumer_on_fd, kafka_consumer_again, "consumer", err);
-    if (rc != EVC_OK)
-        return rc;
-    return kafka_consumer_resubscribe(t, err);
+    return rc;
+}
+
+int kafka_consumer_start(evc_transport *t, evc_error *err)
+{
+    if (t->n_subs == 0)
+        return EVC_OK;
+    int rc = kafka_consumer_open(t, err);
+    return rc == EVC_OK ? kafka_consumer_resubscribe(t, err) : rc;
 }
 
 /* Leaves the group and commits what was stored, within deadline_ms. The
@@ -355,6 +387,7 @@ int kafka_consumer_start(evc_transport *t, evc_error *err)
  * wait for the coordinator without bound. */
 bool kafka_consumer_stop(evc_transport *t, uint64_t deadline_ms)
 {
+    kafka_consumer_resubscribe_cancel(t);
     if (!t->consumer)
         return true;
     while (t->retries)
@@ -401,6 +434,7 @@ bool kafka_consumer_stop(evc_transport *t, uint64_t deadline_ms)
  * kafka_abandon (kafka_stop decides). */
 void kafka_consumer_destroy(evc_transport *t)
 {
+    kafka_consumer_resubscribe_cancel(t);
     if (!t->consumer)
         return;
     rd_kafka_destroy(t->consumer);

@@ -82,6 +82,13 @@ struct evc_transport {
 
     char **subs; /* subscribed topic names, owned */
     size_t n_subs, cap_subs;
+    /* A subscription added while running waits for this 0 ms timer, so that
+     * the topics a role subscribes in one go reach the group in ONE
+     * rd_kafka_subscribe: a second subscribe while the first JoinGroup is in
+     * flight abandons it, and the broker keeps that phantom member (and the
+     * group's rebalance waits for it) until its session times out (45 s by
+     * default): nothing consumed meanwhile. */
+    evc_timer *resubscribe;
 
     kafka_retry *retries; /* owned list */
     kafka_pos *pos;       /* owned array, reset at every rebalance */
@@ -150,7 +157,14 @@ void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* kafka_consumer.c */
 int kafka_consumer_start(evc_transport *t, evc_error *err);
+/* Creates the consumer and joins its queue to the loop, without subscribing
+ * (no-op when it exists). */
+int kafka_consumer_open(evc_transport *t, evc_error *err);
 int kafka_consumer_resubscribe(evc_transport *t, evc_error *err);
+/* Arms the resubscribe timer (once); its firing subscribes to every topic. */
+int kafka_consumer_resubscribe_soon(evc_transport *t, evc_error *err);
+/* Stops it (stop and destroy). */
+void kafka_consumer_resubscribe_cancel(evc_transport *t);
 /* Leaves the group (committing stored offsets) until deadline_ms; returns
  * false when the brokers did not let it finish by then: the consumer is then
  * destroyed without leaving (kafka_consumer_destroy). */

@@ -159,7 +159,9 @@ static int kafka_subscribe(evc_transport *t, const char *topic, evc_error *err)
     char *one[1] = {t->subs[t->n_subs - 1]};
     int rc = kafka_topics_ensure(t, one, 1, err);
     if (rc == EVC_OK)
-        rc = t->consumer ? kafka_consumer_resubscribe(t, err) : kafka_consumer_start(t, err);
+        rc = kafka_consumer_open(t, err);
+    if (rc == EVC_OK)
+        rc = kafka_consumer_resubscribe_soon(t, err);
     if (rc != EVC_OK)
         free(t->subs[--t->n_subs]);
     return rc;
