@@ -162,9 +162,20 @@ static void derive_ids(evc_app *app)
 {
     const evc_cfg_node *root = evc_cfg_root(app->cfg);
     const evc_cfg_node *t = evc_cfg_get(root, "transport");
-    const char *inst = app->role->instance_key
-                           ? evc_cfg_scalar(evc_cfg_path(root, app->role->instance_key))
-                           : NULL;
+    const char *inst = NULL;
+    for (const char *k = app->role->instance_key; k && *k && !inst;) {
+        const char *bar = strchr(k, '|');
+        size_t len = bar ? (size_t)(bar - k) : strlen(k);
+        char key[128];
+        if (len < sizeof key) {
+            memcpy(key, k, len);
+            key[len] = '\0';
+            inst = evc_cfg_scalar(evc_cfg_path(root, key));
+            if (inst && !*inst)
+                inst = NULL;
+        }
+        k = bar ? bar + 1 : NULL;
+    }
     const char *cid = evc_cfg_get_str(t, "client_id", NULL);
     if (cid)
         snprintf(app->client_id, sizeof app->client_id, "%s", cid);

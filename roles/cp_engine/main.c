@@ -309,7 +309,10 @@ static const evc_role ENGINE_ROLE = {
     .positionals = ENGINE_POSITIONALS,
     .options = ENGINE_OPTIONS,
     .schema = ENGINE_SCHEMA,
-    .instance_key = "cp_engine.listen",
+    /* The CP id names the engine on the bus (its Kafka group): the listen
+     * address is the same on every CP host that runs one CP (127.0.0.1:7101),
+     * so it names one only when no id is configured (learnt from the monitor). */
+    .instance_key = "cp_engine.cp_id|cp_engine.listen",
     .needs_transport = true,
     .needs_store = true,
     .database_key = "cp_engine.database",

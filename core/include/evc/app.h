@@ -86,7 +86,11 @@ typedef struct evc_role {
     void (*default_database)(evc_app *app, char *buf, size_t cap);
     /* Dotted config key whose value names this instance ("driver.id"); the
      * transport's client_id and group_id default to "<name>-<value>" so that a
-     * restarted instance resumes where it left off. NULL: "<name>". */
+     * restarted instance resumes where it left off. Alternatives separated by
+     * '|' ("cp_engine.cp_id|cp_engine.listen"): the first key that has a
+     * value. NULL (or none has one): "<name>". The value must tell instances
+     * on different hosts apart too: over Kafka two instances with one group
+     * id split the partitions between them and each misses the other's. */
     const char *instance_key;
     /* Optional one-shot commands (such as --init-db): runs after the plugins
      * are created and the store is started, before the transport starts and
