@@ -263,6 +263,11 @@ static int run(evc_app *app)
             printf("%s: configuration OK (%s)\n", app->role->program, app->cli.config_path);
         else
             printf("%s: configuration OK (built-in defaults)\n", app->role->program);
+        /* What names this process on the bus: two processes of one role that
+         * print the same here (on any hosts) share a Kafka consumer group. */
+        if (app->bus)
+            printf("%s: on the bus as %s (consumer group %s)\n", app->role->program,
+                   app->client_id, app->group_id);
         return EVC_EXIT_OK;
     }
     if (app->bus && evc_bus_start(app->bus, &err) != EVC_OK)

@@ -89,6 +89,25 @@ Test(cli, shipped_configs_check_ok)
     }
 }
 
+/* An engine is named on the bus by its CP id: the listen address is the same
+ * (127.0.0.1:7101) on every CP host of the multi-host deployment, and two
+ * engines with one Kafka group would split its partitions. */
+Test(cli, an_engine_is_named_on_the_bus_by_its_cp_id)
+{
+    proc_result r = run((char *[]){(char *)proc_bin("EV_CP_E"), "--check-config",
+                                   SRC "/config/kafka.yaml", "10.0.0.1:9092", "127.0.0.1:7101",
+                                   "CP_009", NULL});
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "on the bus as cp_engine-CP_009 (consumer group evc-cp_engine-CP_009)"),
+              "%s", r.out);
+    proc_result_free(&r);
+    r = run((char *[]){(char *)proc_bin("EV_CP_E"), "--check-config", SRC "/config/kafka.yaml",
+                       "10.0.0.1:9092", "127.0.0.1:7101", NULL});
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "on the bus as cp_engine-127.0.0.1:7101"), "no CP id: %s", r.out);
+    proc_result_free(&r);
+}
+
 Test(cli, typo_in_a_key_names_file_line_column_and_valid_keys)
 {
     proc_result r = run((char *[]){(char *)proc_bin("EV_Central"), "--check-config",
