@@ -38,6 +38,18 @@ struct evc_store *evc_app_store(evc_app *app) { return app->store; }
 const evc_cfg_node *evc_app_config_root(evc_app *app) { return evc_cfg_root(app->cfg); }
 bool evc_app_checking(evc_app *app) { return app->cli.check_config; }
 
+const char *evc_app_store_database(evc_app *app)
+{
+    return evc_cfg_schema_str(evc_cfg_get(evc_cfg_root(app->cfg), "store"), app_store_schema,
+                              "database");
+}
+
+const char *evc_app_transport_name(evc_app *app)
+{
+    return evc_cfg_schema_str(evc_cfg_get(evc_cfg_root(app->cfg), "transport"),
+                              app_transport_schema, "plugin");
+}
+
 const evc_cfg_node *evc_app_section(evc_app *app)
 {
     return evc_cfg_get(evc_cfg_root(app->cfg), app->role->name);

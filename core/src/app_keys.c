@@ -23,8 +23,7 @@ void evc_app_central_key_path(evc_app *app, char *buf, size_t cap)
         snprintf(buf, cap, "%s", set);
         return;
     }
-    const char *db = evc_cfg_schema_str(evc_cfg_get(root, "store"), app_store_schema, "database");
-    snprintf(buf, cap, "%s.central-key.pub", db);
+    snprintf(buf, cap, "%s.central-key.pub", evc_app_store_database(app));
 }
 
 /* Reads the first line of `path` (at most cap-1 chars, '\n' stripped). */

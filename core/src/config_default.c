@@ -15,10 +15,14 @@ const evc_cfg_field *evc_cfg_field_find(const evc_cfg_field *schema, const char 
     return NULL;
 }
 
+/* A default written with '<' ("secret-<cp_id>") describes one the code
+ * computes: it is documentation, never a value to use. */
 static const char *dflt_text(const evc_cfg_field *schema, const char *key)
 {
     const evc_cfg_field *f = evc_cfg_field_find(schema, key);
-    return f ? f->default_text : NULL;
+    if (!f || !f->default_text || strchr(f->default_text, '<'))
+        return NULL;
+    return f->default_text;
 }
 
 const char *evc_cfg_schema_str(const evc_cfg_node *map, const evc_cfg_field *schema,

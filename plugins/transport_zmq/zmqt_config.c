@@ -20,7 +20,7 @@ static const evc_cfg_field zmqt_curve_schema[] = {
     {.key = "server_secret_key_file", .type = EVC_CFG_STRING,
      .help = "file (mode 0600) with the proxy's secret key; read only by the process that runs "
              "the proxy (embedded/owner), others ignore it"},
-    {.key = "public_key", .type = EVC_CFG_STRING, .default_text = "generated per process",
+    {.key = "public_key", .type = EVC_CFG_STRING, .default_text = "<generated per process>",
      .help = "this client's CURVE public key, with secret_key_file; by default each process "
              "makes a fresh pair at start"},
     {.key = "secret_key_file", .type = EVC_CFG_STRING,

@@ -103,6 +103,17 @@ const evc_cfg_field central_schema[] = {
     {0},
 };
 
+/* A key of Central's section, or the default central_schema declares. */
+static int64_t cfg_int(const evc_cfg_node *sec, const char *key)
+{
+    return evc_cfg_schema_int(sec, central_schema, key);
+}
+
+static const char *cfg_str(const evc_cfg_node *sec, const char *key)
+{
+    return evc_cfg_schema_str(sec, central_schema, key);
+}
+
 /* Parses an optional non-negative integer option; -1 when absent. */
 static int option_int(evc_app *app, const char *name, int64_t *out)
 {
@@ -161,8 +172,7 @@ static struct {
 
 void central_database_path(evc_app *app, char *buf, size_t cap)
 {
-    const char *db = evc_cfg_get_str(evc_cfg_get(evc_app_config_root(app), "store"), "database",
-                                     "evcharging.db");
+    const char *db = evc_app_store_database(app);
     snprintf(buf, cap, "%s", db);
     snprintf(db_before_open.path, sizeof db_before_open.path, "%s", db);
     db_before_open.noted = true;
@@ -192,7 +202,7 @@ static void remove_db_files(void)
 static int refuse_missing_db(evc_app *app, bool init)
 {
     if (!db_before_open.noted || !(db_before_open.missing || db_before_open.empty) || init ||
-        evc_cfg_get_bool(evc_app_section(app), "create_if_missing", false))
+        evc_cfg_schema_bool(evc_app_section(app), central_schema, "create_if_missing"))
         return -1;
     remove_db_files();
     if (db_before_open.empty) {
@@ -236,13 +246,12 @@ int central_command(evc_app *app)
         return -1;
     evc_password_cost cost = EVC_PASSWORD_COST_INTERACTIVE;
     evc_error err = {0};
-    const char *cost_name = evc_cfg_get_str(evc_app_section(app), "password_cost", "interactive");
+    const char *cost_name = cfg_str(evc_app_section(app), "password_cost");
     if (evc_password_cost_parse(cost_name, &cost, &err) != EVC_OK) {
         fprintf(stderr, "EV_Central: %s\n", err.msg);
         return EVC_EXIT_CONFIG;
     }
-    const char *db = evc_cfg_get_str(evc_cfg_get(evc_app_config_root(app), "store"), "database",
-                                     "evcharging.db");
+    const char *db = evc_app_store_database(app);
     if (add)
         return add_cp_command(app, db, cost);
     bool seed = evc_app_option(app, "seed") != NULL;
@@ -279,30 +288,28 @@ int central_create(evc_app *app, void **state, evc_error *err)
     c->loop = evc_app_loop(app);
     c->bus = evc_app_bus(app);
     c->store = evc_app_store(app);
-    c->listen_port = (int)evc_cfg_get_int(sec, "listen_port", 0);
-    c->registration_open = strcmp(evc_cfg_get_str(sec, "registration", "closed"), "open") == 0;
-    c->heartbeat_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "heartbeat_timeout_ms", 3000);
-    c->heartbeat_interval_ms = (uint64_t)evc_cfg_get_int(sec, "heartbeat_interval_ms", 1000);
-    c->authorise_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "authorise_timeout_ms", 5000);
-    c->telemetry_log_ms = (uint64_t)evc_cfg_get_int(sec, "telemetry_log_interval_ms", 5000);
-    c->clock_skew_ms = (uint64_t)evc_cfg_get_int(sec, "clock_skew_ms", 1000);
-    c->min_balance_cents = evc_cfg_get_int(sec, "min_balance_cents", 500);
-    c->balance_floor_cents = evc_cfg_get_int(sec, "balance_floor_cents", 0);
-    c->max_power_w = evc_cfg_get_int(sec, "max_power_w", 350000);
-    c->energy_tolerance_pct = evc_cfg_get_int(sec, "energy_tolerance_pct", 10);
-    c->http_port = (int)evc_cfg_get_int(sec, "http_port", 8002);
-    c->http_host = evc_cfg_get_str(sec, "http_host", "");
-    c->monitor_max_links = (size_t)evc_cfg_get_int(sec, "monitor_max_links", 0);
-    c->monitor_out_queue_max = (size_t)evc_cfg_get_int(sec, "monitor_out_queue_max_bytes",
-                                                       1048576);
-    c->monitor_slow_reader_ms = (uint64_t)evc_cfg_get_int(sec, "monitor_slow_reader_ms", 10000);
-    const char *panel = evc_cfg_get_str(sec, "panel", "auto");
+    c->listen_port = (int)cfg_int(sec, "listen_port");
+    c->registration_open = strcmp(cfg_str(sec, "registration"), "open") == 0;
+    c->heartbeat_timeout_ms = (uint64_t)cfg_int(sec, "heartbeat_timeout_ms");
+    c->heartbeat_interval_ms = (uint64_t)cfg_int(sec, "heartbeat_interval_ms");
+    c->authorise_timeout_ms = (uint64_t)cfg_int(sec, "authorise_timeout_ms");
+    c->telemetry_log_ms = (uint64_t)cfg_int(sec, "telemetry_log_interval_ms");
+    c->clock_skew_ms = (uint64_t)cfg_int(sec, "clock_skew_ms");
+    c->min_balance_cents = cfg_int(sec, "min_balance_cents");
+    c->balance_floor_cents = cfg_int(sec, "balance_floor_cents");
+    c->max_power_w = cfg_int(sec, "max_power_w");
+    c->energy_tolerance_pct = cfg_int(sec, "energy_tolerance_pct");
+    c->http_port = (int)cfg_int(sec, "http_port");
+    c->http_host = cfg_str(sec, "http_host");
+    c->monitor_max_links = (size_t)cfg_int(sec, "monitor_max_links");
+    c->monitor_out_queue_max = (size_t)cfg_int(sec, "monitor_out_queue_max_bytes");
+    c->monitor_slow_reader_ms = (uint64_t)cfg_int(sec, "monitor_slow_reader_ms");
+    const char *panel = cfg_str(sec, "panel");
     c->tty = strcmp(panel, "tty") == 0 || (strcmp(panel, "auto") == 0 && isatty(STDOUT_FILENO));
     c->t_driver = evc_app_topic(app, EVC_TOPIC_DRIVER_EVENTS);
     c->t_cp = evc_app_topic(app, EVC_TOPIC_CP_EVENTS);
     c->t_central = evc_app_topic(app, EVC_TOPIC_CENTRAL_EVENTS);
-    int rc = evc_password_cost_parse(evc_cfg_get_str(sec, "password_cost", "interactive"),
-                                     &c->password_cost, err);
+    int rc = evc_password_cost_parse(cfg_str(sec, "password_cost"), &c->password_cost, err);
     /* An engine accepts a cp.authorise until it expires; Central must still
      * hold the request open then, whatever the clocks' difference. */
     if (rc == EVC_OK && c->clock_skew_ms >= c->authorise_timeout_ms)

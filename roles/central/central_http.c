@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "central.h"
 #include "central_dash.h"
 #include "central_int.h"
 #include "central_login.h"
@@ -238,8 +239,8 @@ int central_http_start(central *c, evc_error *err)
         return rc;
     evc_web_opts o = {.struct_size = sizeof o, .host = c->http_host, .static_dir = dir[0] ? dir : NULL,
                       .port = (uint16_t)c->http_port, .security_headers = true,
-                      .tls_cert = evc_cfg_get_str(sec, "http_tls_cert", ""),
-                      .tls_key = evc_cfg_get_str(sec, "http_tls_key", "")};
+                      .tls_cert = evc_cfg_schema_str(sec, central_schema, "http_tls_cert"),
+                      .tls_key = evc_cfg_schema_str(sec, central_schema, "http_tls_key")};
     central_web *cw = calloc(1, sizeof *cw);
     if (!cw)
         return evc_error_set(err, EVC_ENOMEM, "central: out of memory");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "central.h"
 #include "central_cpauth.h"
 #include "central_int.h"
 #include "central_trust.h"
@@ -207,7 +208,7 @@ int central_links_start(central *c, evc_error *err)
      * network), as central.http_host does for HTTP; "" = all interfaces.
      * Unit tests run the links without an app: all interfaces. */
     const char *host =
-        c->app ? evc_cfg_get_str(evc_app_section(c->app), "listen_host", "") : "";
+        c->app ? evc_cfg_schema_str(evc_app_section(c->app), central_schema, "listen_host") : "";
     int rc = evc_link_listen(c->loop, host, (uint16_t)c->listen_port, &h, c, &c->server, err);
     if (rc == EVC_OK) {
         /* 0 = the link layer's defaults (tests set no config) */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "central.h"
 #include "central_dash.h"
 #include "central_login.h"
 #include "evc/log.h"
@@ -376,7 +377,7 @@ int central_login_start(central *c, evc_web *web, central_login **out, evc_error
     l->c = c;
     l->web = web;
     const evc_cfg_node *sec = c->app ? evc_app_section(c->app) : NULL;
-    l->ttl_s = (uint64_t)evc_cfg_get_int(sec, "http_session_ttl_s", 3600);
+    l->ttl_s = (uint64_t)evc_cfg_schema_int(sec, central_schema, "http_session_ttl_s");
     l->sessions = evc_web_sessions_new(LOGIN_MAX_SESSIONS, LOGIN_SESSIONS_PER_USER,
                                        l->ttl_s * 1000);
     l->by_user = evc_web_throttle_new(LOGIN_THROTTLE_KEYS, LOGIN_USER_FAILS, LOGIN_DELAY_MS,

@@ -1,5 +1,6 @@
 /* central_trust.c: Central's seals, the keys it checks others with, driver
  * logins by proof and CP key params (central_trust.h). */
+#include "central.h"
 #include "central_trust.h"
 
 #include <stdio.h>
@@ -275,7 +276,7 @@ static void prune_sessions(central *c, const char *driver)
 
 void central_trust_key_path(evc_app *app, char *buf, size_t cap)
 {
-    const char *set = evc_cfg_get_str(evc_app_section(app), "signing_key_file", NULL);
+    const char *set = evc_cfg_schema_str(evc_app_section(app), central_schema, "signing_key_file");
     if (set && *set) {
         snprintf(buf, cap, "%s", set);
         return;

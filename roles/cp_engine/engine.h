@@ -99,8 +99,15 @@ typedef struct engine {
     uint64_t dropped;           /* malformed bus messages */
 } engine;
 
-/* engine_core.c */
+/* engine_config.c: the section's schema (keys, bounds, defaults, help). */
+extern const evc_cfg_field engine_schema[];
+/* Fills c's tunables from cp_engine's section `sec` (NULL = none given:
+ * every default), each absent key taking the schema's default. */
+void engine_cfg_read(engine_cfg *c, const evc_cfg_node *sec);
+/* engine_cfg_read with no section: what a test starts from. */
 void engine_cfg_defaults(engine_cfg *c);
+
+/* engine_core.c */
 /* Starts a filled engine (loop, bus, store, topics, cfg set): recovers the
  * journal, listens for the monitor, subscribes, arms the timers, sends the
  * outbox. */

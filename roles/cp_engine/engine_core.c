@@ -10,22 +10,6 @@
 
 #define HOUSEKEEPING_MS 200
 
-void engine_cfg_defaults(engine_cfg *c)
-{
-    c->monitor_timeout_ms = 3000;
-    c->central_timeout_ms = 3000;
-    c->plug_timeout_ms = 60000;
-    c->telemetry_interval_ms = 1000;
-    c->outbox_retry_ms = 5000;
-    c->power_w = 7400;
-    c->power_variation_pct = 5;
-    c->power_seed = 0;
-    c->unattended = false;
-    c->plug_after_ms = 2000;
-    c->unplug_after_ms = 10000;
-    c->target_wh = 0;
-}
-
 void engine_say(engine *e, const char *colour, const char *fmt, ...)
 {
     char line[1024];

@@ -16,51 +16,6 @@
 #include "evc/ids.h"
 #include "evc/log.h"
 
-static const evc_cfg_field UNATTENDED_SCHEMA[] = {
-    {.key = "enabled", .type = EVC_CFG_BOOL, .default_text = "false",
-     .help = "plug and unplug by itself (demo and tests)"},
-    {.key = "plug_after_ms", .type = EVC_CFG_INT, .min = 0, .max = 86400000,
-     .default_text = "2000", .help = "plug in this long after an authorisation"},
-    {.key = "unplug_after_ms", .type = EVC_CFG_INT, .min = 0, .max = 86400000,
-     .default_text = "10000", .help = "unplug this long after the plug (0: only at target_wh)"},
-    {.key = "target_wh", .type = EVC_CFG_INT, .min = 0, .max = 100000000, .default_text = "0",
-     .help = "unplug once this much energy was supplied (0: no target)"},
-    {0},
-};
-
-static const evc_cfg_field ENGINE_SCHEMA[] = {
-    {.key = "listen", .type = EVC_CFG_STRING,
-     .help = "host:port where this engine's monitor connects (second argument)"},
-    {.key = "cp_id", .type = EVC_CFG_STRING,
-     .help = "this CP's id, e.g. CP_001 (third argument); required: the engine never takes "
-             "its id from a monitor"},
-    {.key = "secret", .type = EVC_CFG_STRING, .default_text = "secret-<cp_id>",
-     .help = "the CP's secret, the same as its monitor's: the monitor link is accepted only "
-             "from a peer proving it (--secret-file wins; the default is the demo seed's: "
-             "production sets its own)"},
-    {.key = "database", .type = EVC_CFG_STRING, .default_text = "cp-engine-<listen port>.db",
-     .help = "the engine's own SQLite file (journal and outbox)"},
-    {.key = "monitor_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
-     .default_text = "3000", .help = "no PING this long: the monitor is lost (R30)"},
-    {.key = "central_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
-     .default_text = "3000", .help = "no central.heartbeat this long: CENTRAL is unreachable"},
-    {.key = "plug_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 86400000,
-     .default_text = "60000", .help = "an authorisation not followed by a plug expires"},
-    {.key = "telemetry_interval_ms", .type = EVC_CFG_INT, .min = 100, .max = 60000,
-     .default_text = "1000", .help = "supply.telemetry period while supplying (F7)"},
-    {.key = "outbox_retry_ms", .type = EVC_CFG_INT, .min = 100, .max = 3600000,
-     .default_text = "5000", .help = "re-send an unacknowledged supply.ended this often"},
-    {.key = "power_w", .type = EVC_CFG_INT, .min = 1, .max = 1000000, .default_text = "7400",
-     .help = "supply power in watts"},
-    {.key = "power_variation_pct", .type = EVC_CFG_INT, .min = 0, .max = 50,
-     .default_text = "5", .help = "power varies uniformly by +- this percentage each tick"},
-    {.key = "power_seed", .type = EVC_CFG_INT, .min = 0, .max = INT64_MAX, .default_text = "0",
-     .help = "seed of the power variation (0: from the clock)"},
-    {.key = "unattended", .type = EVC_CFG_MAP, .children = UNATTENDED_SCHEMA,
-     .help = "unattended mode (demo and tests)"},
-    {0},
-};
-
 static const evc_role_option ENGINE_OPTIONS[] = {
     {.name = "secret-file", .has_arg = true, .arg_name = "PATH",
      .help = "file whose first line is the CP's secret"},
@@ -205,10 +160,11 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
         return err->code;
     }
     engine_cfg *c = &e->cfg;
-    engine_cfg_defaults(c);
     /* The id is the engine's own (issue 11 finding 5): a monitor proves it
      * knows this CP's secret, it never names another id. */
-    const char *id = evc_cfg_get_str(sec, "cp_id", evc_app_checking(app) ? "CP_CHECK" : "");
+    const char *id = evc_cfg_schema_str(sec, engine_schema, "cp_id");
+    if (!id)
+        id = evc_app_checking(app) ? "CP_CHECK" : "";
     int rc = EVC_OK;
     if (!*id)
         rc = evc_error_set(err, EVC_ECONFIG, "cp_engine.cp_id: missing (third argument)");
@@ -216,7 +172,7 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
         rc = evc_error_set(err, EVC_ECONFIG,
                            "cp_engine.cp_id: '%.80s' is not 1 to 64 of A-Z a-z 0-9 _ . -", id);
     const char *file = evc_app_option(app, "secret-file");
-    const char *secret = evc_cfg_get_str(sec, "secret", NULL);
+    const char *secret = evc_cfg_schema_str(sec, engine_schema, "secret");
     if (rc == EVC_OK) {
         snprintf(c->cp_id, sizeof c->cp_id, "%s", id);
         if (file)
@@ -230,19 +186,7 @@ static int engine_create(evc_app *app, void **state, evc_error *err)
         free(e);
         return rc;
     }
-    c->monitor_timeout_ms = evc_cfg_get_int(sec, "monitor_timeout_ms", 3000);
-    c->central_timeout_ms = evc_cfg_get_int(sec, "central_timeout_ms", 3000);
-    c->plug_timeout_ms = evc_cfg_get_int(sec, "plug_timeout_ms", 60000);
-    c->telemetry_interval_ms = evc_cfg_get_int(sec, "telemetry_interval_ms", 1000);
-    c->outbox_retry_ms = evc_cfg_get_int(sec, "outbox_retry_ms", 5000);
-    c->power_w = evc_cfg_get_int(sec, "power_w", 7400);
-    c->power_variation_pct = evc_cfg_get_int(sec, "power_variation_pct", 5);
-    c->power_seed = evc_cfg_get_int(sec, "power_seed", 0);
-    const evc_cfg_node *u = evc_cfg_get(sec, "unattended");
-    c->unattended = evc_cfg_get_bool(u, "enabled", false);
-    c->plug_after_ms = evc_cfg_get_int(u, "plug_after_ms", 2000);
-    c->unplug_after_ms = evc_cfg_get_int(u, "unplug_after_ms", 10000);
-    c->target_wh = evc_cfg_get_int(u, "target_wh", 0);
+    engine_cfg_read(c, sec);
     e->app = app;
     e->loop = evc_app_loop(app);
     e->bus = evc_app_bus(app);
@@ -308,7 +252,7 @@ static const evc_role ENGINE_ROLE = {
     .summary = "EVCharging charging-point engine: supplies energy, reports telemetry.",
     .positionals = ENGINE_POSITIONALS,
     .options = ENGINE_OPTIONS,
-    .schema = ENGINE_SCHEMA,
+    .schema = engine_schema,
     /* The CP id names the engine on the bus (its Kafka group): the listen
      * address is the same on every CP host that runs one CP (127.0.0.1:7101),
      * so it names one only when no id is configured (learnt from the monitor). */

@@ -9,44 +9,6 @@
 #include "evc/log.h"
 #include "monitor.h"
 
-static const evc_cfg_field MONITOR_SCHEMA[] = {
-    {.key = "engine", .type = EVC_CFG_STRING, .help = "engine host:port (first argument)"},
-    {.key = "central", .type = EVC_CFG_STRING, .help = "Central host:port (second argument)"},
-    {.key = "cp_id", .type = EVC_CFG_STRING, .help = "this CP's id (third argument)"},
-    {.key = "location", .type = EVC_CFG_STRING, .default_text = "Unknown location",
-     .help = "location sent in AUTH (registers an unknown CP under Central's open policy)"},
-    {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
-     .default_text = "35", .help = "price sent in AUTH, integer cents per kWh (--price-cents)"},
-    {.key = "secret", .type = EVC_CFG_STRING, .default_text = "secret-<cp_id>",
-     .help = "the CP's secret, proved to Central and to the engine without being sent "
-             "(--secret-file wins; the default is the demo seed's: production sets its own)"},
-    {.key = "health_interval_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
-     .default_text = "1000", .help = "PING the engine this often"},
-    {.key = "health_timeout_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
-     .default_text = "2000", .help = "no PONG this long after a PING: engine UNREACHABLE"},
-    {.key = "engine_grace_ms", .type = EVC_CFG_INT, .min = 0, .max = 600000,
-     .default_text = "5000",
-     .help = "at start, an engine that does not accept the connection yet is not reported "
-             "UNREACHABLE (BROKEN at Central) before this; the CP stays DISCONNECTED meanwhile"},
-    {.key = "heartbeat_interval_ms", .type = EVC_CFG_INT, .min = 50, .max = 600000,
-     .default_text = "1000", .help = "HB to Central this often (and at once on a change)"},
-    {.key = "backoff_min_ms", .type = EVC_CFG_INT, .min = 10, .max = 600000,
-     .default_text = "250", .help = "first reconnection delay to Central or the engine"},
-    {.key = "backoff_max_ms", .type = EVC_CFG_INT, .min = 10, .max = 600000,
-     .default_text = "2000", .help = "reconnection delay cap (doubles up to it)"},
-    {.key = "deny_retry_min_ms", .type = EVC_CFG_INT, .min = 10, .max = 3600000,
-     .default_text = "2000", .help = "first re-AUTH delay after AUTH_DENIED"},
-    {.key = "deny_retry_max_ms", .type = EVC_CFG_INT, .min = 10, .max = 3600000,
-     .default_text = "30000", .help = "re-AUTH delay cap after repeated denials"},
-    {.key = "web_port", .type = EVC_CFG_INT, .min = 0, .max = 65535, .default_text = "8003",
-     .help = "the monitor dashboard's HTTP port (--web-port; 0 turns the page off; one port "
-             "per monitor on a host: 8003, 8004, ...); a port in use stops the start"},
-    {.key = "web_host", .type = EVC_CFG_STRING, .default_text = "127.0.0.1",
-     .help = "address the dashboard listens on (read-only page without a login: keep it on "
-             "127.0.0.1 unless the network is the technicians'; docs/WEB.md)"},
-    {0},
-};
-
 static const evc_role_positional MONITOR_POSITIONALS[] = {
     {.name = "engine_host:port", .config_path = "cp_monitor.engine", .required = true,
      .help = "where this CP's engine listens"},
@@ -88,33 +50,18 @@ static int monitor_create(evc_app *app, void **state, evc_error *err)
         rc = evc_addr_from_cfg(engine, "engine", 0, &c->engine, err);
     if (rc == EVC_OK && central)
         rc = evc_addr_from_cfg(central, "central", 0, &c->central, err);
-    const char *id = evc_cfg_get_str(sec, "cp_id", checking ? "CP_CHECK" : "");
+    const char *id = evc_cfg_schema_str(sec, monitor_schema, "cp_id");
+    if (!id)
+        id = checking ? "CP_CHECK" : "";
     if (rc == EVC_OK && !evc_id_valid(id))
         rc = evc_error_set(err, EVC_ECONFIG,
                            "cp_monitor: CP id '%.80s' is not 1 to 64 of A-Z a-z 0-9 _ . -", id);
     if (rc == EVC_OK) {
         snprintf(c->cp_id, sizeof c->cp_id, "%s", id);
-        snprintf(c->location, sizeof c->location, "%s",
-                 evc_cfg_get_str(sec, "location", "Unknown location"));
-        monitor_cfg_defaults(c);
-        c->price_cents_per_kwh = evc_cfg_get_int(sec, "price_cents_per_kwh", c->price_cents_per_kwh);
-        c->health_interval_ms = evc_cfg_get_int(sec, "health_interval_ms", c->health_interval_ms);
-        c->health_timeout_ms = evc_cfg_get_int(sec, "health_timeout_ms", c->health_timeout_ms);
-        c->heartbeat_interval_ms =
-            evc_cfg_get_int(sec, "heartbeat_interval_ms", c->heartbeat_interval_ms);
-        c->engine_grace_ms = evc_cfg_get_int(sec, "engine_grace_ms", c->engine_grace_ms);
-        c->backoff_min_ms = evc_cfg_get_int(sec, "backoff_min_ms", c->backoff_min_ms);
-        c->backoff_max_ms = evc_cfg_get_int(sec, "backoff_max_ms", c->backoff_max_ms);
-        c->deny_retry_min_ms = evc_cfg_get_int(sec, "deny_retry_min_ms", c->deny_retry_min_ms);
-        c->deny_retry_max_ms = evc_cfg_get_int(sec, "deny_retry_max_ms", c->deny_retry_max_ms);
-        int64_t port = evc_cfg_get_int(sec, "web_port", c->web_port);
-        c->web = port != 0;
-        c->web_port = (uint16_t)port;
-        const char *web_host = evc_cfg_get_str(sec, "web_host", NULL);
-        if (web_host)
-            snprintf(c->web_host, sizeof c->web_host, "%s", web_host);
+        monitor_cfg_read(c, sec);
+        c->web = c->web_port != 0;
         const char *file = evc_app_option(app, "secret-file");
-        const char *secret = evc_cfg_get_str(sec, "secret", NULL);
+        const char *secret = evc_cfg_schema_str(sec, monitor_schema, "secret");
         if (file)
             rc = evc_read_secret_file("--secret-file", file, c->secret, sizeof c->secret, err);
         else if (secret && *secret)
@@ -159,7 +106,7 @@ static const evc_role MONITOR_ROLE = {
                "checks its engine's health every second; serves its dashboard (port 8003).",
     .positionals = MONITOR_POSITIONALS,
     .options = MONITOR_OPTIONS,
-    .schema = MONITOR_SCHEMA,
+    .schema = monitor_schema,
     .instance_key = "cp_monitor.cp_id",
     .create = monitor_create,
     .start = monitor_start,

@@ -106,8 +106,16 @@ typedef struct monitor {
     struct monitor_web *web;     /* NULL when the page is off */
 } monitor;
 
-/* monitor_core.c */
+/* monitor_config.c: the section's schema (keys, bounds, defaults, help). */
+extern const evc_cfg_field monitor_schema[];
+/* Fills c's tunables (location, price, timings, page) from cp_monitor's
+ * section `sec` (NULL = none given: every default), each absent key taking
+ * the schema's default; web stays false (the program decides). */
+void monitor_cfg_read(monitor_cfg *c, const evc_cfg_node *sec);
+/* monitor_cfg_read with no section: what a test starts from. */
 void monitor_cfg_defaults(monitor_cfg *c);
+
+/* monitor_core.c */
 int monitor_core_start(monitor *m, evc_error *err);
 /* Closes both links and waits (bounded) for their on_close. */
 void monitor_core_stop(monitor *m);

@@ -7,24 +7,6 @@
 
 #include "monitor.h"
 
-void monitor_cfg_defaults(monitor_cfg *c)
-{
-    c->price_cents_per_kwh = 35;
-    c->health_interval_ms = 1000;
-    c->health_timeout_ms = 2000;
-    c->heartbeat_interval_ms = 1000;
-    c->engine_grace_ms = 5000;
-    c->backoff_min_ms = 250;
-    c->backoff_max_ms = 2000;
-    c->deny_retry_min_ms = 2000;
-    c->deny_retry_max_ms = 30000;
-    /* The program turns the page on (cp_monitor.web_port, default 8003);
-     * a monitor built by a test serves none unless it asks. */
-    c->web = false;
-    c->web_port = 8003;
-    snprintf(c->web_host, sizeof c->web_host, "127.0.0.1");
-}
-
 void monitor_say(monitor *m, const char *colour, const char *fmt, ...)
 {
     char line[1024];

@@ -102,9 +102,9 @@ static int driver_get_password(driver_role *r, evc_error *err)
     const evc_cfg_node *sec = evc_app_section(r->app);
     const char *id = r->params.fsm.driver_id;
     driver_password_sources src = {
-        .file = evc_cfg_get_str(sec, "password_file", NULL),
+        .file = evc_cfg_schema_str(sec, DRIVER_SCHEMA, "password_file"),
         .env = getenv("EVC_DRIVER_PASSWORD"),
-        .config = evc_cfg_get_str(sec, "password", NULL),
+        .config = evc_cfg_schema_str(sec, DRIVER_SCHEMA, "password"),
         .stdin_is_tty = r->params.in_is_tty,
         .driver_id = id,
     };
@@ -162,7 +162,7 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
         }
         r->has_services = true;
     }
-    const char *colour = evc_cfg_get_str(sec, "colour", "auto");
+    const char *colour = evc_cfg_schema_str(sec, DRIVER_SCHEMA, "colour");
     driver_app_params *p = &r->params;
     p->loop = evc_app_loop(app);
     p->bus = evc_app_bus(app);
@@ -170,11 +170,13 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
     p->topic_out = evc_app_topic(app, EVC_TOPIC_DRIVER_EVENTS);
     p->fsm = (driver_fsm_config){
         .driver_id = id,
-        .central_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "central_timeout_ms", 3000),
-        .request_timeout_ms = (uint64_t)evc_cfg_get_int(sec, "request_timeout_ms", 10000),
-        .wait_between_ms = (uint64_t)evc_cfg_get_int(sec, "wait_between_ms", 4000),
-        .exit_when_done = evc_cfg_get_bool(sec, "exit_when_done", true),
-        .skip_unknown_cps = evc_cfg_get_bool(sec, "skip_unknown_cps", false),
+        .central_timeout_ms =
+            (uint64_t)evc_cfg_schema_int(sec, DRIVER_SCHEMA, "central_timeout_ms"),
+        .request_timeout_ms =
+            (uint64_t)evc_cfg_schema_int(sec, DRIVER_SCHEMA, "request_timeout_ms"),
+        .wait_between_ms = (uint64_t)evc_cfg_schema_int(sec, DRIVER_SCHEMA, "wait_between_ms"),
+        .exit_when_done = evc_cfg_schema_bool(sec, DRIVER_SCHEMA, "exit_when_done"),
+        .skip_unknown_cps = evc_cfg_schema_bool(sec, DRIVER_SCHEMA, "skip_unknown_cps"),
     };
     p->out = stdout;
     p->colour = strcmp(colour, "always") == 0 ||
@@ -185,9 +187,9 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
     p->quit = role_quit;
     p->quit_arg = app;
     p->web = (driver_web_params){
-        .host = evc_cfg_get_str(sec, "web_host", "127.0.0.1"),
-        .port = (int)evc_cfg_get_int(sec, "web_port", 8001),
-        .session_ttl_s = (uint64_t)evc_cfg_get_int(sec, "web_session_ttl_s", 28800),
+        .host = evc_cfg_schema_str(sec, DRIVER_SCHEMA, "web_host"),
+        .port = (int)evc_cfg_schema_int(sec, DRIVER_SCHEMA, "web_port"),
+        .session_ttl_s = (uint64_t)evc_cfg_schema_int(sec, DRIVER_SCHEMA, "web_session_ttl_s"),
     };
     if (p->web.port > 0 && !evc_app_checking(app)) {
         /* The page's files: a missing default folder costs the page only

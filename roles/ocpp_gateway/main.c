@@ -193,11 +193,11 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     g->app = app;
     g->loop = evc_app_loop(app);
     g->uv = evc_loop_native(g->loop);
-    snprintf(g->host, sizeof g->host, "%s", evc_cfg_get_str(sec, "host", "0.0.0.0"));
-    g->port = (uint16_t)evc_cfg_get_int(sec, "port", 8180);
-    g->call_timeout_ms = evc_cfg_get_int(sec, "call_timeout_ms", 30000);
-    g->heartbeat_interval_s = evc_cfg_get_int(sec, "heartbeat_interval_s", 60);
-    g->price_cents = evc_cfg_get_int(sec, "price_cents_per_kwh", 35);
+    snprintf(g->host, sizeof g->host, "%s", evc_cfg_schema_str(sec, GW_SCHEMA, "host"));
+    g->port = (uint16_t)evc_cfg_schema_int(sec, GW_SCHEMA, "port");
+    g->call_timeout_ms = evc_cfg_schema_int(sec, GW_SCHEMA, "call_timeout_ms");
+    g->heartbeat_interval_s = evc_cfg_schema_int(sec, GW_SCHEMA, "heartbeat_interval_s");
+    g->price_cents = evc_cfg_schema_int(sec, GW_SCHEMA, "price_cents_per_kwh");
     /* 3 denials, then 1 s doubling up to a minute, per CP id */
     g->denied = evc_web_throttle_new(1024, 3, 1000, 60000);
     if (!g->denied) {
@@ -230,7 +230,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
      * ones in the state file. */
     g->next_tx = (int64_t)(evc_wall_ms() / 1000u) % 1000000000;
     snprintf(g->state_file, sizeof g->state_file, "%s",
-             evc_cfg_get_str(sec, "state_file", "ocpp-gateway-state.json"));
+             evc_cfg_schema_str(sec, GW_SCHEMA, "state_file"));
     rc = gw_state_load(g, err);
     if (rc != EVC_OK) {
         gw_state_free(g);

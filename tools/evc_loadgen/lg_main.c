@@ -84,8 +84,7 @@ static int parse_options(lg *g, evc_app *app, evc_error *err)
     g->central_pid = (int)opt_size(app, "central-pid", 0);
     g->json_path = evc_app_option(app, "json");
     g->label = evc_app_option(app, "label");
-    g->transport_name = evc_cfg_get_str(evc_cfg_path(evc_app_config_root(app), "transport"),
-                                        "plugin", "?");
+    g->transport_name = evc_app_transport_name(app);
     return EVC_OK;
 }
 

@@ -120,6 +120,14 @@ EVC_API const evc_cfg_node *evc_app_section(evc_app *app); /* the role's section
  * flag, NULL when absent. */
 EVC_API const char *evc_app_option(evc_app *app, const char *name);
 EVC_API bool evc_app_checking(evc_app *app); /* true under --check-config */
+/* store.database as configured, else the default the core's store schema
+ * declares: the path a role names in messages about "the database" (a role
+ * with evc_role.database_key may open another; see default_database).
+ * Borrowed from the config tree or static data. */
+EVC_API const char *evc_app_store_database(evc_app *app);
+/* transport.plugin as configured, else the core's default ("zmq"): the
+ * name of the bus's transport, for reports. Borrowed like the above. */
+EVC_API const char *evc_app_transport_name(evc_app *app);
 
 /* ---- dashboards (docs/WEB.md) ------------------------------------------ */
 

@@ -131,8 +131,9 @@ typedef struct evc_cfg_field {
     bool required;
     /* The default when the key is absent ("5000", "true", "NORMAL"): read by
      * evc_cfg_schema_* below, so code and documentation share it. A text
-     * that is not a literal ("generated per process") documents a default
-     * the code computes. May be NULL. */
+     * with '<' in it ("secret-<cp_id>", "<dir of the program>/web")
+     * documents a default the code computes: evc_cfg_schema_* ignore it.
+     * May be NULL. */
     const char *default_text;
     const char *help;                    /* one line for --help-config and docs */
     const char *const *enum_values;      /* EVC_CFG_ENUM: NULL-terminated list */
@@ -161,7 +162,7 @@ EVC_API const evc_cfg_field *evc_cfg_field_find(const evc_cfg_field *schema, con
 /* The value of `key` in `map` (NULL = empty map), or else the default the
  * schema declares for it (default_text parsed as the type: an int in
  * decimal, a bool "true"/"false"); 0/false/NULL when the schema has no
- * literal default. The one way to read a key so that its default is written
+ * literal default (none, or a computed one written with '<'). The one way to read a key so that its default is written
  * once, in the schema. Strings are borrowed from the tree or the schema. */
 EVC_API const char *evc_cfg_schema_str(const evc_cfg_node *map, const evc_cfg_field *schema,
                                        const char *key);

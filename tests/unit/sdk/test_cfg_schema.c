@@ -11,7 +11,8 @@ static const evc_cfg_field schema[] = {
     {.key = "on", .type = EVC_CFG_BOOL, .default_text = "true"},
     {.key = "ratio", .type = EVC_CFG_DOUBLE, .default_text = "0.25"},
     {.key = "mode", .type = EVC_CFG_ENUM, .default_text = "slow", .enum_values = modes},
-    {.key = "key", .type = EVC_CFG_STRING, .default_text = "generated per process"},
+    {.key = "key", .type = EVC_CFG_STRING, .default_text = "<generated per process>"},
+    {.key = "file", .type = EVC_CFG_STRING, .default_text = "state.json"},
     {.key = NULL},
 };
 
@@ -30,8 +31,11 @@ Test(cfg_schema, an_absent_key_reads_the_schemas_default)
     cr_assert(evc_cfg_schema_bool(NULL, schema, "on"));
     cr_assert_float_eq(evc_cfg_schema_double(NULL, schema, "ratio"), 0.25, 1e-12);
     cr_assert_str_eq(evc_cfg_schema_str(NULL, schema, "mode"), "slow");
-    /* A descriptive default is not a number: the code computes that one. */
+    /* A default written with '<' documents one the code computes: it is
+     * never handed out as a value. */
     cr_assert_eq(evc_cfg_schema_int(NULL, schema, "key"), 0);
+    cr_assert_null(evc_cfg_schema_str(NULL, schema, "key"));
+    cr_assert_str_eq(evc_cfg_schema_str(NULL, schema, "file"), "state.json");
     cr_assert_eq(evc_cfg_schema_int(NULL, schema, "nosuch"), 0);
 }
 
