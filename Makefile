@@ -92,7 +92,7 @@ BUILD_PKG ?= build-pkg
 .PHONY: package
 package: deps
 	cmake -S . -B $(BUILD_PKG) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-	      -DEVC_BUILD_TESTS=OFF $(CMAKE_ARGS)
+	      -DEVC_BUILD_TESTS=OFF -DEVC_MAN_PAGES=ON $(CMAKE_ARGS)
 	cmake --build $(BUILD_PKG) -j $(JOBS)
 	cd $(BUILD_PKG) && cpack -G DEB
 	@ls -1 $(BUILD_PKG)/*.deb

@@ -74,10 +74,6 @@ function(evc_deb comp pkg summary)
             DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides COMPONENT ${comp})
   endif()
 endfunction()
-# The overrides of the packages with programs (no manual pages yet).
-foreach(PKG evcharging evcharging-tools libevc-dev)
-  configure_file(${_deb}/lintian-overrides.in ${_pkgdir}/${PKG}.overrides @ONLY)
-endforeach()
 
 evc_deb(core ${_core}
   "EV charging network middleware - core library\n The runtime of EVCharging: configuration, logging, the event loop\n glue and the plugin loader that every program and plugin links against."
@@ -89,7 +85,6 @@ evc_deb(programs evcharging
           "evcharging-transport-zmq (= ${_v}) | evcharging-transport-kafka (= ${_v})"
   RECOMMENDS "evcharging-web (= ${_v})"
   SUGGESTS "evcharging-tools"
-  OVERRIDES ${_pkgdir}/evcharging.overrides
   EXTRA "${_pkgdir}/conffiles;${_pkgdir}/postinst;${_pkgdir}/postrm")
 evc_deb(transport-zmq evcharging-transport-zmq
   "EV charging network middleware - ZeroMQ transport plugin\n The bus over ZeroMQ (XSUB/XPUB proxy in EV_Central or evc-zmq-proxy)."
@@ -102,8 +97,7 @@ evc_deb(store-sqlite evcharging-store-sqlite
   DEPENDS "${_core} (= ${_v})")
 evc_deb(dev libevc-dev
   "EV charging network middleware - plugin SDK\n Headers, pkg-config file and CMake package to build EVCharging plugins\n out of tree, and evc-conformance, the conformance checks to run on\n any plugin."
-  DEPENDS "${_core} (= ${_v})" "libuv1-dev"
-  OVERRIDES ${_pkgdir}/libevc-dev.overrides)
+  DEPENDS "${_core} (= ${_v})" "libuv1-dev")
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 if(EVC_WEB)  # without the dashboards' build there is nothing to ship
 evc_deb(web evcharging-web
@@ -113,7 +107,6 @@ endif()
 evc_deb(tools evcharging-tools
   "EV charging network middleware - tools\n evc-zmq-proxy (standalone ZeroMQ bus proxy, with a systemd unit),\n evc-kafka-mock (librdkafka's mock cluster, for tests) and evc-loadgen."
   DEPENDS
-  OVERRIDES ${_pkgdir}/evcharging-tools.overrides
   EXTRA "${_pkgdir}/tools/postinst;${_pkgdir}/tools/conffiles")
 
 # The maintainer scripts and the conffiles list, with the paths of this build.

@@ -10,9 +10,10 @@ PACKAGES=(
   librdkafka-dev libzmq3-dev libsqlite3-dev sqlite3
   libwebsockets-dev libwebsockets-evlib-uv
   libcriterion-dev kcat curl openssl jq
-  lintian dpkg-dev fakeroot systemd util-linux iproute2
+  lintian dpkg-dev fakeroot systemd util-linux iproute2 help2man
   # ^ make package and integ_packages: lintian, dpkg-shlibdeps (dpkg-dev),
-  #   systemd-analyze (systemd), unshare (util-linux), ip (iproute2)
+  #   systemd-analyze (systemd), unshare (util-linux), ip (iproute2),
+  #   the manual pages from --help (help2man)
   chromium
   iproute2    # ip netns/link: tests/integration/three_hosts
 )

@@ -103,7 +103,7 @@ done
 rm -rf "$WORK"; mkdir -p "$WORK"
 echo "integ_packages: building the packages in $WORK/build (Release, prefix /usr, web $WEB)"
 cmake -S "$SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-      -DEVC_BUILD_TESTS=OFF -DEVC_WEB="$WEB" >"$WORK/configure.log" 2>&1 \
+      -DEVC_BUILD_TESTS=OFF -DEVC_MAN_PAGES=ON -DEVC_WEB="$WEB" >"$WORK/configure.log" 2>&1 \
     || { tail -30 "$WORK/configure.log"; fail "configure"; }
 cmake --build "$WORK/build" -j "$(nproc)" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; fail "build"; }
 (cd "$WORK/build" && cpack -G DEB) >"$WORK/cpack.log" 2>&1 || { tail -30 "$WORK/cpack.log"; fail "cpack"; }
@@ -150,6 +150,15 @@ echo "integ_packages: lintian: no error, no warning beyond the commented overrid
 # ---- 5 (before 4: the units are checked against the unpacked binaries) ----
 for d in "$WORK"/debs/*.deb; do dpkg -x "$d" "$ROOT"; done
 
+# Every program has its manual page, made from its own --help.
+for b in "$ROOT"/usr/bin/*; do
+    n=$(basename "$b")
+    page="$ROOT/usr/share/man/man1/$n.1.gz"
+    [ -f "$page" ] || fail "$n has no manual page ($page)"
+    zcat "$page" | grep -q -- 'help' || fail "$page does not carry $n's --help"
+done
+echo "integ_packages: a manual page for each of the $(ls "$ROOT"/usr/bin | wc -l) programs"
+
 # ---- 4. systemd units ----
 if command -v systemd-analyze >/dev/null; then
     mkdir -p "$WORK/units"
@@ -161,6 +170,25 @@ if command -v systemd-analyze >/dev/null; then
           evcharging-zmq-proxy.service 2>&1) || { echo "$out"; fail "systemd-analyze verify"; }
     [ -z "$out" ] || { echo "$out"; fail "systemd-analyze verify printed the lines above"; }
     echo "integ_packages: systemd-analyze verify: the four units are clean"
+    # The CURVE drop-ins docs/OPERATIONS.md gives, on the units they name:
+    # each ```ini block whose first line is "# UNIT.service.d/NAME.conf".
+    dropins=$(awk -v dir="$WORK/units" '
+        /^ *```ini/ { inblock = 1; file = ""; next }
+        inblock && /^ *```/ { inblock = 0; next }
+        inblock && file == "" && match($0, /# [a-z@-]+\.service\.d\/[a-z-]+\.conf/) {
+            file = dir "/" substr($0, RSTART + 2, RLENGTH - 2); print file
+            d = file; sub(/\/[^\/]*$/, "", d); system("mkdir -p \"" d "\""); next }
+        inblock && file != "" { sub(/^  /, ""); gsub(/\/usr\/bin\//, root "/usr/bin/"); print > file }
+    ' root="$ROOT" "$SRC/docs/OPERATIONS.md" | sort -u)
+    [ -n "$dropins" ] || fail "docs/OPERATIONS.md: no systemd drop-in found to verify"
+    for f in $dropins; do
+        unit=$(basename "$(dirname "$f")" .d)
+        out=$(cd "$WORK/units" && SYSTEMD_UNIT_PATH="$WORK/units:" systemd-analyze verify "$unit" 2>&1) ||
+            { echo "$out"; fail "systemd-analyze verify $unit with $f"; }
+        [ -z "$out" ] || { echo "$out"; fail "verify of $unit with its drop-in printed the lines above"; }
+        grep -q LoadCredential "$f" || fail "$f: the drop-in lost its LoadCredential"
+    done
+    echo "integ_packages: systemd-analyze verify: OPERATIONS.md's drop-ins are clean ($(echo "$dropins" | wc -l))"
 else
     echo "integ_packages: systemd-analyze not installed: the units' verify step is skipped"
 fi
