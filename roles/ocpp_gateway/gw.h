@@ -124,6 +124,9 @@ struct gw {
     uint16_t central_port;
     int64_t call_timeout_ms, heartbeat_interval_s, price_cents;
     char state_file[4096]; /* "" = transactions not persisted */
+    /* TLS (OCPP security profile 2): PEM files, borrowed from the config
+     * tree (lives as long as the app); "" = plain ws:// */
+    const char *tls_cert, *tls_key;
     gw_tx *parked;         /* transactions of chargers not connected */
     /* CP ids whose password Central denied: each try costs an argon2id
      * derivation here, so repeated failures wait (evc_web_throttle) */

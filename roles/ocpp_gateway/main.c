@@ -33,6 +33,11 @@ static const evc_cfg_field GW_SCHEMA[] = {
      .help = "transactions in progress, written at each start and end and read at start, so "
              "that a StopTransaction after a reconnect or a gateway restart is billed; \"\" = "
              "not persisted (a restart forgets them)"},
+    {.key = "tls_cert", .type = EVC_CFG_STRING, .default_text = "",
+     .help = "PEM certificate (chain) file: with tls_key the port speaks only wss:// (OCPP "
+             "security profile 2: TLS plus the Basic password); empty = plain ws://"},
+    {.key = "tls_key", .type = EVC_CFG_STRING, .default_text = "",
+     .help = "PEM private key file of tls_cert"},
     {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
      .default_text = "35",
      .help = "price sent in AUTH (Central keeps the price it has for a known CP)"},
@@ -198,6 +203,8 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     g->call_timeout_ms = evc_cfg_schema_int(sec, GW_SCHEMA, "call_timeout_ms");
     g->heartbeat_interval_s = evc_cfg_schema_int(sec, GW_SCHEMA, "heartbeat_interval_s");
     g->price_cents = evc_cfg_schema_int(sec, GW_SCHEMA, "price_cents_per_kwh");
+    g->tls_cert = evc_cfg_schema_str(sec, GW_SCHEMA, "tls_cert");
+    g->tls_key = evc_cfg_schema_str(sec, GW_SCHEMA, "tls_key");
     /* 3 denials, then 1 s doubling up to a minute, per CP id */
     g->denied = evc_web_throttle_new(1024, 3, 1000, 60000);
     if (!g->denied) {
@@ -207,7 +214,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     evc_addr central;
     const evc_cfg_node *cn = evc_cfg_get(sec, "central");
     int rc = cn ? evc_addr_from_cfg(cn, "central", 0, &central, err)
-                : evc_addr_parse("127.0.0.1:7001", 0, &central, err);
+                : evc_addr_parse(evc_cfg_schema_str(sec, GW_SCHEMA, "central"), 0, &central, err);
     if (rc == EVC_OK) {
         snprintf(g->central_host, sizeof g->central_host, "%s", central.host);
         g->central_port = central.port;
@@ -251,7 +258,8 @@ static int gw_start(void *state, evc_error *err)
         return rc;
     static const char *const subprotocols[] = {"ocpp1.6", NULL};
     evc_web_opts o = {.struct_size = sizeof o, .host = g->host, .port = g->port,
-                      .ws_subprotocols = subprotocols};
+                      .ws_subprotocols = subprotocols, .tls_cert = g->tls_cert,
+                      .tls_key = g->tls_key};
     rc = evc_web_start(g->loop, &o, &g->web, err);
     if (rc != EVC_OK)
         return rc;
@@ -264,8 +272,9 @@ static int gw_start(void *state, evc_error *err)
         rc = evc_loop_timer(g->loop, TICK_MS, TICK_MS, on_tick, g, &g->tick, err);
     if (rc != EVC_OK)
         return rc;
-    evc_log(EVC_LOG_INFO, GW_LOG, NULL, "OCPP 1.6J at ws://%s:%u/ocpp/<CP_ID>, Central %s:%u",
-            g->host, evc_web_port(g->web), g->central_host, g->central_port);
+    evc_log(EVC_LOG_INFO, GW_LOG, NULL, "OCPP 1.6J at %s://%s:%u/ocpp/<CP_ID>, Central %s:%u",
+            *g->tls_cert ? "wss" : "ws", g->host, evc_web_port(g->web), g->central_host,
+            g->central_port);
     /* Scripts and tests read the port from this line (port 0). */
     printf("EV_OCPP_GW listening on port %u\n", evc_web_port(g->web));
     fflush(stdout);

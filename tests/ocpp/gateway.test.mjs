@@ -7,23 +7,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 
-import { BUILD_DIR, REPO_DIR, Proc, SEED, System, freePort, waitFor } from '../web/lib/system.mjs';
+import { Proc, SEED, System, freePort, waitFor } from '../web/lib/system.mjs';
+import { requireOcpp } from './modules.mjs';
 
-function ocppModules() {
-  const dirs = [process.env.EVC_OCPP_NODE_MODULES, path.join(BUILD_DIR, 'ocpp-npm', 'node_modules'),
-    path.join(REPO_DIR, 'tests', 'ocpp', 'node_modules')].filter(Boolean);
-  for (const d of dirs) {
-    if (fs.existsSync(path.join(d, 'ocpp-rpc', 'package.json')))
-      return createRequire(path.join(path.resolve(d), 'noop.js'));
-  }
-  throw new Error(`ocpp-rpc not found in ${dirs.join(', ')}: build EV_OCPP_GW ` +
-    '(its build runs npm ci into build/ocpp-npm)');
-}
-
-const requireOcpp = ocppModules();
 const { RPCClient } = requireOcpp('ocpp-rpc');
 const BUS = process.env.EVC_OCPP_BUS || 'zmq';
 let sys, gw, gwPort, admin;

@@ -1,0 +1,89 @@
+// tls.test.mjs: EV_OCPP_GW with ocpp_gateway.tls_cert/tls_key (OCPP security
+// profile 2: TLS plus the Basic password), with ocpp-rpc in strict mode as
+// the charger over wss://, trusting only the test's own certificate.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { Proc, SEED, System, freePort, waitFor } from '../web/lib/system.mjs';
+import { requireOcpp } from './modules.mjs';
+
+const { RPCClient } = requireOcpp('ocpp-rpc');
+const BOOT = { chargePointVendor: 'TestVendor', chargePointModel: 'TestModel' };
+let sys, admin, gwPort, certPem, gw;
+
+function charger(id, { scheme = 'wss', ca = certPem, password = SEED.cpSecret(id) } = {}) {
+  return new RPCClient({
+    endpoint: `${scheme}://127.0.0.1:${gwPort}/ocpp`,
+    identity: id,
+    protocols: ['ocpp1.6'],
+    strictMode: true,
+    password,
+    reconnect: false,
+    callTimeoutMs: 10000,
+    wsOpts: ca ? { ca } : {},
+  });
+}
+
+before(async () => {
+  sys = await System.start({});
+  const r = await sys.login(SEED.admin.user, SEED.admin.password);
+  assert.equal(r.status, 200, r.text);
+  admin = { cookie: r.cookie, csrf: r.csrf };
+  const cert = path.join(sys.dir, 'gw-cert.pem'), key = path.join(sys.dir, 'gw-key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
+  certPem = fs.readFileSync(cert);
+  gwPort = await freePort();
+  const cfg = sys.writeConfig('gateway', 'ocpp_gateway:\n  host: 127.0.0.1\n' +
+    `  port: ${gwPort}\n  tls_cert: "${cert}"\n  tls_key: "${key}"\n  state_file: ""\n`);
+  gw = new Proc(sys, 'gateway', [sys.bin('EV_OCPP_GW'), '--config', cfg,
+    `127.0.0.1:${sys.centralPort}`]);
+  await gw.waitOutput('EV_OCPP_GW listening on port');
+});
+
+after(async () => {
+  if (process.exitCode)
+    sys?.dump();
+  await sys?.stop();
+});
+
+test('wss:// with the Basic password: boot accepted, the CP ACTIVATED at Central', async () => {
+  const cli = charger('CP_001');
+  await cli.connect();
+  await waitFor(async () => {
+    const r = await cli.call('BootNotification', BOOT);
+    return r.status === 'Accepted';
+  }, { timeout: 15000, interval: 200, what: 'BootNotification Accepted over wss' });
+  const hb = await cli.call('Heartbeat', {});
+  assert.match(hb.currentTime, /^\d{4}-\d\d-\d\dT/);
+  await waitFor(async () => sys.check() || (await sys.cpsById(admin)).CP_001?.state === 'ACTIVATED',
+    { timeout: 15000, interval: 100, what: 'CP_001 ACTIVATED at Central' });
+  await cli.close();
+});
+
+test('a wrong password over wss:// is closed by the gateway, the CP not activated', async () => {
+  const cli = charger('CP_002', { password: 'not-the-secret' });
+  const closed = new Promise((res) => cli.once('close', res));
+  await cli.connect();
+  // The password is proved to Central over the gateway's monitor link, as
+  // over ws://: Central denies it and the gateway closes (1008; libwebsockets
+  // may drop the close frame: 1006).
+  const ev = await closed;
+  assert.ok([1006, 1008].includes(ev.code), `close code ${ev.code}`);
+  await gw.waitOutput('cp=CP_002: denied by Central');
+  assert.notEqual((await sys.cpsById(admin)).CP_002?.state, 'ACTIVATED');
+});
+
+test('plain ws:// to the TLS port does not connect', async () => {
+  const cli = charger('CP_003', { scheme: 'ws', ca: null });
+  await assert.rejects(cli.connect());
+});
+
+test('a charger that does not trust the certificate does not connect', async () => {
+  const cli = charger('CP_004', { ca: null });
+  await assert.rejects(cli.connect(), /self[- ]signed|certificate/i);
+});
