@@ -39,7 +39,7 @@ struct evc_cplink {
     bool have_key;
     uint8_t cached_key[EVC_PROOF_KEY_BYTES]; /* given, or derived for key_params */
     char key_params[PARAMS_MAX];
-    uint64_t connections, denials;
+    uint64_t connections, denials, derivations;
 };
 
 struct cplink_job {
@@ -230,6 +230,7 @@ static void job_done(void *arg, bool ran)
         refuse(c, "BAD_CHALLENGE", why, false);
         return;
     } else {
+        c->derivations++;
         memcpy(c->key, j->key, sizeof c->key);
         c->have_key = true;
         if (!j->reg) { /* the next CHALLENGE with these params costs one HMAC */
@@ -571,6 +572,7 @@ bool evc_cplink_proof_key(const evc_cplink *c, uint8_t out[EVC_PROOF_KEY_BYTES])
 const char *evc_cplink_peer(const evc_cplink *c) { return peer_of(c); }
 uint64_t evc_cplink_connections(const evc_cplink *c) { return c->connections; }
 uint64_t evc_cplink_denials(const evc_cplink *c) { return c->denials; }
+uint64_t evc_cplink_derivations(const evc_cplink *c) { return c->derivations; }
 
 void evc_cplink_close(evc_cplink *c)
 {

@@ -175,9 +175,12 @@ EVC_API bool evc_cplink_proof_key(const evc_cplink *c, uint8_t out[EVC_PROOF_KEY
  * Borrowed until the next loop turn. */
 EVC_API const char *evc_cplink_peer(const evc_cplink *c);
 
-/* Links opened and denials seen since the start (for tests and reports). */
+/* Links opened, denials seen and proof keys derived (argon2id or HMAC; a
+ * key given or cached per params costs none) since the start: for tests
+ * and reports. */
 EVC_API uint64_t evc_cplink_connections(const evc_cplink *c);
 EVC_API uint64_t evc_cplink_denials(const evc_cplink *c);
+EVC_API uint64_t evc_cplink_derivations(const evc_cplink *c);
 
 /* Ends the session: stops reconnecting, closes the link, drops a
  * derivation in flight (its result is discarded). No callback is called

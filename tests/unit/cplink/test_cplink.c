@@ -238,8 +238,21 @@ Test(cplink, argon2id_params_are_derived_off_the_loop)
     wait_for(loop, &s.accepted, 1);
     cr_expect_eq(ctl.good_proofs, 1);
     cr_expect_eq(ctl.hbs <= 1, true, "heartbeat_ms 0: only the HB at acceptance");
+    cr_expect_eq(evc_cplink_derivations(c), 1);
+    /* Central goes and comes back: the key is cached per params, so the
+     * reconnection's PROOF costs no argon2id. */
+    uint16_t port = evc_link_server_port(ctl.srv);
+    evc_link_server_close(ctl.srv);
+    wait_for(loop, &s.lost, 1);
+    evc_error err = {0};
+    cr_assert_eq(evc_link_listen(loop, "127.0.0.1", port, &CENTRAL, &ctl, &ctl.srv, &err), EVC_OK,
+                 "%s", err.msg);
+    wait_for(loop, &s.accepted, 2);
+    cr_expect_eq(ctl.good_proofs, 2);
+    cr_expect_eq(evc_cplink_derivations(c), 1, "the second PROOF used the cached key");
+    int closes = ctl.closes;
     evc_cplink_close(c);
-    wait_for(loop, &ctl.closes, 1);
+    wait_for(loop, &ctl.closes, closes + 1);
     evc_link_server_close(ctl.srv);
 }
 
