@@ -144,7 +144,10 @@ static void on_reauth(evc_timer *t, void *arg)
     evc_cplink *c = arg;
     evc_timer_close(t);
     c->reauth = NULL;
-    send_auth(c); /* no link now: on_open sends it */
+    if (c->link)
+        send_auth(c);
+    else
+        c->state = EVC_CPLINK_DOWN; /* no longer waiting out a denial: on_open sends AUTH */
 }
 
 /* A denial, Central's or ours: reported, AUTH again after the backoff.
