@@ -135,12 +135,18 @@ static int on_event(void *arg, const evc_frame_event *ev)
             l->h.on_bad_frame(l, ev->error, l->arg);
         break;
     case EVC_FRAME_EV_ACK:
-        if (l->count > 0)
+        if (l->count > 0) {
+            if (l->ack_hook)
+                l->ack_hook(l, l->unacked[l->head].bytes, l->unacked[l->head].len, false, l->arg);
             pop_unacked(l);
+        }
         break;
     case EVC_FRAME_EV_NACK:
-        if (l->count > 0)
+        if (l->count > 0) {
+            if (l->ack_hook)
+                l->ack_hook(l, l->unacked[l->head].bytes, l->unacked[l->head].len, true, l->arg);
             resend_head(l);
+        }
         break;
     default:
         break;

@@ -51,6 +51,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         goto failed;
     }
     l->client = c;
+    l->ack_hook = c->ack_hook;
     c->link = l;
     cr->data = l;
     int rc = uv_tcp_connect(cr, &l->tcp, res->ai_addr, on_connected);
@@ -97,7 +98,7 @@ void link_client_schedule(evc_link_client *c)
         return;
     uint32_t r;
     evc_proof_random((uint8_t *)&r, sizeof r);
-    uint64_t delay = c->backoff + r % (c->backoff / 2 + 1);
+    uint64_t delay = c->backoff + r % (c->backoff * c->jitter_pct / 100 + 1);
     c->backoff = c->backoff * 2 > c->backoff_max ? c->backoff_max : c->backoff * 2;
     uv_timer_start(&c->timer, client_attempt, delay, 0);
 }
@@ -122,6 +123,7 @@ int evc_link_connect(evc_loop *loop, const char *host, uint16_t port,
     if (c->backoff_max < c->backoff_min)
         c->backoff_max = c->backoff_min;
     c->backoff = c->backoff_min;
+    c->jitter_pct = 50;
     uv_timer_init(evc_loop_native(loop), &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, client_attempt, 0, 0);

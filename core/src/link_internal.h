@@ -24,6 +24,12 @@
  * EVC_LINK_MAX_UNACKED and is freed when empty. */
 #define LINK_UNACKED_MIN 4
 
+/* Told when the peer ACKs (nack false) or NACKs the oldest unACKed frame,
+ * before the link pops or re-sends it: `bytes` is that frame as sent
+ * (STX ... LRC), borrowed. For evc/cplink.h's on_ack (a load generator times
+ * its HBs); not in link.h, whose users never needed it. */
+typedef void (*link_ack_hook)(evc_link *l, const char *bytes, size_t len, bool nack, void *arg);
+
 typedef struct sent_frame {
     char *bytes;
     size_t len;
@@ -51,6 +57,7 @@ struct evc_link {
     char *pend;              /* owned: bytes read but not decoded (paused), or NULL */
     size_t npend;
     char *reason;            /* owned: set by evc_link_close; NULL = "closed" */
+    link_ack_hook ack_hook;  /* core-internal users (cplink.c); NULL = none */
     char peer[64];
 };
 
@@ -84,6 +91,8 @@ struct evc_link_client {
     char host[256];
     uint16_t port;
     uint64_t backoff_min, backoff_max, backoff;
+    unsigned jitter_pct;     /* random delay added, percent of the backoff (50) */
+    link_ack_hook ack_hook;  /* given to each link it makes (cplink.c) */
     uv_timer_t timer;
     uv_getaddrinfo_t gai;
     bool resolving;

@@ -1,8 +1,9 @@
 /* monitor.h: EV_CP_M's state, shared by its files:
  *   main.c             role table, config schema, options
  *   monitor_core.c     start/stop, terminal lines
- *   monitor_central.c  the link to Central (AUTH, CHALLENGE, PROOF, HB, denial backoff)
- *   monitor_proof.c    the proof keys: derived off the loop, MACs of both links
+ *   monitor_central.c  the link to Central: the SDK's CP session (evc/cplink.h) and what
+ *                      the monitor shows of it
+ *   monitor_proof.c    the engine link's key and MACs
  *   monitor_engine.c   the link to the engine (HELLO, mutual proof, PING/PONG)
  *   monitor_health.c   the engine's health state machine (pure)
  *   monitor_track.c    checks, usage and alerts in bounded rings (pure)
@@ -16,6 +17,7 @@
 
 #include "evc/addr.h"
 #include "evc/app.h"
+#include "evc/cplink.h"
 #include "evc/link.h"
 #include "evc/proof.h"
 #include "monitor_health.h"
@@ -43,9 +45,8 @@ typedef struct monitor_cfg {
 typedef enum monitor_central_state {
     MONITOR_C_CONNECTING = 0, /* never connected yet */
     MONITOR_C_DOWN,           /* "Unable to connect to CENTRAL" shown */
-    MONITOR_C_AUTHENTICATING, /* AUTH sent, waiting for the CHALLENGE */
-    MONITOR_C_PROVING,        /* CHALLENGE received: deriving, PROOF/REGISTER sent */
-    MONITOR_C_DENIED,         /* AUTH_DENIED; re-AUTH after a backoff */
+    MONITOR_C_AUTHENTICATING, /* connected: AUTH, CHALLENGE, PROOF/REGISTER under way */
+    MONITOR_C_DENIED,         /* refused; the session re-AUTHs after its denial backoff */
     MONITOR_C_ACCEPTED,
 } monitor_central_state;
 
@@ -59,23 +60,12 @@ typedef struct monitor {
     char last_said[256];
 
     /* Central */
-    evc_link_client *central;
-    evc_link *central_link;
+    evc_cplink *central;         /* the session (monitor_central.c) */
+    bool central_up;             /* a link to Central is open */
     monitor_central_state cstate;
     uint64_t accepted_ms;
     bool ever_accepted;          /* the id is confirmed: HELLO may go to the engine */
     char denied_text[256];       /* last denial shown (printed again only when it changes) */
-    uint64_t deny_backoff_ms;
-    evc_timer *reauth;           /* one-shot re-AUTH after a denial */
-    evc_timer *heartbeat;
-    /* The challenge-response with Central (monitor_proof.c). */
-    unsigned auth_gen;           /* +1 per AUTH: a late derivation of an old one is dropped */
-    struct monitor_proof_job *job; /* derivation on the pool, or NULL */
-    uint8_t nonce_m[EVC_PROOF_NONCE_BYTES], nonce_c[EVC_PROOF_NONCE_BYTES];
-    uint8_t key[EVC_PROOF_KEY_BYTES]; /* proof key of this AUTH (valid when have_key) */
-    bool have_key;
-    char key_params[128];        /* params text the cached key was derived from */
-    uint8_t cached_key[EVC_PROOF_KEY_BYTES];
 
     /* Engine */
     evc_link_client *engine;
@@ -133,13 +123,8 @@ void monitor_central_stop(monitor *m);
 void monitor_send_hb(monitor *m);
 
 /* monitor_proof.c */
-/* CHALLENGE received (fields cp_id, mode, params/cost, nonce_c): derives the
- * key on the pool (or reuses the cached one) and sends PROOF or REGISTER. */
-void monitor_proof_challenge(monitor *m, const evc_frame_event *ev);
-/* Monitor stops: a derivation still running only frees itself. */
-void monitor_proof_stop(monitor *m);
-/* MAC of the M1 exchange: hex of evc_proof_mac(key, label, cp_id, nonce_m,
- * nonce_c) (the same as Central's central_cpauth_mac). */
+/* MAC of a challenge-response: hex of evc_proof_nonce_mac(key, label, cp_id,
+ * nonce_m, nonce_c) (M1's as Central's; M2's with the link key). */
 void monitor_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label,
                        const char *cp_id, const uint8_t *nonce_m, const uint8_t *nonce_c,
                        char out_hex[EVC_PROOF_HEX_SIZE]);
@@ -147,14 +132,10 @@ void monitor_proof_mac(const uint8_t key[EVC_PROOF_KEY_BYTES], const char *label
  * cp_id, secret (a hash; both ends hold the secret, no argon2 needed). */
 void monitor_link_key(const char *cp_id, const char *secret,
                       uint8_t out[EVC_PROOF_KEY_BYTES]);
-#define MONITOR_CPAUTH_LABEL "evc-cp-auth-v1"
-#define MONITOR_CPAUTH_OK_LABEL "evc-cp-auth-ok-v1"
+#define MONITOR_CPAUTH_LABEL EVC_CPLINK_AUTH_LABEL
+#define MONITOR_CPAUTH_OK_LABEL EVC_CPLINK_AUTH_OK_LABEL
 #define MONITOR_LINK_ENGINE_LABEL "evc-link-engine-v1"
 #define MONITOR_LINK_MONITOR_LABEL "evc-link-monitor-v1"
-
-/* monitor_central.c: a refusal of Central's (AUTH_DENIED, or an AUTH_OK
- * without a valid MAC): shown once, re-AUTH after the denial backoff. */
-void monitor_central_refused(monitor *m, const char *code, const char *text);
 
 /* monitor_web.c: the dashboard. start: nothing unless cfg.web; an address
  * in use is an error naming host:port. changed: pushes what is new (checks,

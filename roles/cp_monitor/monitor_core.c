@@ -46,7 +46,7 @@ int monitor_core_start(monitor *m, evc_error *err)
 static bool links_closed(void *arg)
 {
     monitor *m = arg;
-    return !m->central_link && !m->engine_link;
+    return !m->central_up && !m->engine_link;
 }
 
 void monitor_core_stop(monitor *m)

@@ -19,6 +19,7 @@
 
 #include "evc/app.h"
 #include "evc/bus.h"
+#include "evc/cplink.h"
 #include "evc/frame.h"
 #include "evc/loop.h"
 #include "evc/proof.h"
@@ -73,15 +74,13 @@ typedef struct gw_cp {
     char auth_id[GW_MSGID_MAX]; /* its message id; "" when none */
     char auth_driver[GW_ID_MAX];
     uint64_t auth_deadline_ms;
-    /* monitor link */
-    uv_tcp_t tcp;
-    uv_connect_t conn;
-    evc_frame_decoder *dec;
+    /* monitor link: the SDK's CP session (gw_link.c) */
+    evc_cplink *link;        /* owned; NULL before gw_link_start */
+    evc_frame_decoder *dec;  /* always NULL now (main.c still frees it) */
     gw_mon mon;
-    bool tcp_open, closing;
-    uint8_t nonce_m[EVC_PROOF_NONCE_BYTES], nonce_c[EVC_PROOF_NONCE_BYTES];
-    uint8_t key[EVC_PROOF_KEY_BYTES];
-    struct gw_job *job; /* proof key being derived on the pool, NULL when none */
+    bool tcp_open;           /* the session exists (it reconnects by itself) */
+    bool closing;
+    uint8_t key[EVC_PROOF_KEY_BYTES]; /* K of the last acceptance (gw_bus.c's bus key) */
     /* engine on the bus */
     evc_sealer *sealer;
     /* the supply */
@@ -136,7 +135,6 @@ struct gw {
     evc_timer *tick;
     int64_t next_tx;
     json_t *schemas; /* "Action.req" / "Action.conf" -> schema (gw_schema.c) */
-    char rbuf[65536]; /* one read buffer for every monitor link: one loop thread */
 };
 
 /* gw_schema.c: validation against the official OCPP 1.6 JSON schemas */
@@ -160,7 +158,7 @@ void gw_ocpp_authorize_done(gw_cp *cp, const char *status);
 /* gw_link.c: the CP's monitor link to Central */
 void gw_link_start(gw_cp *cp);
 void gw_link_heartbeat(gw_cp *cp); /* now, with the current health */
-void gw_link_close(gw_cp *cp);     /* the CP is then freed once the handle closed */
+void gw_link_close(gw_cp *cp);     /* closes the session and frees the CP */
 
 /* gw_bus.c: the CP's engine on the bus */
 int gw_bus_start(gw *g, evc_error *err);

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +33,65 @@ static void tx_from_cp(gw_tx *t, const gw_cp *cp)
     snprintf(t->end_reason, sizeof t->end_reason, "%s", cp->end_reason);
 }
 
+/* One description of a transaction's record in the state file, for both
+ * directions: save writes the keys in this order, load reads them back. A
+ * required string missing makes the entry malformed; a number missing reads
+ * as 0 and an optional string as "". */
+typedef struct tx_field {
+    const char *key;
+    bool is_str;
+    size_t off;      /* in gw_tx */
+    size_t cap;      /* strings: the array's size */
+    bool required;
+} tx_field;
+
+#define TX_STR(k, m, req) {k, true, offsetof(gw_tx, m), sizeof(((gw_tx *)0)->m), req}
+#define TX_INT(k, m) {k, false, offsetof(gw_tx, m), 0, false}
+static const tx_field TX_FIELDS[] = {
+    TX_STR("cp_id", cp_id, true),
+    TX_STR("session_id", session, true),
+    TX_STR("driver_id", driver, true),
+    TX_INT("transaction_id", tx_id),
+    TX_INT("meter_start", meter_start),
+    TX_INT("last_wh", last_wh),
+    TX_INT("started_at", started_at),
+    TX_INT("price_cents_per_kwh", price),
+    TX_STR("end_reason", end_reason, false),
+};
+#define TX_NFIELDS (sizeof TX_FIELDS / sizeof TX_FIELDS[0])
+
 static json_t *tx_json(const gw_tx *t)
 {
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:s}", "cp_id", t->cp_id, "session_id",
-                     t->session, "driver_id", t->driver, "transaction_id", (json_int_t)t->tx_id,
-                     "meter_start", (json_int_t)t->meter_start, "last_wh",
-                     (json_int_t)t->last_wh, "started_at", (json_int_t)t->started_at,
-                     "price_cents_per_kwh", (json_int_t)t->price, "end_reason", t->end_reason);
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < TX_NFIELDS; i++) {
+        const tx_field *f = &TX_FIELDS[i];
+        const char *p = (const char *)t + f->off;
+        json_t *v = f->is_str ? json_string(p) : json_integer((json_int_t) * (const int64_t *)p);
+        if (json_object_set_new(o, f->key, v) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* false when a required field is missing or not a string */
+static bool tx_parse(const json_t *e, gw_tx *t)
+{
+    for (size_t i = 0; i < TX_NFIELDS; i++) {
+        const tx_field *f = &TX_FIELDS[i];
+        char *p = (char *)t + f->off;
+        json_t *v = json_object_get(e, f->key);
+        if (!f->is_str) {
+            *(int64_t *)p = json_integer_value(v);
+            continue;
+        }
+        const char *str = json_string_value(v);
+        if (!str && f->required)
+            return false;
+        snprintf(p, f->cap, "%s", str ? str : "");
+    }
+    return true;
 }
 
 void gw_state_save(gw *g)
@@ -90,26 +143,13 @@ int gw_state_load(gw *g, evc_error *err)
     int rc = EVC_OK;
     json_array_foreach(json_object_get(doc, "transactions"), i, e) {
         gw_tx *t = calloc(1, sizeof *t);
-        const char *cp = json_string_value(json_object_get(e, "cp_id"));
-        const char *sid = json_string_value(json_object_get(e, "session_id"));
-        const char *drv = json_string_value(json_object_get(e, "driver_id"));
-        const char *why = json_string_value(json_object_get(e, "end_reason"));
-        if (!t || !cp || !sid || !drv || !evc_uuid_valid(sid)) {
+        if (!t || !tx_parse(e, t) || !evc_uuid_valid(t->session)) {
             free(t);
             rc = evc_error_set(err, EVC_ECORRUPT, "ocpp_gateway.state_file %s: transaction %zu "
                                                   "malformed",
                                g->state_file, i);
             break;
         }
-        snprintf(t->cp_id, sizeof t->cp_id, "%s", cp);
-        snprintf(t->session, sizeof t->session, "%s", sid);
-        snprintf(t->driver, sizeof t->driver, "%s", drv);
-        snprintf(t->end_reason, sizeof t->end_reason, "%s", why ? why : "");
-        t->tx_id = json_integer_value(json_object_get(e, "transaction_id"));
-        t->meter_start = json_integer_value(json_object_get(e, "meter_start"));
-        t->last_wh = json_integer_value(json_object_get(e, "last_wh"));
-        t->started_at = json_integer_value(json_object_get(e, "started_at"));
-        t->price = json_integer_value(json_object_get(e, "price_cents_per_kwh"));
         if (t->tx_id > g->next_tx)
             g->next_tx = t->tx_id; /* ids stay unique past the ones in flight */
         t->next = g->parked;

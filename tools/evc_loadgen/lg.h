@@ -16,6 +16,7 @@
 
 #include "evc/app.h"
 #include "evc/bus.h"
+#include "evc/cplink.h"
 #include "evc/frame.h"
 #include "evc/loop.h"
 #include "evc/proof.h"
@@ -49,21 +50,18 @@ typedef enum lg_sup_state {
     LG_SUP_NONE = 0, LG_SUP_REQUESTED, LG_SUP_AUTHORISED, LG_SUP_SUPPLYING
 } lg_sup_state;
 
+#define LG_PEND 32 /* HBs of one CP waiting for their ACK, timed */
+
 typedef struct lg_cp {
     char id[LG_ID_MAX];
     char driver[LG_ID_MAX]; /* bulk supplier: its driver; looping CP: "" */
     uint8_t key[EVC_PROOF_KEY_BYTES]; /* proof key K of the stored string */
     struct lg *lg;
-    uv_tcp_t tcp;
-    uv_connect_t conn;
-    evc_frame_decoder *dec;
+    evc_cplink *link; /* owned; NULL before the ramp reached this CP */
     lg_mon_state mon;
-    bool tcp_open;
     bool hb_acked; /* Central ACKed an HB on this link: it holds the CP ACTIVATED */
-    uint8_t nonce_m[EVC_PROOF_NONCE_BYTES], nonce_c[EVC_PROOF_NONCE_BYTES];
-    /* ACK timing: send times of frames not yet ACKed (FIFO; ACKs come in order) */
-    uint64_t pend_us[32];
-    bool pend_hb[32];
+    /* ACK timing: send times of HBs not yet ACKed (FIFO; ACKs come in order) */
+    uint64_t pend_us[LG_PEND];
     unsigned pend_head, pend_n;
     /* engine */
     evc_sealer *sealer;
@@ -147,7 +145,6 @@ typedef struct lg {
     uint64_t false_disconnected;      /* after the steady phase began */
     uint64_t false_disconnected_run;  /* the whole run */
     uint64_t msgs_to_central;    /* HB + bus messages the generator sent in steady */
-    char shared_buf[65536];      /* one read buffer for every link: one loop thread */
     double key_tokens;            /* pacing of cp.key_request (unsealed) */
     uint64_t key_refill_ms;
     char last_denial[64];         /* reason of the latest denial seen, for the report */
@@ -183,10 +180,13 @@ long lg_cp_index(const lg *g, const char *id); /* -1 when not ours */
 /* lg_restart.c: a Central restart under load (--restart); each a no-op without it */
 int lg_restart_init(lg *g, evc_error *err);
 void lg_restart_free(lg *g);
-void lg_restart_on_closed(lg_cp *cp);    /* a link closed: reconnect with backoff */
+void lg_restart_on_closed(lg_cp *cp);    /* a link was lost (the session reconnects) */
+/* The sessions' reconnection: --backoff-ms and --jitter with --restart,
+ * EV_CP_M's defaults otherwise. */
+void lg_restart_backoff(const lg *g, uint64_t *min_ms, uint64_t *max_ms, int *jitter_pct);
 void lg_restart_on_connected(lg_cp *cp);
 void lg_restart_on_hb_acked(lg_cp *cp);
-void lg_restart_tick(lg *g);              /* every 10 ms tick */
+void lg_restart_tick(lg *g);              /* every 10 ms tick: counts before the loss */
 void lg_restart_on_central_heartbeat(lg *g, const evc_message *m);
 void lg_restart_report(lg *g, FILE *json); /* NULL: the text lines */
 

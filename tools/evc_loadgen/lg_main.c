@@ -183,12 +183,10 @@ static void finish(lg *g)
         for (unsigned k = 0; k < LG_TELE_RING; k++)
             if (cp->tele_us[k] && now - cp->tele_us[k] > DRAIN_MS * 1000u)
                 g->c.tele_lost++;
-        /* Likewise a frame without its ACK for that long. */
-        for (unsigned k = 0; k < cp->pend_n; k++) {
-            unsigned slot = (cp->pend_head + k) % 32;
-            if (cp->pend_hb[slot] && now - cp->pend_us[slot] > DRAIN_MS * 1000u)
+        /* Likewise an HB without its ACK for that long. */
+        for (unsigned k = 0; k < cp->pend_n; k++)
+            if (now - cp->pend_us[(cp->pend_head + k) % LG_PEND] > DRAIN_MS * 1000u)
                 g->c.hb_unacked++;
-        }
     }
     lg_report(g);
     fflush(stdout);
@@ -323,25 +321,16 @@ static void stop(void *state)
         lg_cp_close(&g->cps[i]);
 }
 
-static bool links_closing(lg *g)
-{
-    for (size_t i = 0; i < g->ntotal; i++)
-        if (g->cps[i].tcp_open)
-            return true;
-    return false;
-}
-
 static void destroy(void *state)
 {
     lg *g = state;
-    /* The links' close callbacks (from stop) must run before their memory
-     * goes: the app runs destroy after its loop returned. */
-    for (int i = 0; i < 100 && links_closing(g); i++)
+    /* The sessions closed in stop free themselves when their links' close
+     * callbacks run: a few loop turns, since the app runs destroy after its
+     * loop returned (one turn runs every close callback due). */
+    for (int i = 0; i < 10; i++)
         uv_run(g->uv, UV_RUN_NOWAIT);
-    for (size_t i = 0; i < g->ntotal; i++) {
-        evc_frame_decoder_free(g->cps[i].dec);
+    for (size_t i = 0; i < g->ntotal; i++)
         evc_sealer_free(g->cps[i].sealer);
-    }
     for (size_t i = 0; i < g->ndrivers; i++)
         evc_sealer_free(g->drivers[i].sealer);
     lg_samples_free(&g->hb_ack);

@@ -1,12 +1,12 @@
 /* lg_restart.c: a Central restart under load (--restart). The monitor links
- * reconnect as EV_CP_M's link client does (core/src/link_client.c): after a
- * loss the next attempt comes `min` ms later, each failure doubles the delay
- * up to `max`, a connection resets it to `min` (EV_CP_M's defaults 250 and
- * 2000 ms, cp_monitor.backoff_*_ms), each delay plus up to 50 % at random
- * as the real client adds (--jitter PCT; 0 shows the herd of clients that
- * all retry at the same instants). The engines answer Central's new started_at
- * (central.heartbeat) with cp.hello, busy_session_id set while supplying, as
- * EV_CP_E does (PROTOCOL.md, "Central restarts").
+ * are the SDK's CP sessions (evc/cplink.h), which reconnect as EV_CP_M's
+ * does (the same link client): after a loss the next attempt comes `min` ms
+ * later, each failure doubles the delay up to `max`, a connection resets it
+ * to `min` (EV_CP_M's defaults 250 and 2000 ms, cp_monitor.backoff_*_ms),
+ * each delay plus up to 50 % at random (--jitter PCT; 0 shows the herd of
+ * clients that all retry at the same instants). The engines answer Central's
+ * new started_at (central.heartbeat) with cp.hello, busy_session_id set
+ * while supplying, as EV_CP_E does (PROTOCOL.md, "Central restarts").
  *
  * Measured: the first link lost in the steady phase (Central killed), the
  * first connection accepted after it (Central listening again), and for each
@@ -21,25 +21,18 @@
 #include "evc/log.h"
 #include "lg.h"
 
-/* 10 ms slots; the horizon (10.24 s) is above any delay of --backoff-ms
- * (capped at 5 s) with its jitter. */
-#define RS_SLOTS 1024u
+/* The link client's delays are capped here too. */
 #define RS_MAX_DELAY_MS 5000u
-#define RS_NONE UINT32_MAX
 
-enum { RS_DOWN = 1, RS_BACK = 2, RS_QUEUED = 4 };
+enum { RS_DOWN = 1, RS_BACK = 2 };
 
 typedef struct rs_cp {
-    uint32_t next;       /* next CP index in the same slot, RS_NONE at the end */
-    uint32_t backoff_ms; /* the delay of the next attempt */
     uint8_t flags;
 } rs_cp;
 
 struct lg_restart {
     uint32_t min_ms, max_ms, jitter_pct;
     rs_cp *cp;
-    uint32_t slot[RS_SLOTS];
-    uint64_t tick_no; /* 10 ms ticks since start */
     /* measurements (loop ms) */
     uint64_t loss_ms, back_ms, first_ms, all_ms, hello_ms;
     size_t down, back, relapsed;
@@ -77,10 +70,6 @@ int lg_restart_init(lg *g, evc_error *err)
     r->jitter_pct = j ? (uint32_t)strtoul(j, NULL, 10) : 50; /* link_client.c's */
     if (r->jitter_pct > 100)
         r->jitter_pct = 100;
-    for (size_t i = 0; i < RS_SLOTS; i++)
-        r->slot[i] = RS_NONE;
-    for (size_t i = 0; i < g->ntotal; i++)
-        r->cp[i].backoff_ms = r->min_ms;
     g->rs = r;
     return EVC_OK;
 }
@@ -98,24 +87,12 @@ static uint64_t now_ms(lg *g)
     return evc_loop_now_ms(g->loop);
 }
 
-/* The next attempt `backoff` from now (plus jitter), then the backoff doubles. */
-static void schedule(lg *g, size_t i)
+void lg_restart_backoff(const lg *g, uint64_t *min_ms, uint64_t *max_ms, int *jitter_pct)
 {
-    lg_restart *r = g->rs;
-    rs_cp *c = &r->cp[i];
-    if (c->flags & RS_QUEUED)
-        return;
-    uint64_t delay = c->backoff_ms;
-    if (r->jitter_pct)
-        delay += (uint64_t)rand() % (delay * r->jitter_pct / 100u + 1u);
-    c->backoff_ms = c->backoff_ms * 2 > r->max_ms ? r->max_ms : c->backoff_ms * 2;
-    uint64_t ticks = (delay + 9) / 10;
-    if (ticks == 0)
-        ticks = 1;
-    uint32_t s = (uint32_t)((r->tick_no + ticks) % RS_SLOTS);
-    c->next = r->slot[s];
-    r->slot[s] = (uint32_t)i;
-    c->flags |= RS_QUEUED;
+    const lg_restart *r = g->rs;
+    *min_ms = r ? r->min_ms : 250;
+    *max_ms = r ? r->max_ms : 2000;
+    *jitter_pct = !r ? 0 : r->jitter_pct ? (int)r->jitter_pct : EVC_CPLINK_NO_JITTER;
 }
 
 void lg_restart_on_closed(lg_cp *cp)
@@ -123,7 +100,7 @@ void lg_restart_on_closed(lg_cp *cp)
     lg *g = cp->lg;
     lg_restart *r = g->rs;
     if (!r || !g->tick || g->phase_no > 2)
-        return; /* stopping: no reconnection */
+        return; /* stopping: not measured */
     size_t i = (size_t)(cp - g->cps);
     rs_cp *c = &r->cp[i];
     if (g->phase_no == 2 && !r->loss_ms) {
@@ -143,7 +120,6 @@ void lg_restart_on_closed(lg_cp *cp)
             r->down++;
         }
     }
-    schedule(g, i);
 }
 
 void lg_restart_on_connected(lg_cp *cp)
@@ -152,7 +128,6 @@ void lg_restart_on_connected(lg_cp *cp)
     lg_restart *r = g->rs;
     if (!r)
         return;
-    r->cp[cp - g->cps].backoff_ms = r->min_ms;
     if (r->loss_ms && !r->back_ms)
         r->back_ms = now_ms(g);
 }
@@ -183,25 +158,10 @@ void lg_restart_on_hb_acked(lg_cp *cp)
 void lg_restart_tick(lg *g)
 {
     lg_restart *r = g->rs;
-    if (!r)
-        return;
-    r->tick_no++;
     /* Counts before the loss: the links' losses are counted before their
-     * close callbacks, where the loss is noticed. */
-    if (!r->loss_ms)
+     * callbacks, where the loss is noticed. */
+    if (r && !r->loss_ms)
         r->at_loss = g->c;
-    uint32_t s = (uint32_t)(r->tick_no % RS_SLOTS);
-    uint32_t i = r->slot[s];
-    r->slot[s] = RS_NONE;
-    while (i != RS_NONE) {
-        rs_cp *c = &r->cp[i];
-        uint32_t next = c->next;
-        c->flags &= (uint8_t)~RS_QUEUED;
-        /* A failure inside connect reschedules through on_closed. */
-        if (!g->cps[i].tcp_open)
-            lg_cp_connect(&g->cps[i]);
-        i = next;
-    }
 }
 
 /* central.heartbeat: a new started_at is a new Central; every keyed engine
