@@ -57,6 +57,7 @@ struct evc_web_client {
     size_t nparams;
     char *pbuf;
     void *user; /* evc_web_client_set_user */
+    char peer[64]; /* the peer's IP address at the upgrade ("" if unknown) */
 };
 
 enum { WEB_M_GET, WEB_M_POST, WEB_NMETHODS };

@@ -197,6 +197,8 @@ int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss)
     } else {
         free(path);
     }
+    if (!lws_get_peer_simple(wsi, c->peer, sizeof c->peer))
+        c->peer[0] = '\0';
     /* The headers are still attached while ESTABLISHED runs: keep what
      * the guard looks at (no guard: nothing to keep). */
     if (web->guard) {
@@ -406,6 +408,11 @@ const char *evc_web_client_param(const evc_web_client *client, size_t i)
 const char *evc_web_client_authorization(const evc_web_client *client)
 {
     return client && client->hdr && client->hdr->authz ? client->hdr->authz : "";
+}
+
+const char *evc_web_client_peer(const evc_web_client *client)
+{
+    return client ? client->peer : "";
 }
 
 void evc_web_client_set_user(evc_web_client *client, void *user)

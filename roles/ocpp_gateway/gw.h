@@ -58,6 +58,12 @@ typedef struct gw_cp {
     char id[GW_ID_MAX];
     char secret[256]; /* the Basic password; wiped when the CP is freed */
     evc_web_client *ws; /* NULL once the charger's WebSocket closed */
+    char peer[64];      /* the charger's IP address (throttles key on it) */
+    /* A second connection for a CP id that has one: it does not replace
+     * the first until Central accepts its password (gw_cp_take_over), so
+     * whoever knows only the id cannot disconnect the charger. Not found
+     * by gw_cp_find meanwhile. */
+    bool challenger;
     bool booted;        /* a BootNotification was accepted on this connection */
     bool faulted;       /* last StatusNotification Faulted: HB KO */
     bool inoperative;   /* Central's stop: ChangeAvailability Inoperative */
@@ -129,7 +135,9 @@ struct gw {
     gw_tx *parked;         /* transactions of chargers not connected */
     /* CP ids whose password Central denied: each try costs an argon2id
      * derivation here, so repeated failures wait (evc_web_throttle) */
-    evc_web_throttle *denied;
+    evc_web_throttle *denied;      /* key "<CP id>@<peer>": 3 denials */
+    evc_web_throttle *denied_peer; /* key "<peer>": 10 denials, any CP id */
+    int64_t max_pending;           /* connections not yet accepted, at most */
     /* state */
     gw_cp *cps; /* connected or closing */
     evc_timer *tick;
@@ -182,6 +190,12 @@ void gw_state_free(gw *g);
 
 /* main.c */
 gw_cp *gw_cp_find(gw *g, const char *id);
+/* cp (a challenger) was accepted by Central: the connection it challenged is
+ * closed and cp takes its place and its transaction. */
+void gw_cp_take_over(gw_cp *cp);
+/* Central denied cp's password, or accepted it: the throttles learn it. */
+void gw_cp_denied(gw_cp *cp);
+void gw_cp_accepted(gw_cp *cp);
 void gw_cp_free(gw_cp *cp); /* unlinked and freed; the link must be closed */
 
 #endif

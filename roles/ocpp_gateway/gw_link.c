@@ -28,7 +28,8 @@ static void on_event(evc_cplink *c, const evc_cplink_info *in, void *arg)
     case EVC_CPLINK_EV_ACCEPTED:
         evc_cplink_proof_key(cp->link, cp->key); /* gw_bus.c derives the bus key from K */
         cp->mon = GW_MON_OK;
-        evc_web_throttle_ok(cp->g->denied, cp->id);
+        gw_cp_accepted(cp);
+        gw_cp_take_over(cp); /* a second connection for its id: now it is the charger's */
         cp->inoperative = in->admin_stopped;
         LOGC(cp, EVC_LOG_INFO, "accepted by Central");
         /* The session sends the first HB right after this returns: Central
@@ -39,7 +40,7 @@ static void on_event(evc_cplink *c, const evc_cplink_info *in, void *arg)
         cp->mon = GW_MON_DENIED;
         if (!in->by_central)
             break; /* logged by the session; it tries again after its backoff */
-        evc_web_throttle_fail(cp->g->denied, cp->id, evc_loop_now_ms(cp->g->loop));
+        gw_cp_denied(cp);
         /* A wrong password: the charger is told (BootNotification Rejected)
          * and disconnected, as a refused Basic auth would be. This frees cp
          * (and closes the session): nothing after it. */

@@ -33,6 +33,9 @@ static const evc_cfg_field GW_SCHEMA[] = {
      .help = "transactions in progress, written at each start and end and read at start, so "
              "that a StopTransaction after a reconnect or a gateway restart is billed; \"\" = "
              "not persisted (a restart forgets them)"},
+    {.key = "max_pending", .type = EVC_CFG_INT, .min = 1, .max = 100000, .default_text = "64",
+     .help = "connections whose password Central has not yet accepted, at most (each costs a "
+             "key derivation); more upgrades are refused until some are decided"},
     {.key = "tls_cert", .type = EVC_CFG_STRING, .default_text = "",
      .help = "PEM certificate (chain) file: with tls_key the port speaks only wss:// (OCPP "
              "security profile 2: TLS plus the Basic password); empty = plain ws://"},
@@ -59,7 +62,7 @@ static const evc_role_option GW_OPTIONS[] = {
 gw_cp *gw_cp_find(gw *g, const char *id)
 {
     for (gw_cp *cp = g->cps; cp; cp = cp->next)
-        if (!cp->closing && strcmp(cp->id, id) == 0)
+        if (!cp->closing && !cp->challenger && strcmp(cp->id, id) == 0)
             return cp;
     return NULL;
 }
@@ -96,17 +99,78 @@ static void cp_detach(gw_cp *cp)
     gw_state_save(g);
 }
 
+static void throttle_key(char *buf, size_t cap, const char *id, const char *peer)
+{
+    snprintf(buf, cap, "%s@%s", id, peer);
+}
+
+void gw_cp_denied(gw_cp *cp)
+{
+    char key[GW_ID_MAX + 72];
+    uint64_t now = evc_loop_now_ms(cp->g->loop);
+    throttle_key(key, sizeof key, cp->id, cp->peer);
+    evc_web_throttle_fail(cp->g->denied, key, now);
+    evc_web_throttle_fail(cp->g->denied_peer, cp->peer, now);
+}
+
+void gw_cp_accepted(gw_cp *cp)
+{
+    char key[GW_ID_MAX + 72];
+    throttle_key(key, sizeof key, cp->id, cp->peer);
+    evc_web_throttle_ok(cp->g->denied, key);
+}
+
+void gw_cp_take_over(gw_cp *cp)
+{
+    if (!cp->challenger)
+        return;
+    gw_cp *old = gw_cp_find(cp->g, cp->id);
+    cp->challenger = false;
+    if (old) {
+        evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = cp->id},
+                "new connection from %s accepted: it replaces the one from %s", cp->peer,
+                old->peer);
+        if (old->ws)
+            evc_web_ws_close(old->ws, 1000, "replaced by a new connection");
+        cp_detach(old);
+    }
+    gw_state_restore(cp);
+}
+
+static size_t pending_count(const gw *g)
+{
+    size_t n = 0;
+    for (const gw_cp *cp = g->cps; cp; cp = cp->next)
+        n += !cp->closing && cp->mon != GW_MON_OK;
+    return n;
+}
+
 /* Security profile 1: Basic auth, user = the CP id of the path. The password
- * is checked by Central (the monitor link's proof), not here. */
+ * is checked by Central (the monitor link's proof), not here. What each try
+ * costs (a key derivation) is bounded: per CP id and peer, per peer, and the
+ * tries in flight (max_pending). */
 static bool guard(const evc_web_request *req, evc_web_response *res, void *arg)
 {
     (void)res;
     gw *g = arg;
     char user[GW_ID_MAX], pw[256];
-    if (req->nparams == 1 &&
-        evc_web_throttle_wait(g->denied, req->params[0], evc_loop_now_ms(g->loop)) > 0) {
-        evc_log(EVC_LOG_WARN, GW_LOG, &(evc_log_ids){.cp = req->params[0]},
-                "connection from %s refused: too many denied passwords, wait", req->peer);
+    uint64_t now = evc_loop_now_ms(g->loop);
+    char key[GW_ID_MAX + 72];
+    if (req->nparams == 1) {
+        throttle_key(key, sizeof key, req->params[0], req->peer);
+        if (evc_web_throttle_wait(g->denied, key, now) > 0 ||
+            evc_web_throttle_wait(g->denied_peer, req->peer, now) > 0) {
+            EVC_LOG_LIMITED(EVC_LOG_WARN, GW_LOG, &(evc_log_ids){.cp = req->params[0]},
+                            "connection from %s refused: too many denied passwords, wait",
+                            req->peer);
+            return false;
+        }
+    }
+    if (pending_count(g) >= (size_t)g->max_pending) {
+        EVC_LOG_LIMITED(EVC_LOG_WARN, GW_LOG, NULL,
+                        "connection to %s from %s refused: %lld connections already wait for "
+                        "Central's answer (ocpp_gateway.max_pending)",
+                        req->path, req->peer, (long long)g->max_pending);
         return false;
     }
     bool ok = req->nparams == 1 && evc_id_valid(req->params[0]) &&
@@ -133,22 +197,21 @@ static void on_open(evc_web *web, evc_web_client *c, void *arg)
         evc_web_ws_close(c, 1011, "out of memory");
         return;
     }
-    gw_cp *old = gw_cp_find(g, id);
-    if (old) { /* a reconnect replaces the connection the charger lost */
-        evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = id}, "new connection replaces the "
-                                                                "old one");
-        if (old->ws)
-            evc_web_ws_close(old->ws, 1000, "replaced by a new connection");
-        cp_detach(old);
-    }
+    /* A reconnect replaces the connection the charger lost, once Central
+     * accepts the password (gw_cp_take_over): not on the id alone. */
+    cp->challenger = gw_cp_find(g, id) != NULL;
     cp->g = g;
     snprintf(cp->id, sizeof cp->id, "%s", id);
+    snprintf(cp->peer, sizeof cp->peer, "%s", evc_web_client_peer(c));
     cp->ws = c;
     cp->next = g->cps;
     g->cps = cp;
     evc_web_client_set_user(c, cp);
-    evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = id}, "charger connected");
-    gw_state_restore(cp);
+    evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = id}, "charger connected from %s%s",
+            cp->peer, cp->challenger ? " (a connection for this CP is open: this one replaces "
+                                       "it once Central accepts its password)" : "");
+    if (!cp->challenger)
+        gw_state_restore(cp);
     gw_link_start(cp);
 }
 
@@ -205,9 +268,14 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     g->price_cents = evc_cfg_schema_int(sec, GW_SCHEMA, "price_cents_per_kwh");
     g->tls_cert = evc_cfg_schema_str(sec, GW_SCHEMA, "tls_cert");
     g->tls_key = evc_cfg_schema_str(sec, GW_SCHEMA, "tls_key");
-    /* 3 denials, then 1 s doubling up to a minute, per CP id */
+    g->max_pending = evc_cfg_schema_int(sec, GW_SCHEMA, "max_pending");
+    /* per CP id and peer: 3 denials, then 1 s doubling up to a minute */
     g->denied = evc_web_throttle_new(1024, 3, 1000, 60000);
-    if (!g->denied) {
+    /* one peer, any ids: 10 denials, then the same doubling wait */
+    g->denied_peer = evc_web_throttle_new(1024, 10, 1000, 60000);
+    if (!g->denied || !g->denied_peer) {
+        evc_web_throttle_free(g->denied);
+        evc_web_throttle_free(g->denied_peer);
         free(g);
         return evc_error_set(err, EVC_ENOMEM, "ocpp_gateway: out of memory");
     }
@@ -230,6 +298,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     if (rc != EVC_OK) {
         json_decref(g->schemas);
         evc_web_throttle_free(g->denied);
+        evc_web_throttle_free(g->denied_peer);
         free(g);
         return rc;
     }
@@ -243,6 +312,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
         gw_state_free(g);
         json_decref(g->schemas);
         evc_web_throttle_free(g->denied);
+        evc_web_throttle_free(g->denied_peer);
         free(g);
         return rc;
     }
@@ -316,6 +386,7 @@ static void gw_destroy(void *state)
     json_decref(g->schemas);
     gw_state_free(g);
     evc_web_throttle_free(g->denied);
+    evc_web_throttle_free(g->denied_peer);
     gw_bus_stop();
     free(g);
 }

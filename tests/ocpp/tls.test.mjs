@@ -74,7 +74,7 @@ test('a wrong password over wss:// is closed by the gateway, the CP not activate
   // may drop the close frame: 1006).
   const ev = await closed;
   assert.ok([1006, 1008].includes(ev.code), `close code ${ev.code}`);
-  await gw.waitOutput('cp=CP_002: denied by Central');
+  await gw.waitOutput('cp=CP_002: denied (by Central)');
   assert.notEqual((await sys.cpsById(admin)).CP_002?.state, 'ACTIVATED');
 });
 

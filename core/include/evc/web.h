@@ -352,6 +352,9 @@ EVC_API const char *evc_web_client_param(const evc_web_client *client, size_t i)
  * or when the server has no guard: the headers are kept for the guard's
  * rechecks). Borrowed as long as the client. */
 EVC_API const char *evc_web_client_authorization(const evc_web_client *client);
+/* The client's IP address as text ("127.0.0.1"), as the guard saw it in
+ * req->peer; "" when unknown. Borrowed as long as the client. */
+EVC_API const char *evc_web_client_peer(const evc_web_client *client);
 /* One pointer of the caller's own per client (NULL until set): not owned. */
 EVC_API void evc_web_client_set_user(evc_web_client *client, void *user);
 EVC_API void *evc_web_client_user(const evc_web_client *client);

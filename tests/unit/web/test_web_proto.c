@@ -188,6 +188,8 @@ Test(web_proto, guard_sees_segment_and_basic_auth)
     cr_assert_eq(evc_loop_run_until(loop, opened, &s, 5000), EVC_OK);
     /* kept for the program: the password is the CP's secret */
     cr_expect_str_eq(evc_web_client_authorization(s.client), "Basic Q1AxOnMzY3JldDp4");
+    /* and who it came from: throttles key on it */
+    cr_expect_str_eq(evc_web_client_peer(s.client), "127.0.0.1");
     rc_close(&c);
     cr_assert_eq(evc_loop_run_until(loop, closed, &s, 5000), EVC_OK);
     evc_web_stop(web);
