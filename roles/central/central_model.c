@@ -113,6 +113,7 @@ const char *central_reason_text(const char *reason)
         {"fault", "charging point fault"},
         {"monitor_lost", "charging point monitor lost"},
         {"stopped", "stopped by the operator"},
+        {"reset", "the charging point was reset by the operator"},
         {"cancelled", "cancelled by CENTRAL"},
         {"balance_floor", "stopped: your balance reached its limit"},
         {"driver_stop", "stopped by the driver"},

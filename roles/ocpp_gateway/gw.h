@@ -40,7 +40,7 @@ typedef enum gw_mon { GW_MON_IDLE = 0, GW_MON_CONNECTING, GW_MON_AUTH, GW_MON_PR
 
 /* What a CALL the gateway sent is for, so that its result can act. */
 typedef enum gw_call_kind { GW_CALL_NONE = 0, GW_CALL_REMOTE_START, GW_CALL_REMOTE_STOP,
-                            GW_CALL_AVAILABILITY } gw_call_kind;
+                            GW_CALL_AVAILABILITY, GW_CALL_RESET } gw_call_kind;
 
 typedef struct gw_call {
     gw_call_kind kind;

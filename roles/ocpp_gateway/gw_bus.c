@@ -6,7 +6,8 @@
  * by key to the CP they name:
  *   cp.authorise  -> RemoteStartTransaction; its result is cp.authorise_reply
  *   cp.cancel     -> RemoteStopTransaction (or, before the start, the end)
- *   cp.command    -> ChangeAvailability Inoperative (stop) / Operative (resume)
+ *   cp.command    -> ChangeAvailability Inoperative (stop) / Operative (resume),
+ *                    Reset Soft/Hard (reset)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -201,9 +202,40 @@ static void on_cancel(gw_cp *cp, const evc_envelope *env)
     }
 }
 
+static void publish_status(gw_cp *cp)
+{
+    gw_bus_publish(cp, "cp.status", NULL,
+                   json_pack("{s:s,s:s,s:s,s:s?}", "cp_id", cp->id, "health",
+                             cp->faulted ? "KO" : "OK", "admin_state",
+                             cp->inoperative ? "STOPPED" : "IN_SERVICE", "busy_session_id",
+                             cp->sup != GW_SUP_NONE ? cp->session : NULL));
+}
+
+/* Central's reset: Reset of the same type to the charger, which ends its
+ * transaction itself (StopTransaction reason SoftReset/HardReset, billed
+ * `reset` as any end) and reboots: it boots again on a new connection. A
+ * supply the charger has not started yet ends here (0 Wh): the charger
+ * forgets the authorisation when it reboots. */
+static void on_reset(gw_cp *cp, const evc_envelope *env)
+{
+    const char *type = evc_msg_str(env, "type");
+    type = type && strcmp(type, "Hard") == 0 ? "Hard" : "Soft";
+    LOGC(cp, EVC_LOG_WARN, "%s reset by Central", type);
+    if (cp->sup == GW_SUP_STARTING || cp->sup == GW_SUP_AUTHORISED)
+        gw_bus_ended(cp, 0, "reset");
+    else if (cp->sup == GW_SUP_SUPPLYING)
+        snprintf(cp->end_reason, sizeof cp->end_reason, "reset");
+    gw_ocpp_call(cp, GW_CALL_RESET, "Reset", json_pack("{s:s}", "type", type), NULL);
+    publish_status(cp);
+}
+
 static void on_command(gw_cp *cp, const evc_envelope *env)
 {
     const char *cmd = evc_msg_str(env, "command");
+    if (cmd && strcmp(cmd, "reset") == 0) {
+        on_reset(cp, env);
+        return;
+    }
     if (!cmd || (strcmp(cmd, "stop") != 0 && strcmp(cmd, "resume") != 0))
         return;
     bool stop = strcmp(cmd, "stop") == 0;
@@ -217,11 +249,7 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
                  json_pack("{s:i,s:s}", "connectorId", 0, "type",
                            stop ? "Inoperative" : "Operative"),
                  NULL);
-    gw_bus_publish(cp, "cp.status", NULL,
-                   json_pack("{s:s,s:s,s:s,s:s?}", "cp_id", cp->id, "health",
-                             cp->faulted ? "KO" : "OK", "admin_state",
-                             stop ? "STOPPED" : "IN_SERVICE", "busy_session_id",
-                             cp->sup != GW_SUP_NONE ? cp->session : NULL));
+    publish_status(cp);
 }
 
 static int on_central(void *arg, const evc_message *m)

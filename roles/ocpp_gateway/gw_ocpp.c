@@ -192,6 +192,8 @@ static const char *our_reason(gw_cp *cp, const char *ocpp)
         return cp->end_reason[0] ? cp->end_reason : "cancelled";
     if (strcmp(ocpp, "EmergencyStop") == 0 || strcmp(ocpp, "PowerLoss") == 0)
         return "fault";
+    if (strcmp(ocpp, "SoftReset") == 0 || strcmp(ocpp, "HardReset") == 0)
+        return "reset"; /* Central's reset (or the charger's own reboot) */
     if (strcmp(ocpp, "DeAuthorized") == 0)
         return "cancelled";
     return "unplugged";
