@@ -278,6 +278,106 @@ test('Central stop during a supply: RemoteStop then ChangeAvailability; resume: 
   await cli.close();
 });
 
+/** A CP registered now at Central (its secret drawn there); resolves the secret. */
+async function registerCp(id) {
+  const r = await sys.http('POST', '/api/cps', { session: admin,
+    body: { id, location: 'reset tests', price_cents_per_kwh: 35 } });
+  assert.equal(r.status, 201, r.text);
+  return r.body.secret;
+}
+
+/** ACTIVATED at Central with its engine (the gateway) heard on the bus: a reset can reach it. */
+async function waitResettable(id) {
+  return waitFor(async () => {
+    const cp = sys.check() || (await sys.cpsById(admin))[id];
+    return cp?.state === 'ACTIVATED' && cp.engine_on_bus;
+  }, { timeout: 15000, interval: 100, what: `${id} ACTIVATED with its engine on the bus` });
+}
+
+test('operator Reset without a transaction: Reset Hard reaches the charger; 409 when gone', async () => {
+  const id = 'CP_R01';
+  const password = await registerCp(id);
+  const resets = [];
+  const cli = charger(id, { password });
+  cli.handle('Reset', ({ params }) => {
+    resets.push(params);
+    return { status: 'Accepted' };
+  });
+  await cli.connect();
+  await boot(cli);
+  await waitResettable(id);
+  const r = await sys.http('POST', `/api/cps/${id}/reset`, { session: admin, body: { type: 'Hard' } });
+  assert.equal(r.status, 202, r.text);
+  assert.deepEqual(r.body, { cp_id: id, type: 'Hard', sent: true });
+  await waitFor(() => resets.length, { what: 'Reset at the charger' });
+  assert.deepEqual(resets, [{ type: 'Hard' }]);
+  // The charger reboots: a new connection, booted again; nothing was billed.
+  await cli.close();
+  await waitCpState(id, 'DISCONNECTED');
+  const gone = await sys.http('POST', `/api/cps/${id}/reset`, { session: admin });
+  assert.equal(gone.status, 409, gone.text);
+  const again = charger(id, { password });
+  await again.connect();
+  await boot(again);
+  await waitCpState(id, 'ACTIVATED');
+  assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}'`)[0].n, 0);
+  assert.equal((await sys.cpsById(admin))[id].admin_state, 'IN_SERVICE');
+  await again.close();
+});
+
+test('operator Reset during a transaction: Reset Soft, the StopTransaction billed once (reset)', async () => {
+  const id = 'CP_R02'; // 22 kW (a registered CP's default): 4 Wh need 0.7 s (M5 bound)
+  const password = await registerCp(id);
+  const cli = charger(id, { password });
+  const resets = [];
+  let remoteStart = null;
+  cli.handle('RemoteStartTransaction', ({ params }) => {
+    remoteStart = params;
+    return { status: 'Accepted' };
+  });
+  cli.handle('Reset', ({ params }) => {
+    resets.push(params);
+    return { status: 'Accepted' };
+  });
+  await cli.connect();
+  await boot(cli);
+  await waitResettable(id);
+  const driver = sys.startDriver('driver2', [id]);
+  await waitFor(() => remoteStart, { timeout: 20000, what: 'RemoteStartTransaction' });
+  const t0 = Date.now();
+  const st = await cli.call('StartTransaction', { connectorId: 1, idTag: 'driver2',
+    meterStart: 500, timestamp: new Date().toISOString() });
+  assert.equal(st.idTagInfo.status, 'Accepted');
+  await waitCpState(id, 'SUPPLYING');
+  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
+  // No body: Soft, the default.
+  const r = await sys.http('POST', `/api/cps/${id}/reset`, { session: admin });
+  assert.equal(r.status, 202, r.text);
+  await waitFor(() => resets.length, { what: 'Reset at the charger' });
+  assert.deepEqual(resets, [{ type: 'Soft' }]);
+  // A soft reset: the charger ends its transaction, then reboots.
+  await cli.call('StopTransaction', { transactionId: st.transactionId, meterStop: 504,
+    timestamp: new Date().toISOString(), reason: 'SoftReset' });
+  await cli.close();
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT driver_id, energy_wh, end_reason FROM tickets WHERE cp_id = '${id}'`);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: 'the ticket' });
+  assert.deepEqual(t, [{ driver_id: 'driver2', energy_wh: 4, end_reason: 'reset' }]);
+  await driver.waitOutput('Ticket ', { timeout: 15000 });
+  // Back after its reboot: free again, and the same transaction is not billed twice.
+  const again = charger(id, { password });
+  await again.connect();
+  await boot(again);
+  await waitCpState(id, 'ACTIVATED');
+  await again.call('StopTransaction', { transactionId: st.transactionId, meterStop: 504,
+    timestamp: new Date().toISOString(), reason: 'SoftReset' });
+  await waitFor(() => gw.output().includes(`StopTransaction of unknown transaction ${st.transactionId}`),
+    { what: 'the repeated StopTransaction matched to nothing' });
+  assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}'`)[0].n, 1);
+  await again.close();
+});
+
 test('the charger rejects RemoteStartTransaction: the request is denied, nothing billed', async () => {
   const id = 'CP_007';
   const cli = charger(id);
