@@ -90,13 +90,21 @@ typedef struct gw_cp {
     char driver[GW_ID_MAX];
     int64_t tx_id, meter_start, last_wh, started_at, price;
     char end_reason[24]; /* why we asked RemoteStopTransaction (our reason) */
-    /* the last supply.ended, re-sent every GW_END_RESEND_MS until Central's
-     * supply.end_ack names its session (as EV_CP_E's outbox) */
-    char ended_session[EVC_UUID_STR_SIZE];
-    char *ended_payload; /* JSON text, malloc'd; NULL when acknowledged */
-    uint64_t ended_sent_ms;
     struct gw_cp *next;
 } gw_cp;
+
+/* A supply.ended Central has not acknowledged (the outbox, gw_state.c): in
+ * ocpp_gateway.state_file before the charger hears StopTransaction.conf,
+ * sent again every GW_END_RESEND_MS while its CP is connected and keyed
+ * (the bus key exists only then), at once when it connects, until Central's
+ * supply.end_ack names its session (Central bills a session once). */
+typedef struct gw_end {
+    char cp_id[GW_ID_MAX];
+    char session[EVC_UUID_STR_SIZE];
+    char *payload;    /* the supply.ended payload, JSON text, owned */
+    uint64_t sent_ms; /* loop time of the last send, 0 = not sent by this process */
+    struct gw_end *next;
+} gw_end;
 
 /* A transaction in progress whose charger is not connected (gw_state.c):
  * kept so that its StopTransaction after a reconnect -- or after a gateway
@@ -125,6 +133,7 @@ struct gw {
     int64_t call_timeout_ms, heartbeat_interval_s, price_cents;
     char state_file[4096]; /* "" = transactions not persisted */
     gw_tx *parked;         /* transactions of chargers not connected */
+    gw_end *ends;          /* supply.ended not acknowledged yet, oldest first */
     /* CP ids whose password Central denied: each try costs an argon2id
      * derivation here, so repeated failures wait (evc_web_throttle) */
     evc_web_throttle *denied;
@@ -169,7 +178,9 @@ void gw_bus_started(gw_cp *cp);
 void gw_bus_request(gw_cp *cp, const char *driver); /* supply.request at the CP */
 void gw_bus_telemetry(gw_cp *cp, int64_t wh, int64_t w);
 void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
-void gw_bus_resend(gw_cp *cp, uint64_t now_ms); /* the tick: an unacknowledged end */
+/* Sends cp's unacknowledged supply.ended: all of them (all) or those last
+ * sent GW_END_RESEND_MS ago or more (the tick). Nothing without a bus key. */
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all);
 void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why);
 
 /* gw_state.c: transactions across reconnects and restarts */
@@ -177,6 +188,11 @@ int gw_state_load(gw *g, evc_error *err);
 void gw_state_save(gw *g);       /* after every change of a transaction */
 void gw_state_park(gw_cp *cp);   /* the charger went: keep its transaction */
 void gw_state_restore(gw_cp *cp); /* it came back: take its transaction */
+/* The outbox: an end added (payload text stolen, freed on failure; NULL
+ * when out of memory: then not kept), an end acknowledged (true when it
+ * was there). Neither saves: the caller does, once. */
+gw_end *gw_state_end_add(gw *g, const char *cp_id, const char *session, char *payload);
+bool gw_state_end_ack(gw *g, const char *cp_id, const char *session);
 void gw_state_free(gw *g);
 
 /* main.c */

@@ -70,6 +70,10 @@ void gw_bus_on_accepted(gw_cp *cp)
         LOGC(cp, EVC_LOG_ERROR, "bus key: %s", err.msg);
         return;
     }
+    /* The outbox first, then the hello (as EV_CP_E): ends kept while the
+     * charger was away, or from before a restart of the gateway or of
+     * Central, reach Central now. */
+    gw_bus_resend(cp, evc_loop_now_ms(cp->g->loop), true);
     gw_bus_publish(cp, "cp.hello", NULL,
                    json_pack("{s:s,s:s?,s:s,s:s}", "cp_id", cp->id, "busy_session_id",
                              cp->sup != GW_SUP_NONE ? cp->session : NULL, "health",
@@ -122,25 +126,43 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason)
                           cp->session, "driver_id", cp->driver, "wh", (json_int_t)wh,
                           "started_at", (json_int_t)(cp->started_at ? cp->started_at : now),
                           "ended_at", (json_int_t)now, "reason", reason);
-    free(cp->ended_payload);
-    cp->ended_payload = json_dumps(p, JSON_COMPACT);
-    snprintf(cp->ended_session, sizeof cp->ended_session, "%s", cp->session);
-    cp->ended_sent_ms = evc_loop_now_ms(cp->g->loop);
-    gw_bus_publish(cp, "supply.ended", cp->session, p);
+    /* Into the outbox and the state file (one write: the transaction goes,
+     * its end comes) before anything else: the charger hears
+     * StopTransaction.conf after this returns and never repeats it, so from
+     * then on the file is the only copy of the bill until Central's
+     * supply.end_ack. */
+    gw *g = cp->g;
+    gw_end *e = gw_state_end_add(g, cp->id, cp->session, json_dumps(p, JSON_COMPACT));
+    if (!e)
+        LOGC(cp, EVC_LOG_ERROR, "out of memory: supply.ended of %s sent once, not kept",
+             cp->session);
     cp->sup = GW_SUP_NONE;
     cp->end_reason[0] = '\0';
-    gw_state_save(cp->g);
+    gw_state_save(g);
+    if (e) {
+        uint64_t now_ms = evc_loop_now_ms(g->loop);
+        e->sent_ms = now_ms ? now_ms : 1;
+    }
+    gw_bus_publish(cp, "supply.ended", e ? e->session : cp->session, p);
 }
 
-void gw_bus_resend(gw_cp *cp, uint64_t now_ms)
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all)
 {
-    if (!cp->ended_payload || !cp->sealer || now_ms - cp->ended_sent_ms < GW_END_RESEND_MS)
-        return;
-    cp->ended_sent_ms = now_ms;
-    LOGC(cp, EVC_LOG_INFO, "supply.ended of %s not acknowledged yet: sent again",
-         cp->ended_session);
-    gw_bus_publish(cp, "supply.ended", cp->ended_session,
-                   json_loads(cp->ended_payload, 0, NULL));
+    if (!cp->sealer)
+        return; /* no bus key: Central would drop it unsealed */
+    for (gw_end *e = cp->g->ends; e; e = e->next) {
+        if (strcmp(e->cp_id, cp->id) != 0 ||
+            (!all && e->sent_ms && now_ms - e->sent_ms < GW_END_RESEND_MS))
+            continue;
+        if (e->sent_ms)
+            LOGC(cp, EVC_LOG_INFO, "supply.ended of %s not acknowledged yet: sent again",
+                 e->session);
+        else
+            LOGC(cp, EVC_LOG_INFO, "supply.ended of %s kept from before a restart: sent",
+                 e->session);
+        e->sent_ms = now_ms ? now_ms : 1;
+        gw_bus_publish(cp, "supply.ended", e->session, json_loads(e->payload, 0, NULL));
+    }
 }
 
 static void on_authorise(gw_cp *cp, const evc_envelope *env)
@@ -252,12 +274,42 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
     publish_status(cp);
 }
 
+/* True when the outbox holds an end of cp_id (a CP that may be away). */
+static bool end_pending(const gw *g, const char *cp_id)
+{
+    for (const gw_end *e = g->ends; e; e = e->next)
+        if (strcmp(e->cp_id, cp_id) == 0)
+            return true;
+    return false;
+}
+
+/* supply.end_ack for a CP whose charger is not connected (it went right
+ * after its StopTransaction, or has not come back since a restart): the
+ * end leaves the outbox all the same, so it is not sent again. */
+static void ack_away(gw *g, const evc_message *m)
+{
+    evc_envelope *env = NULL;
+    evc_error err = {0};
+    if (evc_envelope_decode(m->payload, m->payload_len, NULL, &env, &err) != EVC_OK)
+        return;
+    const char *cpid = evc_msg_str(env, "cp_id"), *sid = evc_msg_str(env, "session_id");
+    if (strcmp(env->type, "supply.end_ack") == 0 && cpid && strcmp(cpid, m->key) == 0 && sid &&
+        gw_state_end_ack(g, cpid, sid))
+        gw_state_save(g);
+    evc_envelope_free(env);
+}
+
 static int on_central(void *arg, const evc_message *m)
 {
     gw *g = arg;
     gw_cp *cp = m->key[0] ? gw_cp_find(g, m->key) : NULL;
-    if (!cp || !cp->sealer || cp->closing)
-        return EVC_OK; /* not one of our chargers, or not keyed yet */
+    if (!cp || !cp->sealer || cp->closing) {
+        /* not one of our chargers, or not keyed yet; Central's messages are
+         * verified by the bus whoever they name (evc_app_trust_central) */
+        if (m->key[0] && end_pending(g, m->key))
+            ack_away(g, m);
+        return EVC_OK;
+    }
     evc_envelope *env = NULL;
     evc_error err = {0};
     if (evc_envelope_decode(m->payload, m->payload_len, NULL, &env, &err) != EVC_OK) {
@@ -274,10 +326,8 @@ static int on_central(void *arg, const evc_message *m)
             on_command(cp, env);
         else if (strcmp(env->type, "supply.end_ack") == 0) {
             const char *sid = evc_msg_str(env, "session_id");
-            if (sid && cp->ended_payload && strcmp(sid, cp->ended_session) == 0) {
-                free(cp->ended_payload);
-                cp->ended_payload = NULL;
-            }
+            if (sid && gw_state_end_ack(cp->g, cp->id, sid))
+                gw_state_save(cp->g);
         }
     }
     evc_envelope_free(env);

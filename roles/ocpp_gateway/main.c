@@ -30,9 +30,10 @@ static const evc_cfg_field GW_SCHEMA[] = {
      .help = "Heartbeat interval given to chargers in BootNotification.conf (Central's "
              "view of the charger's health comes from the WebSocket, not from it)"},
     {.key = "state_file", .type = EVC_CFG_STRING, .default_text = "ocpp-gateway-state.json",
-     .help = "transactions in progress, written at each start and end and read at start, so "
-             "that a StopTransaction after a reconnect or a gateway restart is billed; \"\" = "
-             "not persisted (a restart forgets them)"},
+     .help = "transactions in progress and supply.ended reports Central has not "
+             "acknowledged, written at each start, end and acknowledgement and read at start, "
+             "so that a StopTransaction after a reconnect or a gateway restart, or answered just "
+             "before a crash, is billed once; \"\" = not persisted (a restart forgets them)"},
     {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
      .default_text = "35",
      .help = "price sent in AUTH (Central keeps the price it has for a known CP)"},
@@ -70,7 +71,6 @@ void gw_cp_free(gw_cp *cp)
     gw_ocpp_drop_calls(cp);
     evc_frame_decoder_free(cp->dec);
     evc_sealer_free(cp->sealer);
-    free(cp->ended_payload);
     explicit_bzero(cp, sizeof *cp);
     free(cp);
 }
@@ -176,7 +176,7 @@ static void on_tick(evc_timer *t, void *arg)
         if (cp->closing)
             continue;
         gw_ocpp_tick(cp, now);
-        gw_bus_resend(cp, now);
+        gw_bus_resend(cp, now, false);
         if (!cp->tcp_open)
             gw_link_start(cp); /* Central went away and back */
         else
@@ -301,8 +301,7 @@ static void gw_destroy(void *state)
         g->cps = cp->next;
         evc_frame_decoder_free(cp->dec);
         evc_sealer_free(cp->sealer);
-        free(cp->ended_payload);
-        free(cp);
+            free(cp);
     }
     json_decref(g->schemas);
     gw_state_free(g);
