@@ -67,12 +67,16 @@ typedef struct gw_cp {
     gw_call q[GW_CALLQ];
     size_t qhead, qlen;
     unsigned next_msg;
-    /* an Authorize of the charger's own (idTag at the charger), answered
-     * when Central's cp.authorise for that driver arrives, or Invalid at
-     * auth_deadline_ms */
+    /* an Authorize of the charger's own (idTag at the charger) -- or a
+     * StartTransaction nobody authorised through the gateway (auth_start: a
+     * charger that started offline or from its local list) -- answered when
+     * Central's cp.authorise for that driver arrives, or Invalid at
+     * auth_deadline_ms. One at a time: the charger has one CALL outstanding. */
     char auth_id[GW_MSGID_MAX]; /* its message id; "" when none */
     char auth_driver[GW_ID_MAX];
     uint64_t auth_deadline_ms;
+    bool auth_start;            /* the call is a StartTransaction */
+    int64_t auth_meter_start;   /* its meterStart */
     /* monitor link */
     uv_tcp_t tcp;
     uv_connect_t conn;
@@ -160,7 +164,9 @@ int gw_ocpp_call(gw_cp *cp, gw_call_kind kind, const char *action, json_t *paylo
                  const char *session);
 void gw_ocpp_tick(gw_cp *cp, uint64_t now_ms);
 void gw_ocpp_drop_calls(gw_cp *cp);
-/* Answers the charger's pending Authorize (status "Accepted", "Invalid"...). */
+/* Answers the charger's pending Authorize (status "Accepted", "Invalid"...),
+ * or its pending StartTransaction: "Accepted" starts the supply Central
+ * authorised (cp->session, driver, price set: supply.started). */
 void gw_ocpp_authorize_done(gw_cp *cp, const char *status);
 
 /* gw_link.c: the CP's monitor link to Central */

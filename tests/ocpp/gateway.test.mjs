@@ -378,6 +378,46 @@ test('operator Reset during a transaction: Reset Soft, the StopTransaction bille
   await again.close();
 });
 
+test('a StartTransaction nobody authorised (an offline start): Central decides, billed once', async () => {
+  const id = 'CP_R04'; // 22 kW: 4 Wh need 0.7 s (M5 bound, from the request)
+  const password = await registerCp(id);
+  const cli = charger(id, { password });
+  await cli.connect();
+  await boot(cli);
+  await waitCpState(id, 'ACTIVATED');
+  const startedOffline = new Date(Date.now() - 60000).toISOString();
+  // An idTag Central does not know: no supply; Invalid after call_timeout_ms (5 s).
+  const bad = await cli.call('StartTransaction', { connectorId: 1, idTag: 'nobody',
+    meterStart: 100, timestamp: startedOffline });
+  assert.equal(bad.idTagInfo.status, 'Invalid');
+  assert.equal(await cpState(id), 'ACTIVATED');
+  // A driver's idTag without any Authorize: the gateway asks Central, which authorises.
+  const t0 = Date.now();
+  const st = await cli.call('StartTransaction', { connectorId: 1, idTag: 'driver2',
+    meterStart: 100, timestamp: startedOffline });
+  assert.equal(st.idTagInfo.status, 'Accepted');
+  assert.notEqual(st.transactionId, bad.transactionId);
+  await waitCpState(id, 'SUPPLYING');
+  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
+  await cli.call('StopTransaction', { transactionId: st.transactionId, meterStop: 104,
+    timestamp: new Date().toISOString(), reason: 'Local' });
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT driver_id, energy_wh, end_reason FROM tickets WHERE cp_id = '${id}'`);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: 'the ticket' });
+  assert.deepEqual(t, [{ driver_id: 'driver2', energy_wh: 4, end_reason: 'unplugged' }]);
+  // The refused one never became a supply: its StopTransaction bills nothing.
+  await cli.call('StopTransaction', { transactionId: bad.transactionId, meterStop: 150,
+    timestamp: new Date().toISOString(), reason: 'DeAuthorized' });
+  await waitFor(() => gw.output().includes(`StopTransaction of unknown transaction ${bad.transactionId}`),
+    { what: 'the refused transaction matched to nothing' });
+  assert.deepEqual(sys.sql(`SELECT driver_id, state FROM sessions WHERE cp_id = '${id}' AND ` +
+    `state <> 'denied'`), [{ driver_id: 'driver2', state: 'ended' }]);
+  assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}'`)[0].n, 1);
+  await waitCpState(id, 'ACTIVATED');
+  await cli.close();
+});
+
 test('the charger rejects RemoteStartTransaction: the request is denied, nothing billed', async () => {
   const id = 'CP_007';
   const cli = charger(id);
