@@ -77,8 +77,9 @@ void gw_cp_free(gw_cp *cp)
 
 /* The charger's WebSocket went (or is replaced): its CP leaves Central's
  * view through the heartbeat timeout (DISCONNECTED). A supply in progress is
- * not ended here: the charger's StopTransaction after a reconnect is not
- * matched yet (docs/OCPP.md, not done). */
+ * not ended here: it is parked (gw_state.c) and the charger's
+ * StopTransaction after a reconnect ends it; its unacknowledged ends stay in
+ * the gateway's outbox (g->ends), not in the gw_cp. */
 static void cp_detach(gw_cp *cp)
 {
     gw *g = cp->g; /* gw_link_close may free cp */
