@@ -177,6 +177,24 @@ void central_cmd_parse(const char *line, central_cmd *out)
         }
         return;
     }
+    if (strcasecmp(verb, "reset") == 0) {
+        /* One CP at a time: a reset of every charger at once is not an
+         * operator's slip the terminal should make one word away. */
+        out->kind = CENTRAL_CMD_RESET;
+        out->hard = has_extra && strcasecmp(extra, "hard") == 0;
+        if (!has_arg || strcasecmp(arg, "all") == 0 ||
+            next_word(&p, verb, sizeof verb, &toolong) ||
+            (has_extra && !out->hard && strcasecmp(extra, "soft") != 0)) {
+            out->kind = CENTRAL_CMD_ERROR;
+            snprintf(out->error, sizeof out->error, "usage: reset <CP_ID> [soft|hard]");
+        } else if (toolong || !evc_id_valid(arg)) {
+            out->kind = CENTRAL_CMD_ERROR;
+            snprintf(out->error, sizeof out->error, "not a CP id: %.64s", arg);
+        } else {
+            snprintf(out->target, sizeof out->target, "%.64s", arg);
+        }
+        return;
+    }
     central_cmd_kind k = CENTRAL_CMD_ERROR;
     if (strcasecmp(verb, "list") == 0)
         k = CENTRAL_CMD_LIST;

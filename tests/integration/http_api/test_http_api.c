@@ -148,10 +148,10 @@ static bool engine_ready(h_env *e, void *arg)
     return ok;
 }
 
-static bool two_resets_logged(h_env *e, void *arg)
+static bool three_resets_logged(h_env *e, void *arg)
 {
     (void)arg;
-    return h_db_int(e, "SELECT count(*) FROM event_log WHERE type = 'cp.reset'", -1) == 2;
+    return h_db_int(e, "SELECT count(*) FROM event_log WHERE type = 'cp.reset'", -1) == 3;
 }
 
 Test(http_api, reset_is_a_pattern_route_behind_the_guard_for_connected_cps)
@@ -198,11 +198,16 @@ Test(http_api, reset_is_a_pattern_route_behind_the_guard_for_connected_cps)
     free(body);
     H_ASSERT(env, h_wait_output(eng, "Hard reset by CENTRAL", 1, 10000),
              "the engine did not hear the Hard reset");
+    /* The terminal's verb sends the same command. */
+    int hard = h_count(eng, "cp=CP_001: Hard reset by CENTRAL");
+    h_send_line(env->central, "reset CP_001 hard");
+    H_ASSERT(env, h_wait_output(eng, "cp=CP_001: Hard reset by CENTRAL", hard + 1, 10000),
+             "the engine did not hear the terminal's reset");
     H_ASSERT(env, strcmp(admin_state_of(&s, "CP_001"), "IN_SERVICE") == 0,
              "a reset changed the admin state");
     /* The event log is written in batches: waited for. */
-    H_ASSERT(env, h_wait_until(two_resets_logged, env, NULL, 10000),
-             "the two resets are not in the event log");
+    H_ASSERT(env, h_wait_until(three_resets_logged, env, NULL, 10000),
+             "the three resets are not in the event log");
 }
 
 /* EXTRA CPs straight into the database before Central starts (registering
