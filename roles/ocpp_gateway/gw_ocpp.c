@@ -159,6 +159,15 @@ static json_t *on_start(gw_cp *cp, const char *id, const json_t *p)
         json_int_t tx = start_supply(cp, meter);
         return json_pack("{s:I,s:o}", "transactionId", tx, "idTagInfo", id_tag_info("Accepted"));
     }
+    if (cp->sup == GW_SUP_SUPPLYING && strcmp(tag, cp->driver) == 0 && meter == cp->meter_start) {
+        /* The same start again: its answer was lost with the connection and
+         * the charger repeats it (OCPP 1.6 queues transaction messages). A
+         * new id would be Invalid to it and orphan the transaction we bill. */
+        LOGC(cp, EVC_LOG_INFO, "StartTransaction repeated: transaction %" PRId64 " again",
+             cp->tx_id);
+        return json_pack("{s:I,s:o}", "transactionId", (json_int_t)cp->tx_id, "idTagInfo",
+                         id_tag_info("Accepted"));
+    }
     if (cp->sup == GW_SUP_NONE && evc_id_valid(tag) && !cp->inoperative && !cp->faulted &&
         !cp->auth_id[0]) {
         /* A start nobody authorised through the gateway (the charger started

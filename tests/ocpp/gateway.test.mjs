@@ -398,6 +398,10 @@ test('a StartTransaction nobody authorised (an offline start): Central decides, 
   assert.equal(st.idTagInfo.status, 'Accepted');
   assert.notEqual(st.transactionId, bad.transactionId);
   await waitCpState(id, 'SUPPLYING');
+  // The same start repeated (a charger whose answer was lost): the same transaction.
+  const again = await cli.call('StartTransaction', { connectorId: 1, idTag: 'driver2',
+    meterStart: 100, timestamp: startedOffline });
+  assert.deepEqual(again, st);
   await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
   await cli.call('StopTransaction', { transactionId: st.transactionId, meterStop: 104,
     timestamp: new Date().toISOString(), reason: 'Local' });
