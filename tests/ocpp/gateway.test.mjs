@@ -328,27 +328,12 @@ test('operator Reset without a transaction: Reset Hard reaches the charger; 409 
 test('operator Reset during a transaction: Reset Soft, the StopTransaction billed once (reset)', async () => {
   const id = 'CP_R02'; // 22 kW (a registered CP's default): 4 Wh need 0.7 s (M5 bound)
   const password = await registerCp(id);
-  const cli = charger(id, { password });
+  const { cli, tx, t0, driver } = await startSupply(id, 'driver2', { password });
   const resets = [];
-  let remoteStart = null;
-  cli.handle('RemoteStartTransaction', ({ params }) => {
-    remoteStart = params;
-    return { status: 'Accepted' };
-  });
   cli.handle('Reset', ({ params }) => {
     resets.push(params);
     return { status: 'Accepted' };
   });
-  await cli.connect();
-  await boot(cli);
-  await waitResettable(id);
-  const driver = sys.startDriver('driver2', [id]);
-  await waitFor(() => remoteStart, { timeout: 20000, what: 'RemoteStartTransaction' });
-  const t0 = Date.now();
-  const st = await cli.call('StartTransaction', { connectorId: 1, idTag: 'driver2',
-    meterStart: 500, timestamp: new Date().toISOString() });
-  assert.equal(st.idTagInfo.status, 'Accepted');
-  await waitCpState(id, 'SUPPLYING');
   await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
   // No body: Soft, the default.
   const r = await sys.http('POST', `/api/cps/${id}/reset`, { session: admin });
@@ -356,7 +341,7 @@ test('operator Reset during a transaction: Reset Soft, the StopTransaction bille
   await waitFor(() => resets.length, { what: 'Reset at the charger' });
   assert.deepEqual(resets, [{ type: 'Soft' }]);
   // A soft reset: the charger ends its transaction, then reboots.
-  await cli.call('StopTransaction', { transactionId: st.transactionId, meterStop: 504,
+  await cli.call('StopTransaction', { transactionId: tx, meterStop: 504,
     timestamp: new Date().toISOString(), reason: 'SoftReset' });
   await cli.close();
   const t = await waitFor(() => {
@@ -370,9 +355,9 @@ test('operator Reset during a transaction: Reset Soft, the StopTransaction bille
   await again.connect();
   await boot(again);
   await waitCpState(id, 'ACTIVATED');
-  await again.call('StopTransaction', { transactionId: st.transactionId, meterStop: 504,
+  await again.call('StopTransaction', { transactionId: tx, meterStop: 504,
     timestamp: new Date().toISOString(), reason: 'SoftReset' });
-  await waitFor(() => gw.output().includes(`StopTransaction of unknown transaction ${st.transactionId}`),
+  await waitFor(() => gw.output().includes(`StopTransaction of unknown transaction ${tx}`),
     { what: 'the repeated StopTransaction matched to nothing' });
   assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}'`)[0].n, 1);
   await again.close();
@@ -445,7 +430,7 @@ test('the charger rejects RemoteStartTransaction: the request is denied, nothing
   await cli.close();
 });
 
-/** A supply at `id` for `driver` up to the charger's StartTransaction; resolves {cli, tx, t0}. */
+/** A supply at `id` for `driver` up to the charger's StartTransaction; resolves {cli, tx, t0, driver}. */
 async function startSupply(id, driver, { password } = {}) {
   const cli = charger(id, password ? { password } : {});
   let remoteStart = null;
@@ -456,14 +441,14 @@ async function startSupply(id, driver, { password } = {}) {
   await cli.connect();
   await boot(cli);
   await waitCpState(id, 'ACTIVATED');
-  sys.startDriver(driver, [id]);
+  const proc = sys.startDriver(driver, [id]);
   await waitFor(() => remoteStart, { timeout: 20000, what: 'RemoteStartTransaction' });
   const t0 = Date.now();
   const st = await cli.call('StartTransaction', { connectorId: 1, idTag: driver,
     meterStart: 500, timestamp: new Date().toISOString() });
   assert.equal(st.idTagInfo.status, 'Accepted');
   await waitCpState(id, 'SUPPLYING');
-  return { cli, tx: st.transactionId, t0 };
+  return { cli, tx: st.transactionId, t0, driver: proc };
 }
 
 /** The charger, back after a lost connection, reports the end of tx (8 Wh). */
