@@ -334,3 +334,19 @@ int central_cp_admin(central *c, const char *id, bool stop)
         n += cp_admin_one(c, &c->cps[i], stop) ? 1 : 0;
     return n;
 }
+
+central_reset_result central_cp_reset(central *c, const char *id, const char *type)
+{
+    central_cp *cp = central_cp_find(c, id);
+    if (!cp)
+        return CENTRAL_RESET_UNKNOWN;
+    /* A command on the bus is not queued for a CP that comes back later: a
+     * reset it would act on hours after the operator asked is worse than a
+     * refusal the operator sees now. */
+    if (cp->state == CENTRAL_CP_DISCONNECTED || !cp->engine_heard)
+        return CENTRAL_RESET_OFFLINE;
+    central_event(c, "cp.reset", cp->supply_id[0] ? cp->supply_id : NULL, cp->id, NULL,
+                  "operator reset (%s)", type);
+    central_send_reset(c, cp->id, type);
+    return CENTRAL_RESET_SENT;
+}

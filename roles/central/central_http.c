@@ -11,9 +11,11 @@
  *   GET  /, /app.js, ...                  (the dashboard's files, web.static_dir)
  *   POST /api/cps/<CP_ID>/stop, /api/cps/<CP_ID>/resume,
  *        /api/cps/stop-all, /api/cps/resume-all   (admin session + CSRF)
+ *   POST /api/cps/<CP_ID>/reset {"type":"Soft"|"Hard"} (admin session + CSRF)
  *
  * c->web points at a central_web (below), owned by this file.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +213,79 @@ static void post_admin(const evc_web_request *req, evc_web_response *res, void *
     evc_web_respond_json(res, 200, body);
 }
 
+/* The reset type of the optional body into type ("Soft" without one);
+ * false with msg for a body that is not {} or {"type":"Soft"|"Hard"}. */
+static bool reset_type(const evc_web_request *req, char type[8], char *msg, size_t cap)
+{
+    snprintf(type, 8, "Soft");
+    size_t i = 0;
+    while (i < req->body_len && strchr(" \t\r\n", req->body[i]))
+        i++;
+    if (i == req->body_len)
+        return true;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
+    const char *key;
+    json_t *v;
+    bool ok = json_is_object(j);
+    if (!ok)
+        snprintf(msg, cap, "the body must be a JSON object: {\"type\":\"Soft\"|\"Hard\"}");
+    json_object_foreach(ok ? j : NULL, key, v) {
+        const char *t = json_string_value(v);
+        if (strcmp(key, "type") != 0) {
+            snprintf(msg, cap, "unknown member '%.32s' (the body takes type only)", key);
+            ok = false;
+        } else if (!t || (strcmp(t, "Soft") != 0 && strcmp(t, "Hard") != 0)) {
+            snprintf(msg, cap, "type must be \"Soft\" or \"Hard\"");
+            ok = false;
+        } else {
+            snprintf(type, 8, "%s", t);
+        }
+        if (!ok)
+            break;
+    }
+    json_decref(j);
+    return ok;
+}
+
+/* POST /api/cps/<id>/reset: cp.command reset to the CP (its engine, or the
+ * OCPP gateway's Reset to the charger). 202: sent, not confirmed -- the
+ * charger's answer does not come back to Central; what follows (a supply
+ * ended and billed, the CP back) shows in the CP's state and tickets. */
+static void post_reset(const evc_web_request *req, evc_web_response *res, void *arg)
+{
+    central *c = arg;
+    const char *id = req->params[0];
+    char type[8], msg[EVC_STORE_ID_MAX + 96];
+    if (!reset_type(req, type, msg, sizeof msg)) {
+        evc_web_respond_error(res, 400, msg);
+        return;
+    }
+    switch (central_cp_reset(c, id, type)) {
+    case CENTRAL_RESET_UNKNOWN:
+        snprintf(msg, sizeof msg, "no such CP: %.*s", EVC_STORE_ID_MAX, id);
+        evc_web_respond_error(res, 404, msg);
+        return;
+    case CENTRAL_RESET_OFFLINE:
+        snprintf(msg, sizeof msg, "CP %.*s is not connected: nothing to reset", EVC_STORE_ID_MAX,
+                 id);
+        evc_web_respond_error(res, 409, msg);
+        return;
+    case CENTRAL_RESET_SENT:
+        break;
+    }
+    central_say(c, "HTTP reset %s (%s): sent", id, type);
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "cp_id", id);
+    evc_payload_str(p, "type", type);
+    evc_payload_bool(p, "sent", true);
+    char *body = evc_payload_finish(p, NULL);
+    if (body)
+        evc_web_respond_json(res, 202, body);
+    else
+        evc_web_respond_error(res, 500, "out of memory");
+    free(body);
+}
+
 /* The admin dashboard's files (docs/WEB.md) into dir; "" when there are
  * none: a missing default only costs the page (the API still serves), a
  * wrong web.static_dir is the operator's error and stops the start. */
@@ -272,6 +347,8 @@ int central_http_start(central *c, evc_error *err)
         rc = evc_web_route(web, "POST", "/api/cps/*/stop", post_admin, c, err);
     if (rc == EVC_OK)
         rc = evc_web_route(web, "POST", "/api/cps/*/resume", post_admin, c, err);
+    if (rc == EVC_OK)
+        rc = evc_web_route(web, "POST", "/api/cps/*/reset", post_reset, c, err);
     if (rc == EVC_OK)
         central_say(c, "%s on %s://%s:%u/ (operators log in there)",
                     dir[0] ? "Admin dashboard and HTTP API" : "HTTP API (no dashboard files)",

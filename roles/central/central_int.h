@@ -172,6 +172,17 @@ void central_tables_free(central *c);
 /* Operator stop/resume (F13) of one CP (id) or all (id NULL). Returns the
  * number of CPs changed, -1 for an unknown id. */
 int central_cp_admin(central *c, const char *id, bool stop);
+/* Operator reset of one CP (type "Soft" or "Hard"): cp.command reset sent
+ * and recorded. CENTRAL_RESET_SENT, CENTRAL_RESET_UNKNOWN (no such CP) or
+ * CENTRAL_RESET_OFFLINE (DISCONNECTED, or its engine not heard on the bus
+ * since Central started: nobody would act on it). The admin state does not
+ * change; a supply in progress is billed from the CP's supply.ended. */
+typedef enum central_reset_result {
+    CENTRAL_RESET_SENT = 0,
+    CENTRAL_RESET_UNKNOWN,
+    CENTRAL_RESET_OFFLINE,
+} central_reset_result;
+central_reset_result central_cp_reset(central *c, const char *id, const char *type);
 /* Appends one record to the event log and to the panel's last events. */
 void central_event(central *c, const char *type, const char *corr, const char *cp_id,
                    const char *driver_id, const char *detail_fmt, ...)
@@ -203,6 +214,10 @@ void central_supply_interrupt(central *c, central_cp *cp, const char *reason);
 void central_publish(central *c, const char *key, const char *type, const char *corr,
                      char *payload);
 void central_send_command(central *c, const char *cp_id, const char *command);
+/* cp.command `reset` with its type ("Soft" or "Hard", borrowed): a CP's
+ * engine ends a supply in progress (reason `reset`) and is idle again; the
+ * OCPP gateway sends the charger Reset of that type. */
+void central_send_reset(central *c, const char *cp_id, const char *type);
 
 /* central_panel.c */
 int central_panel_start(central *c, evc_error *err);

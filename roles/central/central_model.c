@@ -113,6 +113,7 @@ const char *central_reason_text(const char *reason)
         {"fault", "charging point fault"},
         {"monitor_lost", "charging point monitor lost"},
         {"stopped", "stopped by the operator"},
+        {"reset", "the charging point was reset by the operator"},
         {"cancelled", "cancelled by CENTRAL"},
         {"balance_floor", "stopped: your balance reached its limit"},
         {"driver_stop", "stopped by the driver"},
@@ -168,6 +169,24 @@ void central_cmd_parse(const char *line, central_cmd *out)
             snprintf(out->error, sizeof out->error, "usage: %s <CP_ID>|all", stop ? "stop" : "resume");
         } else if (strcasecmp(arg, "all") == 0) {
             out->all = true;
+        } else if (toolong || !evc_id_valid(arg)) {
+            out->kind = CENTRAL_CMD_ERROR;
+            snprintf(out->error, sizeof out->error, "not a CP id: %.64s", arg);
+        } else {
+            snprintf(out->target, sizeof out->target, "%.64s", arg);
+        }
+        return;
+    }
+    if (strcasecmp(verb, "reset") == 0) {
+        /* One CP at a time: a reset of every charger at once is not an
+         * operator's slip the terminal should make one word away. */
+        out->kind = CENTRAL_CMD_RESET;
+        out->hard = has_extra && strcasecmp(extra, "hard") == 0;
+        if (!has_arg || strcasecmp(arg, "all") == 0 ||
+            next_word(&p, verb, sizeof verb, &toolong) ||
+            (has_extra && !out->hard && strcasecmp(extra, "soft") != 0)) {
+            out->kind = CENTRAL_CMD_ERROR;
+            snprintf(out->error, sizeof out->error, "usage: reset <CP_ID> [soft|hard]");
         } else if (toolong || !evc_id_valid(arg)) {
             out->kind = CENTRAL_CMD_ERROR;
             snprintf(out->error, sizeof out->error, "not a CP id: %.64s", arg);

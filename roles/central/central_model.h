@@ -82,17 +82,20 @@ typedef enum central_cmd_kind {
     CENTRAL_CMD_HELP,
     CENTRAL_CMD_QUIT,
     CENTRAL_CMD_ERROR,
+    CENTRAL_CMD_RESET,
 } central_cmd_kind;
 
 typedef struct central_cmd {
     central_cmd_kind kind;
     bool all;           /* stop/resume all */
-    char target[65];    /* stop/resume one CP */
+    bool hard;          /* reset: Hard (default Soft) */
+    char target[65];    /* stop/resume/reset one CP */
     char error[160];    /* CENTRAL_CMD_ERROR: what was wrong */
 } central_cmd;
 
 /* Parses one operator line: "stop CP_001", "stop all", "resume CP_001",
- * "resume all", "list", "help", "quit" (words case-insensitive, CP ids as
+ * "resume all", "reset CP_001", "reset CP_001 hard" (or soft, the default;
+ * one CP only), "list", "help", "quit" (words case-insensitive, CP ids as
  * typed; surrounding blanks ignored). */
 void central_cmd_parse(const char *line, central_cmd *out);
 

@@ -110,7 +110,7 @@ static void redraw(central *c)
     char line[512];
     fputs("\x1b[H\x1b[2J", stdout);
     printf("\x1b[1mEV_Central\x1b[0m  CP port %d  %zu CP%s  %zu suppl%s open  "
-           "(commands: stop|resume <CP>|all, list, help, quit)\n\n",
+           "(commands: stop|resume <CP>|all, reset <CP> [hard], list, help, quit)\n\n",
            c->listen_port, c->ncps, c->ncps == 1 ? "" : "s", c->nopen,
            c->nopen == 1 ? "y" : "ies");
     for (size_t i = 0; i < c->ncps; i++) {
@@ -138,8 +138,8 @@ void central_panel_tick(central *c)
 
 static void help(central *c)
 {
-    central_say(c, "Commands: stop <CP_ID> | stop all | resume <CP_ID> | resume all | list | "
-                   "help | quit");
+    central_say(c, "Commands: stop <CP_ID> | stop all | resume <CP_ID> | resume all | "
+                   "reset <CP_ID> [soft|hard] | list | help | quit");
 }
 
 static void run_line(central *c, const char *line)
@@ -165,6 +165,17 @@ static void run_line(central *c, const char *line)
         central_say(c, "Quitting on the operator's command");
         evc_app_quit(c->app, EVC_EXIT_OK);
         return;
+    case CENTRAL_CMD_RESET: {
+        const char *type = cmd.hard ? "Hard" : "Soft";
+        central_reset_result r = central_cp_reset(c, cmd.target, type);
+        if (r == CENTRAL_RESET_UNKNOWN)
+            central_say(c, "Command error: unknown CP %s", cmd.target);
+        else if (r == CENTRAL_RESET_OFFLINE)
+            central_say(c, "Command error: CP %s is not connected: nothing to reset", cmd.target);
+        else
+            central_say(c, "Command reset %s (%s): sent", cmd.target, type);
+        return;
+    }
     case CENTRAL_CMD_STOP:
     case CENTRAL_CMD_RESUME: {
         bool stop = cmd.kind == CENTRAL_CMD_STOP;

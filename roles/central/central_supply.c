@@ -37,6 +37,15 @@ void central_send_command(central *c, const char *cp_id, const char *command)
     central_publish(c, cp_id, "cp.command", NULL, evc_payload_finish(p, NULL));
 }
 
+void central_send_reset(central *c, const char *cp_id, const char *type)
+{
+    evc_payload *p = evc_payload_new();
+    evc_payload_str(p, "cp_id", cp_id);
+    evc_payload_str(p, "command", "reset");
+    evc_payload_str(p, "type", type);
+    central_publish(c, cp_id, "cp.command", NULL, evc_payload_finish(p, NULL));
+}
+
 void central_update(central *c, const char *driver, const char *cp, const char *sid,
                     const char *step, const char *reason, const char *text)
 {

@@ -147,6 +147,14 @@ void engine_outbox_kick(engine *e, bool all);
 void engine_supply_recover(engine *e);
 void engine_supply_authorise(engine *e, const evc_envelope *env);
 void engine_supply_command(engine *e, const char *command);
+/* Central's cp.command reset (type "Soft" or "Hard", borrowed; both do the
+ * same here: the engine is software, there is nothing to reboot): a supply
+ * in progress, or an authorisation waiting for the plug, ends now with
+ * reason `reset` through the outbox as on a stop (billed once), and the
+ * engine is idle again. The admin state and the health stay as they were
+ * (a stopped CP stays stopped; resume is its own command). Answers with
+ * cp.status. */
+void engine_supply_reset(engine *e, const char *type);
 /* Central does not hold session_id open (it denied it, or never knew it),
  * or stops it (balance floor; the driver's stop, reason `driver_stop`): a
  * supply of that session in progress ends now with reason `cancelled`

@@ -156,6 +156,11 @@ void engine_bus_check(engine *e, uint64_t now)
 static void on_command(engine *e, const evc_envelope *env)
 {
     const char *cmd = evc_msg_str(env, "command");
+    if (cmd && strcmp(cmd, "reset") == 0) {
+        const char *type = evc_msg_str(env, "type");
+        engine_supply_reset(e, type && strcmp(type, "Hard") == 0 ? "Hard" : "Soft");
+        return;
+    }
     if (!cmd || (strcmp(cmd, "stop") != 0 && strcmp(cmd, "resume") != 0)) {
         e->dropped++;
         evc_log(EVC_LOG_WARN, "cp_engine", &(evc_log_ids){.cp = e->cp_id},

@@ -296,6 +296,16 @@ void engine_supply_command(engine *e, const char *command)
     engine_send_status(e);
 }
 
+void engine_supply_reset(engine *e, const char *type)
+{
+    evc_log(EVC_LOG_WARN, "cp_engine", &(evc_log_ids){.cp = e->cp_id}, "%s reset by CENTRAL",
+            type);
+    engine_say(e, ENGINE_YELLOW, "%s reset by CENTRAL", type);
+    if (e->phase != ENGINE_IDLE)
+        engine_supply_end(e, "reset");
+    engine_send_status(e);
+}
+
 void engine_supply_cancel(engine *e, const char *session_id, const char *reason)
 {
     evc_log_ids ids = {.cp = e->cp_id, .correlation = session_id};

@@ -77,6 +77,7 @@ const char *driver_reason_text(const char *reason)
         {"unplugged", "vehicle unplugged"},
         {"fault", "charging point fault"},
         {"stopped", "stopped by the operator"},
+        {"reset", "the charging point was reset by the operator"},
         {"monitor_lost", "charging point monitor lost"},
         {"engine_restart", "the charging point restarted"},
         {"not_plugged", "vehicle not plugged in in time"},

@@ -41,7 +41,7 @@ typedef enum gw_mon { GW_MON_IDLE = 0, GW_MON_CONNECTING, GW_MON_AUTH, GW_MON_PR
 
 /* What a CALL the gateway sent is for, so that its result can act. */
 typedef enum gw_call_kind { GW_CALL_NONE = 0, GW_CALL_REMOTE_START, GW_CALL_REMOTE_STOP,
-                            GW_CALL_AVAILABILITY } gw_call_kind;
+                            GW_CALL_AVAILABILITY, GW_CALL_RESET } gw_call_kind;
 
 typedef struct gw_call {
     gw_call_kind kind;
@@ -74,12 +74,16 @@ typedef struct gw_cp {
     gw_call q[GW_CALLQ];
     size_t qhead, qlen;
     unsigned next_msg;
-    /* an Authorize of the charger's own (idTag at the charger), answered
-     * when Central's cp.authorise for that driver arrives, or Invalid at
-     * auth_deadline_ms */
+    /* an Authorize of the charger's own (idTag at the charger) -- or a
+     * StartTransaction nobody authorised through the gateway (auth_start: a
+     * charger that started offline or from its local list) -- answered when
+     * Central's cp.authorise for that driver arrives, or Invalid at
+     * auth_deadline_ms. One at a time: the charger has one CALL outstanding. */
     char auth_id[GW_MSGID_MAX]; /* its message id; "" when none */
     char auth_driver[GW_ID_MAX];
     uint64_t auth_deadline_ms;
+    bool auth_start;            /* the call is a StartTransaction */
+    int64_t auth_meter_start;   /* its meterStart */
     /* monitor link: the SDK's CP session (gw_link.c) */
     evc_cplink *link;        /* owned; NULL before gw_link_start */
     evc_frame_decoder *dec;  /* always NULL now (main.c still frees it) */
@@ -95,13 +99,21 @@ typedef struct gw_cp {
     char driver[GW_ID_MAX];
     int64_t tx_id, meter_start, last_wh, started_at, price;
     char end_reason[24]; /* why we asked RemoteStopTransaction (our reason) */
-    /* the last supply.ended, re-sent every GW_END_RESEND_MS until Central's
-     * supply.end_ack names its session (as EV_CP_E's outbox) */
-    char ended_session[EVC_UUID_STR_SIZE];
-    char *ended_payload; /* JSON text, malloc'd; NULL when acknowledged */
-    uint64_t ended_sent_ms;
     struct gw_cp *next;
 } gw_cp;
+
+/* A supply.ended Central has not acknowledged (the outbox, gw_state.c): in
+ * ocpp_gateway.state_file before the charger hears StopTransaction.conf,
+ * sent again every GW_END_RESEND_MS while its CP is connected and keyed
+ * (the bus key exists only then), at once when it connects, until Central's
+ * supply.end_ack names its session (Central bills a session once). */
+typedef struct gw_end {
+    char cp_id[GW_ID_MAX];
+    char session[EVC_UUID_STR_SIZE];
+    char *payload;    /* the supply.ended payload, JSON text, owned */
+    uint64_t sent_ms; /* loop time of the last send, 0 = not sent by this process */
+    struct gw_end *next;
+} gw_end;
 
 /* A transaction in progress whose charger is not connected (gw_state.c):
  * kept so that its StopTransaction after a reconnect -- or after a gateway
@@ -133,6 +145,7 @@ struct gw {
      * tree (lives as long as the app); "" = plain ws:// */
     const char *tls_cert, *tls_key;
     gw_tx *parked;         /* transactions of chargers not connected */
+    gw_end *ends;          /* supply.ended not acknowledged yet, oldest first */
     /* CP ids whose password Central denied: each try costs an argon2id
      * derivation here, so repeated failures wait (evc_web_throttle) */
     evc_web_throttle *denied;      /* key "<CP id>@<peer>": 3 denials */
@@ -160,7 +173,9 @@ int gw_ocpp_call(gw_cp *cp, gw_call_kind kind, const char *action, json_t *paylo
                  const char *session);
 void gw_ocpp_tick(gw_cp *cp, uint64_t now_ms);
 void gw_ocpp_drop_calls(gw_cp *cp);
-/* Answers the charger's pending Authorize (status "Accepted", "Invalid"...). */
+/* Answers the charger's pending Authorize (status "Accepted", "Invalid"...),
+ * or its pending StartTransaction: "Accepted" starts the supply Central
+ * authorised (cp->session, driver, price set: supply.started). */
 void gw_ocpp_authorize_done(gw_cp *cp, const char *status);
 
 /* gw_link.c: the CP's monitor link to Central */
@@ -178,7 +193,9 @@ void gw_bus_started(gw_cp *cp);
 void gw_bus_request(gw_cp *cp, const char *driver); /* supply.request at the CP */
 void gw_bus_telemetry(gw_cp *cp, int64_t wh, int64_t w);
 void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
-void gw_bus_resend(gw_cp *cp, uint64_t now_ms); /* the tick: an unacknowledged end */
+/* Sends cp's unacknowledged supply.ended: all of them (all) or those last
+ * sent GW_END_RESEND_MS ago or more (the tick). Nothing without a bus key. */
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all);
 void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why);
 
 /* gw_state.c: transactions across reconnects and restarts */
@@ -186,6 +203,11 @@ int gw_state_load(gw *g, evc_error *err);
 void gw_state_save(gw *g);       /* after every change of a transaction */
 void gw_state_park(gw_cp *cp);   /* the charger went: keep its transaction */
 void gw_state_restore(gw_cp *cp); /* it came back: take its transaction */
+/* The outbox: an end added (payload text stolen, freed on failure; NULL
+ * when out of memory: then not kept), an end acknowledged (true when it
+ * was there). Neither saves: the caller does, once. */
+gw_end *gw_state_end_add(gw *g, const char *cp_id, const char *session, char *payload);
+bool gw_state_end_ack(gw *g, const char *cp_id, const char *session);
 void gw_state_free(gw *g);
 
 /* main.c */

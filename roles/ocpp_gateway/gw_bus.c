@@ -6,7 +6,8 @@
  * by key to the CP they name:
  *   cp.authorise  -> RemoteStartTransaction; its result is cp.authorise_reply
  *   cp.cancel     -> RemoteStopTransaction (or, before the start, the end)
- *   cp.command    -> ChangeAvailability Inoperative (stop) / Operative (resume)
+ *   cp.command    -> ChangeAvailability Inoperative (stop) / Operative (resume),
+ *                    Reset Soft/Hard (reset)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,6 +70,10 @@ void gw_bus_on_accepted(gw_cp *cp)
         LOGC(cp, EVC_LOG_ERROR, "bus key: %s", err.msg);
         return;
     }
+    /* The outbox first, then the hello (as EV_CP_E): ends kept while the
+     * charger was away, or from before a restart of the gateway or of
+     * Central, reach Central now. */
+    gw_bus_resend(cp, evc_loop_now_ms(cp->g->loop), true);
     gw_bus_publish(cp, "cp.hello", NULL,
                    json_pack("{s:s,s:s?,s:s,s:s}", "cp_id", cp->id, "busy_session_id",
                              cp->sup != GW_SUP_NONE ? cp->session : NULL, "health",
@@ -121,25 +126,43 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason)
                           cp->session, "driver_id", cp->driver, "wh", (json_int_t)wh,
                           "started_at", (json_int_t)(cp->started_at ? cp->started_at : now),
                           "ended_at", (json_int_t)now, "reason", reason);
-    free(cp->ended_payload);
-    cp->ended_payload = json_dumps(p, JSON_COMPACT);
-    snprintf(cp->ended_session, sizeof cp->ended_session, "%s", cp->session);
-    cp->ended_sent_ms = evc_loop_now_ms(cp->g->loop);
-    gw_bus_publish(cp, "supply.ended", cp->session, p);
+    /* Into the outbox and the state file (one write: the transaction goes,
+     * its end comes) before anything else: the charger hears
+     * StopTransaction.conf after this returns and never repeats it, so from
+     * then on the file is the only copy of the bill until Central's
+     * supply.end_ack. */
+    gw *g = cp->g;
+    gw_end *e = gw_state_end_add(g, cp->id, cp->session, json_dumps(p, JSON_COMPACT));
+    if (!e)
+        LOGC(cp, EVC_LOG_ERROR, "out of memory: supply.ended of %s sent once, not kept",
+             cp->session);
     cp->sup = GW_SUP_NONE;
     cp->end_reason[0] = '\0';
-    gw_state_save(cp->g);
+    gw_state_save(g);
+    if (e) {
+        uint64_t now_ms = evc_loop_now_ms(g->loop);
+        e->sent_ms = now_ms ? now_ms : 1;
+    }
+    gw_bus_publish(cp, "supply.ended", e ? e->session : cp->session, p);
 }
 
-void gw_bus_resend(gw_cp *cp, uint64_t now_ms)
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all)
 {
-    if (!cp->ended_payload || !cp->sealer || now_ms - cp->ended_sent_ms < GW_END_RESEND_MS)
-        return;
-    cp->ended_sent_ms = now_ms;
-    LOGC(cp, EVC_LOG_INFO, "supply.ended of %s not acknowledged yet: sent again",
-         cp->ended_session);
-    gw_bus_publish(cp, "supply.ended", cp->ended_session,
-                   json_loads(cp->ended_payload, 0, NULL));
+    if (!cp->sealer)
+        return; /* no bus key: Central would drop it unsealed */
+    for (gw_end *e = cp->g->ends; e; e = e->next) {
+        if (strcmp(e->cp_id, cp->id) != 0 ||
+            (!all && e->sent_ms && now_ms - e->sent_ms < GW_END_RESEND_MS))
+            continue;
+        if (e->sent_ms)
+            LOGC(cp, EVC_LOG_INFO, "supply.ended of %s not acknowledged yet: sent again",
+                 e->session);
+        else
+            LOGC(cp, EVC_LOG_INFO, "supply.ended of %s kept from before a restart: sent",
+                 e->session);
+        e->sent_ms = now_ms ? now_ms : 1;
+        gw_bus_publish(cp, "supply.ended", e->session, json_loads(e->payload, 0, NULL));
+    }
 }
 
 static void on_authorise(gw_cp *cp, const evc_envelope *env)
@@ -201,9 +224,40 @@ static void on_cancel(gw_cp *cp, const evc_envelope *env)
     }
 }
 
+static void publish_status(gw_cp *cp)
+{
+    gw_bus_publish(cp, "cp.status", NULL,
+                   json_pack("{s:s,s:s,s:s,s:s?}", "cp_id", cp->id, "health",
+                             cp->faulted ? "KO" : "OK", "admin_state",
+                             cp->inoperative ? "STOPPED" : "IN_SERVICE", "busy_session_id",
+                             cp->sup != GW_SUP_NONE ? cp->session : NULL));
+}
+
+/* Central's reset: Reset of the same type to the charger, which ends its
+ * transaction itself (StopTransaction reason SoftReset/HardReset, billed
+ * `reset` as any end) and reboots: it boots again on a new connection. A
+ * supply the charger has not started yet ends here (0 Wh): the charger
+ * forgets the authorisation when it reboots. */
+static void on_reset(gw_cp *cp, const evc_envelope *env)
+{
+    const char *type = evc_msg_str(env, "type");
+    type = type && strcmp(type, "Hard") == 0 ? "Hard" : "Soft";
+    LOGC(cp, EVC_LOG_WARN, "%s reset by Central", type);
+    if (cp->sup == GW_SUP_STARTING || cp->sup == GW_SUP_AUTHORISED)
+        gw_bus_ended(cp, 0, "reset");
+    else if (cp->sup == GW_SUP_SUPPLYING)
+        snprintf(cp->end_reason, sizeof cp->end_reason, "reset");
+    gw_ocpp_call(cp, GW_CALL_RESET, "Reset", json_pack("{s:s}", "type", type), NULL);
+    publish_status(cp);
+}
+
 static void on_command(gw_cp *cp, const evc_envelope *env)
 {
     const char *cmd = evc_msg_str(env, "command");
+    if (cmd && strcmp(cmd, "reset") == 0) {
+        on_reset(cp, env);
+        return;
+    }
     if (!cmd || (strcmp(cmd, "stop") != 0 && strcmp(cmd, "resume") != 0))
         return;
     bool stop = strcmp(cmd, "stop") == 0;
@@ -217,19 +271,45 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
                  json_pack("{s:i,s:s}", "connectorId", 0, "type",
                            stop ? "Inoperative" : "Operative"),
                  NULL);
-    gw_bus_publish(cp, "cp.status", NULL,
-                   json_pack("{s:s,s:s,s:s,s:s?}", "cp_id", cp->id, "health",
-                             cp->faulted ? "KO" : "OK", "admin_state",
-                             stop ? "STOPPED" : "IN_SERVICE", "busy_session_id",
-                             cp->sup != GW_SUP_NONE ? cp->session : NULL));
+    publish_status(cp);
+}
+
+/* True when the outbox holds an end of cp_id (a CP that may be away). */
+static bool end_pending(const gw *g, const char *cp_id)
+{
+    for (const gw_end *e = g->ends; e; e = e->next)
+        if (strcmp(e->cp_id, cp_id) == 0)
+            return true;
+    return false;
+}
+
+/* supply.end_ack for a CP whose charger is not connected (it went right
+ * after its StopTransaction, or has not come back since a restart): the
+ * end leaves the outbox all the same, so it is not sent again. */
+static void ack_away(gw *g, const evc_message *m)
+{
+    evc_envelope *env = NULL;
+    evc_error err = {0};
+    if (evc_envelope_decode(m->payload, m->payload_len, NULL, &env, &err) != EVC_OK)
+        return;
+    const char *cpid = evc_msg_str(env, "cp_id"), *sid = evc_msg_str(env, "session_id");
+    if (strcmp(env->type, "supply.end_ack") == 0 && cpid && strcmp(cpid, m->key) == 0 && sid &&
+        gw_state_end_ack(g, cpid, sid))
+        gw_state_save(g);
+    evc_envelope_free(env);
 }
 
 static int on_central(void *arg, const evc_message *m)
 {
     gw *g = arg;
     gw_cp *cp = m->key[0] ? gw_cp_find(g, m->key) : NULL;
-    if (!cp || !cp->sealer || cp->closing)
-        return EVC_OK; /* not one of our chargers, or not keyed yet */
+    if (!cp || !cp->sealer || cp->closing) {
+        /* not one of our chargers, or not keyed yet; Central's messages are
+         * verified by the bus whoever they name (evc_app_trust_central) */
+        if (m->key[0] && end_pending(g, m->key))
+            ack_away(g, m);
+        return EVC_OK;
+    }
     evc_envelope *env = NULL;
     evc_error err = {0};
     if (evc_envelope_decode(m->payload, m->payload_len, NULL, &env, &err) != EVC_OK) {
@@ -246,10 +326,8 @@ static int on_central(void *arg, const evc_message *m)
             on_command(cp, env);
         else if (strcmp(env->type, "supply.end_ack") == 0) {
             const char *sid = evc_msg_str(env, "session_id");
-            if (sid && cp->ended_payload && strcmp(sid, cp->ended_session) == 0) {
-                free(cp->ended_payload);
-                cp->ended_payload = NULL;
-            }
+            if (sid && gw_state_end_ack(cp->g, cp->id, sid))
+                gw_state_save(cp->g);
         }
     }
     evc_envelope_free(env);

@@ -116,35 +116,82 @@ static json_t *on_authorize(gw_cp *cp, const char *id, const json_t *p)
     return NULL;
 }
 
-void gw_ocpp_authorize_done(gw_cp *cp, const char *status)
+/* The supply Central authorised for the driver of cp->driver starts: a
+ * transaction id, supply.started, the state file. */
+static json_int_t start_supply(gw_cp *cp, int64_t meter_start)
 {
-    if (!cp->auth_id[0])
-        return;
-    LOGC(cp, EVC_LOG_INFO, "Authorize %s: %s", cp->auth_driver, status);
-    send_result(cp, cp->auth_id, "Authorize",
-                json_pack("{s:o}", "idTagInfo", id_tag_info(status)));
-    cp->auth_id[0] = '\0';
-}
-
-static json_t *on_start(gw_cp *cp, const json_t *p)
-{
-    const char *tag = json_string_value(json_object_get(p, "idTag"));
     json_int_t tx = ++cp->g->next_tx;
-    if (cp->sup != GW_SUP_AUTHORISED || strcmp(tag, cp->driver) != 0) {
-        /* Only a start that Central authorised (RemoteStartTransaction) is a
-         * supply: a charger's own start is not one yet (docs/OCPP.md). */
-        LOGC(cp, EVC_LOG_WARN, "StartTransaction for %s without Central's authorisation: "
-                               "refused",
-             tag);
-        return json_pack("{s:I,s:o}", "transactionId", tx, "idTagInfo", id_tag_info("Invalid"));
-    }
     cp->tx_id = tx;
-    cp->meter_start = json_integer_value(json_object_get(p, "meterStart"));
+    cp->meter_start = meter_start;
     cp->last_wh = 0;
     cp->sup = GW_SUP_SUPPLYING;
     gw_bus_started(cp);
     gw_state_save(cp->g);
-    return json_pack("{s:I,s:o}", "transactionId", tx, "idTagInfo", id_tag_info("Accepted"));
+    return tx;
+}
+
+void gw_ocpp_authorize_done(gw_cp *cp, const char *status)
+{
+    if (!cp->auth_id[0])
+        return;
+    bool start = cp->auth_start;
+    LOGC(cp, EVC_LOG_INFO, "%s %s: %s", start ? "StartTransaction" : "Authorize",
+         cp->auth_driver, status);
+    if (start) {
+        bool ok = strcmp(status, "Accepted") == 0 && cp->sup == GW_SUP_AUTHORISED;
+        json_int_t tx = ok ? start_supply(cp, cp->auth_meter_start) : ++cp->g->next_tx;
+        send_result(cp, cp->auth_id, "StartTransaction",
+                    json_pack("{s:I,s:o}", "transactionId", tx, "idTagInfo",
+                              id_tag_info(ok ? "Accepted" : status)));
+    } else {
+        send_result(cp, cp->auth_id, "Authorize",
+                    json_pack("{s:o}", "idTagInfo", id_tag_info(status)));
+    }
+    cp->auth_id[0] = '\0';
+    cp->auth_start = false;
+}
+
+static json_t *on_start(gw_cp *cp, const char *id, const json_t *p)
+{
+    const char *tag = json_string_value(json_object_get(p, "idTag"));
+    int64_t meter = json_integer_value(json_object_get(p, "meterStart"));
+    if (cp->sup == GW_SUP_AUTHORISED && strcmp(tag, cp->driver) == 0) {
+        json_int_t tx = start_supply(cp, meter);
+        return json_pack("{s:I,s:o}", "transactionId", tx, "idTagInfo", id_tag_info("Accepted"));
+    }
+    if (cp->sup == GW_SUP_SUPPLYING && strcmp(tag, cp->driver) == 0 && meter == cp->meter_start) {
+        /* The same start again: its answer was lost with the connection and
+         * the charger repeats it (OCPP 1.6 queues transaction messages). A
+         * new id would be Invalid to it and orphan the transaction we bill. */
+        LOGC(cp, EVC_LOG_INFO, "StartTransaction repeated: transaction %" PRId64 " again",
+             cp->tx_id);
+        return json_pack("{s:I,s:o}", "transactionId", (json_int_t)cp->tx_id, "idTagInfo",
+                         id_tag_info("Accepted"));
+    }
+    if (cp->sup == GW_SUP_NONE && evc_id_valid(tag) && !cp->inoperative && !cp->faulted &&
+        !cp->auth_id[0]) {
+        /* A start nobody authorised through the gateway (the charger started
+         * offline, or from its local list): the idTag is the driver, as for
+         * Authorize -- a supply.request at this CP, answered when Central's
+         * cp.authorise for that driver arrives (Central's checks), Invalid
+         * when none comes within call_timeout_ms. */
+        LOGC(cp, EVC_LOG_INFO, "StartTransaction for %s without an authorisation here: asking "
+                               "Central",
+             tag);
+        snprintf(cp->auth_id, sizeof cp->auth_id, "%s", id);
+        snprintf(cp->auth_driver, sizeof cp->auth_driver, "%s", tag);
+        cp->auth_deadline_ms = evc_loop_now_ms(cp->g->loop) + (uint64_t)cp->g->call_timeout_ms;
+        cp->auth_start = true;
+        cp->auth_meter_start = meter;
+        gw_bus_request(cp, tag);
+        return NULL;
+    }
+    const char *status = cp->sup != GW_SUP_NONE && strcmp(tag, cp->driver) != 0 ? "ConcurrentTx"
+                         : cp->inoperative || cp->faulted                     ? "Blocked"
+                                                                               : "Invalid";
+    LOGC(cp, EVC_LOG_WARN, "StartTransaction for %s refused: %s", tag, status);
+    return json_pack("{s:I,s:o}", "transactionId", ++cp->g->next_tx, "idTagInfo",
+                     id_tag_info(status));
 }
 
 /* Energy (Wh, from the register) and power (W) of a MeterValues sample, -1
@@ -192,6 +239,8 @@ static const char *our_reason(gw_cp *cp, const char *ocpp)
         return cp->end_reason[0] ? cp->end_reason : "cancelled";
     if (strcmp(ocpp, "EmergencyStop") == 0 || strcmp(ocpp, "PowerLoss") == 0)
         return "fault";
+    if (strcmp(ocpp, "SoftReset") == 0 || strcmp(ocpp, "HardReset") == 0)
+        return "reset"; /* Central's reset (or the charger's own reboot) */
     if (strcmp(ocpp, "DeAuthorized") == 0)
         return "cancelled";
     return "unplugged";
@@ -234,7 +283,7 @@ static json_t *dispatch(gw_cp *cp, const char *id, const char *action, const jso
     if (strcmp(action, "Authorize") == 0)
         return on_authorize(cp, id, p);
     if (strcmp(action, "StartTransaction") == 0)
-        return on_start(cp, p);
+        return on_start(cp, id, p);
     if (strcmp(action, "MeterValues") == 0)
         return on_meter(cp, p);
     if (strcmp(action, "StopTransaction") == 0)
@@ -267,7 +316,7 @@ static void on_call(gw_cp *cp, const char *id, const json_t *frame)
     code = NULL;
     json_t *res = dispatch(cp, id, action, payload, &code);
     if (!res && !code)
-        return; /* answered later (Authorize waiting for Central) */
+        return; /* answered later (Authorize or StartTransaction waiting for Central) */
     if (!res) {
         snprintf(why, sizeof why, "%s is not supported by this gateway", action);
         send_error(cp, id, code, why);

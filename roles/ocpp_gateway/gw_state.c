@@ -1,5 +1,5 @@
-/* gw_state.c: transactions survive a charger's reconnect and a gateway
- * restart. A charger that loses its WebSocket mid-transaction goes on
+/* gw_state.c: transactions and their unacknowledged ends (the outbox)
+ * survive a charger's reconnect and a gateway restart. A charger that loses its WebSocket mid-transaction goes on
  * charging and reports StopTransaction when it is back (OCPP 1.6 offline
  * behaviour): its transaction is parked here when the connection goes and
  * given back when the same CP id connects again. Every transaction in
@@ -7,7 +7,11 @@
  * written to a temporary file, fsync'd, renamed over the old one) at each
  * start and end, and read back at start: a restarted gateway matches a
  * StopTransaction of a transaction it started before, and Central bills it
- * once (supply.ended is idempotent at Central, PROTOCOL.md M3.2).
+ * once (supply.ended is idempotent at Central, PROTOCOL.md M3.2). The same
+ * file holds every supply.ended Central has not acknowledged ("ended"),
+ * written before the charger's StopTransaction is answered and removed at
+ * Central's supply.end_ack: a gateway killed in between sends it again
+ * when the charger is back (gw_bus_resend).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -108,7 +112,12 @@ void gw_state_save(gw *g)
     }
     for (const gw_tx *t = g->parked; t; t = t->next)
         json_array_append_new(all, tx_json(t));
-    json_t *doc = json_pack("{s:i,s:o}", "version", 1, "transactions", all);
+    json_t *ended = json_array();
+    for (const gw_end *e = g->ends; e; e = e->next)
+        json_array_append_new(ended, json_pack("{s:s,s:s,s:o}", "cp_id", e->cp_id, "session_id",
+                                               e->session, "payload",
+                                               json_loads(e->payload, 0, NULL)));
+    json_t *doc = json_pack("{s:i,s:o,s:o}", "version", 1, "transactions", all, "ended", ended);
     char *text = json_dumps(doc, JSON_INDENT(1));
     json_decref(doc);
     char tmp[4200];
@@ -121,7 +130,8 @@ void gw_state_save(gw *g)
     ok = ok && rename(tmp, g->state_file) == 0;
     if (!ok)
         evc_log(EVC_LOG_ERROR, GW_LOG, NULL, "state file %s not written: %s: transactions in "
-                                             "progress would not survive a restart",
+                                             "progress and unacknowledged ends would not "
+                                             "survive a restart",
                 g->state_file, strerror(errno));
     free(text);
 }
@@ -158,8 +168,64 @@ int gw_state_load(gw *g, evc_error *err)
                 "transaction %lld (session %s) waits for its charger", (long long)t->tx_id,
                 t->session);
     }
+    json_array_foreach(rc == EVC_OK ? json_object_get(doc, "ended") : NULL, i, e) {
+        const char *cp = json_string_value(json_object_get(e, "cp_id"));
+        const char *sid = json_string_value(json_object_get(e, "session_id"));
+        json_t *p = json_object_get(e, "payload");
+        if (!cp || strlen(cp) >= GW_ID_MAX || !sid || !evc_uuid_valid(sid) || !json_is_object(p)) {
+            rc = evc_error_set(err, EVC_ECORRUPT, "ocpp_gateway.state_file %s: ended %zu "
+                                                  "malformed",
+                               g->state_file, i);
+            break;
+        }
+        if (!gw_state_end_add(g, cp, sid, json_dumps(p, JSON_COMPACT))) {
+            rc = evc_error_set(err, EVC_ENOMEM, "ocpp_gateway: out of memory");
+            break;
+        }
+        evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = cp},
+                "supply.ended of %s not acknowledged before the restart: sent when the "
+                "charger is back",
+                sid);
+    }
     json_decref(doc);
     return rc;
+}
+
+gw_end *gw_state_end_add(gw *g, const char *cp_id, const char *session, char *payload)
+{
+    for (gw_end *e = g->ends; payload && e; e = e->next)
+        if (strcmp(e->cp_id, cp_id) == 0 && strcmp(e->session, session) == 0) {
+            free(e->payload); /* the same session ended again: the last report counts */
+            e->payload = payload;
+            return e;
+        }
+    gw_end *e = payload ? calloc(1, sizeof *e) : NULL;
+    if (!e) {
+        free(payload);
+        return NULL;
+    }
+    snprintf(e->cp_id, sizeof e->cp_id, "%s", cp_id);
+    snprintf(e->session, sizeof e->session, "%s", session);
+    e->payload = payload;
+    gw_end **pp = &g->ends; /* appended: sent oldest first */
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = e;
+    return e;
+}
+
+bool gw_state_end_ack(gw *g, const char *cp_id, const char *session)
+{
+    for (gw_end **pp = &g->ends; *pp; pp = &(*pp)->next) {
+        gw_end *e = *pp;
+        if (strcmp(e->cp_id, cp_id) != 0 || strcmp(e->session, session) != 0)
+            continue;
+        *pp = e->next;
+        free(e->payload);
+        free(e);
+        return true;
+    }
+    return false;
 }
 
 void gw_state_park(gw_cp *cp)
@@ -205,6 +271,12 @@ void gw_state_restore(gw_cp *cp)
 
 void gw_state_free(gw *g)
 {
+    while (g->ends) {
+        gw_end *e = g->ends;
+        g->ends = e->next;
+        free(e->payload);
+        free(e);
+    }
     while (g->parked) {
         gw_tx *t = g->parked;
         g->parked = t->next;

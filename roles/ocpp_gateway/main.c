@@ -30,9 +30,10 @@ static const evc_cfg_field GW_SCHEMA[] = {
      .help = "Heartbeat interval given to chargers in BootNotification.conf (Central's "
              "view of the charger's health comes from the WebSocket, not from it)"},
     {.key = "state_file", .type = EVC_CFG_STRING, .default_text = "ocpp-gateway-state.json",
-     .help = "transactions in progress, written at each start and end and read at start, so "
-             "that a StopTransaction after a reconnect or a gateway restart is billed; \"\" = "
-             "not persisted (a restart forgets them)"},
+     .help = "transactions in progress and supply.ended reports Central has not "
+             "acknowledged, written at each start, end and acknowledgement and read at start, "
+             "so that a StopTransaction after a reconnect or a gateway restart, or answered just "
+             "before a crash, is billed once; \"\" = not persisted (a restart forgets them)"},
     {.key = "max_pending", .type = EVC_CFG_INT, .min = 1, .max = 100000, .default_text = "64",
      .help = "connections whose password Central has not yet accepted, at most (each costs a "
              "key derivation); more upgrades are refused until some are decided"},
@@ -78,15 +79,15 @@ void gw_cp_free(gw_cp *cp)
     gw_ocpp_drop_calls(cp);
     evc_frame_decoder_free(cp->dec);
     evc_sealer_free(cp->sealer);
-    free(cp->ended_payload);
     explicit_bzero(cp, sizeof *cp);
     free(cp);
 }
 
 /* The charger's WebSocket went (or is replaced): its CP leaves Central's
  * view through the heartbeat timeout (DISCONNECTED). A supply in progress is
- * not ended here: the charger's StopTransaction after a reconnect is not
- * matched yet (docs/OCPP.md, not done). */
+ * not ended here: it is parked (gw_state.c) and the charger's
+ * StopTransaction after a reconnect ends it; its unacknowledged ends stay in
+ * the gateway's outbox (g->ends), not in the gw_cp. */
 static void cp_detach(gw_cp *cp)
 {
     gw *g = cp->g; /* gw_link_close may free cp */
@@ -244,7 +245,7 @@ static void on_tick(evc_timer *t, void *arg)
         if (cp->closing)
             continue;
         gw_ocpp_tick(cp, now);
-        gw_bus_resend(cp, now);
+        gw_bus_resend(cp, now, false);
         if (!cp->tcp_open)
             gw_link_start(cp); /* Central went away and back */
         else
@@ -380,8 +381,7 @@ static void gw_destroy(void *state)
         g->cps = cp->next;
         evc_frame_decoder_free(cp->dec);
         evc_sealer_free(cp->sealer);
-        free(cp->ended_payload);
-        free(cp);
+            free(cp);
     }
     json_decref(g->schemas);
     gw_state_free(g);

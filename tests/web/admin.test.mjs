@@ -359,6 +359,33 @@ describe('admin dashboard in chromium', () => {
     process.stderr.write(`admin.test: stop ${stopMs} ms, resume ${resumeMs} ms (click to DB + page)\n`);
   }));
 
+  test('reset on a tile goes through the confirmation dialog and reaches the engine', step(async () => {
+    const eng = sys.cps.get(CP.active).engine;
+    const heard = `cp=${CP.active}: Soft reset by CENTRAL`; // the engine's log line, one per reset
+    const count = () => eng.output().split(heard).length - 1;
+    const n0 = count();
+    // Central would refuse it (409): nothing to act on a DISCONNECTED CP.
+    assert.equal(await tile(CP.gone).locator('button.cp-reset').isEnabled(), false,
+      'Reset enabled on a DISCONNECTED CP');
+    const btn = tile(CP.active).locator('button.cp-reset');
+    await btn.waitFor({ state: 'visible', timeout: 3000 });
+    assert.equal(await btn.isEnabled(), true, 'Reset disabled on an ACTIVATED CP');
+    await btn.click();
+    await page.locator('dialog#confirm').waitFor({ state: 'visible', timeout: 2000 });
+    await page.click('#confirm-cancel');
+    await page.locator('dialog#confirm').waitFor({ state: 'hidden', timeout: 2000 });
+    await btn.click();
+    await page.locator('dialog#confirm').waitFor({ state: 'visible', timeout: 2000 });
+    await page.click('#confirm-ok');
+    await eng.waitOutput(heard, { times: n0 + 1, timeout: 5000 });
+    assert.equal(count(), n0 + 1, 'the cancelled dialog sent a reset too');
+    await waitFor(() => sys.sql("SELECT count(*) AS n FROM event_log WHERE type = 'cp.reset'")[0].n === 1,
+      { timeout: 5000, what: 'the reset in the event log' });
+    // A reset is not a stop: the CP stays in service.
+    assert.equal(sys.adminStates()[CP.active], 'in_service');
+    await waitTileState(CP.active, 'ACTIVATED', 3000);
+  }));
+
   test('stop all / resume all go through the confirmation dialog', step(async () => {
     const before = sys.adminStates();
     await page.click('#stop-all');

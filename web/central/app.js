@@ -24,7 +24,7 @@ const S = {
   users: [],
   central: null,
   eventTypes: new Set(),
-  busy: new Map(), // CP id -> 'stop' | 'resume' while that request is in flight
+  busy: new Map(), // CP id -> 'stop' | 'resume' | 'reset' while that request is in flight
 };
 
 const dom = {
@@ -120,6 +120,7 @@ function ensureChart() {
 const tileHandlers = {
   onStop: (id) => cpAction(id, 'stop'),
   onResume: (id) => cpAction(id, 'resume'),
+  onReset: (id) => confirmReset(id),
 };
 
 function renderAllTiles() {
@@ -546,10 +547,25 @@ async function cpAction(id, action) {
   S.busy.delete(id);
   if (sessionLost(r)) return;
   view.renderSomeTiles(dom.grid, [id], S.cps, S.live, S.busy, tileHandlers);
-  if (r.status !== 200) toast(`${action === 'stop' ? 'Stop' : 'Resume'} ${id}: ${errorText(r)}`, 'error');
+  const word = { stop: 'Stop', resume: 'Resume', reset: 'Reset' }[action];
+  // A reset is sent, not confirmed (202): what follows shows on the tile.
+  if (action === 'reset' && r.status === 202) toast(`Reset sent to ${id}`, 'ok', 3000);
+  else if (r.status !== 200) toast(`${word} ${id}: ${errorText(r)}`, 'error');
 }
 
 let pendingConfirm = null;
+
+function confirmReset(id) {
+  const supplying = S.cps.get(id)?.state === 'SUPPLYING';
+  askConfirm({
+    title: `Reset ${id}?`,
+    text: (supplying ? 'The supply in progress will end and be billed. ' : '')
+      + 'The charging point restarts its charging software (a soft reset: an OCPP charger '
+      + 'reboots); its Out of Order state, if any, stays.',
+    okText: 'Reset',
+    action: () => cpAction(id, 'reset'),
+  });
+}
 
 function askConfirm({ title, text, okText, action }) {
   setText(dom.confirmTitle, title);

@@ -31,12 +31,14 @@ function buildTile(id, handlers) {
   refs.health = el('div', { class: 'cp-health' });
   refs.stop = el('button', { type: 'button', class: 'btn cp-stop', 'aria-label': `Stop ${id}` }, 'Stop');
   refs.resume = el('button', { type: 'button', class: 'btn cp-resume', 'aria-label': `Resume ${id}` }, 'Resume');
+  refs.reset = el('button', { type: 'button', class: 'btn cp-reset', 'aria-label': `Reset ${id}` }, 'Reset');
   refs.stop.addEventListener('click', () => handlers.onStop(id));
   refs.resume.addEventListener('click', () => handlers.onResume(id));
+  refs.reset.addEventListener('click', () => handlers.onReset(id));
   tile.append(
     el('header', { class: 'cp-head' }, refs.id, refs.state),
     refs.location, refs.price, refs.live, refs.detail, refs.health,
-    el('div', { class: 'cp-actions' }, refs.stop, refs.resume),
+    el('div', { class: 'cp-actions' }, refs.stop, refs.resume, refs.reset),
   );
   tile._refs = refs;
   return tile;
@@ -80,10 +82,13 @@ function updateTile(tile, cp, live, busy) {
   r.detail.hidden = !detail;
   setText(r.health, healthWords(cp));
   const adminStopped = cp.admin_state ? cp.admin_state === 'STOPPED' : state === 'STOPPED';
-  // busy: the action in flight ('stop'|'resume'); its button waits for the answer, the
-  // other one follows the admin state pushed by Central (which may arrive first).
+  // busy: the action in flight ('stop'|'resume'|'reset'); its button waits for the answer,
+  // the others follow the state pushed by Central (which may arrive first). Central
+  // refuses a reset (409) that nothing would act on: a CP DISCONNECTED or whose engine
+  // it has not heard on the bus.
   r.stop.disabled = busy === 'stop' || adminStopped;
   r.resume.disabled = busy === 'resume' || !adminStopped;
+  r.reset.disabled = busy === 'reset' || state === 'DISCONNECTED' || cp.engine_on_bus === false;
   tile.classList.toggle('busy', !!busy);
   setAttr(tile, 'aria-label', `${cp.id}: ${cp.state_text || STATE_WORDS[state]}`);
 }

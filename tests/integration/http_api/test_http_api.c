@@ -3,7 +3,8 @@
  * guard still refuses them without a session; an unknown CP is a 404 naming
  * it; a CP registered after the start has them too), and GET /api/cps is
  * paged (limit, after; total, next) so that every CP of a database larger
- * than a page is reached by following `next`. */
+ * than a page is reached by following `next`. The reset route (one pattern
+ * too) answers 404/409/400 and reaches a connected CP's engine. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -134,6 +135,79 @@ Test(http_api, per_cp_routes_are_patterns_behind_the_guard)
     H_ASSERT(env, st == 200 && body && strcmp(body, "{\"changed\":1}") == 0, "stop CP_NEW: %d %s",
              st, body ? body : "");
     free(body);
+}
+
+/* The CP is ACTIVATED and its engine heard on the bus (a reset can reach it). */
+static bool engine_ready(h_env *e, void *arg)
+{
+    json_t *root = NULL;
+    json_t *cp = h_api_cp(e, arg, &root);
+    bool ok = cp && json_is_true(json_object_get(cp, "engine_on_bus")) &&
+              strcmp(h_jstr(cp, "state"), "ACTIVATED") == 0;
+    json_decref(root);
+    return ok;
+}
+
+static bool three_resets_logged(h_env *e, void *arg)
+{
+    (void)arg;
+    return h_db_int(e, "SELECT count(*) FROM event_log WHERE type = 'cp.reset'", -1) == 3;
+}
+
+Test(http_api, reset_is_a_pattern_route_behind_the_guard_for_connected_cps)
+{
+    env = h_env_new(NULL);
+    start();
+    H_ASSERT(env, post(NULL, "/api/cps/CP_001/reset", NULL, NULL) == 401,
+             "POST /api/cps/CP_001/reset without a session is not 401");
+    H_ASSERT(env, post(NULL, "/api/cps/NO_SUCH/reset", NULL, NULL) == 401,
+             "an unknown CP's reset without a session is not 401");
+    h_http_session s;
+    H_ASSERT(env, h_http_login(env->http_port, "admin", "admin123", &s) == 200, "admin login");
+    char *body = NULL;
+    int st = post(&s, "/api/cps/NO_SUCH/reset", NULL, &body);
+    H_ASSERT(env, st == 404 && body && strstr(body, "\"error\":\"no such CP: NO_SUCH\""),
+             "unknown CP: %d %s", st, body ? body : "");
+    free(body);
+    /* Known but not connected (no CP runs yet): nothing would act on it. */
+    st = post(&s, "/api/cps/CP_001/reset", NULL, &body);
+    H_ASSERT(env, st == 409 && body && strstr(body, "CP CP_001 is not connected"),
+             "reset of a disconnected CP: %d %s", st, body ? body : "");
+    free(body);
+    static const char *const bad[] = {"{\"type\":\"Warm\"}", "{\"typ\":\"Soft\"}", "[1]",
+                                      "{\"type\":1}", "not json"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        st = post(&s, "/api/cps/CP_001/reset", bad[i], &body);
+        H_ASSERT(env, st == 400, "body %s: %d %s", bad[i], st, body ? body : "");
+        free(body);
+    }
+    h_proc *eng = NULL;
+    h_start_cp(env, "CP_001", &eng, NULL, NULL);
+    H_ASSERT(env, h_wait_until(engine_ready, env, "CP_001", 30000),
+             "CP_001 not ACTIVATED with its engine on the bus");
+    st = post(&s, "/api/cps/CP_001/reset", NULL, &body);
+    H_ASSERT(env, st == 202 && body && strstr(body, "\"type\":\"Soft\"") &&
+                      strstr(body, "\"sent\":true"),
+             "reset CP_001: %d %s", st, body ? body : "");
+    free(body);
+    H_ASSERT(env, h_wait_output(eng, "Soft reset by CENTRAL", 1, 10000),
+             "the engine did not hear the Soft reset");
+    st = post(&s, "/api/cps/CP_001/reset", " {\"type\":\"Hard\"} ", &body);
+    H_ASSERT(env, st == 202 && body && strstr(body, "\"type\":\"Hard\""), "Hard reset: %d %s",
+             st, body ? body : "");
+    free(body);
+    H_ASSERT(env, h_wait_output(eng, "Hard reset by CENTRAL", 1, 10000),
+             "the engine did not hear the Hard reset");
+    /* The terminal's verb sends the same command. */
+    int hard = h_count(eng, "cp=CP_001: Hard reset by CENTRAL");
+    h_send_line(env->central, "reset CP_001 hard");
+    H_ASSERT(env, h_wait_output(eng, "cp=CP_001: Hard reset by CENTRAL", hard + 1, 10000),
+             "the engine did not hear the terminal's reset");
+    H_ASSERT(env, strcmp(admin_state_of(&s, "CP_001"), "IN_SERVICE") == 0,
+             "a reset changed the admin state");
+    /* The event log is written in batches: waited for. */
+    H_ASSERT(env, h_wait_until(three_resets_logged, env, NULL, 10000),
+             "the three resets are not in the event log");
 }
 
 /* EXTRA CPs straight into the database before Central starts (registering

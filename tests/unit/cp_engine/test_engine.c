@@ -124,6 +124,60 @@ Test(engine, central_stop_during_a_supply_ends_it)
     cr_assert_str_eq(last("supply.ended")->reason, "stopped");
 }
 
+#define RESET_HARD "{\"cp_id\":\"CP_001\",\"command\":\"reset\",\"type\":\"Hard\"}"
+#define RESET_SOFT "{\"cp_id\":\"CP_001\",\"command\":\"reset\",\"type\":\"Soft\"}"
+
+Test(engine, central_reset_during_a_supply_ends_it_once_and_leaves_the_engine_ready)
+{
+    start_engine(NULL);
+    heartbeat();
+    supply_until_telemetry(5); /* enough for a Wh at the default power */
+    int status_before = count("cp.status");
+    central("cp.command", "CP_001", NULL, RESET_HARD);
+    wait_for("supply.ended", 1);
+    const seen *end = last("supply.ended");
+    cr_assert_str_eq(end->reason, "reset");
+    cr_assert_str_eq(end->sid, SID);
+    cr_assert_gt(end->wh, 0);
+    cr_assert_eq(end->wh, last("supply.telemetry")->wh, "what was shown is what is billed");
+    wait_for("cp.status", status_before + 1);
+    cr_assert_str_eq(last("cp.status")->admin, "IN_SERVICE", "a reset is not a stop");
+    cr_assert_eq(T.e->phase, ENGINE_IDLE);
+    cr_assert_eq(outbox_pending(), 1, "billed through the outbox, until acknowledged");
+    central("supply.end_ack", "CP_001", SID, "{\"cp_id\":\"CP_001\",\"session_id\":\"" SID "\"}");
+    cr_assert_eq(evc_loop_run_until(T.loop, outbox_empty, NULL, 5000), EVC_OK);
+    /* Idle and ready: the next authorisation is accepted. */
+    authorise(SID2);
+    wait_for("cp.authorise_reply", 2);
+    cr_assert(last("cp.authorise_reply")->accepted, "refused: %s",
+              last("cp.authorise_reply")->reason);
+    cr_assert_eq(count("supply.ended"), 1, "ended once");
+}
+
+Test(engine, central_reset_when_idle_or_stopped_changes_nothing_else)
+{
+    start_engine(NULL);
+    central("cp.command", "CP_001", NULL, RESET_SOFT);
+    wait_for("cp.status", 1);
+    cr_assert_str_eq(last("cp.status")->admin, "IN_SERVICE");
+    /* An authorisation waiting for the plug ends too (0 Wh, never plugged). */
+    authorise(SID);
+    wait_for("cp.authorise_reply", 1);
+    cr_assert(last("cp.authorise_reply")->accepted);
+    central("cp.command", "CP_001", NULL, RESET_SOFT);
+    wait_for("supply.ended", 1);
+    cr_assert_str_eq(last("supply.ended")->reason, "reset");
+    cr_assert_eq(last("supply.ended")->wh, 0);
+    cr_assert_eq(T.e->phase, ENGINE_IDLE);
+    /* A stopped CP stays stopped through a reset. */
+    central("cp.command", "CP_001", NULL, "{\"cp_id\":\"CP_001\",\"command\":\"stop\"}");
+    int n = count("cp.status");
+    central("cp.command", "CP_001", NULL, RESET_HARD);
+    wait_for("cp.status", n + 1);
+    cr_assert_str_eq(last("cp.status")->admin, "STOPPED");
+    cr_assert_eq(count("supply.ended"), 1);
+}
+
 static void short_monitor_timeout(engine_cfg *c) { c->monitor_timeout_ms = 400; }
 
 Test(engine, a_lost_monitor_ends_the_supply_and_blocks_new_ones)

@@ -19,7 +19,7 @@ Test(words, every_reason_code_has_plain_words)
         "cp_broken",      "cp_disconnected",   "driver_busy", "balance_too_low",
         "cp_refused",     "cp_no_answer",      "unplugged",   "fault",       "stopped",
         "monitor_lost",   "engine_restart",    "not_plugged", "cancelled",   "no_cp_id",
-        "no_monitor",     "engine_ko",         "busy",
+        "no_monitor",     "engine_ko",         "busy",        "reset",
     };
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         const char *w = driver_reason_text(codes[i]);
