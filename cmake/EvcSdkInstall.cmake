@@ -60,6 +60,11 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(EVC_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
+# See core/CMakeLists.txt: a sanitized core's users link the runtimes.
+set(EVC_PC_EXTRA_LIBS "")
+if(EVC_SANITIZE)
+  set(EVC_PC_EXTRA_LIBS " -fsanitize=address,undefined")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/evc.pc.in ${CMAKE_CURRENT_BINARY_DIR}/evc.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/evc.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
