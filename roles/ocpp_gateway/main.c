@@ -19,7 +19,8 @@ static const evc_cfg_field GW_SCHEMA[] = {
     {.key = "port", .type = EVC_CFG_INT, .min = 0, .max = 65535, .default_text = "8180",
      .help = "the OCPP WebSocket port (--port; 0 = chosen by the system, logged)"},
     {.key = "central", .type = EVC_CFG_STRING, .default_text = "127.0.0.1:7001",
-     .help = "Central's monitor port, IPv4 address:port (first argument): each charger gets "
+     .help = "Central's monitor port, host:port (first argument; a name, an IPv4 address or "
+             "[IPv6]:port): each charger gets "
              "a monitor link there, as EV_CP_M"},
     {.key = "call_timeout_ms", .type = EVC_CFG_INT, .min = 100, .max = 600000,
      .default_text = "30000",
@@ -287,11 +288,6 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     if (rc == EVC_OK) {
         snprintf(g->central_host, sizeof g->central_host, "%s", central.host);
         g->central_port = central.port;
-        struct sockaddr_in probe;
-        if (uv_ip4_addr(g->central_host, g->central_port, &probe) != 0)
-            rc = evc_error_set(err, EVC_ECONFIG, "ocpp_gateway.central: %s is not an IPv4 "
-                                                 "address (the links are IPv4 for now)",
-                               g->central_host);
     }
     if (rc == EVC_OK) {
         rc = gw_schema_load(g, err);

@@ -1,6 +1,7 @@
 // tls.test.mjs: EV_OCPP_GW with ocpp_gateway.tls_cert/tls_key (OCPP security
 // profile 2: TLS plus the Basic password), with ocpp-rpc in strict mode as
-// the charger over wss://, trusting only the test's own certificate.
+// the charger over wss://, trusting only the test's own certificate. The
+// gateway reaches Central over IPv6 ([::1]; Central listens on "::").
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,7 +29,7 @@ function charger(id, { scheme = 'wss', ca = certPem, password = SEED.cpSecret(id
 }
 
 before(async () => {
-  sys = await System.start({});
+  sys = await System.start({ centralListenHost: '::' });
   const r = await sys.login(SEED.admin.user, SEED.admin.password);
   assert.equal(r.status, 200, r.text);
   admin = { cookie: r.cookie, csrf: r.csrf };
@@ -41,7 +42,7 @@ before(async () => {
   const cfg = sys.writeConfig('gateway', 'ocpp_gateway:\n  host: 127.0.0.1\n' +
     `  port: ${gwPort}\n  tls_cert: "${cert}"\n  tls_key: "${key}"\n  state_file: ""\n`);
   gw = new Proc(sys, 'gateway', [sys.bin('EV_OCPP_GW'), '--config', cfg,
-    `127.0.0.1:${sys.centralPort}`]);
+    `[::1]:${sys.centralPort}`]);
   await gw.waitOutput('EV_OCPP_GW listening on port');
 });
 
@@ -62,6 +63,7 @@ test('wss:// with the Basic password: boot accepted, the CP ACTIVATED at Central
   assert.match(hb.currentTime, /^\d{4}-\d\d-\d\dT/);
   await waitFor(async () => sys.check() || (await sys.cpsById(admin)).CP_001?.state === 'ACTIVATED',
     { timeout: 15000, interval: 100, what: 'CP_001 ACTIVATED at Central' });
+  await gw.waitOutput('cp=CP_001: accepted by Central at [::1]:');
   await cli.close();
 });
 

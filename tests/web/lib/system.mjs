@@ -360,6 +360,7 @@ export class System {
       `  listen_port: ${this.centralPort}\n` +
       `  http_port: ${this.httpPort}\n` +
       '  http_host: 127.0.0.1\n' +
+      (o.centralListenHost ? `  listen_host: "${o.centralListenHost}"\n` : '') +
       '  password_cost: min\n' +
       `  registration: ${o.registration}\n` +
       '  panel: plain\n' +
