@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
   libuv1-dev libyaml-dev libjansson-dev libsodium-dev
   librdkafka-dev libzmq3-dev libsqlite3-dev sqlite3
-  libwebsockets-dev libwebsockets-evlib-uv
+  libwebsockets-dev libwebsockets-evlib-uv libssl-dev
   libcriterion-dev kcat curl openssl jq
   lintian dpkg-dev fakeroot systemd util-linux iproute2 help2man
   # ^ make package and integ_packages: lintian, dpkg-shlibdeps (dpkg-dev),

@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <uv.h>
 
 #include "evc/log.h"
@@ -59,6 +61,11 @@ char *web_hdr_dup(struct lws *wsi, enum lws_token_indexes h)
 static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                         size_t len)
 {
+    /* Client certificate check (tls_client_ca): lws may call this with no
+     * wsi, and its default answer (0) would accept any certificate, also
+     * one OpenSSL could not verify: pass OpenSSL's verdict (len) on. */
+    if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION)
+        return len ? 0 : 1;
     struct lws_context *ctx = lws_get_context(wsi);
     evc_web *web = ctx ? lws_context_user(ctx) : NULL;
     web_pss *pss = user;
@@ -164,6 +171,7 @@ void evc_web_stop(evc_web *web)
     free(web->static_dir);
     free(web->tls_cert);
     free(web->tls_key);
+    free(web->tls_client_ca);
     for (size_t i = 0; i < web->nsubprotocols; i++)
         free(web->subprotocols[i]);
     free(web);
@@ -242,6 +250,11 @@ static int web_resolve(const char *host, char *out, size_t cap, evc_error *err)
     return EVC_OK;
 }
 
+/* struct_size of a caller that knows tls_client_ca; older callers stop at
+ * ws_subprotocols. */
+#define WEB_OPTS_SIZE_CA (offsetof(evc_web_opts, tls_client_ca) + sizeof(const char *))
+#define WEB_OPTS_SIZE_MIN (offsetof(evc_web_opts, ws_subprotocols) + sizeof(const char *const *))
+
 static int web_copy_opts(evc_web *web, const evc_web_opts *o, evc_error *err)
 {
     web->port = o->port;
@@ -257,24 +270,33 @@ static int web_copy_opts(evc_web *web, const evc_web_opts *o, evc_error *err)
         return evc_error_set(err, EVC_EINVAL, "web: TLS needs both a certificate and a key "
                                               "file (only the %s is set)",
                              has_cert ? "certificate" : "key");
+    /* A caller built before tls_client_ca has a shorter struct. */
+    const char *ca = o->struct_size >= WEB_OPTS_SIZE_CA ? o->tls_client_ca : NULL;
+    bool has_ca = ca && ca[0];
+    if (has_ca && !has_cert)
+        return evc_error_set(err, EVC_EINVAL, "web: tls_client_ca %s needs tls_cert and "
+                                              "tls_key (client certificates are a TLS feature)",
+                             ca);
     if (has_cert) {
         /* lws only logs an unreadable file: name it here. */
-        const char *files[2] = {o->tls_cert, o->tls_key};
-        for (int i = 0; i < 2; i++) {
+        const char *files[3] = {o->tls_cert, o->tls_key, has_ca ? ca : NULL};
+        const char *what[3] = {"certificate", "key", "client CA"};
+        for (int i = 0; i < 3 && files[i]; i++) {
             FILE *f = fopen(files[i], "r");
             char line[64] = "";
             if (!f)
-                return evc_error_set(err, EVC_EINVAL, "web: TLS %s %s: %s",
-                                     i ? "key" : "certificate", files[i], strerror(errno));
+                return evc_error_set(err, EVC_EINVAL, "web: TLS %s %s: %s", what[i], files[i],
+                                     strerror(errno));
             bool pem = false;
             while (!pem && fgets(line, sizeof line, f))
                 pem = strncmp(line, "-----BEGIN ", 11) == 0;
             fclose(f);
             if (!pem)
                 return evc_error_set(err, EVC_EINVAL, "web: TLS %s %s: not a PEM file",
-                                     i ? "key" : "certificate", files[i]);
+                                     what[i], files[i]);
         }
-        if (!(web->tls_cert = strdup(o->tls_cert)) || !(web->tls_key = strdup(o->tls_key)))
+        if (!(web->tls_cert = strdup(o->tls_cert)) || !(web->tls_key = strdup(o->tls_key)) ||
+            (has_ca && !(web->tls_client_ca = strdup(ca))))
             return evc_error_set(err, EVC_ENOMEM, "web: out of memory");
     }
     for (size_t i = 0; o->ws_subprotocols && o->ws_subprotocols[i]; i++) {
@@ -338,7 +360,7 @@ int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_e
 {
     if (out)
         *out = NULL;
-    if (!loop || !opts || !out || opts->struct_size < sizeof(evc_web_opts))
+    if (!loop || !opts || !out || opts->struct_size < WEB_OPTS_SIZE_MIN)
         return evc_error_set(err, EVC_EINVAL, "web: bad arguments (struct_size %zu, want %zu)",
                              opts ? opts->struct_size : 0, sizeof(evc_web_opts));
     evc_web *web = calloc(1, sizeof *web);
@@ -399,14 +421,23 @@ int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_e
     vi.alpn = "http/1.1";
     vi.ssl_cert_filepath = web->tls_cert;
     vi.ssl_private_key_filepath = web->tls_key;
+    if (web->tls_client_ca) {
+        /* Only the operator's CA: a certificate some public CA signed for
+         * anyone must not pass. */
+        vi.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+                      LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+        vi.ssl_ca_filepath = web->tls_client_ca;
+    }
     web->vh = lws_create_vhost(web->ctx, &vi);
     /* An address lws cannot bind still gives a vhost, listening nowhere. */
     int port = web->vh ? lws_get_vhost_listen_port(web->vh) : 0;
     if (!web->vh && web->tls_cert) {
-        rc = evc_error_set(err, EVC_EINVAL, "web: TLS certificate %s / key %s refused by "
+        rc = evc_error_set(err, EVC_EINVAL, "web: TLS certificate %s / key %s%s%s refused by "
                                             "libwebsockets (see log: a key not matching the "
                                             "certificate?)",
-                           web->tls_cert, web->tls_key);
+                           web->tls_cert, web->tls_key,
+                           web->tls_client_ca ? " / client CA " : "",
+                           web->tls_client_ca ? web->tls_client_ca : "");
         evc_web_stop(web);
         return rc;
     }
@@ -416,8 +447,9 @@ int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_e
         return rc;
     }
     web->port = (uint16_t)port;
-    EVC_LOGI(WEB_LOG, "listening on %s:%u (%s)%s%s", web->host ? web->host : "*", web->port,
+    EVC_LOGI(WEB_LOG, "listening on %s:%u (%s%s)%s%s", web->host ? web->host : "*", web->port,
              web->tls_cert ? "https" : "http",
+             web->tls_client_ca ? ", client certificates required" : "",
              web->static_dir ? ", static files from " : "",
              web->static_dir ? web->static_dir : "");
     *out = web;
@@ -425,3 +457,28 @@ int evc_web_start(evc_loop *loop, const evc_web_opts *opts, evc_web **out, evc_e
 }
 
 uint16_t evc_web_port(const evc_web *web) { return web ? web->port : 0; }
+
+/* Read with OpenSSL itself rather than lws_tls_peer_cert_info, whose text
+ * form of the subject would let another attribute's value pass for the
+ * CommonName: exactly one CN entry, its UTF-8 bytes, no NUL inside. */
+void web_tls_peer_cn(struct lws *wsi, char out[EVC_WEB_TLS_CN_MAX])
+{
+    out[0] = '\0';
+    SSL *ssl = wsi && lws_is_ssl(wsi) ? lws_get_ssl(wsi) : NULL;
+    /* X509_V_OK also when the client sent no certificate: the certificate
+     * itself must be there too. */
+    X509 *x = ssl && SSL_get_verify_result(ssl) == X509_V_OK ? SSL_get0_peer_certificate(ssl)
+                                                             : NULL;
+    const X509_NAME *name = x ? X509_get_subject_name(x) : NULL;
+    int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+    if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+        return;
+    const ASN1_STRING *d = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+    unsigned char *u = NULL;
+    int n = d ? ASN1_STRING_to_UTF8(&u, d) : -1;
+    if (n > 0 && n < EVC_WEB_TLS_CN_MAX && !memchr(u, 0, (size_t)n)) {
+        memcpy(out, u, (size_t)n);
+        out[n] = '\0';
+    }
+    OPENSSL_free(u);
+}

@@ -190,6 +190,7 @@ bool web_pss_headers(struct lws *wsi, web_pss *pss)
     pss->authz = web_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (!lws_get_peer_simple(wsi, pss->peer, sizeof pss->peer))
         pss->peer[0] = '\0';
+    web_tls_peer_cn(wsi, pss->tls_cn);
     return pss->cookie && pss->origin && pss->host && pss->ctype && pss->csrf && pss->authz;
 }
 
@@ -206,6 +207,7 @@ void web_request_fill(const evc_web *web, const web_pss *pss, evc_web_request *r
     req->csrf = pss->csrf ? pss->csrf : "";
     req->authorization = pss->authz ? pss->authz : "";
     req->peer = pss->peer;
+    req->tls_peer_cn = pss->tls_cn;
     req->tls = web->tls_cert != NULL;
     req->nparams = pss->nparams;
     memcpy(req->params, pss->params, sizeof req->params);

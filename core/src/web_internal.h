@@ -58,6 +58,7 @@ struct evc_web_client {
     char *pbuf;
     void *user; /* evc_web_client_set_user */
     char peer[64]; /* the peer's IP address at the upgrade ("" if unknown) */
+    char tls_cn[EVC_WEB_TLS_CN_MAX]; /* verified client certificate's CN, "" */
 };
 
 enum { WEB_M_GET, WEB_M_POST, WEB_NMETHODS };
@@ -111,6 +112,7 @@ typedef struct web_pss {
     /* request headers for evc_web_request (malloc'd, "" when absent) */
     char *cookie, *origin, *host, *ctype, *csrf, *authz;
     char peer[64];
+    char tls_cn[EVC_WEB_TLS_CN_MAX]; /* web_tls_peer_cn */
     evc_web_pending *pending; /* deferred answer outstanding */
     bool deferred;            /* handler deferred: waiting for pending_done */
     bool ready;               /* pending_done filled res: send on writable */
@@ -147,6 +149,7 @@ struct evc_web {
     char *host;
     char *static_dir;
     char *tls_cert, *tls_key;
+    char *tls_client_ca; /* NULL = no client certificates */
     evc_web_guard guard;
     void *guard_arg;
     struct lws_http_mount mount_api, mount_static;
@@ -198,6 +201,11 @@ void web_request_fill(const evc_web *web, const web_pss *pss, evc_web_request *r
 /* Reads the headers and peer of wsi into pss; false when out of memory. */
 bool web_pss_headers(struct lws *wsi, web_pss *pss);
 void web_res_clear(evc_web_response *r);
+
+/* web.c: the CommonName of the client certificate that wsi's TLS handshake
+ * verified, into out (EVC_WEB_TLS_CN_MAX bytes); "" when none or not
+ * usable (see evc_web_request.tls_peer_cn). */
+void web_tls_peer_cn(struct lws *wsi, char out[EVC_WEB_TLS_CN_MAX]);
 
 /* Copies header h of wsi into a malloc'd NUL-terminated string ("" when
  * absent); NULL on allocation failure. */

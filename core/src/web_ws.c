@@ -199,6 +199,7 @@ int web_ws_established(evc_web *web, struct lws *wsi, web_pss *pss)
     }
     if (!lws_get_peer_simple(wsi, c->peer, sizeof c->peer))
         c->peer[0] = '\0';
+    web_tls_peer_cn(wsi, c->tls_cn);
     /* The headers are still attached while ESTABLISHED runs: keep what
      * the guard looks at (no guard: nothing to keep). */
     if (web->guard) {
@@ -413,6 +414,11 @@ const char *evc_web_client_authorization(const evc_web_client *client)
 const char *evc_web_client_peer(const evc_web_client *client)
 {
     return client ? client->peer : "";
+}
+
+const char *evc_web_client_tls_cn(const evc_web_client *client)
+{
+    return client ? client->tls_cn : "";
 }
 
 void evc_web_client_set_user(evc_web_client *client, void *user)

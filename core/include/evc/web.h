@@ -67,6 +67,17 @@ typedef struct evc_web_opts {
      * must know them when the server starts: a client asking for a
      * subprotocol it does not know is refused before any channel sees it. */
     const char *const *ws_subprotocols;
+    /* Client certificates (mutual TLS; needs tls_cert/tls_key): a PEM file
+     * of the CA certificate(s) that sign the clients' certificates. Set =
+     * the TLS handshake of every connection requires a client certificate
+     * that verifies against these CAs only (not the system's CAs): a client
+     * without one, or with one from another CA or expired, fails the
+     * handshake before any HTTP. The verified certificate's subject
+     * CommonName: evc_web_request.tls_peer_cn, evc_web_client_tls_cn.
+     * NULL/"" = no client certificate asked for. A file that cannot be read
+     * or is not PEM is EVC_EINVAL naming it. Added after ws_subprotocols: a
+     * caller built before it (struct_size up to ws_subprotocols) gets NULL. */
+    const char *tls_client_ca;
 } evc_web_opts;
 #define EVC_WEB_MAX_SUBPROTOCOLS 4
 
@@ -100,7 +111,15 @@ typedef struct evc_web_request {
      * (evc_web_ws_channel_ex). nparams 0 for an exact route. */
     size_t nparams;
     const char *params[EVC_WEB_MAX_PARAMS];
+    /* With evc_web_opts.tls_client_ca: the subject CommonName of the client
+     * certificate the TLS handshake verified, as UTF-8; "" when there is
+     * none (no tls_client_ca), or when the subject has no CommonName, more
+     * than one, one holding a NUL byte or longer than EVC_WEB_TLS_CN_MAX - 1
+     * bytes -- a name that cannot be compared exactly is no name. Never
+     * NULL. Borrowed like the rest. */
+    const char *tls_peer_cn;
 } evc_web_request;
+#define EVC_WEB_TLS_CN_MAX 256
 
 /* Route handler. Must call evc_web_respond (or _json) once before returning;
  * a handler that does not gets 500 {"error": "handler gave no response"}.
@@ -355,6 +374,9 @@ EVC_API const char *evc_web_client_authorization(const evc_web_client *client);
 /* The client's IP address as text ("127.0.0.1"), as the guard saw it in
  * req->peer; "" when unknown. Borrowed as long as the client. */
 EVC_API const char *evc_web_client_peer(const evc_web_client *client);
+/* The client certificate's CommonName, as the guard saw it in
+ * req->tls_peer_cn ("" when none). Borrowed as long as the client. */
+EVC_API const char *evc_web_client_tls_cn(const evc_web_client *client);
 /* One pointer of the caller's own per client (NULL until set): not owned. */
 EVC_API void evc_web_client_set_user(evc_web_client *client, void *user);
 EVC_API void *evc_web_client_user(const evc_web_client *client);
