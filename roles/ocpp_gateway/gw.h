@@ -7,6 +7,8 @@
  * engine on the bus (sealed with the CP's bus key; M3). The charger's HTTP
  * Basic password is the CP's secret (OCPP security profile 1): it proves the
  * CP to Central and is kept only in memory while the charger is connected.
+ * With client certificates (profile 3) the certificate's CommonName names
+ * the CP and the secret comes from the gateway's secrets directory.
  */
 #ifndef GW_H
 #define GW_H
@@ -144,6 +146,10 @@ struct gw {
     /* TLS (OCPP security profile 2): PEM files, borrowed from the config
      * tree (lives as long as the app); "" = plain ws:// */
     const char *tls_cert, *tls_key;
+    /* Security profile 3 (client certificates): the operator's CA file and
+     * the directory of the CPs' secrets (<dir>/<CP_ID>.secret, mode 0600),
+     * borrowed like tls_cert; tls_client_ca "" = profiles 1/2 (Basic). */
+    const char *tls_client_ca, *secrets_dir;
     gw_tx *parked;         /* transactions of chargers not connected */
     gw_end *ends;          /* supply.ended not acknowledged yet, oldest first */
     /* CP ids whose password Central denied: each try costs an argon2id
@@ -209,6 +215,15 @@ void gw_state_restore(gw_cp *cp); /* it came back: take its transaction */
 gw_end *gw_state_end_add(gw *g, const char *cp_id, const char *session, char *payload);
 bool gw_state_end_ack(gw *g, const char *cp_id, const char *session);
 void gw_state_free(gw *g);
+
+/* gw_secret.c: the secret of CP `id` for a charger that authenticated by
+ * certificate (profile 3): the first line of <secrets_dir>/<id>.secret, a
+ * regular file that neither group nor others may read or write. Into out
+ * (cap bytes); EVC_ECONFIG naming the file and what is wrong. */
+int gw_secret_read(const gw *g, const char *id, char *out, size_t cap, evc_error *err);
+/* gw_create: with tls_client_ca, secrets_dir must be a directory that
+ * neither group nor others may enter or list; EVC_ECONFIG naming it. */
+int gw_secret_check_dir(const gw *g, evc_error *err);
 
 /* main.c */
 gw_cp *gw_cp_find(gw *g, const char *id);

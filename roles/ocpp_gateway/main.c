@@ -43,6 +43,16 @@ static const evc_cfg_field GW_SCHEMA[] = {
              "security profile 2: TLS plus the Basic password); empty = plain ws://"},
     {.key = "tls_key", .type = EVC_CFG_STRING, .default_text = "",
      .help = "PEM private key file of tls_cert"},
+    {.key = "tls_client_ca", .type = EVC_CFG_STRING, .default_text = "",
+     .help = "PEM file of the CA certificate(s) that sign the chargers' client certificates "
+             "(OCPP security profile 3; needs tls_cert/tls_key): every charger must present a "
+             "certificate it signed whose subject CommonName is the CP id of its URL, and the "
+             "CP's secret comes from secrets_dir (a Basic password is ignored); empty = "
+             "profiles 1/2"},
+    {.key = "secrets_dir", .type = EVC_CFG_STRING, .default_text = "",
+     .help = "with tls_client_ca: directory (mode 0700) of the CPs' secrets, one file "
+             "<CP_ID>.secret (mode 0600, the secret on its first line) per charger, read when "
+             "it connects; the gateway proves the CP to Central with it"},
     {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
      .default_text = "35",
      .help = "price sent in AUTH (Central keeps the price it has for a known CP)"},
@@ -147,8 +157,30 @@ static size_t pending_count(const gw *g)
     return n;
 }
 
-/* Security profile 1: Basic auth, user = the CP id of the path. The password
- * is checked by Central (the monitor link's proof), not here. What each try
+/* Profile 3: the certificate the TLS handshake verified names the CP of the
+ * path, and the operator gave the gateway that CP's secret. */
+static bool guard_cert(gw *g, const evc_web_request *req)
+{
+    const char *id = req->params[0];
+    if (strcmp(req->tls_peer_cn, id) != 0) {
+        evc_log(EVC_LOG_WARN, GW_LOG, NULL, "connection to %s from %s refused: its "
+                                            "certificate names \"%s\", not that CP",
+                req->path, req->peer, req->tls_peer_cn);
+        return false;
+    }
+    char secret[256];
+    evc_error err;
+    int rc = gw_secret_read(g, id, secret, sizeof secret, &err);
+    explicit_bzero(secret, sizeof secret);
+    if (rc != EVC_OK)
+        evc_log(EVC_LOG_ERROR, GW_LOG, &(evc_log_ids){.cp = id},
+                "connection from %s refused: %s", req->peer, err.msg);
+    return rc == EVC_OK;
+}
+
+/* Security profile 1: Basic auth, user = the CP id of the path; profile 3:
+ * the client certificate (guard_cert). The secret is checked by Central
+ * (the monitor link's proof), not here. What each try
  * costs (a key derivation) is bounded: per CP id and peer, per peer, and the
  * tries in flight (max_pending). */
 static bool guard(const evc_web_request *req, evc_web_response *res, void *arg)
@@ -175,6 +207,8 @@ static bool guard(const evc_web_request *req, evc_web_response *res, void *arg)
                         req->path, req->peer, (long long)g->max_pending);
         return false;
     }
+    if (*g->tls_client_ca)
+        return req->nparams == 1 && evc_id_valid(req->params[0]) && guard_cert(g, req);
     bool ok = req->nparams == 1 && evc_id_valid(req->params[0]) &&
               evc_web_basic_auth(req->authorization, user, sizeof user, pw, sizeof pw) &&
               strcmp(user, req->params[0]) == 0 && pw[0];
@@ -193,10 +227,25 @@ static void on_open(evc_web *web, evc_web_client *c, void *arg)
     const char *id = evc_web_client_param(c, 0);
     char user[GW_ID_MAX];
     gw_cp *cp = calloc(1, sizeof *cp);
-    if (!cp || !evc_web_basic_auth(evc_web_client_authorization(c), user, sizeof user,
-                                   cp->secret, sizeof cp->secret)) {
-        free(cp);
+    if (!cp) {
         evc_web_ws_close(c, 1011, "out of memory");
+        return;
+    }
+    evc_error err = {0};
+    /* Profile 3: the guard checked the name and saw the file a moment ago
+     * (checked again: the file may have gone). */
+    bool ok = *g->tls_client_ca
+                  ? strcmp(evc_web_client_tls_cn(c), id) == 0 &&
+                        gw_secret_read(g, id, cp->secret, sizeof cp->secret, &err) == EVC_OK
+                  : evc_web_basic_auth(evc_web_client_authorization(c), user, sizeof user,
+                                       cp->secret, sizeof cp->secret);
+    if (!ok) {
+        if (*g->tls_client_ca)
+            evc_log(EVC_LOG_ERROR, GW_LOG, &(evc_log_ids){.cp = id}, "%s",
+                    err.msg[0] ? err.msg : "its certificate does not name this CP");
+        explicit_bzero(cp, sizeof *cp);
+        free(cp);
+        evc_web_ws_close(c, 1011, "no secret for this CP");
         return;
     }
     /* A reconnect replaces the connection the charger lost, once Central
@@ -270,6 +319,8 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     g->price_cents = evc_cfg_schema_int(sec, GW_SCHEMA, "price_cents_per_kwh");
     g->tls_cert = evc_cfg_schema_str(sec, GW_SCHEMA, "tls_cert");
     g->tls_key = evc_cfg_schema_str(sec, GW_SCHEMA, "tls_key");
+    g->tls_client_ca = evc_cfg_schema_str(sec, GW_SCHEMA, "tls_client_ca");
+    g->secrets_dir = evc_cfg_schema_str(sec, GW_SCHEMA, "secrets_dir");
     g->max_pending = evc_cfg_schema_int(sec, GW_SCHEMA, "max_pending");
     /* per CP id and peer: 3 denials, then 1 s doubling up to a minute */
     g->denied = evc_web_throttle_new(1024, 3, 1000, 60000);
@@ -289,6 +340,8 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
         snprintf(g->central_host, sizeof g->central_host, "%s", central.host);
         g->central_port = central.port;
     }
+    if (rc == EVC_OK && *g->tls_client_ca)
+        rc = gw_secret_check_dir(g, err);
     if (rc == EVC_OK) {
         rc = gw_schema_load(g, err);
     }
@@ -326,7 +379,7 @@ static int gw_start(void *state, evc_error *err)
     static const char *const subprotocols[] = {"ocpp1.6", NULL};
     evc_web_opts o = {.struct_size = sizeof o, .host = g->host, .port = g->port,
                       .ws_subprotocols = subprotocols, .tls_cert = g->tls_cert,
-                      .tls_key = g->tls_key};
+                      .tls_key = g->tls_key, .tls_client_ca = g->tls_client_ca};
     rc = evc_web_start(g->loop, &o, &g->web, err);
     if (rc != EVC_OK)
         return rc;
@@ -339,9 +392,11 @@ static int gw_start(void *state, evc_error *err)
         rc = evc_loop_timer(g->loop, TICK_MS, TICK_MS, on_tick, g, &g->tick, err);
     if (rc != EVC_OK)
         return rc;
-    evc_log(EVC_LOG_INFO, GW_LOG, NULL, "OCPP 1.6J at %s://%s:%u/ocpp/<CP_ID>, Central %s:%u",
-            *g->tls_cert ? "wss" : "ws", g->host, evc_web_port(g->web), g->central_host,
-            g->central_port);
+    evc_log(EVC_LOG_INFO, GW_LOG, NULL,
+            "OCPP 1.6J at %s://%s:%u/ocpp/<CP_ID>%s, Central %s:%u", *g->tls_cert ? "wss" : "ws",
+            g->host, evc_web_port(g->web),
+            *g->tls_client_ca ? " (client certificates, security profile 3)" : "",
+            g->central_host, g->central_port);
     /* Scripts and tests read the port from this line (port 0). */
     printf("EV_OCPP_GW listening on port %u\n", evc_web_port(g->web));
     fflush(stdout);
