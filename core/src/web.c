@@ -58,14 +58,33 @@ char *web_hdr_dup(struct lws *wsi, enum lws_token_indexes h)
     return s;
 }
 
+/* A client certificate OpenSSL did not verify (x509_ctx: its
+ * X509_STORE_CTX): the operator needs to see why a charger cannot connect;
+ * rate-limited, a flood of bad handshakes must not flood the log. (A client
+ * sending no certificate fails before this: not logged.) */
+static void web_cert_refused(void *x509_ctx)
+{
+    X509_STORE_CTX *xs = x509_ctx;
+    X509 *cert = xs ? X509_STORE_CTX_get_current_cert(xs) : NULL;
+    char subject[256] = "?";
+    if (cert)
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+    int e = xs ? X509_STORE_CTX_get_error(xs) : X509_V_ERR_UNSPECIFIED;
+    EVC_LOG_LIMITED(EVC_LOG_WARN, WEB_LOG, NULL, "TLS client certificate %s refused: %s", subject,
+                    X509_verify_cert_error_string(e));
+}
+
 static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                         size_t len)
 {
     /* Client certificate check (tls_client_ca): lws may call this with no
      * wsi, and its default answer (0) would accept any certificate, also
      * one OpenSSL could not verify: pass OpenSSL's verdict (len) on. */
-    if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION)
+    if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION) {
+        if (!len)
+            web_cert_refused(user);
         return len ? 0 : 1;
+    }
     struct lws_context *ctx = lws_get_context(wsi);
     evc_web *web = ctx ? lws_context_user(ctx) : NULL;
     web_pss *pss = user;
