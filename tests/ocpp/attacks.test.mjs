@@ -5,29 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { Proc, SEED, System, freePort, waitFor } from '../web/lib/system.mjs';
-import { requireOcpp } from './modules.mjs';
+import { SEED, freePort, waitFor } from '../web/lib/system.mjs';
+import { bootAccepted, ocppCharger, startGateway, startSystem } from './modules.mjs';
 
-const { RPCClient } = requireOcpp('ocpp-rpc');
-const BOOT = { chargePointVendor: 'TestVendor', chargePointModel: 'TestModel' };
 let sys, admin, gwPort, gw;
 
 function charger(id, { password = SEED.cpSecret(id), from = '127.0.0.1' } = {}) {
-  return new RPCClient({
-    endpoint: `ws://127.0.0.1:${gwPort}/ocpp`,
-    identity: id,
-    protocols: ['ocpp1.6'],
-    strictMode: true,
-    password,
-    reconnect: false,
-    callTimeoutMs: 10000,
-    wsOpts: { localAddress: from },
-  });
-}
-
-async function bootAccepted(cli) {
-  return waitFor(async () => (await cli.call('BootNotification', BOOT)).status === 'Accepted',
-    { timeout: 15000, interval: 200, what: 'BootNotification Accepted' });
+  return ocppCharger(gwPort, id, { password, wsOpts: { localAddress: from } });
 }
 
 /** An attacker's try: connects if the gateway lets it, waits for its close. */
@@ -44,16 +28,10 @@ async function attack(id, password) {
 }
 
 before(async () => {
-  sys = await System.start({});
-  const r = await sys.login(SEED.admin.user, SEED.admin.password);
-  assert.equal(r.status, 200, r.text);
-  admin = { cookie: r.cookie, csrf: r.csrf };
+  ({ sys, admin } = await startSystem());
   gwPort = await freePort();
-  const cfg = sys.writeConfig('gateway', 'ocpp_gateway:\n  host: 127.0.0.1\n' +
-    `  port: ${gwPort}\n  max_pending: 3\n  state_file: ""\n`);
-  gw = new Proc(sys, 'gateway', [sys.bin('EV_OCPP_GW'), '--config', cfg,
-    `127.0.0.1:${sys.centralPort}`]);
-  await gw.waitOutput('EV_OCPP_GW listening on port');
+  gw = await startGateway(sys, 'gateway', `  host: 127.0.0.1\n  port: ${gwPort}\n  max_pending: 3\n` +
+    '  state_file: ""\n');
 });
 
 after(async () => {

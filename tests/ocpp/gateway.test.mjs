@@ -9,35 +9,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { Proc, SEED, System, freePort, waitFor } from '../web/lib/system.mjs';
-import { requireOcpp } from './modules.mjs';
+import { SEED, freePort, waitFor } from '../web/lib/system.mjs';
+import { BOOT, bootAccepted, ocppCharger, requireOcpp, startGateway as startGatewayOn, startSystem }
+  from './modules.mjs';
 
-const { RPCClient } = requireOcpp('ocpp-rpc');
 const BUS = process.env.EVC_OCPP_BUS || 'zmq';
 let sys, gw, gwPort, admin;
 let gwStarts = 0;
 
-const BOOT = { chargePointVendor: 'TestVendor', chargePointModel: 'TestModel' };
-
 function charger(id, { password = SEED.cpSecret(id) } = {}) {
-  return new RPCClient({
-    endpoint: `ws://127.0.0.1:${gwPort}/ocpp`,
-    identity: id,
-    protocols: ['ocpp1.6'],
-    strictMode: true,
-    password,
-    reconnect: false,
-    callTimeoutMs: 10000,
-  });
+  return ocppCharger(gwPort, id, { password });
 }
 
-/** BootNotification until Accepted (Pending while Central checks the secret). */
-async function boot(cli) {
-  return waitFor(async () => {
-    const r = await cli.call('BootNotification', BOOT);
-    return r.status === 'Accepted' ? r : false;
-  }, { timeout: 15000, interval: 200, what: 'BootNotification Accepted' });
-}
+const boot = (cli) => bootAccepted(cli);
 
 async function cpState(id) {
   return (await sys.cpsById(admin))[id]?.state;
@@ -49,19 +33,13 @@ async function waitCpState(id, state, timeout = 15000) {
 }
 
 async function startGateway() {
-  const cfg = sys.writeConfig('gateway', 'ocpp_gateway:\n  host: 127.0.0.1\n' +
+  gw = await startGatewayOn(sys, `gateway${gwStarts++ || ''}`, `  host: 127.0.0.1\n` +
     `  port: ${gwPort}\n  call_timeout_ms: 5000\n` +
     `  state_file: "${path.join(sys.dir, 'gateway-state.json')}"\n`);
-  gw = new Proc(sys, `gateway${gwStarts++ || ''}`, [sys.bin('EV_OCPP_GW'), '--config', cfg,
-    `127.0.0.1:${sys.centralPort}`]);
-  await gw.waitOutput('EV_OCPP_GW listening on port');
 }
 
 before(async () => {
-  sys = await System.start({ bus: BUS === 'kafka' ? 'kafka' : undefined });
-  const r = await sys.login(SEED.admin.user, SEED.admin.password);
-  assert.equal(r.status, 200, r.text);
-  admin = { cookie: r.cookie, csrf: r.csrf };
+  ({ sys, admin } = await startSystem({ bus: BUS === 'kafka' ? 'kafka' : undefined }));
   gwPort = await freePort();
   await startGateway();
 });
@@ -113,8 +91,7 @@ test('a wrong Basic password is refused and the CP is not activated', async () =
   assert.equal(refusedAt, 4, 'the fourth try is refused before Central is asked');
   await assert.rejects(charger('CP_002').connect());
   // No Basic auth at all: refused at the upgrade.
-  const anon = new RPCClient({ endpoint: `ws://127.0.0.1:${gwPort}/ocpp`, identity: 'CP_002',
-    protocols: ['ocpp1.6'], reconnect: false });
+  const anon = ocppCharger(gwPort, 'CP_002');
   await assert.rejects(anon.connect());
 });
 

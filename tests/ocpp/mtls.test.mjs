@@ -9,11 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { Proc, SEED, System, freePort, waitFor } from '../web/lib/system.mjs';
-import { requireOcpp } from './modules.mjs';
+import { SEED, freePort, waitFor } from '../web/lib/system.mjs';
+import { bootAccepted, ocppCharger, startGateway, startSystem } from './modules.mjs';
 
-const { RPCClient } = requireOcpp('ocpp-rpc');
-const BOOT = { chargePointVendor: 'TestVendor', chargePointModel: 'TestModel' };
 let sys, admin, gwPort, gw, dir, secrets, serverCa;
 
 function openssl(...args) {
@@ -39,21 +37,8 @@ const pem = (name) => fs.readFileSync(path.join(dir, name));
 
 /** A charger with the client certificate `cert` (null: none), no Basic password. */
 function charger(id, cert) {
-  return new RPCClient({
-    endpoint: `wss://127.0.0.1:${gwPort}/ocpp`,
-    identity: id,
-    protocols: ['ocpp1.6'],
-    strictMode: true,
-    reconnect: false,
-    callTimeoutMs: 10000,
-    wsOpts: cert ? { ca: serverCa, cert: pem(`${cert}.pem`), key: pem(`${cert}.key`) }
-      : { ca: serverCa },
-  });
-}
-
-async function bootAccepted(cli) {
-  return waitFor(async () => (await cli.call('BootNotification', BOOT)).status === 'Accepted',
-    { timeout: 15000, interval: 200, what: 'BootNotification Accepted over mTLS' });
+  return ocppCharger(gwPort, id, { scheme: 'wss', wsOpts: cert
+    ? { ca: serverCa, cert: pem(`${cert}.pem`), key: pem(`${cert}.key`) } : { ca: serverCa } });
 }
 
 function writeSecret(id, secret, mode = 0o600) {
@@ -63,10 +48,7 @@ function writeSecret(id, secret, mode = 0o600) {
 }
 
 before(async () => {
-  sys = await System.start({});
-  const r = await sys.login(SEED.admin.user, SEED.admin.password);
-  assert.equal(r.status, 200, r.text);
-  admin = { cookie: r.cookie, csrf: r.csrf };
+  ({ sys, admin } = await startSystem());
   dir = path.join(sys.dir, 'pki');
   fs.mkdirSync(dir);
   makeCa('operator-ca');    // signs the chargers' certificates
@@ -83,14 +65,10 @@ before(async () => {
   writeSecret('CP_004', 'not-the-secret');
   writeSecret('CP_005', SEED.cpSecret('CP_005'), 0o644);
   gwPort = await freePort();
-  const cfg = sys.writeConfig('gateway', 'ocpp_gateway:\n  host: 127.0.0.1\n' +
-    `  port: ${gwPort}\n  tls_cert: "${path.join(dir, 'gw.pem')}"\n` +
-    `  tls_key: "${path.join(dir, 'gw.key')}"\n` +
+  gw = await startGateway(sys, 'gateway', `  host: 127.0.0.1\n  port: ${gwPort}\n` +
+    `  tls_cert: "${path.join(dir, 'gw.pem')}"\n  tls_key: "${path.join(dir, 'gw.key')}"\n` +
     `  tls_client_ca: "${path.join(dir, 'operator-ca.pem')}"\n` +
     `  secrets_dir: "${secrets}"\n  state_file: ""\n`);
-  gw = new Proc(sys, 'gateway', [sys.bin('EV_OCPP_GW'), '--config', cfg,
-    `127.0.0.1:${sys.centralPort}`]);
-  await gw.waitOutput('EV_OCPP_GW listening on port');
 });
 
 after(async () => {

@@ -8,42 +8,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { Proc, SEED, System, freePort, waitFor } from '../web/lib/system.mjs';
-import { requireOcpp } from './modules.mjs';
+import { SEED, freePort, waitFor } from '../web/lib/system.mjs';
+import { bootAccepted, ocppCharger, startGateway, startSystem } from './modules.mjs';
 
-const { RPCClient } = requireOcpp('ocpp-rpc');
-const BOOT = { chargePointVendor: 'TestVendor', chargePointModel: 'TestModel' };
 let sys, admin, gwPort, certPem, gw;
 
 function charger(id, { scheme = 'wss', ca = certPem, password = SEED.cpSecret(id) } = {}) {
-  return new RPCClient({
-    endpoint: `${scheme}://127.0.0.1:${gwPort}/ocpp`,
-    identity: id,
-    protocols: ['ocpp1.6'],
-    strictMode: true,
-    password,
-    reconnect: false,
-    callTimeoutMs: 10000,
-    wsOpts: ca ? { ca } : {},
-  });
+  return ocppCharger(gwPort, id, { scheme, password, wsOpts: ca ? { ca } : {} });
 }
 
 before(async () => {
-  sys = await System.start({ centralListenHost: '::' });
-  const r = await sys.login(SEED.admin.user, SEED.admin.password);
-  assert.equal(r.status, 200, r.text);
-  admin = { cookie: r.cookie, csrf: r.csrf };
+  ({ sys, admin } = await startSystem({ centralListenHost: '::' }));
   const cert = path.join(sys.dir, 'gw-cert.pem'), key = path.join(sys.dir, 'gw-key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
     '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1',
     '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
   certPem = fs.readFileSync(cert);
   gwPort = await freePort();
-  const cfg = sys.writeConfig('gateway', 'ocpp_gateway:\n  host: 127.0.0.1\n' +
-    `  port: ${gwPort}\n  tls_cert: "${cert}"\n  tls_key: "${key}"\n  state_file: ""\n`);
-  gw = new Proc(sys, 'gateway', [sys.bin('EV_OCPP_GW'), '--config', cfg,
-    `[::1]:${sys.centralPort}`]);
-  await gw.waitOutput('EV_OCPP_GW listening on port');
+  gw = await startGateway(sys, 'gateway', `  host: 127.0.0.1\n  port: ${gwPort}\n` +
+    `  tls_cert: "${cert}"\n  tls_key: "${key}"\n  state_file: ""\n`, `[::1]:${sys.centralPort}`);
 });
 
 after(async () => {
@@ -55,10 +38,7 @@ after(async () => {
 test('wss:// with the Basic password: boot accepted, the CP ACTIVATED at Central', async () => {
   const cli = charger('CP_001');
   await cli.connect();
-  await waitFor(async () => {
-    const r = await cli.call('BootNotification', BOOT);
-    return r.status === 'Accepted';
-  }, { timeout: 15000, interval: 200, what: 'BootNotification Accepted over wss' });
+  await bootAccepted(cli, 'BootNotification Accepted over wss');
   const hb = await cli.call('Heartbeat', {});
   assert.match(hb.currentTime, /^\d{4}-\d\d-\d\dT/);
   await waitFor(async () => sys.check() || (await sys.cpsById(admin)).CP_001?.state === 'ACTIVATED',
