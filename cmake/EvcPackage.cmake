@@ -130,6 +130,12 @@ install(FILES ${CMAKE_SOURCE_DIR}/packaging/systemd/evcharging-central.service
         DESTINATION ${EVC_UNIT_DIR} COMPONENT programs)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/systemd/evcharging-zmq-proxy.service
         DESTINATION ${EVC_UNIT_DIR} COMPONENT tools)
+if(TARGET EV_OCPP_GW)  # -DEVC_OCPP=OFF builds no gateway
+  install(FILES ${CMAKE_SOURCE_DIR}/packaging/systemd/evcharging-ocpp-gateway.service
+          DESTINATION ${EVC_UNIT_DIR} COMPONENT programs)
+  install(FILES ${CMAKE_SOURCE_DIR}/packaging/etc/ocpp-gateway.env
+          DESTINATION ${EVC_SYSCONF} COMPONENT programs)
+endif()
 install(FILES ${CMAKE_SOURCE_DIR}/config/evcharging.yaml ${CMAKE_SOURCE_DIR}/config/kafka.yaml
               ${CMAKE_SOURCE_DIR}/config/services.txt ${CMAKE_SOURCE_DIR}/packaging/etc/central.env
         DESTINATION ${EVC_SYSCONF} COMPONENT programs)

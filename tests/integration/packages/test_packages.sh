@@ -167,9 +167,10 @@ if command -v systemd-analyze >/dev/null; then
     done
     out=$(cd "$WORK/units" && systemd-analyze verify evcharging-central.service \
           evcharging-cp-engine@CP_001.service evcharging-cp-monitor@CP_001.service \
-          evcharging-zmq-proxy.service 2>&1) || { echo "$out"; fail "systemd-analyze verify"; }
+          evcharging-zmq-proxy.service evcharging-ocpp-gateway.service 2>&1) ||
+        { echo "$out"; fail "systemd-analyze verify"; }
     [ -z "$out" ] || { echo "$out"; fail "systemd-analyze verify printed the lines above"; }
-    echo "integ_packages: systemd-analyze verify: the four units are clean"
+    echo "integ_packages: systemd-analyze verify: the five units are clean"
     # The CURVE drop-ins docs/OPERATIONS.md gives, on the units they name:
     # each ```ini block whose first line is "# UNIT.service.d/NAME.conf".
     dropins=$(awk -v dir="$WORK/units" '
