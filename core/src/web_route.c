@@ -108,7 +108,10 @@ bool web_pattern_match(const char *pat, const char *path, char *buf, const char 
             if (ql == 0)
                 return false;
             if (params) {
-                memcpy(buf, q, ql);
+                /* buf may be path itself (web_ws.c keeps the segments in the
+                 * path's buffer): the copy moves a segment left, over itself
+                 * when it is longer than the gap, so memmove. */
+                memmove(buf, q, ql);
                 buf[ql] = '\0';
                 params[np] = buf;
                 buf += ql + 1;

@@ -148,6 +148,17 @@ Test(web_proto, pattern_and_subprotocol_select_the_channel)
     cr_assert_eq(evc_loop_run_until(loop, closed, &s, 5000), EVC_OK);
     cr_expect_eq(s.closed, 1);
     cr_expect_eq(evc_web_ws_clients(web, "/ocpp/*"), 0);
+    /* A segment longer than the path before it: the bridge moves it to the
+     * front of the path's own buffer, over itself (ASan caught a memcpy
+     * there with a 7-character CP id). */
+    s.opened = s.closed = 0;
+    cr_assert_eq(rc_ws_open_ex(loop, &c, port, "/ocpp/CHARGE_POINT_WITH_A_LONG_ID",
+                               "Sec-WebSocket-Protocol: ocpp1.6\r\n", 0, proto, sizeof proto),
+                 0);
+    cr_assert_eq(evc_loop_run_until(loop, opened, &s, 5000), EVC_OK);
+    cr_expect_str_eq(s.param, "CHARGE_POINT_WITH_A_LONG_ID");
+    rc_close(&c);
+    cr_assert_eq(evc_loop_run_until(loop, closed, &s, 5000), EVC_OK);
     evc_web_stop(web);
 }
 
