@@ -33,6 +33,14 @@
 #include "harness.h"
 #include "proc.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define EVC_IT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVC_IT_ASAN 1
+#endif
+#endif
+
 #define ATTACK_CONNS 5000
 #define CENTRAL_CAP 2000
 
@@ -230,8 +238,16 @@ Test(bounds, five_thousand_idle_connections_leave_central_serving)
      * the decoder's buffers and the unACKed FIFO exist only while in use):
      * 2000 links grew Central by 2.4-2.5 MB. 4 KB per link is the bound,
      * allocator slack included; it was ~30 KB per link (~60 MB) before. */
+#ifndef EVC_IT_ASAN
     H_ASSERT(env, rss_peak - rss_before < CENTRAL_CAP * 4, "Central grew by %ld kB",
              rss_peak - rss_before);
+#else
+    /* The same build's Central runs under AddressSanitizer, whose redzones
+     * and quarantine of freed blocks are most of what it allocates: its RSS
+     * says nothing of ours. The bound is checked by the normal build. */
+    fprintf(stderr, "bounds: Central's memory bound not checked under AddressSanitizer "
+                    "(grew by %ld kB)\n", rss_peak - rss_before);
+#endif
     /* Finding 8 logged 1.59 M lines; the cap, timeouts and refusals log a
      * bounded number per 10 s. */
     H_ASSERT(env, lines < 100, "Central wrote %d log lines during the attack", lines);
