@@ -108,7 +108,9 @@ try {
   await sys.startCentral();
   const port = await freePort();
   const cfg = sys.writeConfig('gateway', `ocpp_gateway:\n  host: 127.0.0.1\n  port: ${port}\n` +
-    `  state_file: "${path.join(sys.dir, 'gw-state.json')}"\n`);
+    `  state_file: "${path.join(sys.dir, 'gw-state.json')}"\n` +
+    // all N connect at once (the issue's load): none refused for max_pending
+    `  max_pending: ${N}\n`);
   const gw = new Proc(sys, 'gateway', [sys.bin('EV_OCPP_GW'), '--config', cfg, '--log-level', 'warn',
     `127.0.0.1:${sys.centralPort}`]);
   await gw.waitOutput('EV_OCPP_GW listening on port');
