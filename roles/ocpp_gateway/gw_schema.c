@@ -134,6 +134,8 @@ typedef struct gw_schemas {
     size_t nblocks, cap;
     size_t nroots;
     char (*keys)[80];      /* "Action.req" / "Action.conf" */
+    size_t *alen;          /* the length of each key's Action: compared first */
+    bool *is_req;          /* each key ends in .req (else .conf) */
     const snode **roots;
 } gw_schemas;
 
@@ -290,6 +292,8 @@ int gw_schema_load(gw *g, evc_error *err)
     g->compiled = a; /* gw_schema_free frees it, also after a failure below */
     size_t n = json_object_size(g->schemas);
     if (!(a->keys = arena_alloc(a, n * sizeof *a->keys)) ||
+        !(a->alen = arena_alloc(a, n * sizeof *a->alen)) ||
+        !(a->is_req = arena_alloc(a, n * sizeof *a->is_req)) ||
         !(a->roots = arena_alloc(a, n * sizeof *a->roots)))
         return evc_error_set(err, EVC_ENOMEM, "ocpp schemas: out of memory");
     const char *key;
@@ -300,7 +304,13 @@ int gw_schema_load(gw *g, evc_error *err)
             return evc_error_set(err, EVC_ECORRUPT, "ocpp schemas: %s: %s", key, why);
         if (strlen(key) >= sizeof a->keys[0])
             return evc_error_set(err, EVC_ECORRUPT, "ocpp schemas: id %s too long", key);
+        const char *dot = strrchr(key, '.');
+        if (!dot || (strcmp(dot, ".req") != 0 && strcmp(dot, ".conf") != 0))
+            return evc_error_set(err, EVC_ECORRUPT, "ocpp schemas: id %s is not Action.req or "
+                                 "Action.conf", key);
         snprintf(a->keys[a->nroots], sizeof a->keys[0], "%s", key);
+        a->alen[a->nroots] = (size_t)(dot - key);
+        a->is_req[a->nroots] = strcmp(dot, ".req") == 0;
         a->roots[a->nroots++] = root;
     }
     return EVC_OK;
@@ -451,10 +461,9 @@ const char *gw_schema_check(const gw *g, const char *action, bool is_req, const 
 {
     const gw_schemas *a = g->compiled;
     size_t alen = strlen(action);
-    const char *suffix = is_req ? ".req" : ".conf";
     const snode *s = NULL;
     for (size_t i = 0; a && i < a->nroots && !s; i++)
-        if (strncmp(a->keys[i], action, alen) == 0 && strcmp(a->keys[i] + alen, suffix) == 0)
+        if (a->alen[i] == alen && a->is_req[i] == is_req && memcmp(a->keys[i], action, alen) == 0)
             s = a->roots[i];
     if (!s) {
         snprintf(why, cap, "%s is not an OCPP 1.6 action", action);
