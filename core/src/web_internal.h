@@ -48,6 +48,7 @@ struct evc_web_client {
      * the client through the guard again (its session may have ended). */
     struct web_pss *hdr;
     bool doomed; /* refused by a recheck: closed at its next writable */
+    bool gone;   /* lws closed it (its on_close runs): nothing is written any more */
     /* evc_web_ws_close: closed once the queue is written, with this status */
     bool closing;
     int close_status;

@@ -162,10 +162,13 @@ struct gw {
     evc_timer *tick;
     int64_t next_tx;
     json_t *schemas; /* "Action.req" / "Action.conf" -> schema (gw_schema.c) */
+    struct gw_schemas *compiled; /* the same, compiled for checking (gw_schema.c); owned */
 };
 
 /* gw_schema.c: validation against the official OCPP 1.6 JSON schemas */
 int gw_schema_load(gw *g, evc_error *err);
+/* Frees what gw_schema_load made (also after it failed); g->schemas too. */
+void gw_schema_free(gw *g);
 /* NULL when `payload` satisfies the schema of action's req (is_req) or conf;
  * else an OCPP error code ("TypeConstraintViolation", ...) and a sentence in
  * why (cap bytes). "NotImplemented" when there is no schema for action. */

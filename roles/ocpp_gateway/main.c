@@ -346,7 +346,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
         rc = gw_schema_load(g, err);
     }
     if (rc != EVC_OK) {
-        json_decref(g->schemas);
+        gw_schema_free(g);
         evc_web_throttle_free(g->denied);
         evc_web_throttle_free(g->denied_peer);
         free(g);
@@ -360,7 +360,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     rc = gw_state_load(g, err);
     if (rc != EVC_OK) {
         gw_state_free(g);
-        json_decref(g->schemas);
+        gw_schema_free(g);
         evc_web_throttle_free(g->denied);
         evc_web_throttle_free(g->denied_peer);
         free(g);
@@ -434,7 +434,7 @@ static void gw_destroy(void *state)
         evc_sealer_free(cp->sealer);
             free(cp);
     }
-    json_decref(g->schemas);
+    gw_schema_free(g);
     gw_state_free(g);
     evc_web_throttle_free(g->denied);
     evc_web_throttle_free(g->denied_peer);
