@@ -473,9 +473,9 @@ static void call_done(gw_cp *cp, bool accepted, const char *why)
     gw_call c = cp->out;
     memset(&cp->out, 0, sizeof cp->out);
     cp->out_id[0] = '\0';
-    LOGC(cp, accepted ? EVC_LOG_INFO : EVC_LOG_WARN, "%s %s%s%s", c.action,
-         accepted ? "accepted" : "refused", why ? ": " : "", why ? why : "");
     gw_cp *conn = gw_conn_get(cp, c.conn, false); /* NULL: its CP went meanwhile */
+    LOGC(conn ? conn : cp, accepted ? EVC_LOG_INFO : EVC_LOG_WARN, "%s %s%s%s", c.action,
+         accepted ? "accepted" : "refused", why ? ": " : "", why ? why : "");
     if (c.kind == GW_CALL_REMOTE_START && conn)
         gw_bus_remote_start_result(conn, c.session, accepted, why ? why : "charger refused");
     free(c.text);

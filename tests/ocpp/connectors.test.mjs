@@ -204,3 +204,31 @@ test('the gateway restarts mid-transaction on connector 2: its StopTransaction b
   await waitFor(() => JSON.parse(fs.readFileSync(stateFile, 'utf8')).ended.length === 0,
     { timeout: 15000, what: 'the outbox empty' });
 });
+
+test("the charger's own Authorize, then a start on connector 2: asked of Central there", async () => {
+  await waitReady(ID);
+  await waitReady(ID2);
+  const before1 = tickets(ID).length, before2 = tickets(ID2).length;
+  // Authorize names no connector: a request at the first free one (connector 1).
+  const t0 = Date.now();
+  const auth = await cli.call('Authorize', { idTag: 'driver1' });
+  assert.equal(auth.idTagInfo.status, 'Accepted');
+  // The driver plugs into connector 2: that authorisation ends and the
+  // start is asked of Central at CP_005.2.
+  const st = await cli.call('StartTransaction', { connectorId: 2, idTag: 'driver1', meterStart: 0,
+    timestamp: new Date().toISOString() });
+  assert.equal(st.idTagInfo.status, 'Accepted');
+  await waitCpState(ID2, 'SUPPLYING');
+  assert.notEqual((await cp(ID)).state, 'SUPPLYING');
+  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply' });
+  await cli.call('StopTransaction', { transactionId: st.transactionId, meterStop: 5,
+    timestamp: new Date().toISOString(), reason: 'Local' });
+  const t = await waitFor(() => {
+    const rows = tickets(ID2).slice(before2);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: `the ticket of ${ID2}` });
+  assert.deepEqual(t.map((r) => [r.driver_id, r.energy_wh, r.end_reason]), [['driver1', 5, 'unplugged']]);
+  // Connector 1's authorisation billed nothing.
+  assert.deepEqual(tickets(ID).slice(before1).map((r) => r.energy_wh).filter((wh) => wh > 0), []);
+  await waitCpState(ID, 'ACTIVATED');
+});
