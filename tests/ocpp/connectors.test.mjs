@@ -232,3 +232,44 @@ test("the charger's own Authorize, then a start on connector 2: asked of Central
   assert.deepEqual(tickets(ID).slice(before1).map((r) => r.energy_wh).filter((wh) => wh > 0), []);
   await waitCpState(ID, 'ACTIVATED');
 });
+
+test('Central stops CP_005.2 during two supplies: only its transaction; a reset of it resets the charger', async () => {
+  await waitReady(ID);
+  await waitReady(ID2);
+  const before1 = tickets(ID).length, before2 = tickets(ID2).length;
+  remoteStarts.length = 0;
+  sys.startDriver('driver1', [ID]);
+  sys.startDriver('driver2', [ID2]);
+  await waitFor(() => remoteStarts.length >= 2, { timeout: 20000, what: 'two RemoteStartTransactions' });
+  const now = () => new Date().toISOString();
+  const st1 = await cli.call('StartTransaction', { connectorId: 1, idTag: 'driver1', meterStart: 0, timestamp: now() });
+  const st2 = await cli.call('StartTransaction', { connectorId: 2, idTag: 'driver2', meterStart: 0, timestamp: now() });
+  await waitCpState(ID, 'SUPPLYING');
+  await waitCpState(ID2, 'SUPPLYING');
+  calls.length = 0;
+  let r = await sys.http('POST', `/api/cps/${ID2}/stop`, { session: admin });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(() => calls.length >= 2, { what: 'RemoteStop and ChangeAvailability' });
+  assert.deepEqual(calls.slice(0, 2), [['RemoteStopTransaction', { transactionId: st2.transactionId }],
+    ['ChangeAvailability', { connectorId: 2, type: 'Inoperative' }]]);
+  await cli.call('StopTransaction', { transactionId: st2.transactionId, meterStop: 0, timestamp: now(),
+    reason: 'Remote' });
+  await waitFor(() => tickets(ID2).length > before2, { timeout: 15000, what: `the ticket of ${ID2}` });
+  assert.deepEqual(tickets(ID2).slice(before2).map((t) => [t.driver_id, t.end_reason]), [['driver2', 'stopped']]);
+  await waitCpState(ID2, 'STOPPED');
+  assert.equal((await cp(ID)).state, 'SUPPLYING');
+  r = await sys.http('POST', `/api/cps/${ID2}/resume`, { session: admin });
+  assert.equal(r.status, 200, r.text);
+  await waitCpState(ID2, 'ACTIVATED');
+  // OCPP resets a whole charger: a reset of CP_005.2 reaches the charger
+  // once, and connector 1's transaction ends with it (billed "reset").
+  calls.length = 0;
+  r = await sys.http('POST', `/api/cps/${ID2}/reset`, { session: admin });
+  assert.equal(r.status, 202, r.text);
+  await waitFor(() => calls.some((c) => c[0] === 'Reset'), { what: 'Reset' });
+  assert.deepEqual(calls.filter((c) => c[0] === 'Reset'), [['Reset', { type: 'Soft' }]]);
+  await cli.call('StopTransaction', { transactionId: st1.transactionId, meterStop: 0, timestamp: now(),
+    reason: 'SoftReset' });
+  await waitFor(() => tickets(ID).length > before1, { timeout: 15000, what: `the ticket of ${ID}` });
+  assert.deepEqual(tickets(ID).slice(before1).map((t) => [t.driver_id, t.end_reason]), [['driver1', 'reset']]);
+});
