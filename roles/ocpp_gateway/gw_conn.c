@@ -56,7 +56,7 @@ gw_cp *gw_conn_get(gw_cp *ch, int n, bool create)
         return NULL;
     }
     c->g = g;
-    snprintf(c->id, sizeof c->id, "%s", id);
+    memcpy(c->id, id, strlen(id) + 1); /* shorter than GW_ID_MAX: checked above */
     memcpy(c->secret, ch->secret, sizeof c->secret); /* wiped with c (gw_cp_free) */
     snprintf(c->peer, sizeof c->peer, "%s", ch->peer);
     c->parent = ch;
