@@ -120,11 +120,6 @@ static json_t *id_tag_info(const char *status)
     return json_pack("{s:s}", "status", status);
 }
 
-/* idTag = driver id (docs/OCPP.md). For the driver of a supply Central
- * authorised (a RemoteStartTransaction), Accepted at once. Otherwise the
- * charger's own request: a supply.request at this CP, answered when Central's
- * cp.authorise for that driver arrives (Central's checks: balance, busy...),
- * Invalid when none comes in time. NULL = answered later. */
 /* A connector's CP waits for Central's answer to an Authorize or a start of
  * the charger (one at a time: the charger has one CALL outstanding). */
 static bool auth_waiting(gw_cp *ch)
@@ -157,6 +152,11 @@ static gw_cp *authorize_target(gw_cp *ch, const char *tag)
     return ch;
 }
 
+/* idTag = driver id (docs/OCPP.md). For the driver of a supply Central
+ * authorised (a RemoteStartTransaction), Accepted at once. Otherwise the
+ * charger's own request: a supply.request at the connector's CP (authorize_target), answered when Central's
+ * cp.authorise for that driver arrives (Central's checks: balance, busy...),
+ * Invalid when none comes in time. NULL = answered later. */
 static json_t *on_authorize(gw_cp *ch, const char *id, const json_t *p)
 {
     const char *tag = json_string_value(json_object_get(p, "idTag"));
