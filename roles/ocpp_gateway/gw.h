@@ -33,6 +33,7 @@
 #define GW_ID_MAX 65
 #define GW_MSGID_MAX 37 /* OCPP-J message ids: at most 36 characters */
 #define GW_END_RESEND_MS 2000
+#define GW_CONN_MAX 16 /* ocpp_gateway.connectors at most */
 #define GW_CALLQ 8      /* CALLs waiting for the outstanding one to be answered */
 
 typedef struct gw gw;
@@ -47,6 +48,7 @@ typedef enum gw_call_kind { GW_CALL_NONE = 0, GW_CALL_REMOTE_START, GW_CALL_REMO
 
 typedef struct gw_call {
     gw_call_kind kind;
+    int conn;                        /* the connector whose CP it is for (1 = the charger's) */
     char action[32];
     char session[EVC_UUID_STR_SIZE]; /* REMOTE_START: the session it answers */
     char *text;                      /* the whole frame, malloc'd */
@@ -58,6 +60,15 @@ typedef enum gw_sup { GW_SUP_NONE = 0, GW_SUP_STARTING, GW_SUP_AUTHORISED,
 typedef struct gw_cp {
     gw *g;
     char id[GW_ID_MAX];
+    /* Connector n >= 2 of a multi-connector charger (ocpp_gateway.connectors,
+     * gw_conn.c) is a CP of its own, "<CP_ID>.<n>": its own monitor link,
+     * bus key and supply. It has no WebSocket: parent is the charger's gw_cp
+     * (connector 1), whose WebSocket, boot and CALL queue it uses. NULL and
+     * conn 1 for the charger itself. */
+    struct gw_cp *parent;
+    int conn;
+    bool faulted0;      /* the charger (connectorId 0) Faulted: every connector KO */
+    struct gw_cp *conns[GW_CONN_MAX + 1]; /* the charger's: its connector CPs by n (2..GW_CONN_MAX) */
     char secret[256]; /* the Basic password; wiped when the CP is freed */
     evc_web_client *ws; /* NULL once the charger's WebSocket closed */
     char peer[64];      /* the charger's IP address (throttles key on it) */
@@ -157,6 +168,7 @@ struct gw {
     evc_web_throttle *denied;      /* key "<CP id>@<peer>": 3 denials */
     evc_web_throttle *denied_peer; /* key "<peer>": 10 denials, any CP id */
     int64_t max_pending;           /* connections not yet accepted, at most */
+    int64_t connectors;            /* connectors per charger that are CPs of their own (gw_conn.c) */
     /* state */
     gw_cp *cps; /* connected or closing */
     evc_timer *tick;
@@ -228,6 +240,25 @@ int gw_secret_read(const gw *g, const char *id, char *out, size_t cap, evc_error
  * neither group nor others may enter or list; EVC_ECONFIG naming it. */
 int gw_secret_check_dir(const gw *g, evc_error *err);
 
+/* gw_conn.c: connectors as CPs (ocpp_gateway.connectors; docs/OCPP.md) */
+static inline gw_cp *gw_charger(gw_cp *cp) { return cp->parent ? cp->parent : cp; }
+/* KO at Central: the connector Faulted, or the whole charger (connectorId 0) */
+static inline bool gw_cp_faulted(const gw_cp *cp)
+{
+    return cp->faulted || (cp->parent ? cp->parent->faulted0 : cp->faulted0);
+}
+/* The CP of connector n of charger ch (1 or 0: ch itself; above
+ * ocpp_gateway.connectors: ch too, as a single-CP charger); created (and
+ * its monitor link started) when create and ch was accepted by Central;
+ * else NULL when it does not exist. */
+gw_cp *gw_conn_get(gw_cp *ch, int n, bool create);
+/* The connector of ch (or ch) whose transaction is tx; NULL when none. */
+gw_cp *gw_conn_by_tx(gw_cp *ch, int64_t tx);
+/* ch was accepted by Central: connector CPs with a parked transaction or
+ * an unacknowledged end come back (their links start). */
+void gw_conn_revive(gw_cp *ch);
+/* ch goes: each of its connector CPs parks its transaction and closes. */
+void gw_conn_detach_all(gw_cp *ch);
 /* main.c */
 gw_cp *gw_cp_find(gw *g, const char *id);
 /* cp (a challenger) was accepted by Central: the connection it challenged is

@@ -77,7 +77,7 @@ void gw_bus_on_accepted(gw_cp *cp)
     gw_bus_publish(cp, "cp.hello", NULL,
                    json_pack("{s:s,s:s?,s:s,s:s}", "cp_id", cp->id, "busy_session_id",
                              cp->sup != GW_SUP_NONE ? cp->session : NULL, "health",
-                             cp->faulted ? "KO" : "OK", "admin_state",
+                             gw_cp_faulted(cp) ? "KO" : "OK", "admin_state",
                              cp->inoperative ? "STOPPED" : "IN_SERVICE"));
 }
 
@@ -174,9 +174,9 @@ static void on_authorise(gw_cp *cp, const evc_envelope *env)
         return; /* as EV_CP_E: one without expires_at is dropped unanswered */
     evc_msg_int(env, "price_cents_per_kwh", &price);
     const char *why = cp->sup != GW_SUP_NONE          ? "busy"
-                      : cp->faulted                  ? "broken"
+                      : gw_cp_faulted(cp)            ? "broken"
                       : cp->inoperative              ? "stopped"
-                      : !cp->booted || !cp->ws       ? "charger not connected"
+                      : !gw_charger(cp)->booted || !gw_charger(cp)->ws ? "charger not connected"
                       : expires < (int64_t)evc_wall_ms() ? "authorisation expired"
                       : strlen(driver) > 20          ? "driver id longer than an idTag (20)"
                                                      : NULL;
@@ -200,8 +200,12 @@ static void on_authorise(gw_cp *cp, const evc_envelope *env)
     cp->price = price;
     cp->sup = GW_SUP_STARTING;
     /* The charger's answer is the authorise's: accepted when it accepts. */
-    if (gw_ocpp_call(cp, GW_CALL_REMOTE_START, "RemoteStartTransaction",
-                     json_pack("{s:s}", "idTag", driver), sid) != EVC_OK) {
+    /* With connectors as CPs the charger is told which one; a charger that
+     * is one CP picks its own (as before). */
+    json_t *req = cp->g->connectors > 1
+                      ? json_pack("{s:i,s:s}", "connectorId", cp->conn, "idTag", driver)
+                      : json_pack("{s:s}", "idTag", driver);
+    if (gw_ocpp_call(cp, GW_CALL_REMOTE_START, "RemoteStartTransaction", req, sid) != EVC_OK) {
         cp->sup = GW_SUP_NONE;
         authorise_reply(cp, sid, false, "charger busy");
     }
@@ -228,25 +232,39 @@ static void publish_status(gw_cp *cp)
 {
     gw_bus_publish(cp, "cp.status", NULL,
                    json_pack("{s:s,s:s,s:s,s:s?}", "cp_id", cp->id, "health",
-                             cp->faulted ? "KO" : "OK", "admin_state",
+                             gw_cp_faulted(cp) ? "KO" : "OK", "admin_state",
                              cp->inoperative ? "STOPPED" : "IN_SERVICE", "busy_session_id",
                              cp->sup != GW_SUP_NONE ? cp->session : NULL));
+}
+
+/* A connector's supply and the charger's reset: one the charger has not
+ * started yet ends here (0 Wh), one in progress is ended by the charger. */
+static void reset_supply(gw_cp *c)
+{
+    if (c->sup == GW_SUP_STARTING || c->sup == GW_SUP_AUTHORISED)
+        gw_bus_ended(c, 0, "reset");
+    else if (c->sup == GW_SUP_SUPPLYING)
+        snprintf(c->end_reason, sizeof c->end_reason, "reset");
 }
 
 /* Central's reset: Reset of the same type to the charger, which ends its
  * transaction itself (StopTransaction reason SoftReset/HardReset, billed
  * `reset` as any end) and reboots: it boots again on a new connection. A
  * supply the charger has not started yet ends here (0 Wh): the charger
- * forgets the authorisation when it reboots. */
+ * forgets the authorisation when it reboots. OCPP 1.6 resets a whole
+ * charger: a reset of one connector's CP resets every connector (each
+ * supply ends as above). */
 static void on_reset(gw_cp *cp, const evc_envelope *env)
 {
     const char *type = evc_msg_str(env, "type");
     type = type && strcmp(type, "Hard") == 0 ? "Hard" : "Soft";
-    LOGC(cp, EVC_LOG_WARN, "%s reset by Central", type);
-    if (cp->sup == GW_SUP_STARTING || cp->sup == GW_SUP_AUTHORISED)
-        gw_bus_ended(cp, 0, "reset");
-    else if (cp->sup == GW_SUP_SUPPLYING)
-        snprintf(cp->end_reason, sizeof cp->end_reason, "reset");
+    gw_cp *ch = gw_charger(cp);
+    LOGC(cp, EVC_LOG_WARN, "%s reset by Central%s", type,
+         cp->g->connectors > 1 ? " (the whole charger: every connector)" : "");
+    reset_supply(ch);
+    for (int n = 2; n <= GW_CONN_MAX; n++)
+        if (ch->conns[n])
+            reset_supply(ch->conns[n]);
     gw_ocpp_call(cp, GW_CALL_RESET, "Reset", json_pack("{s:s}", "type", type), NULL);
     publish_status(cp);
 }
@@ -268,7 +286,8 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
                      json_pack("{s:I}", "transactionId", (json_int_t)cp->tx_id), NULL);
     }
     gw_ocpp_call(cp, GW_CALL_AVAILABILITY, "ChangeAvailability",
-                 json_pack("{s:i,s:s}", "connectorId", 0, "type",
+                 json_pack("{s:i,s:s}", "connectorId", cp->g->connectors > 1 ? cp->conn : 0,
+                           "type",
                            stop ? "Inoperative" : "Operative"),
                  NULL);
     publish_status(cp);

@@ -35,11 +35,22 @@ static void on_event(evc_cplink *c, const evc_cplink_info *in, void *arg)
         /* The session sends the first HB right after this returns: Central
          * derives ACTIVATED from it. */
         gw_bus_on_accepted(cp);
+        gw_conn_revive(cp); /* connector CPs with a transaction or an end waiting */
         break;
     case EVC_CPLINK_EV_DENIED:
         cp->mon = GW_MON_DENIED;
         if (!in->by_central)
             break; /* logged by the session; it tries again after its backoff */
+        if (cp->parent) {
+            /* The charger's password is right (its own CP was accepted):
+             * the connector's CP is not registered with it. The charger and
+             * its other connectors go on; the session asks again. */
+            EVC_LOG_LIMITED(EVC_LOG_WARN, GW_LOG, &(evc_log_ids){.cp = cp->id},
+                            "connector %d denied by Central (%s): register %s with the "
+                            "charger's secret (EV_Central --add-cp %s --secret-file ...)",
+                            cp->conn, in->text, cp->id, cp->id);
+            break;
+        }
         gw_cp_denied(cp);
         /* A wrong password: the charger is told (BootNotification Rejected)
          * and disconnected, as a refused Basic auth would be. This frees cp
@@ -61,7 +72,7 @@ static void on_event(evc_cplink *c, const evc_cplink_info *in, void *arg)
 static const char *health(evc_cplink *c, void *arg)
 {
     (void)c;
-    return ((gw_cp *)arg)->faulted ? "KO" : "OK";
+    return gw_cp_faulted(arg) ? "KO" : "OK";
 }
 
 void gw_link_heartbeat(gw_cp *cp)

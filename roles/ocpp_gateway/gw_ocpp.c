@@ -17,14 +17,15 @@
 #include "evc/log.h"
 #include "gw.h"
 
-#define LOGC(cp, lvl, ...) evc_log((lvl), GW_LOG, &(evc_log_ids){.cp = (cp)->id}, __VA_ARGS__)
+#define LOGC(who, lvl, ...) evc_log((lvl), GW_LOG, &(evc_log_ids){.cp = (who)->id}, __VA_ARGS__)
 
 static void send_json(gw_cp *cp, json_t *frame)
 {
     char *text = json_dumps(frame, JSON_COMPACT);
     json_decref(frame);
-    if (text && cp->ws)
-        evc_web_ws_send(cp->ws, text, strlen(text));
+    evc_web_client *ws = gw_charger(cp)->ws; /* a connector's CP speaks on its charger's */
+    if (text && ws)
+        evc_web_ws_send(ws, text, strlen(text));
     free(text);
 }
 
@@ -77,10 +78,35 @@ static json_t *on_boot(gw_cp *cp, const json_t *p)
                      interval);
 }
 
-static json_t *on_status(gw_cp *cp, const json_t *p)
+/* connectorId 0 (the whole charger) with connectors as CPs: every
+ * connector's health follows it */
+static void charger_status(gw_cp *ch, const char *status, bool faulted)
+{
+    if (faulted == ch->faulted0)
+        return;
+    ch->faulted0 = faulted;
+    LOGC(ch, EVC_LOG_INFO, "StatusNotification %s of the charger (connector 0): every "
+                           "connector's health %s",
+         status, faulted ? "KO" : "its own");
+    gw_link_heartbeat(ch);
+    for (int n = 2; n <= GW_CONN_MAX; n++)
+        if (ch->conns[n])
+            gw_link_heartbeat(ch->conns[n]);
+}
+
+static json_t *on_status(gw_cp *ch, const json_t *p)
 {
     const char *status = json_string_value(json_object_get(p, "status"));
     bool faulted = strcmp(status, "Faulted") == 0;
+    int conn = (int)json_integer_value(json_object_get(p, "connectorId"));
+    if (ch->g->connectors > 1 && conn == 0) {
+        charger_status(ch, status, faulted);
+        return json_object();
+    }
+    /* connectors: 1 -- any connector is the charger's one CP */
+    gw_cp *cp = gw_conn_get(ch, conn, true);
+    if (!cp)
+        return json_object(); /* not served (logged): nothing at Central to tell */
     if (faulted != cp->faulted) {
         cp->faulted = faulted;
         LOGC(cp, EVC_LOG_INFO, "StatusNotification %s: health %s", status, faulted ? "KO" : "OK");
@@ -94,20 +120,53 @@ static json_t *id_tag_info(const char *status)
     return json_pack("{s:s}", "status", status);
 }
 
+/* A connector's CP waits for Central's answer to an Authorize or a start of
+ * the charger (one at a time: the charger has one CALL outstanding). */
+static bool auth_waiting(gw_cp *ch)
+{
+    if (ch->auth_id[0])
+        return true;
+    for (int n = 2; n <= GW_CONN_MAX; n++)
+        if (ch->conns[n] && ch->conns[n]->auth_id[0])
+            return true;
+    return false;
+}
+
+/* Authorize names no connector: the one whose supply is that driver's,
+ * else the first free one (the request goes out from its CP), else the
+ * charger's own CP (busy or blocked: answered so). */
+static gw_cp *authorize_target(gw_cp *ch, const char *tag)
+{
+    gw_cp *all[GW_CONN_MAX + 1] = {ch};
+    size_t k = 1;
+    for (int n = 2; n <= GW_CONN_MAX; n++)
+        if (ch->conns[n])
+            all[k++] = ch->conns[n];
+    for (size_t i = 0; i < k; i++)
+        if (all[i]->sup != GW_SUP_NONE && strcmp(all[i]->driver, tag) == 0)
+            return all[i];
+    for (size_t i = 0; i < k; i++)
+        if (all[i]->sup == GW_SUP_NONE && !all[i]->inoperative && !gw_cp_faulted(all[i]) &&
+            all[i]->mon == GW_MON_OK)
+            return all[i];
+    return ch;
+}
+
 /* idTag = driver id (docs/OCPP.md). For the driver of a supply Central
  * authorised (a RemoteStartTransaction), Accepted at once. Otherwise the
- * charger's own request: a supply.request at this CP, answered when Central's
+ * charger's own request: a supply.request at the connector's CP (authorize_target), answered when Central's
  * cp.authorise for that driver arrives (Central's checks: balance, busy...),
  * Invalid when none comes in time. NULL = answered later. */
-static json_t *on_authorize(gw_cp *cp, const char *id, const json_t *p)
+static json_t *on_authorize(gw_cp *ch, const char *id, const json_t *p)
 {
     const char *tag = json_string_value(json_object_get(p, "idTag"));
     if (!evc_id_valid(tag))
         return json_pack("{s:o}", "idTagInfo", id_tag_info("Invalid"));
+    gw_cp *cp = authorize_target(ch, tag);
     if (cp->sup != GW_SUP_NONE)
         return json_pack("{s:o}", "idTagInfo",
                          id_tag_info(strcmp(tag, cp->driver) == 0 ? "Accepted" : "ConcurrentTx"));
-    if (cp->auth_id[0] || cp->inoperative || cp->faulted)
+    if (auth_waiting(ch) || cp->inoperative || gw_cp_faulted(cp))
         return json_pack("{s:o}", "idTagInfo", id_tag_info("Blocked"));
     snprintf(cp->auth_id, sizeof cp->auth_id, "%s", id);
     snprintf(cp->auth_driver, sizeof cp->auth_driver, "%s", tag);
@@ -151,10 +210,37 @@ void gw_ocpp_authorize_done(gw_cp *cp, const char *status)
     cp->auth_start = false;
 }
 
-static json_t *on_start(gw_cp *cp, const char *id, const json_t *p)
+/* A driver authorised at another connector than the one the charger
+ * starts on (an Authorize names no connector): that authorisation ends (0
+ * Wh, cancelled) and this start asks Central at this connector. */
+static void drop_elsewhere(gw_cp *ch, gw_cp *cp, const char *tag)
+{
+    for (int n = 1; n <= GW_CONN_MAX; n++) {
+        gw_cp *o = n == 1 ? ch : ch->conns[n];
+        if (!o || o == cp || o->sup == GW_SUP_SUPPLYING || o->sup == GW_SUP_NONE ||
+            strcmp(o->driver, tag) != 0)
+            continue;
+        LOGC(o, EVC_LOG_INFO, "%s started on connector %d instead: this authorisation ends", tag,
+             cp->conn);
+        gw_bus_ended(o, 0, "cancelled");
+    }
+}
+
+static json_t *on_start(gw_cp *ch, const char *id, const json_t *p)
 {
     const char *tag = json_string_value(json_object_get(p, "idTag"));
     int64_t meter = json_integer_value(json_object_get(p, "meterStart"));
+    gw_cp *cp = gw_conn_get(ch, (int)json_integer_value(json_object_get(p, "connectorId")), true);
+    if (!cp || (cp != ch && cp->mon != GW_MON_OK)) {
+        /* not served, or Central has not accepted its CP (yet) */
+        LOGC(ch, EVC_LOG_WARN, "StartTransaction on connector %" JSON_INTEGER_FORMAT
+                               " refused: its CP is not accepted by Central",
+             json_integer_value(json_object_get(p, "connectorId")));
+        return json_pack("{s:I,s:o}", "transactionId", ++ch->g->next_tx, "idTagInfo",
+                         id_tag_info("Blocked"));
+    }
+    if (ch->g->connectors > 1 && cp->sup == GW_SUP_NONE)
+        drop_elsewhere(ch, cp, tag);
     if (cp->sup == GW_SUP_AUTHORISED && strcmp(tag, cp->driver) == 0) {
         json_int_t tx = start_supply(cp, meter);
         return json_pack("{s:I,s:o}", "transactionId", tx, "idTagInfo", id_tag_info("Accepted"));
@@ -168,8 +254,8 @@ static json_t *on_start(gw_cp *cp, const char *id, const json_t *p)
         return json_pack("{s:I,s:o}", "transactionId", (json_int_t)cp->tx_id, "idTagInfo",
                          id_tag_info("Accepted"));
     }
-    if (cp->sup == GW_SUP_NONE && evc_id_valid(tag) && !cp->inoperative && !cp->faulted &&
-        !cp->auth_id[0]) {
+    if (cp->sup == GW_SUP_NONE && evc_id_valid(tag) && !cp->inoperative && !gw_cp_faulted(cp) &&
+        !auth_waiting(ch)) {
         /* A start nobody authorised through the gateway (the charger started
          * offline, or from its local list): the idTag is the driver, as for
          * Authorize -- a supply.request at this CP, answered when Central's
@@ -187,7 +273,7 @@ static json_t *on_start(gw_cp *cp, const char *id, const json_t *p)
         return NULL;
     }
     const char *status = cp->sup != GW_SUP_NONE && strcmp(tag, cp->driver) != 0 ? "ConcurrentTx"
-                         : cp->inoperative || cp->faulted                     ? "Blocked"
+                         : cp->inoperative || gw_cp_faulted(cp)               ? "Blocked"
                                                                                : "Invalid";
     LOGC(cp, EVC_LOG_WARN, "StartTransaction for %s refused: %s", tag, status);
     return json_pack("{s:I,s:o}", "transactionId", ++cp->g->next_tx, "idTagInfo",
@@ -219,12 +305,13 @@ static void read_sample(const json_t *mv, int64_t *wh, int64_t *w)
     }
 }
 
-static json_t *on_meter(gw_cp *cp, const json_t *p)
+static json_t *on_meter(gw_cp *ch, const json_t *p)
 {
     json_int_t tx = json_integer_value(json_object_get(p, "transactionId"));
     int64_t reg = -1, w = -1;
     read_sample(json_object_get(p, "meterValue"), &reg, &w);
-    if (cp->sup == GW_SUP_SUPPLYING && tx == cp->tx_id && reg >= cp->meter_start) {
+    gw_cp *cp = gw_conn_by_tx(ch, tx); /* the connector whose transaction it is */
+    if (cp && reg >= cp->meter_start) {
         cp->last_wh = reg - cp->meter_start;
         gw_bus_telemetry(cp, cp->last_wh, w < 0 ? 0 : w);
     }
@@ -246,11 +333,12 @@ static const char *our_reason(gw_cp *cp, const char *ocpp)
     return "unplugged";
 }
 
-static json_t *on_stop(gw_cp *cp, const json_t *p)
+static json_t *on_stop(gw_cp *ch, const json_t *p)
 {
     json_int_t tx = json_integer_value(json_object_get(p, "transactionId"));
     int64_t stop = json_integer_value(json_object_get(p, "meterStop"));
-    if (cp->sup == GW_SUP_SUPPLYING && tx == cp->tx_id) {
+    gw_cp *cp = gw_conn_by_tx(ch, tx);
+    if (cp) {
         /* meterStop is the register the spec bills from; some chargers send 0
          * (below meterStart) there and the real register only in
          * transactionData, whose last energy sample then counts; failing
@@ -262,7 +350,7 @@ static json_t *on_stop(gw_cp *cp, const json_t *p)
                                               : cp->last_wh;
         gw_bus_ended(cp, wh, our_reason(cp, json_string_value(json_object_get(p, "reason"))));
     } else {
-        LOGC(cp, EVC_LOG_WARN, "StopTransaction of unknown transaction %" JSON_INTEGER_FORMAT,
+        LOGC(ch, EVC_LOG_WARN, "StopTransaction of unknown transaction %" JSON_INTEGER_FORMAT,
              tx);
     }
     return json_pack("{s:o}", "idTagInfo", id_tag_info("Accepted"));
@@ -349,9 +437,10 @@ static void pump(gw_cp *cp)
     evc_web_ws_send(cp->ws, cp->out.text, strlen(cp->out.text));
 }
 
-int gw_ocpp_call(gw_cp *cp, gw_call_kind kind, const char *action, json_t *payload,
+int gw_ocpp_call(gw_cp *conn, gw_call_kind kind, const char *action, json_t *payload,
                  const char *session)
 {
+    gw_cp *cp = gw_charger(conn); /* the charger's queue; the result goes to conn */
     char why[256];
     const char *code = gw_schema_check(cp->g, action, true, payload, why, sizeof why);
     if (code || cp->qlen == GW_CALLQ || !cp->ws) {
@@ -364,6 +453,7 @@ int gw_ocpp_call(gw_cp *cp, gw_call_kind kind, const char *action, json_t *paylo
     snprintf(id, sizeof id, "gw-%u", ++cp->next_msg);
     gw_call *c = &cp->q[(cp->qhead + cp->qlen) % GW_CALLQ];
     c->kind = kind;
+    c->conn = conn->conn;
     snprintf(c->action, sizeof c->action, "%s", action);
     snprintf(c->session, sizeof c->session, "%s", session ? session : "");
     json_t *frame = json_pack("[i,s,s,o]", 2, id, action, payload); /* steals payload */
@@ -383,10 +473,11 @@ static void call_done(gw_cp *cp, bool accepted, const char *why)
     gw_call c = cp->out;
     memset(&cp->out, 0, sizeof cp->out);
     cp->out_id[0] = '\0';
-    LOGC(cp, accepted ? EVC_LOG_INFO : EVC_LOG_WARN, "%s %s%s%s", c.action,
+    gw_cp *conn = gw_conn_get(cp, c.conn, false); /* NULL: its CP went meanwhile */
+    LOGC(conn ? conn : cp, accepted ? EVC_LOG_INFO : EVC_LOG_WARN, "%s %s%s%s", c.action,
          accepted ? "accepted" : "refused", why ? ": " : "", why ? why : "");
-    if (c.kind == GW_CALL_REMOTE_START)
-        gw_bus_remote_start_result(cp, c.session, accepted, why ? why : "charger refused");
+    if (c.kind == GW_CALL_REMOTE_START && conn)
+        gw_bus_remote_start_result(conn, c.session, accepted, why ? why : "charger refused");
     free(c.text);
     pump(cp);
 }

@@ -53,6 +53,12 @@ static const evc_cfg_field GW_SCHEMA[] = {
      .help = "with tls_client_ca: directory (mode 0700) of the CPs' secrets, one file "
              "<CP_ID>.secret (mode 0600, the secret on its first line) per charger, read when "
              "it connects; the gateway proves the CP to Central with it"},
+    {.key = "connectors", .type = EVC_CFG_INT, .min = 1, .max = GW_CONN_MAX, .default_text = "1",
+     .help = "connectors per charger that are CPs of their own: connector 1 is the charger's CP "
+             "<CP_ID>, connector n (2..this) the CP <CP_ID>.<n>, registered at Central with the "
+             "charger's secret, appearing when the charger first reports it; each runs its own "
+             "supply. 1 = a charger is one CP whatever its connectors (one transaction at a time, "
+             "any Faulted connector makes it BROKEN)"},
     {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
      .default_text = "35",
      .help = "price sent in AUTH (Central keeps the price it has for a known CP)"},
@@ -87,6 +93,8 @@ void gw_cp_free(gw_cp *cp)
             *pp = cp->next;
             break;
         }
+    if (cp->parent && cp->parent->conns[cp->conn] == cp)
+        cp->parent->conns[cp->conn] = NULL;
     gw_ocpp_drop_calls(cp);
     evc_frame_decoder_free(cp->dec);
     evc_sealer_free(cp->sealer);
@@ -106,6 +114,7 @@ static void cp_detach(gw_cp *cp)
         evc_web_client_set_user(cp->ws, NULL);
     cp->ws = NULL;
     gw_ocpp_drop_calls(cp);
+    gw_conn_detach_all(cp); /* its connectors' CPs go with it */
     gw_state_park(cp);
     gw_link_close(cp);
     gw_state_save(g);
@@ -153,7 +162,7 @@ static size_t pending_count(const gw *g)
 {
     size_t n = 0;
     for (const gw_cp *cp = g->cps; cp; cp = cp->next)
-        n += !cp->closing && cp->mon != GW_MON_OK;
+        n += !cp->closing && !cp->parent && cp->mon != GW_MON_OK;
     return n;
 }
 
@@ -250,7 +259,18 @@ static void on_open(evc_web *web, evc_web_client *c, void *arg)
     }
     /* A reconnect replaces the connection the charger lost, once Central
      * accepts the password (gw_cp_take_over): not on the id alone. */
-    cp->challenger = gw_cp_find(g, id) != NULL;
+    gw_cp *had = gw_cp_find(g, id);
+    if (had && had->parent) {
+        evc_log(EVC_LOG_WARN, GW_LOG, &(evc_log_ids){.cp = id},
+                "connection from %s refused: %s is a connector of charger %s",
+                evc_web_client_peer(c), id, had->parent->id);
+        explicit_bzero(cp, sizeof *cp);
+        free(cp);
+        evc_web_ws_close(c, 1008, "this CP id is a connector of another charger");
+        return;
+    }
+    cp->challenger = had != NULL;
+    cp->conn = 1;
     cp->g = g;
     snprintf(cp->id, sizeof cp->id, "%s", id);
     snprintf(cp->peer, sizeof cp->peer, "%s", evc_web_client_peer(c));
@@ -322,6 +342,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     g->tls_client_ca = evc_cfg_schema_str(sec, GW_SCHEMA, "tls_client_ca");
     g->secrets_dir = evc_cfg_schema_str(sec, GW_SCHEMA, "secrets_dir");
     g->max_pending = evc_cfg_schema_int(sec, GW_SCHEMA, "max_pending");
+    g->connectors = evc_cfg_schema_int(sec, GW_SCHEMA, "connectors");
     /* per CP id and peer: 3 denials, then 1 s doubling up to a minute */
     g->denied = evc_web_throttle_new(1024, 3, 1000, 60000);
     /* one peer, any ids: 10 denials, then the same doubling wait */
@@ -413,10 +434,16 @@ static void gw_stop(void *state)
     /* Closes every charger: on_close detaches each CP and closes its link. */
     evc_web_stop(g->web);
     g->web = NULL;
-    for (gw_cp *cp = g->cps, *next; cp; cp = next) {
-        next = cp->next;
-        if (!cp->closing)
-            gw_link_close(cp);
+    /* from the head each time: closing a charger also frees its connectors' CPs */
+    for (;;) {
+        gw_cp *cp = g->cps;
+        while (cp && cp->closing)
+            cp = cp->next;
+        if (!cp)
+            break;
+        if (!cp->parent)
+            gw_conn_detach_all(cp);
+        gw_link_close(cp);
     }
     /* The links' close callbacks free the CPs: wait for them (bounded). */
     evc_loop_run_until(g->loop, no_cps, g, 2000);
