@@ -8,6 +8,7 @@
 #include "kafka_internal.h"
 
 static const char *const kafka_reset_values[] = {"earliest", "latest", NULL};
+static const char *const kafka_assignment_values[] = {"direct", "group", NULL};
 
 static const evc_cfg_field kafka_topics_schema[] = {
     {.key = "create", .type = EVC_CFG_BOOL, .default_text = "true",
@@ -35,6 +36,16 @@ const evc_cfg_field kafka_schema[] = {
      .help = "librdkafka properties for the consumer only (override `properties`)"},
     {.key = "group_id", .type = EVC_CFG_STRING,
      .help = "consumer group; overrides transport.group_id (keep it stable per role instance)"},
+    {.key = "assignment", .type = EVC_CFG_ENUM, .default_text = "direct",
+     .help = "direct: this process reads every partition of its topics itself, at the offsets "
+             "committed under group_id (no group join: a restarted process reads on at once); "
+             "group: the consumer group protocol shares partitions between the processes of "
+             "one group_id (only for several processes per group)",
+     .enum_values = kafka_assignment_values},
+    {.key = "partition_check_ms", .type = EVC_CFG_INT, .default_text = "30000",
+     .help = "assignment direct: how often partitions added to a topic are looked for (a "
+             "thread asks the brokers; new ones are read from their committed offset)",
+     .min = 100, .max = 3600000},
     {.key = "auto_offset_reset", .type = EVC_CFG_ENUM, .default_text = "earliest",
      .help = "where a group without a committed offset starts", .enum_values = kafka_reset_values},
     {.key = "topics", .type = EVC_CFG_MAP, .help = "topic creation/checking at start",
@@ -118,6 +129,9 @@ int kafka_settings_load(evc_transport *t, const evc_transport_params *p, evc_err
     s->admin_timeout_ms = (uint64_t)evc_cfg_schema_int(c, ks, "admin_timeout_ms");
     s->retry_delay_ms = (uint64_t)evc_cfg_schema_int(c, ks, "retry_delay_ms");
     s->poll_budget = (uint32_t)evc_cfg_schema_int(c, ks, "poll_budget");
+    const char *assignment = evc_cfg_schema_str(c, ks, "assignment");
+    s->direct = !assignment || strcmp(assignment, "direct") == 0;
+    s->partition_check_ms = (uint64_t)evc_cfg_schema_int(c, ks, "partition_check_ms");
     if (!s->auto_offset_reset)
         return evc_error_set(err, EVC_ENOMEM, "transport.kafka: out of memory");
 

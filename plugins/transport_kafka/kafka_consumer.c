@@ -309,6 +309,8 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 int kafka_consumer_resubscribe(evc_transport *t, evc_error *err)
 {
+    if (t->set.direct)
+        return kafka_assign_subscribed(t, err);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)t->n_subs);
     for (size_t i = 0; i < t->n_subs; i++)
         rd_kafka_topic_partition_list_add(l, t->subs[i], RD_KAFKA_PARTITION_UA);
@@ -358,7 +360,8 @@ int kafka_consumer_open(evc_transport *t, evc_error *err)
                              "transport.kafka: subscribing to %s needs a consumer group "
                              "(set transport.kafka.group_id)",
                              t->subs[0]);
-    rd_kafka_conf_set_rebalance_cb(t->cconf, kafka_rebalance_cb);
+    if (!t->set.direct)
+        rd_kafka_conf_set_rebalance_cb(t->cconf, kafka_rebalance_cb);
     t->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, t->cconf, es, sizeof es);
     if (!t->consumer)
         return evc_error_set(err, EVC_ECONFIG, "transport.kafka: consumer for %s: %s",
@@ -388,6 +391,7 @@ int kafka_consumer_start(evc_transport *t, evc_error *err)
 bool kafka_consumer_stop(evc_transport *t, uint64_t deadline_ms)
 {
     kafka_consumer_resubscribe_cancel(t);
+    kafka_assign_stop(t);
     if (!t->consumer)
         return true;
     while (t->retries)

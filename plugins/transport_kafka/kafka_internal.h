@@ -4,6 +4,7 @@
 #ifndef KAFKA_INTERNAL_H
 #define KAFKA_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,7 +40,25 @@ typedef struct kafka_settings {
     uint64_t admin_timeout_ms;
     uint64_t retry_delay_ms;
     uint32_t poll_budget;
+    bool direct;                 /* assignment: direct (kafka_assign.c) rather than group */
+    uint64_t partition_check_ms; /* direct: how often partitions added to a topic are looked for */
 } kafka_settings;
+
+/* Direct assignment's state (kafka_assign.c). known[] is the loop thread's;
+ * the watcher thread and the loop share w* under mu. */
+typedef struct kafka_assigner {
+    int32_t *known; /* partitions assigned per subs[i], owned */
+    size_t n_known;
+    evc_timer *timer; /* periodic: assigns what the watcher found */
+    pthread_t thread;
+    bool running, initialised;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled at stop */
+    bool wstop, wfresh;
+    char **wtopics;   /* owned copy of subs for the watcher */
+    int32_t *wcounts; /* the watcher's last reading per wtopics[i] (-1: unknown) */
+    size_t n_wtopics;
+} kafka_assigner;
 
 /* One rd_kafka handle joined to the loop through a pipe that librdkafka
  * writes to when the handle's queue goes from empty to non-empty. */
@@ -89,6 +108,8 @@ struct evc_transport {
      * group's rebalance waits for it) until its session times out (45 s by
      * default): nothing consumed meanwhile. */
     evc_timer *resubscribe;
+
+    kafka_assigner assigner; /* assignment: direct */
 
     kafka_retry *retries; /* owned list */
     kafka_pos *pos;       /* owned array, reset at every rebalance */
@@ -174,6 +195,22 @@ void kafka_consumer_destroy(evc_transport *t);
  * destroying them: rd_kafka_destroy would wait for the brokers (up to
  * socket.timeout.ms, 60 s) to answer the close's requests. kafka_plugin.c. */
 void kafka_abandon(evc_transport *t);
+
+/* kafka_assign.c */
+int kafka_assign_init(evc_transport *t, evc_error *err);
+/* Assigns every partition of the subscribed topics not assigned yet (their
+ * count from the cluster, within admin_timeout_ms, on the calling thread)
+ * and starts the watcher and its timer. EVC_EIO when a topic's partitions
+ * cannot be read. */
+int kafka_assign_subscribed(evc_transport *t, evc_error *err);
+/* Stops the timer and joins the watcher (up to one metadata request). */
+void kafka_assign_stop(evc_transport *t);
+void kafka_assign_free(evc_transport *t);
+/* The partitions to add per topic, [from[i], to[i]), given what is assigned
+ * (known) and what the cluster has (found; never shrinks); returns their
+ * total. Pure: unit-tested. */
+size_t kafka_assign_plan(const int32_t *known, const int32_t *found, size_t n_topics,
+                         int32_t *from, int32_t *to);
 
 /* kafka_topics.c */
 int kafka_topics_ensure(evc_transport *t, char *const *names, size_t n, evc_error *err);

@@ -45,6 +45,7 @@ static void kafka_destroy(evc_transport *t)
         return; /* kept for the process's life: kafka_abandon */
     kafka_io_detach(t, &t->cio);
     kafka_io_detach(t, &t->pio);
+    kafka_assign_free(t); /* before the consumer its watcher reads */
     kafka_consumer_destroy(t);
     if (t->producer)
         rd_kafka_destroy(t->producer);
@@ -118,6 +119,8 @@ static int kafka_create(const evc_host_api *host, const evc_transport_params *p,
     int rc = EVC_OK;
     if (!t->endpoint || (p->client_id && !t->client_id))
         rc = evc_error_set(err, EVC_ENOMEM, "transport.kafka: out of memory");
+    if (rc == EVC_OK)
+        rc = kafka_assign_init(t, err);
     if (rc == EVC_OK)
         rc = kafka_settings_load(t, p, err);
     if (rc == EVC_OK)

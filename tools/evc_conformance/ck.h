@@ -39,9 +39,14 @@ typedef struct ck_env {
     const char *plugin_dir; /* --plugin-dir; NULL: the loader's own search */
     const conformance_fixture *transport; /* transport mode */
     const store_fixture *store;           /* store mode */
+    unsigned delivery_ms; /* --delivery-ms: how long a message may take to arrive */
 } ck_env;
 
 extern ck_env ck;
+
+/* ck.delivery_ms unless --delivery-ms: Kafka consumer groups take seconds to
+ * form, a healthy run meets it with a wide margin. */
+#define DELIVERY_DEADLINE_MS_DEFAULT 45000
 
 #if defined(__GNUC__)
 #define CK_NORETURN __attribute__((noreturn))

@@ -5,7 +5,7 @@
  *                   (--fixture FILE.so | --endpoint EP [--section [VARIANT=]FILE]...)
  *   evc-conformance store --plugin NAME [--plugin-dir DIR]
  *                   [--fixture FILE.so | --section [VARIANT=]FILE...]
- *   common: [--only PREFIX]... [--jobs N] [--list]
+ *   common: [--only PREFIX]... [--jobs N] [--list] [--delivery-ms MS]
  *
  * Exit codes: 0 every check passed, 1 a check failed, 2 usage or setup error
  * (bad option, fixture that does not load), 3 nothing failed but some checks
@@ -29,7 +29,8 @@ static const char usage_text[] =
     "       evc-conformance store --plugin NAME [--plugin-dir DIR]\n"
     "                       [--fixture FILE.so | --section [VARIANT=]FILE...]\n"
     "options for both: --only PREFIX (repeatable; checks whose name starts with it),\n"
-    "  --jobs N (checks run at once, default 1), --list (print the checks, run none)\n"
+    "  --jobs N (checks run at once, default 1), --list (print the checks, run none),\n"
+    "  --delivery-ms MS (transport: how long a message may take to arrive, default 45000)\n"
     "exit: 0 all passed, 1 a check failed, 2 usage or setup error, 3 some skipped\n";
 
 /* --section: the plugin's section text per variant ("default" when no
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
     size_t nonly = 0;
     unsigned jobs = 1;
     bool list = false;
+    ck.delivery_ms = DELIVERY_DEADLINE_MS_DEFAULT;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
@@ -167,6 +169,12 @@ int main(int argc, char **argv)
             if (*end != '\0' || n < 1 || n > 32)
                 return usage("--jobs takes 1..32");
             jobs = (unsigned)n;
+        } else if (strcmp(a, "--delivery-ms") == 0) {
+            char *end = NULL;
+            long ms = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || ms < 100 || ms > 600000)
+                return usage("--delivery-ms takes 100..600000");
+            ck.delivery_ms = (unsigned)ms;
         } else if (strcmp(a, "--only") == 0) {
             if (nonly == sizeof only / sizeof only[0])
                 return usage("too many --only");

@@ -106,20 +106,22 @@ static int kafka_fixture_restart(conformance_peer *peer)
 
 /* Tuned for tests: short fetch waits (an empty fetch otherwise waits 500 ms),
  * fast reconnects, a short session for groups whose member died, frequent
- * commits, and room for the suite's 1 MiB payload. */
-#define KAFKA_FIXTURE_COMMON                                                                   \
+ * commits, and room for the suite's 1 MiB payload. SESSION is the consumer
+ * group's session.timeout.ms (assignment: group only). */
+#define KAFKA_FIXTURE_PROPS(SESSION)                                                           \
     "properties:\n"                                                                            \
     "  message.max.bytes: \"4194304\"\n"                                                       \
     "  reconnect.backoff.ms: \"20\"\n"                                                         \
     "  reconnect.backoff.max.ms: \"500\"\n"                                                    \
     "consumer_properties:\n"                                                                   \
     "  fetch.wait.max.ms: \"5\"\n"                                                             \
-    "  session.timeout.ms: \"6000\"\n"                                                         \
+    "  session.timeout.ms: \"" SESSION "\"\n"                                                  \
     "  heartbeat.interval.ms: \"500\"\n"                                                       \
     "  auto.commit.interval.ms: \"200\"\n"                                                     \
     "  fetch.max.bytes: \"8388608\"\n"                                                         \
     "retry_delay_ms: 50\n"                                                                     \
     "flush_timeout_ms: 3000\n"
+#define KAFKA_FIXTURE_COMMON KAFKA_FIXTURE_PROPS("6000")
 
 static const char *kafka_fixture_yaml(const char *variant)
 {
@@ -131,6 +133,11 @@ static const char *kafka_fixture_yaml(const char *variant)
     if (variant && strcmp(variant, "backpressure") == 0)
         return KAFKA_FIXTURE_COMMON "producer_properties:\n"
                                     "  queue.buffering.max.messages: \"10\"\n";
+    /* Kafka-only variants (tests/conformance/transport_kafka). */
+    if (variant && strcmp(variant, "group") == 0)
+        return KAFKA_FIXTURE_COMMON "assignment: group\n";
+    if (variant && strcmp(variant, "default_session") == 0)
+        return KAFKA_FIXTURE_PROPS("45000");
     return KAFKA_FIXTURE_COMMON;
 }
 
