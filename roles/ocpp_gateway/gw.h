@@ -80,6 +80,13 @@ typedef struct gw_cp {
     bool booted;        /* a BootNotification was accepted on this connection */
     bool faulted;       /* last StatusNotification Faulted: HB KO */
     bool inoperative;   /* Central's stop: ChangeAvailability Inoperative */
+    /* The charger answered ChangeAvailability "Scheduled" (busy: OCPP 1.6
+     * has it apply the change itself when the transaction ends). Until a
+     * status agreeing with Central's admin state arrives, a status that
+     * disagrees once the transaction ended gets ChangeAvailability again,
+     * once per status change (gw_ocpp.c). */
+    bool avail_check;
+    char last_status[16]; /* the last StatusNotification status routed to this CP */
     /* one outstanding CALL towards the charger, the rest queued */
     gw_call out;
     char out_id[GW_MSGID_MAX];
@@ -218,6 +225,9 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
  * sent GW_END_RESEND_MS ago or more (the tick). Nothing without a bus key. */
 void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all);
 void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why);
+/* ChangeAvailability of cp's connector (connectorId 0 for a charger that is
+ * one CP) with Central's admin state: Inoperative when stopped. */
+void gw_bus_availability(gw_cp *cp);
 
 /* gw_state.c: transactions across reconnects and restarts */
 int gw_state_load(gw *g, evc_error *err);
@@ -240,6 +250,13 @@ int gw_secret_read(const gw *g, const char *id, char *out, size_t cap, evc_error
  * neither group nor others may enter or list; EVC_ECONFIG naming it. */
 int gw_secret_check_dir(const gw *g, evc_error *err);
 
+/* gw_avail.c: ChangeAvailability answered Scheduled, checked after the
+ * transaction. The answer to a ChangeAvailability for cp (status: the
+ * result's, NULL for a CALLERROR or no answer); a StatusNotification status
+ * routed to cp (also remembered as its last). */
+void gw_avail_answer(gw_cp *cp, const char *status, bool accepted);
+void gw_avail_status(gw_cp *cp, const char *status);
+
 /* gw_conn.c: connectors as CPs (ocpp_gateway.connectors; docs/OCPP.md) */
 static inline gw_cp *gw_charger(gw_cp *cp) { return cp->parent ? cp->parent : cp; }
 /* KO at Central: the connector Faulted, or the whole charger (connectorId 0) */
@@ -252,6 +269,10 @@ static inline bool gw_cp_faulted(const gw_cp *cp)
  * its monitor link started) when create and ch was accepted by Central;
  * else NULL when it does not exist. */
 gw_cp *gw_conn_get(gw_cp *ch, int n, bool create);
+/* The CP of connector n of charger ch as it is now, not created: ch for n
+ * <= 1, else its connector CP (also one left above a lowered
+ * ocpp_gateway.connectors to end its transaction), NULL when none. */
+gw_cp *gw_conn_find(gw_cp *ch, int n);
 /* The connector of ch (or ch) whose transaction is tx; NULL when none. */
 gw_cp *gw_conn_by_tx(gw_cp *ch, int64_t tx);
 /* ch was accepted by Central: connector CPs with a parked transaction or

@@ -280,17 +280,26 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
         return;
     bool stop = strcmp(cmd, "stop") == 0;
     cp->inoperative = stop;
+    cp->avail_check = false; /* this command's answer decides (gw_ocpp.c) */
     if (stop && cp->sup == GW_SUP_SUPPLYING) {
         snprintf(cp->end_reason, sizeof cp->end_reason, "stopped");
         gw_ocpp_call(cp, GW_CALL_REMOTE_STOP, "RemoteStopTransaction",
                      json_pack("{s:I}", "transactionId", (json_int_t)cp->tx_id), NULL);
     }
-    gw_ocpp_call(cp, GW_CALL_AVAILABILITY, "ChangeAvailability",
-                 json_pack("{s:i,s:s}", "connectorId", cp->g->connectors > 1 ? cp->conn : 0,
-                           "type",
-                           stop ? "Inoperative" : "Operative"),
-                 NULL);
+    gw_bus_availability(cp);
     publish_status(cp);
+}
+
+void gw_bus_availability(gw_cp *cp)
+{
+    /* A connector's CP names its connector (also one of a charger whose
+     * connectors were lowered since: gw_conn.c); a charger that is one CP
+     * is made available or not as a whole. */
+    int conn = cp->conn > 1 || cp->g->connectors > 1 ? cp->conn : 0;
+    gw_ocpp_call(cp, GW_CALL_AVAILABILITY, "ChangeAvailability",
+                 json_pack("{s:i,s:s}", "connectorId", conn, "type",
+                           cp->inoperative ? "Inoperative" : "Operative"),
+                 NULL);
 }
 
 /* True when the outbox holds an end of cp_id (a CP that may be away). */

@@ -70,6 +70,12 @@ gw_cp *gw_conn_get(gw_cp *ch, int n, bool create)
     return c;
 }
 
+gw_cp *gw_conn_find(gw_cp *ch, int n)
+{
+    ch = gw_charger(ch);
+    return n <= 1 ? ch : n <= GW_CONN_MAX ? ch->conns[n] : NULL;
+}
+
 gw_cp *gw_conn_by_tx(gw_cp *ch, int64_t tx)
 {
     ch = gw_charger(ch);

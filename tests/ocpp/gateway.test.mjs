@@ -371,6 +371,38 @@ test('a StartTransaction nobody authorised (an offline start): Central decides, 
   await cli.close();
 });
 
+test('ChangeAvailability answered Scheduled during a supply, then forgotten: asked again once', async () => {
+  const id = 'CP_R05';
+  const password = await registerCp(id);
+  const { cli, tx } = await startSupply(id, 'driver1', { password });
+  const avail = [];
+  let answer = 'Scheduled'; // busy: OCPP 1.6 has the charger apply it when the transaction ends
+  cli.handle('RemoteStopTransaction', () => ({ status: 'Accepted' }));
+  cli.handle('ChangeAvailability', ({ params }) => {
+    avail.push(params);
+    return { status: answer };
+  });
+  const status = (s) => cli.call('StatusNotification', { connectorId: 1, status: s, errorCode: 'NoError' });
+  // Read after a round trip: a ChangeAvailability a status calls for is sent before its answer.
+  const availAfterRoundTrip = async () => (await cli.call('Heartbeat', {})) && avail.length;
+  const r = await sys.http('POST', `/api/cps/${id}/stop`, { session: admin });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(() => avail.length, { what: 'ChangeAvailability' });
+  assert.deepEqual(avail, [{ connectorId: 0, type: 'Inoperative' }]);
+  answer = 'Accepted';
+  await cli.call('StopTransaction', { transactionId: tx, meterStop: 500, timestamp: new Date().toISOString(),
+    reason: 'Remote' });
+  await status('Available'); // it forgot the scheduled change: Central has the CP STOPPED
+  assert.equal(await availAfterRoundTrip(), 2);
+  assert.deepEqual(avail[1], { connectorId: 0, type: 'Inoperative' });
+  await status('Available'); // no status change: not asked again
+  await status('Unavailable');
+  assert.equal(await availAfterRoundTrip(), 2);
+  await waitCpState(id, 'STOPPED');
+  assert.deepEqual(sys.sql(`SELECT end_reason FROM tickets WHERE cp_id = '${id}'`), [{ end_reason: 'stopped' }]);
+  await cli.close();
+});
+
 test('the charger rejects RemoteStartTransaction: the request is denied, nothing billed', async () => {
   const id = 'CP_007';
   const cli = charger(id);
