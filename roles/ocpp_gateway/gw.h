@@ -67,6 +67,10 @@ typedef struct gw_cp {
      * conn 1 for the charger itself. */
     struct gw_cp *parent;
     int conn;
+    /* A connector above ocpp_gateway.connectors (lowered since its
+     * transaction started, gw_conn.c): served only until that transaction's
+     * end is acknowledged by Central, then closed; no new supply. */
+    bool stranded;
     bool faulted0;      /* the charger (connectorId 0) Faulted: every connector KO */
     struct gw_cp *conns[GW_CONN_MAX + 1]; /* the charger's: its connector CPs by n (2..GW_CONN_MAX) */
     char secret[256]; /* the Basic password; wiped when the CP is freed */
@@ -129,6 +133,7 @@ typedef struct gw_cp {
  * supply.end_ack names its session (Central bills a session once). */
 typedef struct gw_end {
     char cp_id[GW_ID_MAX];
+    int64_t conn; /* connector n (cp_id "<charger>.<n>") or 1; 0 = not recorded (older file) */
     char session[EVC_UUID_STR_SIZE];
     char *payload;    /* the supply.ended payload, JSON text, owned */
     uint64_t sent_ms; /* loop time of the last send, 0 = not sent by this process */
@@ -140,6 +145,7 @@ typedef struct gw_end {
  * restart, from ocpp_gateway.state_file -- is matched and billed. */
 typedef struct gw_tx {
     char cp_id[GW_ID_MAX];
+    int64_t conn; /* as gw_end's */
     char session[EVC_UUID_STR_SIZE];
     char driver[GW_ID_MAX];
     int64_t tx_id, meter_start, last_wh, started_at, price;
@@ -237,7 +243,8 @@ void gw_state_restore(gw_cp *cp); /* it came back: take its transaction */
 /* The outbox: an end added (payload text stolen, freed on failure; NULL
  * when out of memory: then not kept), an end acknowledged (true when it
  * was there). Neither saves: the caller does, once. */
-gw_end *gw_state_end_add(gw *g, const char *cp_id, const char *session, char *payload);
+gw_end *gw_state_end_add(gw *g, const char *cp_id, int64_t conn, const char *session,
+                         char *payload);
 bool gw_state_end_ack(gw *g, const char *cp_id, const char *session);
 void gw_state_free(gw *g);
 
@@ -276,10 +283,14 @@ gw_cp *gw_conn_find(gw_cp *ch, int n);
 /* The connector of ch (or ch) whose transaction is tx; NULL when none. */
 gw_cp *gw_conn_by_tx(gw_cp *ch, int64_t tx);
 /* ch was accepted by Central: connector CPs with a parked transaction or
- * an unacknowledged end come back (their links start). */
+ * an unacknowledged end come back (their links start), also those above
+ * ocpp_gateway.connectors (stranded: served until that end is billed). */
 void gw_conn_revive(gw_cp *ch);
 /* ch goes: each of its connector CPs parks its transaction and closes. */
 void gw_conn_detach_all(gw_cp *ch);
+/* Closes the stranded connector CPs whose transaction ended and whose end
+ * Central acknowledged (the tick). */
+void gw_conn_reap(gw *g);
 /* main.c */
 gw_cp *gw_cp_find(gw *g, const char *id);
 /* cp (a challenger) was accepted by Central: the connection it challenged is

@@ -132,7 +132,7 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason)
      * then on the file is the only copy of the bill until Central's
      * supply.end_ack. */
     gw *g = cp->g;
-    gw_end *e = gw_state_end_add(g, cp->id, cp->session, json_dumps(p, JSON_COMPACT));
+    gw_end *e = gw_state_end_add(g, cp->id, cp->conn, cp->session, json_dumps(p, JSON_COMPACT));
     if (!e)
         LOGC(cp, EVC_LOG_ERROR, "out of memory: supply.ended of %s sent once, not kept",
              cp->session);
@@ -173,14 +173,16 @@ static void on_authorise(gw_cp *cp, const evc_envelope *env)
         evc_msg_int(env, "expires_at", &expires) != 0)
         return; /* as EV_CP_E: one without expires_at is dropped unanswered */
     evc_msg_int(env, "price_cents_per_kwh", &price);
-    const char *why = cp->sup != GW_SUP_NONE          ? "busy"
+    const char *why = cp->stranded ? "connector not served (above ocpp_gateway.connectors)"
+                      : cp->sup != GW_SUP_NONE          ? "busy"
                       : gw_cp_faulted(cp)            ? "broken"
                       : cp->inoperative              ? "stopped"
                       : !gw_charger(cp)->booted || !gw_charger(cp)->ws ? "charger not connected"
                       : expires < (int64_t)evc_wall_ms() ? "authorisation expired"
                       : strlen(driver) > 20          ? "driver id longer than an idTag (20)"
                                                      : NULL;
-    if (cp->auth_id[0] && strcmp(driver, cp->auth_driver) == 0 && cp->sup == GW_SUP_NONE &&
+    if (cp->auth_id[0] && !cp->stranded && strcmp(driver, cp->auth_driver) == 0 &&
+        cp->sup == GW_SUP_NONE &&
         !(expires < (int64_t)evc_wall_ms())) {
         /* The charger's own request: it starts the transaction itself. */
         snprintf(cp->session, sizeof cp->session, "%s", sid);

@@ -150,7 +150,7 @@ static gw_cp *authorize_target(gw_cp *ch, const char *tag)
             return all[i];
     for (size_t i = 0; i < k; i++)
         if (all[i]->sup == GW_SUP_NONE && !all[i]->inoperative && !gw_cp_faulted(all[i]) &&
-            all[i]->mon == GW_MON_OK)
+            all[i]->mon == GW_MON_OK && !all[i]->stranded)
             return all[i];
     return ch;
 }

@@ -311,6 +311,7 @@ static void on_tick(evc_timer *t, void *arg)
     (void)t;
     gw *g = arg;
     uint64_t now = evc_loop_now_ms(g->loop);
+    gw_conn_reap(g);
     for (gw_cp *cp = g->cps; cp; cp = cp->next) {
         if (cp->closing)
             continue;

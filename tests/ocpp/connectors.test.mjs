@@ -36,9 +36,9 @@ async function waitReady(id) {
   }, { timeout: 15000, interval: 100, what: `${id} ACTIVATED with its engine on the bus` });
 }
 
-async function startGateway() {
+async function startGateway(connectors = 2) {
   gw = await startGatewayOn(sys, `gateway${gwStarts++ || ''}`, `  host: 127.0.0.1\n` +
-    `  port: ${gwPort}\n  call_timeout_ms: 5000\n  connectors: 2\n` +
+    `  port: ${gwPort}\n  call_timeout_ms: 5000\n  connectors: ${connectors}\n` +
     `  state_file: "${stateFile}"\n`);
 }
 
@@ -360,4 +360,38 @@ test('a charger that forgets a Scheduled Inoperative: asked again once it report
   assert.deepEqual(calls[3], ['ChangeAvailability', { connectorId: 1, type: 'Operative' }]);
   await status(1, 'Available');
   await waitCpState(ID, 'ACTIVATED');
+});
+
+test('connectors lowered to 1 mid-transaction on connector 2: CP_005.2 still ends it, billed once, then goes', async () => {
+  const tx = await supplyAt(ID2, 2, 'driver2', 9000);
+  const startedAt = Date.now();
+  const before2 = tickets(ID2).length;
+  await gw.stop();
+  await cli.close({ force: true }).catch(() => {});
+  const state = () => JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  assert.deepEqual(state().transactions.map((t) => [t.cp_id, t.connector, t.transaction_id]),
+    [[ID2, 2, tx]]);
+  // The operator lowers ocpp_gateway.connectors while connector 2 charges.
+  await startGateway(1);
+  await connectCharger();
+  await gw.waitOutput(`cp=${ID}: connector 2 is above ocpp_gateway.connectors (1) but CP ${ID2} ` +
+    'has a transaction');
+  await waitFor(() => Date.now() - startedAt >= 1000, { what: 'a second of supply' });
+  const stop = { transactionId: tx, meterStop: 9012, timestamp: new Date().toISOString(),
+    reason: 'EVDisconnected' };
+  assert.equal((await cli.call('StopTransaction', stop)).idTagInfo.status, 'Accepted');
+  await waitFor(() => tickets(ID2).length > before2, { timeout: 15000, what: `the ticket of ${ID2}` });
+  assert.deepEqual(tickets(ID2).slice(before2).map((t) => [t.driver_id, t.energy_wh, t.end_reason]),
+    [['driver2', 12, 'unplugged']]);
+  await waitFor(() => state().ended.length === 0, { timeout: 15000, what: 'the outbox empty' });
+  assert.deepEqual(state().transactions, []);
+  // Billed: connector 2 is not served any more, as connectors: 1 says.
+  await gw.waitOutput(`cp=${ID2}: the transaction of connector 2 is billed: the CP is not served any more`);
+  await waitCpState(ID2, 'DISCONNECTED');
+  // The same StopTransaction again: matched to nothing, not billed twice.
+  await cli.call('StopTransaction', stop);
+  await gw.waitOutput(`StopTransaction of unknown transaction ${tx}`);
+  assert.equal(tickets(ID2).length, before2 + 1);
+  // The charger's own CP goes on as a one-connector charger's.
+  await waitReady(ID);
 });
