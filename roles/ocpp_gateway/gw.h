@@ -88,7 +88,7 @@ typedef struct gw_cp {
      * has it apply the change itself when the transaction ends). Until a
      * status agreeing with Central's admin state arrives, a status that
      * disagrees once the transaction ended gets ChangeAvailability again,
-     * once per status change (gw_ocpp.c). */
+     * once per status change (gw_avail.c). */
     bool avail_check;
     char last_status[16]; /* the last StatusNotification status routed to this CP */
     /* one outstanding CALL towards the charger, the rest queued */

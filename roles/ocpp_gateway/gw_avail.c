@@ -1,5 +1,5 @@
 /* gw_avail.c: a charger's availability kept in line with Central's admin
- * state (docs/OCPP.md "ChangeAvailability Scheduled").
+ * state (docs/OCPP.md "ChangeAvailability answered Scheduled").
  *
  * Central's stop/resume of a CP is ChangeAvailability Inoperative/Operative
  * (gw_bus.c). A charger busy with a transaction on that connector answers

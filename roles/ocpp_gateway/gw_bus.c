@@ -174,16 +174,15 @@ static void on_authorise(gw_cp *cp, const evc_envelope *env)
         return; /* as EV_CP_E: one without expires_at is dropped unanswered */
     evc_msg_int(env, "price_cents_per_kwh", &price);
     const char *why = cp->stranded ? "connector not served (above ocpp_gateway.connectors)"
-                      : cp->sup != GW_SUP_NONE          ? "busy"
-                      : gw_cp_faulted(cp)            ? "broken"
-                      : cp->inoperative              ? "stopped"
+                      : cp->sup != GW_SUP_NONE ? "busy"
+                      : gw_cp_faulted(cp)      ? "broken"
+                      : cp->inoperative        ? "stopped"
                       : !gw_charger(cp)->booted || !gw_charger(cp)->ws ? "charger not connected"
                       : expires < (int64_t)evc_wall_ms() ? "authorisation expired"
-                      : strlen(driver) > 20          ? "driver id longer than an idTag (20)"
-                                                     : NULL;
+                      : strlen(driver) > 20              ? "driver id longer than an idTag (20)"
+                                                         : NULL;
     if (cp->auth_id[0] && !cp->stranded && strcmp(driver, cp->auth_driver) == 0 &&
-        cp->sup == GW_SUP_NONE &&
-        !(expires < (int64_t)evc_wall_ms())) {
+        cp->sup == GW_SUP_NONE && !(expires < (int64_t)evc_wall_ms())) {
         /* The charger's own request: it starts the transaction itself. */
         snprintf(cp->session, sizeof cp->session, "%s", sid);
         snprintf(cp->driver, sizeof cp->driver, "%s", driver);
@@ -282,7 +281,7 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
         return;
     bool stop = strcmp(cmd, "stop") == 0;
     cp->inoperative = stop;
-    cp->avail_check = false; /* this command's answer decides (gw_ocpp.c) */
+    cp->avail_check = false; /* this command's answer decides (gw_avail.c) */
     if (stop && cp->sup == GW_SUP_SUPPLYING) {
         snprintf(cp->end_reason, sizeof cp->end_reason, "stopped");
         gw_ocpp_call(cp, GW_CALL_REMOTE_STOP, "RemoteStopTransaction",

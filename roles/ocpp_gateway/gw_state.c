@@ -256,7 +256,9 @@ void gw_state_restore(gw_cp *cp)
 {
     for (gw_tx **pp = &cp->g->parked; *pp; pp = &(*pp)->next) {
         gw_tx *t = *pp;
-        if (strcmp(t->cp_id, cp->id) != 0)
+        /* a record naming another connector is not this CP's, whatever its
+         * id (a charger may be called "CP_005.2" itself); 0: an older file */
+        if (strcmp(t->cp_id, cp->id) != 0 || (t->conn && t->conn != cp->conn))
             continue;
         snprintf(cp->session, sizeof cp->session, "%s", t->session);
         snprintf(cp->driver, sizeof cp->driver, "%s", t->driver);
