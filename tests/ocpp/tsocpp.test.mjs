@@ -101,6 +101,21 @@ test('ts-ocpp: boot, Heartbeat, Faulted -> BROKEN, Available -> ACTIVATED, close
   await waitCpState(id, 'DISCONNECTED');
 });
 
+/**
+ * cp connected and booted, ACTIVATED, and the gateway's cp.hello for this
+ * connection heard by Central: a command sent before it could cross it (the
+ * hello carries the admin state the gateway had, and Central then repeats
+ * its own), which makes what the charger gets depend on the bus's timing.
+ */
+async function connectReady(cp, id) {
+  const hello = `cp=${id}: cp.hello`;
+  const before = sys.central.output().split(hello).length - 1;
+  await cp.connect();
+  await bootTs(cp);
+  await sys.central.waitOutput(hello, { times: before + 1, timeout: 15000 });
+  await waitCpState(id, 'ACTIVATED');
+}
+
 /** driver's web app (EV_Driver with its page), logged in over its API: {post(path, body)}. */
 async function driverApp(driverId) {
   const drv = await sys.startDriverWeb(driverId);
@@ -123,13 +138,8 @@ test('ts-ocpp through a whole supply: RemoteStart, Authorize, Start, MeterValues
   const id = 'CP_010'; // 100 kW, 42 cents/kWh: 20 Wh need 0.72 s (Central's bound, M5)
   const accept = () => ({ status: 'Accepted' });
   const cp = tsCharger(id, { RemoteStartTransaction: accept, RemoteStopTransaction: accept });
-  await cp.connect();
-  await bootTs(cp);
+  await connectReady(cp, id);
   await cp.send('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
-  await waitFor(async () => {
-    const c = sys.check() || await cpAt(id);
-    return c?.state === 'ACTIVATED' && c.engine_on_bus;
-  }, { timeout: 15000, interval: 100, what: `${id} ACTIVATED with its engine on the bus` });
 
   // The driver asks for the CP in their app: Central authorises, the
   // gateway asks the charger (RemoteStartTransaction), ts-ocpp's handler accepts.
@@ -199,6 +209,27 @@ test('ts-ocpp through a whole supply: RemoteStart, Authorize, Start, MeterValues
   assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}' ` +
     "AND driver_id = 'driver2'")[0].n, 1);
   assert.equal(cp.calls.length, 2, JSON.stringify(cp.calls));
+  cp.close();
+  await waitCpState(id, 'DISCONNECTED');
+});
+
+test("ts-ocpp answers Central's commands: stop, resume (ChangeAvailability), reset", async () => {
+  const id = 'CP_010';
+  const cp = tsCharger(id, { ChangeAvailability: () => ({ status: 'Accepted' }),
+    Reset: () => ({ status: 'Accepted' }) });
+  await connectReady(cp, id);
+  assert.equal((await sys.http('POST', `/api/cps/${id}/stop`, { session: admin })).status, 200);
+  await waitCpState(id, 'STOPPED');
+  await waitFor(() => cp.calls.length >= 1, { what: 'ChangeAvailability at ts-ocpp' });
+  assert.deepEqual(cp.calls[0], ['ChangeAvailability', { connectorId: 0, type: 'Inoperative' }]);
+  assert.equal((await sys.http('POST', `/api/cps/${id}/resume`, { session: admin })).status, 200);
+  await waitFor(() => cp.calls.length >= 2, { what: 'ChangeAvailability Operative at ts-ocpp' });
+  assert.deepEqual(cp.calls[1], ['ChangeAvailability', { connectorId: 0, type: 'Operative' }]);
+  await waitCpState(id, 'ACTIVATED');
+  const r = await sys.http('POST', `/api/cps/${id}/reset`, { session: admin, body: { type: 'Hard' } });
+  assert.equal(r.status, 202, r.text);
+  await waitFor(() => cp.calls.length >= 3, { what: 'Reset at ts-ocpp' });
+  assert.deepEqual(cp.calls[2], ['Reset', { type: 'Hard' }]);
   cp.close();
   await waitCpState(id, 'DISCONNECTED');
 });
