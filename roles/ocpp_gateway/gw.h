@@ -67,6 +67,10 @@ typedef struct gw_cp {
      * conn 1 for the charger itself. */
     struct gw_cp *parent;
     int conn;
+    /* A connector above ocpp_gateway.connectors (lowered since its
+     * transaction started, gw_conn.c): served only until that transaction's
+     * end is acknowledged by Central, then closed; no new supply. */
+    bool stranded;
     bool faulted0;      /* the charger (connectorId 0) Faulted: every connector KO */
     struct gw_cp *conns[GW_CONN_MAX + 1]; /* the charger's: its connector CPs by n (2..GW_CONN_MAX) */
     char secret[256]; /* the Basic password; wiped when the CP is freed */
@@ -80,6 +84,13 @@ typedef struct gw_cp {
     bool booted;        /* a BootNotification was accepted on this connection */
     bool faulted;       /* last StatusNotification Faulted: HB KO */
     bool inoperative;   /* Central's stop: ChangeAvailability Inoperative */
+    /* The charger answered ChangeAvailability "Scheduled" (busy: OCPP 1.6
+     * has it apply the change itself when the transaction ends). Until a
+     * status agreeing with Central's admin state arrives, a status that
+     * disagrees once the transaction ended gets ChangeAvailability again,
+     * once per status change (gw_avail.c). */
+    bool avail_check;
+    char last_status[16]; /* the last StatusNotification status routed to this CP */
     /* one outstanding CALL towards the charger, the rest queued */
     gw_call out;
     char out_id[GW_MSGID_MAX];
@@ -122,6 +133,7 @@ typedef struct gw_cp {
  * supply.end_ack names its session (Central bills a session once). */
 typedef struct gw_end {
     char cp_id[GW_ID_MAX];
+    int64_t conn; /* connector n (cp_id "<charger>.<n>") or 1; 0 = not recorded (older file) */
     char session[EVC_UUID_STR_SIZE];
     char *payload;    /* the supply.ended payload, JSON text, owned */
     uint64_t sent_ms; /* loop time of the last send, 0 = not sent by this process */
@@ -133,6 +145,7 @@ typedef struct gw_end {
  * restart, from ocpp_gateway.state_file -- is matched and billed. */
 typedef struct gw_tx {
     char cp_id[GW_ID_MAX];
+    int64_t conn; /* as gw_end's */
     char session[EVC_UUID_STR_SIZE];
     char driver[GW_ID_MAX];
     int64_t tx_id, meter_start, last_wh, started_at, price;
@@ -218,6 +231,9 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
  * sent GW_END_RESEND_MS ago or more (the tick). Nothing without a bus key. */
 void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all);
 void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why);
+/* ChangeAvailability of cp's connector (connectorId 0 for a charger that is
+ * one CP) with Central's admin state: Inoperative when stopped. */
+void gw_bus_availability(gw_cp *cp);
 
 /* gw_state.c: transactions across reconnects and restarts */
 int gw_state_load(gw *g, evc_error *err);
@@ -227,7 +243,8 @@ void gw_state_restore(gw_cp *cp); /* it came back: take its transaction */
 /* The outbox: an end added (payload text stolen, freed on failure; NULL
  * when out of memory: then not kept), an end acknowledged (true when it
  * was there). Neither saves: the caller does, once. */
-gw_end *gw_state_end_add(gw *g, const char *cp_id, const char *session, char *payload);
+gw_end *gw_state_end_add(gw *g, const char *cp_id, int64_t conn, const char *session,
+                         char *payload);
 bool gw_state_end_ack(gw *g, const char *cp_id, const char *session);
 void gw_state_free(gw *g);
 
@@ -239,6 +256,13 @@ int gw_secret_read(const gw *g, const char *id, char *out, size_t cap, evc_error
 /* gw_create: with tls_client_ca, secrets_dir must be a directory that
  * neither group nor others may enter or list; EVC_ECONFIG naming it. */
 int gw_secret_check_dir(const gw *g, evc_error *err);
+
+/* gw_avail.c: ChangeAvailability answered Scheduled, checked after the
+ * transaction. The answer to a ChangeAvailability for cp (status: the
+ * result's, NULL for a CALLERROR or no answer); a StatusNotification status
+ * routed to cp (also remembered as its last). */
+void gw_avail_answer(gw_cp *cp, const char *status, bool accepted);
+void gw_avail_status(gw_cp *cp, const char *status);
 
 /* gw_conn.c: connectors as CPs (ocpp_gateway.connectors; docs/OCPP.md) */
 static inline gw_cp *gw_charger(gw_cp *cp) { return cp->parent ? cp->parent : cp; }
@@ -252,13 +276,21 @@ static inline bool gw_cp_faulted(const gw_cp *cp)
  * its monitor link started) when create and ch was accepted by Central;
  * else NULL when it does not exist. */
 gw_cp *gw_conn_get(gw_cp *ch, int n, bool create);
+/* The CP of connector n of charger ch as it is now, not created: ch for n
+ * <= 1, else its connector CP (also one left above a lowered
+ * ocpp_gateway.connectors to end its transaction), NULL when none. */
+gw_cp *gw_conn_find(gw_cp *ch, int n);
 /* The connector of ch (or ch) whose transaction is tx; NULL when none. */
 gw_cp *gw_conn_by_tx(gw_cp *ch, int64_t tx);
 /* ch was accepted by Central: connector CPs with a parked transaction or
- * an unacknowledged end come back (their links start). */
+ * an unacknowledged end come back (their links start), also those above
+ * ocpp_gateway.connectors (stranded: served until that end is billed). */
 void gw_conn_revive(gw_cp *ch);
 /* ch goes: each of its connector CPs parks its transaction and closes. */
 void gw_conn_detach_all(gw_cp *ch);
+/* Closes the stranded connector CPs whose transaction ended and whose end
+ * Central acknowledged (the tick). */
+void gw_conn_reap(gw *g);
 /* main.c */
 gw_cp *gw_cp_find(gw *g, const char *id);
 /* cp (a challenger) was accepted by Central: the connection it challenged is

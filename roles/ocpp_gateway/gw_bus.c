@@ -132,7 +132,7 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason)
      * then on the file is the only copy of the bill until Central's
      * supply.end_ack. */
     gw *g = cp->g;
-    gw_end *e = gw_state_end_add(g, cp->id, cp->session, json_dumps(p, JSON_COMPACT));
+    gw_end *e = gw_state_end_add(g, cp->id, cp->conn, cp->session, json_dumps(p, JSON_COMPACT));
     if (!e)
         LOGC(cp, EVC_LOG_ERROR, "out of memory: supply.ended of %s sent once, not kept",
              cp->session);
@@ -173,15 +173,16 @@ static void on_authorise(gw_cp *cp, const evc_envelope *env)
         evc_msg_int(env, "expires_at", &expires) != 0)
         return; /* as EV_CP_E: one without expires_at is dropped unanswered */
     evc_msg_int(env, "price_cents_per_kwh", &price);
-    const char *why = cp->sup != GW_SUP_NONE          ? "busy"
-                      : gw_cp_faulted(cp)            ? "broken"
-                      : cp->inoperative              ? "stopped"
+    const char *why = cp->stranded ? "connector not served (above ocpp_gateway.connectors)"
+                      : cp->sup != GW_SUP_NONE ? "busy"
+                      : gw_cp_faulted(cp)      ? "broken"
+                      : cp->inoperative        ? "stopped"
                       : !gw_charger(cp)->booted || !gw_charger(cp)->ws ? "charger not connected"
                       : expires < (int64_t)evc_wall_ms() ? "authorisation expired"
-                      : strlen(driver) > 20          ? "driver id longer than an idTag (20)"
-                                                     : NULL;
-    if (cp->auth_id[0] && strcmp(driver, cp->auth_driver) == 0 && cp->sup == GW_SUP_NONE &&
-        !(expires < (int64_t)evc_wall_ms())) {
+                      : strlen(driver) > 20              ? "driver id longer than an idTag (20)"
+                                                         : NULL;
+    if (cp->auth_id[0] && !cp->stranded && strcmp(driver, cp->auth_driver) == 0 &&
+        cp->sup == GW_SUP_NONE && !(expires < (int64_t)evc_wall_ms())) {
         /* The charger's own request: it starts the transaction itself. */
         snprintf(cp->session, sizeof cp->session, "%s", sid);
         snprintf(cp->driver, sizeof cp->driver, "%s", driver);
@@ -280,17 +281,26 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
         return;
     bool stop = strcmp(cmd, "stop") == 0;
     cp->inoperative = stop;
+    cp->avail_check = false; /* this command's answer decides (gw_avail.c) */
     if (stop && cp->sup == GW_SUP_SUPPLYING) {
         snprintf(cp->end_reason, sizeof cp->end_reason, "stopped");
         gw_ocpp_call(cp, GW_CALL_REMOTE_STOP, "RemoteStopTransaction",
                      json_pack("{s:I}", "transactionId", (json_int_t)cp->tx_id), NULL);
     }
-    gw_ocpp_call(cp, GW_CALL_AVAILABILITY, "ChangeAvailability",
-                 json_pack("{s:i,s:s}", "connectorId", cp->g->connectors > 1 ? cp->conn : 0,
-                           "type",
-                           stop ? "Inoperative" : "Operative"),
-                 NULL);
+    gw_bus_availability(cp);
     publish_status(cp);
+}
+
+void gw_bus_availability(gw_cp *cp)
+{
+    /* A connector's CP names its connector (also one of a charger whose
+     * connectors were lowered since: gw_conn.c); a charger that is one CP
+     * is made available or not as a whole. */
+    int conn = cp->conn > 1 || cp->g->connectors > 1 ? cp->conn : 0;
+    gw_ocpp_call(cp, GW_CALL_AVAILABILITY, "ChangeAvailability",
+                 json_pack("{s:i,s:s}", "connectorId", conn, "type",
+                           cp->inoperative ? "Inoperative" : "Operative"),
+                 NULL);
 }
 
 /* True when the outbox holds an end of cp_id (a CP that may be away). */

@@ -24,15 +24,12 @@
 #include "evc/log.h"
 #include "gw.h"
 
-gw_cp *gw_conn_get(gw_cp *ch, int n, bool create)
+/* The CP of connector n (2..GW_CONN_MAX) of charger ch, new: its link
+ * starts, its parked transaction (if any) is its own again. */
+static gw_cp *conn_new(gw_cp *ch, int n)
 {
-    ch = gw_charger(ch);
     gw *g = ch->g;
-    if (n <= 1 || n > g->connectors)
-        return ch;
-    if (ch->conns[n])
-        return ch->conns[n];
-    if (!create || ch->mon != GW_MON_OK || ch->closing || ch->challenger)
+    if (ch->mon != GW_MON_OK || ch->closing || ch->challenger)
         return NULL; /* its link would prove a password Central has not accepted yet */
     char id[GW_ID_MAX + 16]; /* room for ".<n>": too long is refused below */
     snprintf(id, sizeof id, "%s.%d", ch->id, n);
@@ -61,13 +58,39 @@ gw_cp *gw_conn_get(gw_cp *ch, int n, bool create)
     snprintf(c->peer, sizeof c->peer, "%s", ch->peer);
     c->parent = ch;
     c->conn = n;
+    c->stranded = n > g->connectors;
     c->next = g->cps;
     g->cps = c;
     ch->conns[n] = c;
-    evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = ch->id}, "connector %d is CP %s", n, id);
     gw_state_restore(c);
+    if (c->stranded)
+        evc_log(EVC_LOG_WARN, GW_LOG, &(evc_log_ids){.cp = ch->id},
+                "connector %d is above ocpp_gateway.connectors (%lld) but CP %s has %s in %s: "
+                "served until its end is billed, then not any more",
+                n, (long long)g->connectors, id,
+                c->sup == GW_SUP_SUPPLYING ? "a transaction" : "an unacknowledged end",
+                g->state_file);
+    else
+        evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = ch->id}, "connector %d is CP %s", n,
+                id);
     gw_link_start(c);
     return c;
+}
+
+gw_cp *gw_conn_get(gw_cp *ch, int n, bool create)
+{
+    ch = gw_charger(ch);
+    if (n <= 1 || n > ch->g->connectors)
+        return ch; /* a stranded connector's CP only ends its transaction (gw_conn_by_tx) */
+    if (ch->conns[n] || !create)
+        return ch->conns[n];
+    return conn_new(ch, n);
+}
+
+gw_cp *gw_conn_find(gw_cp *ch, int n)
+{
+    ch = gw_charger(ch);
+    return n <= 1 ? ch : n <= GW_CONN_MAX ? ch->conns[n] : NULL;
 }
 
 gw_cp *gw_conn_by_tx(gw_cp *ch, int64_t tx)
@@ -83,8 +106,13 @@ gw_cp *gw_conn_by_tx(gw_cp *ch, int64_t tx)
     return NULL;
 }
 
-/* n when id is "<charger>.<n>" with 2 <= n <= connectors, else 0 */
-static int conn_of(const gw *g, const gw_cp *ch, const char *id)
+/* n when the record of CP id (connector `recorded` as the state file says)
+ * is connector n >= 2 of charger ch, else 0. The id alone is ambiguous (a
+ * charger may be called "CP_005.2" itself): a record written by this
+ * gateway names its connector, so one of a connector above
+ * ocpp_gateway.connectors is found too; one of an older file without it
+ * counts as a connector only up to connectors, as then. */
+static int conn_of(const gw *g, const gw_cp *ch, const char *id, int64_t recorded)
 {
     size_t len = strlen(ch->id);
     if (strncmp(id, ch->id, len) != 0 || id[len] != '.')
@@ -93,23 +121,51 @@ static int conn_of(const gw *g, const gw_cp *ch, const char *id)
     int n = 0;
     for (; *d >= '0' && *d <= '9' && n <= GW_CONN_MAX; d++)
         n = n * 10 + (*d - '0');
-    return !*d && d != id + len + 1 && n >= 2 && n <= g->connectors ? n : 0;
+    if (*d || d == id + len + 1 || n < 2 || n > GW_CONN_MAX)
+        return 0;
+    if (recorded)
+        return recorded == n ? n : 0;
+    return n <= g->connectors ? n : 0;
 }
 
 void gw_conn_revive(gw_cp *ch)
 {
     gw *g = ch->g;
-    if (g->connectors < 2 || ch->parent)
+    if (ch->parent)
         return;
     bool want[GW_CONN_MAX + 1] = {0};
-    /* collected first: gw_conn_get takes the parked transaction out of the list */
+    /* collected first: conn_new takes the parked transaction out of the list */
     for (const gw_tx *t = g->parked; t; t = t->next)
-        want[conn_of(g, ch, t->cp_id)] = true;
+        want[conn_of(g, ch, t->cp_id, t->conn)] = true;
     for (const gw_end *e = g->ends; e; e = e->next)
-        want[conn_of(g, ch, e->cp_id)] = true;
+        want[conn_of(g, ch, e->cp_id, e->conn)] = true;
     for (int n = 2; n <= GW_CONN_MAX; n++)
-        if (want[n])
-            gw_conn_get(ch, n, true);
+        if (want[n] && !ch->conns[n])
+            conn_new(ch, n);
+}
+
+static bool end_waits(const gw *g, const char *cp_id)
+{
+    for (const gw_end *e = g->ends; e; e = e->next)
+        if (strcmp(e->cp_id, cp_id) == 0)
+            return true;
+    return false;
+}
+
+void gw_conn_reap(gw *g)
+{
+    for (;;) {
+        gw_cp *c = g->cps;
+        while (c && (!c->stranded || c->closing || c->sup != GW_SUP_NONE || end_waits(g, c->id)))
+            c = c->next;
+        if (!c)
+            return;
+        evc_log(EVC_LOG_INFO, GW_LOG, &(evc_log_ids){.cp = c->id},
+                "the transaction of connector %d is billed: the CP is not served any more "
+                "(ocpp_gateway.connectors %lld)",
+                c->conn, (long long)g->connectors);
+        gw_link_close(c); /* frees c, and takes it out of its charger's conns */
+    }
 }
 
 void gw_conn_detach_all(gw_cp *ch)

@@ -112,6 +112,9 @@ static json_t *on_status(gw_cp *ch, const json_t *p)
         LOGC(cp, EVC_LOG_INFO, "StatusNotification %s: health %s", status, faulted ? "KO" : "OK");
         gw_link_heartbeat(cp); /* Central learns at once, as from EV_CP_M */
     }
+    /* Before the answer: a ChangeAvailability it calls for reaches the
+     * charger ahead of this StatusNotification.conf. */
+    gw_avail_status(cp, status);
     return json_object();
 }
 
@@ -147,7 +150,7 @@ static gw_cp *authorize_target(gw_cp *ch, const char *tag)
             return all[i];
     for (size_t i = 0; i < k; i++)
         if (all[i]->sup == GW_SUP_NONE && !all[i]->inoperative && !gw_cp_faulted(all[i]) &&
-            all[i]->mon == GW_MON_OK)
+            all[i]->mon == GW_MON_OK && !all[i]->stranded)
             return all[i];
     return ch;
 }
@@ -467,17 +470,22 @@ int gw_ocpp_call(gw_cp *conn, gw_call_kind kind, const char *action, json_t *pay
 }
 
 /* The outstanding call ended: accepted is its result's status (false for a
- * CALLERROR, a timeout or a result that failed its schema). */
-static void call_done(gw_cp *cp, bool accepted, const char *why)
+ * CALLERROR, a timeout or a result that failed its schema); status the
+ * result's status field (NULL for the others). */
+static void call_done(gw_cp *cp, bool accepted, const char *why, const char *status)
 {
     gw_call c = cp->out;
     memset(&cp->out, 0, sizeof cp->out);
     cp->out_id[0] = '\0';
-    gw_cp *conn = gw_conn_get(cp, c.conn, false); /* NULL: its CP went meanwhile */
-    LOGC(conn ? conn : cp, accepted ? EVC_LOG_INFO : EVC_LOG_WARN, "%s %s%s%s", c.action,
-         accepted ? "accepted" : "refused", why ? ": " : "", why ? why : "");
+    gw_cp *conn = gw_conn_find(cp, c.conn); /* NULL: its CP went meanwhile */
+    bool scheduled = status && strcmp(status, "Scheduled") == 0;
+    LOGC(conn ? conn : cp, accepted || scheduled ? EVC_LOG_INFO : EVC_LOG_WARN, "%s %s%s%s",
+         c.action, accepted ? "accepted" : scheduled ? "answered" : "refused", why ? ": " : "",
+         why ? why : "");
     if (c.kind == GW_CALL_REMOTE_START && conn)
         gw_bus_remote_start_result(conn, c.session, accepted, why ? why : "charger refused");
+    if (c.kind == GW_CALL_AVAILABILITY && conn)
+        gw_avail_answer(conn, status, accepted);
     free(c.text);
     pump(cp);
 }
@@ -493,18 +501,18 @@ static void on_answer(gw_cp *cp, const char *id, const json_t *frame, bool error
         const char *ecode = json_string_value(json_array_get(frame, 2));
         const char *edesc = json_string_value(json_array_get(frame, 3));
         snprintf(why, sizeof why, "CALLERROR %s %s", ecode ? ecode : "?", edesc ? edesc : "");
-        call_done(cp, false, why);
+        call_done(cp, false, why, NULL);
         return;
     }
     const json_t *p = json_array_get(frame, 2);
     char why[256];
     const char *code = gw_schema_check(cp->g, cp->out.action, false, p, why, sizeof why);
     if (code) {
-        call_done(cp, false, why);
+        call_done(cp, false, why, NULL);
         return;
     }
     const char *status = json_string_value(json_object_get(p, "status"));
-    call_done(cp, status && strcmp(status, "Accepted") == 0, status);
+    call_done(cp, status && strcmp(status, "Accepted") == 0, status, status);
 }
 
 void gw_ocpp_tick(gw_cp *cp, uint64_t now_ms)
@@ -512,13 +520,13 @@ void gw_ocpp_tick(gw_cp *cp, uint64_t now_ms)
     if (cp->auth_id[0] && now_ms >= cp->auth_deadline_ms)
         gw_ocpp_authorize_done(cp, "Invalid"); /* Central denied (the driver was told why) */
     if (cp->out.kind != GW_CALL_NONE && now_ms >= cp->out_deadline_ms)
-        call_done(cp, false, "no answer in time");
+        call_done(cp, false, "no answer in time", NULL);
 }
 
 void gw_ocpp_drop_calls(gw_cp *cp)
 {
     if (cp->out.kind != GW_CALL_NONE)
-        call_done(cp, false, "charger disconnected");
+        call_done(cp, false, "charger disconnected", NULL);
     while (cp->qlen) {
         call_clear(&cp->q[cp->qhead]);
         cp->qhead = (cp->qhead + 1) % GW_CALLQ;

@@ -27,6 +27,7 @@
 static void tx_from_cp(gw_tx *t, const gw_cp *cp)
 {
     snprintf(t->cp_id, sizeof t->cp_id, "%s", cp->id);
+    t->conn = cp->conn;
     snprintf(t->session, sizeof t->session, "%s", cp->session);
     snprintf(t->driver, sizeof t->driver, "%s", cp->driver);
     t->tx_id = cp->tx_id;
@@ -53,6 +54,7 @@ typedef struct tx_field {
 #define TX_INT(k, m) {k, false, offsetof(gw_tx, m), 0, false}
 static const tx_field TX_FIELDS[] = {
     TX_STR("cp_id", cp_id, true),
+    TX_INT("connector", conn), /* 0 when absent: a file of an older gateway */
     TX_STR("session_id", session, true),
     TX_STR("driver_id", driver, true),
     TX_INT("transaction_id", tx_id),
@@ -114,7 +116,8 @@ void gw_state_save(gw *g)
         json_array_append_new(all, tx_json(t));
     json_t *ended = json_array();
     for (const gw_end *e = g->ends; e; e = e->next)
-        json_array_append_new(ended, json_pack("{s:s,s:s,s:o}", "cp_id", e->cp_id, "session_id",
+        json_array_append_new(ended, json_pack("{s:s,s:I,s:s,s:o}", "cp_id", e->cp_id,
+                                               "connector", (json_int_t)e->conn, "session_id",
                                                e->session, "payload",
                                                json_loads(e->payload, 0, NULL)));
     json_t *doc = json_pack("{s:i,s:o,s:o}", "version", 1, "transactions", all, "ended", ended);
@@ -178,7 +181,8 @@ int gw_state_load(gw *g, evc_error *err)
                                g->state_file, i);
             break;
         }
-        if (!gw_state_end_add(g, cp, sid, json_dumps(p, JSON_COMPACT))) {
+        json_int_t conn = json_integer_value(json_object_get(e, "connector"));
+        if (!gw_state_end_add(g, cp, conn, sid, json_dumps(p, JSON_COMPACT))) {
             rc = evc_error_set(err, EVC_ENOMEM, "ocpp_gateway: out of memory");
             break;
         }
@@ -191,7 +195,8 @@ int gw_state_load(gw *g, evc_error *err)
     return rc;
 }
 
-gw_end *gw_state_end_add(gw *g, const char *cp_id, const char *session, char *payload)
+gw_end *gw_state_end_add(gw *g, const char *cp_id, int64_t conn, const char *session,
+                         char *payload)
 {
     for (gw_end *e = g->ends; payload && e; e = e->next)
         if (strcmp(e->cp_id, cp_id) == 0 && strcmp(e->session, session) == 0) {
@@ -205,6 +210,7 @@ gw_end *gw_state_end_add(gw *g, const char *cp_id, const char *session, char *pa
         return NULL;
     }
     snprintf(e->cp_id, sizeof e->cp_id, "%s", cp_id);
+    e->conn = conn;
     snprintf(e->session, sizeof e->session, "%s", session);
     e->payload = payload;
     gw_end **pp = &g->ends; /* appended: sent oldest first */
@@ -250,7 +256,9 @@ void gw_state_restore(gw_cp *cp)
 {
     for (gw_tx **pp = &cp->g->parked; *pp; pp = &(*pp)->next) {
         gw_tx *t = *pp;
-        if (strcmp(t->cp_id, cp->id) != 0)
+        /* a record naming another connector is not this CP's, whatever its
+         * id (a charger may be called "CP_005.2" itself); 0: an older file */
+        if (strcmp(t->cp_id, cp->id) != 0 || (t->conn && t->conn != cp->conn))
             continue;
         snprintf(cp->session, sizeof cp->session, "%s", t->session);
         snprintf(cp->driver, sizeof cp->driver, "%s", t->driver);

@@ -58,7 +58,9 @@ static const evc_cfg_field GW_SCHEMA[] = {
              "<CP_ID>, connector n (2..this) the CP <CP_ID>.<n>, registered at Central with the "
              "charger's secret, appearing when the charger first reports it; each runs its own "
              "supply. 1 = a charger is one CP whatever its connectors (one transaction at a time, "
-             "any Faulted connector makes it BROKEN)"},
+             "any Faulted connector makes it BROKEN). Lowered below a connector with a transaction "
+             "in state_file: that connector's CP is served until the transaction's end is billed, "
+             "then no more"},
     {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
      .default_text = "35",
      .help = "price sent in AUTH (Central keeps the price it has for a known CP)"},
@@ -311,6 +313,7 @@ static void on_tick(evc_timer *t, void *arg)
     (void)t;
     gw *g = arg;
     uint64_t now = evc_loop_now_ms(g->loop);
+    gw_conn_reap(g);
     for (gw_cp *cp = g->cps; cp; cp = cp->next) {
         if (cp->closing)
             continue;

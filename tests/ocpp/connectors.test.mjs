@@ -16,6 +16,8 @@ const ID = 'CP_005', ID2 = 'CP_005.2';
 let sys, admin, gw, gwPort, cli, stateFile;
 let gwStarts = 0;
 const remoteStarts = [], calls = [];
+// What the charger answers ChangeAvailability: a busy one says Scheduled.
+let availability = 'Accepted';
 
 async function cp(id) {
   return (await sys.cpsById(admin))[id];
@@ -34,9 +36,9 @@ async function waitReady(id) {
   }, { timeout: 15000, interval: 100, what: `${id} ACTIVATED with its engine on the bus` });
 }
 
-async function startGateway() {
+async function startGateway(connectors = 2) {
   gw = await startGatewayOn(sys, `gateway${gwStarts++ || ''}`, `  host: 127.0.0.1\n` +
-    `  port: ${gwPort}\n  call_timeout_ms: 5000\n  connectors: 2\n` +
+    `  port: ${gwPort}\n  call_timeout_ms: 5000\n  connectors: ${connectors}\n` +
     `  state_file: "${stateFile}"\n`);
 }
 
@@ -50,7 +52,7 @@ async function connectCharger() {
   for (const action of ['RemoteStopTransaction', 'ChangeAvailability', 'Reset']) {
     cli.handle(action, ({ params }) => {
       calls.push([action, params]);
-      return { status: 'Accepted' };
+      return { status: action === 'ChangeAvailability' ? availability : 'Accepted' };
     });
   }
   await cli.connect();
@@ -190,9 +192,15 @@ test('the gateway restarts mid-transaction on connector 2: its StopTransaction b
   assert.equal(st.idTagInfo.status, 'Accepted');
   await waitCpState(ID2, 'SUPPLYING');
   const kept = JSON.parse(fs.readFileSync(stateFile, 'utf8')).transactions;
-  assert.deepEqual(kept.map((t) => [t.cp_id, t.transaction_id]), [[ID2, st.transactionId]]);
+  assert.deepEqual(kept.map((t) => [t.cp_id, t.connector, t.transaction_id]), [[ID2, 2, st.transactionId]]);
   await gw.stop();
   await cli.close({ force: true }).catch(() => {});
+  // As a gateway from before records named their connector wrote it: the
+  // id alone still finds connector 2 (up to ocpp_gateway.connectors).
+  const doc = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  for (const t of [...doc.transactions, ...doc.ended])
+    delete t.connector;
+  fs.writeFileSync(stateFile, JSON.stringify(doc));
   await startGateway();
   await connectCharger();
   await waitFor(() => Date.now() - startedAt >= 1000, { what: 'a second of supply' });
@@ -272,4 +280,124 @@ test('Central stops CP_005.2 during two supplies: only its transaction; a reset 
     reason: 'SoftReset' });
   await waitFor(() => tickets(ID).length > before1, { timeout: 15000, what: `the ticket of ${ID}` });
   assert.deepEqual(tickets(ID).slice(before1).map((t) => [t.driver_id, t.end_reason]), [['driver1', 'reset']]);
+});
+
+/** A supply of `driver` at connector n (CP id) up to Charging; resolves its transactionId. */
+async function supplyAt(id, n, driver, meterStart) {
+  await waitReady(id);
+  remoteStarts.length = 0;
+  sys.startDriver(driver, [id]);
+  await waitFor(() => remoteStarts.length >= 1, { timeout: 20000, what: 'RemoteStartTransaction' });
+  const st = await cli.call('StartTransaction', { connectorId: n, idTag: driver, meterStart,
+    timestamp: new Date().toISOString() });
+  assert.equal(st.idTagInfo.status, 'Accepted');
+  await status(n, 'Charging');
+  await waitCpState(id, 'SUPPLYING');
+  return st.transactionId;
+}
+
+/**
+ * The ChangeAvailability calls the charger got; read after a Heartbeat's
+ * round trip: the gateway sends one a status calls for before answering
+ * that StatusNotification, so anything due has arrived by then.
+ */
+async function availabilityCalls() {
+  await cli.call('Heartbeat', {});
+  return calls.filter((c) => c[0] === 'ChangeAvailability');
+}
+
+test('busy connector 2 answers Scheduled to Inoperative and applies it after its transaction: asked once', async () => {
+  const tx = await supplyAt(ID2, 2, 'driver2', 100);
+  const before2 = tickets(ID2).length;
+  calls.length = 0;
+  availability = 'Scheduled';
+  const r = await sys.http('POST', `/api/cps/${ID2}/stop`, { session: admin });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(() => calls.length >= 2, { what: 'RemoteStop and ChangeAvailability' });
+  assert.deepEqual(calls, [['RemoteStopTransaction', { transactionId: tx }],
+    ['ChangeAvailability', { connectorId: 2, type: 'Inoperative' }]]);
+  await gw.waitOutput(`cp=${ID2}: ChangeAvailability Inoperative scheduled by the charger`);
+  // The transaction ends; as OCPP 1.6 asks, the charger then goes
+  // Unavailable by itself (through Finishing while the cable is in).
+  await cli.call('StopTransaction', { transactionId: tx, meterStop: 100, timestamp: new Date().toISOString(),
+    reason: 'Remote' });
+  await status(2, 'Finishing');
+  await status(2, 'Unavailable');
+  assert.deepEqual(await availabilityCalls(), [['ChangeAvailability', { connectorId: 2, type: 'Inoperative' }]]);
+  await gw.waitOutput(`cp=${ID2}: Unavailable after the transaction: the scheduled ChangeAvailability was applied`);
+  await waitFor(() => tickets(ID2).length > before2, { timeout: 15000, what: `the ticket of ${ID2}` });
+  assert.deepEqual(tickets(ID2).slice(before2).map((t) => t.end_reason), ['stopped']);
+  await waitCpState(ID2, 'STOPPED');
+  availability = 'Accepted';
+  assert.equal((await sys.http('POST', `/api/cps/${ID2}/resume`, { session: admin })).status, 200);
+  await waitFor(() => calls.length >= 3, { what: 'ChangeAvailability Operative' });
+  assert.deepEqual(calls[2], ['ChangeAvailability', { connectorId: 2, type: 'Operative' }]);
+  await status(2, 'Available');
+  await waitCpState(ID2, 'ACTIVATED');
+});
+
+test('a charger that forgets a Scheduled Inoperative: asked again once it reports Available, once', async () => {
+  const tx = await supplyAt(ID, 1, 'driver1', 200);
+  calls.length = 0;
+  availability = 'Scheduled';
+  const r = await sys.http('POST', `/api/cps/${ID}/stop`, { session: admin });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(() => calls.length >= 2, { what: 'RemoteStop and ChangeAvailability' });
+  assert.deepEqual(calls[1], ['ChangeAvailability', { connectorId: 1, type: 'Inoperative' }]);
+  availability = 'Accepted'; // idle now, it accepts what it is asked
+  await cli.call('StopTransaction', { transactionId: tx, meterStop: 200, timestamp: new Date().toISOString(),
+    reason: 'Remote' });
+  await status(1, 'Finishing');
+  assert.equal((await availabilityCalls()).length, 1, 'Finishing: the change may still come');
+  // It forgot: Available, against Central's STOPPED -> asked again.
+  await status(1, 'Available');
+  assert.deepEqual(await availabilityCalls(), [['ChangeAvailability', { connectorId: 1, type: 'Inoperative' }],
+    ['ChangeAvailability', { connectorId: 1, type: 'Inoperative' }]]);
+  // The same status again is no change: not asked a third time (no loop).
+  await status(1, 'Available');
+  assert.equal((await availabilityCalls()).length, 2);
+  await status(1, 'Unavailable');
+  assert.equal((await availabilityCalls()).length, 2);
+  await waitCpState(ID, 'STOPPED');
+  // Connector 2 (another CP) was never touched.
+  assert.deepEqual(calls.filter((c) => c[1].connectorId === 2), []);
+  assert.equal((await sys.http('POST', `/api/cps/${ID}/resume`, { session: admin })).status, 200);
+  await waitFor(() => calls.length >= 4, { what: 'ChangeAvailability Operative' });
+  assert.deepEqual(calls[3], ['ChangeAvailability', { connectorId: 1, type: 'Operative' }]);
+  await status(1, 'Available');
+  await waitCpState(ID, 'ACTIVATED');
+});
+
+test('connectors lowered to 1 mid-transaction on connector 2: CP_005.2 still ends it, billed once, then goes', async () => {
+  const tx = await supplyAt(ID2, 2, 'driver2', 9000);
+  const startedAt = Date.now();
+  const before2 = tickets(ID2).length;
+  await gw.stop();
+  await cli.close({ force: true }).catch(() => {});
+  const state = () => JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  assert.deepEqual(state().transactions.map((t) => [t.cp_id, t.connector, t.transaction_id]),
+    [[ID2, 2, tx]]);
+  // The operator lowers ocpp_gateway.connectors while connector 2 charges.
+  await startGateway(1);
+  await connectCharger();
+  await gw.waitOutput(`cp=${ID}: connector 2 is above ocpp_gateway.connectors (1) but CP ${ID2} ` +
+    'has a transaction');
+  await waitFor(() => Date.now() - startedAt >= 1000, { what: 'a second of supply' });
+  const stop = { transactionId: tx, meterStop: 9012, timestamp: new Date().toISOString(),
+    reason: 'EVDisconnected' };
+  assert.equal((await cli.call('StopTransaction', stop)).idTagInfo.status, 'Accepted');
+  await waitFor(() => tickets(ID2).length > before2, { timeout: 15000, what: `the ticket of ${ID2}` });
+  assert.deepEqual(tickets(ID2).slice(before2).map((t) => [t.driver_id, t.energy_wh, t.end_reason]),
+    [['driver2', 12, 'unplugged']]);
+  await waitFor(() => state().ended.length === 0, { timeout: 15000, what: 'the outbox empty' });
+  assert.deepEqual(state().transactions, []);
+  // Billed: connector 2 is not served any more, as connectors: 1 says.
+  await gw.waitOutput(`cp=${ID2}: the transaction of connector 2 is billed: the CP is not served any more`);
+  await waitCpState(ID2, 'DISCONNECTED');
+  // The same StopTransaction again: matched to nothing, not billed twice.
+  await cli.call('StopTransaction', stop);
+  await gw.waitOutput(`StopTransaction of unknown transaction ${tx}`);
+  assert.equal(tickets(ID2).length, before2 + 1);
+  // The charger's own CP goes on as a one-connector charger's.
+  await waitReady(ID);
 });

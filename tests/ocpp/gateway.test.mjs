@@ -10,8 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { SEED, freePort, waitFor } from '../web/lib/system.mjs';
-import { BOOT, bootAccepted, ocppCharger, requireOcpp, startGateway as startGatewayOn, startSystem }
-  from './modules.mjs';
+import { bootAccepted, ocppCharger, startGateway as startGatewayOn, startSystem } from './modules.mjs';
 
 const BUS = process.env.EVC_OCPP_BUS || 'zmq';
 let sys, gw, gwPort, admin;
@@ -372,6 +371,38 @@ test('a StartTransaction nobody authorised (an offline start): Central decides, 
   await cli.close();
 });
 
+test('ChangeAvailability answered Scheduled during a supply, then forgotten: asked again once', async () => {
+  const id = 'CP_R05';
+  const password = await registerCp(id);
+  const { cli, tx } = await startSupply(id, 'driver1', { password });
+  const avail = [];
+  let answer = 'Scheduled'; // busy: OCPP 1.6 has the charger apply it when the transaction ends
+  cli.handle('RemoteStopTransaction', () => ({ status: 'Accepted' }));
+  cli.handle('ChangeAvailability', ({ params }) => {
+    avail.push(params);
+    return { status: answer };
+  });
+  const status = (s) => cli.call('StatusNotification', { connectorId: 1, status: s, errorCode: 'NoError' });
+  // Read after a round trip: a ChangeAvailability a status calls for is sent before its answer.
+  const availAfterRoundTrip = async () => (await cli.call('Heartbeat', {})) && avail.length;
+  const r = await sys.http('POST', `/api/cps/${id}/stop`, { session: admin });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(() => avail.length, { what: 'ChangeAvailability' });
+  assert.deepEqual(avail, [{ connectorId: 0, type: 'Inoperative' }]);
+  answer = 'Accepted';
+  await cli.call('StopTransaction', { transactionId: tx, meterStop: 500, timestamp: new Date().toISOString(),
+    reason: 'Remote' });
+  await status('Available'); // it forgot the scheduled change: Central has the CP STOPPED
+  assert.equal(await availAfterRoundTrip(), 2);
+  assert.deepEqual(avail[1], { connectorId: 0, type: 'Inoperative' });
+  await status('Available'); // no status change: not asked again
+  await status('Unavailable');
+  assert.equal(await availAfterRoundTrip(), 2);
+  await waitCpState(id, 'STOPPED');
+  assert.deepEqual(sys.sql(`SELECT end_reason FROM tickets WHERE cp_id = '${id}'`), [{ end_reason: 'stopped' }]);
+  await cli.close();
+});
+
 test('the charger rejects RemoteStartTransaction: the request is denied, nothing billed', async () => {
   const id = 'CP_007';
   const cli = charger(id);
@@ -501,32 +532,6 @@ test("the charger's own request: Authorize waits for Central, then Start/Stop bi
   }, { timeout: 15000, what: 'the ticket' });
   assert.deepEqual(t, [{ driver_id: 'driver1', energy_wh: 5, end_reason: 'unplugged' }]);
   await cli.close();
-});
-
-test('a second independent client (@voltbras/ts-ocpp): boot, Heartbeat, Faulted, Available', async () => {
-  const { ChargePoint } = requireOcpp('@voltbras/ts-ocpp');
-  const id = 'CP_010';
-  // ts-ocpp puts no Authorization header of its own: the WebSocket library
-  // sends the URL's user:password as Basic auth (profile 1).
-  const cp = new ChargePoint(id, () => { throw new Error('not supported'); },
-    `ws://${id}:${SEED.cpSecret(id)}@127.0.0.1:${gwPort}/ocpp`);
-  const conn = await cp.connect();
-  const send = async (action, payload) =>
-    (await cp.sendRequest({ action, ocppVersion: 'v1.6-json', payload })).unsafeCoerce();
-  const r = await waitFor(async () => {
-    const b = await send('BootNotification', BOOT);
-    return b.status === 'Accepted' ? b : false;
-  }, { timeout: 15000, interval: 200, what: 'BootNotification Accepted (ts-ocpp)' });
-  assert.ok(r.interval > 0);
-  await waitCpState(id, 'ACTIVATED');
-  assert.ok(!Number.isNaN(Date.parse((await send('Heartbeat', {})).currentTime)));
-  await send('StatusNotification', { connectorId: 1, status: 'Faulted', errorCode: 'OtherError' });
-  await waitCpState(id, 'BROKEN');
-  await send('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
-  await waitCpState(id, 'ACTIVATED');
-  cp.close();
-  conn.close?.();
-  await waitCpState(id, 'DISCONNECTED');
 });
 
 test('the gateway killed after answering StopTransaction, before Central acknowledged: billed once', async () => {
