@@ -123,14 +123,22 @@ void evc_app_seal_windows(evc_app *app, int64_t *max_age_ms, int64_t *max_skew_m
     *max_skew_ms = evc_cfg_schema_int(sec, app_security_schema, "max_skew_ms");
 }
 
-/* The key of the only sender CPs and drivers listen to. */
+/* The only sender CPs and drivers listen to: Central's public key, and for
+ * a driver the key of Central's relays to it. */
 typedef struct central_only {
     uint8_t pk[32];
+    char relay_kid[EVC_SEAL_KID_MAX]; /* "" until evc_app_trust_relay */
+    uint8_t relay_key[32];
 } central_only;
 
 static int central_only_lookup(void *arg, const char *kid, evc_seal_key *out)
 {
     central_only *c = arg;
+    if (c->relay_kid[0] && strcmp(kid, c->relay_kid) == 0) {
+        *out = (evc_seal_key){.alg = EVC_SEAL_HMAC_SHA256};
+        memcpy(out->key, c->relay_key, sizeof c->relay_key);
+        return EVC_OK;
+    }
     if (strcmp(kid, "central") != 0)
         return EVC_ENOTFOUND;
     *out = (evc_seal_key){.alg = EVC_SEAL_ED25519};
@@ -156,4 +164,17 @@ int evc_app_trust_central(evc_app *app, evc_error *err)
     if (rc == EVC_OK)
         rc = evc_bus_verify_with(bus, v, err);
     return rc;
+}
+
+int evc_app_trust_relay(evc_app *app, const char *driver_id, const uint8_t proof_key[32],
+                        evc_error *err)
+{
+    (void)app; /* one app per process: central_key is the process's */
+    char kid[EVC_SEAL_KID_MAX];
+    if (!proof_key || !evc_seal_relay_kid(driver_id, kid))
+        return evc_error_set(err, EVC_EINVAL, "trust relays: driver id '%.64s' makes no relay kid",
+                             driver_id ? driver_id : "");
+    evc_seal_relay_key(proof_key, driver_id, central_key.relay_key);
+    memcpy(central_key.relay_kid, kid, sizeof kid);
+    return EVC_OK;
 }

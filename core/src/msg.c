@@ -10,6 +10,15 @@ int evc_msg_publish(evc_bus *bus, const char *topic, const char *key, const char
                     evc_bus_outcome_cb cb, void *cb_arg, char id_out[EVC_UUID_STR_SIZE],
                     evc_error *err)
 {
+    return evc_msg_publish_with(bus, NULL, topic, key, type, source, correlation_id, payload,
+                                cb, cb_arg, id_out, err);
+}
+
+int evc_msg_publish_with(evc_bus *bus, evc_sealer *sealer, const char *topic, const char *key,
+                         const char *type, const char *source, const char *correlation_id,
+                         const char *payload, evc_bus_outcome_cb cb, void *cb_arg,
+                         char id_out[EVC_UUID_STR_SIZE], evc_error *err)
+{
     char id[EVC_UUID_STR_SIZE];
     evc_envelope env = {.type = type, .correlation_id = correlation_id, .source = source,
                         .payload = payload};
@@ -23,7 +32,7 @@ int evc_msg_publish(evc_bus *bus, const char *topic, const char *key, const char
         evc_error_prefix(err, "message %s on %s", type, topic);
         return rc;
     }
-    rc = evc_bus_publish(bus, topic, key, text, len, cb, cb_arg, err);
+    rc = evc_bus_publish_with(bus, sealer, topic, key, text, len, cb, cb_arg, err);
     free(text);
     if (rc == EVC_OK && id_out)
         memcpy(id_out, id, EVC_UUID_STR_SIZE);

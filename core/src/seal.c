@@ -317,6 +317,19 @@ static size_t seal_start(const char *d, size_t len)
     return len;
 }
 
+bool seal_is_relay(const void *data, size_t len)
+{
+    const char *d = data;
+    size_t at = d ? seal_start(d, len) : len;
+    seal_fields f;
+    size_t pl = strlen(EVC_SEAL_RELAY_PREFIX);
+    if (at == len)
+        return false;
+    size_t obj = at + strlen(SEAL_MEMBER) - 1; /* its '{', as in evc_seal_open */
+    return seal_parse(d + obj, len - 1 - obj, &f) &&
+           strncmp(f.kid, EVC_SEAL_RELAY_PREFIX, pl) == 0;
+}
+
 static bool sig_valid(const evc_seal_key *k, const seal_fields *f, const uint8_t *m, size_t mlen)
 {
     if (k->alg == EVC_SEAL_ED25519)
@@ -330,10 +343,28 @@ static bool sig_valid(const evc_seal_key *k, const seal_fields *f, const uint8_t
 
 /* The kid may speak as `source` when equal, or when the kid is
  * "<source>/<session>". */
+/* The source is the kid up to its first '/' (a driver's session) or ':'
+ * (Central's relay to one driver, EVC_SEAL_RELAY_PREFIX). */
 static bool source_matches(const char *kid, const char *source)
 {
     size_t n = strlen(source);
-    return strncmp(kid, source, n) == 0 && (kid[n] == '\0' || kid[n] == '/');
+    return strncmp(kid, source, n) == 0 && (kid[n] == '\0' || kid[n] == '/' || kid[n] == ':');
+}
+
+bool evc_seal_relay_kid(const char *driver_id, char out[EVC_SEAL_KID_MAX])
+{
+    int n = snprintf(out, EVC_SEAL_KID_MAX, EVC_SEAL_RELAY_PREFIX "%s", driver_id ? driver_id : "");
+    if (!driver_id || !*driver_id || n < 0 || n >= EVC_SEAL_KID_MAX || !kid_valid(out)) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
+void evc_seal_relay_key(const uint8_t proof_key[32], const char *driver_id, uint8_t out[32])
+{
+    const char *parts[] = {driver_id ? driver_id : ""};
+    evc_proof_mac(proof_key, "evc-relay-v1", parts, 1, out);
 }
 
 static bool type_unsigned_ok(const evc_seal_policy *p, const char *type)

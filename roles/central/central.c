@@ -407,6 +407,7 @@ void central_destroy(void *state)
         return;
     evc_msg_dedup_free(c->dedup);
     central_trust_free(c);
+    central_relay_free(c);
     central_tables_free(c);
     free(c);
 }

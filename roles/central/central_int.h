@@ -146,6 +146,7 @@ typedef struct central {
     void *web;                    /* central_http.c */
     struct central_dash *dash;    /* central_dash.c: the dashboard feed, owned; NULL = none */
     struct central_trust *trust;  /* central_trust.c, owned */
+    struct central_relays *relays; /* central_relay.c, owned */
     const char *signing_key_path; /* borrowed; NULL = from the config (tests set it) */
 } central;
 
@@ -213,6 +214,10 @@ void central_supply_interrupt(central *c, central_cp *cp, const char *reason);
 /* Publishes `type` on central-events with `key`; payload consumed (freed). */
 void central_publish(central *c, const char *key, const char *type, const char *corr,
                      char *payload);
+/* central_publish to one driver, sealed with its relay key when one can be
+ * made (central_relay_sealer): the live telemetry. Takes payload. */
+void central_publish_to_driver(central *c, const char *driver_id, const char *type,
+                               const char *corr, char *payload);
 void central_send_command(central *c, const char *cp_id, const char *command);
 /* cp.command `reset` with its type ("Soft" or "Hard", borrowed): a CP's
  * engine ends a supply in progress (reason `reset`) and is idle again; the

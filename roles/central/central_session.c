@@ -173,7 +173,8 @@ void central_session_telemetry(central *c, const evc_envelope *env)
     evc_payload_int(p, "w", w);
     evc_payload_int(p, "wh", wh);
     evc_payload_int(p, "cents", cents);
-    central_publish(c, s->driver_id, "supply.telemetry", s->id, evc_payload_finish(p, NULL));
+    central_publish_to_driver(c, s->driver_id, "supply.telemetry", s->id,
+                              evc_payload_finish(p, NULL));
     check_floor(c, s);
 }
 

@@ -29,6 +29,24 @@ void central_publish(central *c, const char *key, const char *type, const char *
     free(payload);
 }
 
+void central_publish_to_driver(central *c, const char *driver_id, const char *type,
+                               const char *corr, char *payload)
+{
+    evc_error err = {0};
+    if (!payload) {
+        evc_log(EVC_LOG_ERROR, "central", NULL, "%s to %s: payload not built", type, driver_id);
+        return;
+    }
+    int rc = evc_msg_publish_with(c->bus, central_relay_sealer(c, driver_id), c->t_central,
+                                  driver_id, type, "central", corr, payload, NULL, NULL, NULL,
+                                  &err);
+    if (rc != EVC_OK) {
+        evc_log_ids ids = {.correlation = corr};
+        evc_log(EVC_LOG_WARN, "central", &ids, "publish %s to %s: %s", type, driver_id, err.msg);
+    }
+    free(payload);
+}
+
 void central_send_command(central *c, const char *cp_id, const char *command)
 {
     evc_payload *p = evc_payload_new();
@@ -507,6 +525,8 @@ static void on_heartbeat(evc_timer *t, void *arg)
 int central_supply_start(central *c, evc_error *err)
 {
     int rc = central_trust_start(c, err);
+    if (rc == EVC_OK)
+        rc = central_relay_start(c, err);
     if (rc == EVC_OK)
         rc = central_session_restore(c, err);
     if (rc == EVC_OK)

@@ -518,6 +518,7 @@ void central_trust_on_login(central *c, const evc_envelope *env)
     }
     uint8_t session[32];
     evc_proof_mac(key, "evc-driver-session-v1", parts, 3, session);
+    central_relay_learn(c, driver, key);
     explicit_bzero(key, sizeof key);
     char kid[EVC_SEAL_KID_MAX + 96]; /* driver ids were checked short enough */
     snprintf(kid, sizeof kid, "%s/%.16s", driver, nonce);

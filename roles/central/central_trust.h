@@ -36,6 +36,18 @@ void central_trust_key_path(evc_app *app, char *buf, size_t cap);
 int central_trust_start(central *c, evc_error *err);
 void central_trust_free(central *c);
 
+/* Relays to drivers (central_relay.c): Central seals a driver's live
+ * telemetry with HMAC under that driver's relay key (evc/seal.h). */
+int central_relay_start(central *c, evc_error *err);
+void central_relay_free(central *c);
+/* At a login that proved proof_key: the relay sealer is made (or remade when
+ * the key changed) from it. */
+void central_relay_learn(central *c, const char *driver, const uint8_t proof_key[32]);
+/* The sealer for relays to `driver` (borrowed until the next call of these
+ * functions); NULL when none can be made (unknown driver, id too long for a
+ * relay kid, out of memory): publish with Central's own seal then. */
+evc_sealer *central_relay_sealer(central *c, const char *driver);
+
 /* Inside a bus handler: the message was sealed by a session of `driver_id`
  * / by the CP `cp_id`. */
 bool central_trust_from_driver(central *c, const char *driver_id);

@@ -119,6 +119,7 @@ int driver_app_new(const driver_app_params *p, driver_app **out, evc_error *err)
         return evc_error_set(err, EVC_ENOMEM, "driver: out of memory");
     a->loop = p->loop;
     a->bus = p->bus;
+    a->app = p->app;
     snprintf(a->topic_in, sizeof a->topic_in, "%s", p->topic_in);
     snprintf(a->topic_out, sizeof a->topic_out, "%s", p->topic_out);
     snprintf(a->driver_id, sizeof a->driver_id, "%s", p->fsm.driver_id);

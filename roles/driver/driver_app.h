@@ -12,6 +12,7 @@
 
 #include "driver_fsm.h"
 #include "driver_services.h"
+#include "evc/app.h"
 #include "evc/bus.h"
 #include "evc/envelope.h"
 #include "evc/loop.h"
@@ -33,6 +34,9 @@ typedef struct driver_web_params {
 typedef struct driver_app_params {
     evc_loop *loop;          /* borrowed for the app's life */
     evc_bus *bus;            /* borrowed for the app's life */
+    /* Borrowed for the app's life; NULL (unit tests): Central's relays to this
+     * driver, sealed with its relay key, are not trusted (evc_app_trust_relay). */
+    evc_app *app;
     const char *topic_in;    /* central-events (copied) */
     const char *topic_out;   /* driver-events (copied) */
     driver_fsm_config fsm;   /* driver_id copied */
@@ -64,6 +68,7 @@ uint64_t driver_app_malformed(const driver_app *a);
 struct driver_app {
     evc_loop *loop;
     evc_bus *bus;
+    evc_app *app; /* borrowed; NULL in unit tests */
     char topic_in[128], topic_out[128];
     char driver_id[DRIVER_ID_MAX + 1];
     char password[256];

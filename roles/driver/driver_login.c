@@ -100,6 +100,12 @@ void driver_login_keep_key(driver_app *a, const uint8_t key[EVC_PROOF_KEY_BYTES]
     memcpy(a->proof_key, key, EVC_PROOF_KEY_BYTES);
     snprintf(a->proof_params, sizeof a->proof_params, "%s", params);
     a->proof_key_ok = true;
+    /* Central accepted K: its relays to us (live telemetry) are sealed with
+     * a key derived from it. A driver id too long for a relay kid gets them
+     * signed as everything else. */
+    evc_error err = {0};
+    if (a->app && evc_app_trust_relay(a->app, a->driver_id, key, &err) != EVC_OK)
+        evc_log(EVC_LOG_DEBUG, "driver", IDS(a), "%s", err.msg);
 }
 
 int driver_login_install(driver_app *a, const char *nonce,

@@ -166,6 +166,7 @@ static int driver_create(evc_app *app, void **state, evc_error *err)
     driver_app_params *p = &r->params;
     p->loop = evc_app_loop(app);
     p->bus = evc_app_bus(app);
+    p->app = app;
     p->topic_in = evc_app_topic(app, EVC_TOPIC_CENTRAL_EVENTS);
     p->topic_out = evc_app_topic(app, EVC_TOPIC_DRIVER_EVENTS);
     p->fsm = (driver_fsm_config){

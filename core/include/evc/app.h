@@ -163,6 +163,16 @@ EVC_API int evc_app_signing_key(const char *path, uint8_t sk[64], bool *created,
  * windows. Errors of evc_app_central_public_key; EVC_ESTATE without a bus. */
 EVC_API int evc_app_trust_central(evc_app *app, evc_error *err);
 
+/* Drivers, after evc_app_trust_central: also accept Central's relays to this
+ * driver (kid "central:<driver_id>", HMAC under the relay key derived from
+ * the driver's proof key K, evc_seal_relay_key; docs/PROTOCOL.md "The
+ * seal"). Call once Central accepted the driver's proof (K is right then);
+ * again after a new login replaces the key. Copies what it needs. EVC_EINVAL
+ * for an id that cannot make a relay kid (Central then signs with Ed25519,
+ * which is still accepted). */
+EVC_API int evc_app_trust_relay(evc_app *app, const char *driver_id,
+                                const uint8_t proof_key[32], evc_error *err);
+
 /* security.max_age_ms / max_skew_ms into a policy (other fields untouched). */
 EVC_API void evc_app_seal_windows(evc_app *app, int64_t *max_age_ms, int64_t *max_skew_ms);
 

@@ -73,6 +73,15 @@ EVC_API int evc_bus_start(evc_bus *bus, evc_error *err);
 EVC_API int evc_bus_publish(evc_bus *bus, const char *topic, const char *key, const void *payload,
                             size_t payload_len, evc_bus_outcome_cb cb, void *cb_arg, evc_error *err);
 
+/* evc_bus_publish, sealed by `sealer` (borrowed for the call) instead of the
+ * bus's own sealer (evc_bus_seal_with); NULL: the bus's own, exactly as
+ * evc_bus_publish. Central seals what it relays to one driver with that
+ * driver's relay key (evc_seal_relay_key, docs/PROTOCOL.md "The seal"). */
+typedef struct evc_sealer evc_sealer;
+EVC_API int evc_bus_publish_with(evc_bus *bus, evc_sealer *sealer, const char *topic,
+                                 const char *key, const void *payload, size_t payload_len,
+                                 evc_bus_outcome_cb cb, void *cb_arg, evc_error *err);
+
 /* Waits up to timeout_ms for every accepted publish to get its outcome. */
 EVC_API int evc_bus_flush(evc_bus *bus, uint64_t timeout_ms, evc_error *err);
 

@@ -32,6 +32,14 @@ EVC_API int evc_msg_publish(evc_bus *bus, const char *topic, const char *key, co
                             evc_bus_outcome_cb cb, void *cb_arg, char id_out[EVC_UUID_STR_SIZE],
                             evc_error *err);
 
+/* evc_msg_publish sealed by `sealer` (borrowed; NULL: the bus's own), see
+ * evc_bus_publish_with. */
+EVC_API int evc_msg_publish_with(evc_bus *bus, evc_sealer *sealer, const char *topic,
+                                 const char *key, const char *type, const char *source,
+                                 const char *correlation_id, const char *payload,
+                                 evc_bus_outcome_cb cb, void *cb_arg,
+                                 char id_out[EVC_UUID_STR_SIZE], evc_error *err);
+
 /* Payload readers. NULL / -1 when the field is absent or of another type.
  * evc_msg_str's result is borrowed until evc_envelope_free. */
 EVC_API const char *evc_msg_str(const evc_envelope *env, const char *key);

@@ -279,6 +279,37 @@ Test(security_bus, the_password_never_crosses_the_bus)
     H_FINISH(env);
 }
 
+/* Telemetry relayed to a driver is sealed with that driver's relay key (HMAC,
+ * kid "central:driver1"), not Central's Ed25519 key: the driver prints it,
+ * so it checked that seal. */
+Test(security_bus, a_supply_s_telemetry_reaches_its_driver_sealed_with_its_relay_key)
+{
+    char sid[80];
+    h_proc *d1 = start_supply_at(3000, false, sid, sizeof sid);
+    h_expect_output(env, d1, "Supplying at CP_001", UP_MS);
+    h_expect_output(env, d1, "Ticket CP_001", UP_MS);
+    char *raw = sb_raw_bus(env, NULL);
+    int relayed = 0, signed_by_central = 0;
+    for (char *line = raw, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strstr(line, "\"type\":\"supply.telemetry\"") && strstr(line, "\"source\":\"central\"")) {
+            relayed += strstr(line, "\"seal\":{\"kid\":\"central:driver1\"") != NULL;
+            signed_by_central += strstr(line, "\"seal\":{\"kid\":\"central\"") != NULL;
+        }
+        if (!nl)
+            break;
+    }
+    free(raw);
+    fprintf(stderr, "security_bus[%s]: relays: %d sealed with driver1's relay key, %d signed\n",
+            H_BUS_NAME, relayed, signed_by_central);
+    H_ASSERT(env, relayed > 0, "no telemetry relay sealed with driver1's relay key on the bus");
+    H_ASSERT(env, signed_by_central == 0, "%d telemetry relays signed with Central's key",
+             signed_by_central);
+    H_FINISH(env);
+}
+
 /* The engine logged a refusal of a sealed forgery. */
 static bool engine_refused_sealed(h_proc *eng)
 {

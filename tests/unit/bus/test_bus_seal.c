@@ -150,3 +150,106 @@ Test(bus_seal, forgeries_never_reach_a_handler_and_log_at_a_bounded_rate)
     evc_seal_counts(evc_bus_verifier(B), counts);
     cr_assert_eq(counts[EVC_SEAL_UNSIGNED], 1000);
 }
+
+/* ---- relays to a driver (evc/seal.h "Relays to a driver") ---------------- */
+
+#define CENV "{\"type\":\"supply.telemetry\",\"id\":\"6f1c2b9e-8d1f-4c3a-9b7e-2a4d5c6e7f81\"," \
+             "\"correlation_id\":null,\"ts\":1,\"source\":\"central\",\"payload\":{\"wh\":7}}"
+
+static const uint8_t PROOF_KEY[32] = {4, 2};
+
+/* A driver's lookup: only Central's relay kid for "driver1". */
+static int relay_lookup(void *arg, const char *kid, evc_seal_key *out)
+{
+    (void)arg;
+    char mine[EVC_SEAL_KID_MAX];
+    cr_assert(evc_seal_relay_kid("driver1", mine));
+    if (strcmp(kid, mine) != 0)
+        return EVC_ENOTFOUND;
+    *out = (evc_seal_key){.alg = EVC_SEAL_HMAC_SHA256};
+    evc_seal_relay_key(PROOF_KEY, "driver1", out->key);
+    return EVC_OK;
+}
+
+static evc_sealer *relay_sealer(const char *driver)
+{
+    char kid[EVC_SEAL_KID_MAX];
+    uint8_t k[32];
+    cr_assert(evc_seal_relay_kid(driver, kid));
+    evc_seal_relay_key(PROOF_KEY, driver, k);
+    evc_sealer *s = NULL;
+    evc_error err;
+    cr_assert_eq(evc_sealer_new(kid, EVC_SEAL_HMAC_SHA256, k, &s, &err), EVC_OK, "%s", err.msg);
+    return s;
+}
+
+Test(bus_seal, a_relay_sealed_with_the_drivers_key_is_central_speaking)
+{
+    evc_seal_verifier *v = NULL;
+    evc_error err;
+    cr_assert_eq(evc_seal_verifier_new(relay_lookup, NULL, NULL, &v, &err), EVC_OK);
+    cr_assert_eq(evc_bus_verify_with(B, v, &err), EVC_OK);
+    seen s = {0};
+    evc_bus_subscribe(B, "central-events", handler, &s, &err);
+    evc_sealer *relay = relay_sealer("driver1");
+    cr_assert_eq(evc_bus_publish_with(B, relay, "central-events", "driver1", CENV, strlen(CENV),
+                                      NULL, NULL, &err),
+                 EVC_OK, "%s", err.msg);
+    cr_assert(strstr(FAKE.pub[0].body, "\"kid\":\"central:driver1\""), "%s", FAKE.pub[0].body);
+    char wire[512];
+    snprintf(wire, sizeof wire, "%s", FAKE.pub[0].body);
+    cr_assert_eq(fake_dispatch("central-events", wire), EVC_OK);
+    cr_assert_eq(s.calls, 1, "the relay reached the handler");
+    cr_assert_str_eq(s.sender, "central:driver1");
+    cr_assert_str_eq(s.payload, CENV);
+    evc_sealer_free(relay);
+}
+
+Test(bus_seal, a_relay_to_another_driver_is_dropped_quietly_as_foreign)
+{
+    evc_seal_verifier *v = NULL;
+    evc_error err;
+    cr_assert_eq(evc_seal_verifier_new(relay_lookup, NULL, NULL, &v, &err), EVC_OK);
+    cr_assert_eq(evc_bus_verify_with(B, v, &err), EVC_OK);
+    seen s = {0};
+    evc_bus_subscribe(B, "central-events", handler, &s, &err);
+    /* driver2's relay, read by a program that takes every key. */
+    char kid[EVC_SEAL_KID_MAX];
+    uint8_t k[32];
+    cr_assert(evc_seal_relay_kid("driver2", kid));
+    evc_seal_relay_key(PROOF_KEY, "driver2", k);
+    evc_sealer *other = NULL;
+    cr_assert_eq(evc_sealer_new(kid, EVC_SEAL_HMAC_SHA256, k, &other, &err), EVC_OK);
+    const char *env2 = "{\"type\":\"supply.telemetry\",\"id\":\"6f1c2b9e-8d1f-4c3a-9b7e-"
+                       "2a4d5c6e7f82\",\"correlation_id\":null,\"ts\":1,\"source\":\"central\","
+                       "\"payload\":{\"wh\":7}}";
+    cr_assert_eq(evc_bus_publish_with(B, other, "central-events", "driver2", env2, strlen(env2),
+                                      NULL, NULL, &err),
+                 EVC_OK);
+    size_t before = log_lines();
+    uint64_t foreign = evc_bus_foreign(B);
+    char wire[512];
+    snprintf(wire, sizeof wire, "%s", FAKE.pub[0].body);
+    cr_assert_eq(fake_dispatch("central-events", wire), EVC_OK);
+    cr_assert_eq(s.calls, 0, "another driver's relay reached the handler");
+    cr_assert_eq(evc_bus_foreign(B), foreign + 1, "counted as another's message");
+    cr_assert_eq(log_lines(), before, "no refusal logged for another driver's relay");
+    evc_sealer_free(other);
+}
+
+Test(bus_seal, a_relay_kid_cannot_be_made_for_a_bad_or_too_long_driver_id)
+{
+    char kid[EVC_SEAL_KID_MAX];
+    cr_assert(evc_seal_relay_kid("driver1", kid));
+    cr_assert_str_eq(kid, "central:driver1");
+    cr_assert_not(evc_seal_relay_kid("", kid));
+    cr_assert_not(evc_seal_relay_kid("bad id", kid));
+    char longid[80];
+    memset(longid, 'd', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    cr_assert_not(evc_seal_relay_kid(longid, kid), "a kid over 63 characters");
+    uint8_t a[32], b[32];
+    evc_seal_relay_key(PROOF_KEY, "driver1", a);
+    evc_seal_relay_key(PROOF_KEY, "driver2", b);
+    cr_assert(memcmp(a, b, 32) != 0, "one relay key per driver");
+}
