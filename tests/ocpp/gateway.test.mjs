@@ -507,6 +507,25 @@ test('the gateway restarts mid-transaction: the StopTransaction after it is bill
   assert.deepEqual(after.transactions, []);
 });
 
+test('right after a gateway restart a driver request is authorised (Kafka: no group to rejoin)', async () => {
+  // Over Kafka the restarted gateway used to join its consumer group first
+  // (seconds; a crashed one: its dead member's session): Central's
+  // cp.authorise came late and the request was denied. Direct assignment
+  // (transport.kafka.assignment, docs/TRANSPORTS.md) reads on at once.
+  await gw.stop();
+  await startGateway();
+  const { cli, tx, t0 } = await startSupply('CP_007', 'driver2');
+  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
+  await cli.call('StopTransaction', { transactionId: tx, meterStop: 505,
+    timestamp: new Date().toISOString(), reason: 'EVDisconnected' });
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT energy_wh FROM tickets WHERE cp_id = 'CP_007'`);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: 'the ticket' });
+  assert.deepEqual(t, [{ energy_wh: 5 }]);
+  await cli.close();
+});
+
 test("the charger's own request: Authorize waits for Central, then Start/Stop billed", async () => {
   const id = 'CP_001'; // 22 kW: 5 Wh need 0.8 s (Central's bound, M5)
   const cli = charger(id);
