@@ -263,6 +263,10 @@ int gw_secret_check_dir(const gw *g, evc_error *err);
  * routed to cp (also remembered as its last). */
 void gw_avail_answer(gw_cp *cp, const char *status, bool accepted);
 void gw_avail_status(gw_cp *cp, const char *status);
+/* Central accepted cp (its admin state in cp->inoperative): the charger's
+ * availability is checked against it, at once if the charger booted on
+ * this connection and reported a status, else at its next status. */
+void gw_avail_accepted(gw_cp *cp);
 
 /* gw_conn.c: connectors as CPs (ocpp_gateway.connectors; docs/OCPP.md) */
 static inline gw_cp *gw_charger(gw_cp *cp) { return cp->parent ? cp->parent : cp; }

@@ -15,6 +15,11 @@
  * without a report from the charger, so there is no loop. A status that
  * agrees disarms it, as does a Rejected (or failed) answer: the charger
  * refuses, asking again would not help (logged).
+ *
+ * The same check is armed when Central accepts the CP (gw_avail_accepted): a
+ * charger keeps its availability across reconnections and reboots, while
+ * Central's admin state may have changed meanwhile (a CP stopped while its
+ * charger was away, or a charger that rebooted and forgot its Inoperative).
  */
 #include <string.h>
 
@@ -54,6 +59,30 @@ void gw_avail_answer(gw_cp *cp, const char *status, bool accepted)
     }
 }
 
+void gw_avail_accepted(gw_cp *cp)
+{
+    const gw_cp *ch = cp->parent ? cp->parent : cp;
+    if (cp->sup == GW_SUP_SUPPLYING)
+        return; /* Central's commands during a supply take the Scheduled path */
+    if (!ch->booted) {
+        /* A new connection: the status the charger reports after its boot
+         * decides (one from an earlier connection says nothing). */
+        cp->last_status[0] = '\0';
+        cp->avail_check = true;
+        return;
+    }
+    if (cp->last_status[0] && agrees(cp->last_status, cp->inoperative) < 0) {
+        LOGC(cp, EVC_LOG_WARN, "the charger reports %s, Central has the CP %s: "
+                               "ChangeAvailability %s",
+             cp->last_status, cp->inoperative ? "STOPPED" : "IN_SERVICE",
+             cp->inoperative ? "Inoperative" : "Operative");
+        cp->avail_check = true; /* its answer (Accepted / Scheduled) decides */
+        gw_bus_availability(cp);
+        return;
+    }
+    cp->avail_check = true;
+}
+
 void gw_avail_status(gw_cp *cp, const char *status)
 {
     bool changed = strcmp(status, cp->last_status) != 0;
@@ -66,12 +95,11 @@ void gw_avail_status(gw_cp *cp, const char *status)
     int a = agrees(status, cp->inoperative);
     if (a > 0) {
         cp->avail_check = false;
-        LOGC(cp, EVC_LOG_INFO, "%s after the transaction: the scheduled ChangeAvailability was "
-                               "applied",
-             status);
+        LOGC(cp, EVC_LOG_INFO, "the charger reports %s, in line with Central's admin state (%s)",
+             status, cp->inoperative ? "STOPPED" : "IN_SERVICE");
     } else if (a < 0) {
-        LOGC(cp, EVC_LOG_WARN, "the charger reports %s after the transaction, Central has the CP "
-                               "%s: ChangeAvailability %s again",
+        LOGC(cp, EVC_LOG_WARN, "the charger reports %s, Central has the CP %s: "
+                               "ChangeAvailability %s",
              status, cp->inoperative ? "STOPPED" : "IN_SERVICE",
              cp->inoperative ? "Inoperative" : "Operative");
         gw_bus_availability(cp);

@@ -36,6 +36,7 @@ static void on_event(evc_cplink *c, const evc_cplink_info *in, void *arg)
          * derives ACTIVATED from it. */
         gw_bus_on_accepted(cp);
         gw_conn_revive(cp); /* connector CPs with a transaction or an end waiting */
+        gw_avail_accepted(cp);
         break;
     case EVC_CPLINK_EV_DENIED:
         cp->mon = GW_MON_DENIED;

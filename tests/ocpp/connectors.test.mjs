@@ -324,7 +324,7 @@ test('busy connector 2 answers Scheduled to Inoperative and applies it after its
   await status(2, 'Finishing');
   await status(2, 'Unavailable');
   assert.deepEqual(await availabilityCalls(), [['ChangeAvailability', { connectorId: 2, type: 'Inoperative' }]]);
-  await gw.waitOutput(`cp=${ID2}: Unavailable after the transaction: the scheduled ChangeAvailability was applied`);
+  await gw.waitOutput(`cp=${ID2}: the charger reports Unavailable, in line with Central's admin state (STOPPED)`);
   await waitFor(() => tickets(ID2).length > before2, { timeout: 15000, what: `the ticket of ${ID2}` });
   assert.deepEqual(tickets(ID2).slice(before2).map((t) => t.end_reason), ['stopped']);
   await waitCpState(ID2, 'STOPPED');

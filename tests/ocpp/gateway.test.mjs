@@ -403,6 +403,61 @@ test('ChangeAvailability answered Scheduled during a supply, then forgotten: ask
   await cli.close();
 });
 
+test('a charger back while Central has its CP STOPPED is made Inoperative; resumed meanwhile: Operative', async () => {
+  const id = 'CP_R06';
+  const password = await registerCp(id);
+  const avail = [];
+  const connect = async () => {
+    const cli = charger(id, { password });
+    cli.handle('ChangeAvailability', ({ params }) => {
+      avail.push(params);
+      return { status: 'Accepted' };
+    });
+    await cli.connect();
+    await boot(cli);
+    return cli;
+  };
+  const status = (cli, s) => cli.call('StatusNotification', { connectorId: 1, status: s, errorCode: 'NoError' });
+  // Read after a round trip: a ChangeAvailability a status calls for is sent before its answer.
+  const availAfterRoundTrip = async (cli) => (await cli.call('Heartbeat', {})) && avail.length;
+  let cli = await connect();
+  await status(cli, 'Available');
+  await waitCpState(id, 'ACTIVATED');
+  assert.equal(await availAfterRoundTrip(cli), 0, 'in line with Central: nothing asked');
+  await cli.close();
+  await waitCpState(id, 'DISCONNECTED');
+  // Stopped while the charger is away: the command cannot reach it. (Central
+  // may also repeat its command when it hears the gateway's cp.hello for the
+  // CP: then the charger is asked twice; what counts is the last order.)
+  const r = await sys.http('POST', `/api/cps/${id}/stop`, { session: admin });
+  assert.equal(r.status, 200, r.text);
+  cli = await connect(); // it rebooted meanwhile and offers itself again
+  await status(cli, 'Available');
+  await waitFor(() => avail.length >= 1, { what: 'ChangeAvailability Inoperative' });
+  assert.deepEqual(avail.at(-1), { connectorId: 0, type: 'Inoperative' });
+  await status(cli, 'Unavailable');
+  const n1 = await availAfterRoundTrip(cli);
+  assert.equal(await availAfterRoundTrip(cli), n1, 'applied: not asked again');
+  assert.ok(avail.every((a) => a.type === 'Inoperative'), JSON.stringify(avail));
+  await waitCpState(id, 'STOPPED');
+  await cli.close();
+  await waitCpState(id, 'DISCONNECTED');
+  // Resumed while away; back Unavailable (its last order): made Operative.
+  const r2 = await sys.http('POST', `/api/cps/${id}/resume`, { session: admin });
+  assert.equal(r2.status, 200, r2.text);
+  cli = await connect();
+  await status(cli, 'Unavailable');
+  await waitFor(() => avail.length > n1, { what: 'ChangeAvailability Operative' });
+  assert.deepEqual(avail.at(-1), { connectorId: 0, type: 'Operative' });
+  await status(cli, 'Available');
+  await waitCpState(id, 'ACTIVATED');
+  const n2 = await availAfterRoundTrip(cli);
+  await status(cli, 'Available');
+  assert.equal(await availAfterRoundTrip(cli), n2, 'in line with Central: not asked again');
+  assert.ok(avail.slice(n1).every((a) => a.type === 'Operative'), JSON.stringify(avail));
+  await cli.close();
+});
+
 test('the charger rejects RemoteStartTransaction: the request is denied, nothing billed', async () => {
   const id = 'CP_007';
   const cli = charger(id);
