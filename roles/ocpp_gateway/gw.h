@@ -181,6 +181,7 @@ struct gw {
     evc_web_throttle *denied;      /* key "<CP id>@<peer>": 3 denials */
     evc_web_throttle *denied_peer; /* key "<peer>": 10 denials, any CP id */
     int64_t max_pending;           /* connections not yet accepted, at most */
+    bool open_registration;        /* answer CHALLENGE REGISTER with the charger's password */
     int64_t connectors;            /* connectors per charger that are CPs of their own (gw_conn.c) */
     /* state */
     gw_cp *cps; /* connected or closing */

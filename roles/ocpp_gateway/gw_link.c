@@ -6,8 +6,11 @@
  * second) with health OK, or KO while the charger reports Faulted. Closing
  * the session when the charger's WebSocket closes stops the HBs: Central
  * shows the CP DISCONNECTED after its heartbeat timeout. REGISTER (open
- * registration) is EV_CP_M's: a charger must be known to Central
- * (docs/OCPP.md), so the session refuses it.
+ * registration, Central's CHALLENGE REGISTER for an unknown CP) is answered
+ * only with ocpp_gateway.open_registration: the argon2id string of the
+ * charger's Basic password (made on the thread pool by the session), trust
+ * on first use as for EV_CP_M; otherwise a charger must be known to Central
+ * (docs/OCPP.md) and the session refuses it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +99,9 @@ void gw_link_start(gw_cp *cp)
                          .location = location,
                          .price_cents_per_kwh = g->price_cents,
                          .secret = cp->secret,
+                         /* Central's registration: open, and ours (gw_link.c's
+                          * header): the password becomes the CP's stored string */
+                         .allow_register = g->open_registration && cp->secret[0],
                          .heartbeat_ms = 0}; /* the tick sends them (main.c) */
     evc_cplink_handlers h = {.on_event = on_event, .health = health};
     evc_error err = {0};

@@ -61,6 +61,12 @@ static const evc_cfg_field GW_SCHEMA[] = {
              "any Faulted connector makes it BROKEN). Lowered below a connector with a transaction "
              "in state_file: that connector's CP is served until the transaction's end is billed, "
              "then no more"},
+    {.key = "open_registration", .type = EVC_CFG_BOOL, .default_text = "false",
+     .help = "a charger unknown to Central (or known without a secret) is registered with its "
+             "password when Central runs with central.registration: open (trust on first use: "
+             "whoever connects first with an id owns it; the password itself never crosses to "
+             "Central, only its argon2id string); false = chargers must be registered at Central "
+             "first"},
     {.key = "price_cents_per_kwh", .type = EVC_CFG_INT, .min = 0, .max = 100000,
      .default_text = "35",
      .help = "price sent in AUTH (Central keeps the price it has for a known CP)"},
@@ -346,6 +352,7 @@ static int gw_create(evc_app *app, void **state, evc_error *err)
     g->secrets_dir = evc_cfg_schema_str(sec, GW_SCHEMA, "secrets_dir");
     g->max_pending = evc_cfg_schema_int(sec, GW_SCHEMA, "max_pending");
     g->connectors = evc_cfg_schema_int(sec, GW_SCHEMA, "connectors");
+    g->open_registration = evc_cfg_schema_bool(sec, GW_SCHEMA, "open_registration");
     /* per CP id and peer: 3 denials, then 1 s doubling up to a minute */
     g->denied = evc_web_throttle_new(1024, 3, 1000, 60000);
     /* one peer, any ids: 10 denials, then the same doubling wait */
