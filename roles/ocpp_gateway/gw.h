@@ -140,6 +140,18 @@ typedef struct gw_end {
     struct gw_end *next;
 } gw_end;
 
+/* The bus sealer of a CP whose charger went while supply.ended of it were
+ * unacknowledged (gw_bus.c; in memory only, never in the state file): those
+ * ends are still sent again every GW_END_RESEND_MS, the charger gone or
+ * not. Freed once they are all acknowledged, or when the CP is keyed again
+ * by its charger's return. After a gateway restart there is none: ends from
+ * the state file wait for their charger (the bus key needs its password). */
+typedef struct gw_orphan {
+    char cp_id[GW_ID_MAX];
+    evc_sealer *sealer; /* owned */
+    struct gw_orphan *next;
+} gw_orphan;
+
 /* A transaction in progress whose charger is not connected (gw_state.c):
  * kept so that its StopTransaction after a reconnect -- or after a gateway
  * restart, from ocpp_gateway.state_file -- is matched and billed. */
@@ -176,6 +188,7 @@ struct gw {
     const char *tls_client_ca, *secrets_dir;
     gw_tx *parked;         /* transactions of chargers not connected */
     gw_end *ends;          /* supply.ended not acknowledged yet, oldest first */
+    gw_orphan *orphans;    /* sealers of CPs gone with ends unacknowledged (gw_bus.c) */
     /* CP ids whose password Central denied: each try costs an argon2id
      * derivation here, so repeated failures wait (evc_web_throttle) */
     evc_web_throttle *denied;      /* key "<CP id>@<peer>": 3 denials */
@@ -231,6 +244,13 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason);
 /* Sends cp's unacknowledged supply.ended: all of them (all) or those last
  * sent GW_END_RESEND_MS ago or more (the tick). Nothing without a bus key. */
 void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all);
+/* cp is going (gw_cp_free): its sealer is kept as an orphan when ends of it
+ * are unacknowledged and no other connection holds its id. */
+void gw_bus_adopt(gw_cp *cp);
+/* The tick: ends of CPs whose charger went, sent again with the orphans. */
+void gw_bus_resend_orphans(gw *g, uint64_t now_ms);
+/* Frees the orphans of cp_id (NULL: all). */
+void gw_bus_orphans_free(gw *g, const char *cp_id);
 void gw_bus_remote_start_result(gw_cp *cp, const char *session, bool accepted, const char *why);
 /* ChangeAvailability of cp's connector (connectorId 0 for a charger that is
  * one CP) with Central's admin state: Inoperative when stopped. */

@@ -24,19 +24,21 @@
 
 static evc_msg_dedup *dedup; /* one per process: Central's envelope ids */
 
-int gw_bus_publish(gw_cp *cp, const char *type, const char *corr, json_t *payload)
+/* Publishes as the CP cp_id, sealed by its bus sealer s (may be NULL: not
+ * published, EVC_ESTATE). Takes payload. */
+static int publish_as(gw *g, evc_sealer *s, const char *cp_id, const char *type,
+                      const char *corr, json_t *payload)
 {
-    gw *g = cp->g;
     char *ptext = json_dumps(payload, JSON_COMPACT);
     json_decref(payload);
-    if (!ptext || !cp->sealer) {
+    if (!ptext || !s) {
         free(ptext);
         return EVC_ESTATE;
     }
     char id[EVC_UUID_STR_SIZE];
     evc_uuid_generate(id, NULL);
     json_t *env = json_pack("{s:s,s:s,s:s?,s:I,s:s}", "type", type, "id", id, "correlation_id",
-                            corr, "ts", (json_int_t)evc_wall_ms(), "source", cp->id);
+                            corr, "ts", (json_int_t)evc_wall_ms(), "source", cp_id);
     json_object_set_new(env, "payload", json_loads(ptext, 0, NULL));
     free(ptext);
     char *text = json_dumps(env, JSON_COMPACT);
@@ -44,16 +46,22 @@ int gw_bus_publish(gw_cp *cp, const char *type, const char *corr, json_t *payloa
     char *sealed = NULL;
     size_t slen = 0;
     evc_error err = {0};
-    int rc = text ? evc_seal(cp->sealer, g->t_cp, text, strlen(text), (int64_t)evc_wall_ms(),
-                             &sealed, &slen, &err)
+    int rc = text ? evc_seal(s, g->t_cp, text, strlen(text), (int64_t)evc_wall_ms(), &sealed,
+                             &slen, &err)
                   : EVC_ENOMEM;
     free(text);
     if (rc == EVC_OK)
-        rc = evc_bus_publish(g->bus, g->t_cp, cp->id, sealed, slen, NULL, NULL, &err);
+        rc = evc_bus_publish(g->bus, g->t_cp, cp_id, sealed, slen, NULL, NULL, &err);
     free(sealed);
     if (rc != EVC_OK)
-        LOGC(cp, EVC_LOG_WARN, "%s not published: %s", type, err.msg);
+        evc_log(EVC_LOG_WARN, GW_LOG, &(evc_log_ids){.cp = cp_id}, "%s not published: %s", type,
+                err.msg);
     return rc;
+}
+
+int gw_bus_publish(gw_cp *cp, const char *type, const char *corr, json_t *payload)
+{
+    return publish_as(cp->g, cp->sealer, cp->id, type, corr, payload);
 }
 
 void gw_bus_on_accepted(gw_cp *cp)
@@ -63,6 +71,7 @@ void gw_bus_on_accepted(gw_cp *cp)
     evc_proof_mac(cp->key, "evc-bus-cp-v1", parts, 1, bus_key);
     evc_sealer_free(cp->sealer);
     cp->sealer = NULL;
+    gw_bus_orphans_free(cp->g, cp->id); /* its own sealer sends its ends from now on */
     evc_error err = {0};
     int rc = evc_sealer_new(cp->id, EVC_SEAL_HMAC_SHA256, bus_key, &cp->sealer, &err);
     explicit_bzero(bus_key, sizeof bus_key);
@@ -146,22 +155,77 @@ void gw_bus_ended(gw_cp *cp, int64_t wh, const char *reason)
     gw_bus_publish(cp, "supply.ended", e ? e->session : cp->session, p);
 }
 
-void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all)
+/* Sends the ends of cp_id due (all, or last sent GW_END_RESEND_MS ago) with s. */
+static void resend_ends(gw *g, evc_sealer *s, const char *cp_id, uint64_t now_ms, bool all)
 {
-    if (!cp->sealer)
+    if (!s)
         return; /* no bus key: Central would drop it unsealed */
-    for (gw_end *e = cp->g->ends; e; e = e->next) {
-        if (strcmp(e->cp_id, cp->id) != 0 ||
+    const evc_log_ids ids = {.cp = cp_id};
+    for (gw_end *e = g->ends; e; e = e->next) {
+        if (strcmp(e->cp_id, cp_id) != 0 ||
             (!all && e->sent_ms && now_ms - e->sent_ms < GW_END_RESEND_MS))
             continue;
         if (e->sent_ms)
-            LOGC(cp, EVC_LOG_INFO, "supply.ended of %s not acknowledged yet: sent again",
-                 e->session);
+            evc_log(EVC_LOG_INFO, GW_LOG, &ids,
+                    "supply.ended of %s not acknowledged yet: sent again", e->session);
         else
-            LOGC(cp, EVC_LOG_INFO, "supply.ended of %s kept from before a restart: sent",
-                 e->session);
+            evc_log(EVC_LOG_INFO, GW_LOG, &ids,
+                    "supply.ended of %s kept from before a restart: sent", e->session);
         e->sent_ms = now_ms ? now_ms : 1;
-        gw_bus_publish(cp, "supply.ended", e->session, json_loads(e->payload, 0, NULL));
+        publish_as(g, s, cp_id, "supply.ended", e->session, json_loads(e->payload, 0, NULL));
+    }
+}
+
+void gw_bus_resend(gw_cp *cp, uint64_t now_ms, bool all)
+{
+    resend_ends(cp->g, cp->sealer, cp->id, now_ms, all);
+}
+
+static bool end_pending(const gw *g, const char *cp_id);
+
+void gw_bus_adopt(gw_cp *cp)
+{
+    gw *g = cp->g;
+    gw_cp *live = gw_cp_find(g, cp->id);
+    if (!cp->sealer || (live && live != cp) || !end_pending(g, cp->id))
+        return;
+    gw_orphan *o = calloc(1, sizeof *o);
+    if (!o)
+        return; /* its ends wait for the charger, as after a restart */
+    snprintf(o->cp_id, sizeof o->cp_id, "%s", cp->id);
+    o->sealer = cp->sealer;
+    cp->sealer = NULL;
+    o->next = g->orphans;
+    g->orphans = o;
+    LOGC(cp, EVC_LOG_INFO, "charger gone with a supply.ended unacknowledged: sent on without it");
+}
+
+void gw_bus_resend_orphans(gw *g, uint64_t now_ms)
+{
+    for (gw_orphan **pp = &g->orphans; *pp;) {
+        gw_orphan *o = *pp;
+        if (!end_pending(g, o->cp_id)) { /* all acknowledged */
+            *pp = o->next;
+            evc_sealer_free(o->sealer);
+            free(o);
+            continue;
+        }
+        resend_ends(g, o->sealer, o->cp_id, now_ms, false);
+        pp = &o->next;
+    }
+}
+
+void gw_bus_orphans_free(gw *g, const char *cp_id)
+{
+    for (gw_orphan **pp = &g->orphans; *pp;) {
+        gw_orphan *o = *pp;
+        if (cp_id && strcmp(o->cp_id, cp_id) != 0) {
+            pp = &o->next;
+            continue;
+        }
+        *pp = o->next;
+        evc_sealer_free(o->sealer);
+        free(o);
     }
 }
 

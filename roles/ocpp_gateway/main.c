@@ -105,6 +105,7 @@ void gw_cp_free(gw_cp *cp)
         cp->parent->conns[cp->conn] = NULL;
     gw_ocpp_drop_calls(cp);
     evc_frame_decoder_free(cp->dec);
+    gw_bus_adopt(cp); /* unacknowledged ends go on without the charger */
     evc_sealer_free(cp->sealer);
     explicit_bzero(cp, sizeof *cp);
     free(cp);
@@ -320,6 +321,7 @@ static void on_tick(evc_timer *t, void *arg)
     gw *g = arg;
     uint64_t now = evc_loop_now_ms(g->loop);
     gw_conn_reap(g);
+    gw_bus_resend_orphans(g, now);
     for (gw_cp *cp = g->cps; cp; cp = cp->next) {
         if (cp->closing)
             continue;
@@ -472,6 +474,7 @@ static void gw_destroy(void *state)
             free(cp);
     }
     gw_schema_free(g);
+    gw_bus_orphans_free(g, NULL);
     gw_state_free(g);
     evc_web_throttle_free(g->denied);
     evc_web_throttle_free(g->denied_peer);

@@ -608,6 +608,31 @@ test("the charger's own request: Authorize waits for Central, then Start/Stop bi
   await cli.close();
 });
 
+test('the charger gone for good after StopTransaction, before Central acknowledged: billed once without it', async () => {
+  // As below but the gateway stays up and the charger never comes back: the
+  // gateway sends the end on with the CP's bus key it kept in memory.
+  const id = 'CP_R07'; // 22 kW: 4 Wh need 0.7 s (M5 bound)
+  const password = await registerCp(id);
+  const { cli, tx, t0 } = await startSupply(id, 'driver1', { password });
+  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
+  await sys.central.stop();
+  const r = await cli.call('StopTransaction', { transactionId: tx, meterStop: 504,
+    timestamp: new Date().toISOString(), reason: 'EVDisconnected' });
+  assert.equal(r.idTagInfo.status, 'Accepted');
+  await cli.close(); // and it is never seen again
+  await gw.waitOutput(`cp=${id}: charger gone with a supply.ended unacknowledged`);
+  await sys.startCentral();
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT driver_id, energy_wh, end_reason FROM tickets WHERE cp_id = '${id}'`);
+    return rows.length ? rows : false;
+  }, { timeout: 20000, what: 'the ticket, without the charger' });
+  assert.deepEqual(t, [{ driver_id: 'driver1', energy_wh: 4, end_reason: 'unplugged' }]);
+  const stateFile = path.join(sys.dir, 'gateway-state.json');
+  await waitFor(() => !JSON.parse(fs.readFileSync(stateFile, 'utf8')).ended.some((e) => e.cp_id === id),
+    { timeout: 10000, what: 'the end acknowledged and removed from the state file' });
+  assert.equal(sys.sql(`SELECT count(*) AS n FROM tickets WHERE cp_id = '${id}'`)[0].n, 1);
+});
+
 test('the gateway killed after answering StopTransaction, before Central acknowledged: billed once', async () => {
   // The window: the charger holds StopTransaction.conf (it will never repeat
   // it) and Central has not acknowledged supply.ended. Made deterministic by
