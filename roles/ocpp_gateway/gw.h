@@ -288,6 +288,8 @@ void gw_avail_status(gw_cp *cp, const char *status);
  * availability is checked against it, at once if the charger booted on
  * this connection and reported a status, else at its next status. */
 void gw_avail_accepted(gw_cp *cp);
+/* The charger's last reported status agrees with that admin state. */
+bool gw_avail_in_line(const gw_cp *cp, bool inoperative);
 
 /* gw_conn.c: connectors as CPs (ocpp_gateway.connectors; docs/OCPP.md) */
 static inline gw_cp *gw_charger(gw_cp *cp) { return cp->parent ? cp->parent : cp; }

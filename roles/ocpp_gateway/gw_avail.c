@@ -44,6 +44,11 @@ static int agrees(const char *status, bool inoperative)
     return strcmp(status, "Finishing") == 0 ? 0 : -1;
 }
 
+bool gw_avail_in_line(const gw_cp *cp, bool inoperative)
+{
+    return cp->last_status[0] && agrees(cp->last_status, inoperative) > 0;
+}
+
 void gw_avail_answer(gw_cp *cp, const char *status, bool accepted)
 {
     if (status && strcmp(status, "Scheduled") == 0) {

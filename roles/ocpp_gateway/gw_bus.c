@@ -344,6 +344,14 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
     if (!cmd || (strcmp(cmd, "stop") != 0 && strcmp(cmd, "resume") != 0))
         return;
     bool stop = strcmp(cmd, "stop") == 0;
+    /* Central repeats its order when a cp.hello or cp.status of ours said
+     * otherwise (over Kafka one written before the order can be read after
+     * it): a charger already in line with it is not asked again. */
+    if (stop == cp->inoperative && !cp->avail_check && cp->sup != GW_SUP_SUPPLYING &&
+        gw_avail_in_line(cp, stop)) {
+        publish_status(cp);
+        return;
+    }
     cp->inoperative = stop;
     cp->avail_check = false; /* this command's answer decides (gw_avail.c) */
     if (stop && cp->sup == GW_SUP_SUPPLYING) {
