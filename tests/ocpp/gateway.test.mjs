@@ -608,10 +608,14 @@ test("the charger's own request: Authorize waits for Central, then Start/Stop bi
   await cli.close();
 });
 
-test('the charger gone for good after StopTransaction, before Central acknowledged: billed once without it', async () => {
-  // As below but the gateway stays up and the charger never comes back: the
-  // gateway sends the end on with the CP's bus key it kept in memory.
-  const id = 'CP_R07'; // 22 kW: 4 Wh need 0.7 s (M5 bound)
+/**
+ * The window where the charger holds StopTransaction.conf (it will never
+ * repeat it) and Central has not acknowledged supply.ended, made
+ * deterministic by stopping Central first: a 4 Wh supply of driver1 at a new
+ * CP `id` (22 kW: 4 Wh need 0.7 s, the M5 bound), ended with Central away.
+ * Resolves the charger and the CP's password.
+ */
+async function endWithCentralAway(id) {
   const password = await registerCp(id);
   const { cli, tx, t0 } = await startSupply(id, 'driver1', { password });
   await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
@@ -619,14 +623,27 @@ test('the charger gone for good after StopTransaction, before Central acknowledg
   const r = await cli.call('StopTransaction', { transactionId: tx, meterStop: 504,
     timestamp: new Date().toISOString(), reason: 'EVDisconnected' });
   assert.equal(r.idTagInfo.status, 'Accepted');
-  await cli.close(); // and it is never seen again
-  await gw.waitOutput(`cp=${id}: charger gone with a supply.ended unacknowledged`);
-  await sys.startCentral();
+  return { cli, password };
+}
+
+/** Central's ticket of that supply, billed once. */
+async function expectTicketOnce(id, what) {
   const t = await waitFor(() => {
     const rows = sys.sql(`SELECT driver_id, energy_wh, end_reason FROM tickets WHERE cp_id = '${id}'`);
     return rows.length ? rows : false;
-  }, { timeout: 20000, what: 'the ticket, without the charger' });
+  }, { timeout: 20000, what });
   assert.deepEqual(t, [{ driver_id: 'driver1', energy_wh: 4, end_reason: 'unplugged' }]);
+}
+
+test('the charger gone for good after StopTransaction, before Central acknowledged: billed once without it', async () => {
+  // As below but the gateway stays up and the charger never comes back: the
+  // gateway sends the end on with the CP's bus key it kept in memory.
+  const id = 'CP_R07';
+  const { cli } = await endWithCentralAway(id);
+  await cli.close(); // and it is never seen again
+  await gw.waitOutput(`cp=${id}: charger gone with a supply.ended unacknowledged`);
+  await sys.startCentral();
+  await expectTicketOnce(id, 'the ticket, without the charger');
   const stateFile = path.join(sys.dir, 'gateway-state.json');
   await waitFor(() => !JSON.parse(fs.readFileSync(stateFile, 'utf8')).ended.some((e) => e.cp_id === id),
     { timeout: 10000, what: 'the end acknowledged and removed from the state file' });
@@ -634,18 +651,10 @@ test('the charger gone for good after StopTransaction, before Central acknowledg
 });
 
 test('the gateway killed after answering StopTransaction, before Central acknowledged: billed once', async () => {
-  // The window: the charger holds StopTransaction.conf (it will never repeat
-  // it) and Central has not acknowledged supply.ended. Made deterministic by
-  // stopping Central first: the end then cannot be acknowledged (over
-  // ZeroMQ it is lost outright; over Kafka it waits in the topic).
-  const id = 'CP_R03'; // 22 kW: 4 Wh need 0.7 s (M5 bound)
-  const password = await registerCp(id);
-  const { cli, tx, t0 } = await startSupply(id, 'driver1', { password });
-  await waitFor(() => Date.now() - t0 >= 1000, { what: 'a second of supply (M5 bound)' });
-  await sys.central.stop();
-  const r = await cli.call('StopTransaction', { transactionId: tx, meterStop: 504,
-    timestamp: new Date().toISOString(), reason: 'EVDisconnected' });
-  assert.equal(r.idTagInfo.status, 'Accepted');
+  // endWithCentralAway: the end cannot be acknowledged (over ZeroMQ it is
+  // lost outright; over Kafka it waits in the topic).
+  const id = 'CP_R03';
+  const { cli, password } = await endWithCentralAway(id);
   // Answered, so written before: the file is the bill's only copy now.
   const stateFile = path.join(sys.dir, 'gateway-state.json');
   const kept = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
@@ -662,11 +671,7 @@ test('the gateway killed after answering StopTransaction, before Central acknowl
   const again = charger(id, { password });
   await again.connect();
   await boot(again);
-  const t = await waitFor(() => {
-    const rows = sys.sql(`SELECT driver_id, energy_wh, end_reason FROM tickets WHERE cp_id = '${id}'`);
-    return rows.length ? rows : false;
-  }, { timeout: 20000, what: 'the ticket' });
-  assert.deepEqual(t, [{ driver_id: 'driver1', energy_wh: 4, end_reason: 'unplugged' }]);
+  await expectTicketOnce(id, 'the ticket');
   // Acknowledged: out of the file, and not billed again.
   await waitFor(() => JSON.parse(fs.readFileSync(stateFile, 'utf8')).ended.length === 0,
     { timeout: 10000, what: 'the end acknowledged and removed from the state file' });
