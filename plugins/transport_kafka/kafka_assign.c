@@ -139,6 +139,7 @@ static int kafka_watch_topics(evc_transport *t, evc_error *err)
     a->wtopics = names;
     a->wcounts = counts;
     a->n_wtopics = t->n_subs;
+    a->wgen++;
     a->wfresh = false;
     pthread_mutex_unlock(&a->mu);
     return EVC_OK;
@@ -162,18 +163,25 @@ static void *kafka_watch_main(void *arg)
             ;
         if (a->wstop)
             break;
-        /* Read without the lock; the list may be replaced meanwhile (a new
-         * subscription): then this reading is dropped. */
-        char **names = a->wtopics;
+        /* The brokers are asked without the lock, from a copy of the names:
+         * the loop may replace the list meanwhile (a new subscription), and
+         * then this reading is dropped. */
+        char **list = a->wtopics;
         size_t n = a->n_wtopics;
+        uint64_t gen = a->wgen;
         int32_t *counts = calloc(n ? n : 1, sizeof *counts);
-        if (!counts)
-            continue;
+        char **names = calloc(n ? n : 1, sizeof *names);
+        bool ok = counts && names;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (names[i] = strdup(list[i])) != NULL;
         pthread_mutex_unlock(&a->mu);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; ok && i < n; i++)
             counts[i] = kafka_partition_count(t->consumer, names[i], KAFKA_WATCH_REQUEST_MS);
+        for (size_t i = 0; names && i < n; i++)
+            free(names[i]);
+        free(names);
         pthread_mutex_lock(&a->mu);
-        if (a->wtopics == names && a->n_wtopics == n) {
+        if (ok && a->wgen == gen) {
             memcpy(a->wcounts, counts, n * sizeof *counts);
             a->wfresh = true;
         }

@@ -58,6 +58,7 @@ typedef struct kafka_assigner {
     char **wtopics;   /* owned copy of subs for the watcher */
     int32_t *wcounts; /* the watcher's last reading per wtopics[i] (-1: unknown) */
     size_t n_wtopics;
+    uint64_t wgen; /* bumped when wtopics is replaced: a reading of an older list is dropped */
 } kafka_assigner;
 
 /* One rd_kafka handle joined to the loop through a pipe that librdkafka

@@ -266,3 +266,36 @@ Test(kafka, stop_gives_every_pending_publish_one_outcome)
     kt_close(&n);
     evc_conformance_transport_fixture.peer_stop(peer);
 }
+
+/* assignment: direct with its partition watcher asking every 100 ms: a topic
+ * subscribed while running is read (its partitions assigned from the loop
+ * while the watcher's list is replaced under it), and stop joins the thread.
+ * Under the sanitizers this is the watcher's race test. */
+Test(kafka, a_topic_subscribed_while_running_is_read_with_the_watcher_busy)
+{
+    conformance_peer *peer;
+    char boot[512], t1[96], t2[96], group[96];
+    cr_assert_eq(evc_conformance_transport_fixture.peer_start(&peer, 1, boot, sizeof boot), 0);
+    kt_unique(t1, sizeof t1, "first");
+    kt_unique(t2, sizeof t2, "second");
+    kt_unique(group, sizeof group, "g");
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, "%spartition_check_ms: 100\n", kt_yaml());
+    kt_node n;
+    evc_error err = {0};
+    cr_assert_eq(kt_open(&n, boot, group, yaml, 10, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(n.ops->subscribe(n.t, t1, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(n.ops->start(n.t, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(kt_publish(&n, t1, "k", "one", 1, &err), EVC_OK, "%s", err.msg);
+    cr_assert(kt_wait_msgs(&n, 1, 10000), "nothing read from %s", t1);
+    cr_assert_eq(n.ops->subscribe(n.t, t2, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(kt_publish(&n, t2, "k", "two", 2, &err), EVC_OK, "%s", err.msg);
+    cr_assert(kt_wait_msgs(&n, 2, 10000), "nothing read from %s, subscribed while running", t2);
+    /* Several watcher rounds, then more traffic on both. */
+    kt_wait_msgs(&n, 3, 500);
+    cr_assert_eq(kt_publish(&n, t1, "k", "three", 3, &err), EVC_OK, "%s", err.msg);
+    cr_assert_eq(kt_publish(&n, t2, "k", "four", 4, &err), EVC_OK, "%s", err.msg);
+    cr_assert(kt_wait_msgs(&n, 4, 10000), "%zu of 4 read", n.n_msgs);
+    kt_close(&n);
+    evc_conformance_transport_fixture.peer_stop(peer);
+}
