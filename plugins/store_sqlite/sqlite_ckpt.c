@@ -13,8 +13,9 @@
  * this thread; the thread runs a PASSIVE checkpoint on its own connection
  * (the same synchronous setting), which never blocks the writer (WAL mode:
  * the writer appends while the checkpointer copies what was committed before
- * it started). The writer restarts the WAL from its beginning at its next
- * commit once everything in it is copied, as SQLite always does.
+ * it started), again until it has caught up with the writer: the writer
+ * starts the WAL over at its next transaction once everything in it is
+ * copied, as SQLite always does, so the file is reused, not grown.
  *
  * Durability is unchanged: a commit is in the WAL (and so survives a crash of
  * the process) when sqlite3_step returns, exactly as before; with
@@ -37,6 +38,7 @@
 
 #define SQLITE_CKPT_PAGES 1000        /* SQLite's own wal_autocheckpoint default */
 #define SQLITE_CKPT_FORCE_PAGES 16000 /* ~64 MB of 4 KB pages */
+#define SQLITE_CKPT_PASSES 8          /* passes a wake-up, to catch up with the writer */
 
 struct sqlite_ckpt {
     sqlite3 *db;           /* the thread's connection; owned */
@@ -59,7 +61,16 @@ static void *ckpt_run(void *arg)
             break;
         k->due = false;
         pthread_mutex_unlock(&k->mu);
-        int rc = sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        /* The writer starts the WAL over only at a transaction that begins
+         * when every frame is copied; what it committed during a pass is
+         * left for the next one. So pass again until caught up (the passes
+         * shrink: each copies what came during the last), a few times at
+         * most: a reader of another process holding an old snapshot stops
+         * a pass short, and the next commit wakes us anyway. */
+        int rc, nlog = 0, nckpt = 0, passes = 0;
+        do {
+            rc = sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+        } while (rc == SQLITE_OK && nckpt < nlog && ++passes < SQLITE_CKPT_PASSES);
         pthread_mutex_lock(&k->mu);
         k->last_rc = rc;
     }
