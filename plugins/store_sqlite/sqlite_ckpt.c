@@ -23,10 +23,16 @@
  * this thread does instead of the loop; with FULL every commit is fsynced by
  * the writer as before. Only where the checkpoint's wait happens changes.
  *
+ * The writer starts the WAL over only at a transaction that begins when
+ * every frame is copied; a loop that commits every few ms never gives the
+ * thread that moment. So the thread copies all but a tail of at most
+ * SQLITE_CKPT_TAIL frames, and the loop's hook, between two transactions,
+ * copies that tail (PASSIVE on its own connection: a few pages and two
+ * syncs of little data); the next transaction starts the WAL over.
+ *
  * Bounded: when the thread falls behind (a slow disk) and the WAL reaches
- * SQLITE_CKPT_FORCE_PAGES, the hook checkpoints on the loop thread as
- * SQLite would have (PASSIVE; BUSY while the thread is at it, then the next
- * commit tries again), so the WAL cannot grow without limit. There is no
+ * SQLITE_CKPT_FORCE_PAGES, the hook checkpoints everything on the loop as
+ * SQLite would have, whenever the thread is between rounds. There is no
  * queue: one "due" flag.
  */
 #include <pthread.h>
@@ -39,6 +45,7 @@
 #define SQLITE_CKPT_PAGES 1000        /* SQLite's own wal_autocheckpoint default */
 #define SQLITE_CKPT_FORCE_PAGES 16000 /* ~64 MB of 4 KB pages */
 #define SQLITE_CKPT_PASSES 8          /* passes a wake-up, to catch up with the writer */
+#define SQLITE_CKPT_TAIL 256          /* frames the loop copies itself to finish a round */
 
 struct sqlite_ckpt {
     sqlite3 *db;           /* the thread's connection; owned */
@@ -46,6 +53,8 @@ struct sqlite_ckpt {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool due, stop;        /* under mu */
+    bool busy;             /* under mu: a round of passes is running */
+    int copied, seen;      /* under mu: frames copied / in the WAL at the end of the last round */
     int last_rc;           /* under mu: the thread's latest checkpoint result */
     int logged_rc;         /* loop thread: the last result it logged */
 };
@@ -60,6 +69,7 @@ static void *ckpt_run(void *arg)
         if (k->stop)
             break;
         k->due = false;
+        k->busy = true;
         pthread_mutex_unlock(&k->mu);
         /* The writer starts the WAL over only at a transaction that begins
          * when every frame is copied; what it committed during a pass is
@@ -70,31 +80,50 @@ static void *ckpt_run(void *arg)
         int rc, nlog = 0, nckpt = 0, passes = 0;
         do {
             rc = sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
-        } while (rc == SQLITE_OK && nckpt < nlog && ++passes < SQLITE_CKPT_PASSES);
+        } while (rc == SQLITE_OK && nlog - nckpt > SQLITE_CKPT_TAIL / 2 &&
+                 ++passes < SQLITE_CKPT_PASSES);
         pthread_mutex_lock(&k->mu);
         k->last_rc = rc;
+        k->busy = false;
+        k->copied = rc == SQLITE_OK ? nckpt : 0;
+        k->seen = rc == SQLITE_OK ? nlog : 0;
     }
     pthread_mutex_unlock(&k->mu);
     return NULL;
 }
 
-/* Loop thread, after every commit of the loop's connection. */
+/* Loop thread, after every commit of the loop's connection (no transaction
+ * open: the moment SQLite's own checkpoint runs). */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     sqlite_store *s = arg;
     sqlite_ckpt *k = s->ckpt;
-    if (pages >= SQLITE_CKPT_FORCE_PAGES) {
-        /* The thread is behind: bound the WAL here. BUSY (the thread holds
-         * the checkpoint lock) is fine: it is copying. */
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    } else if (pages < SQLITE_CKPT_PAGES) {
+    if (pages < SQLITE_CKPT_PAGES)
         return SQLITE_OK;
-    }
     pthread_mutex_lock(&k->mu);
-    k->due = true;
+    bool busy = k->busy;
+    /* `seen` > pages: the WAL was started over since the last round. */
+    bool tail = !busy && k->seen <= pages && pages - k->copied <= SQLITE_CKPT_TAIL;
+    if (!busy && !tail && pages < SQLITE_CKPT_FORCE_PAGES) {
+        k->due = true;
+        pthread_cond_signal(&k->cv);
+    }
     int rc = k->last_rc;
-    pthread_cond_signal(&k->cv);
     pthread_mutex_unlock(&k->mu);
+    if (tail || (!busy && pages >= SQLITE_CKPT_FORCE_PAGES)) {
+        /* The thread has copied all but the last few frames (or, at the
+         * bound, cannot keep up): copy the rest here, between two
+         * transactions, so that the next one starts the WAL over -- with a
+         * loop that commits every few ms (a batch always open at thousands
+         * of CPs) the thread alone never sees the WAL fully copied at such a
+         * moment, and the WAL would grow. A tail is a few pages and two
+         * syncs of little data, where SQLite's own checkpoint copied and
+         * synced 1,000 pages here. */
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&k->mu);
+        k->seen = k->copied = 0;
+        pthread_mutex_unlock(&k->mu);
+    }
     /* A failing checkpoint (disk full, I/O error) is said once per change of
      * cause: the commits still succeed, the WAL grows until it is fixed. */
     if (rc != k->logged_rc && (rc & 0xff) != SQLITE_BUSY) {
