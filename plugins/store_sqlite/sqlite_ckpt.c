@@ -8,20 +8,18 @@
  * that was most of request -> authorised's p99 over ZeroMQ
  * (docs/PERFORMANCE.md, 2026-12-03 "request -> authorisation").
  *
- * What: the loop's connection has wal_autocheckpoint off and a WAL hook
- * that, after a commit leaving >= SQLITE_CKPT_PAGES pages in the WAL, wakes
- * this thread; the thread runs a PASSIVE checkpoint on its own connection
- * (the same synchronous setting), which never blocks the writer (WAL mode:
+ * What: the loop's connection has a WAL hook instead of SQLite's automatic
+ * checkpoint; after a commit leaving >= SQLITE_CKPT_PAGES pages in the WAL
+ * it wakes this thread, which runs PASSIVE checkpoints on its own connection
+ * (the same synchronous setting): they never block the writer (WAL mode:
  * the writer appends while the checkpointer copies what was committed before
- * it started), again until it has caught up with the writer: the writer
- * starts the WAL over at its next transaction once everything in it is
- * copied, as SQLite always does, so the file is reused, not grown.
+ * it started).
  *
  * Durability is unchanged: a commit is in the WAL (and so survives a crash of
  * the process) when sqlite3_step returns, exactly as before; with
- * synchronous NORMAL it reaches the disk at the checkpoint's fsync, which
- * this thread does instead of the loop; with FULL every commit is fsynced by
- * the writer as before. Only where the checkpoint's wait happens changes.
+ * synchronous NORMAL it reaches the disk at a checkpoint's fsync, now mostly
+ * done by this thread; with FULL every commit is fsynced by the writer as
+ * before. Only where most of the checkpoint's wait happens changes.
  *
  * The writer starts the WAL over only at a transaction that begins when
  * every frame is copied; a loop that commits every few ms never gives the
