@@ -9,6 +9,8 @@
  *   - EVC_STORE_BATCHED writes, grouped in an implicit transaction committed
  *     after batch_max_rows writes or batch_max_delay_ms (host timer).
  * Any non-batched write, begin, or stop first commits the pending batch.
+ * WAL checkpoints run on a thread with a connection of its own
+ * (sqlite_ckpt.c), not in the loop's commits.
  */
 #ifndef SQLITE_INTERNAL_H
 #define SQLITE_INTERNAL_H
@@ -34,6 +36,8 @@ enum sqlite_stmt_id {
     SQ_COUNT
 };
 
+typedef struct sqlite_ckpt sqlite_ckpt; /* sqlite_ckpt.c */
+
 struct evc_store_impl {
     const evc_host_api *host; /* borrowed for the instance's life */
     char *path;               /* owned */
@@ -53,6 +57,7 @@ struct evc_store_impl {
     int64_t batch_rows;
     evc_timer *batch_timer;
     int op_depth;      /* nesting of sqlite_op_begin */
+    sqlite_ckpt *ckpt; /* owned; NULL when read-only or not started */
     evc_store_stats stats;
 };
 typedef struct evc_store_impl sqlite_store;
@@ -88,6 +93,12 @@ void sqlite_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 const char *sqlite_col_str(sqlite3_stmt *st, int col);
 /* Checks id-like arguments: non-NULL, non-empty, shorter than EVC_STORE_ID_MAX. */
 int sqlite_check_id(const char *id, const char *what, const char *op, evc_error *err);
+
+/* sqlite_ckpt.c: the checkpoint thread. start: after the schema is ready
+ * (EVC_EIO when its connection cannot be opened); stop: before the loop's
+ * connection closes. Both idempotent; nothing for a read-only store. */
+int sqlite_ckpt_start(sqlite_store *s, evc_error *err);
+void sqlite_ckpt_stop(sqlite_store *s);
 
 /* sqlite_migrate.c */
 #define SQLITE_SCHEMA_VERSION 3

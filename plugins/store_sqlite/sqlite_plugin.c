@@ -459,6 +459,7 @@ static void sq_stop(sqlite_store *s)
     evc_error err = {0};
     if (sqlite_batch_commit(s, &err) != EVC_OK)
         s->host->log(s->host->host, EVC_LOG_ERROR, NULL, "%s", err.msg);
+    sqlite_ckpt_stop(s);
     if (s->in_txn) {
         s->host->log(s->host->host, EVC_LOG_WARN, NULL,
                      "database %s: closing with an open transaction: rolled back", s->path);
@@ -539,6 +540,8 @@ static int sq_start(sqlite_store *s, evc_error *err)
         rc = sqlite_migrate(s, err);
     if (rc == EVC_OK)
         rc = sqlite_prepare_all(s, err);
+    if (rc == EVC_OK)
+        rc = sqlite_ckpt_start(s, err);
     if (rc != EVC_OK)
         sq_stop(s);
     return rc;

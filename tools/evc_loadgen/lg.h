@@ -75,6 +75,9 @@ typedef struct lg_cp {
     unsigned tele_next;
     struct lg_cp *wheel_next;
     bool is_loop_cp;
+    /* looping CP: when its engine got the latest cp.authorise and sent its
+     * reply (lg_now_us), to split its driver's request -> authorised in legs */
+    uint64_t auth_rx_us, reply_tx_us;
 } lg_cp;
 
 /* ---- one looping driver ------------------------------------------------- */
@@ -138,6 +141,11 @@ typedef struct lg {
     int64_t steady_event_seq;
     /* measurements (steady phase only, counts all along) */
     lg_samples hb_ack, tele_state, drv_auth, menu_auth, lag;
+    /* drv_auth in legs, each sample's three add up to its drv_auth sample:
+     * driver's supply.request -> its engine's cp.authorise (bus, Central's
+     * checks, bus), the engine's turn, its reply -> the driver's update
+     * `authorised` (bus, Central, bus). */
+    lg_samples leg_to_engine, leg_engine, leg_to_driver;
     lg_counts c, c_steady0, c_steady1;
     double cpu_pct, rss_mb, rss_start_mb;
     uint64_t cpu_ticks0;

@@ -159,6 +159,7 @@ static void on_authorise(lg *g, lg_cp *cp, const evc_envelope *env)
     const char *driver = evc_msg_str(env, "driver_id");
     if (!sid || !driver || !evc_uuid_valid(sid))
         return;
+    uint64_t rx_us = lg_now_us();
     g->c.authorise_recv++;
     if (!cp->is_loop_cp && cp->sup == LG_SUP_REQUESTED && g->phase_no >= 1)
         lg_samples_add(&g->menu_auth, lg_now_us() - cp->request_us);
@@ -171,8 +172,11 @@ static void on_authorise(lg *g, lg_cp *cp, const evc_envelope *env)
              sid);
     engine_publish(cp, "cp.authorise_reply", sid, p);
     cp->sup = LG_SUP_AUTHORISED;
-    if (cp->is_loop_cp)
+    if (cp->is_loop_cp) {
+        cp->auth_rx_us = rx_us;
+        cp->reply_tx_us = lg_now_us();
         return; /* the looping driver stops it (supply.stop -> cp.cancel) */
+    }
     /* Plugged at once: supply.started, then telemetry every tick. */
     cp->started_at = (int64_t)evc_wall_ms();
     cp->wh = 0;
@@ -326,6 +330,19 @@ static void on_challenge(lg *g, lg_driver *d, const evc_envelope *env)
     lg_publish(g, g->t_drv, d->id, NULL, "driver.login", d->id, d->hello_corr, p);
 }
 
+/* The whole request -> authorised, and its legs when its CP's engine saw
+ * this request's cp.authorise (the engine's stamps fall inside it). */
+static void add_legs(lg *g, lg_driver *d, uint64_t now_us)
+{
+    lg_samples_add(&g->drv_auth, now_us - d->req_us);
+    const lg_cp *cp = &g->cps[g->ncps + (size_t)(d - g->drivers)];
+    if (cp->auth_rx_us < d->req_us || cp->reply_tx_us < cp->auth_rx_us || cp->reply_tx_us > now_us)
+        return;
+    lg_samples_add(&g->leg_to_engine, cp->auth_rx_us - d->req_us);
+    lg_samples_add(&g->leg_engine, cp->reply_tx_us - cp->auth_rx_us);
+    lg_samples_add(&g->leg_to_driver, now_us - cp->reply_tx_us);
+}
+
 static void on_driver_message(lg *g, lg_driver *d, const evc_envelope *env)
 {
     uint64_t now = evc_loop_now_ms(g->loop);
@@ -345,7 +362,7 @@ static void on_driver_message(lg *g, lg_driver *d, const evc_envelope *env)
             return;
         if (strcmp(step, "authorised") == 0 && d->st == LG_DRV_WAIT_AUTH) {
             if (g->phase_no == 2)
-                lg_samples_add(&g->drv_auth, lg_now_us() - d->req_us);
+                add_legs(g, d, lg_now_us());
             d->authorised++;
             g->c.drv_authorised++;
             d->st = LG_DRV_WAIT_TICKET;

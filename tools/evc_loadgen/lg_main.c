@@ -304,6 +304,9 @@ static int start(void *state, evc_error *err)
     lg_samples_init(&g->drv_auth, SAMPLES_CAP / 16);
     lg_samples_init(&g->menu_auth, SAMPLES_CAP / 16);
     lg_samples_init(&g->lag, SAMPLES_CAP / 16);
+    lg_samples_init(&g->leg_to_engine, SAMPLES_CAP / 16);
+    lg_samples_init(&g->leg_engine, SAMPLES_CAP / 16);
+    lg_samples_init(&g->leg_to_driver, SAMPLES_CAP / 16);
     g->t0_ms = evc_loop_now_ms(g->loop);
     printf("evc-loadgen: %zu CPs (%zu supplying) + %zu looping drivers -> %s:%u over %s, "
            "ramp %.0f/s\n",
@@ -337,6 +340,9 @@ static void destroy(void *state)
     lg_samples_free(&g->tele_state);
     lg_samples_free(&g->drv_auth);
     lg_samples_free(&g->menu_auth);
+    lg_samples_free(&g->leg_to_engine);
+    lg_samples_free(&g->leg_engine);
+    lg_samples_free(&g->leg_to_driver);
     lg_samples_free(&g->lag);
     lg_restart_free(g);
     free(g->cps);

@@ -181,7 +181,10 @@ void lg_report(lg *g)
     struct { const char *name; lg_samples *s; } m[] = {
         {"heartbeat ACK", &g->hb_ack}, {"telemetry -> Central (relay)", &g->tele_state},
         {"driver request -> authorised", &g->drv_auth}, {"menu request -> cp.authorise", &g->menu_auth},
-        {"generator loop lag", &g->lag}};
+        {"generator loop lag", &g->lag},
+        {"  request -> engine's authorise", &g->leg_to_engine},
+        {"  engine's turn", &g->leg_engine},
+        {"  engine's reply -> authorised", &g->leg_to_driver}};
     printf("\n== evc-loadgen report%s%s ==\n", g->label ? ": " : "", g->label ? g->label : "");
     printf("CPs %zu (supplying %zu), looping drivers %zu, steady %.1f s\n", g->ncps,
            g->nsupplying, g->ndrivers, secs);
@@ -226,7 +229,8 @@ void lg_report(lg *g)
             g->label ? g->label : "", g->transport_name, g->ncps, g->nsupplying, g->ndrivers,
             secs);
     const char *keys[] = {"hb_ack", "telemetry_state", "driver_request_authorised",
-                          "menu_request_authorise", "loop_lag"};
+                          "menu_request_authorise", "loop_lag", "request_to_engine",
+                          "engine_turn", "reply_to_authorised"};
     for (size_t i = 0; i < sizeof m / sizeof *m; i++)
         fprintf(f, "%s\"%s\":{\"n\":%" PRIu64 ",\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
                 i ? ",\n  " : "", keys[i], m[i].s->seen, lg_samples_ms(m[i].s, 0.5),

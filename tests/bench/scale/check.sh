@@ -39,6 +39,12 @@ for t in zmq kafka; do
         check "$f" "looping drivers authorised" \
             ".counts.drv_authorised > 0 and .counts.drv_denied == 0" .counts
         check "$f" "no link lost" ".counts.links_lost == 0 and .counts.publish_fail == 0" .counts
+        # request -> authorised in three legs (evc-loadgen): each sample's legs
+        # add up to its whole, so every leg is there and none outlasts the whole.
+        check "$f" "request -> authorised split in legs" \
+            '.latency_ms as $l | [$l.request_to_engine, $l.engine_turn, $l.reply_to_authorised]
+             | all(.n > 0 and .n <= $l.driver_request_authorised.n
+                   and .max <= $l.driver_request_authorised.max + 0.002)' .latency_ms
         # Ramp and warm-up included: a Central that stops reading its monitor
         # links for a heartbeat timeout (issue 14) heals before the steady phase.
         check "$f" "no false DISCONNECTED in the whole run" \
