@@ -90,6 +90,9 @@ typedef struct gw_cp {
      * disagrees once the transaction ended gets ChangeAvailability again,
      * once per status change (gw_avail.c). */
     bool avail_check;
+    /* ChangeAvailability calls of this CP queued or outstanding: a repeated
+     * order of Central's meanwhile is not queued again (gw_bus.c) */
+    int avail_pending;
     char last_status[16]; /* the last StatusNotification status routed to this CP */
     /* one outstanding CALL towards the charger, the rest queued */
     gw_call out;

@@ -51,6 +51,8 @@ bool gw_avail_in_line(const gw_cp *cp, bool inoperative)
 
 void gw_avail_answer(gw_cp *cp, const char *status, bool accepted)
 {
+    if (cp->avail_pending > 0)
+        cp->avail_pending--;
     if (status && strcmp(status, "Scheduled") == 0) {
         cp->avail_check = true;
         LOGC(cp, EVC_LOG_INFO, "ChangeAvailability %s scheduled by the charger (busy): checked "

@@ -346,9 +346,10 @@ static void on_command(gw_cp *cp, const evc_envelope *env)
     bool stop = strcmp(cmd, "stop") == 0;
     /* Central repeats its order when a cp.hello or cp.status of ours said
      * otherwise (over Kafka one written before the order can be read after
-     * it): a charger already in line with it is not asked again. */
-    if (stop == cp->inoperative && !cp->avail_check && cp->sup != GW_SUP_SUPPLYING &&
-        gw_avail_in_line(cp, stop)) {
+     * it): a charger already in line with it, or with that ChangeAvailability
+     * still on its way, is not asked again. */
+    if (stop == cp->inoperative && cp->sup != GW_SUP_SUPPLYING &&
+        (cp->avail_pending > 0 || (!cp->avail_check && gw_avail_in_line(cp, stop)))) {
         publish_status(cp);
         return;
     }
@@ -369,10 +370,11 @@ void gw_bus_availability(gw_cp *cp)
      * connectors were lowered since: gw_conn.c); a charger that is one CP
      * is made available or not as a whole. */
     int conn = cp->conn > 1 || cp->g->connectors > 1 ? cp->conn : 0;
-    gw_ocpp_call(cp, GW_CALL_AVAILABILITY, "ChangeAvailability",
-                 json_pack("{s:i,s:s}", "connectorId", conn, "type",
-                           cp->inoperative ? "Inoperative" : "Operative"),
-                 NULL);
+    if (gw_ocpp_call(cp, GW_CALL_AVAILABILITY, "ChangeAvailability",
+                     json_pack("{s:i,s:s}", "connectorId", conn, "type",
+                               cp->inoperative ? "Inoperative" : "Operative"),
+                     NULL) == EVC_OK)
+        cp->avail_pending++;
 }
 
 /* True when the outbox holds an end of cp_id (a CP that may be away). */
