@@ -399,7 +399,12 @@ test('ChangeAvailability answered Scheduled during a supply, then forgotten: ask
   await status('Unavailable');
   assert.equal(await availAfterRoundTrip(), 2);
   await waitCpState(id, 'STOPPED');
-  assert.deepEqual(sys.sql(`SELECT end_reason FROM tickets WHERE cp_id = '${id}'`), [{ end_reason: 'stopped' }]);
+  // STOPPED at Central can come before the end is billed (over Kafka the end is another message).
+  const t = await waitFor(() => {
+    const rows = sys.sql(`SELECT end_reason FROM tickets WHERE cp_id = '${id}'`);
+    return rows.length ? rows : false;
+  }, { timeout: 15000, what: 'the ticket' });
+  assert.deepEqual(t, [{ end_reason: 'stopped' }]);
   await cli.close();
 });
 
