@@ -12,16 +12,18 @@
 #include "central_trust.h"
 #include "evc/log.h"
 
-void central_publish(central *c, const char *key, const char *type, const char *corr,
-                     char *payload)
+/* Publishes on central-events sealed by `sealer` (NULL: Central's own seal);
+ * takes payload. */
+static void publish_sealed(central *c, evc_sealer *sealer, const char *key, const char *type,
+                           const char *corr, char *payload)
 {
     evc_error err = {0};
     if (!payload) {
         evc_log(EVC_LOG_ERROR, "central", NULL, "%s to %s: payload not built", type, key);
         return;
     }
-    int rc = evc_msg_publish(c->bus, c->t_central, key, type, "central", corr, payload, NULL,
-                             NULL, NULL, &err);
+    int rc = evc_msg_publish_with(c->bus, sealer, c->t_central, key, type, "central", corr,
+                                  payload, NULL, NULL, NULL, &err);
     if (rc != EVC_OK) {
         evc_log_ids ids = {.correlation = corr};
         evc_log(EVC_LOG_WARN, "central", &ids, "publish %s to %s: %s", type, key, err.msg);
@@ -29,22 +31,16 @@ void central_publish(central *c, const char *key, const char *type, const char *
     free(payload);
 }
 
+void central_publish(central *c, const char *key, const char *type, const char *corr,
+                     char *payload)
+{
+    publish_sealed(c, NULL, key, type, corr, payload);
+}
+
 void central_publish_to_driver(central *c, const char *driver_id, const char *type,
                                const char *corr, char *payload)
 {
-    evc_error err = {0};
-    if (!payload) {
-        evc_log(EVC_LOG_ERROR, "central", NULL, "%s to %s: payload not built", type, driver_id);
-        return;
-    }
-    int rc = evc_msg_publish_with(c->bus, central_relay_sealer(c, driver_id), c->t_central,
-                                  driver_id, type, "central", corr, payload, NULL, NULL, NULL,
-                                  &err);
-    if (rc != EVC_OK) {
-        evc_log_ids ids = {.correlation = corr};
-        evc_log(EVC_LOG_WARN, "central", &ids, "publish %s to %s: %s", type, driver_id, err.msg);
-    }
-    free(payload);
+    publish_sealed(c, central_relay_sealer(c, driver_id), driver_id, type, corr, payload);
 }
 
 void central_send_command(central *c, const char *cp_id, const char *command)
